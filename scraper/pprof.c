@@ -1,0 +1,216 @@
+/* pprof.c - body checks, bounded gunzip and structural validation of pprof profiles
+ * (see pprof.h). zlib does the inflating, protobuf-c the decoding; this file only adds
+ * the limits and the consistency rules a collector must not take on trust. */
+#include "scraper/pprof.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out,
+                    size_t *outlen, char *err, size_t errlen)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+        snprintf(err, errlen, "gzip: cannot initialise zlib");
+        return -1;
+    }
+    size_t cap = inlen * 4 < 4096 ? 4096 : inlen * 4;
+    if (cap > limit + 1)
+        cap = limit + 1;
+    uint8_t *buf = malloc(cap);
+    if (!buf) {
+        inflateEnd(&zs);
+        snprintf(err, errlen, "gzip: out of memory");
+        return -1;
+    }
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)inlen;
+    size_t used = 0;
+    int rc;
+    for (;;) {
+        if (used == cap) {
+            if (cap > limit) {
+                snprintf(err, errlen, "gzip: decompressed body exceeds limit of %zu bytes",
+                         limit);
+                goto fail;
+            }
+            size_t ncap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                snprintf(err, errlen, "gzip: out of memory");
+                goto fail;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        zs.next_out = buf + used;
+        zs.avail_out = (uInt)(cap - used);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        used = cap - zs.avail_out;
+        if (rc == Z_STREAM_END)
+            break;
+        if (rc == Z_BUF_ERROR && zs.avail_in == 0 && zs.avail_out > 0) {
+            snprintf(err, errlen, "gzip: truncated input");
+            goto fail;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            snprintf(err, errlen, "gzip: %s", zs.msg ? zs.msg : "corrupt input");
+            goto fail;
+        }
+    }
+    if (used > limit) {
+        snprintf(err, errlen, "gzip: decompressed body exceeds limit of %zu bytes", limit);
+        goto fail;
+    }
+    inflateEnd(&zs);
+    *out = buf;
+    *outlen = used;
+    return 0;
+fail:
+    inflateEnd(&zs);
+    free(buf);
+    return -1;
+}
+
+static int starts_with_ci(const uint8_t *p, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+    if (len < n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (tolower(p[i]) != s[i])
+            return 0;
+    return 1;
+}
+
+/* Returns a reason if the body looks like a page or a JSON document, else NULL. */
+static const char *sniff(const uint8_t *body, size_t len, const char *ct)
+{
+    if (ct && (strncasecmp(ct, "text/html", 9) == 0))
+        return "body is an HTML page (Content-Type text/html)";
+    if (ct && strncasecmp(ct, "application/json", 16) == 0)
+        return "body is JSON, not a pprof profile";
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    if (i < len && body[i] == '<' &&
+        (starts_with_ci(body + i, len - i, "<!doctype") ||
+         starts_with_ci(body + i, len - i, "<html") || starts_with_ci(body + i, len - i, "<?xml")))
+        return "body is an HTML page";
+    if (i < len && (body[i] == '{' || body[i] == '['))
+        return "body is JSON, not a pprof profile";
+    return NULL;
+}
+
+#define CHECK_STR(idx, what)                                                                \
+    do {                                                                                    \
+        if ((idx) < 0 || (size_t)(idx) >= p->n_string_table) {                              \
+            snprintf(err, errlen, "pprof: %s string index %lld out of range", what,          \
+                     (long long)(idx));                                                      \
+            return -1;                                                                      \
+        }                                                                                   \
+    } while (0)
+
+int pg_pprof_validate(const Perftools__Profiles__Profile *p, char *err, size_t errlen)
+{
+    if (p->n_string_table == 0 || p->string_table[0][0] != '\0') {
+        snprintf(err, errlen, "pprof: string table must start with the empty string");
+        return -1;
+    }
+    if (p->n_sample_type == 0) {
+        snprintf(err, errlen, "pprof: profile has no sample types");
+        return -1;
+    }
+    for (size_t i = 0; i < p->n_sample_type; i++) {
+        CHECK_STR(p->sample_type[i]->type, "sample type");
+        CHECK_STR(p->sample_type[i]->unit, "sample unit");
+    }
+    if (p->period_type) {
+        CHECK_STR(p->period_type->type, "period type");
+        CHECK_STR(p->period_type->unit, "period unit");
+    }
+    for (size_t i = 0; i < p->n_function; i++) {
+        CHECK_STR(p->function[i]->name, "function name");
+        CHECK_STR(p->function[i]->system_name, "function system name");
+        CHECK_STR(p->function[i]->filename, "function filename");
+    }
+    for (size_t i = 0; i < p->n_mapping; i++) {
+        CHECK_STR(p->mapping[i]->filename, "mapping filename");
+        CHECK_STR(p->mapping[i]->build_id, "mapping build id");
+    }
+    for (size_t i = 0; i < p->n_sample; i++) {
+        const Perftools__Profiles__Sample *s = p->sample[i];
+        if (s->n_value != p->n_sample_type) {
+            snprintf(err, errlen, "pprof: sample %zu has %zu values for %zu sample types", i,
+                     s->n_value, p->n_sample_type);
+            return -1;
+        }
+        for (size_t j = 0; j < s->n_label; j++) {
+            CHECK_STR(s->label[j]->key, "label key");
+            CHECK_STR(s->label[j]->str, "label value");
+        }
+    }
+    return 0;
+}
+
+int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, size_t limit,
+                   uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof,
+                   char *err, size_t errlen)
+{
+    if (len == 0) {
+        snprintf(err, errlen, "empty body");
+        return -1;
+    }
+    const char *why = sniff(body, len, content_type);
+    if (why) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    uint8_t *buf;
+    size_t blen;
+    if (len >= 2 && body[0] == 0x1f && body[1] == 0x8b) {
+        if (pg_pprof_gunzip(body, len, limit, &buf, &blen, err, errlen) < 0)
+            return -1;
+    } else {
+        if (len > limit) {
+            snprintf(err, errlen, "body exceeds limit of %zu bytes", limit);
+            return -1;
+        }
+        buf = malloc(len);
+        if (!buf) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        memcpy(buf, body, len);
+        blen = len;
+    }
+    Perftools__Profiles__Profile *p =
+        perftools__profiles__profile__unpack(NULL, blen, buf);
+    if (!p) {
+        snprintf(err, errlen, "pprof: body is not a valid protobuf profile");
+        free(buf);
+        return -1;
+    }
+    if (pg_pprof_validate(p, err, errlen) < 0) {
+        perftools__profiles__profile__free_unpacked(p, NULL);
+        free(buf);
+        return -1;
+    }
+    if (prof)
+        *prof = p;
+    else
+        perftools__profiles__profile__free_unpacked(p, NULL);
+    *raw = buf;
+    *rawlen = blen;
+    return 0;
+}
+
+void pg_pprof_free(Perftools__Profiles__Profile *p)
+{
+    if (p)
+        perftools__profiles__profile__free_unpacked(p, NULL);
+}
