@@ -1,0 +1,77 @@
+/* relabel.h - Prometheus 3 relabelling rules for target and series label sets.
+ *
+ * A struct pg_relabel_rule holds one relabel_config (as loaded from YAML) plus its
+ * compiled regex. The config loader fills the fields, applying Prometheus's defaults
+ * (separator ";", regex "(.*)", replacement "$1", action replace) only to absent
+ * fields, then calls pg_relabel_compile(). pg_relabel_process() runs a rule list over
+ * a label set in place, exactly as Prometheus's relabel.Process does. */
+#ifndef PG_RELABEL_H
+#define PG_RELABEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+
+#include "core/labels.h"
+
+enum pg_relabel_action {
+    PG_RELABEL_REPLACE,
+    PG_RELABEL_KEEP,
+    PG_RELABEL_DROP,
+    PG_RELABEL_KEEPEQUAL,
+    PG_RELABEL_DROPEQUAL,
+    PG_RELABEL_HASHMOD,
+    PG_RELABEL_LABELMAP,
+    PG_RELABEL_LABELDROP,
+    PG_RELABEL_LABELKEEP,
+    PG_RELABEL_LOWERCASE,
+    PG_RELABEL_UPPERCASE
+};
+
+/* One relabel rule. Every string (and the source_labels vector) is owned by the rule
+ * and freed by pg_relabel_rule_free(). re is set by pg_relabel_compile(). */
+struct pg_relabel_rule {
+    char **source_labels;
+    size_t n_source;
+    char *separator;
+    char *regex;
+    char *target_label;
+    char *replacement;
+    uint64_t modulus;
+    enum pg_relabel_action action;
+    pcre2_code *re;
+};
+
+/* Called after each rule with the rule's index, the set after it (borrowed, valid only
+ * during the call) and whether the set is still kept (1) or was dropped (0). */
+typedef void (*pg_relabel_trace_fn)(void *ud, size_t rule_index, const struct pg_labels *after,
+                                    int kept);
+
+/* Parses an action name ("replace", "labelmap", ...; case-insensitive like Prometheus)
+ * into *out. Returns 0, or -1 if s is unknown (*out unchanged). */
+int pg_relabel_action_parse(const char *s, enum pg_relabel_action *out);
+
+/* Returns the canonical lower-case name of an action (static string), or "unknown". */
+const char *pg_relabel_action_name(enum pg_relabel_action a);
+
+/* Compiles r->regex (NULL means "(.*)") fully anchored, with "." matching newline, in
+ * UTF mode, into r->re (replacing any previous one). Returns 0, or -1 with
+ * "error parsing regexp at offset N: msg" written into err (when err/errlen allow);
+ * the offset is into r->regex. */
+int pg_relabel_compile(struct pg_relabel_rule *r, char *err, size_t errlen);
+
+/* Frees every member of r (not r itself) and zeroes it. Accepts a zeroed rule. */
+void pg_relabel_rule_free(struct pg_relabel_rule *r);
+
+/* Applies rules[0..n) in order to ls, in place. Every rule must be compiled. trace,
+ * when non-NULL, is called after each rule. Returns 1 if the set is kept, 0 if a rule
+ * dropped it (or on allocation failure); ls is then in an unspecified but valid state
+ * that the caller still owns and resets. */
+int pg_relabel_process(const struct pg_relabel_rule *rules, size_t n, struct pg_labels *ls,
+                       pg_relabel_trace_fn trace, void *ud);
+
+#endif
