@@ -1,0 +1,562 @@
+/* buffer.c - the durable profile buffer (see buffer.h): one SQLite connection in WAL
+ * mode, appends batched in an explicit transaction that pg_buf_flush commits, cursors
+ * mirrored in memory (the table is the durable copy), and row/byte counters kept in
+ * memory so that size-based eviction needs no scan. */
+#include "sink/buffer.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct pg_buf_cursor {
+    char *backend;
+    int64_t last_id;
+};
+
+struct pg_buf {
+    sqlite3 *db;
+    sqlite3_stmt *insert;
+    int in_txn;
+    struct pg_buf_cursor *cursors;
+    size_t n_cursors;
+    uint64_t max_size;
+    int64_t max_age_ms;
+    struct pg_buf_stats st;
+};
+
+static const char *const schema =
+    "CREATE TABLE IF NOT EXISTS profiles(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " labels TEXT, name TEXT, from_ns INTEGER, until_ns INTEGER, tenant TEXT,"
+    " body BLOB, size INTEGER, created_ms INTEGER);"
+    "CREATE TABLE IF NOT EXISTS cursors(backend TEXT PRIMARY KEY, last_id INTEGER);";
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* Creates dir and its parents (mkdir -p). Returns 0 or -1 with errno. */
+static int mkdirs(const char *dir)
+{
+    char *p = xstrdup(dir);
+    if (!p)
+        return -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int rc = mkdir(p, 0755);
+    free(p);
+    return rc != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- label encoding: "<len>:<name><len>:<value>" per pair ---- */
+
+static char *labels_encode(const struct pg_labels *ls)
+{
+    size_t cap = 1;
+    for (size_t i = 0; i < ls->n; i++)
+        cap += strlen(ls->v[i].name) + strlen(ls->v[i].value) + 2 * 22;
+    char *out = malloc(cap), *w = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < ls->n; i++) {
+        const char *parts[2] = {ls->v[i].name, ls->v[i].value};
+        for (int k = 0; k < 2; k++) {
+            size_t len = strlen(parts[k]);
+            w += snprintf(w, cap - (size_t)(w - out), "%zu:", len);
+            memcpy(w, parts[k], len);
+            w += len;
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+/* Parses one "<len>:<bytes>" field at *p (end e). Returns 0 or -1 when malformed. */
+static int field_decode(const char **p, const char *e, const char **s, size_t *len)
+{
+    size_t v = 0;
+    const char *q = *p;
+    if (q >= e || *q < '0' || *q > '9')
+        return -1;
+    while (q < e && *q >= '0' && *q <= '9') {
+        if (v > (SIZE_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (size_t)(*q++ - '0');
+    }
+    if (q >= e || *q != ':' || (size_t)(e - q - 1) < v)
+        return -1;
+    *s = q + 1;
+    *len = v;
+    *p = q + 1 + v;
+    return 0;
+}
+
+static int labels_decode(const char *txt, size_t n, struct pg_labels *ls)
+{
+    const char *p = txt, *e = txt + n;
+    while (p < e) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        if (field_decode(&p, e, &name, &nlen) != 0 || field_decode(&p, e, &value, &vlen) != 0 ||
+            pg_labels_setn(ls, name, nlen, value, vlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- SQLite helpers ---- */
+
+static int exec(struct pg_buf *b, const char *sql)
+{
+    if (sqlite3_exec(b->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        b->st.errors++;
+        return -1;
+    }
+    return 0;
+}
+
+/* Reloads rows and bytes from the table (at open and after a rollback). */
+static int load_counts(struct pg_buf *b)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(b->db, "SELECT COUNT(*), COALESCE(SUM(size),0) FROM profiles", -1,
+                           &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        b->st.rows = (uint64_t)sqlite3_column_int64(st, 0);
+        b->st.bytes = (uint64_t)sqlite3_column_int64(st, 1);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Called after a failed statement: if SQLite rolled the transaction back on its own
+ * (e.g. SQLITE_FULL), forget it and resynchronise the counters. */
+static void after_error(struct pg_buf *b)
+{
+    b->st.errors++;
+    if (b->in_txn && sqlite3_get_autocommit(b->db)) {
+        b->in_txn = 0;
+        load_counts(b);
+    }
+}
+
+static int begin(struct pg_buf *b)
+{
+    if (b->in_txn)
+        return 0;
+    if (exec(b, "BEGIN IMMEDIATE") != 0)
+        return -1;
+    b->in_txn = 1;
+    return 0;
+}
+
+static struct pg_buf_cursor *cursor_find(struct pg_buf *b, const char *backend)
+{
+    for (size_t i = 0; backend && i < b->n_cursors; i++)
+        if (strcmp(b->cursors[i].backend, backend) == 0)
+            return &b->cursors[i];
+    return NULL;
+}
+
+static int load_cursors(struct pg_buf *b)
+{
+    sqlite3_stmt *ins = NULL, *sel = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(b->db, "INSERT OR IGNORE INTO cursors(backend,last_id) VALUES(?,0)",
+                           -1, &ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->db, "SELECT last_id FROM cursors WHERE backend=?", -1, &sel,
+                           NULL) != SQLITE_OK)
+        goto out;
+    for (size_t i = 0; i < b->n_cursors; i++) {
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, b->cursors[i].backend, -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            goto out;
+        sqlite3_reset(sel);
+        sqlite3_bind_text(sel, 1, b->cursors[i].backend, -1, SQLITE_STATIC);
+        if (sqlite3_step(sel) != SQLITE_ROW)
+            goto out;
+        b->cursors[i].last_id = sqlite3_column_int64(sel, 0);
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(ins);
+    sqlite3_finalize(sel);
+    return rc;
+}
+
+/* ---- public API ---- */
+
+struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t n_backends,
+                           uint64_t max_size, int64_t max_age_ms, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    struct pg_buf *b = calloc(1, sizeof(*b));
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    b->max_size = max_size;
+    b->max_age_ms = max_age_ms;
+    if (n_backends) {
+        b->cursors = calloc(n_backends, sizeof(*b->cursors));
+        if (!b->cursors) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < n_backends; i++) {
+        if (!(b->cursors[i].backend = xstrdup(backends[i]))) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        b->n_cursors++;
+    }
+    if (mkdirs(dir) != 0) {
+        snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if ((size_t)snprintf(path, sizeof(path), "%s/buffer.db", dir) >= sizeof(path)) {
+        snprintf(err, errlen, "buffer path too long");
+        goto fail;
+    }
+    if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "open %s: %s", path, b->db ? sqlite3_errmsg(b->db) : "no memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(b->db, 5000);
+    if (sqlite3_exec(b->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        sqlite3_exec(b->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+        load_cursors(b) != 0 || load_counts(b) != 0 ||
+        sqlite3_prepare_v2(b->db,
+                           "INSERT INTO profiles(labels,name,from_ns,until_ns,tenant,body,size,"
+                           "created_ms) VALUES(?,?,?,?,?,?,?,?)",
+                           -1, &b->insert, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(b->db));
+        goto fail;
+    }
+    return b;
+fail:
+    pg_buf_close(b);
+    return NULL;
+}
+
+void pg_buf_close(struct pg_buf *b)
+{
+    if (!b)
+        return;
+    if (b->db) {
+        pg_buf_flush(b);
+        sqlite3_finalize(b->insert);
+        sqlite3_close(b->db);
+    }
+    for (size_t i = 0; i < b->n_cursors; i++)
+        free(b->cursors[i].backend);
+    free(b->cursors);
+    free(b);
+}
+
+int pg_buf_append(struct pg_buf *b, const struct pg_labels *labels, const char *name,
+                  int64_t from_ns, int64_t until_ns, const char *tenant, const uint8_t *body,
+                  size_t len)
+{
+    if (len > (size_t)INT_MAX || (len && !body))
+        return -1;
+    char *lt = labels_encode(labels);
+    if (!lt)
+        return -1;
+    if (begin(b) != 0) {
+        free(lt);
+        return -1;
+    }
+    sqlite3_stmt *st = b->insert;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, lt, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC); /* NULL binds SQL NULL */
+    sqlite3_bind_int64(st, 3, from_ns);
+    sqlite3_bind_int64(st, 4, until_ns);
+    sqlite3_bind_text(st, 5, tenant, -1, SQLITE_STATIC);
+    if (len)
+        sqlite3_bind_blob(st, 6, body, (int)len, SQLITE_STATIC);
+    else
+        sqlite3_bind_zeroblob(st, 6, 0);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)len);
+    sqlite3_bind_int64(st, 8, now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_clear_bindings(st);
+    sqlite3_reset(st);
+    free(lt);
+    if (rc != SQLITE_DONE) {
+        after_error(b);
+        return -1;
+    }
+    b->st.rows++;
+    b->st.bytes += len;
+    b->st.appended++;
+    if (b->max_size && b->st.bytes > b->max_size)
+        pg_buf_evict(b);
+    return 0;
+}
+
+int pg_buf_flush(struct pg_buf *b)
+{
+    if (!b->in_txn)
+        return 0;
+    if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+        b->in_txn = 0;
+        return 0;
+    }
+    b->st.errors++;
+    if (!sqlite3_get_autocommit(b->db))
+        sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+    b->in_txn = 0;
+    load_counts(b);
+    return -1;
+}
+
+static void item_clear(struct pg_buf_item *it)
+{
+    pg_labels_reset(&it->labels);
+    free(it->name);
+    free(it->tenant);
+    free(it->body);
+}
+
+void pg_buf_items_free(struct pg_buf_item *items, size_t n)
+{
+    if (!items)
+        return;
+    for (size_t i = 0; i < n; i++)
+        item_clear(&items[i]);
+    free(items);
+}
+
+static int item_fill(sqlite3_stmt *st, struct pg_buf_item *it)
+{
+    memset(it, 0, sizeof(*it));
+    pg_labels_init(&it->labels);
+    it->id = sqlite3_column_int64(st, 0);
+    const char *lt = (const char *)sqlite3_column_text(st, 1);
+    if (lt && labels_decode(lt, (size_t)sqlite3_column_bytes(st, 1), &it->labels) != 0)
+        goto fail;
+    const char *s = (const char *)sqlite3_column_text(st, 2);
+    if (s && !(it->name = xstrdup(s)))
+        goto fail;
+    it->from_ns = sqlite3_column_int64(st, 3);
+    it->until_ns = sqlite3_column_int64(st, 4);
+    s = (const char *)sqlite3_column_text(st, 5);
+    if (s && !(it->tenant = xstrdup(s)))
+        goto fail;
+    const void *body = sqlite3_column_blob(st, 6);
+    it->len = (size_t)sqlite3_column_bytes(st, 6);
+    if (!(it->body = malloc(it->len ? it->len : 1)))
+        goto fail;
+    if (it->len)
+        memcpy(it->body, body, it->len);
+    return 0;
+fail:
+    item_clear(it);
+    return -1;
+}
+
+int pg_buf_read(struct pg_buf *b, const char *backend, size_t max_items, size_t max_bytes,
+                struct pg_buf_item **items, size_t *n)
+{
+    *items = NULL;
+    *n = 0;
+    struct pg_buf_cursor *c = cursor_find(b, backend);
+    if (!c || pg_buf_flush(b) != 0)
+        return -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(b->db,
+                           "SELECT id,labels,name,from_ns,until_ns,tenant,body FROM profiles "
+                           "WHERE id>? ORDER BY id LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        b->st.errors++;
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, c->last_id);
+    sqlite3_int64 limit = -1; /* SQLite: a negative LIMIT means none */
+    if (max_items && max_items <= (size_t)INT64_MAX)
+        limit = (sqlite3_int64)max_items;
+    sqlite3_bind_int64(st, 2, limit);
+    struct pg_buf_item *v = NULL;
+    size_t cnt = 0, cap = 0, bytes = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 6);
+        if (max_bytes && cnt > 0 && bytes + len > max_bytes)
+            break;
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct pg_buf_item *nv = realloc(v, ncap * sizeof(*v));
+            if (!nv)
+                goto fail;
+            v = nv;
+            cap = ncap;
+        }
+        if (item_fill(st, &v[cnt]) != 0)
+            goto fail;
+        cnt++;
+        bytes += len;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        b->st.errors++;
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    if (cnt == 0) {
+        free(v);
+        v = NULL;
+    }
+    *items = v;
+    *n = cnt;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    pg_buf_items_free(v, cnt);
+    return -1;
+}
+
+int pg_buf_ack(struct pg_buf *b, const char *backend, int64_t last_id)
+{
+    struct pg_buf_cursor *c = cursor_find(b, backend);
+    if (!c || pg_buf_flush(b) != 0)
+        return -1;
+    if (last_id <= c->last_id)
+        return 0;
+    int64_t min = last_id;
+    for (size_t i = 0; i < b->n_cursors; i++)
+        if (&b->cursors[i] != c && b->cursors[i].last_id < min)
+            min = b->cursors[i].last_id;
+    sqlite3_stmt *up = NULL, *cnt = NULL, *del = NULL;
+    uint64_t rows = 0, bytes = 0;
+    if (begin(b) != 0)
+        return -1;
+    if (sqlite3_prepare_v2(b->db, "UPDATE cursors SET last_id=? WHERE backend=?", -1, &up,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->db,
+                           "SELECT COUNT(*), COALESCE(SUM(size),0) FROM profiles WHERE id<=?",
+                           -1, &cnt, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->db, "DELETE FROM profiles WHERE id<=?", -1, &del, NULL) !=
+            SQLITE_OK)
+        goto fail;
+    sqlite3_bind_int64(up, 1, last_id);
+    sqlite3_bind_text(up, 2, c->backend, -1, SQLITE_STATIC);
+    if (sqlite3_step(up) != SQLITE_DONE)
+        goto fail;
+    sqlite3_bind_int64(cnt, 1, min);
+    if (sqlite3_step(cnt) != SQLITE_ROW)
+        goto fail;
+    rows = (uint64_t)sqlite3_column_int64(cnt, 0);
+    bytes = (uint64_t)sqlite3_column_int64(cnt, 1);
+    sqlite3_bind_int64(del, 1, min);
+    if (sqlite3_step(del) != SQLITE_DONE)
+        goto fail;
+    sqlite3_finalize(up);
+    sqlite3_finalize(cnt);
+    sqlite3_finalize(del);
+    b->st.rows -= rows < b->st.rows ? rows : b->st.rows;
+    b->st.bytes -= bytes < b->st.bytes ? bytes : b->st.bytes;
+    if (pg_buf_flush(b) != 0)
+        return -1; /* flush resynchronised the counters; the cursor stays */
+    c->last_id = last_id;
+    return 0;
+fail:
+    b->st.errors++;
+    sqlite3_finalize(up);
+    sqlite3_finalize(cnt);
+    sqlite3_finalize(del);
+    if (!sqlite3_get_autocommit(b->db))
+        sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+    b->in_txn = 0;
+    load_counts(b);
+    return -1;
+}
+
+int pg_buf_evict(struct pg_buf *b)
+{
+    int64_t cutoff = b->max_age_ms > 0 ? now_ms() - b->max_age_ms : INT64_MIN;
+    sqlite3_stmt *sel = NULL, *del = NULL;
+    int n = 0;
+    if (sqlite3_prepare_v2(b->db, "SELECT id,size,created_ms FROM profiles ORDER BY id LIMIT 1",
+                           -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->db, "DELETE FROM profiles WHERE id=?", -1, &del, NULL) !=
+            SQLITE_OK)
+        goto fail;
+    for (;;) {
+        sqlite3_reset(sel);
+        int rc = sqlite3_step(sel);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW)
+            goto fail;
+        int64_t id = sqlite3_column_int64(sel, 0);
+        uint64_t size = (uint64_t)sqlite3_column_int64(sel, 1);
+        int64_t created = sqlite3_column_int64(sel, 2);
+        int over = b->max_size && b->st.bytes > b->max_size;
+        if (!over && created >= cutoff)
+            break;
+        sqlite3_reset(sel);
+        sqlite3_reset(del);
+        sqlite3_bind_int64(del, 1, id);
+        if (sqlite3_step(del) != SQLITE_DONE)
+            goto fail;
+        b->st.rows -= b->st.rows ? 1 : 0;
+        b->st.bytes -= size < b->st.bytes ? size : b->st.bytes;
+        b->st.evicted++;
+        n++;
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(del);
+    return n;
+fail:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(del);
+    after_error(b);
+    return -1;
+}
+
+void pg_buf_stats(struct pg_buf *b, struct pg_buf_stats *out)
+{
+    *out = b->st;
+    out->oldest_ms = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(b->db, "SELECT created_ms FROM profiles ORDER BY id LIMIT 1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            out->oldest_ms = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+}

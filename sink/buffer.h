@@ -1,0 +1,97 @@
+/* buffer.h - the durable profile buffer between producers (scraper, receiver) and the
+ * sink backends.
+ *
+ * Profiles are appended to a SQLite database (dir/buffer.db, WAL mode) and read back
+ * by each backend through its own cursor, so a slow or broken backend never holds back
+ * the others and a restart resumes where each one stopped. A row is deleted once every
+ * backend named at open has acknowledged it, or when eviction (total size over
+ * max_size, or older than max_age_ms) removes it to bound the disk used.
+ *
+ * Durability: pg_buf_append only queues the row in an open transaction (appends are
+ * batched). It is durable only after pg_buf_flush returns 0; the caller flushes on a
+ * short timer and before acknowledging a profile to anyone. With WAL and
+ * synchronous=NORMAL a flushed row survives a process crash (not necessarily a power
+ * loss). pg_buf_read, pg_buf_ack and pg_buf_close flush pending appends first.
+ *
+ * Labels are stored in the labels column as a reversible text encoding: for each pair
+ * in sorted order, "<decimal byte length of name>:<name><decimal byte length of
+ * value>:<value>", concatenated with no separator (e.g. {job="a b"} is "3:job3:a b").
+ * Any bytes except NUL round-trip.
+ *
+ * A struct pg_buf is not thread-safe: use it from one thread (the event loop). */
+#ifndef PG_SINK_BUFFER_H
+#define PG_SINK_BUFFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/labels.h"
+
+struct pg_buf;
+
+struct pg_buf_item {
+    int64_t id;
+    struct pg_labels labels; /* owned */
+    char *name;              /* owned, may be NULL */
+    int64_t from_ns, until_ns;
+    char *tenant;  /* owned, may be NULL */
+    uint8_t *body; /* owned, never NULL (even when len is 0) */
+    size_t len;
+};
+
+struct pg_buf_stats {
+    uint64_t rows;     /* rows currently buffered (committed or pending) */
+    uint64_t bytes;    /* sum of body sizes of those rows */
+    uint64_t appended; /* successful appends since open */
+    uint64_t evicted;  /* rows removed by eviction since open */
+    uint64_t errors;   /* SQLite errors since open */
+    int64_t oldest_ms; /* created_ms (unix ms) of the oldest row, 0 when empty */
+};
+
+/* Opens (creating dir and the database if needed) the buffer in dir. backends borrows
+ * n_backends names (copied); each gets a cursor, and one without a stored cursor starts
+ * at 0 so nothing buffered is skipped. max_size (bytes of bodies) and max_age_ms bound
+ * the buffer; 0 means unlimited. Returns a buffer the caller frees with pg_buf_close,
+ * or NULL with a message in err (errlen bytes, may be 0) on failure. */
+struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t n_backends,
+                           uint64_t max_size, int64_t max_age_ms, char *err, size_t errlen);
+
+/* Flushes pending appends and frees b. Accepts NULL. */
+void pg_buf_close(struct pg_buf *b);
+
+/* Queues one profile into the current batch (all arguments borrowed and copied; name
+ * and tenant may be NULL, body may be NULL when len is 0). Not durable until
+ * pg_buf_flush. Evicts the oldest rows when the buffer is then over max_size. Returns
+ * 0, or -1 on a SQLite error (counted in stats.errors). */
+int pg_buf_append(struct pg_buf *b, const struct pg_labels *labels, const char *name,
+                  int64_t from_ns, int64_t until_ns, const char *tenant, const uint8_t *body,
+                  size_t len);
+
+/* Commits the pending batch (no-op when nothing is pending). Returns 0, or -1 on a
+ * SQLite error (counted; the batch is then rolled back and lost). */
+int pg_buf_flush(struct pg_buf *b);
+
+/* Reads, in id order, the rows after backend's cursor: at most max_items rows and
+ * max_bytes of bodies (0 = unlimited), but at least one row if any exists. On 0,
+ * *items is a new array the caller frees with pg_buf_items_free (NULL when *n is 0).
+ * Does not move the cursor. Returns -1 for an unknown backend or a SQLite error. */
+int pg_buf_read(struct pg_buf *b, const char *backend, size_t max_items, size_t max_bytes,
+                struct pg_buf_item **items, size_t *n);
+
+/* Frees n items and the array. Accepts NULL. */
+void pg_buf_items_free(struct pg_buf_item *items, size_t n);
+
+/* Durably advances backend's cursor to last_id (never backwards) and deletes the rows
+ * every backend has acknowledged. Returns 0, or -1 for an unknown backend or on a
+ * SQLite error. */
+int pg_buf_ack(struct pg_buf *b, const char *backend, int64_t last_id);
+
+/* Deletes oldest rows while the buffer is over max_size or they are older than
+ * max_age_ms. Returns the number of rows evicted (also added to stats.evicted), or -1
+ * on a SQLite error. Part of the pending batch when one is open. */
+int pg_buf_evict(struct pg_buf *b);
+
+/* Fills out with the current counters. Cannot fail. */
+void pg_buf_stats(struct pg_buf *b, struct pg_buf_stats *out);
+
+#endif

@@ -1,0 +1,379 @@
+/* test_sink_buffer.c - unit tests for the durable profile buffer (sink/buffer.c),
+ * against a real database file in a fresh mkdtemp directory removed afterwards. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "sink/buffer.h"
+
+static const char *const two[] = {"a", "b"};
+
+static int setup(void **state)
+{
+    char *dir = strdup("/tmp/pg_buf_test.XXXXXX");
+    if (!dir || !mkdtemp(dir)) {
+        free(dir);
+        return -1;
+    }
+    *state = dir;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (char *)*state);
+    int rc = system(cmd);
+    free(*state);
+    return rc == 0 ? 0 : -1;
+}
+
+static struct pg_buf *open_buf(const char *dir, const char *const *be, size_t n, uint64_t max_size,
+                               int64_t max_age_ms)
+{
+    char err[256] = "";
+    struct pg_buf *b = pg_buf_open(dir, be, n, max_size, max_age_ms, err, sizeof(err));
+    if (!b)
+        fail_msg("open: %s", err);
+    return b;
+}
+
+static void append_n(struct pg_buf *b, int from, int count, size_t len)
+{
+    struct pg_labels ls;
+    pg_labels_init(&ls);
+    assert_int_equal(pg_labels_set(&ls, "job", "api"), 0);
+    uint8_t *body = calloc(1, len ? len : 1);
+    assert_non_null(body);
+    for (int i = from; i < from + count; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "p%d", i);
+        memset(body, i & 0xff, len);
+        assert_int_equal(pg_buf_append(b, &ls, name, i, i + 1, NULL, body, len), 0);
+    }
+    free(body);
+    pg_labels_reset(&ls);
+}
+
+static void test_round_trip(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    struct pg_labels ls;
+    pg_labels_init(&ls);
+    pg_labels_set(&ls, "job", "a:b 12:x");
+    pg_labels_set(&ls, "__name__", "process_cpu");
+    pg_labels_set(&ls, "empty", "");
+    pg_labels_set(&ls, "nl", "line1\nline2\\");
+    const uint8_t body[] = {0, 1, 2, 0, 255};
+    assert_int_equal(pg_buf_append(b, &ls, "cpu", 100, 200, "t1", body, sizeof(body)), 0);
+    assert_int_equal(pg_buf_append(b, &ls, NULL, 1, 2, NULL, NULL, 0), 0);
+    assert_int_equal(pg_buf_flush(b), 0);
+
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(pg_labels_equal(&it[0].labels, &ls));
+    assert_string_equal(it[0].name, "cpu");
+    assert_string_equal(it[0].tenant, "t1");
+    assert_int_equal(it[0].from_ns, 100);
+    assert_int_equal(it[0].until_ns, 200);
+    assert_int_equal(it[0].len, sizeof(body));
+    assert_memory_equal(it[0].body, body, sizeof(body));
+    assert_null(it[1].name);
+    assert_null(it[1].tenant);
+    assert_int_equal(it[1].len, 0);
+    assert_non_null(it[1].body);
+    assert_true(it[1].id > it[0].id);
+    pg_buf_items_free(it, n);
+
+    assert_int_equal(pg_buf_read(b, "nope", 0, 0, &it, &n), -1);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 2);
+    assert_int_equal(st.bytes, sizeof(body));
+    assert_int_equal(st.appended, 2);
+    assert_int_equal(st.errors, 0);
+    assert_true(st.oldest_ms > 0);
+    pg_labels_reset(&ls);
+    pg_buf_close(b);
+    pg_buf_close(NULL);
+}
+
+static void test_two_cursors(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 2, 0, 0);
+    append_n(b, 0, 3, 10);
+    assert_int_equal(pg_buf_flush(b), 0);
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 3);
+    int64_t last = it[2].id, first = it[0].id;
+    pg_buf_items_free(it, n);
+
+    assert_int_equal(pg_buf_ack(b, "a", last), 0);
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(it);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 3); /* b has not acked */
+
+    assert_int_equal(pg_buf_read(b, "b", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 3);
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_ack(b, "b", first), 0);
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 2);
+    assert_int_equal(st.bytes, 20);
+    assert_int_equal(pg_buf_read(b, "b", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(it[0].id, first + 1);
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_ack(b, "b", last), 0);
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.oldest_ms, 0);
+    assert_int_equal(pg_buf_ack(b, "nope", last), -1);
+    pg_buf_close(b);
+}
+
+static void test_reopen_resumes(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 2, 0, 0);
+    append_n(b, 0, 4, 8);
+    assert_int_equal(pg_buf_flush(b), 0);
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "a", 2, 0, &it, &n), 0);
+    assert_int_equal(n, 2);
+    int64_t acked = it[1].id;
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_ack(b, "a", acked), 0);
+    append_n(b, 4, 1, 8); /* pending: close must flush it */
+    pg_buf_close(b);
+
+    /* restart, with a third backend that must see everything still buffered */
+    const char *const three[] = {"a", "b", "c"};
+    b = open_buf(dir, three, 3, 0, 0);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 5);
+    assert_int_equal(st.bytes, 40);
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(it[0].id, acked + 1);
+    assert_string_equal(it[2].name, "p4");
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_read(b, "b", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 5);
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_read(b, "c", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 5);
+    pg_buf_items_free(it, n);
+    pg_buf_close(b);
+}
+
+static void test_crash_before_flush(void **state)
+{
+    const char *dir = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[128];
+        struct pg_buf *b = pg_buf_open(dir, two, 1, 0, 0, err, sizeof(err));
+        if (!b)
+            _exit(2);
+        append_n(b, 0, 2, 4);
+        if (pg_buf_flush(b) != 0)
+            _exit(3);
+        append_n(b, 2, 3, 4); /* never flushed: the process dies here */
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(it[0].name, "p0");
+    assert_string_equal(it[1].name, "p1");
+    pg_buf_items_free(it, n);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 2);
+    pg_buf_close(b);
+}
+
+static void test_evict_size(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 100, 0);
+    append_n(b, 0, 10, 30); /* 300 bytes offered, at most 100 kept */
+    assert_int_equal(pg_buf_flush(b), 0);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 3);
+    assert_int_equal(st.bytes, 90);
+    assert_int_equal(st.evicted, 7);
+    assert_int_equal(st.appended, 10);
+    assert_int_equal(pg_buf_evict(b), 0);
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(it[0].name, "p7"); /* the oldest went first */
+    pg_buf_items_free(it, n);
+    pg_buf_close(b);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_evict_age(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 50);
+    append_n(b, 0, 3, 5);
+    assert_int_equal(pg_buf_flush(b), 0);
+    assert_int_equal(pg_buf_evict(b), 0); /* fresh rows stay */
+    int total = 0;
+    int64_t deadline = mono_ms() + 5000;
+    while (total < 3 && mono_ms() < deadline) {
+        int r = pg_buf_evict(b);
+        assert_true(r >= 0);
+        total += r;
+        if (total < 3) {
+            struct timespec ts = {0, 5 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_int_equal(total, 3);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.evicted, 3);
+    assert_int_equal(st.oldest_ms, 0);
+    pg_buf_close(b);
+}
+
+static void test_read_limits(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    append_n(b, 0, 1, 500);
+    append_n(b, 1, 4, 10);
+    struct pg_buf_item *it;
+    size_t n;
+    /* one row even when it alone is over max_bytes (read flushes first) */
+    assert_int_equal(pg_buf_read(b, "a", 0, 100, &it, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(it[0].len, 500);
+    int64_t id0 = it[0].id;
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_ack(b, "a", id0), 0);
+    assert_int_equal(pg_buf_read(b, "a", 0, 25, &it, &n), 0);
+    assert_int_equal(n, 2);
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_read(b, "a", 3, 0, &it, &n), 0);
+    assert_int_equal(n, 3);
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 4);
+    pg_buf_items_free(it, n);
+    pg_buf_close(b);
+}
+
+/* A trigger stands in for SQLITE_FULL: RAISE(ROLLBACK) fails the insert and rolls back
+ * the whole pending batch, as SQLITE_FULL may. Append reports -1, counts the error and
+ * resynchronises its counters; earlier flushed rows survive and the buffer stays usable. */
+static void test_sqlite_error(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    pg_buf_close(b);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/buffer.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER full BEFORE INSERT ON profiles WHEN "
+                                  "NEW.name='p3' BEGIN SELECT RAISE(ROLLBACK,'full'); END;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    b = open_buf(dir, two, 1, 0, 0);
+    append_n(b, 0, 2, 4);
+    assert_int_equal(pg_buf_flush(b), 0);
+    append_n(b, 2, 1, 4); /* pending, lost with the rollback */
+    struct pg_labels ls;
+    pg_labels_init(&ls);
+    const uint8_t body[4] = {0};
+    assert_int_equal(pg_buf_append(b, &ls, "p3", 0, 0, NULL, body, sizeof(body)), -1);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.errors, 1);
+    assert_int_equal(st.rows, 2);
+    assert_int_equal(st.bytes, 8);
+    assert_int_equal(pg_buf_append(b, &ls, "p4", 0, 0, NULL, body, sizeof(body)), 0);
+    assert_int_equal(pg_buf_flush(b), 0);
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(it[2].name, "p4");
+    pg_buf_items_free(it, n);
+    pg_labels_reset(&ls);
+    pg_buf_close(b);
+}
+
+static void test_open_fails(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    struct pg_buf *b = pg_buf_open("/proc/nonexistent/x", two, 1, 0, 0, err, sizeof(err));
+    assert_null(b);
+    assert_true(err[0] != '\0');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_cursors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_before_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evict_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evict_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_error, setup, teardown),
+        cmocka_unit_test(test_open_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
