@@ -1,0 +1,166 @@
+/* test_config_load.c - defaults, secrets, env expansion and structure of pg_cfg_load. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+static char path[64];
+
+static struct pg_cfg *load_text(const char *text, struct pg_cfg_errors *errs)
+{
+    strcpy(path, "/tmp/pg_cfg_test_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    struct pg_cfg *c = pg_cfg_load(path, errs);
+    unlink(path);
+    return c;
+}
+
+static const struct pg_cfg_profile *profile(const struct pg_cfg_scrape *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_profiles; i++)
+        if (!strcmp(s->profiles[i].name, name))
+            return &s->profiles[i];
+    return NULL;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text("scrape_configs:\n"
+                                 "  - job_name: a\n"
+                                 "  - job_name: b\n"
+                                 "    scrape_interval: 5s\n"
+                                 "  - job_name: c\n"
+                                 "    scrape_interval: 1m\n"
+                                 "    delta_profiling_duration: 30s\n",
+                                 &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_non_null(c);
+    assert_int_equal(c->scrape_interval_ms, 15000);
+    assert_int_equal(c->scrape_timeout_ms, 10000);
+    assert_int_equal(c->n_scrape, 3);
+    assert_int_equal(c->scrape[0].scrape_interval_ms, 15000);
+    assert_int_equal(c->scrape[0].scrape_timeout_ms, 10000);
+    assert_int_equal(c->scrape[0].delta_profiling_duration_ms, 14000);
+    assert_int_equal(c->scrape[1].scrape_timeout_ms, 5000); /* min(global timeout, interval) */
+    assert_int_equal(c->scrape[1].delta_profiling_duration_ms, 4000);
+    assert_int_equal(c->scrape[2].delta_profiling_duration_ms, 30000);
+    assert_string_equal(c->scrape[0].scheme, "http");
+    assert_true(c->scrape[0].body_size_limit == 64ull << 20);
+    assert_true(profile(&c->scrape[0], "process_cpu")->enabled);
+    assert_true(profile(&c->scrape[0], "process_cpu")->seconds);
+    assert_true(profile(&c->scrape[0], "memory")->delta);
+    assert_false(profile(&c->scrape[0], "fgprof")->enabled);
+    assert_string_equal(profile(&c->scrape[0], "godeltaprof_memory")->sent_name, "memory");
+    assert_string_equal(c->storage_path, "./data");
+    assert_true(c->storage_max_size == 1ull << 30);
+    pg_cfg_free(c);
+    pg_cfg_errors_reset(&errs);
+}
+
+static void test_full(void **state)
+{
+    (void)state;
+    FILE *f = fopen("/tmp/pg_cfg_test_secret", "w");
+    fputs("s3cr3t\n", f);
+    fclose(f);
+    setenv("PG_TEST_CLUSTER", "eu-1", 1);
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text(
+        "global:\n"
+        "  scrape_interval: 30s\n"
+        "  external_labels: {cluster: \"${PG_TEST_CLUSTER}\"}\n"
+        "scrape_configs:\n"
+        "  - job_name: go\n"
+        "    scheme: https\n"
+        "    params: {debug: ['1'], x: y}\n"
+        "    basic_auth: {username: u, password_file: /tmp/pg_cfg_test_secret}\n"
+        "    profiling_config:\n"
+        "      path_prefix: /app\n"
+        "      mutex: {enabled: false}\n"
+        "      custom: [{name: my_profile, path: /debug/custom, delta: true}]\n"
+        "    static_configs: [{targets: ['h:1', 'h:2'], labels: {service_name: api}}]\n"
+        "    file_sd_configs: [{files: [a/*.json], refresh_interval: 1m}]\n"
+        "    relabel_configs:\n"
+        "      - source_labels: [__address__]\n"
+        "        target_label: host\n"
+        "storage: {path: /tmp/x, max_size: 512MiB, max_age: 1h}\n"
+        "remote_write:\n"
+        "  - url: http://localhost:4040\n"
+        "    api: ingest\n"
+        "    headers: {X-Scope-OrgID: team-a}\n"
+        "    authorization: {credentials_file: /tmp/pg_cfg_test_secret}\n"
+        "receiver: {enabled: true}\n",
+        &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_non_null(c);
+    assert_string_equal(pg_labels_get(&c->external_labels, "cluster"), "eu-1");
+    const struct pg_cfg_scrape *s = &c->scrape[0];
+    assert_int_equal(s->scrape_timeout_ms, 10000);
+    assert_string_equal(s->scheme, "https");
+    assert_int_equal(s->n_params, 2);
+    assert_string_equal(s->params[0].name, "debug");
+    assert_string_equal(s->params[0].values[0], "1");
+    assert_string_equal(s->http.basic_auth_password, "s3cr3t");
+    assert_string_equal(s->path_prefix, "/app");
+    assert_false(profile(s, "mutex")->enabled);
+    assert_true(profile(s, "my_profile")->delta);
+    assert_string_equal(profile(s, "my_profile")->path, "/debug/custom");
+    assert_int_equal(s->n_static, 1);
+    assert_int_equal(s->static_configs[0].n_targets, 2);
+    assert_string_equal(pg_labels_get(&s->static_configs[0].labels, "service_name"), "api");
+    assert_int_equal(s->file_sd[0].refresh_interval_ms, 60000);
+    assert_int_equal(s->n_relabel, 1);
+    assert_true(c->storage_max_size == 512ull << 20);
+    assert_int_equal(c->storage_max_age_ms, 3600000);
+    assert_int_equal(c->remote[0].api, PG_CFG_API_INGEST);
+    assert_string_equal(c->remote[0].name, "remote-0");
+    assert_string_equal(c->remote[0].http.auth_type, "Bearer");
+    assert_string_equal(c->remote[0].http.auth_credentials, "s3cr3t");
+    assert_string_equal(pg_labels_get(&c->remote[0].http.headers, "X-Scope-OrgID"), "team-a");
+    assert_int_equal(c->remote[0].remote_timeout_ms, 10000);
+    assert_int_equal(c->remote[0].min_backoff_ms, 500);
+    assert_int_equal(c->remote[0].max_backoff_ms, 300000);
+    assert_true(c->receiver_enabled);
+    pg_cfg_free(c);
+    pg_cfg_errors_reset(&errs);
+    unlink("/tmp/pg_cfg_test_secret");
+}
+
+static void test_errors_free_everything(void **state)
+{
+    (void)state;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text("scrape_configs:\n  - job_name: a\n    static_configs: [{targets: "
+                                 "[x:1]}]\n    scrape_timeout: 1h\n",
+                                 &errs);
+    assert_null(c);
+    assert_int_equal(errs.n, 1);
+    assert_int_equal(errs.v[0].line, 4);
+    pg_cfg_errors_reset(&errs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_errors_free_everything),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
