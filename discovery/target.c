@@ -1,0 +1,291 @@
+/* target.c - Prometheus 3 target label population and per-profile URLs for profgate.
+ *
+ * Mirrors scrape/target.go PopulateLabels: discovered labels (group overlaid by target),
+ * defaults added only where unset, relabelling, address validation, removal of __meta_*
+ * labels and the instance default. The profile URL query is encoded like Go's
+ * url.Values.Encode (keys sorted, QueryEscape: unreserved bytes kept, space as '+'). */
+#include "discovery/target.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/units.h"
+
+#define PARAM_PREFIX "__param_"
+#define META_PREFIX "__meta_"
+
+static void set_err(char *err, size_t errlen, const char *msg, const char *arg)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    if (arg != NULL)
+        snprintf(err, errlen, "%s%s", arg, msg);
+    else
+        snprintf(err, errlen, "%s", msg);
+}
+
+static int set_if_unset(struct pg_labels *ls, const char *name, const char *value)
+{
+    if (pg_labels_get(ls, name) != NULL)
+        return 0;
+    return pg_labels_set(ls, name, value);
+}
+
+/* Overlays src onto dst (src wins). Returns 0 or -1. */
+static int overlay(struct pg_labels *dst, const struct pg_labels *src)
+{
+    if (src == NULL)
+        return 0;
+    for (size_t i = 0; i < src->n; i++)
+        if (pg_labels_set(dst, src->v[i].name, src->v[i].value) != 0)
+            return -1;
+    return 0;
+}
+
+/* Removes every label whose name starts with prefix. Returns 0 or -1. */
+static int del_prefix(struct pg_labels *ls, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    for (size_t i = ls->n; i-- > 0;) {
+        if (strncmp(ls->v[i].name, prefix, plen) != 0)
+            continue;
+        char *name = strdup(ls->v[i].name);
+        if (name == NULL)
+            return -1;
+        pg_labels_del(ls, name);
+        free(name);
+    }
+    return 0;
+}
+
+static int add_defaults(const struct pg_cfg_scrape *job, struct pg_labels *ls)
+{
+    char buf[64];
+    if (job->job_name != NULL && set_if_unset(ls, "job", job->job_name) != 0)
+        return -1;
+    if (set_if_unset(ls, "__scheme__", job->scheme ? job->scheme : "http") != 0)
+        return -1;
+    if (pg_units_format_duration(job->scrape_interval_ms, buf, sizeof buf) == 0 &&
+        set_if_unset(ls, "__scrape_interval__", buf) != 0)
+        return -1;
+    if (pg_units_format_duration(job->scrape_timeout_ms, buf, sizeof buf) == 0 &&
+        set_if_unset(ls, "__scrape_timeout__", buf) != 0)
+        return -1;
+    for (size_t i = 0; i < job->n_params; i++) {
+        const struct pg_cfg_param *pp = &job->params[i];
+        if (pp->name == NULL || pp->n_values == 0)
+            continue;
+        size_t len = strlen(PARAM_PREFIX) + strlen(pp->name) + 1;
+        char *name = malloc(len);
+        if (name == NULL)
+            return -1;
+        snprintf(name, len, "%s%s", PARAM_PREFIX, pp->name);
+        int rc = set_if_unset(ls, name, pp->values[0] ? pp->values[0] : "");
+        free(name);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int pg_target_is_public(const char *name)
+{
+    return name != NULL && strncmp(name, "__", 2) != 0;
+}
+
+int pg_target_populate(const struct pg_cfg_scrape *job, const struct pg_labels *group_labels,
+                       const struct pg_labels *target_labels, struct pg_labels *discovered,
+                       struct pg_labels *out, pg_relabel_trace_fn trace, void *ud, char *err,
+                       size_t errlen)
+{
+    pg_labels_reset(discovered);
+    pg_labels_reset(out);
+    if (overlay(discovered, group_labels) != 0 || overlay(discovered, target_labels) != 0 ||
+        pg_labels_copy(out, discovered) != 0 || add_defaults(job, out) != 0)
+        goto oom;
+
+    if (!pg_relabel_process(job->relabel, job->n_relabel, out, trace, ud)) {
+        pg_labels_reset(out);
+        return 0;
+    }
+
+    const char *addr = pg_labels_get(out, "__address__");
+    if (addr == NULL || addr[0] == '\0') {
+        set_err(err, errlen, "no address", NULL);
+        pg_labels_reset(out);
+        return -1;
+    }
+    if (strchr(addr, '/') != NULL) {
+        set_err(err, errlen, " is not a valid hostname", addr);
+        pg_labels_reset(out);
+        return -1;
+    }
+
+    if (del_prefix(out, META_PREFIX) != 0)
+        goto oom;
+    addr = pg_labels_get(out, "__address__");
+    const char *inst = pg_labels_get(out, "instance");
+    if (inst == NULL || inst[0] == '\0') {
+        char *a = strdup(addr);
+        if (a == NULL)
+            goto oom;
+        int rc = pg_labels_set(out, "instance", a);
+        free(a);
+        if (rc != 0)
+            goto oom;
+    }
+    return 1;
+oom:
+    set_err(err, errlen, "out of memory", NULL);
+    pg_labels_reset(out);
+    return -1;
+}
+
+void pg_target_infer_service_name(struct pg_labels *ls, const struct pg_labels *discovered)
+{
+    if (pg_labels_get(ls, "service_name") != NULL)
+        return;
+    const char *ann = NULL, *ns = NULL, *ct = NULL;
+    if (discovered != NULL) {
+        ann = pg_labels_get(discovered, "__meta_kubernetes_pod_annotation_pyroscope_io_service_name");
+        ns = pg_labels_get(discovered, "__meta_kubernetes_namespace");
+        ct = pg_labels_get(discovered, "__meta_kubernetes_pod_container_name");
+    }
+    if (ann != NULL && ann[0] != '\0') {
+        pg_labels_set(ls, "service_name", ann);
+    } else if (ns != NULL && ct != NULL && ns[0] != '\0' && ct[0] != '\0') {
+        size_t len = strlen(ns) + strlen(ct) + 2;
+        char *v = malloc(len);
+        if (v == NULL)
+            return;
+        snprintf(v, len, "%s/%s", ns, ct);
+        pg_labels_set(ls, "service_name", v);
+        free(v);
+    } else {
+        pg_labels_set(ls, "service_name", "unspecified");
+    }
+}
+
+/* A growable string. */
+struct sbuf {
+    char *s;
+    size_t n, cap;
+    int failed;
+};
+
+static void sb_putn(struct sbuf *b, const char *s, size_t len)
+{
+    if (b->failed)
+        return;
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + len + 1)
+            cap *= 2;
+        char *ns = realloc(b->s, cap);
+        if (ns == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, len);
+    b->n += len;
+    b->s[b->n] = '\0';
+}
+
+static void sb_put(struct sbuf *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
+
+/* Appends s escaped as Go's url.QueryEscape. */
+static void sb_query_escape(struct sbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            sb_putn(b, (const char *)p, 1);
+        } else if (c == ' ') {
+            sb_put(b, "+");
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            sb_putn(b, e, 3);
+        }
+    }
+}
+
+int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *labels,
+                      const struct pg_labels *discovered, const struct pg_cfg_profile *p,
+                      struct pg_labels *out, char **url)
+{
+    struct sbuf b = {0};
+    struct pg_labels q;
+    pg_labels_init(&q);
+    *url = NULL;
+
+    const char *prefix = job->path_prefix ? job->path_prefix : "";
+    const char *path = p->path ? p->path : "";
+    const char *scheme = pg_labels_get(labels, "__scheme__");
+    const char *addr = pg_labels_get(labels, "__address__");
+    if (addr == NULL || addr[0] == '\0')
+        goto fail;
+    if (scheme == NULL || scheme[0] == '\0')
+        scheme = job->scheme ? job->scheme : "http";
+
+    /* query parameters, sorted by name since q is a label set */
+    size_t plen = strlen(PARAM_PREFIX);
+    for (size_t i = 0; i < labels->n; i++)
+        if (strncmp(labels->v[i].name, PARAM_PREFIX, plen) == 0 &&
+            pg_labels_set(&q, labels->v[i].name + plen, labels->v[i].value) != 0)
+            goto fail;
+    if (p->seconds && pg_labels_get(&q, "seconds") == NULL) {
+        char secs[32];
+        snprintf(secs, sizeof secs, "%" PRId64, job->delta_profiling_duration_ms / 1000);
+        if (pg_labels_set(&q, "seconds", secs) != 0)
+            goto fail;
+    }
+
+    sb_put(&b, scheme);
+    sb_put(&b, "://");
+    sb_put(&b, addr);
+    sb_put(&b, prefix);
+    sb_put(&b, path);
+    for (size_t i = 0; i < q.n; i++) {
+        sb_put(&b, i == 0 ? "?" : "&");
+        sb_query_escape(&b, q.v[i].name);
+        sb_put(&b, "=");
+        sb_query_escape(&b, q.v[i].value);
+    }
+    if (b.failed || b.s == NULL)
+        goto fail;
+
+    /* series labels; profile path reuses the URL's path part */
+    if (pg_labels_copy(out, labels) != 0)
+        goto fail;
+    size_t pathlen = strlen(prefix) + strlen(path) + 1;
+    char *pp = malloc(pathlen);
+    if (pp == NULL)
+        goto fail;
+    snprintf(pp, pathlen, "%s%s", prefix, path);
+    int rc = pg_labels_set(out, "__profile_path__", pp);
+    free(pp);
+    if (rc != 0 || pg_labels_set(out, "__name__", p->sent_name ? p->sent_name : p->name) != 0)
+        goto fail;
+    pg_target_infer_service_name(out, discovered);
+    if (pg_labels_get(out, "service_name") == NULL)
+        goto fail;
+
+    pg_labels_reset(&q);
+    *url = b.s;
+    return 0;
+fail:
+    pg_labels_reset(&q);
+    pg_labels_reset(out);
+    free(b.s);
+    return -1;
+}
