@@ -1,11 +1,12 @@
 /* main.c - profgate's command line: parses the subcommand and dispatches to it.
  *
- * Today it knows `check`, `version` and `help`; `targets` and `run` arrive with the
- * discovery and pipeline modules, and until then are unknown commands. */
+ * Today it knows `check`, `targets`, `version` and `help`; `run` arrives with the
+ * pipeline modules and until then is an unknown command. */
 #include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
+#include "daemon/targets.h"
 
 static void usage(FILE *f)
 {
@@ -13,6 +14,8 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  check CONFIG   validate a config file; print every error as file:line:col\n"
+          "  targets CONFIG [--json] [--explain]\n"
+          "                 discover and relabel once; print what would be scraped\n"
           "  version     print the version and build information\n"
           "  help        show this help\n",
           f);
@@ -68,6 +71,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc, argv);
+    if (strcmp(cmd, "targets") == 0)
+        return pg_cmd_targets(argc, argv);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;
