@@ -92,12 +92,18 @@ int pg_units_parse_duration(const char *s, int64_t *out_ms, char *err, size_t er
         size_t u;
         if (p[0] == 'm' && p[1] == 's')
             u = 6;
-        else if (p[0] == 'y') u = 0;
-        else if (p[0] == 'w') u = 1;
-        else if (p[0] == 'd') u = 2;
-        else if (p[0] == 'h') u = 3;
-        else if (p[0] == 'm') u = 4;
-        else if (p[0] == 's') u = 5;
+        else if (p[0] == 'y')
+            u = 0;
+        else if (p[0] == 'w')
+            u = 1;
+        else if (p[0] == 'd')
+            u = 2;
+        else if (p[0] == 'h')
+            u = 3;
+        else if (p[0] == 'm')
+            u = 4;
+        else if (p[0] == 's')
+            u = 5;
         else {
             set_err(err, errlen, bad, s);
             return -1;
@@ -109,8 +115,7 @@ int pg_units_parse_duration(const char *s, int64_t *out_ms, char *err, size_t er
         next = u + 1;
         p += strlen(dur_units[u].name);
         uint64_t mult = (uint64_t)dur_units[u].mult;
-        if (v > (uint64_t)INT64_MAX / mult ||
-            (int64_t)(v * mult) > INT64_MAX - total) {
+        if (v > (uint64_t)INT64_MAX / mult || (int64_t)(v * mult) > INT64_MAX - total) {
             set_err(err, errlen, "duration out of range: \"%s\"", s);
             return -1;
         }
@@ -163,13 +168,10 @@ struct size_unit {
 
 /* Base-2 for both families, as in Prometheus' units.Base2Bytes. */
 static const struct size_unit size_units[] = {
-    {"B", 1ULL},
-    {"KB", 1ULL << 10}, {"KiB", 1ULL << 10},
-    {"MB", 1ULL << 20}, {"MiB", 1ULL << 20},
-    {"GB", 1ULL << 30}, {"GiB", 1ULL << 30},
-    {"TB", 1ULL << 40}, {"TiB", 1ULL << 40},
-    {"PB", 1ULL << 50}, {"PiB", 1ULL << 50},
-    {"EB", 1ULL << 60}, {"EiB", 1ULL << 60},
+    {"B", 1ULL},         {"KB", 1ULL << 10}, {"KiB", 1ULL << 10}, {"MB", 1ULL << 20},
+    {"MiB", 1ULL << 20}, {"GB", 1ULL << 30}, {"GiB", 1ULL << 30}, {"TB", 1ULL << 40},
+    {"TiB", 1ULL << 40}, {"PB", 1ULL << 50}, {"PiB", 1ULL << 50}, {"EB", 1ULL << 60},
+    {"EiB", 1ULL << 60},
 };
 #define N_SIZE_UNITS (sizeof(size_units) / sizeof(size_units[0]))
 

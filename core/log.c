@@ -11,8 +11,14 @@ static enum pg_log_level min_level = PG_LOG_INFO;
 static enum pg_log_format out_format = PG_LOG_LOGFMT;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void pg_log_set_level(enum pg_log_level level) { min_level = level; }
-void pg_log_set_format(enum pg_log_format fmt) { out_format = fmt; }
+void pg_log_set_level(enum pg_log_level level)
+{
+    min_level = level;
+}
+void pg_log_set_format(enum pg_log_format fmt)
+{
+    out_format = fmt;
+}
 
 int pg_log_parse_level(const char *s, enum pg_log_level *out)
 {

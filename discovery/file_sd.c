@@ -95,7 +95,8 @@ static int read_json(const char *path, struct gvec *gv, char *err, size_t errlen
     }
     size_t i;
     json_t *item;
-    json_array_foreach(root, i, item) {
+    json_array_foreach(root, i, item)
+    {
         if (!json_is_object(item)) {
             seterr(err, errlen, "%s: target group %zu: expected an object", path, i);
             goto out;
@@ -116,7 +117,8 @@ static int read_json(const char *path, struct gvec *gv, char *err, size_t errlen
         const char *k;
         json_t *v;
         if (json_is_object(labels)) {
-            json_object_foreach(labels, k, v) {
+            json_object_foreach(labels, k, v)
+            {
                 if (!*k) {
                     seterr(err, errlen, "%s: target group %zu: empty label name", path, i);
                     goto out;
@@ -136,7 +138,8 @@ static int read_json(const char *path, struct gvec *gv, char *err, size_t errlen
             goto oom;
         size_t j;
         if (json_is_array(targets)) {
-            json_array_foreach(targets, j, v) {
+            json_array_foreach(targets, j, v)
+            {
                 if (!json_is_string(v)) {
                     seterr(err, errlen, "%s: target group %zu: target %zu must be a string", path,
                            i, j);
@@ -172,12 +175,12 @@ static const char *ykind(const yaml_node_t *n)
     }
 }
 
-#define YERR(node, ...)                                                                     \
-    do {                                                                                    \
-        char m_[512];                                                                       \
-        snprintf(m_, sizeof(m_), __VA_ARGS__);                                              \
-        seterr(err, errlen, "%s:%d:%d: %s", path, (int)(node)->start_mark.line + 1,         \
-               (int)(node)->start_mark.column + 1, m_);                                     \
+#define YERR(node, ...)                                                                            \
+    do {                                                                                           \
+        char m_[512];                                                                              \
+        snprintf(m_, sizeof(m_), __VA_ARGS__);                                                     \
+        seterr(err, errlen, "%s:%d:%d: %s", path, (int)(node)->start_mark.line + 1,                \
+               (int)(node)->start_mark.column + 1, m_);                                            \
     } while (0)
 
 static const char *ysc(const yaml_node_t *n)
@@ -247,8 +250,8 @@ static int yaml_group(struct pg_yaml *y, yaml_node_t *item, size_t i, const char
                 YERR(k, "duplicate key %s", ysc(k));
                 return -1;
             }
-            if (pg_labels_setn(&g->labels, ysc(k), strlen(ysc(k)), ysc(v),
-                               v->data.scalar.length) != 0)
+            if (pg_labels_setn(&g->labels, ysc(k), strlen(ysc(k)), ysc(v), v->data.scalar.length) !=
+                0)
                 goto oom;
         }
         if (pg_labels_set(&g->labels, PG_SD_FILE_PATH_LABEL, path) != 0)
@@ -286,8 +289,7 @@ static int read_yaml(const char *path, struct gvec *gv, char *err, size_t errlen
         if (errs.n && errs.v[0].line <= 0)
             seterr(err, errlen, "%s: %s", path, errs.v[0].msg);
         else if (errs.n)
-            seterr(err, errlen, "%s:%d:%d: %s", path, errs.v[0].line, errs.v[0].col,
-                   errs.v[0].msg);
+            seterr(err, errlen, "%s:%d:%d: %s", path, errs.v[0].line, errs.v[0].col, errs.v[0].msg);
         else
             seterr(err, errlen, "%s: cannot load YAML", path);
         goto out;
@@ -302,8 +304,8 @@ static int read_yaml(const char *path, struct gvec *gv, char *err, size_t errlen
         goto out;
     }
     size_t i = 0;
-    for (yaml_node_item_t *it = root->data.sequence.items.start;
-         it < root->data.sequence.items.top; it++, i++)
+    for (yaml_node_item_t *it = root->data.sequence.items.start; it < root->data.sequence.items.top;
+         it++, i++)
         if (yaml_group(&y, pg_yaml_at(&y, *it), i, path, gv, err, errlen) != 0)
             goto out;
     rc = 0;
@@ -369,9 +371,8 @@ static int gvec_splice(struct gvec *dst, struct pg_tgroup *src, size_t n)
     return 0;
 }
 
-int pg_sd_file_read_all(const struct pg_cfg_file_sd *cfg, struct pg_tgroup **groups,
-                        size_t *n, void (*on_error)(void *ud, const char *path, const char *msg),
-                        void *ud)
+int pg_sd_file_read_all(const struct pg_cfg_file_sd *cfg, struct pg_tgroup **groups, size_t *n,
+                        void (*on_error)(void *ud, const char *path, const char *msg), void *ud)
 {
     struct gvec all = {0};
     *groups = NULL;

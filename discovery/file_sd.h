@@ -30,8 +30,7 @@ int pg_sd_file_read(const char *path, struct pg_tgroup **groups, size_t *n, char
  * pg_tgroup_free_array). A file that cannot be read is reported through
  * on_error(ud, path, msg) (if non-NULL) and skipped. Returns 0, or -1 on allocation
  * failure (then *groups = NULL, *n = 0). */
-int pg_sd_file_read_all(const struct pg_cfg_file_sd *cfg, struct pg_tgroup **groups,
-                        size_t *n, void (*on_error)(void *ud, const char *path, const char *msg),
-                        void *ud);
+int pg_sd_file_read_all(const struct pg_cfg_file_sd *cfg, struct pg_tgroup **groups, size_t *n,
+                        void (*on_error)(void *ud, const char *path, const char *msg), void *ud);
 
 #endif

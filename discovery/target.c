@@ -149,7 +149,8 @@ void pg_target_infer_service_name(struct pg_labels *ls, const struct pg_labels *
         return;
     const char *ann = NULL, *ns = NULL, *ct = NULL;
     if (discovered != NULL) {
-        ann = pg_labels_get(discovered, "__meta_kubernetes_pod_annotation_pyroscope_io_service_name");
+        ann =
+            pg_labels_get(discovered, "__meta_kubernetes_pod_annotation_pyroscope_io_service_name");
         ns = pg_labels_get(discovered, "__meta_kubernetes_namespace");
         ct = pg_labels_get(discovered, "__meta_kubernetes_pod_container_name");
     }

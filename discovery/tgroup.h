@@ -11,8 +11,8 @@
 #include "core/labels.h"
 
 struct pg_tgroup {
-    char *source;             /* owned */
-    struct pg_labels labels;  /* group labels, owned */
+    char *source;              /* owned */
+    struct pg_labels labels;   /* group labels, owned */
     struct pg_labels *targets; /* owned array of owned sets */
     size_t n_targets;
 };

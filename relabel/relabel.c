@@ -48,8 +48,8 @@ const char *pg_relabel_action_name(enum pg_relabel_action a)
 int pg_relabel_compile(struct pg_relabel_rule *r, char *err, size_t errlen)
 {
     const char *pat = r->regex ? r->regex : "(.*)";
-    uint32_t opts = PCRE2_UTF | PCRE2_DOTALL | PCRE2_ANCHORED | PCRE2_ENDANCHORED |
-                    PCRE2_DOLLAR_ENDONLY;
+    uint32_t opts =
+        PCRE2_UTF | PCRE2_DOTALL | PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOLLAR_ENDONLY;
 #ifdef PCRE2_MATCH_INVALID_UTF
     opts |= PCRE2_MATCH_INVALID_UTF; /* label values need not be valid UTF-8 */
 #endif
@@ -322,12 +322,8 @@ static int apply(const struct pg_relabel_rule *r, struct pg_labels *ls)
         pcre2_match_data_free(m.md);
         break;
     }
-    case PG_RELABEL_KEEP:
-        ret = match_simple(r->re, val);
-        break;
-    case PG_RELABEL_DROP:
-        ret = !match_simple(r->re, val);
-        break;
+    case PG_RELABEL_KEEP: ret = match_simple(r->re, val); break;
+    case PG_RELABEL_DROP: ret = !match_simple(r->re, val); break;
     case PG_RELABEL_KEEPEQUAL:
     case PG_RELABEL_DROPEQUAL: {
         const char *tv = pg_labels_get(ls, target);
@@ -404,8 +400,7 @@ static int apply(const struct pg_relabel_rule *r, struct pg_labels *ls)
         free(cv);
         break;
     }
-    default:
-        break;
+    default: break;
     }
 out:
     free(src.p);
@@ -430,16 +425,14 @@ int pg_relabel_process(const struct pg_relabel_rule *rules, size_t n, struct pg_
 /* ---- MD5 (RFC 1321), compact ---------------------------------------------------- */
 
 static const uint32_t md5_k[64] = {
-    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
-    0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
-    0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
-    0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
-    0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
-    0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
-    0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
-    0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
-    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
-    0xeb86d391};
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
 static const unsigned char md5_r[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
                                         5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
                                         4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,

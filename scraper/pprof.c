@@ -9,8 +9,8 @@
 #include <string.h>
 #include <zlib.h>
 
-int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out,
-                    size_t *outlen, char *err, size_t errlen)
+int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out, size_t *outlen,
+                    char *err, size_t errlen)
 {
     z_stream zs;
     memset(&zs, 0, sizeof(zs));
@@ -34,8 +34,7 @@ int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out
     for (;;) {
         if (used == cap) {
             if (cap > limit) {
-                snprintf(err, errlen, "gzip: decompressed body exceeds limit of %zu bytes",
-                         limit);
+                snprintf(err, errlen, "gzip: decompressed body exceeds limit of %zu bytes", limit);
                 goto fail;
             }
             size_t ncap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
@@ -106,13 +105,13 @@ static const char *sniff(const uint8_t *body, size_t len, const char *ct)
     return NULL;
 }
 
-#define CHECK_STR(idx, what)                                                                \
-    do {                                                                                    \
-        if ((idx) < 0 || (size_t)(idx) >= p->n_string_table) {                              \
-            snprintf(err, errlen, "pprof: %s string index %lld out of range", what,          \
-                     (long long)(idx));                                                      \
-            return -1;                                                                      \
-        }                                                                                   \
+#define CHECK_STR(idx, what)                                                                       \
+    do {                                                                                           \
+        if ((idx) < 0 || (size_t)(idx) >= p->n_string_table) {                                     \
+            snprintf(err, errlen, "pprof: %s string index %lld out of range", what,                \
+                     (long long)(idx));                                                            \
+            return -1;                                                                             \
+        }                                                                                          \
     } while (0)
 
 int pg_pprof_validate(const Perftools__Profiles__Profile *p, char *err, size_t errlen)
@@ -158,8 +157,8 @@ int pg_pprof_validate(const Perftools__Profiles__Profile *p, char *err, size_t e
 }
 
 int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, size_t limit,
-                   uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof,
-                   char *err, size_t errlen)
+                   uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof, char *err,
+                   size_t errlen)
 {
     if (len == 0) {
         snprintf(err, errlen, "empty body");
@@ -188,8 +187,7 @@ int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, si
         memcpy(buf, body, len);
         blen = len;
     }
-    Perftools__Profiles__Profile *p =
-        perftools__profiles__profile__unpack(NULL, blen, buf);
+    Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(NULL, blen, buf);
     if (!p) {
         snprintf(err, errlen, "pprof: body is not a valid protobuf profile");
         free(buf);

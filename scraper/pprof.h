@@ -16,8 +16,8 @@
  * truncated or corrupt, or when the output would exceed limit bytes (limit 0 = no limit
  * is NOT allowed: pass the configured body_size_limit). Returns 0, or -1 with a reason in
  * err. */
-int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out,
-                    size_t *outlen, char *err, size_t errlen);
+int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out, size_t *outlen,
+                    char *err, size_t errlen);
 
 /* Checks a scraped body and decodes it. content_type may be NULL. limit bounds the
  * decompressed size. On success returns 0, sets *raw and *rawlen to the uncompressed protobuf
@@ -25,8 +25,8 @@ int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out
  * (caller frees with pg_pprof_free). On failure returns -1 with a one-line reason in err
  * (e.g. "body is an HTML page", "gzip: truncated input") and allocates nothing. */
 int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, size_t limit,
-                   uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof,
-                   char *err, size_t errlen);
+                   uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof, char *err,
+                   size_t errlen);
 
 /* Checks the internal consistency of a decoded profile (string table starts with "",
  * every string index and sample value count in range, referenced ids exist). Returns 0

@@ -145,8 +145,8 @@ static int exec(struct pg_buf *b, const char *sql)
 static int load_counts(struct pg_buf *b)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(b->db, "SELECT COUNT(*), COALESCE(SUM(size),0) FROM profiles", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(b->db, "SELECT COUNT(*), COALESCE(SUM(size),0) FROM profiles", -1, &st,
+                           NULL) != SQLITE_OK)
         return -1;
     int rc = -1;
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -191,10 +191,10 @@ static int load_cursors(struct pg_buf *b)
 {
     sqlite3_stmt *ins = NULL, *sel = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(b->db, "INSERT OR IGNORE INTO cursors(backend,last_id) VALUES(?,0)",
-                           -1, &ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(b->db, "SELECT last_id FROM cursors WHERE backend=?", -1, &sel,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(b->db, "INSERT OR IGNORE INTO cursors(backend,last_id) VALUES(?,0)", -1,
+                           &ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->db, "SELECT last_id FROM cursors WHERE backend=?", -1, &sel, NULL) !=
+            SQLITE_OK)
         goto out;
     for (size_t i = 0; i < b->n_cursors; i++) {
         sqlite3_reset(ins);
@@ -257,8 +257,8 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
     sqlite3_busy_timeout(b->db, 5000);
     if (sqlite3_exec(b->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                      NULL) != SQLITE_OK ||
-        sqlite3_exec(b->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-        load_cursors(b) != 0 || load_counts(b) != 0 ||
+        sqlite3_exec(b->db, schema, NULL, NULL, NULL) != SQLITE_OK || load_cursors(b) != 0 ||
+        load_counts(b) != 0 ||
         sqlite3_prepare_v2(b->db,
                            "INSERT INTO profiles(labels,name,from_ns,until_ns,tenant,body,size,"
                            "created_ms) VALUES(?,?,?,?,?,?,?,?)",
@@ -464,13 +464,12 @@ int pg_buf_ack(struct pg_buf *b, const char *backend, int64_t last_id)
     uint64_t rows = 0, bytes = 0;
     if (begin(b) != 0)
         return -1;
-    if (sqlite3_prepare_v2(b->db, "UPDATE cursors SET last_id=? WHERE backend=?", -1, &up,
-                           NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(b->db, "UPDATE cursors SET last_id=? WHERE backend=?", -1, &up, NULL) !=
+            SQLITE_OK ||
         sqlite3_prepare_v2(b->db,
-                           "SELECT COUNT(*), COALESCE(SUM(size),0) FROM profiles WHERE id<=?",
-                           -1, &cnt, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(b->db, "DELETE FROM profiles WHERE id<=?", -1, &del, NULL) !=
-            SQLITE_OK)
+                           "SELECT COUNT(*), COALESCE(SUM(size),0) FROM profiles WHERE id<=?", -1,
+                           &cnt, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->db, "DELETE FROM profiles WHERE id<=?", -1, &del, NULL) != SQLITE_OK)
         goto fail;
     sqlite3_bind_int64(up, 1, last_id);
     sqlite3_bind_text(up, 2, c->backend, -1, SQLITE_STATIC);
@@ -510,10 +509,9 @@ int pg_buf_evict(struct pg_buf *b)
     int64_t cutoff = b->max_age_ms > 0 ? now_ms() - b->max_age_ms : INT64_MIN;
     sqlite3_stmt *sel = NULL, *del = NULL;
     int n = 0;
-    if (sqlite3_prepare_v2(b->db, "SELECT id,size,created_ms FROM profiles ORDER BY id LIMIT 1",
-                           -1, &sel, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(b->db, "DELETE FROM profiles WHERE id=?", -1, &del, NULL) !=
-            SQLITE_OK)
+    if (sqlite3_prepare_v2(b->db, "SELECT id,size,created_ms FROM profiles ORDER BY id LIMIT 1", -1,
+                           &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->db, "DELETE FROM profiles WHERE id=?", -1, &del, NULL) != SQLITE_OK)
         goto fail;
     for (;;) {
         sqlite3_reset(sel);

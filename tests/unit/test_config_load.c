@@ -80,32 +80,32 @@ static void test_full(void **state)
     setenv("PG_TEST_CLUSTER", "eu-1", 1);
     struct pg_cfg_errors errs;
     pg_cfg_errors_init(&errs);
-    struct pg_cfg *c = load_text(
-        "global:\n"
-        "  scrape_interval: 30s\n"
-        "  external_labels: {cluster: \"${PG_TEST_CLUSTER}\"}\n"
-        "scrape_configs:\n"
-        "  - job_name: go\n"
-        "    scheme: https\n"
-        "    params: {debug: ['1'], x: y}\n"
-        "    basic_auth: {username: u, password_file: /tmp/pg_cfg_test_secret}\n"
-        "    profiling_config:\n"
-        "      path_prefix: /app\n"
-        "      mutex: {enabled: false}\n"
-        "      custom: [{name: my_profile, path: /debug/custom, delta: true}]\n"
-        "    static_configs: [{targets: ['h:1', 'h:2'], labels: {service_name: api}}]\n"
-        "    file_sd_configs: [{files: [a/*.json], refresh_interval: 1m}]\n"
-        "    relabel_configs:\n"
-        "      - source_labels: [__address__]\n"
-        "        target_label: host\n"
-        "storage: {path: /tmp/x, max_size: 512MiB, max_age: 1h}\n"
-        "remote_write:\n"
-        "  - url: http://localhost:4040\n"
-        "    api: ingest\n"
-        "    headers: {X-Scope-OrgID: team-a}\n"
-        "    authorization: {credentials_file: /tmp/pg_cfg_test_secret}\n"
-        "receiver: {enabled: true}\n",
-        &errs);
+    struct pg_cfg *c =
+        load_text("global:\n"
+                  "  scrape_interval: 30s\n"
+                  "  external_labels: {cluster: \"${PG_TEST_CLUSTER}\"}\n"
+                  "scrape_configs:\n"
+                  "  - job_name: go\n"
+                  "    scheme: https\n"
+                  "    params: {debug: ['1'], x: y}\n"
+                  "    basic_auth: {username: u, password_file: /tmp/pg_cfg_test_secret}\n"
+                  "    profiling_config:\n"
+                  "      path_prefix: /app\n"
+                  "      mutex: {enabled: false}\n"
+                  "      custom: [{name: my_profile, path: /debug/custom, delta: true}]\n"
+                  "    static_configs: [{targets: ['h:1', 'h:2'], labels: {service_name: api}}]\n"
+                  "    file_sd_configs: [{files: [a/*.json], refresh_interval: 1m}]\n"
+                  "    relabel_configs:\n"
+                  "      - source_labels: [__address__]\n"
+                  "        target_label: host\n"
+                  "storage: {path: /tmp/x, max_size: 512MiB, max_age: 1h}\n"
+                  "remote_write:\n"
+                  "  - url: http://localhost:4040\n"
+                  "    api: ingest\n"
+                  "    headers: {X-Scope-OrgID: team-a}\n"
+                  "    authorization: {credentials_file: /tmp/pg_cfg_test_secret}\n"
+                  "receiver: {enabled: true}\n",
+                  &errs);
     pg_cfg_errors_print(&errs, stderr);
     assert_non_null(c);
     assert_string_equal(pg_labels_get(&c->external_labels, "cluster"), "eu-1");

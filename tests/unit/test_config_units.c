@@ -24,21 +24,17 @@
 static void test_duration_valid(void **state)
 {
     (void)state;
-    static const struct { const char *s; int64_t ms; } cases[] = {
-        {"0", 0},
-        {"0s", 0},
-        {"0ms", 0},
-        {"15s", 15 * SEC},
-        {"500ms", 500},
-        {"1h30m", HOUR + 30 * MIN},
-        {"1y", YEAR},
-        {"2w", 2 * WEEK},
-        {"3d", 3 * DAY},
-        {"90m", 90 * MIN},
-        {"1m1ms", MIN + 1},
-        {"1y1w1d1h1m1s1ms", YEAR + WEEK + DAY + HOUR + MIN + SEC + 1},
-        {"007s", 7 * SEC},
-        {"1000ms", SEC},
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } cases[] = {
+        {"0", 0},           {"0s", 0},
+        {"0ms", 0},         {"15s", 15 * SEC},
+        {"500ms", 500},     {"1h30m", HOUR + 30 * MIN},
+        {"1y", YEAR},       {"2w", 2 * WEEK},
+        {"3d", 3 * DAY},    {"90m", 90 * MIN},
+        {"1m1ms", MIN + 1}, {"1y1w1d1h1m1s1ms", YEAR + WEEK + DAY + HOUR + MIN + SEC + 1},
+        {"007s", 7 * SEC},  {"1000ms", SEC},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t ms = -1;
@@ -53,10 +49,32 @@ static void test_duration_invalid(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "", "-1s", "1.5h", "0.5s", "1 h", " 1h", "1h ", "30m1h", "1s1h", "1h1h",
-        "1ms1s", "1x", "1", "10", "h", "1hh", "1H", "1sm", "1msx", "s1",
-        "99999999999999999999s", "300000000y", "9223372036854775807ms1ms",
-        "+1s", "1h-1m", "0x10s",
+        "",
+        "-1s",
+        "1.5h",
+        "0.5s",
+        "1 h",
+        " 1h",
+        "1h ",
+        "30m1h",
+        "1s1h",
+        "1h1h",
+        "1ms1s",
+        "1x",
+        "1",
+        "10",
+        "h",
+        "1hh",
+        "1H",
+        "1sm",
+        "1msx",
+        "s1",
+        "99999999999999999999s",
+        "300000000y",
+        "9223372036854775807ms1ms",
+        "+1s",
+        "1h-1m",
+        "0x10s",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t ms = 42;
@@ -95,7 +113,10 @@ static void test_duration_max(void **state)
 static void test_duration_format(void **state)
 {
     (void)state;
-    static const struct { int64_t ms; const char *s; } cases[] = {
+    static const struct {
+        int64_t ms;
+        const char *s;
+    } cases[] = {
         {0, "0s"},
         {500, "500ms"},
         {15 * SEC, "15s"},
@@ -127,7 +148,7 @@ static void test_duration_roundtrip(void **state)
 {
     (void)state;
     static const int64_t vals[] = {
-        0, 1, 999, SEC, 61 * SEC, HOUR + 1, DAY, WEEK, WEEK + 1, 3 * YEAR + 5 * DAY,
+        0,        1,         999, SEC, 61 * SEC, HOUR + 1, DAY, WEEK, WEEK + 1, 3 * YEAR + 5 * DAY,
         YEAR - 1, INT64_MAX,
     };
     char buf[64];
@@ -149,7 +170,10 @@ static void test_duration_roundtrip(void **state)
 static void test_size_valid(void **state)
 {
     (void)state;
-    static const struct { const char *s; uint64_t b; } cases[] = {
+    static const struct {
+        const char *s;
+        uint64_t b;
+    } cases[] = {
         {"0", 0},
         {"0B", 0},
         {"4096", 4096},
@@ -182,9 +206,28 @@ static void test_size_invalid(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "", "-1", "-1MB", "1.5GB", "0.5KB", "1 MB", " 1MB", "1MB ", "1kb", "1mb",
-        "1K", "1M", "1XB", "MB", "1MBB", "1MiBx", "16EB", "16EiB",
-        "18446744073709551616", "99999999999999999999999", "17179869184GB", "+1",
+        "",
+        "-1",
+        "-1MB",
+        "1.5GB",
+        "0.5KB",
+        "1 MB",
+        " 1MB",
+        "1MB ",
+        "1kb",
+        "1mb",
+        "1K",
+        "1M",
+        "1XB",
+        "MB",
+        "1MBB",
+        "1MiBx",
+        "16EB",
+        "16EiB",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "17179869184GB",
+        "+1",
         "1GB512MB",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -200,7 +243,10 @@ static void test_size_invalid(void **state)
 static void test_size_format(void **state)
 {
     (void)state;
-    static const struct { uint64_t b; const char *s; } cases[] = {
+    static const struct {
+        uint64_t b;
+        const char *s;
+    } cases[] = {
         {0, "0B"},
         {1, "1B"},
         {1023, "1023B"},
@@ -243,16 +289,11 @@ static void test_size_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration_valid),
-        cmocka_unit_test(test_duration_invalid),
-        cmocka_unit_test(test_duration_error_text),
-        cmocka_unit_test(test_duration_max),
-        cmocka_unit_test(test_duration_format),
-        cmocka_unit_test(test_duration_roundtrip),
-        cmocka_unit_test(test_size_valid),
-        cmocka_unit_test(test_size_invalid),
-        cmocka_unit_test(test_size_format),
-        cmocka_unit_test(test_size_roundtrip),
+        cmocka_unit_test(test_duration_valid),      cmocka_unit_test(test_duration_invalid),
+        cmocka_unit_test(test_duration_error_text), cmocka_unit_test(test_duration_max),
+        cmocka_unit_test(test_duration_format),     cmocka_unit_test(test_duration_roundtrip),
+        cmocka_unit_test(test_size_valid),          cmocka_unit_test(test_size_invalid),
+        cmocka_unit_test(test_size_format),         cmocka_unit_test(test_size_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

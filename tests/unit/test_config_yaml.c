@@ -31,7 +31,7 @@ static void test_positions_and_types(void **state)
     yaml_node_t *g = pg_yaml_get(&y, pg_yaml_root(&y), "global");
     assert_non_null(g);
     static const char *const allowed[] = {"scrape_interval", "scrape_timeout", "enabled", "limit",
-                                          "count", "name", "list", NULL};
+                                          "count",           "name",           "list",    NULL};
     assert_int_equal(pg_yaml_check_keys(&y, g, allowed, "global", &errs), -1);
     assert_int_equal(errs.n, 2);
     assert_int_equal(errs.v[0].line, 3);
@@ -41,9 +41,9 @@ static void test_positions_and_types(void **state)
     assert_non_null(strstr(errs.v[1].msg, "duplicate key scrape_interval"));
 
     int64_t ms;
-    assert_int_equal(pg_yaml_duration(&y, pg_yaml_get(&y, g, "scrape_interval"), "scrape_interval",
-                                      &ms, &errs),
-                     0);
+    assert_int_equal(
+        pg_yaml_duration(&y, pg_yaml_get(&y, g, "scrape_interval"), "scrape_interval", &ms, &errs),
+        0);
     assert_int_equal(ms, 15000);
     assert_int_equal(
         pg_yaml_duration(&y, pg_yaml_get(&y, g, "scrape_timeout"), "scrape_timeout", &ms, &errs),

@@ -190,7 +190,8 @@ static void test_profile_url(void **state)
     const struct pg_cfg_profile *cpu = profile(job, "process_cpu");
     assert_non_null(cpu);
     assert_int_equal(pg_target_profile(job, &out, &disc, cpu, &sl, &url), 0);
-    assert_string_equal(url, "http://h:6060/pre/debug/pprof/profile?debug=1&seconds=14&x+y=a%26b+c");
+    assert_string_equal(url,
+                        "http://h:6060/pre/debug/pprof/profile?debug=1&seconds=14&x+y=a%26b+c");
     assert_string_equal(pg_labels_get(&sl, "__name__"), "process_cpu");
     assert_string_equal(pg_labels_get(&sl, "__profile_path__"), "/pre/debug/pprof/profile");
     assert_string_equal(pg_labels_get(&sl, "service_name"), "ns/ct");

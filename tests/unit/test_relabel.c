@@ -180,12 +180,23 @@ static void test_replace_expansion(void **state)
     static const struct {
         const char *repl, *want;
     } cases[] = {
-        {"$1", "foo"},         {"${1}", "foo"},        {"$name", "bar"},
-        {"${name}", "bar"},    {"$$", "$"},            {"$$1", "$1"},
-        {"${1}x", "foox"},     {"x$1x-", "x-"},        {"$2-$1", "bar-foo"},
-        {"${1", "${1"},        {"$-", "$-"},           {"a$", "a$"},
-        {"$0", "foo;bar"},     {"$01", "-"},           {"${nope}z", "z"},
-        {"${3}", "-"},         {"$1;${name}", "foo;bar"},
+        {"$1", "foo"},
+        {"${1}", "foo"},
+        {"$name", "bar"},
+        {"${name}", "bar"},
+        {"$$", "$"},
+        {"$$1", "$1"},
+        {"${1}x", "foox"},
+        {"x$1x-", "x-"},
+        {"$2-$1", "bar-foo"},
+        {"${1", "${1"},
+        {"$-", "$-"},
+        {"a$", "a$"},
+        {"$0", "foo;bar"},
+        {"$01", "-"},
+        {"${nope}z", "z"},
+        {"${3}", "-"},
+        {"$1;${name}", "foo;bar"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct pg_relabel_rule r;

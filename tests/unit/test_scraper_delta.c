@@ -76,9 +76,20 @@ struct ssample {
     int64_t v[4];
 };
 
-static const char *STRS[] = {"",        "alloc_objects", "count",  "alloc_space", "bytes",
-                             "inuse_objects", "inuse_space", "main.a", "main.b", "main.c",
-                             "main.go", "tag",           "x",      "y"};
+static const char *STRS[] = {"",
+                             "alloc_objects",
+                             "count",
+                             "alloc_space",
+                             "bytes",
+                             "inuse_objects",
+                             "inuse_space",
+                             "main.a",
+                             "main.b",
+                             "main.c",
+                             "main.go",
+                             "tag",
+                             "x",
+                             "y"};
 
 static Perftools__Profiles__Profile *synth(const struct ssample *ss, size_t n, uint64_t id_base)
 {
@@ -246,22 +257,16 @@ static void test_synthetic_exact(void **state)
     int primed;
     /* a, b<-a, c<-b<-a, a{tag=x}, a{tag=y}, c */
     const struct ssample s1[] = {
-        {{0}, 1, NULL, {10, 1000, 1, 100}},
-        {{1, 0}, 2, NULL, {5, 500, 0, 0}},
-        {{2, 1, 0}, 3, NULL, {7, 700, 0, 0}},
-        {{0}, 1, "x", {3, 300, 0, 0}},
-        {{0}, 1, "y", {4, 400, 0, 0}},
-        {{2}, 1, NULL, {100, 9000, 0, 0}},
+        {{0}, 1, NULL, {10, 1000, 1, 100}},   {{1, 0}, 2, NULL, {5, 500, 0, 0}},
+        {{2, 1, 0}, 3, NULL, {7, 700, 0, 0}}, {{0}, 1, "x", {3, 300, 0, 0}},
+        {{0}, 1, "y", {4, 400, 0, 0}},        {{2}, 1, NULL, {100, 9000, 0, 0}},
     };
     /* grows a by (2,200), b<-a unchanged, c<-b<-a by (1,64), tag=x by (6,600), tag=y
      * unchanged, c shrinks (clamped), and a new stack b appears with (8,800) */
     const struct ssample s2[] = {
-        {{0}, 1, NULL, {12, 1200, 1, 100}},
-        {{1, 0}, 2, NULL, {5, 500, 0, 0}},
-        {{2, 1, 0}, 3, NULL, {8, 764, 0, 0}},
-        {{0}, 1, "x", {9, 900, 0, 0}},
-        {{0}, 1, "y", {4, 400, 0, 0}},
-        {{2}, 1, NULL, {50, 4000, 0, 0}},
+        {{0}, 1, NULL, {12, 1200, 1, 100}},   {{1, 0}, 2, NULL, {5, 500, 0, 0}},
+        {{2, 1, 0}, 3, NULL, {8, 764, 0, 0}}, {{0}, 1, "x", {9, 900, 0, 0}},
+        {{0}, 1, "y", {4, 400, 0, 0}},        {{2}, 1, NULL, {50, 4000, 0, 0}},
         {{1}, 1, NULL, {8, 800, 0, 0}},
     };
     /* third round under renumbered ids: same content must still match */
@@ -433,12 +438,9 @@ static void test_encode_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_destroy),
-        cmocka_unit_test(test_prime_then_identical),
-        cmocka_unit_test(test_synthetic_exact),
-        cmocka_unit_test(test_duplicate_keys_merge),
-        cmocka_unit_test(test_real_growth),
-        cmocka_unit_test(test_missing_type),
+        cmocka_unit_test(test_create_destroy),   cmocka_unit_test(test_prime_then_identical),
+        cmocka_unit_test(test_synthetic_exact),  cmocka_unit_test(test_duplicate_keys_merge),
+        cmocka_unit_test(test_real_growth),      cmocka_unit_test(test_missing_type),
         cmocka_unit_test(test_encode_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

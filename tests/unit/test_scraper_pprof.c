@@ -41,8 +41,8 @@ static void test_real_allocs(void **state)
     uint8_t *body = slurp("data/go_allocs.pb.gz", &len), *raw;
     Perftools__Profiles__Profile *p = NULL;
     char err[256];
-    assert_int_equal(pg_pprof_check(body, len, "application/octet-stream", LIMIT, &raw, &rawlen,
-                                    &p, err, sizeof(err)),
+    assert_int_equal(pg_pprof_check(body, len, "application/octet-stream", LIMIT, &raw, &rawlen, &p,
+                                    err, sizeof(err)),
                      0);
     assert_true(rawlen > len);
     assert_int_equal(p->n_sample_type, 4);
@@ -51,9 +51,8 @@ static void test_real_allocs(void **state)
     /* raw protobuf (not gzip) is accepted as well */
     uint8_t *raw2;
     size_t raw2len;
-    assert_int_equal(pg_pprof_check(raw, rawlen, NULL, LIMIT, &raw2, &raw2len, NULL, err,
-                                    sizeof(err)),
-                     0);
+    assert_int_equal(
+        pg_pprof_check(raw, rawlen, NULL, LIMIT, &raw2, &raw2len, NULL, err, sizeof(err)), 0);
     assert_int_equal(raw2len, rawlen);
     free(raw2);
     pg_pprof_free(p);
