@@ -1,0 +1,260 @@
+/* manager.c - the discovery manager (see manager.h) and the mechanism registry.
+ *
+ * Each mechanism instance emits into a per-instance table of the latest group per source;
+ * an emit marks the instance's job dirty and arms one coalescing timer. When it fires,
+ * every dirty job gets one on_sync call with a snapshot of all its non-empty groups. */
+#include "discovery/manager.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+
+static const struct pg_sd_mechanism *const pg_sd_registry[] = {&pg_sd_static, &pg_sd_file};
+
+const struct pg_sd_mechanism *pg_sd_lookup(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < sizeof(pg_sd_registry) / sizeof(pg_sd_registry[0]); i++)
+        if (strcmp(pg_sd_registry[i]->name, name) == 0)
+            return pg_sd_registry[i];
+    return NULL;
+}
+
+struct pg_sd_job;
+
+struct pg_sd_inst {
+    struct pg_sd_manager *m;
+    struct pg_sd_job *job;
+    const struct pg_sd_mechanism *mech;
+    void *h;                  /* mechanism instance, owned */
+    struct pg_tgroup *groups; /* latest non-empty group per source, owned */
+    size_t n, cap;
+};
+
+struct pg_sd_job {
+    const struct pg_cfg_scrape *cfg;
+    struct pg_sd_inst **insts;
+    size_t n_insts;
+    int dirty;
+};
+
+struct pg_sd_manager {
+    struct event_base *base;
+    int64_t coalesce_ms;
+    pg_sd_sync_fn on_sync;
+    void *ud;
+    struct event *timer; /* owned coalescing timer */
+    int64_t last_fire_ms;
+    struct pg_sd_job **jobs;
+    size_t n_jobs;
+};
+
+static int64_t pg_sd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Deep-copies src into dst. Returns 0 or -1 (dst then needs no free). */
+static int pg_sd_tgroup_copy(struct pg_tgroup *dst, const struct pg_tgroup *src)
+{
+    if (pg_tgroup_init(dst, src->source) < 0)
+        return -1;
+    if (pg_labels_copy(&dst->labels, &src->labels) < 0)
+        goto fail;
+    for (size_t i = 0; i < src->n_targets; i++) {
+        struct pg_labels *t = pg_tgroup_add_target(dst);
+        if (!t || pg_labels_copy(t, &src->targets[i]) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    pg_tgroup_reset(dst);
+    return -1;
+}
+
+static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct pg_sd_manager *m = arg;
+    (void)fd;
+    (void)what;
+    m->last_fire_ms = pg_sd_now_ms();
+    for (size_t j = 0; j < m->n_jobs; j++) {
+        struct pg_sd_job *job = m->jobs[j];
+        if (!job->dirty)
+            continue;
+        job->dirty = 0;
+        size_t total = 0;
+        for (size_t i = 0; i < job->n_insts; i++)
+            total += job->insts[i]->n;
+        struct pg_tgroup *snap = calloc(total + 1, sizeof(*snap));
+        if (!snap) {
+            pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", job->cfg->job_name);
+            job->dirty = 1;
+            continue;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < job->n_insts; i++)
+            for (size_t g = 0; g < job->insts[i]->n; g++)
+                snap[k++] = job->insts[i]->groups[g]; /* shallow, borrowed for the call */
+        if (m->on_sync)
+            m->on_sync(m->ud, job->cfg->job_name, snap, k);
+        free(snap);
+    }
+}
+
+static void pg_sd_schedule(struct pg_sd_manager *m)
+{
+    if (evtimer_pending(m->timer, NULL))
+        return;
+    int64_t delay = m->last_fire_ms + m->coalesce_ms - pg_sd_now_ms();
+    if (m->last_fire_ms == 0)
+        delay = m->coalesce_ms; /* first sync: let every instance's first emit land */
+    if (delay < 0)
+        delay = 0;
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
+    evtimer_add(m->timer, &tv);
+}
+
+/* The emit callback handed to every instance: ud is the struct pg_sd_inst. */
+static void pg_sd_on_emit(void *ud, struct pg_tgroup *groups, size_t n)
+{
+    struct pg_sd_inst *in = ud;
+    for (size_t i = 0; i < n; i++) {
+        const struct pg_tgroup *g = &groups[i];
+        if (!g->source)
+            continue;
+        size_t at = in->n;
+        for (size_t k = 0; k < in->n; k++)
+            if (strcmp(in->groups[k].source, g->source) == 0) {
+                at = k;
+                break;
+            }
+        if (g->n_targets == 0) { /* empty group: the source is gone */
+            if (at < in->n) {
+                pg_tgroup_reset(&in->groups[at]);
+                memmove(&in->groups[at], &in->groups[at + 1],
+                        (in->n - at - 1) * sizeof(*in->groups));
+                in->n--;
+            }
+            continue;
+        }
+        struct pg_tgroup copy;
+        if (pg_sd_tgroup_copy(&copy, g) < 0) {
+            pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", in->job->cfg->job_name);
+            continue;
+        }
+        if (at < in->n) {
+            pg_tgroup_reset(&in->groups[at]);
+            in->groups[at] = copy;
+            continue;
+        }
+        if (in->n == in->cap) {
+            size_t nc = in->cap ? in->cap * 2 : 8;
+            struct pg_tgroup *t = realloc(in->groups, nc * sizeof(*t));
+            if (!t) {
+                pg_tgroup_reset(&copy);
+                pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", in->job->cfg->job_name);
+                continue;
+            }
+            in->groups = t;
+            in->cap = nc;
+        }
+        in->groups[in->n++] = copy;
+    }
+    in->job->dirty = 1;
+    pg_sd_schedule(in->m);
+}
+
+struct pg_sd_manager *pg_sd_manager_create(struct event_base *base, int64_t coalesce_ms,
+                                           pg_sd_sync_fn on_sync, void *ud)
+{
+    struct pg_sd_manager *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->base = base;
+    m->coalesce_ms = coalesce_ms > 0 ? coalesce_ms : 0;
+    m->on_sync = on_sync;
+    m->ud = ud;
+    m->timer = evtimer_new(base, pg_sd_on_timer, m);
+    if (!m->timer) {
+        pg_sd_manager_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+static int pg_sd_add_inst(struct pg_sd_manager *m, struct pg_sd_job *job,
+                          const struct pg_sd_mechanism *mech, const void *cfg)
+{
+    struct pg_sd_inst **t = realloc(job->insts, (job->n_insts + 1) * sizeof(*t));
+    if (!t)
+        return -1;
+    job->insts = t;
+    struct pg_sd_inst *in = calloc(1, sizeof(*in));
+    if (!in)
+        return -1;
+    in->m = m;
+    in->job = job;
+    in->mech = mech;
+    in->h = mech->create(cfg, job->cfg->job_name);
+    if (!in->h) {
+        free(in);
+        return -1;
+    }
+    job->insts[job->n_insts++] = in; /* registered before start: start may emit */
+    if (mech->start(in->h, m->base, pg_sd_on_emit, in) < 0) {
+        pg_log_error("sd.manager", "job=%s mechanism=%s msg=\"start failed\"", job->cfg->job_name,
+                     mech->name);
+        mech->stop(in->h);
+        return -1;
+    }
+    return 0;
+}
+
+int pg_sd_manager_add_job(struct pg_sd_manager *m, const struct pg_cfg_scrape *job)
+{
+    struct pg_sd_job **t = realloc(m->jobs, (m->n_jobs + 1) * sizeof(*t));
+    if (!t)
+        return -1;
+    m->jobs = t;
+    struct pg_sd_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -1;
+    j->cfg = job;
+    m->jobs[m->n_jobs++] = j;
+    int rc = 0;
+    if (job->n_static > 0 && pg_sd_add_inst(m, j, &pg_sd_static, job) < 0)
+        rc = -1;
+    for (size_t i = 0; i < job->n_file_sd; i++)
+        if (pg_sd_add_inst(m, j, &pg_sd_file, &job->file_sd[i]) < 0)
+            rc = -1;
+    return rc;
+}
+
+void pg_sd_manager_destroy(struct pg_sd_manager *m)
+{
+    if (!m)
+        return;
+    for (size_t j = 0; j < m->n_jobs; j++) {
+        struct pg_sd_job *job = m->jobs[j];
+        for (size_t i = 0; i < job->n_insts; i++) {
+            struct pg_sd_inst *in = job->insts[i];
+            in->mech->stop(in->h);
+            in->mech->destroy(in->h);
+            pg_tgroup_free_array(in->groups, in->n);
+            free(in);
+        }
+        free(job->insts);
+        free(job);
+    }
+    free(m->jobs);
+    if (m->timer)
+        event_free(m->timer);
+    free(m);
+}

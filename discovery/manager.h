@@ -1,0 +1,36 @@
+/* manager.h - the discovery manager: runs mechanism instances per job and hands the
+ * scraper coalesced full snapshots.
+ *
+ * As Prometheus's discovery.Manager: it keeps, per (job, instance, source), the latest
+ * group; after an emit it schedules (at most once per coalesce_ms) one on_sync call per
+ * changed job with every non-empty group of that job. */
+#ifndef PG_DISCOVERY_MANAGER_H
+#define PG_DISCOVERY_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "discovery/sd.h"
+#include "discovery/tgroup.h"
+
+struct event_base;
+struct pg_sd_manager;
+
+/* Called with job's full snapshot: n groups, borrowed for the duration of the call. */
+typedef void (*pg_sd_sync_fn)(void *ud, const char *job, const struct pg_tgroup *groups, size_t n);
+
+/* Returns a new manager on base (borrowed; must outlive it), or NULL on OOM. on_sync and
+ * ud are called from the loop. Free with pg_sd_manager_destroy. */
+struct pg_sd_manager *pg_sd_manager_create(struct event_base *base, int64_t coalesce_ms,
+                                           pg_sd_sync_fn on_sync, void *ud);
+
+/* Creates and starts a static instance (when job has static_configs) and one file instance
+ * per file_sd entry. job is borrowed and must outlive the manager. Returns 0, or -1 (the
+ * instances started so far keep running until destroy). */
+int pg_sd_manager_add_job(struct pg_sd_manager *m, const struct pg_cfg_scrape *job);
+
+/* Stops and destroys every instance and frees m. Accepts NULL. */
+void pg_sd_manager_destroy(struct pg_sd_manager *m);
+
+#endif

@@ -1,0 +1,184 @@
+/* test_discovery_manager.c - the discovery manager with the static and file mechanisms on
+ * a real event loop: first snapshot, file rewrite, broken file, deleted file.
+ * Every wait is a loop until a condition holds, bounded by a deadline. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "discovery/manager.h"
+#include "discovery/sd.h"
+
+struct snap {
+    int syncs;
+    size_t n_groups;
+    char addrs[4096]; /* "addr;addr;..." of the last snapshot */
+};
+
+static void on_sync(void *ud, const char *job, const struct pg_tgroup *groups, size_t n)
+{
+    struct snap *s = ud;
+    assert_string_equal(job, "api");
+    s->syncs++;
+    s->n_groups = n;
+    s->addrs[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < groups[i].n_targets; t++) {
+            const char *a = pg_labels_get(&groups[i].targets[t], "__address__");
+            strncat(s->addrs, a ? a : "?", sizeof(s->addrs) - strlen(s->addrs) - 2);
+            strcat(s->addrs, ";");
+        }
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg; /* only wakes the loop so the condition is re-checked */
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Runs base until pred(s) holds or 5 s pass. Returns pred's final value. */
+static int run_until(struct event_base *base, struct snap *s, int (*pred)(struct snap *))
+{
+    double deadline = now_s() + 5.0;
+    while (!pred(s) && now_s() < deadline)
+        event_base_loop(base, EVLOOP_ONCE);
+    return pred(s);
+}
+
+static void write_file(const char *dir, const char *name, const char *content)
+{
+    char tmp[512], dst[512];
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+    snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs(content, f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, dst), 0);
+}
+
+static int first_ok(struct snap *s)
+{
+    return s->syncs >= 1 && s->n_groups == 3;
+}
+static int rewrite_ok(struct snap *s)
+{
+    return strstr(s->addrs, "c:3;") != NULL && strstr(s->addrs, "a:1;") == NULL;
+}
+static int b_ok(struct snap *s)
+{
+    return strstr(s->addrs, "x:9;") != NULL;
+}
+static int deleted_ok(struct snap *s)
+{
+    return strstr(s->addrs, "c:3;") == NULL && strstr(s->addrs, "d:4;") == NULL;
+}
+
+static void test_manager_static_and_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pg_sdm_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    write_file(dir, "a.json",
+               "[{\"targets\":[\"a:1\",\"b:2\"],\"labels\":{\"env\":\"x\"}},"
+               "{\"targets\":[\"d:4\"]}]");
+
+    char pattern[512];
+    snprintf(pattern, sizeof(pattern), "%s/*.json", dir);
+    char *files[] = {pattern};
+    struct pg_cfg_file_sd fsd = {.files = files, .n_files = 1, .refresh_interval_ms = 60000};
+    char *st_targets[] = {"s:1"};
+    struct pg_cfg_static_group sg = {.targets = st_targets, .n_targets = 1};
+    pg_labels_init(&sg.labels);
+    struct pg_cfg_scrape job;
+    memset(&job, 0, sizeof(job));
+    job.job_name = "api";
+    job.static_configs = &sg;
+    job.n_static = 1;
+    job.file_sd = &fsd;
+    job.n_file_sd = 1;
+
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    struct event *tk = event_new(base, -1, EV_PERSIST, tick, NULL);
+    struct timeval tv = {0, 20000};
+    event_add(tk, &tv);
+
+    struct snap s;
+    memset(&s, 0, sizeof(s));
+    struct pg_sd_manager *m = pg_sd_manager_create(base, 100, on_sync, &s);
+    assert_non_null(m);
+    assert_int_equal(pg_sd_manager_add_job(m, &job), 0);
+
+    /* first snapshot: static group + both file groups */
+    assert_true(run_until(base, &s, first_ok));
+    assert_non_null(strstr(s.addrs, "s:1;"));
+    assert_non_null(strstr(s.addrs, "a:1;"));
+    assert_non_null(strstr(s.addrs, "b:2;"));
+    assert_non_null(strstr(s.addrs, "d:4;"));
+
+    /* rewrite with one group: the second source disappears */
+    write_file(dir, "a.json", "[{\"targets\":[\"c:3\"]}]");
+    assert_true(run_until(base, &s, rewrite_ok));
+    assert_int_equal(s.n_groups, 2);
+    assert_null(strstr(s.addrs, "d:4;"));
+
+    /* broken a.json plus a new b.json: a's groups are kept */
+    write_file(dir, "a.json", "[{\"targets\": [");
+    write_file(dir, "b.json", "[{\"targets\":[\"x:9\"]}]");
+    assert_true(run_until(base, &s, b_ok));
+    assert_non_null(strstr(s.addrs, "c:3;"));
+    assert_non_null(strstr(s.addrs, "s:1;"));
+    assert_int_equal(s.n_groups, 3);
+
+    /* delete a.json: its groups go */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/a.json", dir);
+    assert_int_equal(unlink(path), 0);
+    assert_true(run_until(base, &s, deleted_ok));
+    assert_int_equal(s.n_groups, 2);
+    assert_non_null(strstr(s.addrs, "x:9;"));
+    assert_non_null(strstr(s.addrs, "s:1;"));
+
+    pg_sd_manager_destroy(m);
+    event_free(tk);
+    event_base_free(base);
+    snprintf(path, sizeof(path), "%s/b.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_lookup(void **state)
+{
+    (void)state;
+    assert_ptr_equal(pg_sd_lookup("static"), &pg_sd_static);
+    assert_ptr_equal(pg_sd_lookup("file"), &pg_sd_file);
+    assert_null(pg_sd_lookup("consul"));
+    pg_sd_manager_destroy(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_manager_static_and_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
