@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/legacy.h"
 #include "config/relabel_cfg.h"
 #include "config/yaml.h"
 
@@ -185,8 +186,7 @@ static void get_labels(struct ld *l, yaml_node_t *map, const char *key, struct p
         if (pg_yaml_str(l->y, k, key, 0, &name, l->errs) == 0 &&
             pg_yaml_str(l->y, v, key, 1, &value, l->errs) == 0) {
             if (!*name)
-                pg_yaml_error(l->y, k, l->errs, "%s: %s is not a valid label name", key,
-                              "\"\"");
+                pg_yaml_error(l->y, k, l->errs, "%s: %s is not a valid label name", key, "\"\"");
             else if (pg_labels_get(ls, name))
                 pg_yaml_error(l->y, k, l->errs, "%s: duplicate label name %s", key, name);
             else
@@ -228,8 +228,8 @@ static void load_http(struct ld *l, yaml_node_t *map, struct pg_cfg_http *h, int
     }
     yaml_node_t *tls = pg_yaml_get(l->y, map, "tls_config");
     if (tls && !pg_yaml_is_null(tls)) {
-        static const char *const k[] = {"ca_file", "cert_file", "key_file", "server_name",
-                                        "insecure_skip_verify", NULL};
+        static const char *const k[] = {
+            "ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify", NULL};
         if (pg_yaml_check_keys(l->y, tls, k, "config.TLSConfig", l->errs) == 0) {
             get_str(l, tls, "ca_file", 1, &h->tls.ca_file);
             get_str(l, tls, "cert_file", 1, &h->tls.cert_file);
@@ -261,13 +261,9 @@ static void free_http(struct pg_cfg_http *h)
     pg_labels_reset(&h->headers);
 }
 
-static void load_profiles(struct ld *l, yaml_node_t *pc, struct pg_cfg_scrape *s)
+void pg_cfg_default_profiles(struct pg_cfg_scrape *s, size_t extra)
 {
-    size_t n_custom = 0;
-    yaml_node_t *custom = pc ? pg_yaml_get(l->y, pc, "custom") : NULL;
-    if (custom && custom->type == YAML_SEQUENCE_NODE)
-        n_custom = (size_t)(custom->data.sequence.items.top - custom->data.sequence.items.start);
-    s->profiles = calloc(N_BUILTIN + n_custom, sizeof(*s->profiles));
+    s->profiles = calloc(N_BUILTIN + extra, sizeof(*s->profiles));
     for (size_t i = 0; i < N_BUILTIN; i++) {
         struct pg_cfg_profile *p = &s->profiles[s->n_profiles++];
         p->name = strdup(builtin[i].name);
@@ -276,6 +272,18 @@ static void load_profiles(struct ld *l, yaml_node_t *pc, struct pg_cfg_scrape *s
         p->enabled = builtin[i].enabled;
         p->delta = builtin[i].delta;
         p->seconds = builtin[i].seconds;
+    }
+}
+
+static void load_profiles(struct ld *l, yaml_node_t *pc, struct pg_cfg_scrape *s)
+{
+    size_t n_custom = 0;
+    yaml_node_t *custom = pc ? pg_yaml_get(l->y, pc, "custom") : NULL;
+    if (custom && custom->type == YAML_SEQUENCE_NODE)
+        n_custom = (size_t)(custom->data.sequence.items.top - custom->data.sequence.items.start);
+    pg_cfg_default_profiles(s, n_custom);
+    for (size_t i = 0; i < N_BUILTIN; i++) {
+        struct pg_cfg_profile *p = &s->profiles[i];
         yaml_node_t *t = pc ? pg_yaml_get(l->y, pc, builtin[i].name) : NULL;
         if (t && !pg_yaml_is_null(t)) {
             static const char *const k[] = {"enabled", "path", "delta", NULL};
@@ -352,8 +360,9 @@ static void load_file_sd(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s
         get_strv(l, g, "files", 1, &f->files, &f->n_files);
         get_dur(l, g, "refresh_interval", &f->refresh_interval_ms);
         if (f->n_files == 0)
-            pg_yaml_error(l->y, g, l->errs, "file service discovery config must contain at "
-                                            "least one path name");
+            pg_yaml_error(l->y, g, l->errs,
+                          "file service discovery config must contain at "
+                          "least one path name");
         for (size_t j = 0; j < f->n_files; j++) {
             const char *p = f->files[j];
             size_t n = strlen(p);
@@ -393,8 +402,8 @@ static void load_params(struct ld *l, yaml_node_t *m, struct pg_cfg_scrape *s)
             size_t nv = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
             pa->values = calloc(nv ? nv : 1, sizeof(char *));
             for (size_t i = 0; i < nv; i++)
-                if (pg_yaml_str(l->y, pg_yaml_at(l->y, v->data.sequence.items.start[i]),
-                                pa->name, 1, &pa->values[pa->n_values], l->errs) == 0)
+                if (pg_yaml_str(l->y, pg_yaml_at(l->y, v->data.sequence.items.start[i]), pa->name,
+                                1, &pa->values[pa->n_values], l->errs) == 0)
                     pa->n_values++;
         } else {
             pg_yaml_error(l->y, v, l->errs, "params: %s must be a list of strings", pa->name);
@@ -404,11 +413,23 @@ static void load_params(struct ld *l, yaml_node_t *m, struct pg_cfg_scrape *s)
 
 static void load_scrape(struct ld *l, struct pg_cfg *cfg, yaml_node_t *j, struct pg_cfg_scrape *s)
 {
-    static const char *const k[] = {
-        "job_name", "scrape_interval", "scrape_timeout", "delta_profiling_duration", "scheme",
-        "params", "profiling_config", "basic_auth", "authorization", "tls_config", "proxy_url",
-        "follow_redirects", "body_size_limit", "static_configs", "file_sd_configs",
-        "relabel_configs", NULL};
+    static const char *const k[] = {"job_name",
+                                    "scrape_interval",
+                                    "scrape_timeout",
+                                    "delta_profiling_duration",
+                                    "scheme",
+                                    "params",
+                                    "profiling_config",
+                                    "basic_auth",
+                                    "authorization",
+                                    "tls_config",
+                                    "proxy_url",
+                                    "follow_redirects",
+                                    "body_size_limit",
+                                    "static_configs",
+                                    "file_sd_configs",
+                                    "relabel_configs",
+                                    NULL};
     s->line = (int)j->start_mark.line + 1;
     s->col = (int)j->start_mark.column + 1;
     if (pg_yaml_check_keys(l->y, j, k, "config.ScrapeConfig", l->errs) < 0 &&
@@ -431,8 +452,10 @@ static void load_scrape(struct ld *l, struct pg_cfg *cfg, yaml_node_t *j, struct
         s->delta_profiling_duration_ms =
             s->scrape_interval_ms > 1000 ? s->scrape_interval_ms - 1000 : s->scrape_interval_ms;
     if (s->scrape_interval_ms <= 0)
-        pg_yaml_error(l->y, pg_yaml_get(l->y, j, "scrape_interval") ? pg_yaml_get(l->y, j, "scrape_interval") : j,
-                      l->errs, "scrape_interval must be greater than 0");
+        pg_yaml_error(
+            l->y,
+            pg_yaml_get(l->y, j, "scrape_interval") ? pg_yaml_get(l->y, j, "scrape_interval") : j,
+            l->errs, "scrape_interval must be greater than 0");
     if (s->scrape_timeout_ms > s->scrape_interval_ms) {
         yaml_node_t *n = pg_yaml_get(l->y, j, "scrape_timeout");
         pg_yaml_error(l->y, n ? n : j, l->errs,
@@ -457,9 +480,17 @@ static void load_scrape(struct ld *l, struct pg_cfg *cfg, yaml_node_t *j, struct
     if (pc && pg_yaml_is_null(pc))
         pc = NULL;
     if (pc) {
-        static const char *const pk[] = {"path_prefix", "process_cpu", "memory", "block",
-                                         "mutex", "goroutine", "fgprof", "godeltaprof_memory",
-                                         "godeltaprof_mutex", "godeltaprof_block", "custom",
+        static const char *const pk[] = {"path_prefix",
+                                         "process_cpu",
+                                         "memory",
+                                         "block",
+                                         "mutex",
+                                         "goroutine",
+                                         "fgprof",
+                                         "godeltaprof_memory",
+                                         "godeltaprof_mutex",
+                                         "godeltaprof_block",
+                                         "custom",
                                          NULL};
         pg_yaml_check_keys(l->y, pc, pk, "config.ProfilingConfig", l->errs);
         get_str(l, pc, "path_prefix", 1, &s->path_prefix);
@@ -510,11 +541,23 @@ static void free_scrape(struct pg_cfg_scrape *s)
 
 static void load_remote(struct ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, size_t idx)
 {
-    static const char *const k[] = {"name", "url", "api", "basic_auth", "authorization",
-                                    "tls_config", "proxy_url", "follow_redirects", "headers",
-                                    "external_labels", "remote_timeout", "min_backoff",
-                                    "max_backoff", "max_retries", "concurrency",
-                                    "batch_max_bytes", NULL};
+    static const char *const k[] = {"name",
+                                    "url",
+                                    "api",
+                                    "basic_auth",
+                                    "authorization",
+                                    "tls_config",
+                                    "proxy_url",
+                                    "follow_redirects",
+                                    "headers",
+                                    "external_labels",
+                                    "remote_timeout",
+                                    "min_backoff",
+                                    "max_backoff",
+                                    "max_retries",
+                                    "concurrency",
+                                    "batch_max_bytes",
+                                    NULL};
     pg_labels_init(&rw->external_labels);
     rw->remote_timeout_ms = 10000;
     rw->min_backoff_ms = 500;
@@ -597,8 +640,12 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     yaml_node_t *root = pg_yaml_root(&y);
     if (!root || pg_yaml_is_null(root))
         goto done; /* an empty file is an empty config, as in Prometheus */
-    static const char *const top[] = {"global", "scrape_configs", "storage", "remote_write",
-                                      "receiver", NULL};
+    if (pg_yaml_get(&y, root, "scrape-configs")) { /* legacy Pyroscope dialect */
+        pg_cfg_load_legacy(&y, root, cfg, errs);
+        goto done;
+    }
+    static const char *const top[] = {"global",       "scrape_configs", "storage",
+                                      "remote_write", "receiver",       NULL};
     pg_yaml_check_keys(&y, root, top, "config.Config", errs);
 
     yaml_node_t *g = pg_yaml_get(&y, root, "global");

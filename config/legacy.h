@@ -1,0 +1,39 @@
+/* legacy.h - the legacy Pyroscope server "pull mode" config dialect.
+ *
+ * A file whose root has `scrape-configs` is read as Pyroscope OSS's server config:
+ *
+ *   log-level: debug                  # accepted, ignored; no other top-level key is
+ *   scrape-configs:                   # allowed, and scrape_configs may not be mixed in
+ *     - job-name: pyroscope
+ *       scrape-interval: 10s          # default: profgate's global 15s
+ *       scrape-timeout: 5s            # default: min(10s, scrape-interval)
+ *       scheme: http                  # http (default) or https
+ *       enabled-profiles: [cpu, mem]  # cpu mem goroutines mutex block; default cpu, mem
+ *       static-configs:
+ *         - application: rideshare    # becomes label service_name
+ *           spy-name: gospy           # accepted and ignored (profgate only scrapes pprof)
+ *           targets: [hostname:6060]
+ *           labels: {env: dev}
+ *
+ * enabled-profiles maps cpu->process_cpu, mem->memory, goroutines->goroutine,
+ * mutex->mutex, block->block; only the listed types are enabled. relabel-configs and
+ * other Pyroscope keys are not supported (unknown keys are errors, with positions). */
+#ifndef PG_CONFIG_LEGACY_H
+#define PG_CONFIG_LEGACY_H
+
+#include "config/config.h"
+#include "config/errors.h"
+#include "config/yaml.h"
+
+/* Fills cfg->scrape from the legacy document rooted at root (a mapping with
+ * `scrape-configs`). Problems go to errs with positions; cfg stays freeable by
+ * pg_cfg_free in every case. */
+void pg_cfg_load_legacy(struct pg_yaml *y, yaml_node_t *root, struct pg_cfg *cfg,
+                        struct pg_cfg_errors *errs);
+
+/* Sets s->profiles to every built-in profile type with its default settings, in table
+ * order, with room for `extra` more entries after them (defined in config.c).
+ * s->profiles must be empty. */
+void pg_cfg_default_profiles(struct pg_cfg_scrape *s, size_t extra);
+
+#endif

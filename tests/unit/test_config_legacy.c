@@ -1,0 +1,211 @@
+/* test_config_legacy.c - the legacy Pyroscope server pull-mode dialect (config/legacy.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+static char path[64];
+
+static struct pg_cfg *load_text(const char *text, struct pg_cfg_errors *errs)
+{
+    strcpy(path, "/tmp/pg_cfg_legacy_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    struct pg_cfg *c = pg_cfg_load(path, errs);
+    unlink(path);
+    return c;
+}
+
+static const struct pg_cfg_profile *profile(const struct pg_cfg_scrape *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_profiles; i++)
+        if (!strcmp(s->profiles[i].name, name))
+            return &s->profiles[i];
+    return NULL;
+}
+
+/* 1 if some error is at line:col and contains text. */
+static int has_error(const struct pg_cfg_errors *errs, int line, int col, const char *text)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        if (errs->v[i].line == line && errs->v[i].col == col && strstr(errs->v[i].msg, text))
+            return 1;
+    return 0;
+}
+
+static const char doc_config[] = "---\n"
+                                 "log-level: debug\n"
+                                 "scrape-configs:\n"
+                                 "  - job-name: pyroscope\n"
+                                 "    scrape-interval: 10s\n"
+                                 "    enabled-profiles: [cpu, mem]\n"
+                                 "    static-configs:\n"
+                                 "      - application: rideshare\n"
+                                 "        spy-name: gospy\n"
+                                 "        targets:\n"
+                                 "          - hostname:6060\n"
+                                 "        labels:\n"
+                                 "          env: dev\n";
+
+static void test_doc_config(void **state)
+{
+    (void)state;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text(doc_config, &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_non_null(c);
+    assert_int_equal(errs.n, 0);
+    assert_int_equal(c->n_scrape, 1);
+    const struct pg_cfg_scrape *s = &c->scrape[0];
+    assert_string_equal(s->job_name, "pyroscope");
+    assert_int_equal(s->line, 4);
+    assert_int_equal(s->scrape_interval_ms, 10000);
+    assert_int_equal(s->scrape_timeout_ms, 10000);
+    assert_int_equal(s->delta_profiling_duration_ms, 9000);
+    assert_string_equal(s->scheme, "http");
+    assert_string_equal(s->path_prefix, "");
+    assert_int_equal(s->n_static, 1);
+    assert_int_equal(s->static_configs[0].n_targets, 1);
+    assert_string_equal(s->static_configs[0].targets[0], "hostname:6060");
+    assert_string_equal(pg_labels_get(&s->static_configs[0].labels, "service_name"), "rideshare");
+    assert_string_equal(pg_labels_get(&s->static_configs[0].labels, "env"), "dev");
+    assert_null(pg_labels_get(&s->static_configs[0].labels, "spy_name"));
+    assert_int_equal(s->n_profiles, 9);
+    for (size_t i = 0; i < s->n_profiles; i++) {
+        int want =
+            !strcmp(s->profiles[i].name, "process_cpu") || !strcmp(s->profiles[i].name, "memory");
+        assert_int_equal(s->profiles[i].enabled, want);
+    }
+    assert_int_equal(profile(s, "memory")->delta, 1);
+    assert_string_equal(profile(s, "process_cpu")->path, "/debug/pprof/profile");
+    pg_cfg_free(c);
+    pg_cfg_errors_reset(&errs);
+}
+
+static void test_profiles_and_defaults(void **state)
+{
+    (void)state;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text("scrape-configs:\n"
+                                 "  - job-name: a\n"
+                                 "  - job-name: b\n"
+                                 "    scheme: https\n"
+                                 "    scrape-interval: 5s\n"
+                                 "    scrape-timeout: 2s\n"
+                                 "    enabled-profiles: [goroutines, mutex, block]\n",
+                                 &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_non_null(c);
+    assert_int_equal(c->n_scrape, 2);
+    const struct pg_cfg_scrape *a = &c->scrape[0], *b = &c->scrape[1];
+    assert_int_equal(a->scrape_interval_ms, 15000);
+    assert_int_equal(a->scrape_timeout_ms, 10000);
+    assert_true(profile(a, "process_cpu")->enabled);
+    assert_true(profile(a, "memory")->enabled);
+    assert_false(profile(a, "goroutine")->enabled);
+    assert_false(profile(a, "block")->enabled);
+    assert_string_equal(b->scheme, "https");
+    assert_int_equal(b->scrape_interval_ms, 5000);
+    assert_int_equal(b->scrape_timeout_ms, 2000);
+    assert_false(profile(b, "process_cpu")->enabled);
+    assert_false(profile(b, "memory")->enabled);
+    assert_true(profile(b, "goroutine")->enabled);
+    assert_true(profile(b, "mutex")->enabled);
+    assert_true(profile(b, "block")->enabled);
+    assert_false(profile(b, "fgprof")->enabled);
+    pg_cfg_free(c);
+    pg_cfg_errors_reset(&errs);
+}
+
+static void test_unknown_key(void **state)
+{
+    (void)state;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text("scrape-configs:\n"
+                                 "  - job-name: a\n"
+                                 "    bogus-key: 1\n"
+                                 "    enabled-profiles: [cpu, heap]\n"
+                                 "    static-configs:\n"
+                                 "      - targets: [x:1]\n"
+                                 "        nope: 2\n",
+                                 &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_null(c);
+    assert_true(has_error(&errs, 3, 5, "field bogus-key not found in type legacy.ScrapeConfig"));
+    assert_true(has_error(&errs, 4, 29, "unknown profile type \"heap\""));
+    assert_true(has_error(&errs, 7, 9, "field nope not found in type legacy.StaticConfig"));
+    assert_true(strstr(errs.v[0].file, "/tmp/pg_cfg_legacy_") != NULL);
+    pg_cfg_errors_reset(&errs);
+
+    c = load_text("log-level: info\n"
+                  "storage-path: /x\n"
+                  "scrape-configs: []\n",
+                  &errs);
+    assert_null(c);
+    assert_true(has_error(&errs, 2, 1, "field storage-path not found in type legacy.Config"));
+    pg_cfg_errors_reset(&errs);
+}
+
+static void test_mixed_dialects(void **state)
+{
+    (void)state;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text("scrape_configs:\n"
+                                 "  - job_name: a\n"
+                                 "scrape-configs:\n"
+                                 "  - job-name: b\n",
+                                 &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_null(c);
+    assert_true(has_error(&errs, 2, 3, "cannot be mixed"));
+    pg_cfg_errors_reset(&errs);
+
+    /* a Prometheus-style file with a legacy job key is still the new dialect */
+    c = load_text("scrape_configs:\n"
+                  "  - job-name: a\n",
+                  &errs);
+    assert_null(c);
+    assert_true(has_error(&errs, 2, 5, "field job-name not found in type config.ScrapeConfig"));
+    pg_cfg_errors_reset(&errs);
+}
+
+static void test_duplicate_job(void **state)
+{
+    (void)state;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text("scrape-configs:\n"
+                                 "  - job-name: a\n"
+                                 "  - job-name: a\n"
+                                 "    scrape-interval: 5s\n"
+                                 "    scrape-timeout: 6s\n",
+                                 &errs);
+    assert_null(c);
+    assert_true(has_error(&errs, 3, 15, "found multiple scrape configs with job name \"a\""));
+    assert_true(has_error(&errs, 5, 21, "scrape-timeout greater than scrape-interval"));
+    pg_cfg_errors_reset(&errs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_doc_config),    cmocka_unit_test(test_profiles_and_defaults),
+        cmocka_unit_test(test_unknown_key),   cmocka_unit_test(test_mixed_dialects),
+        cmocka_unit_test(test_duplicate_job),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
