@@ -720,6 +720,14 @@ done:
     return cfg;
 }
 
+const struct pg_cfg_profile *pg_cfg_profile_find(const struct pg_cfg_scrape *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_profiles; i++)
+        if (s->profiles[i].name && !strcmp(s->profiles[i].name, name))
+            return &s->profiles[i];
+    return NULL;
+}
+
 void pg_cfg_free(struct pg_cfg *cfg)
 {
     if (!cfg)

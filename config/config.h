@@ -37,7 +37,7 @@ struct pg_cfg_http {
     char *auth_credentials;    /* from credentials or credentials_file */
     struct pg_cfg_tls tls;
     char *proxy_url;
-    int follow_redirects; /* default 1 */
+    int follow_redirects;     /* default 1 */
     struct pg_labels headers; /* extra request headers (remote_write) */
 };
 
@@ -88,8 +88,8 @@ struct pg_cfg_remote {
     struct pg_cfg_http http;
     struct pg_labels external_labels;
     int64_t remote_timeout_ms, min_backoff_ms, max_backoff_ms;
-    uint64_t max_retries; /* 0 = forever */
-    uint64_t concurrency; /* default 1 */
+    uint64_t max_retries;     /* 0 = forever */
+    uint64_t concurrency;     /* default 1 */
     uint64_t batch_max_bytes; /* default 4MiB */
 };
 
@@ -111,6 +111,9 @@ struct pg_cfg {
 /* Loads and validates path. Returns a new config (free with pg_cfg_free), or NULL when
  * any error was reported into errs (then nothing is allocated). */
 struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs);
+
+/* Returns the profile type named name in job s (borrowed), or NULL. */
+const struct pg_cfg_profile *pg_cfg_profile_find(const struct pg_cfg_scrape *s, const char *name);
 
 /* Frees cfg and everything it owns. Accepts NULL. */
 void pg_cfg_free(struct pg_cfg *cfg);

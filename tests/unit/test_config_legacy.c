@@ -11,27 +11,15 @@
 #include <unistd.h>
 
 #include "config/config.h"
-
-static char path[64];
+#include "testutil.h"
 
 static struct pg_cfg *load_text(const char *text, struct pg_cfg_errors *errs)
 {
-    strcpy(path, "/tmp/pg_cfg_legacy_XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
+    char path[64];
+    pg_test_write_temp(text, path);
     struct pg_cfg *c = pg_cfg_load(path, errs);
     unlink(path);
     return c;
-}
-
-static const struct pg_cfg_profile *profile(const struct pg_cfg_scrape *s, const char *name)
-{
-    for (size_t i = 0; i < s->n_profiles; i++)
-        if (!strcmp(s->profiles[i].name, name))
-            return &s->profiles[i];
-    return NULL;
 }
 
 /* 1 if some error is at line:col and contains text. */
@@ -87,8 +75,8 @@ static void test_doc_config(void **state)
             !strcmp(s->profiles[i].name, "process_cpu") || !strcmp(s->profiles[i].name, "memory");
         assert_int_equal(s->profiles[i].enabled, want);
     }
-    assert_int_equal(profile(s, "memory")->delta, 1);
-    assert_string_equal(profile(s, "process_cpu")->path, "/debug/pprof/profile");
+    assert_int_equal(pg_cfg_profile_find(s, "memory")->delta, 1);
+    assert_string_equal(pg_cfg_profile_find(s, "process_cpu")->path, "/debug/pprof/profile");
     pg_cfg_free(c);
     pg_cfg_errors_reset(&errs);
 }
@@ -112,19 +100,19 @@ static void test_profiles_and_defaults(void **state)
     const struct pg_cfg_scrape *a = &c->scrape[0], *b = &c->scrape[1];
     assert_int_equal(a->scrape_interval_ms, 15000);
     assert_int_equal(a->scrape_timeout_ms, 10000);
-    assert_true(profile(a, "process_cpu")->enabled);
-    assert_true(profile(a, "memory")->enabled);
-    assert_false(profile(a, "goroutine")->enabled);
-    assert_false(profile(a, "block")->enabled);
+    assert_true(pg_cfg_profile_find(a, "process_cpu")->enabled);
+    assert_true(pg_cfg_profile_find(a, "memory")->enabled);
+    assert_false(pg_cfg_profile_find(a, "goroutine")->enabled);
+    assert_false(pg_cfg_profile_find(a, "block")->enabled);
     assert_string_equal(b->scheme, "https");
     assert_int_equal(b->scrape_interval_ms, 5000);
     assert_int_equal(b->scrape_timeout_ms, 2000);
-    assert_false(profile(b, "process_cpu")->enabled);
-    assert_false(profile(b, "memory")->enabled);
-    assert_true(profile(b, "goroutine")->enabled);
-    assert_true(profile(b, "mutex")->enabled);
-    assert_true(profile(b, "block")->enabled);
-    assert_false(profile(b, "fgprof")->enabled);
+    assert_false(pg_cfg_profile_find(b, "process_cpu")->enabled);
+    assert_false(pg_cfg_profile_find(b, "memory")->enabled);
+    assert_true(pg_cfg_profile_find(b, "goroutine")->enabled);
+    assert_true(pg_cfg_profile_find(b, "mutex")->enabled);
+    assert_true(pg_cfg_profile_find(b, "block")->enabled);
+    assert_false(pg_cfg_profile_find(b, "fgprof")->enabled);
     pg_cfg_free(c);
     pg_cfg_errors_reset(&errs);
 }
@@ -147,7 +135,7 @@ static void test_unknown_key(void **state)
     assert_true(has_error(&errs, 3, 5, "field bogus-key not found in type legacy.ScrapeConfig"));
     assert_true(has_error(&errs, 4, 29, "unknown profile type \"heap\""));
     assert_true(has_error(&errs, 7, 9, "field nope not found in type legacy.StaticConfig"));
-    assert_true(strstr(errs.v[0].file, "/tmp/pg_cfg_legacy_") != NULL);
+    assert_true(strstr(errs.v[0].file, "/tmp/pg_test_") != NULL);
     pg_cfg_errors_reset(&errs);
 
     c = load_text("log-level: info\n"

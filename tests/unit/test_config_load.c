@@ -11,27 +11,15 @@
 #include <unistd.h>
 
 #include "config/config.h"
-
-static char path[64];
+#include "testutil.h"
 
 static struct pg_cfg *load_text(const char *text, struct pg_cfg_errors *errs)
 {
-    strcpy(path, "/tmp/pg_cfg_test_XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
+    char path[64];
+    pg_test_write_temp(text, path);
     struct pg_cfg *c = pg_cfg_load(path, errs);
     unlink(path);
     return c;
-}
-
-static const struct pg_cfg_profile *profile(const struct pg_cfg_scrape *s, const char *name)
-{
-    for (size_t i = 0; i < s->n_profiles; i++)
-        if (!strcmp(s->profiles[i].name, name))
-            return &s->profiles[i];
-    return NULL;
 }
 
 static void test_defaults(void **state)
@@ -60,11 +48,12 @@ static void test_defaults(void **state)
     assert_int_equal(c->scrape[2].delta_profiling_duration_ms, 30000);
     assert_string_equal(c->scrape[0].scheme, "http");
     assert_true(c->scrape[0].body_size_limit == 64ull << 20);
-    assert_true(profile(&c->scrape[0], "process_cpu")->enabled);
-    assert_true(profile(&c->scrape[0], "process_cpu")->seconds);
-    assert_true(profile(&c->scrape[0], "memory")->delta);
-    assert_false(profile(&c->scrape[0], "fgprof")->enabled);
-    assert_string_equal(profile(&c->scrape[0], "godeltaprof_memory")->sent_name, "memory");
+    assert_true(pg_cfg_profile_find(&c->scrape[0], "process_cpu")->enabled);
+    assert_true(pg_cfg_profile_find(&c->scrape[0], "process_cpu")->seconds);
+    assert_true(pg_cfg_profile_find(&c->scrape[0], "memory")->delta);
+    assert_false(pg_cfg_profile_find(&c->scrape[0], "fgprof")->enabled);
+    assert_string_equal(pg_cfg_profile_find(&c->scrape[0], "godeltaprof_memory")->sent_name,
+                        "memory");
     assert_string_equal(c->storage_path, "./data");
     assert_true(c->storage_max_size == 1ull << 30);
     pg_cfg_free(c);
@@ -117,9 +106,9 @@ static void test_full(void **state)
     assert_string_equal(s->params[0].values[0], "1");
     assert_string_equal(s->http.basic_auth_password, "s3cr3t");
     assert_string_equal(s->path_prefix, "/app");
-    assert_false(profile(s, "mutex")->enabled);
-    assert_true(profile(s, "my_profile")->delta);
-    assert_string_equal(profile(s, "my_profile")->path, "/debug/custom");
+    assert_false(pg_cfg_profile_find(s, "mutex")->enabled);
+    assert_true(pg_cfg_profile_find(s, "my_profile")->delta);
+    assert_string_equal(pg_cfg_profile_find(s, "my_profile")->path, "/debug/custom");
     assert_int_equal(s->n_static, 1);
     assert_int_equal(s->static_configs[0].n_targets, 2);
     assert_string_equal(pg_labels_get(&s->static_configs[0].labels, "service_name"), "api");

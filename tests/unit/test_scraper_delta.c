@@ -15,30 +15,16 @@
 
 #include "scraper/delta.h"
 #include "scraper/pprof.h"
+#include "testutil.h"
 
 #define LIMIT (16u << 20)
 
 static const char *const ALLOC_TYPES[] = {"alloc_objects", "alloc_space"};
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static Perftools__Profiles__Profile *load(const char *path)
 {
     size_t len, rawlen;
-    uint8_t *body = slurp(path, &len), *raw;
+    uint8_t *body = pg_test_slurp(path, &len), *raw;
     Perftools__Profiles__Profile *p = NULL;
     char err[256];
     assert_int_equal(pg_pprof_check(body, len, NULL, LIMIT, &raw, &rawlen, &p, err, sizeof(err)),

@@ -12,22 +12,9 @@
 #include <zlib.h>
 
 #include "scraper/pprof.h"
+#include "testutil.h"
 
 #define LIMIT (16u << 20)
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static const char *sample_type_name(const Perftools__Profiles__Profile *p, size_t i)
 {
@@ -38,7 +25,7 @@ static void test_real_allocs(void **state)
 {
     (void)state;
     size_t len, rawlen;
-    uint8_t *body = slurp("data/go_allocs.pb.gz", &len), *raw;
+    uint8_t *body = pg_test_slurp("data/go_allocs.pb.gz", &len), *raw;
     Perftools__Profiles__Profile *p = NULL;
     char err[256];
     assert_int_equal(pg_pprof_check(body, len, "application/octet-stream", LIMIT, &raw, &rawlen, &p,
@@ -67,7 +54,7 @@ static void test_real_goroutine_mutex(void **state)
     const char *first[] = {"goroutine", "contentions"};
     for (int i = 0; i < 2; i++) {
         size_t len, rawlen;
-        uint8_t *body = slurp(files[i], &len), *raw;
+        uint8_t *body = pg_test_slurp(files[i], &len), *raw;
         Perftools__Profiles__Profile *p = NULL;
         char err[256];
         assert_int_equal(
@@ -103,7 +90,7 @@ static void test_bad_bodies(void **state)
     expect_fail("\x0a\x05garbage-bytes", 15, NULL, LIMIT, "not a valid protobuf");
 
     size_t len;
-    uint8_t *body = slurp("data/go_allocs.pb.gz", &len);
+    uint8_t *body = pg_test_slurp("data/go_allocs.pb.gz", &len);
     expect_fail(body, len / 2, NULL, LIMIT, "truncated");
     /* body decompresses to more than the limit */
     expect_fail(body, len, NULL, 512, "exceeds limit");
