@@ -1,0 +1,42 @@
+/* curlm.h - libcurl's multi interface driven by one libevent loop.
+ *
+ * As curl's docs/examples/hiperfifo.c: CURLMOPT_SOCKETFUNCTION adds/updates/removes one
+ * libevent event per socket curl wants watched, CURLMOPT_TIMERFUNCTION arms one libevent
+ * timer, and both call curl_multi_socket_action. Finished transfers (CURLMSG_DONE) are
+ * reported through the done callback given to pg_curlm_add. No thread, no blocking call:
+ * every outgoing HTTP request of profgate goes through here (usually via core/httpc.h).
+ *
+ * pg_curlm uses CURLOPT_PRIVATE of the easy handles it is given; callers must not. */
+#ifndef PG_CORE_CURLM_H
+#define PG_CORE_CURLM_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+struct event_base;
+struct pg_curlm;
+
+/* Called once, from the loop, when easy's transfer ended with result (CURLE_OK or an
+ * error). easy is no longer in the multi handle; the callee owns it again (may free it,
+ * or re-add it). Never called from inside pg_curlm_add or pg_curlm_remove. */
+typedef void (*pg_curlm_done_fn)(void *ud, CURL *easy, CURLcode result);
+
+/* Returns a new multi driver on base (borrowed; must outlive it), or NULL on failure. */
+struct pg_curlm *pg_curlm_create(struct event_base *base);
+
+/* Starts easy (borrowed: the caller keeps ownership but must not free or reuse it until
+ * done is called or pg_curlm_remove returns). Returns 0, or -1 (easy not added). */
+int pg_curlm_add(struct pg_curlm *m, CURL *easy, pg_curlm_done_fn done, void *ud);
+
+/* Cancels easy's transfer if it is running (done is not called). Safe for a handle that
+ * is not (or no longer) in m. */
+void pg_curlm_remove(struct pg_curlm *m, CURL *easy);
+
+/* Returns the number of transfers currently added. */
+size_t pg_curlm_running(const struct pg_curlm *m);
+
+/* Removes every running transfer (their done callbacks are not called), frees m's events
+ * and the multi handle. The easy handles stay owned by their callers. Accepts NULL. */
+void pg_curlm_destroy(struct pg_curlm *m);
+
+#endif

@@ -1,0 +1,450 @@
+/* httpc.c - one asynchronous HTTP request on the shared curl multi driver.
+ *
+ * pg_httpc_start turns a struct pg_httpc_opts into a configured CURL easy handle (URL,
+ * method and body, timeout, User-Agent, extra and config headers, basic auth,
+ * authorization, TLS files and verification, proxy, redirects) and adds it to the
+ * pg_curlm driver. The response body is gathered in a buffer that never grows past
+ * max_body (the write callback aborts the transfer instead); the header callback keeps
+ * Content-Type, Content-Encoding and Retry-After of the final response (captures are
+ * reset at every status line, so redirects and 1xx responses do not leak through). When
+ * curl reports completion the request builds a struct pg_httpc_resp, calls the user's
+ * callback once and frees itself.
+ *
+ * tls_config.server_name: libcurl has no SNI override, so for https URLs the URL's host
+ * is replaced by server_name (SNI and certificate check then use it) and CURLOPT_CONNECT_TO
+ * maps server_name:port back to the original host:port; the original Host header is kept.
+ * It has no effect on plain http URLs, as in Prometheus. */
+#include "core/httpc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define PG_HTTPC_DEFAULT_MAX_BODY ((size_t)64 << 20)
+
+struct pg_httpc_req {
+    struct pg_curlm *m;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct curl_slist *connect_to;
+    pg_httpc_done_fn done;
+    void *ud;
+    char *url;    /* as given, for error messages */
+    char *method; /* upper case */
+    uint8_t *post;
+    uint8_t *buf;
+    size_t len, cap, max_body;
+    int too_large;
+    char *content_type, *content_encoding, *retry_after;
+    struct timespec start;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+const char *pg_httpc_user_agent(void)
+{
+    return "profgate/" PG_VERSION;
+}
+
+static void req_free(struct pg_httpc_req *r)
+{
+    if (r == NULL)
+        return;
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    curl_slist_free_all(r->connect_to);
+    free(r->url);
+    free(r->method);
+    free(r->post);
+    free(r->buf);
+    free(r->content_type);
+    free(r->content_encoding);
+    free(r->retry_after);
+    free(r);
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct pg_httpc_req *r = userp;
+    size_t n = size * nmemb;
+    if (n > r->max_body - r->len) {
+        r->too_large = 1;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 16384;
+        while (cap < r->len + n)
+            cap = cap > r->max_body / 2 ? r->max_body : cap * 2;
+        uint8_t *b = realloc(r->buf, cap);
+        if (b == NULL)
+            return 0;
+        r->buf = b;
+        r->cap = cap;
+    }
+    memcpy(r->buf + r->len, data, n);
+    r->len += n;
+    return n;
+}
+
+/* Stores a copy of the trimmed value [v, v+n) in *slot. */
+static void capture(char **slot, const char *v, size_t n)
+{
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    char *s = strndup(v, n);
+    if (s == NULL)
+        return;
+    free(*slot);
+    *slot = s;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct pg_httpc_req *r = userp;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        /* a new response (redirect, 1xx, proxy CONNECT): forget the previous one */
+        free(r->content_type);
+        free(r->content_encoding);
+        free(r->retry_after);
+        r->content_type = r->content_encoding = r->retry_after = NULL;
+        r->len = 0;
+        return n;
+    }
+    static const struct {
+        const char *name;
+        size_t off;
+    } want[] = {
+        {"content-type", offsetof(struct pg_httpc_req, content_type)},
+        {"content-encoding", offsetof(struct pg_httpc_req, content_encoding)},
+        {"retry-after", offsetof(struct pg_httpc_req, retry_after)},
+    };
+    const char *colon = memchr(data, ':', n);
+    if (colon == NULL)
+        return n;
+    size_t nlen = (size_t)(colon - data);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (nlen == strlen(want[i].name) && strncasecmp(data, want[i].name, nlen) == 0) {
+            capture((char **)((char *)r + want[i].off), colon + 1, n - nlen - 1);
+            break;
+        }
+    }
+    return n;
+}
+
+/* Retry-After as delay-seconds or an HTTP date, in ms from now; -1 when absent/invalid. */
+static int64_t retry_after_ms(const char *v)
+{
+    if (v == NULL || *v == '\0')
+        return -1;
+    if (isdigit((unsigned char)*v)) {
+        char *end;
+        errno = 0;
+        long long s = strtoll(v, &end, 10);
+        if (errno == 0 && *end == '\0' && s >= 0 && s < INT64_MAX / 1000)
+            return (int64_t)s * 1000;
+        return -1;
+    }
+    time_t t = curl_getdate(v, NULL);
+    if (t == (time_t)-1)
+        return -1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t ms = ((int64_t)t - (int64_t)now.tv_sec) * 1000 - now.tv_nsec / 1000000;
+    return ms > 0 ? ms : 0;
+}
+
+static double elapsed_s(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static void on_done(void *ud, CURL *easy, CURLcode result)
+{
+    struct pg_httpc_req *r = ud;
+    struct pg_httpc_resp resp = {0};
+    char err[CURL_ERROR_SIZE + 512];
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    resp.status = status;
+    resp.duration_s = elapsed_s(&r->start);
+    resp.retry_after_ms = -1;
+    if (result != CURLE_OK || r->too_large) {
+        resp.failed = 1;
+        if (r->too_large) {
+            resp.too_large = 1;
+            snprintf(err, sizeof(err), "body exceeds limit of %zu bytes", r->max_body);
+        } else {
+            /* Go's style: Get "http://host/path": reason */
+            char verb[16];
+            size_t i = 0;
+            for (; r->method[i] && i < sizeof(verb) - 1; i++)
+                verb[i] = i == 0 ? r->method[i] : (char)tolower((unsigned char)r->method[i]);
+            verb[i] = '\0';
+            const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(result);
+            snprintf(err, sizeof(err), "%s \"%s\": %s", verb, r->url, why);
+            size_t n = strlen(err);
+            while (n > 0 && isspace((unsigned char)err[n - 1]))
+                err[--n] = '\0'; /* curl's messages may end in a space or newline */
+            resp.timed_out = result == CURLE_OPERATION_TIMEDOUT;
+        }
+        resp.error = err;
+        resp.body = (const uint8_t *)"";
+        resp.len = 0;
+    } else {
+        resp.body = r->buf ? r->buf : (const uint8_t *)"";
+        resp.len = r->len;
+    }
+    if (!resp.failed || status > 0) {
+        /* on failure after a response started (e.g. too large) the headers still inform */
+        resp.content_type = r->content_type;
+        resp.content_encoding = r->content_encoding;
+        resp.retry_after_ms = retry_after_ms(r->retry_after);
+    }
+    r->done(r->ud, &resp);
+    req_free(r);
+}
+
+static int add_header(struct pg_httpc_req *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int add_header(struct pg_httpc_req *r, const char *fmt, ...)
+{
+    char *line;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    struct curl_slist *l = curl_slist_append(r->headers, line);
+    free(line);
+    if (l == NULL)
+        return -1;
+    r->headers = l;
+    return 0;
+}
+
+/* For https with tls server_name: rewrites the URL host to server_name and maps it back
+ * to the real host with CURLOPT_CONNECT_TO; keeps the original Host header. */
+static int apply_server_name(struct pg_httpc_req *r, const char *server_name, char *err,
+                             size_t errlen)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *newurl = NULL;
+    int rc = -1;
+    if (u == NULL)
+        goto out;
+    if (curl_url_set(u, CURLUPART_URL, r->url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(err, errlen, "invalid URL \"%s\"", r->url);
+        goto out;
+    }
+    if (strcasecmp(scheme, "https") != 0) {
+        rc = 0; /* TLS option: nothing to do without TLS */
+        goto out;
+    }
+    char *explicit_port = NULL;
+    int has_port = curl_url_get(u, CURLUPART_PORT, &explicit_port, 0) == CURLUE_OK;
+    curl_free(explicit_port);
+    if (add_header(r, has_port ? "Host: %s:%s" : "Host: %s", host, port) != 0)
+        goto oom;
+    if (curl_url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK) {
+        snprintf(err, errlen, "invalid tls_config.server_name \"%s\"", server_name);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_URL, &newurl, 0) != CURLUE_OK)
+        goto oom;
+    char *map;
+    if (asprintf(&map, "%s:%s:%s:%s", server_name, port, host, port) < 0)
+        goto oom;
+    struct curl_slist *l = curl_slist_append(NULL, map);
+    free(map);
+    if (l == NULL)
+        goto oom;
+    r->connect_to = l;
+    curl_easy_setopt(r->easy, CURLOPT_CONNECT_TO, r->connect_to);
+    if (curl_easy_setopt(r->easy, CURLOPT_URL, newurl) != CURLE_OK)
+        goto oom;
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "out of memory");
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(newurl);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char *err,
+                     size_t errlen)
+{
+    CURL *e = r->easy;
+    const struct pg_cfg_http *h = o->http;
+
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (curl_easy_setopt(e, opt, val) != CURLE_OK) {                                           \
+            snprintf(err, errlen, "setting %s failed", #opt);                                      \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+    SET(CURLOPT_URL, r->url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    SET(CURLOPT_USERAGENT, pg_httpc_user_agent());
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, r);
+    if (o->timeout_ms > 0)
+        SET(CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+
+    if (strcmp(r->method, "GET") == 0) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(r->method, "POST") == 0) {
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        SET(CURLOPT_POSTFIELDS, r->post ? (const char *)r->post : "");
+        /* no 100-continue round trip: send the body right away */
+        if (add_header(r, "Expect:") != 0)
+            goto oom;
+    } else if (strcmp(r->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        SET(CURLOPT_CUSTOMREQUEST, r->method);
+        if (r->post) {
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+            SET(CURLOPT_POSTFIELDS, (const char *)r->post);
+        }
+    }
+
+    int follow = h ? h->follow_redirects : 1;
+    SET(CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+    SET(CURLOPT_MAXREDIRS, 10L);
+
+    /* "" disables proxies from the environment: only proxy_url counts */
+    SET(CURLOPT_PROXY, h && h->proxy_url ? h->proxy_url : "");
+
+    if (o->accept_gzip && add_header(r, "Accept-Encoding: gzip") != 0)
+        goto oom;
+
+    if (h) {
+        if (h->basic_auth_username) {
+            SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+            SET(CURLOPT_USERNAME, h->basic_auth_username);
+            SET(CURLOPT_PASSWORD, h->basic_auth_password ? h->basic_auth_password : "");
+        }
+        if (h->auth_credentials &&
+            add_header(r, "Authorization: %s %s",
+                       h->auth_type && *h->auth_type ? h->auth_type : "Bearer",
+                       h->auth_credentials) != 0)
+            goto oom;
+        if (h->tls.ca_file)
+            SET(CURLOPT_CAINFO, h->tls.ca_file);
+        if (h->tls.cert_file)
+            SET(CURLOPT_SSLCERT, h->tls.cert_file);
+        if (h->tls.key_file)
+            SET(CURLOPT_SSLKEY, h->tls.key_file);
+        if (h->tls.insecure_skip_verify) {
+            SET(CURLOPT_SSL_VERIFYPEER, 0L);
+            SET(CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+        if (h->tls.server_name && *h->tls.server_name &&
+            apply_server_name(r, h->tls.server_name, err, errlen) != 0)
+            return -1;
+        for (size_t i = 0; i < h->headers.n; i++) {
+            const struct pg_label *l = &h->headers.v[i];
+            /* "Name;" is curl's spelling of a header with an empty value */
+            if (add_header(r, *l->value ? "%s: %s" : "%s;%s", l->name, l->value) != 0)
+                goto oom;
+        }
+    }
+    for (size_t i = 0; i < o->n_headers; i++) {
+        if (o->headers[i] && add_header(r, "%s", o->headers[i]) != 0)
+            goto oom;
+    }
+    if (r->headers)
+        SET(CURLOPT_HTTPHEADER, r->headers);
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+#undef SET
+}
+
+struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_opts *o,
+                                    pg_httpc_done_fn done, void *ud, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (err == NULL || errlen == 0) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    err[0] = '\0';
+    if (m == NULL || o == NULL || done == NULL || o->url == NULL || *o->url == '\0') {
+        snprintf(err, errlen, "no URL");
+        return NULL;
+    }
+    struct pg_httpc_req *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->m = m;
+    r->done = done;
+    r->ud = ud;
+    r->max_body = o->max_body ? o->max_body : PG_HTTPC_DEFAULT_MAX_BODY;
+    r->url = strdup(o->url);
+    r->method = strdup(o->method && *o->method ? o->method : "GET");
+    r->easy = curl_easy_init();
+    if (r->url == NULL || r->method == NULL || r->easy == NULL)
+        goto oom;
+    for (char *p = r->method; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    if (o->body && o->body_len > 0) {
+        r->post = malloc(o->body_len);
+        if (r->post == NULL)
+            goto oom;
+        memcpy(r->post, o->body, o->body_len);
+    }
+    if (configure(r, o, err, errlen) != 0)
+        goto fail;
+    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    if (pg_curlm_add(m, r->easy, on_done, r) != 0) {
+        snprintf(err, errlen, "cannot add transfer");
+        goto fail;
+    }
+    return r;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    req_free(r);
+    return NULL;
+}
+
+void pg_httpc_cancel(struct pg_httpc_req *r)
+{
+    if (r == NULL)
+        return;
+    pg_curlm_remove(r->m, r->easy);
+    req_free(r);
+}

@@ -1,0 +1,881 @@
+/* test_core_httpc.c - unit tests for the HTTP client (core/httpc.c on core/curlm.c).
+ *
+ * Every test runs real HTTP over loopback against an in-process libevent evhttp server
+ * (127.0.0.1, port 0) in the same event loop as the client, and waits for conditions with
+ * a deadline. A raw TCP listener that reads and never answers stands in for a hung server
+ * (it sees the client hang up, which evhttp does not report for a pending request) and
+ * for a TLS server (it keeps the ClientHello, to check SNI). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/curlm.h"
+#include "core/httpc.h"
+#include "core/labels.h"
+
+struct fx {
+    struct event_base *base;
+    struct evhttp *http;
+    struct event *tick;
+    struct pg_curlm *m;
+    int port;
+    char url[128];
+    int hang_seen; /* requests received on /hang */
+    /* raw listener */
+    struct evconnlistener *raw;
+    int raw_port;
+    struct bufferevent *raw_bev[8];
+    int raw_seen;        /* connections that sent something */
+    int raw_closed;      /* connections the client closed */
+    uint8_t hello[4096]; /* bytes received, all connections */
+    size_t hello_len;
+};
+
+/* What a done callback saw, copied out of the borrowed response. */
+struct result {
+    int n;
+    long status;
+    int failed, timed_out, too_large;
+    char *error;
+    uint8_t *body;
+    size_t len;
+    char *ctype, *cenc;
+    int64_t retry_after_ms;
+    double duration_s;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define RUN_UNTIL(f, cond, ms)                                                                     \
+    do {                                                                                           \
+        int64_t dl_ = now_ms() + (ms);                                                             \
+        while (!(cond) && now_ms() < dl_)                                                          \
+            event_base_loop((f)->base, EVLOOP_ONCE);                                               \
+    } while (0)
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void result_reset(struct result *r)
+{
+    free(r->error);
+    free(r->body);
+    free(r->ctype);
+    free(r->cenc);
+    memset(r, 0, sizeof(*r));
+}
+
+static void on_result(void *ud, const struct pg_httpc_resp *resp)
+{
+    struct result *r = ud;
+    result_reset(r);
+    r->n = 1;
+    r->status = resp->status;
+    r->failed = resp->failed;
+    r->timed_out = resp->timed_out;
+    r->too_large = resp->too_large;
+    r->error = dup_or_null(resp->error);
+    assert_non_null(resp->body);
+    r->body = malloc(resp->len + 1);
+    memcpy(r->body, resp->body, resp->len);
+    r->body[resp->len] = '\0';
+    r->len = resp->len;
+    r->ctype = dup_or_null(resp->content_type);
+    r->cenc = dup_or_null(resp->content_encoding);
+    r->retry_after_ms = resp->retry_after_ms;
+    r->duration_s = resp->duration_s;
+}
+
+/* ---- server ---- */
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, text, strlen(text));
+    evhttp_send_reply(req, code, reason, b);
+    evbuffer_free(b);
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+    struct fx *f = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    if (strcmp(path, "/ok") == 0) {
+        evhttp_add_header(out, "Content-Type", "text/plain");
+        reply_text(req, 200, "OK", "hello");
+    } else if (strcmp(path, "/big") == 0) {
+        struct evbuffer *b = evbuffer_new();
+        char chunk[1000];
+        memset(chunk, 'x', sizeof(chunk));
+        for (int i = 0; i < 10; i++)
+            evbuffer_add(b, chunk, sizeof(chunk));
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
+    } else if (strcmp(path, "/echo") == 0) {
+        struct evbuffer *b = evbuffer_new();
+        struct evkeyval *kv;
+        for (kv = evhttp_request_get_input_headers(req)->tqh_first; kv; kv = kv->next.tqe_next)
+            evbuffer_add_printf(b, "%s: %s\n", kv->key, kv->value);
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
+    } else if (strcmp(path, "/429") == 0) {
+        evhttp_add_header(out, "Retry-After", "3");
+        reply_text(req, 429, "Too Many Requests", "slow down");
+    } else if (strcmp(path, "/429date") == 0) {
+        char date[64];
+        time_t t = time(NULL) + 5;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        evhttp_add_header(out, "Retry-After", date);
+        reply_text(req, 503, "Service Unavailable", "later");
+    } else if (strcmp(path, "/redirect") == 0) {
+        evhttp_add_header(out, "Location", "/ok");
+        evhttp_add_header(out, "Retry-After", "7");
+        evhttp_add_header(out, "Content-Type", "text/html");
+        reply_text(req, 302, "Found", "moved");
+    } else if (strcmp(path, "/post") == 0) {
+        char text[64];
+        snprintf(text, sizeof(text), "%s len=%zu",
+                 evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "other",
+                 evbuffer_get_length(evhttp_request_get_input_buffer(req)));
+        reply_text(req, 200, "OK", text);
+    } else if (strcmp(path, "/gz") == 0) {
+        uint8_t gz[128];
+        z_stream z = {0};
+        assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        z.next_in = (Bytef *)"profile";
+        z.avail_in = 7;
+        z.next_out = gz;
+        z.avail_out = sizeof(gz);
+        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+        size_t n = sizeof(gz) - z.avail_out;
+        deflateEnd(&z);
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add(b, gz, n);
+        evhttp_add_header(out, "Content-Type", "application/octet-stream");
+        evhttp_add_header(out, "Content-Encoding", "gzip");
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
+    } else if (strcmp(path, "/hang") == 0) {
+        /* never answered: the client times out or cancels */
+        f->hang_seen++;
+    } else {
+        evhttp_send_error(req, 404, NULL);
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static int bound_port(evutil_socket_t fd)
+{
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+    return ntohs(sin.sin_port);
+}
+
+static void raw_drop(struct fx *f, struct bufferevent *bev)
+{
+    for (size_t i = 0; i < sizeof(f->raw_bev) / sizeof(f->raw_bev[0]); i++)
+        if (f->raw_bev[i] == bev)
+            f->raw_bev[i] = NULL;
+    bufferevent_free(bev);
+}
+
+/* Raw listener: keeps what the client sends and never answers. A complete TLS record (the
+ * ClientHello) is answered by hanging up, which fails the handshake at once. */
+static void raw_read(struct bufferevent *bev, void *arg)
+{
+    struct fx *f = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t before = f->hello_len;
+    size_t room = sizeof(f->hello) - f->hello_len;
+    f->hello_len += evbuffer_remove(in, f->hello + f->hello_len, room);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (before == 0 && f->hello_len > 0)
+        f->raw_seen++;
+    if (f->hello_len >= 5 && f->hello[0] == 0x16 &&
+        f->hello_len >= 5 + ((size_t)f->hello[3] << 8 | f->hello[4]))
+        raw_drop(f, bev);
+}
+
+static void raw_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct fx *f = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        f->raw_closed++;
+        raw_drop(f, bev);
+    }
+}
+
+static void raw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                       void *arg)
+{
+    (void)l;
+    (void)sa;
+    (void)salen;
+    struct fx *f = arg;
+    for (size_t i = 0; i < sizeof(f->raw_bev) / sizeof(f->raw_bev[0]); i++) {
+        if (f->raw_bev[i] == NULL) {
+            f->raw_bev[i] = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
+            bufferevent_setcb(f->raw_bev[i], raw_read, NULL, raw_event, f);
+            bufferevent_enable(f->raw_bev[i], EV_READ);
+            return;
+        }
+    }
+    evutil_closesocket(fd);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->base = event_base_new();
+    assert_non_null(f->base);
+    f->http = evhttp_new(f->base);
+    assert_non_null(f->http);
+    evhttp_set_allowed_methods(f->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(f->http, handle, f);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0);
+    assert_non_null(bs);
+    f->port = bound_port(evhttp_bound_socket_get_fd(bs));
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->port);
+
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    f->raw =
+        evconnlistener_new_bind(f->base, raw_accept, f, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                -1, (struct sockaddr *)&sin, sizeof(sin));
+    assert_non_null(f->raw);
+    f->raw_port = bound_port(evconnlistener_get_fd(f->raw));
+
+    /* keeps EVLOOP_ONCE from blocking past a deadline */
+    f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
+    struct timeval tv = {0, 20000};
+    event_add(f->tick, &tv);
+    f->m = pg_curlm_create(f->base);
+    assert_non_null(f->m);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(pg_curlm_running(f->m), 0);
+    pg_curlm_destroy(f->m);
+    for (size_t i = 0; i < sizeof(f->raw_bev) / sizeof(f->raw_bev[0]); i++)
+        if (f->raw_bev[i])
+            bufferevent_free(f->raw_bev[i]);
+    evconnlistener_free(f->raw);
+    evhttp_free(f->http);
+    event_free(f->tick);
+    event_base_free(f->base);
+    free(f);
+    return 0;
+}
+
+/* Starts a request and waits (5 s at most) for its completion into res. */
+static void fetch(struct fx *f, const struct pg_httpc_opts *o, struct result *res)
+{
+    char err[256];
+    result_reset(res);
+    struct pg_httpc_req *r = pg_httpc_start(f->m, o, on_result, res, err, sizeof(err));
+    assert_non_null(r);
+    assert_int_equal(res->n, 0); /* never completes inside start */
+    RUN_UNTIL(f, res->n == 1, 5000);
+    assert_int_equal(res->n, 1);
+}
+
+static void url_of(struct fx *f, char *buf, size_t n, const char *path)
+{
+    snprintf(buf, n, "%s%s", f->url, path);
+}
+
+/* ---- tests ---- */
+
+static void test_get_ok(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/ok");
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 0);
+    assert_null(res.error);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(res.len, 5);
+    assert_string_equal((char *)res.body, "hello");
+    assert_string_equal(res.ctype, "text/plain");
+    assert_null(res.cenc);
+    assert_int_equal(res.retry_after_ms, -1);
+    assert_true(res.duration_s > 0 && res.duration_s < 5);
+    assert_string_equal(pg_httpc_user_agent(), "profgate/" PG_VERSION);
+
+    /* 404 is a response, not a failure */
+    url_of(f, url, sizeof(url), "/nope");
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 0);
+    assert_int_equal(res.status, 404);
+    result_reset(&res);
+}
+
+static void test_body_limit(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/big");
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000, .max_body = 1000};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_int_equal(res.too_large, 1);
+    assert_int_equal(res.timed_out, 0);
+    assert_string_equal(res.error, "body exceeds limit of 1000 bytes");
+    assert_int_equal(res.len, 0);
+    assert_int_equal(res.status, 200);
+
+    /* exactly at the limit is fine */
+    o.max_body = 10000;
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 0);
+    assert_int_equal(res.too_large, 0);
+    assert_int_equal(res.len, 10000);
+    assert_int_equal(res.body[9999], 'x');
+
+    /* default limit (64 MiB) */
+    o.max_body = 0;
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 0);
+    assert_int_equal(res.len, 10000);
+    result_reset(&res);
+}
+
+static void test_headers_auth(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/echo");
+    struct pg_cfg_http http = {.follow_redirects = 1};
+    pg_labels_init(&http.headers);
+    assert_int_equal(pg_labels_set(&http.headers, "X-Scope-OrgID", "team-a"), 0);
+    http.basic_auth_username = "user";
+    http.basic_auth_password = "pass";
+    const char *extra[] = {"X-Custom: yes", "Connect-Protocol-Version: 1"};
+    struct pg_httpc_opts o = {.url = url,
+                              .http = &http,
+                              .headers = extra,
+                              .n_headers = 2,
+                              .timeout_ms = 5000,
+                              .accept_gzip = 1};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.status, 200);
+    const char *b = (const char *)res.body;
+    assert_non_null(strstr(b, "User-Agent: profgate/" PG_VERSION "\n"));
+    assert_non_null(strstr(b, "Authorization: Basic dXNlcjpwYXNz\n")); /* user:pass */
+    assert_non_null(strstr(b, "Accept-Encoding: gzip\n"));
+    assert_non_null(strstr(b, "X-Custom: yes\n"));
+    assert_non_null(strstr(b, "Connect-Protocol-Version: 1\n"));
+    assert_non_null(strstr(b, "X-Scope-OrgID: team-a\n"));
+
+    /* bearer (default type), no gzip, no config headers */
+    struct pg_cfg_http bearer = {.follow_redirects = 1, .auth_credentials = "tok"};
+    pg_labels_init(&bearer.headers);
+    struct pg_httpc_opts o2 = {.url = url, .http = &bearer, .timeout_ms = 5000};
+    fetch(f, &o2, &res);
+    b = (const char *)res.body;
+    assert_non_null(strstr(b, "Authorization: Bearer tok\n"));
+    assert_null(strstr(b, "Accept-Encoding"));
+    assert_null(strstr(b, "X-Scope-OrgID"));
+    assert_non_null(strstr(b, "User-Agent: profgate/"));
+
+    /* explicit type */
+    bearer.auth_type = "Token";
+    fetch(f, &o2, &res);
+    assert_non_null(strstr((const char *)res.body, "Authorization: Token tok\n"));
+
+    /* server_name on a plain http URL is a TLS-only option: the request still works */
+    bearer.tls.server_name = "127.0.0.1";
+    fetch(f, &o2, &res);
+    assert_int_equal(res.failed, 0);
+    assert_int_equal(res.status, 200);
+    result_reset(&res);
+    pg_labels_reset(&http.headers);
+}
+
+static void test_retry_after(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/429");
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 0);
+    assert_int_equal(res.status, 429);
+    assert_int_equal(res.retry_after_ms, 3000);
+    assert_string_equal((char *)res.body, "slow down");
+
+    url_of(f, url, sizeof(url), "/429date");
+    fetch(f, &o, &res);
+    assert_int_equal(res.status, 503);
+    assert_true(res.retry_after_ms > 3000 && res.retry_after_ms <= 5000);
+    result_reset(&res);
+}
+
+static void test_redirects(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/redirect");
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000};
+    struct result res = {0};
+    /* http == NULL follows */
+    fetch(f, &o, &res);
+    assert_int_equal(res.status, 200);
+    assert_string_equal((char *)res.body, "hello");
+    /* headers of the 302 do not leak into the final response */
+    assert_string_equal(res.ctype, "text/plain");
+    assert_int_equal(res.retry_after_ms, -1);
+
+    struct pg_cfg_http http = {.follow_redirects = 0};
+    pg_labels_init(&http.headers);
+    o.http = &http;
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 0);
+    assert_int_equal(res.status, 302);
+    assert_string_equal((char *)res.body, "moved");
+    assert_int_equal(res.retry_after_ms, 7000);
+    assert_string_equal(res.ctype, "text/html");
+    result_reset(&res);
+}
+
+static void test_post(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/post");
+    uint8_t *body = malloc(5000);
+    memset(body, 'b', 5000);
+    struct pg_httpc_opts o = {
+        .method = "POST", .url = url, .body = body, .body_len = 5000, .timeout_ms = 5000};
+    struct result res = {0};
+    char err[128];
+    result_reset(&res);
+    struct pg_httpc_req *r = pg_httpc_start(f->m, &o, on_result, &res, err, sizeof(err));
+    assert_non_null(r);
+    free(body); /* the body was copied at start */
+    RUN_UNTIL(f, res.n == 1, 5000);
+    assert_int_equal(res.n, 1);
+    assert_int_equal(res.status, 200);
+    assert_string_equal((char *)res.body, "POST len=5000");
+
+    /* empty POST */
+    o.body = NULL;
+    o.body_len = 0;
+    fetch(f, &o, &res);
+    assert_string_equal((char *)res.body, "POST len=0");
+    result_reset(&res);
+}
+
+static void test_gzip_passthrough(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/gz");
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000, .accept_gzip = 1};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 0);
+    assert_string_equal(res.cenc, "gzip");
+    assert_string_equal(res.ctype, "application/octet-stream");
+    /* still compressed: gzip magic, and it inflates to the original */
+    assert_true(res.len > 10);
+    assert_int_equal(res.body[0], 0x1f);
+    assert_int_equal(res.body[1], 0x8b);
+    char plain[32] = {0};
+    z_stream z = {0};
+    assert_int_equal(inflateInit2(&z, 31), Z_OK);
+    z.next_in = res.body;
+    z.avail_in = (uInt)res.len;
+    z.next_out = (Bytef *)plain;
+    z.avail_out = sizeof(plain) - 1;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    inflateEnd(&z);
+    assert_string_equal(plain, "profile");
+    result_reset(&res);
+}
+
+static void test_timeout(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/hang");
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 200};
+    struct result res = {0};
+    int64_t t0 = now_ms();
+    fetch(f, &o, &res);
+    int64_t took = now_ms() - t0;
+    assert_int_equal(f->hang_seen, 1);
+    assert_int_equal(res.failed, 1);
+    assert_int_equal(res.timed_out, 1);
+    assert_int_equal(res.too_large, 0);
+    assert_int_equal(res.status, 0);
+    assert_true(took >= 190 && took < 3000);
+    assert_true(res.duration_s >= 0.19);
+    char prefix[300];
+    snprintf(prefix, sizeof(prefix), "Get \"%s\": ", url);
+    assert_non_null(res.error);
+    assert_memory_equal(res.error, prefix, strlen(prefix));
+    assert_true(strlen(res.error) > strlen(prefix));
+    result_reset(&res);
+}
+
+static void test_connection_refused(void **state)
+{
+    struct fx *f = *state;
+    /* a port that was just free: bind, read the port, close */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    int port = bound_port(s);
+    close(s);
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
+    struct pg_httpc_opts o = {.method = "post", .url = url, .timeout_ms = 5000};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_int_equal(res.timed_out, 0);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.len, 0);
+    char prefix[300];
+    snprintf(prefix, sizeof(prefix), "Post \"%s\": ", url);
+    assert_memory_equal(res.error, prefix, strlen(prefix));
+    assert_non_null(strstr(res.error, "onnect"));
+    result_reset(&res);
+}
+
+static void test_bad_url(void **state)
+{
+    struct fx *f = *state;
+    char err[128] = "x";
+    struct pg_httpc_opts o = {.url = NULL};
+    struct result res = {0};
+    assert_null(pg_httpc_start(f->m, &o, on_result, &res, err, sizeof(err)));
+    assert_true(err[0] != '\0');
+    /* an unsupported scheme is reported through done, from the loop */
+    o.url = "gopher://127.0.0.1/";
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_non_null(strstr(res.error, "gopher://127.0.0.1/"));
+    result_reset(&res);
+}
+
+/* tls_config.server_name reaches the TLS handshake (SNI) while the connection still goes to
+ * the URL's host; a bad CA file is reported through done. */
+static void test_tls_server_name(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/debug/pprof/allocs", f->raw_port);
+    struct pg_cfg_http http = {.follow_redirects = 1};
+    pg_labels_init(&http.headers);
+    http.tls.server_name = "pg-sni.invalid";
+    struct pg_httpc_opts o = {.url = url, .http = &http, .timeout_ms = 5000};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    /* not resolved by name: connected to 127.0.0.1 and sent the name as SNI */
+    assert_null(strstr(res.error, "resolve"));
+    assert_false(isspace((unsigned char)res.error[strlen(res.error) - 1]));
+    assert_true(f->hello_len > 0);
+    assert_int_equal(f->hello[0], 0x16); /* TLS handshake record */
+    assert_non_null(memmem(f->hello, f->hello_len, "pg-sni.invalid", 14));
+    /* the error names the URL as configured */
+    assert_non_null(strstr(res.error, url));
+
+    /* without server_name, no SNI for an IP address */
+    f->hello_len = 0;
+    http.tls.server_name = NULL;
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_true(f->hello_len > 0);
+    assert_null(memmem(f->hello, f->hello_len, "pg-sni.invalid", 14));
+
+    http.tls.ca_file = "/nonexistent/ca.pem";
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_non_null(strstr(res.error, "/nonexistent/ca.pem"));
+    result_reset(&res);
+}
+
+static void test_many_concurrent(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 200 };
+    char url[256];
+    url_of(f, url, sizeof(url), "/ok");
+    struct result *res = calloc(N, sizeof(*res));
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 20000};
+    for (int i = 0; i < N; i++)
+        assert_non_null(pg_httpc_start(f->m, &o, on_result, &res[i], NULL, 0));
+    assert_int_equal(pg_curlm_running(f->m), N);
+    int done = 0;
+    int64_t dl = now_ms() + 20000;
+    while (done < N && now_ms() < dl) {
+        event_base_loop(f->base, EVLOOP_ONCE);
+        done = 0;
+        for (int i = 0; i < N; i++)
+            done += res[i].n;
+    }
+    assert_int_equal(done, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(res[i].failed, 0);
+        assert_int_equal(res[i].status, 200);
+        assert_string_equal((char *)res[i].body, "hello");
+        result_reset(&res[i]);
+    }
+    assert_int_equal(pg_curlm_running(f->m), 0);
+    free(res);
+}
+
+static void test_cancel_in_flight(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hang", f->raw_port);
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000};
+    struct result res = {0};
+    struct pg_httpc_req *r = pg_httpc_start(f->m, &o, on_result, &res, NULL, 0);
+    assert_non_null(r);
+    RUN_UNTIL(f, f->raw_seen == 1, 5000);
+    assert_int_equal(f->raw_seen, 1);
+    pg_httpc_cancel(r);
+    assert_int_equal(pg_curlm_running(f->m), 0);
+    /* the server sees the connection go away; done is never called */
+    RUN_UNTIL(f, f->raw_closed == 1, 5000);
+    assert_int_equal(f->raw_closed, 1);
+    assert_int_equal(res.n, 0);
+    pg_httpc_cancel(NULL);
+
+    /* cancel before anything happened on the wire */
+    f->hello_len = 0;
+    r = pg_httpc_start(f->m, &o, on_result, &res, NULL, 0);
+    assert_non_null(r);
+    pg_httpc_cancel(r);
+    int64_t dl = now_ms() + 200;
+    RUN_UNTIL(f, now_ms() > dl, 1000);
+    assert_int_equal(res.n, 0);
+    assert_int_equal(f->raw_seen, 1); /* nothing was sent */
+}
+
+/* A done callback that cancels another request and starts a new one. */
+struct chain {
+    struct fx *f;
+    struct pg_httpc_req *victim;
+    struct result first, started;
+    struct pg_httpc_req *next;
+    char url[256];
+};
+
+static void chain_done(void *ud, const struct pg_httpc_resp *resp)
+{
+    struct chain *c = ud;
+    on_result(&c->first, resp);
+    pg_httpc_cancel(c->victim);
+    c->victim = NULL;
+    struct pg_httpc_opts o = {.url = c->url, .timeout_ms = 5000};
+    c->next = pg_httpc_start(c->f->m, &o, on_result, &c->started, NULL, 0);
+}
+
+static void test_done_cancels_and_starts(void **state)
+{
+    struct fx *f = *state;
+    struct chain c = {.f = f};
+    char hang[256], ok[256];
+    url_of(f, hang, sizeof(hang), "/hang");
+    url_of(f, ok, sizeof(ok), "/ok");
+    snprintf(c.url, sizeof(c.url), "%s/echo", f->url);
+    struct result victim_res = {0};
+    struct pg_httpc_opts oh = {.url = hang, .timeout_ms = 5000};
+    c.victim = pg_httpc_start(f->m, &oh, on_result, &victim_res, NULL, 0);
+    assert_non_null(c.victim);
+    RUN_UNTIL(f, f->hang_seen == 1, 5000);
+    struct pg_httpc_opts oo = {.url = ok, .timeout_ms = 5000};
+    assert_non_null(pg_httpc_start(f->m, &oo, chain_done, &c, NULL, 0));
+    RUN_UNTIL(f, c.started.n == 1, 5000);
+    assert_int_equal(c.first.n, 1);
+    assert_int_equal(c.first.status, 200);
+    assert_non_null(c.next);
+    assert_int_equal(c.started.n, 1);
+    assert_int_equal(c.started.status, 200);
+    assert_non_null(strstr((char *)c.started.body, "User-Agent"));
+    assert_int_equal(victim_res.n, 0);
+    assert_int_equal(pg_curlm_running(f->m), 0);
+    result_reset(&c.first);
+    result_reset(&c.started);
+}
+
+/* Two requests that finish together, each cancelling the other from its callback: exactly
+ * one callback runs (the other's pending completion is dropped). */
+struct pair {
+    struct pg_httpc_req *r[2];
+    int done[2];
+};
+
+static void pair_done(struct pair *p, int i)
+{
+    p->done[i]++;
+    p->r[i] = NULL;
+    if (p->r[1 - i]) {
+        pg_httpc_cancel(p->r[1 - i]);
+        p->r[1 - i] = NULL;
+    }
+}
+
+static void pair_done0(void *ud, const struct pg_httpc_resp *resp)
+{
+    assert_int_equal(resp->status, 200);
+    pair_done(ud, 0);
+}
+
+static void pair_done1(void *ud, const struct pg_httpc_resp *resp)
+{
+    assert_int_equal(resp->status, 200);
+    pair_done(ud, 1);
+}
+
+static void test_done_cancels_peer(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/ok");
+    for (int round = 0; round < 20; round++) {
+        struct pair p = {0};
+        struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000};
+        p.r[0] = pg_httpc_start(f->m, &o, pair_done0, &p, NULL, 0);
+        p.r[1] = pg_httpc_start(f->m, &o, pair_done1, &p, NULL, 0);
+        assert_non_null(p.r[0]);
+        assert_non_null(p.r[1]);
+        RUN_UNTIL(f, p.done[0] + p.done[1] > 0, 5000);
+        assert_int_equal(p.done[0] + p.done[1], 1);
+        assert_int_equal(pg_curlm_running(f->m), 0);
+    }
+}
+
+static size_t discard(char *d, size_t s, size_t n, void *u)
+{
+    (void)d;
+    (void)u;
+    return s * n;
+}
+
+static void raw_done(void *ud, CURL *easy, CURLcode result)
+{
+    (void)easy;
+    (void)result;
+    (*(int *)ud)++;
+}
+
+/* Destroying the driver with transfers still added frees its side without callbacks. */
+static void test_curlm_destroy_running(void **state)
+{
+    struct fx *f = *state;
+    struct pg_curlm *m = pg_curlm_create(f->base);
+    assert_non_null(m);
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hang", f->raw_port);
+    struct result res = {0};
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000};
+    struct pg_httpc_req *r = pg_httpc_start(m, &o, on_result, &res, NULL, 0);
+    assert_non_null(r);
+    RUN_UNTIL(f, f->raw_seen == 1, 5000);
+    assert_int_equal(pg_curlm_running(m), 1);
+    /* remove of an unknown handle is harmless */
+    CURL *stray = curl_easy_init();
+    pg_curlm_remove(m, stray);
+    curl_easy_cleanup(stray);
+    assert_int_equal(pg_curlm_running(m), 1);
+    pg_httpc_cancel(r);
+    assert_int_equal(pg_curlm_running(m), 0);
+    RUN_UNTIL(f, f->raw_closed == 1, 5000);
+    assert_int_equal(f->raw_closed, 1);
+    f->hello_len = 0;
+    /* a raw easy still running when the driver goes: no callback, the easy stays ours */
+    CURL *easy = curl_easy_init();
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
+    int called = 0;
+    assert_int_equal(pg_curlm_add(m, easy, raw_done, &called), 0);
+    assert_int_equal(pg_curlm_add(m, easy, raw_done, &called), -1); /* already added */
+    assert_int_equal(pg_curlm_running(m), 1);
+    RUN_UNTIL(f, f->raw_seen == 2, 5000);
+    assert_int_equal(f->raw_seen, 2);
+    pg_curlm_destroy(m);
+    assert_int_equal(called, 0);
+    curl_easy_cleanup(easy);
+    RUN_UNTIL(f, f->raw_closed == 2, 5000);
+    assert_int_equal(f->raw_closed, 2);
+    assert_int_equal(called, 0);
+    pg_curlm_destroy(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_headers_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redirects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_passthrough, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_server_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_cancels_and_starts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_cancels_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_curlm_destroy_running, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
