@@ -396,7 +396,17 @@ int pg_buf_read(struct pg_buf *b, const char *backend, size_t max_items, size_t 
     *items = NULL;
     *n = 0;
     struct pg_buf_cursor *c = cursor_find(b, backend);
-    if (!c || pg_buf_flush(b) != 0)
+    if (!c)
+        return -1;
+    return pg_buf_read_after(b, c->last_id, max_items, max_bytes, items, n);
+}
+
+int pg_buf_read_after(struct pg_buf *b, int64_t after_id, size_t max_items, size_t max_bytes,
+                      struct pg_buf_item **items, size_t *n)
+{
+    *items = NULL;
+    *n = 0;
+    if (pg_buf_flush(b) != 0)
         return -1;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(b->db,
@@ -406,7 +416,7 @@ int pg_buf_read(struct pg_buf *b, const char *backend, size_t max_items, size_t 
         b->st.errors++;
         return -1;
     }
-    sqlite3_bind_int64(st, 1, c->last_id);
+    sqlite3_bind_int64(st, 1, after_id);
     sqlite3_int64 limit = -1; /* SQLite: a negative LIMIT means none */
     if (max_items && max_items <= (size_t)INT64_MAX)
         limit = (sqlite3_int64)max_items;
@@ -447,6 +457,33 @@ fail:
     sqlite3_finalize(st);
     pg_buf_items_free(v, cnt);
     return -1;
+}
+
+int pg_buf_cursor(struct pg_buf *b, const char *backend, int64_t *last_id)
+{
+    struct pg_buf_cursor *c = cursor_find(b, backend);
+    if (!c)
+        return -1;
+    *last_id = c->last_id;
+    return 0;
+}
+
+int64_t pg_buf_count_after(struct pg_buf *b, int64_t after_id)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(b->db, "SELECT COUNT(*) FROM profiles WHERE id>?", -1, &st, NULL) !=
+        SQLITE_OK) {
+        b->st.errors++;
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, after_id);
+    int64_t n = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    else
+        b->st.errors++;
+    sqlite3_finalize(st);
+    return n;
 }
 
 int pg_buf_ack(struct pg_buf *b, const char *backend, int64_t last_id)

@@ -78,6 +78,20 @@ int pg_buf_flush(struct pg_buf *b);
 int pg_buf_read(struct pg_buf *b, const char *backend, size_t max_items, size_t max_bytes,
                 struct pg_buf_item **items, size_t *n);
 
+/* As pg_buf_read, but reads the rows with id > after_id, whatever any cursor says (a
+ * queue that keeps several requests in flight reads past its durable cursor). Returns 0
+ * or -1 on a SQLite error. */
+int pg_buf_read_after(struct pg_buf *b, int64_t after_id, size_t max_items, size_t max_bytes,
+                      struct pg_buf_item **items, size_t *n);
+
+/* Stores backend's durable cursor (the last acknowledged id, 0 when none) in *last_id.
+ * Returns 0, or -1 for an unknown backend. */
+int pg_buf_cursor(struct pg_buf *b, const char *backend, int64_t *last_id);
+
+/* Returns the number of rows (committed or pending) with id > after_id, or -1 on a
+ * SQLite error (counted in stats.errors). */
+int64_t pg_buf_count_after(struct pg_buf *b, int64_t after_id);
+
 /* Frees n items and the array. Accepts NULL. */
 void pg_buf_items_free(struct pg_buf_item *items, size_t n);
 

@@ -362,6 +362,81 @@ static void test_open_fails(void **state)
     assert_true(err[0] != '\0');
 }
 
+/* read_after ignores the cursors: it reads past what a backend has acknowledged, with
+ * the same limits as pg_buf_read, and counts pending (unflushed) rows. */
+static void test_read_after(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 2, 0, 0);
+    append_n(b, 0, 5, 10);
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read_after(b, 0, 0, 0, &it, &n), 0);
+    assert_int_equal(n, 5);
+    int64_t id0 = it[0].id;
+    assert_string_equal(it[0].name, "p0");
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_read_after(b, id0 + 1, 2, 0, &it, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(it[0].id, id0 + 2);
+    assert_int_equal(it[1].id, id0 + 3);
+    pg_buf_items_free(it, n);
+    /* byte limit, but at least one row */
+    assert_int_equal(pg_buf_read_after(b, id0, 0, 25, &it, &n), 0);
+    assert_int_equal(n, 2);
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_read_after(b, id0 + 3, 0, 1, &it, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(it[0].id, id0 + 4);
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_read_after(b, id0 + 4, 0, 0, &it, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(it);
+    /* independent of the cursors: acking "a" does not change what read_after returns */
+    assert_int_equal(pg_buf_ack(b, "a", id0 + 4), 0);
+    assert_int_equal(pg_buf_read_after(b, id0 + 1, 0, 0, &it, &n), 0);
+    assert_int_equal(n, 3);
+    pg_buf_items_free(it, n);
+    pg_buf_close(b);
+}
+
+static void test_cursor_and_count_after(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 2, 0, 0);
+    int64_t cur = -1;
+    assert_int_equal(pg_buf_cursor(b, "a", &cur), 0);
+    assert_int_equal(cur, 0);
+    assert_int_equal(pg_buf_cursor(b, "nope", &cur), -1);
+    assert_int_equal(pg_buf_count_after(b, 0), 0);
+    append_n(b, 0, 4, 10);
+    /* pending rows count too */
+    assert_int_equal(pg_buf_count_after(b, 0), 4);
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    int64_t id0 = it[0].id;
+    pg_buf_items_free(it, n);
+    assert_int_equal(pg_buf_count_after(b, id0), 3);
+    assert_int_equal(pg_buf_count_after(b, id0 + 3), 0);
+    assert_int_equal(pg_buf_ack(b, "a", id0 + 1), 0);
+    assert_int_equal(pg_buf_cursor(b, "a", &cur), 0);
+    assert_int_equal(cur, id0 + 1);
+    assert_int_equal(pg_buf_cursor(b, "b", &cur), 0);
+    assert_int_equal(cur, 0);
+    /* rows deleted once both acked no longer count */
+    assert_int_equal(pg_buf_ack(b, "b", id0 + 2), 0);
+    assert_int_equal(pg_buf_count_after(b, 0), 2);
+    pg_buf_close(b);
+    /* the cursor is durable */
+    b = open_buf(dir, two, 2, 0, 0);
+    assert_int_equal(pg_buf_cursor(b, "a", &cur), 0);
+    assert_int_equal(cur, id0 + 1);
+    assert_int_equal(pg_buf_cursor(b, "b", &cur), 0);
+    assert_int_equal(cur, id0 + 2);
+    pg_buf_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +449,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_error, setup, teardown),
         cmocka_unit_test(test_open_fails),
+        cmocka_unit_test_setup_teardown(test_read_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_and_count_after, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

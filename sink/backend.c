@@ -1,0 +1,261 @@
+/* backend.c - what the sink backends share (see backend.h): the registry table that maps
+ * a config api to its backend type, the HTTP outcome classification, the series label
+ * merge with external labels, payload cleanup, the instance every type creates, and the
+ * asynchronous HTTP send (core/httpc.h) used by the push and ingest types. */
+#include "sink/backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/httpc.h"
+#include "core/log.h"
+
+/* The registry, indexed by enum pg_cfg_api. */
+static const struct pg_sink_backend_type *const backend_types[] = {
+    [PG_CFG_API_PUSH] = &pg_sink_push,
+    [PG_CFG_API_INGEST] = &pg_sink_ingest,
+    [PG_CFG_API_FILE] = &pg_sink_file,
+};
+
+const struct pg_sink_backend_type *pg_sink_backend_for(enum pg_cfg_api api)
+{
+    if ((size_t)api >= sizeof(backend_types) / sizeof(backend_types[0]))
+        return NULL;
+    return backend_types[api];
+}
+
+enum pg_sink_result pg_sink_classify(long http_status, int transport_failed)
+{
+    if (http_status >= 200 && http_status < 300)
+        return PG_SINK_OK;
+    if (transport_failed || http_status == 0)
+        return PG_SINK_RETRY;
+    if (http_status == 408 || http_status == 429 || (http_status >= 500 && http_status < 600))
+        return PG_SINK_RETRY;
+    return PG_SINK_ERROR;
+}
+
+static int merge_into(struct pg_labels *out, const struct pg_labels *src)
+{
+    if (!src)
+        return 0;
+    for (size_t i = 0; i < src->n; i++)
+        if (pg_labels_set(out, src->v[i].name, src->v[i].value) != 0)
+            return -1;
+    return 0;
+}
+
+int pg_sink_series_labels(const struct pg_labels *series, const struct pg_labels *global_external,
+                          const struct pg_labels *backend_external, struct pg_labels *out)
+{
+    struct pg_labels empty;
+    pg_labels_init(&empty);
+    if (pg_labels_copy(out, series ? series : &empty) != 0 ||
+        merge_into(out, global_external) != 0 || merge_into(out, backend_external) != 0) {
+        pg_labels_reset(out);
+        return -1;
+    }
+    return 0;
+}
+
+void pg_sink_payload_reset(struct pg_sink_payload *p)
+{
+    if (!p)
+        return;
+    free(p->url);
+    for (size_t i = 0; i < p->n_headers; i++)
+        free(p->headers[i]);
+    free(p->headers);
+    free(p->body);
+    memset(p, 0, sizeof(*p));
+}
+
+struct pg_sink_inst *pg_sink_inst_create(const struct pg_cfg_remote *cfg,
+                                         const struct pg_labels *global_external,
+                                         struct pg_curlm *cm, struct event_base *base, int need_cm,
+                                         char *err, size_t errlen)
+{
+    if (!cfg || !cfg->url || !cfg->url[0]) {
+        snprintf(err, errlen, "remote_write %s: url is empty", cfg && cfg->name ? cfg->name : "?");
+        return NULL;
+    }
+    if (need_cm && !cm) {
+        snprintf(err, errlen, "remote_write %s: no HTTP client", cfg->name ? cfg->name : "?");
+        return NULL;
+    }
+    if (!base) {
+        snprintf(err, errlen, "remote_write %s: no event loop", cfg->name ? cfg->name : "?");
+        return NULL;
+    }
+    struct pg_sink_inst *in = calloc(1, sizeof(*in));
+    if (!in) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    in->cfg = cfg;
+    in->cm = cm;
+    in->base = base;
+    pg_labels_init(&in->global_external);
+    if (global_external && pg_labels_copy(&in->global_external, global_external) != 0) {
+        snprintf(err, errlen, "out of memory");
+        pg_sink_inst_destroy(in);
+        return NULL;
+    }
+    return in;
+}
+
+void pg_sink_inst_destroy(void *inst)
+{
+    struct pg_sink_inst *in = inst;
+    if (!in)
+        return;
+    pg_labels_reset(&in->global_external);
+    free(in);
+}
+
+/* One running HTTP send: the handle given back to the queue. */
+struct http_send {
+    struct pg_httpc_req *req;
+    pg_sink_done_fn done;
+    void *ud;
+    char *remote; /* for log lines */
+};
+
+static const char *reason_phrase(long status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+    }
+}
+
+/* Formats the reason for a non-2xx response: status, phrase and the start of the body on
+ * one line. */
+static void status_message(const struct pg_httpc_resp *resp, char *msg, size_t msglen)
+{
+    char body[257];
+    size_t n = resp->len < 256 ? resp->len : 256;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = resp->body[i];
+        body[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+    body[n] = '\0';
+    const char *phrase = reason_phrase(resp->status);
+    int off = snprintf(msg, msglen, "server returned HTTP status %ld%s%s", resp->status,
+                       phrase[0] ? " " : "", phrase);
+    if (n > 0 && off >= 0 && (size_t)off < msglen)
+        snprintf(msg + off, msglen - (size_t)off, ": %s", body);
+}
+
+static void http_done(void *ud, const struct pg_httpc_resp *resp)
+{
+    struct http_send *s = ud;
+    char msg[512];
+    enum pg_sink_result r;
+    if (resp->failed && resp->too_large && resp->status != 0)
+        r = pg_sink_classify(resp->status, 0); /* a status arrived; only its body was long */
+    else
+        r = pg_sink_classify(resp->status, resp->failed);
+    const char *message = NULL;
+    if (r != PG_SINK_OK) {
+        if (resp->failed && resp->error)
+            snprintf(msg, sizeof(msg), "%s", resp->error);
+        else
+            status_message(resp, msg, sizeof(msg));
+        message = msg;
+        pg_log_debug("sink", "remote=%s status=%ld msg=\"send failed: %s\"", s->remote,
+                     resp->status, msg);
+    }
+    s->done(s->ud, r, resp->status, resp->retry_after_ms, message);
+    free(s->remote);
+    free(s);
+}
+
+static int has_header(const struct pg_labels *hs, const char *name)
+{
+    for (size_t i = 0; i < hs->n; i++)
+        if (strcasecmp(hs->v[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+void *pg_sink_http_send(void *inst, const struct pg_sink_payload *p, const char *tenant,
+                        pg_sink_done_fn done, void *ud)
+{
+    struct pg_sink_inst *in = inst;
+    struct http_send *s = calloc(1, sizeof(*s));
+    const char **hdrs = calloc(p->n_headers + 1, sizeof(*hdrs));
+    char *org = NULL;
+    if (!s || !hdrs)
+        goto fail;
+    s->done = done;
+    s->ud = ud;
+    s->remote = strdup(in->cfg->name ? in->cfg->name : "");
+    if (!s->remote)
+        goto fail;
+    size_t nh = 0;
+    for (size_t i = 0; i < p->n_headers; i++)
+        hdrs[nh++] = p->headers[i];
+    if (tenant && !has_header(&in->cfg->http.headers, "X-Scope-OrgID")) {
+        if (asprintf(&org, "X-Scope-OrgID: %s", tenant) < 0) {
+            org = NULL;
+            goto fail;
+        }
+        hdrs[nh++] = org;
+    }
+    struct pg_httpc_opts o = {
+        .method = "POST",
+        .url = p->url,
+        .http = &in->cfg->http,
+        .headers = hdrs,
+        .n_headers = nh,
+        .body = p->body,
+        .body_len = p->len,
+        .timeout_ms = in->cfg->remote_timeout_ms,
+        .max_body = 1024 * 1024,
+    };
+    char err[256] = "";
+    s->req = pg_httpc_start(in->cm, &o, http_done, s, err, sizeof(err));
+    if (!s->req) {
+        pg_log_warn("sink", "remote=%s msg=\"cannot start request: %s\"", s->remote, err);
+        goto fail;
+    }
+    free(org);
+    free(hdrs);
+    return s;
+fail:
+    free(org);
+    free(hdrs);
+    if (s)
+        free(s->remote);
+    free(s);
+    return NULL;
+}
+
+void pg_sink_http_cancel(void *inst, void *handle)
+{
+    (void)inst;
+    struct http_send *s = handle;
+    if (!s)
+        return;
+    pg_httpc_cancel(s->req);
+    free(s->remote);
+    free(s);
+}

@@ -1,0 +1,171 @@
+/* pyroscope_ingest.c - the "ingest" sink backend: Pyroscope's legacy HTTP ingestion,
+ * POST <url>/ingest?name=<service_name>{k=v,...}&from=<unix s>&until=<unix s>
+ * &format=pprof&spyName=profgate with the stored profile as a raw
+ * application/octet-stream body, one profile per request. The labels in name are the
+ * merged series labels without service_name, __name__ and any other "__" label, sorted
+ * and joined with ","; the whole name is percent-encoded (RFC 3986 unreserved characters
+ * kept). Sending is the shared HTTP send of backend.c. */
+#include "sink/backend.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static void *ingest_create(const struct pg_cfg_remote *cfg, const struct pg_labels *global_external,
+                           struct pg_curlm *cm, struct event_base *base, char *err, size_t errlen)
+{
+    struct pg_sink_inst *in = pg_sink_inst_create(cfg, global_external, cm, base, 1, err, errlen);
+    if (in)
+        pg_log_info("sink.ingest", "remote=%s msg=\"backend created\"", cfg->name ? cfg->name : "");
+    return in;
+}
+
+/* A growable string; on OOM failed is set and further appends do nothing. */
+struct sbuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 128;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
+
+/* Appends s percent-encoded: RFC 3986 unreserved characters as is, every other byte as
+ * %XX (upper-case hex), as curl_easy_escape does. */
+static void sb_escape(struct sbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            sb_add(b, (const char *)&s[i], 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            sb_add(b, e, 3);
+        }
+    }
+}
+
+/* Floor division of nanoseconds to seconds. */
+static int64_t ns_to_s(int64_t ns)
+{
+    int64_t s = ns / 1000000000;
+    if (ns % 1000000000 < 0)
+        s--;
+    return s;
+}
+
+static int ingest_encode(void *inst, const struct pg_buf_item *items, size_t n,
+                         struct pg_sink_payload *out, char *err, size_t errlen)
+{
+    struct pg_sink_inst *in = inst;
+    memset(out, 0, sizeof(*out));
+    if (n == 0) {
+        snprintf(err, errlen, "no profile to encode");
+        return -1;
+    }
+    const struct pg_buf_item *it = &items[0];
+    if (it->len == 0) {
+        snprintf(err, errlen, "empty profile body (id %" PRId64 ")", it->id);
+        return -1;
+    }
+    struct pg_labels ls;
+    pg_labels_init(&ls);
+    struct sbuf name = {0}, url = {0};
+    int rc = -1;
+    if (pg_sink_series_labels(&it->labels, &in->global_external, &in->cfg->external_labels, &ls) !=
+        0)
+        goto done;
+    const char *svc = pg_labels_get(&ls, "service_name");
+    sb_str(&name, svc && svc[0] ? svc : "unspecified");
+    sb_str(&name, "{");
+    int first = 1;
+    for (size_t i = 0; i < ls.n; i++) {
+        const char *k = ls.v[i].name;
+        if (strcmp(k, "service_name") == 0 || strncmp(k, "__", 2) == 0)
+            continue;
+        if (!first)
+            sb_str(&name, ",");
+        first = 0;
+        sb_str(&name, k);
+        sb_str(&name, "=");
+        sb_str(&name, ls.v[i].value);
+    }
+    sb_str(&name, "}");
+
+    size_t ul = strlen(in->cfg->url);
+    while (ul > 0 && in->cfg->url[ul - 1] == '/')
+        ul--;
+    sb_add(&url, in->cfg->url, ul);
+    sb_str(&url, "/ingest?name=");
+    if (!name.failed)
+        sb_escape(&url, name.s, name.len);
+    char tail[128];
+    snprintf(tail, sizeof(tail),
+             "&from=%" PRId64 "&until=%" PRId64 "&format=pprof&spyName=profgate",
+             ns_to_s(it->from_ns), ns_to_s(it->until_ns));
+    sb_str(&url, tail);
+    if (name.failed || url.failed)
+        goto done;
+
+    out->headers = calloc(1, sizeof(*out->headers));
+    out->body = malloc(it->len);
+    if (!out->headers || !out->body)
+        goto done;
+    out->headers[0] = strdup("Content-Type: application/octet-stream");
+    if (!out->headers[0])
+        goto done;
+    out->n_headers = 1;
+    memcpy(out->body, it->body, it->len);
+    out->len = it->len;
+    out->url = url.s;
+    url.s = NULL;
+    out->n_items = 1;
+    out->profile_bytes = it->len;
+    rc = 0;
+done:
+    if (rc != 0) {
+        snprintf(err, errlen, "out of memory");
+        pg_sink_payload_reset(out);
+    }
+    free(name.s);
+    free(url.s);
+    pg_labels_reset(&ls);
+    return rc;
+}
+
+const struct pg_sink_backend_type pg_sink_ingest = {
+    .name = "ingest",
+    .create = ingest_create,
+    .encode = ingest_encode,
+    .send = pg_sink_http_send,
+    .cancel = pg_sink_http_cancel,
+    .destroy = pg_sink_inst_destroy,
+};

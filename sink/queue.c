@@ -1,0 +1,494 @@
+/* queue.c - the per-backend forwarding queue (see queue.h).
+ *
+ * A queue keeps a window of up to `concurrency` batches in id order. Each batch is one
+ * encoded request covering a contiguous id range [first_id, last_id] of the buffer; it is
+ * either being sent, waiting out a backoff before resending, or done (delivered or
+ * dropped) and waiting for the batches before it. read_id is the last id taken from the
+ * buffer (starting at the durable cursor); rows read but not yet encoded are kept as a
+ * read-ahead so that a backend that takes one profile per request does not re-read the
+ * batch for each. Whenever the oldest batch is done the cursor is acknowledged up to its
+ * last_id, so the durable cursor never passes an undelivered profile. A 1 s fallback
+ * timer retries reads and acknowledgements in case a kick was missed or an ack failed. */
+#include "sink/queue.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/backoff.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "sink/backend.h"
+
+#define QUEUE_READ_ITEMS 512     /* rows read from the buffer at a time */
+#define QUEUE_MAX_CONCURRENCY 64 /* bound on the in-flight window */
+#define QUEUE_POLL_MS 1000       /* fallback poll for missed kicks and failed acks */
+
+enum batch_state { BATCH_SENDING = 0, BATCH_BACKOFF, BATCH_DONE };
+
+struct batch {
+    struct pg_sink_queue *q;
+    int64_t first_id, last_id;
+    size_t n_profiles;
+    struct pg_sink_payload payload; /* zeroed for a batch dropped at encode time */
+    char *tenant;
+    unsigned attempt; /* failed attempts so far */
+    enum batch_state state;
+    void *handle;        /* running send, or NULL */
+    struct event *timer; /* backoff timer, created on first use */
+    struct timespec started;
+};
+
+struct pg_sink_queue {
+    struct event_base *base;
+    struct pg_buf *buf;
+    const struct pg_cfg_remote *cfg;
+    const struct pg_sink_backend_type *type;
+    void *inst;
+    struct event *poll;
+    uint64_t rng;
+    int64_t min_backoff, max_backoff;
+    size_t max_bytes;
+
+    int64_t read_id;  /* last id taken from the buffer */
+    int64_t ack_want; /* last id of the delivered/dropped prefix */
+    int64_t acked;    /* last id the buffer has durably acknowledged */
+
+    struct pg_buf_item *ra; /* read-ahead: rows with id > read_id not yet encoded */
+    size_t ra_n, ra_pos;
+
+    struct batch **win; /* window in id order */
+    size_t n_win, cap_win;
+    int filling;
+    int read_failing, ack_failing; /* log a failure once, not on every poll */
+    int collector;
+
+    struct pg_metric *m_profiles, *m_bytes, *m_failed, *m_retried, *m_dropped, *m_duration,
+        *m_pending, *m_in_flight;
+};
+
+/* Copies msg into out (outlen >= 1) so that it fits in a quoted log value. */
+static const char *log_safe(const char *msg, char *out, size_t outlen)
+{
+    size_t j = 0;
+    for (size_t i = 0; msg && msg[i] && j + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        out[j++] = c == '"' ? '\'' : c == '\\' ? '/' : c < 0x20 ? ' ' : (char)c;
+    }
+    out[j] = '\0';
+    return out;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void count(struct pg_sink_queue *q, struct pg_metric *m, double v)
+{
+    const char *lv[1] = {q->cfg->name};
+    pg_metric_inc(m, lv, v);
+}
+
+static void update_in_flight(struct pg_sink_queue *q)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < q->n_win; i++)
+        n += q->win[i]->handle != NULL;
+    const char *lv[1] = {q->cfg->name};
+    pg_metric_set(q->m_in_flight, lv, (double)n);
+}
+
+static void batch_free(struct batch *b)
+{
+    if (!b)
+        return;
+    if (b->handle)
+        b->q->type->cancel(b->q->inst, b->handle);
+    if (b->timer)
+        event_free(b->timer);
+    pg_sink_payload_reset(&b->payload);
+    free(b->tenant);
+    free(b);
+}
+
+static void send_done(void *ud, enum pg_sink_result r, long http_status, int64_t retry_after_ms,
+                      const char *message);
+static void advance(struct pg_sink_queue *q);
+static void backoff_fired(evutil_socket_t fd, short what, void *arg);
+
+/* Marks b done after a final failure. */
+static void batch_drop(struct batch *b, long status, const char *why, const char *message)
+{
+    struct pg_sink_queue *q = b->q;
+    char safe[512];
+    count(q, q->m_dropped, (double)b->n_profiles);
+    pg_log_warn("sink.queue",
+                "remote=%s msg=\"dropping %zu profiles\" reason=%s status=%ld attempts=%u "
+                "err=\"%s\"",
+                q->cfg->name, b->n_profiles, why, status, b->attempt,
+                log_safe(message, safe, sizeof(safe)));
+    b->state = BATCH_DONE;
+}
+
+/* Records the outcome of one attempt of b: done, or a backoff timer armed for the next. */
+static void batch_result(struct batch *b, enum pg_sink_result r, long status,
+                         int64_t retry_after_ms, const char *message)
+{
+    struct pg_sink_queue *q = b->q;
+    if (r == PG_SINK_OK) {
+        count(q, q->m_profiles, (double)b->n_profiles);
+        count(q, q->m_bytes, (double)b->payload.len);
+        b->state = BATCH_DONE;
+        return;
+    }
+    count(q, q->m_failed, (double)b->n_profiles);
+    if (r != PG_SINK_RETRY) {
+        batch_drop(b, status, "error", message);
+        return;
+    }
+    b->attempt++;
+    if (q->cfg->max_retries > 0 && b->attempt > q->cfg->max_retries) {
+        batch_drop(b, status, "max_retries", message);
+        return;
+    }
+    count(q, q->m_retried, (double)b->n_profiles);
+    int64_t delay =
+        pg_backoff_delay(q->min_backoff, q->max_backoff, b->attempt, retry_after_ms, &q->rng);
+    char safe[512];
+    pg_log_warn("sink.queue",
+                "remote=%s msg=\"retrying\" profiles=%zu attempt=%u delay_ms=%lld status=%ld "
+                "err=\"%s\"",
+                q->cfg->name, b->n_profiles, b->attempt, (long long)delay, status,
+                log_safe(message, safe, sizeof(safe)));
+    struct timeval tv = {.tv_sec = (time_t)(delay / 1000),
+                         .tv_usec = (suseconds_t)((delay % 1000) * 1000)};
+    b->state = BATCH_BACKOFF;
+    if (!b->timer)
+        b->timer = evtimer_new(q->base, backoff_fired, b);
+    if (!b->timer || evtimer_add(b->timer, &tv) != 0) {
+        /* cannot wait: without a timer the batch would hang, so drop it */
+        batch_drop(b, status, "no_timer", "out of memory arming the backoff timer");
+    }
+}
+
+/* Starts (or restarts) b's request. On a send that could not start, records a RETRY. */
+static void batch_send(struct batch *b)
+{
+    struct pg_sink_queue *q = b->q;
+    b->state = BATCH_SENDING;
+    clock_gettime(CLOCK_MONOTONIC, &b->started);
+    b->handle = q->type->send(q->inst, &b->payload, b->tenant, send_done, b);
+    if (!b->handle)
+        batch_result(b, PG_SINK_RETRY, 0, -1, "request could not be started");
+}
+
+static void backoff_fired(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct batch *b = arg;
+    batch_send(b);
+    advance(b->q);
+}
+
+static void send_done(void *ud, enum pg_sink_result r, long http_status, int64_t retry_after_ms,
+                      const char *message)
+{
+    struct batch *b = ud;
+    struct pg_sink_queue *q = b->q;
+    b->handle = NULL;
+    const char *lv[1] = {q->cfg->name};
+    pg_metric_observe(q->m_duration, lv, seconds_since(&b->started));
+    batch_result(b, r, http_status, retry_after_ms, message);
+    advance(q);
+}
+
+/* Removes the done prefix of the window and acknowledges it to the buffer. */
+static void ack_done(struct pg_sink_queue *q)
+{
+    size_t k = 0;
+    while (k < q->n_win && q->win[k]->state == BATCH_DONE) {
+        if (q->win[k]->last_id > q->ack_want)
+            q->ack_want = q->win[k]->last_id;
+        batch_free(q->win[k]);
+        k++;
+    }
+    if (k) {
+        memmove(q->win, q->win + k, (q->n_win - k) * sizeof(*q->win));
+        q->n_win -= k;
+    }
+    if (q->ack_want > q->acked) {
+        if (pg_buf_ack(q->buf, q->cfg->name, q->ack_want) == 0) {
+            q->acked = q->ack_want;
+            if (q->ack_failing)
+                pg_log_info("sink.queue", "remote=%s msg=\"buffer acknowledgement recovered\"",
+                            q->cfg->name);
+            q->ack_failing = 0;
+        } else if (!q->ack_failing) {
+            q->ack_failing = 1;
+            pg_log_warn("sink.queue",
+                        "remote=%s msg=\"cannot acknowledge to the buffer, will retry\" "
+                        "last_id=%lld",
+                        q->cfg->name, (long long)q->ack_want);
+        }
+    }
+}
+
+/* Returns 1 when a new batch may start: a free slot, and not every unfinished batch is
+ * backing off (the backend is failing; new requests would only fail too). */
+static int can_send(const struct pg_sink_queue *q)
+{
+    if (q->n_win >= q->cap_win)
+        return 0;
+    size_t active = 0, backoff = 0;
+    for (size_t i = 0; i < q->n_win; i++) {
+        active += q->win[i]->state != BATCH_DONE;
+        backoff += q->win[i]->state == BATCH_BACKOFF;
+    }
+    return !(backoff > 0 && backoff == active);
+}
+
+static void ra_clear(struct pg_sink_queue *q)
+{
+    pg_buf_items_free(q->ra, q->ra_n);
+    q->ra = NULL;
+    q->ra_n = q->ra_pos = 0;
+}
+
+/* Makes sure the read-ahead holds at least one row. Returns 1 when it does, 0 when
+ * nothing is buffered after read_id or on a read error (logged once). */
+static int ra_fill(struct pg_sink_queue *q)
+{
+    if (q->ra_pos < q->ra_n)
+        return 1;
+    ra_clear(q);
+    if (pg_buf_read_after(q->buf, q->read_id, QUEUE_READ_ITEMS, q->max_bytes, &q->ra, &q->ra_n) !=
+        0) {
+        if (!q->read_failing)
+            pg_log_warn("sink.queue", "remote=%s msg=\"cannot read the buffer, will retry\"",
+                        q->cfg->name);
+        q->read_failing = 1;
+        return 0;
+    }
+    q->read_failing = 0;
+    return q->ra_n > 0;
+}
+
+/* Appends a new batch to the window. Returns it, or NULL on OOM. */
+static struct batch *batch_new(struct pg_sink_queue *q)
+{
+    struct batch *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->q = q;
+    q->win[q->n_win++] = b;
+    return b;
+}
+
+/* Takes rows from the buffer into new batches while can_send allows. */
+static void fill(struct pg_sink_queue *q)
+{
+    if (q->filling)
+        return;
+    q->filling = 1;
+    while (can_send(q) && ra_fill(q)) {
+        const struct pg_buf_item *items = q->ra + q->ra_pos;
+        size_t n = q->ra_n - q->ra_pos;
+        struct batch *b = batch_new(q);
+        if (!b)
+            break; /* OOM: the poll timer tries again */
+        char err[256] = "";
+        if (q->type->encode(q->inst, items, n, &b->payload, err, sizeof(err)) != 0) {
+            b->first_id = b->last_id = items[0].id;
+            b->n_profiles = 1;
+            count(q, q->m_dropped, 1);
+            char safe[300];
+            pg_log_warn("sink.queue",
+                        "remote=%s msg=\"dropping 1 profiles\" reason=encode id=%lld err=\"%s\"",
+                        q->cfg->name, (long long)items[0].id, log_safe(err, safe, sizeof(safe)));
+            b->state = BATCH_DONE;
+            q->ra_pos++;
+            q->read_id = b->last_id;
+            ack_done(q);
+            continue;
+        }
+        size_t used = b->payload.n_items;
+        if (used == 0)
+            used = 1;
+        if (used > n)
+            used = n;
+        b->first_id = items[0].id;
+        b->last_id = items[used - 1].id;
+        b->n_profiles = used;
+        if (items[0].tenant && !(b->tenant = strdup(items[0].tenant))) {
+            /* cannot keep the tenant: undo, leave the rows for the next attempt */
+            q->n_win--;
+            batch_free(b);
+            break;
+        }
+        q->ra_pos += used;
+        q->read_id = b->last_id;
+        if (q->ra_pos >= q->ra_n)
+            ra_clear(q);
+        batch_send(b);
+        ack_done(q); /* a send that could not start may have been dropped at once */
+    }
+    q->filling = 0;
+    update_in_flight(q);
+}
+
+static void advance(struct pg_sink_queue *q)
+{
+    ack_done(q);
+    fill(q);
+}
+
+static void poll_fired(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    advance(arg);
+}
+
+static void collect(void *ud)
+{
+    struct pg_sink_queue *q = ud;
+    int64_t cursor = 0;
+    if (pg_buf_cursor(q->buf, q->cfg->name, &cursor) != 0)
+        return;
+    int64_t n = pg_buf_count_after(q->buf, cursor);
+    const char *lv[1] = {q->cfg->name};
+    if (n >= 0)
+        pg_metric_set(q->m_pending, lv, (double)n);
+    update_in_flight(q);
+}
+
+static void register_metrics(struct pg_sink_queue *q)
+{
+    q->m_profiles = pg_metric_counter("profgate_remote_write_profiles_total",
+                                      "Profiles delivered to the remote.", "remote");
+    q->m_bytes = pg_metric_counter("profgate_remote_write_bytes_total",
+                                   "Request bytes delivered to the remote.", "remote");
+    q->m_failed = pg_metric_counter("profgate_remote_write_failed_profiles_total",
+                                    "Profiles in failed request attempts.", "remote");
+    q->m_retried = pg_metric_counter("profgate_remote_write_retried_profiles_total",
+                                     "Profiles in requests scheduled for a retry.", "remote");
+    q->m_dropped =
+        pg_metric_counter("profgate_remote_write_dropped_profiles_total",
+                          "Profiles dropped after a final error or too many retries.", "remote");
+    q->m_duration = pg_metric_histogram("profgate_remote_write_request_duration_seconds",
+                                        "Duration of requests to the remote.", "remote");
+    q->m_pending =
+        pg_metric_gauge("profgate_remote_write_pending_profiles",
+                        "Buffered profiles not yet acknowledged by the remote.", "remote");
+    q->m_in_flight = pg_metric_gauge("profgate_remote_write_in_flight_requests",
+                                     "Requests to the remote currently being sent.", "remote");
+}
+
+struct pg_sink_queue *pg_sink_queue_create_type(struct event_base *base, struct pg_curlm *cm,
+                                                struct pg_buf *buf, const struct pg_cfg_remote *cfg,
+                                                const struct pg_labels *global_external,
+                                                const struct pg_sink_backend_type *type, char *err,
+                                                size_t errlen)
+{
+    struct pg_sink_queue *q = calloc(1, sizeof(*q));
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    q->base = base;
+    q->buf = buf;
+    q->cfg = cfg;
+    q->type = type;
+    q->min_backoff = cfg->min_backoff_ms > 0 ? cfg->min_backoff_ms : 1;
+    q->max_backoff = cfg->max_backoff_ms > q->min_backoff ? cfg->max_backoff_ms : q->min_backoff;
+    q->max_bytes = (size_t)cfg->batch_max_bytes;
+    uint64_t conc = cfg->concurrency ? cfg->concurrency : 1;
+    q->cap_win = conc > QUEUE_MAX_CONCURRENCY ? QUEUE_MAX_CONCURRENCY : (size_t)conc;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    q->rng = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)q;
+    if (!q->rng)
+        q->rng = 0x9e3779b97f4a7c15u;
+    if (pg_buf_cursor(buf, cfg->name, &q->read_id) != 0) {
+        snprintf(err, errlen, "remote_write %s: the buffer has no cursor for it", cfg->name);
+        goto fail;
+    }
+    q->ack_want = q->acked = q->read_id;
+    if (!(q->win = calloc(q->cap_win, sizeof(*q->win)))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    char berr[256] = "";
+    if (!(q->inst = type->create(cfg, global_external, cm, base, berr, sizeof(berr)))) {
+        snprintf(err, errlen, "remote_write %s: %s", cfg->name, berr);
+        goto fail;
+    }
+    struct timeval tv = {.tv_sec = QUEUE_POLL_MS / 1000, .tv_usec = (QUEUE_POLL_MS % 1000) * 1000};
+    if (!(q->poll = event_new(base, -1, EV_PERSIST, poll_fired, q)) ||
+        event_add(q->poll, &tv) != 0) {
+        snprintf(err, errlen, "remote_write %s: cannot arm the poll timer", cfg->name);
+        goto fail;
+    }
+    register_metrics(q);
+    if (pg_metrics_add_collector(collect, q) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    q->collector = 1;
+    pg_log_info("sink.queue", "remote=%s api=%s msg=\"queue started\" cursor=%lld concurrency=%zu",
+                cfg->name, type->name, (long long)q->read_id, q->cap_win);
+    fill(q);
+    return q;
+fail:
+    pg_sink_queue_destroy(q);
+    return NULL;
+}
+
+struct pg_sink_queue *pg_sink_queue_create(struct event_base *base, struct pg_curlm *cm,
+                                           struct pg_buf *buf, const struct pg_cfg_remote *cfg,
+                                           const struct pg_labels *global_external, char *err,
+                                           size_t errlen)
+{
+    const struct pg_sink_backend_type *type = pg_sink_backend_for(cfg->api);
+    if (!type) {
+        snprintf(err, errlen, "remote_write %s: unknown api", cfg->name);
+        return NULL;
+    }
+    return pg_sink_queue_create_type(base, cm, buf, cfg, global_external, type, err, errlen);
+}
+
+void pg_sink_queue_kick(struct pg_sink_queue *q)
+{
+    if (q && can_send(q))
+        fill(q);
+}
+
+int pg_sink_queue_idle(const struct pg_sink_queue *q)
+{
+    if (q->n_win > 0)
+        return 0;
+    return pg_buf_count_after(q->buf, q->read_id) == 0;
+}
+
+void pg_sink_queue_destroy(struct pg_sink_queue *q)
+{
+    if (!q)
+        return;
+    if (q->collector)
+        pg_metrics_remove_collector(collect, q);
+    for (size_t i = 0; i < q->n_win; i++)
+        batch_free(q->win[i]); /* cancels running sends; their rows stay unacknowledged */
+    free(q->win);
+    ra_clear(q);
+    if (q->poll)
+        event_free(q->poll);
+    if (q->inst)
+        q->type->destroy(q->inst);
+    free(q);
+}

@@ -1,0 +1,66 @@
+/* queue.h - one forwarding queue per backend: buffer cursor -> encode -> send -> ack.
+ *
+ * A queue reads the rows after what it has already taken from the buffer (starting at the
+ * backend's durable cursor), encodes them into requests with its backend, and keeps up to
+ * `concurrency` requests in flight. Completed batches are acknowledged to the buffer
+ * strictly in id order, so the durable cursor never passes a profile that is not
+ * delivered (a restart resends at most the in-flight window: at-least-once delivery).
+ *
+ * RETRY waits min_backoff * 2^(attempt-1) (capped at max_backoff, jittered, never shorter
+ * than a Retry-After) and resends the same request; after max_retries retries (0 =
+ * forever) the batch is dropped. ERROR drops the batch at once and logs the server's
+ * message. Dropped profiles are counted and acknowledged (the cursor moves on). A queue
+ * never blocks the loop or other queues: a dead backend only grows its own backlog
+ * (bounded by the buffer's max_size / max_age eviction).
+ *
+ * Metrics, label {remote}: profgate_remote_write_profiles_total (delivered),
+ * profgate_remote_write_bytes_total (request bytes delivered),
+ * profgate_remote_write_failed_profiles_total (profiles in failed attempts),
+ * profgate_remote_write_retried_profiles_total, profgate_remote_write_dropped_profiles_total,
+ * profgate_remote_write_request_duration_seconds (histogram), and gauges
+ * profgate_remote_write_pending_profiles (rows not yet acknowledged) and
+ * profgate_remote_write_in_flight_requests. */
+#ifndef PG_SINK_QUEUE_H
+#define PG_SINK_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/curlm.h"
+#include "core/labels.h"
+#include "sink/buffer.h"
+
+struct event_base;
+struct pg_sink_queue;
+
+/* Creates the queue for backend cfg (borrowed; must outlive the queue; cfg->name is the
+ * buffer cursor name, so buf must have been opened with it), with the global external
+ * labels (copied), on base and cm (borrowed), reading buf (borrowed). Starts sending
+ * what is already buffered. Returns NULL with a reason in err on failure. */
+struct pg_sink_queue *pg_sink_queue_create(struct event_base *base, struct pg_curlm *cm,
+                                           struct pg_buf *buf, const struct pg_cfg_remote *cfg,
+                                           const struct pg_labels *global_external, char *err,
+                                           size_t errlen);
+
+/* As pg_sink_queue_create, but with the backend type given (borrowed, static) instead of
+ * looked up from cfg->api: lets tests inject a fake backend. */
+struct pg_sink_backend_type;
+struct pg_sink_queue *pg_sink_queue_create_type(struct event_base *base, struct pg_curlm *cm,
+                                                struct pg_buf *buf, const struct pg_cfg_remote *cfg,
+                                                const struct pg_labels *global_external,
+                                                const struct pg_sink_backend_type *type, char *err,
+                                                size_t errlen);
+
+/* Tells the queue new rows were flushed to the buffer: it sends now if it has a free
+ * slot and is not backing off. Cheap; call after every pg_buf_flush. */
+void pg_sink_queue_kick(struct pg_sink_queue *q);
+
+/* Returns 1 when nothing is in flight and nothing unsent is buffered for this backend. */
+int pg_sink_queue_idle(const struct pg_sink_queue *q);
+
+/* Cancels in-flight requests (their batches stay unacknowledged, so they are resent
+ * after a restart) and frees q. Accepts NULL. */
+void pg_sink_queue_destroy(struct pg_sink_queue *q);
+
+#endif
