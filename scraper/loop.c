@@ -1,0 +1,605 @@
+/* loop.c - one scrape loop: schedule, fetch, check, delta, hand to the sink.
+ *
+ * A loop scrapes its URL at a stable offset inside its interval (key % interval from the
+ * interval-aligned unix epoch), then every interval. The timer is a single libevent event
+ * re-armed for the next absolute due time (unix ms), so lateness never accumulates; a tick
+ * that finds the previous scrape still in flight is skipped. A finished request is checked
+ * (status, pprof body), delta-ed for cumulative types (the first one only primes), and the
+ * profile is handed to the pool's sink. See loop.h for what a loop keeps. */
+#include "scraper/loop.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "core/httpc.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "scraper/delta.h"
+#include "scraper/pprof.h"
+
+#define DEFAULT_BODY_LIMIT ((size_t)64 << 20)
+
+/* ---- discovered labels shared by the loops of one target ---- */
+
+struct pg_scrape_disc *pg_scrape_disc_new(struct pg_labels *ls)
+{
+    struct pg_scrape_disc *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    d->refs = 1;
+    d->labels = *ls;
+    pg_labels_init(ls);
+    return d;
+}
+
+struct pg_scrape_disc *pg_scrape_disc_ref(struct pg_scrape_disc *d)
+{
+    d->refs++;
+    return d;
+}
+
+void pg_scrape_disc_unref(struct pg_scrape_disc *d)
+{
+    if (d == NULL || --d->refs > 0)
+        return;
+    pg_labels_reset(&d->labels);
+    free(d);
+}
+
+/* ---- key and schedule ---- */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Hashes a string so that NULL, "" and concatenations stay distinct. */
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+    unsigned char tag = s ? 1 : 0;
+    h = fnv(h, &tag, 1);
+    if (s)
+        h = fnv(h, s, strlen(s) + 1);
+    return h;
+}
+
+static uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return fnv(h, b, sizeof b);
+}
+
+/* murmur3's finaliser, so that key % interval spreads well. */
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t http_hash(uint64_t h, const struct pg_cfg_http *c)
+{
+    h = fnv_str(h, c->basic_auth_username);
+    h = fnv_str(h, c->basic_auth_password);
+    h = fnv_str(h, c->auth_type);
+    h = fnv_str(h, c->auth_credentials);
+    h = fnv_str(h, c->tls.ca_file);
+    h = fnv_str(h, c->tls.cert_file);
+    h = fnv_str(h, c->tls.key_file);
+    h = fnv_str(h, c->tls.server_name);
+    h = fnv_u64(h, (uint64_t)c->tls.insecure_skip_verify);
+    h = fnv_str(h, c->proxy_url);
+    h = fnv_u64(h, (uint64_t)c->follow_redirects);
+    h = fnv_u64(h, pg_labels_hash(&c->headers));
+    return h;
+}
+
+uint64_t pg_scrape_loop_key(const struct pg_labels *series, const char *url, int64_t interval_ms,
+                            int64_t timeout_ms, const char *type, enum pg_scrape_delta_kind kind,
+                            const struct pg_cfg_scrape *job)
+{
+    uint64_t h = 14695981039346656037ULL;
+    h = fnv_u64(h, pg_labels_hash(series));
+    h = fnv_str(h, url);
+    h = fnv_u64(h, (uint64_t)interval_ms);
+    h = fnv_u64(h, (uint64_t)timeout_ms);
+    h = fnv_str(h, type);
+    h = fnv_u64(h, (uint64_t)kind);
+    h = fnv_u64(h, job->body_size_limit);
+    h = http_hash(h, &job->http);
+    return mix(h);
+}
+
+int64_t pg_scrape_loop_offset(uint64_t key, int64_t interval_ms)
+{
+    if (interval_ms <= 0)
+        return 0;
+    return (int64_t)(key % (uint64_t)interval_ms);
+}
+
+int64_t pg_scrape_loop_first_due(uint64_t key, int64_t interval_ms, int64_t now_ms)
+{
+    if (interval_ms <= 0)
+        return now_ms;
+    int64_t off = pg_scrape_loop_offset(key, interval_ms);
+    int64_t base = now_ms - (now_ms % interval_ms); /* now_ms >= 0 (unix time) */
+    int64_t t = base + off;
+    if (t < now_ms)
+        t += interval_ms;
+    return t;
+}
+
+enum pg_scrape_delta_kind pg_scrape_loop_delta_kind(const struct pg_cfg_profile *p)
+{
+    if (!p->delta)
+        return PG_SCRAPE_DELTA_NONE;
+    const char *n = p->name ? p->name : "";
+    const char *s = p->sent_name ? p->sent_name : n;
+    if (!strcmp(n, "memory") || (!strcmp(s, "memory") && strncmp(n, "godeltaprof_", 12) != 0))
+        return PG_SCRAPE_DELTA_ALLOC;
+    if (!strcmp(n, "block") || !strcmp(n, "mutex"))
+        return PG_SCRAPE_DELTA_CONTENTION;
+    return PG_SCRAPE_DELTA_ALL;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- lifecycle ---- */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+struct pg_scrape_loop *pg_scrape_loop_new(const struct pg_scrape_pool_ref *pool, uint64_t key,
+                                          const char *type, enum pg_scrape_delta_kind kind,
+                                          char **url, struct pg_labels *series,
+                                          struct pg_scrape_disc *disc, int64_t interval_ms,
+                                          int64_t timeout_ms)
+{
+    struct pg_scrape_loop *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->pool = pool;
+    l->key = key;
+    l->type = strdup(type);
+    l->timer = evtimer_new(pool->base, on_timer, l);
+    if (kind != PG_SCRAPE_DELTA_NONE)
+        l->delta = pg_delta_create();
+    if (l->type == NULL || l->timer == NULL || (kind != PG_SCRAPE_DELTA_NONE && !l->delta)) {
+        free(l->type);
+        if (l->timer)
+            event_free(l->timer);
+        pg_delta_destroy(l->delta);
+        free(l);
+        return NULL;
+    }
+    l->delta_kind = kind;
+    l->url = *url;
+    *url = NULL;
+    l->labels = *series;
+    pg_labels_init(series);
+    l->disc = pg_scrape_disc_ref(disc);
+    l->interval_ms = interval_ms;
+    l->timeout_ms = timeout_ms;
+    l->health = PG_SCRAPE_UNKNOWN;
+    return l;
+}
+
+static int arm(struct pg_scrape_loop *l)
+{
+    int64_t delay_ns = l->due_ms * 1000000 - now_ns();
+    if (delay_ns < 0)
+        delay_ns = 0;
+    struct timeval tv = {.tv_sec = (time_t)(delay_ns / 1000000000),
+                         .tv_usec = (suseconds_t)((delay_ns % 1000000000) / 1000)};
+    return evtimer_add(l->timer, &tv);
+}
+
+int pg_scrape_loop_start(struct pg_scrape_loop *l)
+{
+    l->due_ms = pg_scrape_loop_first_due(l->key, l->interval_ms, now_ns() / 1000000);
+    return arm(l);
+}
+
+void pg_scrape_loop_stop(struct pg_scrape_loop *l)
+{
+    if (l->req) {
+        pg_httpc_cancel(l->req);
+        l->req = NULL;
+    }
+    if (l->timer)
+        evtimer_del(l->timer);
+}
+
+void pg_scrape_loop_set_disc(struct pg_scrape_loop *l, struct pg_scrape_disc *disc)
+{
+    if (l->disc == disc)
+        return;
+    pg_scrape_disc_ref(disc);
+    pg_scrape_disc_unref(l->disc);
+    l->disc = disc;
+}
+
+void pg_scrape_loop_free(struct pg_scrape_loop *l)
+{
+    if (l == NULL)
+        return;
+    pg_scrape_loop_stop(l);
+    if (l->timer)
+        event_free(l->timer);
+    pg_delta_destroy(l->delta);
+    pg_scrape_disc_unref(l->disc);
+    pg_labels_reset(&l->labels);
+    free(l->url);
+    free(l->type);
+    free(l->last_error);
+    free(l);
+}
+
+int pg_scrape_loop_info(const struct pg_scrape_loop *l, struct pg_scrape_target_info *t,
+                        struct pg_labels *info_labels)
+{
+    if (pg_labels_copy(info_labels, &l->labels) != 0)
+        return -1;
+    pg_labels_del(info_labels, "__delta__");
+    static const char *const health[] = {"unknown", "up", "down"};
+    t->job = l->pool->name;
+    t->profile_type = l->type;
+    t->discovered = &l->disc->labels;
+    t->labels = info_labels;
+    t->url = l->url;
+    t->health = health[l->health];
+    t->last_error = l->last_error ? l->last_error : "";
+    t->last_scrape_ms = l->last_scrape_ms;
+    t->last_duration_s = l->last_duration_s;
+    t->interval_ms = l->interval_ms;
+    t->timeout_ms = l->timeout_ms;
+    return 0;
+}
+
+/* ---- one scrape ---- */
+
+static size_t body_limit(const struct pg_scrape_loop *l)
+{
+    uint64_t lim = l->pool->job->body_size_limit;
+    if (lim == 0)
+        return DEFAULT_BODY_LIMIT;
+    return lim > SIZE_MAX ? SIZE_MAX : (size_t)lim;
+}
+
+static void set_down(struct pg_scrape_loop *l, const char *err)
+{
+    const char *lv[] = {l->pool->name, l->type};
+    pg_metric_inc(l->pool->metrics->failures, lv, 1);
+    if (l->health != PG_SCRAPE_DOWN)
+        pg_log_warn("scraper", "job=%s type=%s url=%s msg=\"target down\" err=\"%s\"",
+                    l->pool->name, l->type, l->url, err);
+    else
+        pg_log_debug("scraper", "job=%s type=%s url=%s msg=\"scrape failed\" err=\"%s\"",
+                     l->pool->name, l->type, l->url, err);
+    l->health = PG_SCRAPE_DOWN;
+    char *e = strdup(err);
+    if (e != NULL) { /* on OOM the previous error stays */
+        free(l->last_error);
+        l->last_error = e;
+    }
+}
+
+static void set_up(struct pg_scrape_loop *l)
+{
+    if (l->health == PG_SCRAPE_DOWN)
+        pg_log_info("scraper", "job=%s type=%s url=%s msg=\"target up\"", l->pool->name, l->type,
+                    l->url);
+    l->health = PG_SCRAPE_UP;
+    free(l->last_error);
+    l->last_error = NULL;
+}
+
+/* Go's http.StatusText for the codes a profiling endpoint is likely to return. */
+static const char *status_text(long code)
+{
+    switch (code) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return NULL;
+    }
+}
+
+/* gzip-compresses in (level 6, gzip header) into a new buffer. Returns 0 or -1. */
+static int gzip_buf(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    size_t cap = (size_t)deflateBound(&zs, len > ULONG_MAX ? ULONG_MAX : (uLong)len) + 64;
+    uint8_t *buf = malloc(cap);
+    size_t used = 0, fed = 0;
+    int rc = Z_OK;
+    while (buf != NULL && rc != Z_STREAM_END) {
+        if (zs.avail_in == 0 && fed < len) {
+            size_t chunk = len - fed > UINT_MAX ? UINT_MAX : len - fed;
+            zs.next_in = (Bytef *)(in + fed);
+            zs.avail_in = (uInt)chunk;
+            fed += chunk;
+        }
+        if (used == cap) {
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (nb == NULL)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t room = cap - used > UINT_MAX ? UINT_MAX : cap - used;
+        zs.next_out = buf + used;
+        zs.avail_out = (uInt)room;
+        rc = deflate(&zs, fed == len ? Z_FINISH : Z_NO_FLUSH);
+        used += room - zs.avail_out;
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+            break;
+    }
+    deflateEnd(&zs);
+    if (buf == NULL || rc != Z_STREAM_END) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *outlen = used;
+    return 0;
+}
+
+static void hand_to_sink(struct pg_scrape_loop *l, const uint8_t *body, size_t len, int64_t from_ns,
+                         int64_t until_ns)
+{
+    const struct pg_scrape_pool_ref *p = l->pool;
+    const char *lv[] = {p->name, l->type};
+    struct pg_scrape_profile prof = {
+        .job = p->name,
+        .labels = &l->labels,
+        .name = pg_labels_get(&l->labels, "__name__"),
+        .from_ns = from_ns,
+        .until_ns = until_ns,
+        .body = body,
+        .len = len,
+    };
+    if (prof.name == NULL)
+        prof.name = l->type;
+    pg_metric_inc(p->metrics->profiles, lv, 1);
+    if (p->sink)
+        p->sink(p->sink_ud, &prof);
+}
+
+/* Computes and sends the delta of prof. Returns 0, or -1 with a reason in err. */
+static int send_delta(struct pg_scrape_loop *l, Perftools__Profiles__Profile *prof, int64_t end_ns,
+                      char *err, size_t errlen)
+{
+    static const char *const alloc[] = {"alloc_objects", "alloc_space"};
+    static const char *const contention[] = {"contentions", "delay"};
+    const char *const *types;
+    const char **all = NULL;
+    size_t n;
+    switch (l->delta_kind) {
+    case PG_SCRAPE_DELTA_ALLOC:
+        types = alloc;
+        n = 2;
+        break;
+    case PG_SCRAPE_DELTA_CONTENTION:
+        types = contention;
+        n = 2;
+        break;
+    default:
+        n = prof->n_sample_type;
+        all = calloc(n ? n : 1, sizeof(*all));
+        if (all == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+            all[i] = prof->string_table[prof->sample_type[i]->type];
+        types = all;
+        break;
+    }
+    int primed = 0;
+    int rc = pg_delta_apply(l->delta, prof, types, n, &primed);
+    free(all);
+    if (rc != 0) {
+        if (l->delta_kind == PG_SCRAPE_DELTA_ALL)
+            snprintf(err, errlen, "delta: cannot compute the delta of this profile");
+        else
+            snprintf(err, errlen, "delta: profile lacks sample types %s and %s", types[0],
+                     types[1]);
+        return -1;
+    }
+    int64_t from_ns = l->base_start_ns;
+    l->base_start_ns = l->start_ns;
+    if (primed) {
+        pg_log_debug("scraper", "job=%s type=%s url=%s msg=\"delta primed\"", l->pool->name,
+                     l->type, l->url);
+        return 0;
+    }
+    uint8_t *packed = NULL, *gz = NULL;
+    size_t plen = 0, gzlen = 0;
+    if (pg_delta_encode(prof, &packed, &plen) != 0 || gzip_buf(packed, plen, &gz, &gzlen) != 0) {
+        free(packed);
+        snprintf(err, errlen, "out of memory encoding the delta profile");
+        return -1;
+    }
+    free(packed);
+    hand_to_sink(l, gz, gzlen, from_ns, end_ns);
+    free(gz);
+    return 0;
+}
+
+/* Checks the response and hands the profile on. Returns 0, or -1 with a reason in err. */
+static int process(struct pg_scrape_loop *l, const struct pg_httpc_resp *resp, int64_t end_ns,
+                   char *err, size_t errlen)
+{
+    if (resp->failed) {
+        snprintf(err, errlen, "%s", resp->error ? resp->error : "request failed");
+        return -1;
+    }
+    if (resp->status < 200 || resp->status > 299) {
+        const char *txt = status_text(resp->status);
+        if (txt)
+            snprintf(err, errlen, "server returned HTTP status %ld %s", resp->status, txt);
+        else
+            snprintf(err, errlen, "server returned HTTP status %ld", resp->status);
+        return -1;
+    }
+    size_t limit = body_limit(l);
+    const uint8_t *body = resp->body;
+    size_t len = resp->len;
+    uint8_t *decoded = NULL;
+    /* a transport-level gzip (Content-Encoding) is undone here; pprof's own gzip stays */
+    if (resp->content_encoding && !strcasecmp(resp->content_encoding, "gzip") && len >= 2 &&
+        body[0] == 0x1f && body[1] == 0x8b) {
+        if (pg_pprof_gunzip(body, len, limit, &decoded, &len, err, errlen) != 0)
+            return -1;
+        body = decoded;
+    }
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    Perftools__Profiles__Profile *prof = NULL;
+    int want_prof = l->delta_kind != PG_SCRAPE_DELTA_NONE;
+    if (pg_pprof_check(body, len, resp->content_type, limit, &raw, &rawlen,
+                       want_prof ? &prof : NULL, err, errlen) != 0) {
+        free(decoded);
+        return -1;
+    }
+    int rc = 0;
+    if (want_prof) {
+        free(raw); /* the delta is re-encoded from prof */
+        raw = NULL;
+        rc = send_delta(l, prof, end_ns, err, errlen);
+        pg_pprof_free(prof);
+    } else {
+        free(raw);
+        hand_to_sink(l, body, len, l->start_ns, end_ns);
+    }
+    free(decoded);
+    return rc;
+}
+
+static void on_done(void *ud, const struct pg_httpc_resp *resp)
+{
+    struct pg_scrape_loop *l = ud;
+    l->req = NULL;
+    int64_t end_ns = now_ns();
+    const char *lv[] = {l->pool->name, l->type};
+    const struct pg_scrape_metrics *m = l->pool->metrics;
+    double dur = resp->duration_s > 0 ? resp->duration_s : (double)(end_ns - l->start_ns) / 1e9;
+    l->n_scrapes++;
+    l->last_scrape_ms = l->start_ns / 1000000;
+    l->last_duration_s = dur;
+    pg_metric_inc(m->scrapes, lv, 1);
+    pg_metric_inc(m->bytes, lv, (double)resp->len);
+    pg_metric_observe(m->duration, lv, dur);
+    char err[512];
+    if (process(l, resp, end_ns, err, sizeof err) != 0)
+        set_down(l, err);
+    else
+        set_up(l);
+}
+
+static void start_scrape(struct pg_scrape_loop *l, int64_t start_ns)
+{
+    const struct pg_cfg_scrape *job = l->pool->job;
+    struct pg_httpc_opts o;
+    memset(&o, 0, sizeof o);
+    o.method = "GET";
+    o.url = l->url;
+    o.http = &job->http;
+    o.timeout_ms = l->timeout_ms;
+    o.max_body = body_limit(l);
+    o.accept_gzip = 1;
+    char err[256] = "";
+    l->start_ns = start_ns;
+    l->req = pg_httpc_start(l->pool->cm, &o, on_done, l, err, sizeof err);
+    if (l->req == NULL) {
+        const char *lv[] = {l->pool->name, l->type};
+        l->n_scrapes++;
+        l->last_scrape_ms = start_ns / 1000000;
+        l->last_duration_s = 0;
+        pg_metric_inc(l->pool->metrics->scrapes, lv, 1);
+        set_down(l, err[0] ? err : "cannot start the request");
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_scrape_loop *l = arg;
+    int64_t t = now_ns();
+    int64_t sched_ms = l->due_ms;
+
+    /* next due time: one interval on, or the next slot after now if we fell far behind */
+    int64_t next = sched_ms + l->interval_ms;
+    if (next * 1000000 <= t)
+        next = pg_scrape_loop_first_due(l->key, l->interval_ms, t / 1000000 + 1);
+    l->due_ms = next;
+    if (arm(l) != 0)
+        pg_log_error("scraper", "job=%s type=%s url=%s msg=\"cannot arm the scrape timer\"",
+                     l->pool->name, l->type, l->url);
+
+    if (l->req != NULL) {
+        pg_log_debug("scraper",
+                     "job=%s type=%s url=%s msg=\"previous scrape still running, "
+                     "skipping this one\"",
+                     l->pool->name, l->type, l->url);
+        return;
+    }
+    double late = (double)(t - sched_ms * 1000000) / 1e9;
+    pg_metric_observe(l->pool->metrics->lateness, NULL, late > 0 ? late : 0);
+    start_scrape(l, t);
+}

@@ -1,0 +1,551 @@
+/* scraper.c - the scrape manager: one pool per job, loops keyed by hash, sync and reload.
+ *
+ * pg_scraper_apply matches the config's jobs to existing pools by job_name (kept pools
+ * point at the new job config, others are created or freed). pg_scraper_sync turns a job's
+ * full target snapshot into wanted loops (pg_target_populate, then pg_target_profile per
+ * enabled profile type), looks each wanted key up among the pool's loops, keeps the ones
+ * found, creates the missing ones and frees the rest (scraper/loop.h). Nothing here keeps a
+ * pointer into a config other than the pool's current job pointer. */
+#include "scraper/scraper.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/units.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "discovery/target.h"
+#include "scraper/loop.h"
+
+struct pool {
+    struct pg_scrape_pool_ref ref; /* handed to the loops; ref.name == name */
+    char *name;
+    struct pg_scrape_loop **loops; /* in the target order of the last sync */
+    size_t n_loops;
+    struct pg_labels *dropped; /* discovered labels of dropped targets */
+    size_t n_dropped;
+};
+
+struct pg_scraper {
+    struct event_base *base;
+    struct pg_curlm *cm;
+    pg_scrape_sink_fn sink;
+    void *ud;
+    struct pg_scrape_metrics metrics;
+    struct pg_metric *targets;
+    int collector;
+    struct pool **pools; /* in config order */
+    size_t n_pools;
+    int stopped;
+};
+
+static const double lateness_buckets[] = {.0005, .001, .0025, .005, .01, .025,
+                                          .05,   .1,   .25,   .5,   1,   2.5};
+
+/* ---- a small open-addressing map from loop key to loop ---- */
+
+struct kmap {
+    struct pg_scrape_loop **slot;
+    size_t cap, n; /* cap is a power of two */
+};
+
+static int kmap_init(struct kmap *m, size_t want)
+{
+    m->cap = 16;
+    while (m->cap < want * 2)
+        m->cap *= 2;
+    m->n = 0;
+    m->slot = calloc(m->cap, sizeof(*m->slot));
+    return m->slot ? 0 : -1;
+}
+
+static void kmap_free(struct kmap *m)
+{
+    free(m->slot);
+    m->slot = NULL;
+}
+
+static struct pg_scrape_loop *kmap_get(const struct kmap *m, uint64_t key)
+{
+    for (size_t i = (size_t)key & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (m->slot[i] == NULL)
+            return NULL;
+        if (m->slot[i]->key == key)
+            return m->slot[i];
+    }
+}
+
+static void kmap_put_nogrow(struct kmap *m, struct pg_scrape_loop *l)
+{
+    size_t i = (size_t)l->key & (m->cap - 1);
+    while (m->slot[i] != NULL)
+        i = (i + 1) & (m->cap - 1);
+    m->slot[i] = l;
+    m->n++;
+}
+
+/* Inserts l (its key must be absent). Returns 0 or -1 (OOM). */
+static int kmap_put(struct kmap *m, struct pg_scrape_loop *l)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        struct kmap b;
+        if (kmap_init(&b, m->cap) != 0)
+            return -1;
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->slot[i])
+                kmap_put_nogrow(&b, m->slot[i]);
+        kmap_free(m);
+        *m = b;
+    }
+    kmap_put_nogrow(m, l);
+    return 0;
+}
+
+/* ---- pools ---- */
+
+static void free_dropped(struct pg_labels *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pg_labels_reset(&v[i]);
+    free(v);
+}
+
+static void pool_free(struct pool *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->n_loops; i++)
+        pg_scrape_loop_free(p->loops[i]);
+    free(p->loops);
+    free_dropped(p->dropped, p->n_dropped);
+    free(p->name);
+    free(p);
+}
+
+static struct pool *pool_new(struct pg_scraper *s, const struct pg_cfg_scrape *job)
+{
+    struct pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->name = strdup(job->job_name ? job->job_name : "");
+    if (p->name == NULL) {
+        free(p);
+        return NULL;
+    }
+    p->ref.name = p->name;
+    p->ref.job = job;
+    p->ref.base = s->base;
+    p->ref.cm = s->cm;
+    p->ref.sink = s->sink;
+    p->ref.sink_ud = s->ud;
+    p->ref.metrics = &s->metrics;
+    return p;
+}
+
+static struct pool *find_pool(struct pg_scraper *s, const char *job)
+{
+    for (size_t i = 0; i < s->n_pools; i++)
+        if (!strcmp(s->pools[i]->name, job))
+            return s->pools[i];
+    return NULL;
+}
+
+/* ---- create / destroy ---- */
+
+static void collect_targets(void *ud)
+{
+    struct pg_scraper *s = ud;
+    pg_metric_clear(s->targets);
+    for (size_t i = 0; i < s->n_pools; i++) {
+        const char *lv[] = {s->pools[i]->name};
+        pg_metric_set(s->targets, lv, (double)s->pools[i]->n_loops);
+    }
+}
+
+struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *cm,
+                                     pg_scrape_sink_fn sink, void *ud)
+{
+    struct pg_scraper *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->base = base;
+    s->cm = cm;
+    s->sink = sink;
+    s->ud = ud;
+    struct pg_scrape_metrics *m = &s->metrics;
+    m->scrapes = pg_metric_counter("profgate_scrapes_total", "Scrapes completed.", "job,type");
+    m->failures = pg_metric_counter("profgate_scrape_failures_total",
+                                    "Scrapes that failed (target down).", "job,type");
+    m->bytes = pg_metric_counter("profgate_scrape_bytes_total",
+                                 "Bytes received from scrape targets on the wire.", "job,type");
+    m->duration = pg_metric_histogram("profgate_scrape_duration_seconds",
+                                      "Duration of scrape requests.", "job,type");
+    m->lateness = pg_metric_register(PG_METRIC_HISTOGRAM, "profgate_scrape_lateness_seconds",
+                                     "Delay between a scrape's scheduled and actual start.", NULL,
+                                     lateness_buckets,
+                                     sizeof(lateness_buckets) / sizeof(lateness_buckets[0]));
+    m->profiles = pg_metric_counter("profgate_scrape_profiles_total",
+                                    "Scraped profiles handed to the buffer.", "job,type");
+    s->targets =
+        pg_metric_gauge("profgate_targets", "Active target x profile type scrape loops.", "job");
+    if (pg_metrics_add_collector(collect_targets, s) == 0)
+        s->collector = 1;
+    else
+        pg_log_warn("scraper", "msg=\"cannot register the targets metric collector\"");
+    return s;
+}
+
+void pg_scraper_stop(struct pg_scraper *s)
+{
+    if (s == NULL)
+        return;
+    s->stopped = 1;
+    for (size_t i = 0; i < s->n_pools; i++)
+        for (size_t j = 0; j < s->pools[i]->n_loops; j++)
+            pg_scrape_loop_stop(s->pools[i]->loops[j]);
+}
+
+void pg_scraper_destroy(struct pg_scraper *s)
+{
+    if (s == NULL)
+        return;
+    if (s->collector)
+        pg_metrics_remove_collector(collect_targets, s);
+    for (size_t i = 0; i < s->n_pools; i++)
+        pool_free(s->pools[i]);
+    free(s->pools);
+    free(s);
+}
+
+/* ---- apply ---- */
+
+int pg_scraper_apply(struct pg_scraper *s, const struct pg_cfg *cfg)
+{
+    size_t n = cfg->n_scrape;
+    struct pool **np = calloc(n ? n : 1, sizeof(*np));
+    char *taken = calloc(s->n_pools ? s->n_pools : 1, 1);
+    char *fresh = calloc(n ? n : 1, 1);
+    if (np == NULL || taken == NULL || fresh == NULL)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const struct pg_cfg_scrape *job = &cfg->scrape[i];
+        const char *name = job->job_name ? job->job_name : "";
+        for (size_t j = 0; j < s->n_pools && np[i] == NULL; j++)
+            if (!taken[j] && !strcmp(s->pools[j]->name, name)) {
+                taken[j] = 1;
+                np[i] = s->pools[j];
+            }
+        if (np[i] == NULL) {
+            if ((np[i] = pool_new(s, job)) == NULL)
+                goto oom;
+            fresh[i] = 1;
+        }
+    }
+    /* commit: nothing can fail from here on */
+    size_t kept = 0, added = 0, removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        np[i]->ref.job = &cfg->scrape[i];
+        fresh[i] ? added++ : kept++;
+    }
+    for (size_t j = 0; j < s->n_pools; j++)
+        if (!taken[j]) {
+            removed++;
+            pg_log_info("scraper", "job=%s loops=%zu msg=\"job removed, stopping its loops\"",
+                        s->pools[j]->name, s->pools[j]->n_loops);
+            pool_free(s->pools[j]);
+        }
+    free(s->pools);
+    s->pools = np;
+    s->n_pools = n;
+    free(taken);
+    free(fresh);
+    pg_log_info("scraper", "jobs=%zu kept=%zu added=%zu removed=%zu msg=\"scrape config applied\"",
+                n, kept, added, removed);
+    return 0;
+oom:
+    for (size_t i = 0; np && fresh && i < n; i++)
+        if (fresh[i])
+            pool_free(np[i]);
+    free(np);
+    free(taken);
+    free(fresh);
+    pg_log_error("scraper",
+                 "msg=\"out of memory applying the scrape config; keeping the old one\"");
+    return -1;
+}
+
+/* ---- sync ---- */
+
+struct syncstate {
+    struct pool *pool;
+    struct kmap old, seen;
+    struct pg_scrape_loop **loops;
+    size_t n_loops, cap_loops;
+    struct pg_labels *dropped;
+    size_t n_dropped, cap_dropped;
+    size_t created;
+};
+
+static int grow(void **v, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *nv = realloc(*v, nc * elem);
+    if (nv == NULL)
+        return -1;
+    *v = nv;
+    *cap = nc;
+    return 0;
+}
+
+/* Moves *disc into the dropped list (disc is left empty). Returns 0 or -1. */
+static int add_dropped(struct syncstate *st, struct pg_labels *disc)
+{
+    if (grow((void **)&st->dropped, &st->cap_dropped, st->n_dropped, sizeof(*st->dropped)) != 0)
+        return -1;
+    st->dropped[st->n_dropped++] = *disc;
+    pg_labels_init(disc);
+    return 0;
+}
+
+/* Returns the seconds= value a profile type with p->seconds is fetched with. */
+static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_labels *fin)
+{
+    const char *v = pg_labels_get(fin, "__param_seconds");
+    if (v != NULL) {
+        char *end;
+        long long n = strtoll(v, &end, 10);
+        return (end != v && *end == '\0' && n > 0) ? (int64_t)n : 0;
+    }
+    return job->delta_profiling_duration_ms / 1000;
+}
+
+/* Series labels from pg_target_profile's output: public ones, __name__, __delta__. */
+static int series_labels(struct pg_labels *out, const struct pg_cfg_profile *p)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < out->n; i++) {
+        struct pg_label *lb = &out->v[i];
+        if (pg_target_is_public(lb->name) || !strcmp(lb->name, "__name__")) {
+            out->v[w++] = *lb;
+        } else {
+            free(lb->name);
+            free(lb->value);
+        }
+    }
+    out->n = w; /* still sorted: a subsequence of a sorted vector */
+    if (p->delta || (p->name && !strncmp(p->name, "godeltaprof_", 12)))
+        return pg_labels_set(out, "__delta__", "false");
+    return 0;
+}
+
+/* Adds the loops of one active target. Returns 0, or -1 on OOM. */
+static int add_target(struct syncstate *st, struct pg_labels *disc, struct pg_labels *fin)
+{
+    const struct pg_cfg_scrape *job = st->pool->ref.job;
+    const char *siv = pg_labels_get(fin, "__scrape_interval__");
+    const char *sto = pg_labels_get(fin, "__scrape_timeout__");
+    int64_t iv = 0, to = 0;
+    char err[256] = "";
+    const char *inst = pg_labels_get(fin, "instance");
+    if (siv == NULL || pg_units_parse_duration(siv, &iv, err, sizeof err) != 0 || iv <= 0) {
+        pg_log_warn("scraper",
+                    "job=%s instance=%s msg=\"target dropped: invalid scrape "
+                    "interval\" err=\"%s\"",
+                    st->pool->name, inst ? inst : "", err[0] ? err : "interval must be > 0");
+        return add_dropped(st, disc);
+    }
+    if (sto == NULL || pg_units_parse_duration(sto, &to, err, sizeof err) != 0 || to <= 0) {
+        pg_log_warn("scraper",
+                    "job=%s instance=%s msg=\"target dropped: invalid scrape "
+                    "timeout\" err=\"%s\"",
+                    st->pool->name, inst ? inst : "", err[0] ? err : "timeout must be > 0");
+        return add_dropped(st, disc);
+    }
+    if (to > iv) {
+        pg_log_warn("scraper",
+                    "job=%s instance=%s msg=\"target dropped: scrape timeout "
+                    "greater than scrape interval\" timeout=%s interval=%s",
+                    st->pool->name, inst ? inst : "", sto, siv);
+        return add_dropped(st, disc);
+    }
+
+    struct pg_scrape_disc *d = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < job->n_profiles && rc == 0; i++) {
+        const struct pg_cfg_profile *p = &job->profiles[i];
+        if (!p->enabled)
+            continue;
+        struct pg_labels out;
+        pg_labels_init(&out);
+        char *url = NULL;
+        if (pg_target_profile(job, fin, d ? &d->labels : disc, p, &out, &url) != 0) {
+            pg_log_warn("scraper",
+                        "job=%s instance=%s type=%s msg=\"cannot build the scrape "
+                        "URL; skipping\"",
+                        st->pool->name, inst ? inst : "", p->name);
+            continue;
+        }
+        if (series_labels(&out, p) != 0) {
+            rc = -1;
+            goto next;
+        }
+        int64_t timeout = to;
+        if (p->seconds)
+            timeout += profile_seconds(job, fin) * 1000;
+        enum pg_scrape_delta_kind kind = pg_scrape_loop_delta_kind(p);
+        uint64_t key = pg_scrape_loop_key(&out, url, iv, timeout, p->name, kind, job);
+        if (kmap_get(&st->seen, key) != NULL)
+            goto next; /* duplicate within this snapshot: one loop */
+        if (d == NULL && (d = pg_scrape_disc_new(disc)) == NULL) {
+            rc = -1;
+            goto next;
+        }
+        struct pg_scrape_loop *l = kmap_get(&st->old, key);
+        if (l != NULL && l->claimed == 0) {
+            l->claimed = 1;
+            pg_scrape_loop_set_disc(l, d);
+        } else {
+            l = pg_scrape_loop_new(&st->pool->ref, key, p->name, kind, &url, &out, d, iv, timeout);
+            if (l == NULL) {
+                rc = -1;
+                goto next;
+            }
+            l->claimed = 2;
+            st->created++;
+        }
+        if (grow((void **)&st->loops, &st->cap_loops, st->n_loops, sizeof(*st->loops)) != 0 ||
+            kmap_put(&st->seen, l) != 0) {
+            if (l->claimed == 2) {
+                pg_scrape_loop_free(l);
+                st->created--;
+            } else {
+                l->claimed = 0;
+            }
+            rc = -1;
+            goto next;
+        }
+        st->loops[st->n_loops++] = l;
+    next:
+        pg_labels_reset(&out);
+        free(url);
+    }
+    pg_scrape_disc_unref(d); /* the loops hold their own references */
+    return rc;
+}
+
+void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgroup *groups,
+                     size_t n)
+{
+    if (s == NULL || job == NULL || s->stopped)
+        return;
+    struct pool *pool = find_pool(s, job);
+    if (pool == NULL)
+        return;
+    struct syncstate st;
+    memset(&st, 0, sizeof st);
+    st.pool = pool;
+    struct pg_labels disc, fin;
+    pg_labels_init(&disc);
+    pg_labels_init(&fin);
+    int failed = 0;
+    if (kmap_init(&st.old, pool->n_loops) != 0 || kmap_init(&st.seen, pool->n_loops) != 0) {
+        failed = 1;
+        goto done;
+    }
+    for (size_t i = 0; i < pool->n_loops; i++) {
+        pool->loops[i]->claimed = 0;
+        kmap_put_nogrow(&st.old, pool->loops[i]);
+    }
+    for (size_t g = 0; g < n && !failed; g++) {
+        const struct pg_tgroup *tg = &groups[g];
+        for (size_t t = 0; t < tg->n_targets && !failed; t++) {
+            char err[256] = "";
+            int rc = pg_target_populate(pool->ref.job, &tg->labels, &tg->targets[t], &disc, &fin,
+                                        NULL, NULL, err, sizeof err);
+            if (rc < 0)
+                pg_log_debug("scraper", "job=%s source=%s msg=\"target dropped\" err=\"%s\"",
+                             pool->name, tg->source ? tg->source : "", err);
+            if (rc <= 0)
+                failed = add_dropped(&st, &disc) != 0;
+            else
+                failed = add_target(&st, &disc, &fin) != 0;
+        }
+    }
+done:
+    pg_labels_reset(&disc);
+    pg_labels_reset(&fin);
+    if (failed) {
+        for (size_t i = 0; i < st.n_loops; i++)
+            if (st.loops[i]->claimed == 2)
+                pg_scrape_loop_free(st.loops[i]);
+        for (size_t i = 0; i < pool->n_loops; i++)
+            pool->loops[i]->claimed = 0;
+        free(st.loops);
+        free_dropped(st.dropped, st.n_dropped);
+        kmap_free(&st.old);
+        kmap_free(&st.seen);
+        pg_log_error("scraper",
+                     "job=%s msg=\"out of memory syncing targets; keeping the old "
+                     "loops\"",
+                     pool->name);
+        return;
+    }
+    size_t removed = 0;
+    for (size_t i = 0; i < pool->n_loops; i++)
+        if (pool->loops[i]->claimed == 0) {
+            pg_scrape_loop_free(pool->loops[i]);
+            removed++;
+        }
+    for (size_t i = 0; i < st.n_loops; i++) {
+        struct pg_scrape_loop *l = st.loops[i];
+        if (l->claimed == 2 && pg_scrape_loop_start(l) != 0)
+            pg_log_error("scraper", "job=%s url=%s msg=\"cannot schedule the scrape loop\"",
+                         pool->name, l->url);
+        l->claimed = 0;
+    }
+    free(pool->loops);
+    pool->loops = st.loops;
+    pool->n_loops = st.n_loops;
+    free_dropped(pool->dropped, pool->n_dropped);
+    pool->dropped = st.dropped;
+    pool->n_dropped = st.n_dropped;
+    kmap_free(&st.old);
+    kmap_free(&st.seen);
+    pg_log_info("scraper",
+                "job=%s loops=%zu created=%zu removed=%zu dropped=%zu msg=\"targets synced\"",
+                pool->name, pool->n_loops, st.created, removed, pool->n_dropped);
+}
+
+/* ---- status ---- */
+
+void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, void *ud)
+{
+    if (s == NULL)
+        return;
+    struct pg_labels info;
+    pg_labels_init(&info);
+    for (size_t i = 0; i < s->n_pools; i++)
+        for (size_t j = 0; j < s->pools[i]->n_loops; j++) {
+            struct pg_scrape_target_info t;
+            if (pg_scrape_loop_info(s->pools[i]->loops[j], &t, &info) != 0)
+                continue; /* OOM: the entry is left out of this listing */
+            fn(ud, &t);
+        }
+    pg_labels_reset(&info);
+}
+
+void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, void *ud)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_pools; i++)
+        for (size_t j = 0; j < s->pools[i]->n_dropped; j++) {
+            struct pg_scrape_dropped_info t = {.job = s->pools[i]->name,
+                                               .discovered = &s->pools[i]->dropped[j]};
+            fn(ud, &t);
+        }
+}

@@ -1,0 +1,113 @@
+/* scraper.h - the scrape manager: pools per job, one scrape loop per target x profile type.
+ *
+ * pg_scraper_apply installs a config's scrape jobs (one pool per job_name); discovery
+ * then hands each pool full snapshots of its target groups (pg_scraper_sync, wired to
+ * the discovery manager's on_sync). A pool turns every discovered target into final
+ * labels (discovery/target.h: pg_target_populate, then pg_target_profile per enabled
+ * profile type) and keeps one loop per (target x type), identified by a 64-bit hash of
+ * its series labels, URL, interval and timeout: a loop whose hash is still wanted after
+ * a sync or a reload keeps its schedule and state (delta baseline, health); a loop no
+ * longer wanted is stopped and its in-flight transfer cancelled; new ones are started.
+ *
+ * A loop first scrapes at a stable offset inside its interval (hash % interval from the
+ * interval-aligned epoch, so a fleet does not scrape in lockstep) and then every
+ * interval; a scrape that is still running when the next is due makes that tick skip.
+ * Timeout = scrape_timeout, plus N seconds for profile types with seconds=N. Every
+ * request goes through core/httpc.h on the shared curl multi driver with the job's HTTP
+ * options, Accept-Encoding: gzip, and max_body = body_size_limit. The body is checked
+ * and decoded by scraper/pprof.h (limit = body_size_limit for the decompressed size too).
+ * Cumulative types (profile->delta: memory alloc_objects/alloc_space, block and mutex
+ * contentions/delay; custom delta types: every sample type) go through scraper/delta.h:
+ * the first scrape only primes, later ones send the delta. Delta-ed and godeltaprof_*
+ * profiles carry __delta__="false".
+ *
+ * Metrics (core/metrics.h), labels {job,type} where type is the config profile name:
+ * profgate_scrapes_total, profgate_scrape_failures_total, profgate_scrape_bytes_total
+ * (bytes received on the wire), profgate_scrape_duration_seconds (histogram),
+ * profgate_scrape_lateness_seconds (histogram, no labels: actual start - scheduled
+ * start), profgate_scrape_profiles_total (profiles handed to the sink); gauge
+ * profgate_targets{job} (active target x type loops). */
+#ifndef PG_SCRAPER_SCRAPER_H
+#define PG_SCRAPER_SCRAPER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/curlm.h"
+#include "core/labels.h"
+#include "discovery/tgroup.h"
+
+struct event_base;
+struct pg_scraper;
+
+/* A profile produced by a successful scrape; everything is borrowed for the call. */
+struct pg_scrape_profile {
+    const char *job;
+    const struct pg_labels *labels; /* series labels to send: the target's public labels,
+                                       __name__ (profile->sent_name), service_name, and
+                                       __delta__="false" where set. No other "__" label. */
+    const char *name;               /* the __name__ value */
+    int64_t from_ns, until_ns;      /* time span covered (unix ns): scrape start..end, or
+                                       previous scrape start..end for deltas */
+    const uint8_t *body;            /* pprof, gzip-compressed or raw protobuf */
+    size_t len;
+};
+
+/* Receives each profile. Returns 0 when it was kept, -1 when it could not be (the scraper
+ * counts nothing extra; the sink counts its own drops). */
+typedef int (*pg_scrape_sink_fn)(void *ud, const struct pg_scrape_profile *p);
+
+/* Status of one active (target x type) loop, for /api/v1/targets. Borrowed for the call. */
+struct pg_scrape_target_info {
+    const char *job;
+    const char *profile_type;           /* config name of the type (memory, custom name...) */
+    const struct pg_labels *discovered; /* labels before relabeling (includes __meta_*) */
+    const struct pg_labels *labels;     /* final target labels, public ones only, plus
+                                           __name__ (as Prometheus shows them) */
+    const char *url;
+    const char *health;     /* "up", "down" or "unknown" (not scraped yet) */
+    const char *last_error; /* "" when none */
+    int64_t last_scrape_ms; /* unix ms of the last scrape start, 0 when none */
+    double last_duration_s;
+    int64_t interval_ms, timeout_ms;
+};
+
+/* A target dropped by relabeling (or with an invalid address), for droppedTargets. */
+struct pg_scrape_dropped_info {
+    const char *job;
+    const struct pg_labels *discovered;
+};
+
+/* Returns a new scraper on base and cm (both borrowed, must outlive it) that hands
+ * profiles to sink(ud, ...), or NULL on OOM. */
+struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *cm,
+                                     pg_scrape_sink_fn sink, void *ud);
+
+/* Installs cfg's scrape jobs (cfg borrowed: must stay alive until the next apply or
+ * destroy). Pools of jobs no longer present are stopped and freed; pools of kept jobs
+ * take the new job config and keep their loops until the next sync for that job (a job
+ * whose scrape settings changed restarts its loops at that sync, because their hashes
+ * differ). New jobs start empty. Returns 0 or -1 (OOM; the old state is kept). */
+int pg_scraper_apply(struct pg_scraper *s, const struct pg_cfg *cfg);
+
+/* Replaces job's targets with the n groups (borrowed) of a full snapshot. Unknown jobs
+ * are ignored. Cannot fail visibly (allocation failures are logged; the old loops stay). */
+void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgroup *groups,
+                     size_t n);
+
+typedef void (*pg_scrape_active_fn)(void *ud, const struct pg_scrape_target_info *t);
+typedef void (*pg_scrape_dropped_fn)(void *ud, const struct pg_scrape_dropped_info *t);
+
+/* Calls fn for every active loop / dropped target, jobs in config order, targets in a
+ * stable order. */
+void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, void *ud);
+void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, void *ud);
+
+/* Stops every loop (cancels in-flight transfers); no sink call happens afterwards. */
+void pg_scraper_stop(struct pg_scraper *s);
+
+/* Stops and frees everything. Accepts NULL. */
+void pg_scraper_destroy(struct pg_scraper *s);
+
+#endif
