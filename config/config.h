@@ -59,6 +59,68 @@ struct pg_cfg_file_sd {
     int64_t refresh_interval_ms; /* default 5m */
 };
 
+/* http_sd_configs entry (Prometheus's HTTP SD). */
+struct pg_cfg_http_sd {
+    char *url;
+    int64_t refresh_interval_ms; /* default 1m */
+    struct pg_cfg_http http;
+    int line, col;
+};
+
+/* consul_sd_configs entry, fields and defaults as Prometheus's. */
+struct pg_cfg_consul_sd {
+    char *server;      /* default "localhost:8500" */
+    char *path_prefix; /* "" */
+    char *token;       /* secret; NULL when unset */
+    char *datacenter;  /* NULL: ask /v1/agent/self */
+    char *namespace_;  /* NULL when unset (Consul Enterprise) */
+    char *partition;   /* NULL when unset */
+    char *scheme;      /* default "http" */
+    char **services;   /* empty = all services */
+    size_t n_services;
+    char **tags; /* every tag must be present */
+    size_t n_tags;
+    struct pg_labels node_meta;
+    char *tag_separator;         /* default "," */
+    int allow_stale;             /* default 1 */
+    int64_t refresh_interval_ms; /* default 30s */
+    char *filter;                /* NULL when unset; applied to /v1/catalog/services */
+    char *health_filter;         /* NULL when unset; applied to /v1/health/service/<name> */
+    struct pg_cfg_http http;
+    int line, col;
+};
+
+enum pg_cfg_kube_role {
+    PG_CFG_KUBE_POD = 0,
+    PG_CFG_KUBE_SERVICE,
+    PG_CFG_KUBE_ENDPOINTS,
+    PG_CFG_KUBE_ENDPOINTSLICE,
+    PG_CFG_KUBE_NODE,
+    PG_CFG_KUBE_INGRESS,
+};
+
+struct pg_cfg_kube_selector {
+    enum pg_cfg_kube_role role;
+    char *label; /* NULL when unset */
+    char *field; /* NULL when unset */
+};
+
+/* kubernetes_sd_configs entry, fields and defaults as Prometheus's. */
+struct pg_cfg_kube_sd {
+    enum pg_cfg_kube_role role; /* required */
+    char *api_server;           /* NULL: in-cluster or kubeconfig_file */
+    char *kubeconfig_file;      /* NULL when unset */
+    int own_namespace;          /* namespaces.own_namespace */
+    char **namespaces;          /* namespaces.names; empty = all */
+    size_t n_namespaces;
+    struct pg_cfg_kube_selector *selectors;
+    size_t n_selectors;
+    int attach_node;      /* attach_metadata.node */
+    int attach_namespace; /* attach_metadata.namespace */
+    struct pg_cfg_http http;
+    int line, col;
+};
+
 struct pg_cfg_scrape {
     char *job_name;
     int line, col; /* position of the job in the file */
@@ -75,6 +137,12 @@ struct pg_cfg_scrape {
     size_t n_static;
     struct pg_cfg_file_sd *file_sd;
     size_t n_file_sd;
+    struct pg_cfg_http_sd *http_sd;
+    size_t n_http_sd;
+    struct pg_cfg_consul_sd *consul_sd;
+    size_t n_consul_sd;
+    struct pg_cfg_kube_sd *kube_sd;
+    size_t n_kube_sd;
     struct pg_relabel_rule *relabel;
     size_t n_relabel;
 };

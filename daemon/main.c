@@ -1,11 +1,11 @@
 /* main.c - profgate's command line: parses the subcommand and dispatches to it.
  *
- * Today it knows `check`, `targets`, `version` and `help`; `run` arrives with the
- * pipeline modules and until then is an unknown command. */
+ * Commands: `run` (the daemon), `check`, `targets`, `version` and `help`. */
 #include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
+#include "daemon/run.h"
 #include "daemon/targets.h"
 
 static void usage(FILE *f)
@@ -13,6 +13,9 @@ static void usage(FILE *f)
     fputs("usage: profgate <command> [options]\n"
           "\n"
           "commands:\n"
+          "  run CONFIG [--web.listen-address ADDR] [--storage.path DIR] [--log.level L]\n"
+          "                 [--log.format logfmt|json]\n"
+          "                 scrape, buffer and forward profiles (the daemon)\n"
           "  check CONFIG   validate a config file; print every error as file:line:col\n"
           "  targets CONFIG [--json] [--explain]\n"
           "                 discover and relabel once; print what would be scraped\n"
@@ -69,6 +72,8 @@ int main(int argc, char **argv)
                PG_VERSION);
         return 0;
     }
+    if (strcmp(cmd, "run") == 0)
+        return pg_cmd_run(argc, argv);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc, argv);
     if (strcmp(cmd, "targets") == 0)

@@ -1,0 +1,494 @@
+/* app.c - the running daemon's wiring (see app.h).
+ *
+ * Ownership: the app owns the current config, the curl multi driver, the scraper, the
+ * discovery manager (which borrows job configs from the current config), the buffer, the
+ * queues (which borrow remote_write entries from remote_cfg: the config they were built
+ * from, kept alive across reloads that leave remote_write unchanged) and the HTTP server.
+ * Profiles flow scraper -> app_sink -> pg_buf_append; a 100 ms timer commits the pending
+ * batch and kicks the queues, so a profile is durable within ~100 ms of its scrape. */
+#include "daemon/app.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/curlm.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "daemon/web.h"
+#include "discovery/manager.h"
+#include "scraper/scraper.h"
+#include "sink/buffer.h"
+#include "sink/queue.h"
+
+#define PG_APP_FLUSH_MS 100
+#define PG_APP_EVICT_MS 10000
+#define PG_APP_COALESCE_MS 500
+
+struct pg_app {
+    struct event_base *base;
+    struct pg_app_opts opts; /* strings owned */
+    struct pg_cfg *cfg;
+    struct pg_cfg *remote_cfg; /* == cfg or an older config the queues still borrow */
+    struct pg_curlm *cm;
+    struct pg_scraper *scraper;
+    struct pg_sd_manager *sd;
+    struct pg_buf *buf;
+    struct pg_sink_queue **queues;
+    size_t n_queues;
+    struct pg_web *web;
+    struct event *flush_ev, *evict_ev;
+    size_t pending; /* appends since the last flush */
+    struct pg_buf_stats last_stats;
+    int ready;
+    struct pg_metric *m_reload_ok, *m_reload_ts, *m_dropped, *m_buf_rows, *m_buf_bytes, *m_buf_age,
+        *m_buf_evicted, *m_buf_errors, *m_buf_appended;
+};
+
+static void app_collect(void *ud)
+{
+    struct pg_app *a = ud;
+    if (!a->buf)
+        return;
+    struct pg_buf_stats st;
+    pg_buf_stats(a->buf, &st);
+    pg_metric_set(a->m_buf_rows, NULL, (double)st.rows);
+    pg_metric_set(a->m_buf_bytes, NULL, (double)st.bytes);
+    double age = 0;
+    if (st.oldest_ms > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        age = (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - st.oldest_ms) / 1e3;
+        if (age < 0)
+            age = 0;
+    }
+    pg_metric_set(a->m_buf_age, NULL, age);
+    /* counters since open: add what is new since the last collection */
+    if (st.evicted >= a->last_stats.evicted)
+        pg_metric_inc(a->m_buf_evicted, NULL, (double)(st.evicted - a->last_stats.evicted));
+    if (st.errors >= a->last_stats.errors)
+        pg_metric_inc(a->m_buf_errors, NULL, (double)(st.errors - a->last_stats.errors));
+    if (st.appended >= a->last_stats.appended)
+        pg_metric_inc(a->m_buf_appended, NULL, (double)(st.appended - a->last_stats.appended));
+    if (st.evicted > a->last_stats.evicted)
+        pg_log_warn("buffer",
+                    "msg=\"evicted oldest profiles (storage.max_size or max_age)\" "
+                    "evicted=%llu total_evicted=%llu",
+                    (unsigned long long)(st.evicted - a->last_stats.evicted),
+                    (unsigned long long)st.evicted);
+    a->last_stats = st;
+}
+
+static void app_register_metrics(struct pg_app *a)
+{
+    a->m_reload_ok =
+        pg_metric_gauge("profgate_config_last_reload_successful",
+                        "Whether the last configuration reload attempt was successful.", NULL);
+    a->m_reload_ts =
+        pg_metric_gauge("profgate_config_last_reload_success_timestamp_seconds",
+                        "Timestamp of the last successful configuration reload.", NULL);
+    a->m_dropped =
+        pg_metric_counter("profgate_buffer_dropped_profiles_total",
+                          "Profiles lost before reaching the buffer, by reason.", "reason");
+    a->m_buf_rows = pg_metric_gauge("profgate_buffer_rows", "Profiles currently buffered.", NULL);
+    a->m_buf_bytes = pg_metric_gauge("profgate_buffer_bytes",
+                                     "Bytes of profile bodies currently buffered.", NULL);
+    a->m_buf_age = pg_metric_gauge("profgate_buffer_oldest_age_seconds",
+                                   "Age of the oldest buffered profile.", NULL);
+    a->m_buf_evicted = pg_metric_counter("profgate_buffer_evicted_profiles_total",
+                                         "Profiles evicted by storage.max_size or max_age.", NULL);
+    a->m_buf_errors =
+        pg_metric_counter("profgate_buffer_errors_total", "SQLite errors in the buffer.", NULL);
+    a->m_buf_appended = pg_metric_counter("profgate_buffer_appended_profiles_total",
+                                          "Profiles appended to the buffer.", NULL);
+    pg_metrics_add_collector(app_collect, a);
+}
+
+static int64_t app_now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void app_reload_metric(struct pg_app *a, int ok)
+{
+    pg_metric_set(a->m_reload_ok, NULL, ok ? 1 : 0);
+    if (ok)
+        pg_metric_set(a->m_reload_ts, NULL, (double)app_now_s());
+}
+
+/* Scraper sink: queue the profile into the buffer's current batch. */
+static int app_sink(void *ud, const struct pg_scrape_profile *p)
+{
+    struct pg_app *a = ud;
+    if (!a->buf || pg_buf_append(a->buf, p->labels, p->name, p->from_ns, p->until_ns, NULL, p->body,
+                                 p->len) < 0) {
+        static const char *const reason[] = {"buffer_error"};
+        pg_metric_inc(a->m_dropped, reason, 1);
+        pg_log_error("buffer", "job=%s msg=\"could not buffer profile\" name=%s", p->job, p->name);
+        return -1;
+    }
+    a->pending++;
+    return 0;
+}
+
+/* Commits the pending batch and kicks the queues. Returns 0, or -1 when the commit
+ * failed (the batch is lost; counted and logged). */
+static int app_flush(struct pg_app *a)
+{
+    if (!a->buf || !a->pending)
+        return 0;
+    size_t n = a->pending;
+    a->pending = 0;
+    if (pg_buf_flush(a->buf) < 0) {
+        static const char *const reason[] = {"flush_error"};
+        pg_metric_inc(a->m_dropped, reason, (double)n);
+        pg_log_error("buffer", "msg=\"commit failed; profiles lost\" profiles=%zu", n);
+        return -1;
+    }
+    for (size_t i = 0; i < a->n_queues; i++)
+        pg_sink_queue_kick(a->queues[i]);
+    return 0;
+}
+
+int pg_app_append(struct pg_app *a, const struct pg_labels *labels, const char *name,
+                  int64_t from_ns, int64_t until_ns, const char *tenant, const uint8_t *body,
+                  size_t len)
+{
+    if (!a->buf || pg_buf_append(a->buf, labels, name, from_ns, until_ns, tenant, body, len) < 0)
+        return -1;
+    a->pending++;
+    return 0;
+}
+
+int pg_app_commit(struct pg_app *a)
+{
+    if (!a->buf)
+        return -1;
+    return app_flush(a);
+}
+
+int pg_app_buffer_full(struct pg_app *a)
+{
+    if (!a->buf || !a->cfg->storage_max_size)
+        return 0;
+    struct pg_buf_stats st;
+    pg_buf_stats(a->buf, &st);
+    return st.bytes > a->cfg->storage_max_size / 10 * 9;
+}
+
+static void app_on_flush(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    app_flush(ud);
+}
+
+static void app_on_evict(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    struct pg_app *a = ud;
+    if (a->buf && pg_buf_evict(a->buf) > 0)
+        app_flush(a);
+}
+
+static void app_on_sync(void *ud, const char *job, const struct pg_tgroup *groups, size_t n)
+{
+    struct pg_app *a = ud;
+    pg_scraper_sync(a->scraper, job, groups, n);
+}
+
+static void app_stop_sinks(struct pg_app *a)
+{
+    for (size_t i = 0; i < a->n_queues; i++)
+        pg_sink_queue_destroy(a->queues[i]);
+    free(a->queues);
+    a->queues = NULL;
+    a->n_queues = 0;
+    if (a->buf) {
+        app_flush(a);
+        pg_buf_close(a->buf);
+        a->buf = NULL;
+    }
+}
+
+/* Opens the buffer for cfg's backends and starts one queue each. */
+static int app_start_sinks(struct pg_app *a, struct pg_cfg *cfg, char *err, size_t errlen)
+{
+    const char **names = calloc(cfg->n_remote ? cfg->n_remote : 1, sizeof(*names));
+    if (!names) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_remote; i++)
+        names[i] = cfg->remote[i].name;
+    char berr[256] = "";
+    a->buf = pg_buf_open(cfg->storage_path, names, cfg->n_remote, cfg->storage_max_size,
+                         cfg->storage_max_age_ms, berr, sizeof(berr));
+    free(names);
+    if (!a->buf) {
+        snprintf(err, errlen, "storage %s: %s", cfg->storage_path, berr);
+        return -1;
+    }
+    pg_buf_stats(a->buf, &a->last_stats);
+    a->queues = calloc(cfg->n_remote ? cfg->n_remote : 1, sizeof(*a->queues));
+    if (!a->queues) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_remote; i++) {
+        char qerr[256] = "";
+        a->queues[i] = pg_sink_queue_create(a->base, a->cm, a->buf, &cfg->remote[i],
+                                            &cfg->external_labels, qerr, sizeof(qerr));
+        if (!a->queues[i]) {
+            snprintf(err, errlen, "remote_write %s: %s", cfg->remote[i].name, qerr);
+            return -1;
+        }
+        a->n_queues++;
+        pg_log_info("sink", "remote=%s url=%s msg=\"forwarding\"", cfg->remote[i].name,
+                    cfg->remote[i].url);
+    }
+    a->remote_cfg = cfg;
+    return 0;
+}
+
+/* Starts discovery for every job of cfg into a new manager. */
+static struct pg_sd_manager *app_start_discovery(struct pg_app *a, struct pg_cfg *cfg)
+{
+    struct pg_sd_manager *m = pg_sd_manager_create(a->base, PG_APP_COALESCE_MS, app_on_sync, a);
+    if (!m)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_scrape; i++)
+        if (pg_sd_manager_add_job(m, &cfg->scrape[i]) < 0)
+            pg_log_error("discovery", "job=%s msg=\"could not start discovery\"",
+                         cfg->scrape[i].job_name);
+    return m;
+}
+
+static void app_apply_overrides(const struct pg_app_opts *o, struct pg_cfg *cfg)
+{
+    if (o->storage_path) {
+        char *s = strdup(o->storage_path);
+        if (s) {
+            free(cfg->storage_path);
+            cfg->storage_path = s;
+        }
+    }
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int http_eq(const struct pg_cfg_http *a, const struct pg_cfg_http *b)
+{
+    return str_eq(a->basic_auth_username, b->basic_auth_username) &&
+           str_eq(a->basic_auth_password, b->basic_auth_password) &&
+           str_eq(a->auth_type, b->auth_type) && str_eq(a->auth_credentials, b->auth_credentials) &&
+           str_eq(a->tls.ca_file, b->tls.ca_file) && str_eq(a->tls.cert_file, b->tls.cert_file) &&
+           str_eq(a->tls.key_file, b->tls.key_file) &&
+           str_eq(a->tls.server_name, b->tls.server_name) &&
+           a->tls.insecure_skip_verify == b->tls.insecure_skip_verify &&
+           str_eq(a->proxy_url, b->proxy_url) && a->follow_redirects == b->follow_redirects &&
+           pg_labels_equal(&a->headers, &b->headers);
+}
+
+/* Returns 1 when a and b need the same buffer and queues. */
+static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
+{
+    if (!str_eq(a->storage_path, b->storage_path) || a->storage_max_size != b->storage_max_size ||
+        a->storage_max_age_ms != b->storage_max_age_ms || a->n_remote != b->n_remote ||
+        !pg_labels_equal(&a->external_labels, &b->external_labels))
+        return 0;
+    for (size_t i = 0; i < a->n_remote; i++) {
+        const struct pg_cfg_remote *x = &a->remote[i], *y = &b->remote[i];
+        if (!str_eq(x->name, y->name) || !str_eq(x->url, y->url) || x->api != y->api ||
+            !http_eq(&x->http, &y->http) ||
+            !pg_labels_equal(&x->external_labels, &y->external_labels) ||
+            x->remote_timeout_ms != y->remote_timeout_ms ||
+            x->min_backoff_ms != y->min_backoff_ms || x->max_backoff_ms != y->max_backoff_ms ||
+            x->max_retries != y->max_retries || x->concurrency != y->concurrency ||
+            x->batch_max_bytes != y->batch_max_bytes)
+            return 0;
+    }
+    return 1;
+}
+
+struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *opts,
+                             struct pg_cfg *cfg, char *err, size_t errlen)
+{
+    struct pg_app *a = calloc(1, sizeof(*a));
+    if (!a) {
+        pg_cfg_free(cfg);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->base = base;
+    a->opts.config_file = opts->config_file ? strdup(opts->config_file) : NULL;
+    a->opts.listen_address = strdup(opts->listen_address ? opts->listen_address : "127.0.0.1:4100");
+    a->opts.storage_path = opts->storage_path ? strdup(opts->storage_path) : NULL;
+    app_apply_overrides(&a->opts, cfg);
+    a->cfg = cfg;
+    app_register_metrics(a);
+    if (!(a->cm = pg_curlm_create(base))) {
+        snprintf(err, errlen, "could not start the HTTP client");
+        goto fail;
+    }
+    if (app_start_sinks(a, cfg, err, errlen) < 0)
+        goto fail;
+    if (!(a->scraper = pg_scraper_create(base, a->cm, app_sink, a)) ||
+        pg_scraper_apply(a->scraper, cfg) < 0) {
+        snprintf(err, errlen, "could not start the scraper");
+        goto fail;
+    }
+    if (!(a->web = pg_web_create(base, a, a->opts.listen_address, err, errlen)))
+        goto fail;
+    if (!(a->sd = app_start_discovery(a, cfg))) {
+        snprintf(err, errlen, "could not start discovery");
+        goto fail;
+    }
+    struct timeval fl = {0, PG_APP_FLUSH_MS * 1000}, ev = {PG_APP_EVICT_MS / 1000, 0};
+    a->flush_ev = event_new(base, -1, EV_PERSIST, app_on_flush, a);
+    a->evict_ev = event_new(base, -1, EV_PERSIST, app_on_evict, a);
+    if (!a->flush_ev || !a->evict_ev || event_add(a->flush_ev, &fl) < 0 ||
+        event_add(a->evict_ev, &ev) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    app_reload_metric(a, 1);
+    a->ready = 1;
+    pg_log_info("app", "config=%s jobs=%zu remotes=%zu storage=%s msg=\"started\"", cfg->file,
+                cfg->n_scrape, cfg->n_remote, cfg->storage_path);
+    return a;
+fail:
+    pg_app_destroy(a);
+    return NULL;
+}
+
+/* Formats errs as "file:line:col: message" lines into err and logs each one. */
+static void app_report_errors(const struct pg_cfg_errors *errs, char *err, size_t errlen)
+{
+    size_t off = 0;
+    if (errlen)
+        err[0] = '\0';
+    for (size_t i = 0; i < errs->n; i++) {
+        const struct pg_cfg_error *e = &errs->v[i];
+        pg_log_error("config",
+                     "msg=\"reload failed; keeping the running config\" err=\"%s:%d:%d: %s\"",
+                     e->file ? e->file : "?", e->line, e->col, e->msg);
+        if (off < errlen) {
+            int w = snprintf(err + off, errlen - off, "%s%s:%d:%d: %s", i ? "\n" : "",
+                             e->file ? e->file : "?", e->line, e->col, e->msg);
+            off += w > 0 ? (size_t)w : 0;
+        }
+    }
+}
+
+int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
+{
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *cfg = pg_cfg_load(a->opts.config_file, &errs);
+    if (!cfg) {
+        app_report_errors(&errs, err, errlen);
+        pg_cfg_errors_reset(&errs);
+        app_reload_metric(a, 0);
+        return -1;
+    }
+    pg_cfg_errors_reset(&errs);
+    app_apply_overrides(&a->opts, cfg);
+
+    /* scrape side first: on failure nothing has changed yet */
+    if (pg_scraper_apply(a->scraper, cfg) < 0) {
+        snprintf(err, errlen, "out of memory applying the scrape configs");
+        pg_log_error("config", "msg=\"reload failed; keeping the running config\" err=\"%s\"", err);
+        pg_cfg_free(cfg);
+        app_reload_metric(a, 0);
+        return -1;
+    }
+    struct pg_sd_manager *sd = app_start_discovery(a, cfg);
+    pg_sd_manager_destroy(a->sd); /* borrows the old jobs: destroy before freeing old */
+    a->sd = sd;
+    struct pg_cfg *old = a->cfg;
+    a->cfg = cfg;
+
+    int rc = 0;
+    if (!sinks_equal(a->remote_cfg, cfg)) {
+        struct pg_cfg *prev = a->remote_cfg;
+        app_stop_sinks(a);
+        if (app_start_sinks(a, cfg, err, errlen) < 0) {
+            /* keep forwarding with the previous storage/remote_write settings */
+            pg_log_error("config",
+                         "msg=\"storage/remote_write not reloaded; keeping the running ones\" "
+                         "err=\"%s\"",
+                         err);
+            app_stop_sinks(a);
+            char e2[256];
+            if (app_start_sinks(a, prev, e2, sizeof(e2)) < 0)
+                pg_log_error("sink", "msg=\"could not reopen the buffer\" err=\"%s\"", e2);
+            a->remote_cfg = prev;
+            rc = -1;
+        } else if (prev != old) {
+            pg_cfg_free(prev);
+        }
+    }
+    if (old != a->remote_cfg)
+        pg_cfg_free(old);
+    app_reload_metric(a, rc == 0);
+    if (rc == 0)
+        pg_log_info("config", "file=%s jobs=%zu remotes=%zu msg=\"reloaded\"", cfg->file,
+                    cfg->n_scrape, cfg->n_remote);
+    return rc;
+}
+
+void pg_app_shutdown(struct pg_app *a)
+{
+    a->ready = 0;
+    pg_log_info("app", "msg=\"shutting down: stopping scrapes, flushing the buffer\"");
+    pg_sd_manager_destroy(a->sd);
+    a->sd = NULL;
+    pg_scraper_stop(a->scraper);
+    app_flush(a);
+    event_base_loopexit(a->base, NULL);
+}
+
+struct pg_scraper *pg_app_scraper(struct pg_app *a)
+{
+    return a->scraper;
+}
+
+const struct pg_cfg *pg_app_config(struct pg_app *a)
+{
+    return a->cfg;
+}
+
+int pg_app_ready(struct pg_app *a)
+{
+    return a->ready;
+}
+
+void pg_app_destroy(struct pg_app *a)
+{
+    if (!a)
+        return;
+    pg_metrics_remove_collector(app_collect, a);
+    if (a->flush_ev)
+        event_free(a->flush_ev);
+    if (a->evict_ev)
+        event_free(a->evict_ev);
+    pg_web_destroy(a->web);
+    pg_sd_manager_destroy(a->sd);
+    pg_scraper_destroy(a->scraper);
+    app_stop_sinks(a);
+    pg_curlm_destroy(a->cm);
+    if (a->remote_cfg && a->remote_cfg != a->cfg)
+        pg_cfg_free(a->remote_cfg);
+    pg_cfg_free(a->cfg);
+    free((char *)a->opts.config_file);
+    free((char *)a->opts.listen_address);
+    free((char *)a->opts.storage_path);
+    free(a);
+}

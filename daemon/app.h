@@ -1,0 +1,67 @@
+/* app.h - the running daemon: one event loop wiring config, discovery, scraper, buffer,
+ * backends and the HTTP server together.
+ *
+ * pg_app_create loads nothing itself: it takes a validated config, opens the buffer,
+ * starts one forwarding queue per remote_write entry, the scraper and the discovery
+ * manager. Reload (SIGHUP, POST /-/reload) builds the new config first; only when it is
+ * valid does the app swap: the scraper takes the new jobs (unchanged targets keep their
+ * loops), a new discovery manager replaces the old one, and buffer and queues are
+ * rebuilt only when storage or remote_write changed. A bad config is logged in full and
+ * the old one keeps running. SIGTERM/SIGINT stop scraping, flush the buffer's pending
+ * batch and leave the loop. */
+#ifndef PG_DAEMON_APP_H
+#define PG_DAEMON_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+struct event_base;
+struct pg_app;
+struct pg_scraper;
+struct pg_buf;
+
+/* Command-line overrides applied to every loaded config (NULL = from the file). */
+struct pg_app_opts {
+    const char *config_file;
+    const char *listen_address; /* default 127.0.0.1:4100 */
+    const char *storage_path;
+};
+
+/* Creates the app on base (borrowed) from cfg (takes ownership). Returns NULL with a
+ * reason in err on failure (cfg is then freed). */
+struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *opts,
+                             struct pg_cfg *cfg, char *err, size_t errlen);
+
+/* Reloads the config file. Returns 0, or -1 with every error (newline-separated,
+ * file:line:col: message) in err; the running config is kept then. */
+int pg_app_reload(struct pg_app *a, char *err, size_t errlen);
+
+/* Stops scraping, flushes the buffer and makes the loop exit. */
+void pg_app_shutdown(struct pg_app *a);
+
+/* For the receiver: queues one profile into the buffer's current batch (arguments
+ * borrowed and copied; tenant may be NULL). Not durable until pg_app_commit. Returns 0, or
+ * -1 when the buffer is unavailable or SQLite failed (counted). */
+int pg_app_append(struct pg_app *a, const struct pg_labels *labels, const char *name,
+                  int64_t from_ns, int64_t until_ns, const char *tenant, const uint8_t *body,
+                  size_t len);
+
+/* Commits the pending batch now and wakes the backends. Returns 0 when everything appended
+ * so far is durable, -1 when the commit failed (those profiles are lost and counted). */
+int pg_app_commit(struct pg_app *a);
+
+/* Returns 1 when the buffer holds more than its high-water mark (90% of storage.max_size),
+ * so a receiver should push back (429) instead of forcing evictions. */
+int pg_app_buffer_full(struct pg_app *a);
+
+/* Accessors for the HTTP server (borrowed). */
+struct pg_scraper *pg_app_scraper(struct pg_app *a);
+const struct pg_cfg *pg_app_config(struct pg_app *a);
+int pg_app_ready(struct pg_app *a);
+
+/* Frees everything. Accepts NULL. */
+void pg_app_destroy(struct pg_app *a);
+
+#endif

@@ -1,0 +1,162 @@
+/* run.c - `profgate run`: flag parsing, signals and the event loop around struct pg_app.
+ *
+ * Flags follow Prometheus's spelling (--web.listen-address, --storage.path, --log.level,
+ * --log.format; "--flag value" and "--flag=value"). SIGHUP reloads the config, SIGTERM and
+ * SIGINT shut down cleanly (stop scraping, flush the buffer, exit 0). */
+#include "daemon/run.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "daemon/app.h"
+
+static const char usage_text[] =
+    "usage: profgate run CONFIG [flags]\n"
+    "\n"
+    "Runs the collector: discovers and scrapes targets, buffers every profile in SQLite and\n"
+    "forwards to the remote_write backends.\n"
+    "\n"
+    "flags:\n"
+    "  --web.listen-address ADDR  address for the HTTP API and /metrics (default 127.0.0.1:4100)\n"
+    "  --storage.path DIR         buffer directory (overrides storage.path in CONFIG)\n"
+    "  --log.level LEVEL          debug, info, warn or error (default info)\n"
+    "  --log.format FORMAT        logfmt or json (default logfmt)\n"
+    "\n"
+    "signals: SIGHUP reloads CONFIG (as POST /-/reload does); SIGTERM/SIGINT shut down.\n";
+
+struct run_state {
+    struct pg_app *app;
+};
+
+static void on_signal(evutil_socket_t sig, short what, void *ud)
+{
+    (void)what;
+    struct run_state *st = ud;
+    if (sig == SIGHUP) {
+        pg_log_info("app", "msg=\"SIGHUP: reloading config\"");
+        char err[4096];
+        pg_app_reload(st->app, err, sizeof(err));
+        return;
+    }
+    pg_log_info("app", "signal=%s msg=\"received signal\"", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    pg_app_shutdown(st->app);
+}
+
+/* Matches "--name value" or "--name=value"; advances *i past a separate value. */
+static int flag_value(int argc, char **argv, int *i, const char *name, const char **out)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=') {
+        *out = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "profgate run: flag %s needs a value\n", name);
+        return -1;
+    }
+    *out = argv[++*i];
+    return 1;
+}
+
+int pg_cmd_run(int argc, char **argv)
+{
+    struct pg_app_opts opts = {0};
+    const char *level = NULL, *format = NULL;
+    for (int i = 2; i < argc; i++) {
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if ((r = flag_value(argc, argv, &i, "--web.listen-address", &opts.listen_address)) ||
+            (r = flag_value(argc, argv, &i, "--storage.path", &opts.storage_path)) ||
+            (r = flag_value(argc, argv, &i, "--log.level", &level)) ||
+            (r = flag_value(argc, argv, &i, "--log.format", &format))) {
+            if (r < 0)
+                return 2;
+            continue;
+        }
+        if (argv[i][0] == '-' || opts.config_file) {
+            fprintf(stderr, "profgate run: unexpected argument %s\n\n%s", argv[i], usage_text);
+            return 2;
+        }
+        opts.config_file = argv[i];
+    }
+    if (!opts.config_file) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    if (level) {
+        enum pg_log_level l;
+        if (pg_log_parse_level(level, &l) < 0) {
+            fprintf(stderr, "profgate run: --log.level %s: want debug, info, warn or error\n",
+                    level);
+            return 2;
+        }
+        pg_log_set_level(l);
+    }
+    if (format) {
+        if (!strcmp(format, "json"))
+            pg_log_set_format(PG_LOG_JSON);
+        else if (strcmp(format, "logfmt") != 0) {
+            fprintf(stderr, "profgate run: --log.format %s: want logfmt or json\n", format);
+            return 2;
+        }
+    }
+
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *cfg = pg_cfg_load(opts.config_file, &errs);
+    if (!cfg) {
+        pg_cfg_errors_print(&errs, stderr);
+        fprintf(stderr, "%s: %zu error(s)\n", opts.config_file, errs.n);
+        pg_cfg_errors_reset(&errs);
+        return 1;
+    }
+    pg_cfg_errors_reset(&errs);
+
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct event_base *base = event_base_new();
+    if (!base) {
+        fputs("profgate run: cannot create the event loop\n", stderr);
+        pg_cfg_free(cfg);
+        return 1;
+    }
+    char err[512] = "";
+    struct run_state st = {0};
+    st.app = pg_app_create(base, &opts, cfg, err, sizeof(err));
+    int rc = 0;
+    if (!st.app) {
+        pg_log_error("app", "msg=\"startup failed\" err=\"%s\"", err);
+        rc = 1;
+    } else {
+        struct event *sigs[3];
+        const int nums[3] = {SIGHUP, SIGTERM, SIGINT};
+        for (int i = 0; i < 3; i++) {
+            sigs[i] = evsignal_new(base, nums[i], on_signal, &st);
+            if (sigs[i])
+                event_add(sigs[i], NULL);
+        }
+        event_base_dispatch(base);
+        for (int i = 0; i < 3; i++)
+            if (sigs[i])
+                event_free(sigs[i]);
+        pg_app_destroy(st.app);
+        pg_log_info("app", "msg=\"stopped\"");
+    }
+    pg_metrics_shutdown();
+    event_base_free(base);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* web.h - profgate's HTTP server (libevent evhttp): status API, metrics, lifecycle.
+ *
+ * Routes (Prometheus's spelling and shapes): GET /api/v1/targets (?state=active|dropped|any,
+ * ?scrapePool=JOB), GET /metrics (text format 0.0.4), GET /-/healthy, GET /-/ready,
+ * POST|PUT /-/reload, and a human page at /. Other components add their own routes with
+ * pg_web_route (the receiver's /ingest and push.v1 routes). */
+#ifndef PG_DAEMON_WEB_H
+#define PG_DAEMON_WEB_H
+
+#include <stddef.h>
+
+struct event_base;
+struct evhttp_request;
+struct pg_app;
+struct pg_web;
+
+/* Handles one request; the handler must send a reply (now or later). */
+typedef void (*pg_web_handler_fn)(struct evhttp_request *req, void *ud);
+
+/* Listens on address ("host:port", "[v6]:port" or ":port"; port 0 picks a free one) and
+ * serves app's state (borrowed). Returns NULL with a reason in err on failure. */
+struct pg_web *pg_web_create(struct event_base *base, struct pg_app *app, const char *address,
+                             char *err, size_t errlen);
+
+/* Adds an exact-path route (path copied). Returns 0 or -1. */
+int pg_web_route(struct pg_web *w, const char *path, pg_web_handler_fn fn, void *ud);
+
+/* Removes the route for path, if any. */
+void pg_web_unroute(struct pg_web *w, const char *path);
+
+/* Stops listening and frees w. Accepts NULL. */
+void pg_web_destroy(struct pg_web *w);
+
+#endif
