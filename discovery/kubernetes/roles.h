@@ -65,7 +65,10 @@ int pg_kube_source(enum pg_cfg_kube_role role, const json_t *obj, char *buf, siz
 
 /* Builds obj's group for role into out (uninitialised on entry; on 0 the caller owns it
  * and resets it with pg_tgroup_reset). Returns 0, or -1 on a malformed object or OOM
- * (out then needs no reset). */
+ * (out then needs no reset). A pod without status.podIP yields a group with no labels and
+ * no targets (as Prometheus). A node with no usable address returns -1: Prometheus sends
+ * nothing for it, so the caller keeps that node's previous group. Labels Prometheus sets
+ * with empty values (e.g. an unnamed port) are present with "". */
 int pg_kube_build_group(enum pg_cfg_kube_role role, const json_t *obj,
                         const struct pg_kube_ctx *ctx, struct pg_tgroup *out);
 
