@@ -3,7 +3,8 @@
  * The loader walks the libyaml document with positions (config/yaml.c), checks keys
  * against per-type allow lists (unknown keys are errors), applies defaults only to
  * absent fields, reads *_file secrets, and validates cross-field rules (timeouts, delta
- * duration, duplicate job names). Every problem is reported; loading never stops early. */
+ * duration, duplicate job names, and the service-discovery configs' rules as Prometheus
+ * words them). Every problem is reported; loading never stops early. */
 #include "config/config.h"
 
 #include <errno.h>
@@ -378,6 +379,569 @@ static void load_file_sd(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s
     }
 }
 
+/* The position to report a problem with key at: its value node, or the map itself. */
+static yaml_node_t *key_node(struct ld *l, yaml_node_t *map, const char *key)
+{
+    yaml_node_t *n = pg_yaml_get(l->y, map, key);
+    return n ? n : map;
+}
+
+/* The HTTP client keys every *_sd_configs entry accepts (Prometheus's inline
+ * HTTPClientConfig, as far as profgate supports it for scrape jobs). */
+#define SD_HTTP_KEYS "basic_auth", "authorization", "tls_config", "proxy_url", "follow_redirects"
+
+/* Returns 1 when h differs from the default HTTP client configuration (Prometheus compares
+ * with config.DefaultHTTPClientConfig: nothing set, follow_redirects true). */
+static int http_is_custom(const struct pg_cfg_http *h)
+{
+    return h->basic_auth_username || h->basic_auth_password || h->auth_type ||
+           h->auth_credentials || h->tls.ca_file || h->tls.cert_file || h->tls.key_file ||
+           h->tls.server_name || h->tls.insecure_skip_verify || h->proxy_url ||
+           !h->follow_redirects;
+}
+
+/* Splits url's scheme (letters, digits, + - . after a leading letter, ended by ':') and
+ * checks for a host after "//". Returns the scheme length (0 = none) and sets *has_host. */
+static size_t url_scheme(const char *url, int *has_host)
+{
+    size_t i = 0;
+    *has_host = 0;
+    if (!((url[0] >= 'a' && url[0] <= 'z') || (url[0] >= 'A' && url[0] <= 'Z')))
+        return 0;
+    while (url[i] && url[i] != ':') {
+        char c = url[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '-' || c == '.'))
+            return 0;
+        i++;
+    }
+    if (url[i] != ':')
+        return 0;
+    if (url[i + 1] == '/' && url[i + 2] == '/') {
+        const char *h = url + i + 3;
+        size_t hl = strcspn(h, "/?#");
+        const char *at = memchr(h, '@', hl);
+        if (at)
+            hl -= (size_t)(at + 1 - h);
+        *has_host = hl > 0;
+    }
+    return i;
+}
+
+/* Returns 1 if url's scheme is http or https (case-insensitive, as Go's url.Parse). */
+static int url_is_http(const char *url, int *has_host)
+{
+    size_t n = url_scheme(url, has_host);
+    return (n == 4 && !strncasecmp(url, "http", 4)) || (n == 5 && !strncasecmp(url, "https", 5));
+}
+
+static void check_refresh(struct ld *l, yaml_node_t *g, int64_t ms)
+{
+    if (ms <= 0)
+        pg_yaml_error(l->y, key_node(l, g, "refresh_interval"), l->errs,
+                      "refresh_interval must be greater than 0");
+}
+
+/* Returns the number of entries of the sequence at key in j, reporting a non-sequence. */
+static size_t sd_count(struct ld *l, yaml_node_t *seq, const char *key)
+{
+    if (!seq || pg_yaml_is_null(seq))
+        return 0;
+    if (seq->type != YAML_SEQUENCE_NODE) {
+        pg_yaml_error(l->y, seq, l->errs, "%s: expected a sequence", key);
+        return 0;
+    }
+    return (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+}
+
+/* http_sd_configs (Prometheus discovery/http: SDConfig). */
+static void load_http_sd(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
+{
+    size_t cnt = sd_count(l, seq, "http_sd_configs");
+    if (!cnt)
+        return;
+    s->http_sd = calloc(cnt, sizeof(*s->http_sd));
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
+        static const char *const k[] = {"url", "refresh_interval", SD_HTTP_KEYS, NULL};
+        struct pg_cfg_http_sd *h = &s->http_sd[s->n_http_sd++];
+        h->refresh_interval_ms = 60 * 1000;
+        h->http.follow_redirects = 1;
+        pg_labels_init(&h->http.headers);
+        h->line = (int)g->start_mark.line + 1;
+        h->col = (int)g->start_mark.column + 1;
+        if (pg_yaml_check_keys(l->y, g, k, "http.SDConfig", l->errs) < 0)
+            continue;
+        get_str(l, g, "url", 1, &h->url);
+        get_dur(l, g, "refresh_interval", &h->refresh_interval_ms);
+        load_http(l, g, &h->http, 0);
+        check_refresh(l, g, h->refresh_interval_ms);
+        int has_host;
+        if (!h->url || !*h->url)
+            pg_yaml_error(l->y, g, l->errs, "URL is missing");
+        else if (!url_is_http(h->url, &has_host))
+            pg_yaml_error(l->y, key_node(l, g, "url"), l->errs,
+                          "URL scheme must be 'http' or 'https'");
+        else if (!has_host)
+            pg_yaml_error(l->y, key_node(l, g, "url"), l->errs, "host is missing in URL");
+    }
+}
+
+static void free_http_sd(struct pg_cfg_http_sd *h)
+{
+    free(h->url);
+    free_http(&h->http);
+}
+
+/* consul_sd_configs (Prometheus discovery/consul: SDConfig). */
+static void load_consul_sd(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
+{
+    size_t cnt = sd_count(l, seq, "consul_sd_configs");
+    if (!cnt)
+        return;
+    s->consul_sd = calloc(cnt, sizeof(*s->consul_sd));
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
+        static const char *const k[] = {"server",        "path_prefix",      "token",
+                                        "token_file",    "datacenter",       "namespace",
+                                        "partition",     "scheme",           "username",
+                                        "password",      "password_file",    "services",
+                                        "tags",          "node_meta",        "tag_separator",
+                                        "allow_stale",   "refresh_interval", "filter",
+                                        "health_filter", SD_HTTP_KEYS,       NULL};
+        struct pg_cfg_consul_sd *c = &s->consul_sd[s->n_consul_sd++];
+        pg_labels_init(&c->node_meta);
+        pg_labels_init(&c->http.headers);
+        c->http.follow_redirects = 1;
+        c->allow_stale = 1;
+        c->refresh_interval_ms = 30 * 1000;
+        c->line = (int)g->start_mark.line + 1;
+        c->col = (int)g->start_mark.column + 1;
+        if (pg_yaml_check_keys(l->y, g, k, "consul.SDConfig", l->errs) < 0)
+            continue;
+        get_str(l, g, "server", 1, &c->server);
+        get_str(l, g, "path_prefix", 1, &c->path_prefix);
+        get_secret(l, g, "token", &c->token);
+        get_str(l, g, "datacenter", 1, &c->datacenter);
+        get_str(l, g, "namespace", 1, &c->namespace_);
+        get_str(l, g, "partition", 1, &c->partition);
+        get_str(l, g, "scheme", 1, &c->scheme);
+        get_strv(l, g, "services", 1, &c->services, &c->n_services);
+        get_strv(l, g, "tags", 1, &c->tags, &c->n_tags);
+        get_labels(l, g, "node_meta", &c->node_meta);
+        get_str(l, g, "tag_separator", 1, &c->tag_separator);
+        get_bool(l, g, "allow_stale", &c->allow_stale);
+        get_dur(l, g, "refresh_interval", &c->refresh_interval_ms);
+        get_str(l, g, "filter", 1, &c->filter);
+        get_str(l, g, "health_filter", 1, &c->health_filter);
+        load_http(l, g, &c->http, 0);
+        /* deprecated username/password: folded into basic_auth, as Prometheus does */
+        char *user = NULL, *pass = NULL;
+        get_str(l, g, "username", 1, &user);
+        get_secret(l, g, "password", &pass);
+        if (user || pass) {
+            if (c->http.basic_auth_username || c->http.basic_auth_password) {
+                pg_yaml_error(l->y, key_node(l, g, "basic_auth"), l->errs,
+                              "at most one of consul SD configuration username and password and "
+                              "basic auth can be configured");
+                free(user);
+                free(pass);
+            } else {
+                c->http.basic_auth_username = user;
+                c->http.basic_auth_password = pass;
+            }
+        }
+        if (c->token && c->http.auth_type)
+            pg_yaml_error(l->y, key_node(l, g, "authorization"), l->errs,
+                          "at most one of consul SD token, authorization, or oauth2 can be "
+                          "configured");
+        if (!c->server)
+            c->server = strdup("localhost:8500");
+        if (!c->path_prefix)
+            c->path_prefix = strdup("");
+        if (!c->scheme)
+            c->scheme = strdup("http");
+        if (!c->tag_separator)
+            c->tag_separator = strdup(",");
+        if (strspn(c->server, " \t\r\n") == strlen(c->server))
+            pg_yaml_error(l->y, key_node(l, g, "server"), l->errs,
+                          "consul SD configuration requires a server address");
+        if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https"))
+            pg_yaml_error(l->y, key_node(l, g, "scheme"), l->errs,
+                          "unknown consul SD configuration scheme: %s (want http or https)",
+                          c->scheme);
+        check_refresh(l, g, c->refresh_interval_ms);
+    }
+}
+
+static void free_consul_sd(struct pg_cfg_consul_sd *c)
+{
+    free(c->server);
+    free(c->path_prefix);
+    free(c->token);
+    free(c->datacenter);
+    free(c->namespace_);
+    free(c->partition);
+    free(c->scheme);
+    free_strv(c->services, c->n_services);
+    free_strv(c->tags, c->n_tags);
+    pg_labels_reset(&c->node_meta);
+    free(c->tag_separator);
+    free(c->filter);
+    free(c->health_filter);
+    free_http(&c->http);
+}
+
+static const char *const kube_roles[] = {
+    [PG_CFG_KUBE_POD] = "pod",
+    [PG_CFG_KUBE_SERVICE] = "service",
+    [PG_CFG_KUBE_ENDPOINTS] = "endpoints",
+    [PG_CFG_KUBE_ENDPOINTSLICE] = "endpointslice",
+    [PG_CFG_KUBE_NODE] = "node",
+    [PG_CFG_KUBE_INGRESS] = "ingress",
+};
+#define N_KUBE_ROLES (sizeof(kube_roles) / sizeof(kube_roles[0]))
+
+/* Reads a Kubernetes SD role at key of map. Returns the role, -1 when absent, -2 when
+ * invalid (reported). */
+static int get_kube_role(struct ld *l, yaml_node_t *map, const char *key)
+{
+    char *r = NULL;
+    yaml_node_t *n = pg_yaml_get(l->y, map, key);
+    if (!n || pg_yaml_is_null(n))
+        return -1;
+    if (pg_yaml_str(l->y, n, key, 1, &r, l->errs) < 0)
+        return -2;
+    int role = -2;
+    for (size_t i = 0; i < N_KUBE_ROLES; i++)
+        if (!strcmp(r, kube_roles[i]))
+            role = (int)i;
+    if (role == -2)
+        pg_yaml_error(l->y, n, l->errs, "unknown Kubernetes SD role \"%s\"", r);
+    free(r);
+    return role;
+}
+
+/* The selector roles each role accepts (Prometheus kubernetes.SDConfig.UnmarshalYAML). */
+static int kube_selector_allowed(int role, int sel, const char **list)
+{
+    static const char *const lists[] = {
+        [PG_CFG_KUBE_POD] = "pod",
+        [PG_CFG_KUBE_SERVICE] = "service",
+        [PG_CFG_KUBE_ENDPOINTS] = "pod, service, endpoints",
+        [PG_CFG_KUBE_ENDPOINTSLICE] = "pod, service, endpointslice",
+        [PG_CFG_KUBE_NODE] = "node",
+        [PG_CFG_KUBE_INGRESS] = "ingress",
+    };
+    *list = lists[role];
+    if (sel == role)
+        return 1;
+    if (role == PG_CFG_KUBE_ENDPOINTS || role == PG_CFG_KUBE_ENDPOINTSLICE)
+        return sel == PG_CFG_KUBE_POD || sel == PG_CFG_KUBE_SERVICE;
+    return 0;
+}
+
+/* ---- Kubernetes selector syntax (as k8s.io/apimachinery labels.Parse and
+ * fields.ParseSelector accept it), so a bad selector fails at load, not at the API. ---- */
+
+static int sel_is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* A label name part or value: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends
+ * (empty allowed only when empty_ok). */
+static int sel_valid_name(const char *s, size_t n, int empty_ok)
+{
+    if (n == 0)
+        return empty_ok;
+    if (n > 63 || !sel_is_alnum(s[0]) || !sel_is_alnum(s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!sel_is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return 0;
+    return 1;
+}
+
+/* A label key: [prefix/]name, the prefix a DNS subdomain of at most 253 characters. */
+static int sel_valid_key(const char *s, size_t n)
+{
+    const char *slash = memchr(s, '/', n);
+    if (!slash)
+        return sel_valid_name(s, n, 0);
+    size_t pl = (size_t)(slash - s);
+    if (pl == 0 || pl > 253)
+        return 0;
+    for (size_t i = 0; i < pl; i++)
+        if (!sel_is_alnum(s[i]) && s[i] != '-' && s[i] != '.')
+            return 0;
+    return sel_valid_name(slash + 1, n - pl - 1, 0);
+}
+
+/* Lexer: skips blanks, returns the next token's start and length in *tok and *len (0 at the end).
+ * Operators are "!=", "==", "=", "!", "<", ">", "(", ")", ","; anything else up to one of
+ * those or a blank is an identifier. */
+static const char *sel_next(const char *p, const char **tok, size_t *len)
+{
+    static const char ops[] = "!=<>(),";
+    while (*p == ' ' || *p == '\t')
+        p++;
+    *tok = p;
+    if (!*p) {
+        *len = 0;
+        return p;
+    }
+    if ((p[0] == '!' || p[0] == '=') && p[1] == '=')
+        *len = 2;
+    else if (strchr(ops, *p))
+        *len = 1;
+    else {
+        size_t n = 0;
+        while (p[n] && p[n] != ' ' && p[n] != '\t' && !strchr(ops, p[n]))
+            n++;
+        *len = n;
+    }
+    return p + *len;
+}
+
+static int sel_is(const char *tok, size_t len, const char *s)
+{
+    return len == strlen(s) && !strncmp(tok, s, len);
+}
+
+static int sel_is_ident(const char *tok, size_t len)
+{
+    return len > 0 && !strchr("!=<>(),", tok[0]);
+}
+
+/* Returns NULL when s is a valid label selector, else a static reason. */
+static const char *kube_label_selector_error(const char *s)
+{
+    const char *p = s, *t;
+    size_t n;
+    p = sel_next(p, &t, &n);
+    if (n == 0)
+        return NULL; /* empty selects everything */
+    for (;;) {
+        int negated = 0;
+        if (sel_is(t, n, "!")) {
+            negated = 1;
+            p = sel_next(p, &t, &n);
+        }
+        if (!sel_is_ident(t, n) || !sel_valid_key(t, n))
+            return "invalid label key";
+        p = sel_next(p, &t, &n);
+        if (!negated && (sel_is(t, n, "=") || sel_is(t, n, "==") || sel_is(t, n, "!="))) {
+            p = sel_next(p, &t, &n);
+            if (sel_is_ident(t, n)) {
+                if (!sel_valid_name(t, n, 1))
+                    return "invalid label value";
+                p = sel_next(p, &t, &n);
+            } /* else an empty value */
+        } else if (!negated && (sel_is(t, n, "<") || sel_is(t, n, ">"))) {
+            p = sel_next(p, &t, &n);
+            size_t i = sel_is_ident(t, n) && t[0] == '-';
+            if (!sel_is_ident(t, n) || i == n)
+                return "expected an integer after < or >";
+            for (; i < n; i++)
+                if (t[i] < '0' || t[i] > '9')
+                    return "expected an integer after < or >";
+            p = sel_next(p, &t, &n);
+        } else if (!negated && (sel_is(t, n, "in") || sel_is(t, n, "notin"))) {
+            p = sel_next(p, &t, &n);
+            if (!sel_is(t, n, "("))
+                return "expected ( after in/notin";
+            p = sel_next(p, &t, &n);
+            while (!sel_is(t, n, ")")) {
+                if (sel_is_ident(t, n)) {
+                    if (!sel_valid_name(t, n, 1))
+                        return "invalid label value";
+                    p = sel_next(p, &t, &n);
+                }
+                if (sel_is(t, n, ","))
+                    p = sel_next(p, &t, &n);
+                else if (!sel_is(t, n, ")"))
+                    return "expected , or ) in value set";
+            }
+            p = sel_next(p, &t, &n);
+        }
+        if (n == 0)
+            return NULL;
+        if (!sel_is(t, n, ","))
+            return "expected , between requirements";
+        p = sel_next(p, &t, &n);
+    }
+}
+
+/* Returns NULL when s is a valid field selector (comma-separated key=value, key==value or
+ * key!=value terms, "\" escaping), else a static reason. */
+static const char *kube_field_selector_error(const char *s)
+{
+    if (!*s)
+        return NULL;
+    const char *term = s;
+    for (const char *p = s;; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p != ',' && *p != '\0')
+            continue;
+        /* term is [term, p) */
+        const char *op = NULL;
+        for (const char *q = term; q < p; q++) {
+            if (*q == '\\' && q + 1 < p) {
+                q++;
+                continue;
+            }
+            if (*q == '=' || (*q == '!' && q + 1 < p && q[1] == '=')) {
+                op = q;
+                break;
+            }
+        }
+        if (!op)
+            return "each term needs =, == or !=";
+        if (op == term)
+            return "empty field name";
+        if (!*p)
+            return NULL;
+        term = p + 1;
+    }
+}
+
+/* kubernetes_sd_configs (Prometheus discovery/kubernetes: SDConfig). */
+static void load_kube_sd(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
+{
+    size_t cnt = sd_count(l, seq, "kubernetes_sd_configs");
+    if (!cnt)
+        return;
+    s->kube_sd = calloc(cnt, sizeof(*s->kube_sd));
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
+        static const char *const k[] = {"role",       "api_server", "kubeconfig_file",
+                                        "namespaces", "selectors",  "attach_metadata",
+                                        SD_HTTP_KEYS, NULL};
+        struct pg_cfg_kube_sd *ks = &s->kube_sd[s->n_kube_sd++];
+        pg_labels_init(&ks->http.headers);
+        ks->http.follow_redirects = 1;
+        ks->line = (int)g->start_mark.line + 1;
+        ks->col = (int)g->start_mark.column + 1;
+        if (pg_yaml_check_keys(l->y, g, k, "kubernetes.SDConfig", l->errs) < 0)
+            continue;
+        int role = get_kube_role(l, g, "role");
+        if (role == -1)
+            pg_yaml_error(l->y, g, l->errs,
+                          "role missing (one of: pod, service, endpoints, endpointslice, node, "
+                          "ingress)");
+        ks->role = role >= 0 ? (enum pg_cfg_kube_role)role : PG_CFG_KUBE_POD;
+        get_str(l, g, "api_server", 1, &ks->api_server);
+        get_str(l, g, "kubeconfig_file", 1, &ks->kubeconfig_file);
+        load_http(l, g, &ks->http, 0);
+
+        yaml_node_t *ns = pg_yaml_get(l->y, g, "namespaces");
+        if (ns && !pg_yaml_is_null(ns)) {
+            static const char *const nk[] = {"own_namespace", "names", NULL};
+            if (pg_yaml_check_keys(l->y, ns, nk, "kubernetes.NamespaceDiscovery", l->errs) == 0) {
+                get_bool(l, ns, "own_namespace", &ks->own_namespace);
+                get_strv(l, ns, "names", 1, &ks->namespaces, &ks->n_namespaces);
+            }
+        }
+        yaml_node_t *am = pg_yaml_get(l->y, g, "attach_metadata");
+        if (am && !pg_yaml_is_null(am)) {
+            static const char *const ak[] = {"node", "namespace", NULL};
+            if (pg_yaml_check_keys(l->y, am, ak, "kubernetes.AttachMetadataConfig", l->errs) == 0) {
+                get_bool(l, am, "node", &ks->attach_node);
+                get_bool(l, am, "namespace", &ks->attach_namespace);
+            }
+        }
+
+        if (ks->api_server && *ks->api_server) {
+            int has_host;
+            if (!url_is_http(ks->api_server, &has_host))
+                pg_yaml_error(l->y, key_node(l, g, "api_server"), l->errs,
+                              "api_server: URL scheme must be 'http' or 'https'");
+            else if (!has_host)
+                pg_yaml_error(l->y, key_node(l, g, "api_server"), l->errs,
+                              "api_server: host is missing in URL");
+        } else if (ks->api_server) {
+            free(ks->api_server); /* "" is unset, as an empty config.URL */
+            ks->api_server = NULL;
+        }
+        if (ks->kubeconfig_file && !*ks->kubeconfig_file) {
+            free(ks->kubeconfig_file);
+            ks->kubeconfig_file = NULL;
+        }
+        int custom = http_is_custom(&ks->http);
+        if (ks->api_server && ks->kubeconfig_file)
+            pg_yaml_error(l->y, key_node(l, g, "kubeconfig_file"), l->errs,
+                          "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
+        else if (ks->kubeconfig_file && custom)
+            pg_yaml_error(l->y, key_node(l, g, "kubeconfig_file"), l->errs,
+                          "cannot use a custom HTTP client configuration together with "
+                          "'kubeconfig_file'");
+        else if (!ks->api_server && custom)
+            pg_yaml_error(l->y, g, l->errs,
+                          "to use custom HTTP client configuration please provide the "
+                          "'api_server' URL explicitly");
+        if (ks->api_server && ks->own_namespace)
+            pg_yaml_error(l->y, key_node(l, ns, "own_namespace"), l->errs,
+                          "cannot use 'api_server' and 'namespaces.own_namespace' "
+                          "simultaneously");
+        if (ks->kubeconfig_file && ks->own_namespace)
+            pg_yaml_error(l->y, key_node(l, ns, "own_namespace"), l->errs,
+                          "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' "
+                          "simultaneously");
+
+        size_t ns_cnt = sd_count(l, pg_yaml_get(l->y, g, "selectors"), "selectors");
+        yaml_node_t *sels = pg_yaml_get(l->y, g, "selectors");
+        if (ns_cnt)
+            ks->selectors = calloc(ns_cnt, sizeof(*ks->selectors));
+        for (size_t j = 0; j < ns_cnt; j++) {
+            yaml_node_t *sn = pg_yaml_at(l->y, sels->data.sequence.items.start[j]);
+            static const char *const sk[] = {"role", "label", "field", NULL};
+            if (pg_yaml_check_keys(l->y, sn, sk, "kubernetes.SelectorConfig", l->errs) < 0)
+                continue;
+            struct pg_cfg_kube_selector *sel = &ks->selectors[ks->n_selectors++];
+            int srole = get_kube_role(l, sn, "role");
+            sel->role = srole >= 0 ? (enum pg_cfg_kube_role)srole : PG_CFG_KUBE_POD;
+            get_str(l, sn, "label", 1, &sel->label);
+            get_str(l, sn, "field", 1, &sel->field);
+            const char *why;
+            if (sel->label && (why = kube_label_selector_error(sel->label)))
+                pg_yaml_error(l->y, key_node(l, sn, "label"), l->errs,
+                              "invalid label selector \"%s\": %s", sel->label, why);
+            if (sel->field && (why = kube_field_selector_error(sel->field)))
+                pg_yaml_error(l->y, key_node(l, sn, "field"), l->errs,
+                              "invalid field selector \"%s\": %s", sel->field, why);
+            if (srole == -2 || role < 0)
+                continue;
+            const char *list;
+            for (size_t m = 0; srole >= 0 && m + 1 < ks->n_selectors; m++)
+                if ((int)ks->selectors[m].role == srole) {
+                    pg_yaml_error(l->y, key_node(l, sn, "role"), l->errs,
+                                  "duplicated selector role: %s", kube_roles[srole]);
+                    srole = -3;
+                }
+            if (srole != -3 && !kube_selector_allowed(role, srole, &list))
+                pg_yaml_error(l->y, key_node(l, sn, "role"), l->errs,
+                              "%s role supports only %s selectors", kube_roles[role], list);
+        }
+    }
+}
+
+static void free_kube_sd(struct pg_cfg_kube_sd *ks)
+{
+    free(ks->api_server);
+    free(ks->kubeconfig_file);
+    free_strv(ks->namespaces, ks->n_namespaces);
+    for (size_t i = 0; i < ks->n_selectors; i++) {
+        free(ks->selectors[i].label);
+        free(ks->selectors[i].field);
+    }
+    free(ks->selectors);
+    free_http(&ks->http);
+}
+
 static void load_params(struct ld *l, yaml_node_t *m, struct pg_cfg_scrape *s)
 {
     if (!m || pg_yaml_is_null(m))
@@ -428,6 +992,9 @@ static void load_scrape(struct ld *l, struct pg_cfg *cfg, yaml_node_t *j, struct
                                     "body_size_limit",
                                     "static_configs",
                                     "file_sd_configs",
+                                    "http_sd_configs",
+                                    "consul_sd_configs",
+                                    "kubernetes_sd_configs",
                                     "relabel_configs",
                                     NULL};
     s->line = (int)j->start_mark.line + 1;
@@ -505,6 +1072,9 @@ static void load_scrape(struct ld *l, struct pg_cfg *cfg, yaml_node_t *j, struct
         s->body_size_limit = DEFAULT_BODY_LIMIT;
     load_static(l, pg_yaml_get(l->y, j, "static_configs"), s);
     load_file_sd(l, pg_yaml_get(l->y, j, "file_sd_configs"), s);
+    load_http_sd(l, pg_yaml_get(l->y, j, "http_sd_configs"), s);
+    load_consul_sd(l, pg_yaml_get(l->y, j, "consul_sd_configs"), s);
+    load_kube_sd(l, pg_yaml_get(l->y, j, "kubernetes_sd_configs"), s);
     yaml_node_t *rc = pg_yaml_get(l->y, j, "relabel_configs");
     if (rc && !pg_yaml_is_null(rc))
         pg_cfg_parse_relabel_configs(l->y, rc, "relabel_configs", &s->relabel, &s->n_relabel,
@@ -536,6 +1106,15 @@ static void free_scrape(struct pg_cfg_scrape *s)
     for (size_t i = 0; i < s->n_file_sd; i++)
         free_strv(s->file_sd[i].files, s->file_sd[i].n_files);
     free(s->file_sd);
+    for (size_t i = 0; i < s->n_http_sd; i++)
+        free_http_sd(&s->http_sd[i]);
+    free(s->http_sd);
+    for (size_t i = 0; i < s->n_consul_sd; i++)
+        free_consul_sd(&s->consul_sd[i]);
+    free(s->consul_sd);
+    for (size_t i = 0; i < s->n_kube_sd; i++)
+        free_kube_sd(&s->kube_sd[i]);
+    free(s->kube_sd);
     pg_cfg_relabel_rules_free(s->relabel, s->n_relabel);
 }
 
@@ -618,6 +1197,117 @@ static void load_seq(struct ld *l, yaml_node_t *root, const char *key, size_t el
     *out = calloc(*n ? *n : 1, elem);
 }
 
+/* receiver: the push receiver (DESIGN.md "HTTP surface"; docs/configuration.md). */
+static void load_receiver(struct ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
+{
+    static const char *const k[] = {"enabled",
+                                    "max_body_size",
+                                    "basic_auth",
+                                    "bearer_tokens_file",
+                                    "relabel_configs",
+                                    "max_connections",
+                                    "read_timeout",
+                                    "write_timeout",
+                                    NULL};
+    pg_yaml_check_keys(l->y, rc, k, "config.ReceiverConfig", l->errs);
+    get_bool(l, rc, "enabled", &cfg->receiver_enabled);
+    get_size(l, rc, "max_body_size", &cfg->receiver_max_body_size);
+    if (cfg->receiver_max_body_size == 0)
+        pg_yaml_error(l->y, pg_yaml_get(l->y, rc, "max_body_size"), l->errs,
+                      "receiver: max_body_size must be greater than 0");
+    get_uint(l, rc, "max_connections", &cfg->receiver_max_connections);
+    if (cfg->receiver_max_connections == 0)
+        pg_yaml_error(l->y, pg_yaml_get(l->y, rc, "max_connections"), l->errs,
+                      "receiver: max_connections must be at least 1");
+    get_dur(l, rc, "read_timeout", &cfg->receiver_read_timeout_ms);
+    if (cfg->receiver_read_timeout_ms <= 0)
+        pg_yaml_error(l->y, pg_yaml_get(l->y, rc, "read_timeout"), l->errs,
+                      "receiver: read_timeout must be greater than 0");
+    get_dur(l, rc, "write_timeout", &cfg->receiver_write_timeout_ms);
+    if (cfg->receiver_write_timeout_ms <= 0)
+        pg_yaml_error(l->y, pg_yaml_get(l->y, rc, "write_timeout"), l->errs,
+                      "receiver: write_timeout must be greater than 0");
+
+    yaml_node_t *ba = pg_yaml_get(l->y, rc, "basic_auth");
+    if (ba && !pg_yaml_is_null(ba)) {
+        if (ba->type != YAML_SEQUENCE_NODE) {
+            pg_yaml_error(l->y, ba, l->errs,
+                          "receiver: basic_auth: expected a sequence of {username, password}");
+        } else {
+            size_t cnt = (size_t)(ba->data.sequence.items.top - ba->data.sequence.items.start);
+            cfg->receiver_users = calloc(cnt ? cnt : 1, sizeof(*cfg->receiver_users));
+            for (size_t i = 0; cfg->receiver_users && i < cnt; i++) {
+                yaml_node_t *u = pg_yaml_at(l->y, ba->data.sequence.items.start[i]);
+                static const char *const uk[] = {"username", "password", "password_file", NULL};
+                if (pg_yaml_check_keys(l->y, u, uk, "config.ReceiverBasicAuth", l->errs) < 0)
+                    continue;
+                struct pg_cfg_receiver_user *ru = &cfg->receiver_users[cfg->n_receiver_users++];
+                get_str(l, u, "username", 1, &ru->username);
+                get_secret(l, u, "password", &ru->password);
+                if (!ru->username || !*ru->username)
+                    pg_yaml_error(l->y, u, l->errs, "receiver: basic_auth: username is required");
+                else if (!pg_yaml_get(l->y, u, "password") &&
+                         !pg_yaml_get(l->y, u, "password_file"))
+                    pg_yaml_error(l->y, u, l->errs,
+                                  "receiver: basic_auth: user %s needs a password or "
+                                  "password_file",
+                                  ru->username);
+                else if (!ru->password || !*ru->password)
+                    pg_yaml_error(l->y, u, l->errs,
+                                  "receiver: basic_auth: user %s has an empty password (an unset "
+                                  "${VAR} or an empty password_file would let anyone push)",
+                                  ru->username);
+                for (size_t j = 0; ru->username && j + 1 < cfg->n_receiver_users; j++)
+                    if (cfg->receiver_users[j].username &&
+                        !strcmp(cfg->receiver_users[j].username, ru->username))
+                        pg_yaml_error(l->y, pg_yaml_get(l->y, u, "username"), l->errs,
+                                      "receiver: basic_auth: duplicate username %s", ru->username);
+            }
+        }
+    }
+
+    yaml_node_t *tf = pg_yaml_get(l->y, rc, "bearer_tokens_file");
+    if (tf && !pg_yaml_is_null(tf) &&
+        pg_yaml_str(l->y, tf, "bearer_tokens_file", 1, &cfg->receiver_bearer_tokens_file,
+                    l->errs) == 0) {
+        char *text = read_secret_file(l, tf, cfg->receiver_bearer_tokens_file);
+        size_t cap = 0;
+        for (char *line = text, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = '\0';
+            else
+                next = line + strlen(line);
+            while (*line == ' ' || *line == '\t')
+                line++;
+            size_t n = strlen(line);
+            while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r'))
+                line[--n] = '\0';
+            if (!n)
+                continue;
+            if (cfg->n_receiver_bearer_tokens == cap) {
+                cap = cap ? cap * 2 : 4;
+                char **v = realloc(cfg->receiver_bearer_tokens, cap * sizeof(*v));
+                if (!v)
+                    break;
+                cfg->receiver_bearer_tokens = v;
+            }
+            char *t = strdup(line);
+            if (t)
+                cfg->receiver_bearer_tokens[cfg->n_receiver_bearer_tokens++] = t;
+        }
+        if (text && cfg->n_receiver_bearer_tokens == 0)
+            pg_yaml_error(l->y, tf, l->errs, "receiver: bearer_tokens_file %s has no tokens",
+                          cfg->receiver_bearer_tokens_file);
+        free(text);
+    }
+
+    yaml_node_t *rl = pg_yaml_get(l->y, rc, "relabel_configs");
+    if (rl)
+        pg_cfg_parse_relabel_configs(l->y, rl, "relabel_configs", &cfg->receiver_relabel,
+                                     &cfg->n_receiver_relabel, l->errs);
+}
+
 struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
 {
     size_t before = errs->n;
@@ -636,6 +1326,9 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     cfg->storage_max_size = 1ull << 30;
     cfg->storage_max_age_ms = 24ll * 3600 * 1000;
     cfg->receiver_max_body_size = 32u << 20;
+    cfg->receiver_max_connections = 1024;
+    cfg->receiver_read_timeout_ms = 30000;
+    cfg->receiver_write_timeout_ms = 30000;
 
     yaml_node_t *root = pg_yaml_root(&y);
     if (!root || pg_yaml_is_null(root))
@@ -704,12 +1397,8 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     }
 
     yaml_node_t *rc = pg_yaml_get(&y, root, "receiver");
-    if (rc && !pg_yaml_is_null(rc)) {
-        static const char *const k[] = {"enabled", "max_body_size", NULL};
-        pg_yaml_check_keys(&y, rc, k, "config.ReceiverConfig", errs);
-        get_bool(&l, rc, "enabled", &cfg->receiver_enabled);
-        get_size(&l, rc, "max_body_size", &cfg->receiver_max_body_size);
-    }
+    if (rc && !pg_yaml_is_null(rc))
+        load_receiver(&l, rc, cfg);
 
 done:
     pg_yaml_free(&y);
@@ -745,5 +1434,13 @@ void pg_cfg_free(struct pg_cfg *cfg)
         pg_labels_reset(&cfg->remote[i].external_labels);
     }
     free(cfg->remote);
+    for (size_t i = 0; i < cfg->n_receiver_users; i++) {
+        free(cfg->receiver_users[i].username);
+        free(cfg->receiver_users[i].password);
+    }
+    free(cfg->receiver_users);
+    free(cfg->receiver_bearer_tokens_file);
+    free_strv(cfg->receiver_bearer_tokens, cfg->n_receiver_bearer_tokens);
+    pg_cfg_relabel_rules_free(cfg->receiver_relabel, cfg->n_receiver_relabel);
     free(cfg);
 }

@@ -161,6 +161,12 @@ struct pg_cfg_remote {
     uint64_t batch_max_bytes; /* default 4MiB */
 };
 
+/* One receiver.basic_auth user (password loaded from password or password_file). */
+struct pg_cfg_receiver_user {
+    char *username;
+    char *password;
+};
+
 struct pg_cfg {
     char *file;
     int64_t scrape_interval_ms, scrape_timeout_ms;
@@ -173,7 +179,17 @@ struct pg_cfg {
     struct pg_cfg_remote *remote;
     size_t n_remote;
     int receiver_enabled;
-    uint64_t receiver_max_body_size;
+    uint64_t receiver_max_body_size;             /* default 32MiB */
+    struct pg_cfg_receiver_user *receiver_users; /* receiver.basic_auth */
+    size_t n_receiver_users;
+    char *receiver_bearer_tokens_file; /* NULL when unset */
+    char **receiver_bearer_tokens;     /* loaded from the file, one per non-empty line */
+    size_t n_receiver_bearer_tokens;
+    struct pg_relabel_rule *receiver_relabel; /* receiver.relabel_configs */
+    size_t n_receiver_relabel;
+    uint64_t receiver_max_connections; /* default 1024 */
+    int64_t receiver_read_timeout_ms;  /* default 30s */
+    int64_t receiver_write_timeout_ms; /* default 30s */
 };
 
 /* Loads and validates path. Returns a new config (free with pg_cfg_free), or NULL when
