@@ -41,6 +41,7 @@ struct pg_httpc_req {
     size_t len, cap, max_body;
     int too_large;
     char *content_type, *content_encoding, *retry_after;
+    char *capture_name, *captured; /* opts.capture_header and its value */
     struct timespec start;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -65,6 +66,8 @@ static void req_free(struct pg_httpc_req *r)
     free(r->content_type);
     free(r->content_encoding);
     free(r->retry_after);
+    free(r->capture_name);
+    free(r->captured);
     free(r);
 }
 
@@ -116,7 +119,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         free(r->content_type);
         free(r->content_encoding);
         free(r->retry_after);
-        r->content_type = r->content_encoding = r->retry_after = NULL;
+        free(r->captured);
+        r->content_type = r->content_encoding = r->retry_after = r->captured = NULL;
         r->len = 0;
         return n;
     }
@@ -132,6 +136,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     if (colon == NULL)
         return n;
     size_t nlen = (size_t)(colon - data);
+    if (r->capture_name && nlen == strlen(r->capture_name) &&
+        strncasecmp(data, r->capture_name, nlen) == 0) {
+        capture(&r->captured, colon + 1, n - nlen - 1);
+        return n;
+    }
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         if (nlen == strlen(want[i].name) && strncasecmp(data, want[i].name, nlen) == 0) {
             capture((char **)((char *)r + want[i].off), colon + 1, n - nlen - 1);
@@ -211,6 +220,7 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
         resp.content_type = r->content_type;
         resp.content_encoding = r->content_encoding;
         resp.retry_after_ms = retry_after_ms(r->retry_after);
+        resp.captured = r->captured;
     }
     r->done(r->ud, &resp);
     req_free(r);
@@ -417,6 +427,9 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
     r->method = strdup(o->method && *o->method ? o->method : "GET");
     r->easy = curl_easy_init();
     if (r->url == NULL || r->method == NULL || r->easy == NULL)
+        goto oom;
+    if (o->capture_header && *o->capture_header &&
+        (r->capture_name = strdup(o->capture_header)) == NULL)
         goto oom;
     for (char *p = r->method; *p; p++)
         *p = (char)toupper((unsigned char)*p);

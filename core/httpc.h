@@ -37,6 +37,7 @@ struct pg_httpc_resp {
     const char *content_encoding; /* Content-Encoding header value or NULL */
     int64_t retry_after_ms;       /* Retry-After (seconds or HTTP date) in ms, -1 when absent */
     double duration_s;            /* wall time from start to completion */
+    const char *captured; /* value of the opts' capture_header in the final response, or NULL */
 };
 
 /* Called once from the loop when the request finished (success, HTTP error status, or
@@ -52,10 +53,12 @@ struct pg_httpc_opts {
     size_t n_headers;
     const uint8_t *body; /* POST body, copied at start; may be NULL */
     size_t body_len;
-    int64_t timeout_ms; /* whole-request timeout; 0 = none */
-    size_t max_body;    /* response body limit in bytes; 0 = 64 MiB */
-    int accept_gzip;    /* send "Accept-Encoding: gzip"; the body is passed on
-                           as received (never decoded here) */
+    int64_t timeout_ms;         /* whole-request timeout; 0 = none */
+    size_t max_body;            /* response body limit in bytes; 0 = 64 MiB */
+    int accept_gzip;            /* send "Accept-Encoding: gzip"; the body is passed on
+                                   as received (never decoded here) */
+    const char *capture_header; /* name (case-insensitive) of one more response header to
+                                   return as resp->captured, e.g. "X-Consul-Index"; or NULL */
 };
 
 /* Starts a request on m (borrowed; must outlive the request). All of o is copied.

@@ -27,9 +27,9 @@ static void gvec_free(struct gvec *gv)
     memset(gv, 0, sizeof(*gv));
 }
 
-/* Appends a group initialised with source "<path>:<idx>" carrying __meta_filepath.
+/* Appends a group initialised with source "<path>:<idx>" carrying label=<path>.
  * Returns it (borrowed) or NULL on OOM. */
-static struct pg_tgroup *gvec_add(struct gvec *gv, const char *path, size_t idx)
+static struct pg_tgroup *gvec_add(struct gvec *gv, const char *path, const char *label, size_t idx)
 {
     if (gv->n == gv->cap) {
         size_t cap = gv->cap ? gv->cap * 2 : 8;
@@ -50,7 +50,7 @@ static struct pg_tgroup *gvec_add(struct gvec *gv, const char *path, size_t idx)
     if (rc != 0)
         return NULL;
     gv->n++;
-    if (pg_labels_set(&g->labels, PG_SD_FILE_PATH_LABEL, path) != 0)
+    if (pg_labels_set(&g->labels, label, path) != 0)
         return NULL; /* g is counted, gvec_free releases it */
     return g;
 }
@@ -77,17 +77,11 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- JSON ---- */
 
-static int read_json(const char *path, struct gvec *gv, char *err, size_t errlen)
+/* Builds groups from a decoded JSON document (takes ownership of root). path names the
+ * document in sources and errors; label (set to path on every group) is its meta label. */
+static int json_groups(json_t *root, const char *path, const char *label, struct gvec *gv,
+                       char *err, size_t errlen)
 {
-    json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
-    if (!root) {
-        if (je.line > 0)
-            seterr(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-        else
-            seterr(err, errlen, "%s: %s", path, je.text);
-        return -1;
-    }
     int rc = -1;
     if (!json_is_array(root)) {
         seterr(err, errlen, "%s: expected a list of target groups", path);
@@ -111,7 +105,7 @@ static int read_json(const char *path, struct gvec *gv, char *err, size_t errlen
             seterr(err, errlen, "%s: target group %zu: labels must be an object", path, i);
             goto out;
         }
-        struct pg_tgroup *g = gvec_add(gv, path, i);
+        struct pg_tgroup *g = gvec_add(gv, path, label, i);
         if (!g)
             goto oom;
         const char *k;
@@ -133,8 +127,8 @@ static int read_json(const char *path, struct gvec *gv, char *err, size_t errlen
                     goto oom;
             }
         }
-        /* the file's own __meta_filepath, if any, is overridden as in Prometheus */
-        if (pg_labels_set(&g->labels, PG_SD_FILE_PATH_LABEL, path) != 0)
+        /* the document's own meta label, if any, is overridden as in Prometheus */
+        if (pg_labels_set(&g->labels, label, path) != 0)
             goto oom;
         size_t j;
         if (json_is_array(targets)) {
@@ -161,6 +155,48 @@ oom:
 out:
     json_decref(root);
     return rc;
+}
+
+static int read_json(const char *path, struct gvec *gv, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        if (je.line > 0)
+            seterr(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        else
+            seterr(err, errlen, "%s: %s", path, je.text);
+        return -1;
+    }
+    return json_groups(root, path, PG_SD_FILE_PATH_LABEL, gv, err, errlen);
+}
+
+int pg_sd_file_parse_json(const char *data, size_t len, const char *source, const char *label,
+                          struct pg_tgroup **groups, size_t *n, char *err, size_t errlen)
+{
+    struct gvec gv = {0};
+    json_error_t je;
+    *groups = NULL;
+    *n = 0;
+    json_t *root = json_loadb(data, len, 0, &je);
+    if (!root) {
+        if (je.line > 0)
+            seterr(err, errlen, "%s:%d:%d: %s", source, je.line, je.column, je.text);
+        else
+            seterr(err, errlen, "%s: %s", source, je.text);
+        return -1;
+    }
+    if (json_groups(root, source, label, &gv, err, errlen) != 0) {
+        gvec_free(&gv);
+        return -1;
+    }
+    if (gv.n == 0) {
+        gvec_free(&gv);
+        return 0;
+    }
+    *groups = gv.v;
+    *n = gv.n;
+    return 0;
 }
 
 /* ---- YAML ---- */
@@ -227,7 +263,7 @@ static int yaml_group(struct pg_yaml *y, yaml_node_t *item, size_t i, const char
         YERR(labels, "labels must be a mapping, got %s", ykind(labels));
         return -1;
     }
-    struct pg_tgroup *g = gvec_add(gv, path, i);
+    struct pg_tgroup *g = gvec_add(gv, path, PG_SD_FILE_PATH_LABEL, i);
     if (!g)
         goto oom;
     if (labels) {

@@ -24,6 +24,14 @@
 int pg_sd_file_read(const char *path, struct pg_tgroup **groups, size_t *n, char *err,
                     size_t errlen);
 
+/* Parses len bytes of file_sd JSON (a list of {targets, labels} groups) from memory, as
+ * pg_sd_file_read does for a .json file, except that groups get the source
+ * "<source>:<index>" and the label `label` (e.g. "__meta_url") set to source, overriding
+ * one the document may carry. Same return and ownership contract as pg_sd_file_read
+ * (errors name source). */
+int pg_sd_file_parse_json(const char *data, size_t len, const char *source, const char *label,
+                          struct pg_tgroup **groups, size_t *n, char *err, size_t errlen);
+
 /* Expands every pattern of cfg->files with glob(3) (matches in sorted order; a pattern
  * matching nothing is not an error) and reads each file with pg_sd_file_read,
  * concatenating the groups into a new array (*groups, *n; caller frees with

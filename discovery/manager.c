@@ -11,8 +11,52 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 
-static const struct pg_sd_mechanism *const pg_sd_registry[] = {&pg_sd_static, &pg_sd_file};
+/* Families are looked up by name on each update (the registry returns the existing one),
+ * so nothing here dangles across pg_metrics_shutdown. Updates are per refresh or per sync,
+ * never per target. */
+void pg_sd_metric_refresh(const char *mechanism, int failed)
+{
+    const char *lv[] = {mechanism ? mechanism : ""};
+    pg_metric_inc(pg_metric_counter("profgate_sd_refreshes_total",
+                                    "Discovery refreshes (polls, lists, blocking queries) by "
+                                    "mechanism.",
+                                    "mechanism"),
+                  lv, 1);
+    if (failed)
+        pg_metric_inc(pg_metric_counter("profgate_sd_refresh_failures_total",
+                                        "Discovery refreshes that failed, by mechanism; the "
+                                        "previous targets are kept.",
+                                        "mechanism"),
+                      lv, 1);
+}
+
+void pg_sd_metric_watch_restart(const char *mechanism)
+{
+    const char *lv[] = {mechanism ? mechanism : ""};
+    pg_metric_inc(pg_metric_counter("profgate_sd_watch_restarts_total",
+                                    "Discovery watch streams restarted, by mechanism.",
+                                    "mechanism"),
+                  lv, 1);
+}
+
+/* Records one sync of job with n_targets targets. */
+static void pg_sd_metric_sync(const char *job, size_t n_targets)
+{
+    const char *lv[] = {job ? job : ""};
+    pg_metric_set(pg_metric_gauge("profgate_sd_discovered_targets",
+                                  "Targets discovered for the job at its last sync (before "
+                                  "relabeling).",
+                                  "job"),
+                  lv, (double)n_targets);
+    pg_metric_inc(pg_metric_counter("profgate_sd_updates_total",
+                                    "Target snapshots delivered to the scraper, by job.", "job"),
+                  lv, 1);
+}
+
+static const struct pg_sd_mechanism *const pg_sd_registry[] = {
+    &pg_sd_static, &pg_sd_file, &pg_sd_http, &pg_sd_consul, &pg_sd_kubernetes};
 
 const struct pg_sd_mechanism *pg_sd_lookup(const char *name)
 {
@@ -98,10 +142,13 @@ static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
             job->dirty = 1;
             continue;
         }
-        size_t k = 0;
+        size_t k = 0, n_targets = 0;
         for (size_t i = 0; i < job->n_insts; i++)
-            for (size_t g = 0; g < job->insts[i]->n; g++)
+            for (size_t g = 0; g < job->insts[i]->n; g++) {
                 snap[k++] = job->insts[i]->groups[g]; /* shallow, borrowed for the call */
+                n_targets += job->insts[i]->groups[g].n_targets;
+            }
+        pg_sd_metric_sync(job->cfg->job_name, n_targets);
         if (m->on_sync)
             m->on_sync(m->ud, job->cfg->job_name, snap, k);
         free(snap);
@@ -233,6 +280,15 @@ int pg_sd_manager_add_job(struct pg_sd_manager *m, const struct pg_cfg_scrape *j
         rc = -1;
     for (size_t i = 0; i < job->n_file_sd; i++)
         if (pg_sd_add_inst(m, j, &pg_sd_file, &job->file_sd[i]) < 0)
+            rc = -1;
+    for (size_t i = 0; i < job->n_http_sd; i++)
+        if (pg_sd_add_inst(m, j, &pg_sd_http, &job->http_sd[i]) < 0)
+            rc = -1;
+    for (size_t i = 0; i < job->n_consul_sd; i++)
+        if (pg_sd_add_inst(m, j, &pg_sd_consul, &job->consul_sd[i]) < 0)
+            rc = -1;
+    for (size_t i = 0; i < job->n_kube_sd; i++)
+        if (pg_sd_add_inst(m, j, &pg_sd_kubernetes, &job->kube_sd[i]) < 0)
             rc = -1;
     return rc;
 }

@@ -36,6 +36,21 @@ struct pg_sd_mechanism {
 extern const struct pg_sd_mechanism pg_sd_static;
 /* The "file" mechanism: cfg is a const struct pg_cfg_file_sd *. */
 extern const struct pg_sd_mechanism pg_sd_file;
+/* The "http" mechanism (Prometheus http_sd_configs): cfg is a const struct pg_cfg_http_sd *. */
+extern const struct pg_sd_mechanism pg_sd_http;
+/* The "consul" mechanism: cfg is a const struct pg_cfg_consul_sd *. */
+extern const struct pg_sd_mechanism pg_sd_consul;
+/* The "kubernetes" mechanism: cfg is a const struct pg_cfg_kube_sd *. */
+extern const struct pg_sd_mechanism pg_sd_kubernetes;
+
+/* Per-mechanism metrics, for mechanisms to call (implemented in manager.c; cannot fail):
+ * one refresh attempt of mechanism (a poll, a list, a blocking query) counted in
+ * profgate_sd_refreshes_total{mechanism}, and when failed != 0 also in
+ * profgate_sd_refresh_failures_total{mechanism}. */
+void pg_sd_metric_refresh(const char *mechanism, int failed);
+/* One watch stream of mechanism ended and is restarted (relist, reconnect, 410 Gone):
+ * profgate_sd_watch_restarts_total{mechanism}. */
+void pg_sd_metric_watch_restart(const char *mechanism);
 
 /* Returns the registered mechanism called name (borrowed, static), or NULL. */
 const struct pg_sd_mechanism *pg_sd_lookup(const char *name);

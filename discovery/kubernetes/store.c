@@ -141,10 +141,15 @@ json_t *pg_kube_store_get(const struct pg_kube_store *s, const char *ns, const c
     char *heap = NULL;
     size_t need = (ns ? strlen(ns) : 0) + strlen(name) + 2;
     if (need <= sizeof(buf)) {
-        if (ns == NULL || ns[0] == '\0')
-            snprintf(buf, sizeof(buf), "%s", name);
-        else
-            snprintf(buf, sizeof(buf), "%s/%s", ns, name);
+        /* need <= sizeof(buf) was checked: plain copies cannot truncate */
+        size_t off = 0;
+        if (ns != NULL && ns[0] != '\0') {
+            size_t nl = strlen(ns);
+            memcpy(buf, ns, nl);
+            buf[nl] = '/';
+            off = nl + 1;
+        }
+        memcpy(buf + off, name, strlen(name) + 1);
         key = buf;
     } else {
         heap = make_key(ns, name);

@@ -20,8 +20,9 @@ def check(ok, what):
         print("FAIL:", what)
 
 
-def run(path):
-    p = subprocess.run([PROFGATE, "check", path], capture_output=True, text=True, timeout=30)
+def run(path, env=None):
+    p = subprocess.run([PROFGATE, "check", path], capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, **(env or {})))
     return p.returncode, p.stdout + p.stderr
 
 
@@ -29,6 +30,14 @@ examples = sorted(glob.glob(os.path.join(SRC, "examples", "*.yml")))
 check(len(examples) >= 2, "examples found")
 for ex in examples:
     rc, out = run(ex)
+    check(rc == 0 and ": OK:" in out, f"example {ex} loads: rc={rc} {out.strip()}")
+
+# profgate configs in example subfolders (next to Kubernetes manifests, which are not
+# profgate configs), with the variables their deployments set
+sub = sorted(glob.glob(os.path.join(SRC, "examples", "*", "profgate*.yml")))
+check(len(sub) >= 2, "example subfolder configs found")
+for ex in sub:
+    rc, out = run(ex, {"NODE_NAME": "node-1", "SHARD": "0", "CLUSTER": "test"})
     check(rc == 0 and ": OK:" in out, f"example {ex} loads: rc={rc} {out.strip()}")
 
 corpus = sorted(glob.glob(os.path.join(SRC, "tests", "data", "bad_configs", "*.yml")))

@@ -170,7 +170,11 @@ static void test_lookup(void **state)
     (void)state;
     assert_ptr_equal(pg_sd_lookup("static"), &pg_sd_static);
     assert_ptr_equal(pg_sd_lookup("file"), &pg_sd_file);
-    assert_null(pg_sd_lookup("consul"));
+    assert_ptr_equal(pg_sd_lookup("http"), &pg_sd_http);
+    assert_ptr_equal(pg_sd_lookup("consul"), &pg_sd_consul);
+    assert_ptr_equal(pg_sd_lookup("kubernetes"), &pg_sd_kubernetes);
+    assert_null(pg_sd_lookup("dns"));
+    assert_null(pg_sd_lookup(NULL));
     pg_sd_manager_destroy(NULL);
 }
 

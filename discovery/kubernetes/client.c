@@ -1,0 +1,869 @@
+/* client.c - the Kubernetes API client (see client.h): line splitter, kubeconfig
+ * parsing (libyaml document API), authentication resolution and asynchronous GETs on the
+ * curl multi driver.
+ *
+ * Every request builds its own easy handle: URL, User-Agent, Accept: application/json,
+ * TLS (CA file or blob, client cert/key file or blob, verification), proxy, basic auth or
+ * "Authorization: Bearer <token>" (token read from its file when the file's mtime
+ * changed), then either a bounded whole-body buffer or a line splitter as the write
+ * function. */
+#include "discovery/kubernetes/client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <yaml.h>
+
+#include "core/httpc.h"
+#include "core/log.h"
+
+#define PG_KUBE_ERRBODY_MAX ((size_t)64 << 10)
+#define PG_KUBE_TOKEN_MAX ((size_t)1 << 20)
+
+/* ---- line splitter ------------------------------------------------------------------- */
+
+void pg_kube_lines_init(struct pg_kube_lines *l, size_t max)
+{
+    memset(l, 0, sizeof(*l));
+    l->max = max ? max : 1;
+}
+
+void pg_kube_lines_reset(struct pg_kube_lines *l)
+{
+    free(l->buf);
+    l->buf = NULL;
+    l->len = l->cap = 0;
+}
+
+static int lines_append(struct pg_kube_lines *l, const char *data, size_t n)
+{
+    if (n > l->max - l->len)
+        return -2;
+    if (l->len + n > l->cap) {
+        size_t cap = l->cap ? l->cap : 4096;
+        while (cap < l->len + n)
+            cap = cap > l->max / 2 ? l->max : cap * 2;
+        if (cap > l->max)
+            cap = l->max; /* never hold more than max bytes */
+        char *b = realloc(l->buf, cap);
+        if (!b)
+            return -3;
+        l->buf = b;
+        l->cap = cap;
+    }
+    memcpy(l->buf + l->len, data, n);
+    l->len += n;
+    return 0;
+}
+
+int pg_kube_lines_feed(struct pg_kube_lines *l, const char *data, size_t n, pg_kube_line_fn fn,
+                       void *ud)
+{
+    while (n > 0) {
+        const char *nl = memchr(data, '\n', n);
+        if (!nl)
+            return lines_append(l, data, n);
+        size_t part = (size_t)(nl - data);
+        if (l->len == 0) {
+            /* the whole line is in this chunk: no copy */
+            if (part > l->max)
+                return -2;
+            if (part > 0 && fn(ud, data, part) < 0)
+                return -1;
+        } else {
+            int rc = lines_append(l, data, part);
+            if (rc < 0)
+                return rc;
+            size_t len = l->len;
+            l->len = 0;
+            if (fn(ud, l->buf, len) < 0)
+                return -1;
+        }
+        data = nl + 1;
+        n -= part + 1;
+    }
+    return 0;
+}
+
+int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud)
+{
+    if (l->len == 0)
+        return 0;
+    size_t len = l->len;
+    l->len = 0;
+    return fn(ud, l->buf, len) < 0 ? -1 : 0;
+}
+
+/* ---- base64 -------------------------------------------------------------------------- */
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+int pg_kube_base64_decode(const char *in, size_t n, uint8_t **out, size_t *outlen)
+{
+    uint8_t *o = malloc(n / 4 * 3 + 4);
+    if (!o)
+        return -1;
+    size_t k = 0;
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (isspace(c))
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int v = b64val(c);
+        if (v < 0 || pad) {
+            free(o);
+            return -1;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[k++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (bits >= 6) { /* a lone trailing symbol cannot encode a byte */
+        free(o);
+        return -1;
+    }
+    o[k] = 0;
+    *out = o;
+    *outlen = k;
+    return 0;
+}
+
+/* ---- kubeconfig ---------------------------------------------------------------------- */
+
+static yaml_node_t *ymap_get(yaml_document_t *d, yaml_node_t *map, const char *key)
+{
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(d, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, key) == 0)
+            return yaml_document_get_node(d, p->value);
+    }
+    return NULL;
+}
+
+static const char *yscalar(yaml_node_t *n)
+{
+    if (!n || n->type != YAML_SCALAR_NODE)
+        return NULL;
+    return (const char *)n->data.scalar.value;
+}
+
+/* The "<what>" entry named name in the list under key (clusters/contexts/users). */
+static yaml_node_t *ynamed(yaml_document_t *d, yaml_node_t *root, const char *key, const char *what,
+                           const char *name)
+{
+    yaml_node_t *list = ymap_get(d, root, key);
+    if (!list || list->type != YAML_SEQUENCE_NODE || !name)
+        return NULL;
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top;
+         it++) {
+        yaml_node_t *e = yaml_document_get_node(d, *it);
+        const char *n = yscalar(ymap_get(d, e, "name"));
+        if (n && strcmp(n, name) == 0)
+            return ymap_get(d, e, what);
+    }
+    return NULL;
+}
+
+/* Copies a file name, resolved against dir when relative. */
+static char *resolve_path(const char *dir, const char *p)
+{
+    if (!p || !*p)
+        return NULL;
+    if (p[0] == '/' || !dir)
+        return strdup(p);
+    char *s;
+    if (asprintf(&s, "%s/%s", dir, p) < 0)
+        return NULL;
+    return s;
+}
+
+static int dup_opt(char **dst, const char *src)
+{
+    if (!src || !*src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+static int b64_opt(const char *src, uint8_t **dst, size_t *len)
+{
+    if (!src || !*src)
+        return 0;
+    return pg_kube_base64_decode(src, strlen(src), dst, len);
+}
+
+void pg_kube_kubeconfig_reset(struct pg_kube_kubeconfig *k)
+{
+    if (!k)
+        return;
+    free(k->server);
+    free(k->ca_file);
+    free(k->ca_data);
+    free(k->cert_file);
+    free(k->key_file);
+    free(k->cert_data);
+    free(k->key_data);
+    free(k->token);
+    free(k->token_file);
+    free(k->username);
+    free(k->password);
+    free(k->namespace_);
+    free(k->tls_server_name);
+    free(k->proxy_url);
+    memset(k, 0, sizeof(*k));
+}
+
+int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, char *err,
+                            size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open kubeconfig %s: %s", path, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    int have_doc = 0, rc = -1;
+    char *dir = NULL;
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, errlen, "kubeconfig %s: %s at line %zu", path,
+                 parser.problem ? parser.problem : "YAML error", parser.problem_mark.line + 1);
+        goto out;
+    }
+    have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        snprintf(err, errlen, "kubeconfig %s: not a mapping", path);
+        goto out;
+    }
+    const char *cur = yscalar(ymap_get(&doc, root, "current-context"));
+    if (!cur || !*cur) {
+        snprintf(err, errlen, "kubeconfig %s: no current-context", path);
+        goto out;
+    }
+    yaml_node_t *ctx = ynamed(&doc, root, "contexts", "context", cur);
+    if (!ctx) {
+        snprintf(err, errlen, "kubeconfig %s: context \"%s\" not found", path, cur);
+        goto out;
+    }
+    const char *cname = yscalar(ymap_get(&doc, ctx, "cluster"));
+    const char *uname = yscalar(ymap_get(&doc, ctx, "user"));
+    yaml_node_t *cl = ynamed(&doc, root, "clusters", "cluster", cname);
+    if (!cl) {
+        snprintf(err, errlen, "kubeconfig %s: cluster \"%s\" not found", path, cname ? cname : "");
+        goto out;
+    }
+    yaml_node_t *us = ynamed(&doc, root, "users", "user", uname); /* may be absent */
+    const char *slash = strrchr(path, '/');
+    if (slash && !(dir = strndup(path, (size_t)(slash - path) + (slash == path))))
+        goto oom;
+
+    const char *server = yscalar(ymap_get(&doc, cl, "server"));
+    if (!server || !*server) {
+        snprintf(err, errlen, "kubeconfig %s: cluster \"%s\" has no server", path, cname);
+        goto out;
+    }
+    if (dup_opt(&out->server, server) < 0 ||
+        dup_opt(&out->namespace_, yscalar(ymap_get(&doc, ctx, "namespace"))) < 0 ||
+        dup_opt(&out->tls_server_name, yscalar(ymap_get(&doc, cl, "tls-server-name"))) < 0 ||
+        dup_opt(&out->proxy_url, yscalar(ymap_get(&doc, cl, "proxy-url"))) < 0)
+        goto oom;
+    const char *ins = yscalar(ymap_get(&doc, cl, "insecure-skip-tls-verify"));
+    out->insecure_skip_verify = ins && strcmp(ins, "true") == 0;
+    const char *ca = yscalar(ymap_get(&doc, cl, "certificate-authority"));
+    if (ca && *ca && !(out->ca_file = resolve_path(dir, ca)))
+        goto oom;
+    if (b64_opt(yscalar(ymap_get(&doc, cl, "certificate-authority-data")), &out->ca_data,
+                &out->ca_len) < 0) {
+        snprintf(err, errlen, "kubeconfig %s: bad certificate-authority-data", path);
+        goto out;
+    }
+    if (us) {
+        const char *cf = yscalar(ymap_get(&doc, us, "client-certificate"));
+        const char *kf = yscalar(ymap_get(&doc, us, "client-key"));
+        const char *tf = yscalar(ymap_get(&doc, us, "tokenFile"));
+        if ((cf && *cf && !(out->cert_file = resolve_path(dir, cf))) ||
+            (kf && *kf && !(out->key_file = resolve_path(dir, kf))) ||
+            (tf && *tf && !(out->token_file = resolve_path(dir, tf))))
+            goto oom;
+        if (b64_opt(yscalar(ymap_get(&doc, us, "client-certificate-data")), &out->cert_data,
+                    &out->cert_len) < 0 ||
+            b64_opt(yscalar(ymap_get(&doc, us, "client-key-data")), &out->key_data, &out->key_len) <
+                0) {
+            snprintf(err, errlen, "kubeconfig %s: bad client-certificate-data/client-key-data",
+                     path);
+            goto out;
+        }
+        if (dup_opt(&out->token, yscalar(ymap_get(&doc, us, "token"))) < 0 ||
+            dup_opt(&out->username, yscalar(ymap_get(&doc, us, "username"))) < 0 ||
+            dup_opt(&out->password, yscalar(ymap_get(&doc, us, "password"))) < 0)
+            goto oom;
+        if (ymap_get(&doc, us, "exec") || ymap_get(&doc, us, "auth-provider"))
+            pg_log_warn("sd.kubernetes",
+                        "kubeconfig=%s msg=\"exec and auth-provider credentials are not "
+                        "supported; using the static credentials only\"",
+                        path);
+    }
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "out of memory");
+out:
+    if (rc < 0)
+        pg_kube_kubeconfig_reset(out);
+    free(dir);
+    if (have_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
+
+/* ---- client -------------------------------------------------------------------------- */
+
+struct pg_kube_client {
+    const struct pg_cfg_kube_sd *cfg;
+    const struct pg_cfg_http *http; /* api_server mode: the config's options, else NULL */
+    char *server;
+    struct pg_kube_kubeconfig kc; /* kubeconfig or in-cluster settings */
+    char *own_namespace;
+    /* token file cache */
+    char *token;
+    struct timespec token_mtime;
+    off_t token_size;
+};
+
+static const char *sa_dir(void)
+{
+    const char *d = getenv("PROFGATE_K8S_SA_DIR");
+    return d && *d ? d : PG_KUBE_SA_DIR;
+}
+
+/* Reads a whole small file into a new NUL-terminated string with trailing whitespace
+ * trimmed. Returns NULL on failure (errno set). */
+static char *read_small_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(PG_KUBE_TOKEN_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        return NULL;
+    }
+    size_t n = fread(buf, 1, PG_KUBE_TOKEN_MAX, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        buf[--n] = '\0';
+    char *s = strdup(buf);
+    free(buf);
+    return s;
+}
+
+void pg_kube_client_destroy(struct pg_kube_client *c)
+{
+    if (!c)
+        return;
+    free(c->server);
+    pg_kube_kubeconfig_reset(&c->kc);
+    free(c->own_namespace);
+    free(c->token);
+    free(c);
+}
+
+struct pg_kube_client *pg_kube_client_create(const struct pg_cfg_kube_sd *cfg, char *err,
+                                             size_t errlen)
+{
+    struct pg_kube_client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->cfg = cfg;
+    char path[4096];
+    if (cfg->api_server && *cfg->api_server) {
+        c->http = &cfg->http;
+        if (!(c->server = strdup(cfg->api_server)))
+            goto oom;
+    } else if (cfg->kubeconfig_file && *cfg->kubeconfig_file) {
+        if (pg_kube_kubeconfig_load(cfg->kubeconfig_file, &c->kc, err, errlen) < 0)
+            goto fail;
+        if (!(c->server = strdup(c->kc.server)))
+            goto oom;
+    } else {
+        const char *host = getenv("KUBERNETES_SERVICE_HOST");
+        const char *port = getenv("KUBERNETES_SERVICE_PORT");
+        if (!host || !*host || !port || !*port) {
+            snprintf(err, errlen,
+                     "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and "
+                     "KUBERNETES_SERVICE_PORT must be defined");
+            goto fail;
+        }
+        int v6 = strchr(host, ':') != NULL;
+        if (asprintf(&c->server, v6 ? "https://[%s]:%s" : "https://%s:%s", host, port) < 0) {
+            c->server = NULL;
+            goto oom;
+        }
+        snprintf(path, sizeof(path), "%s/token", sa_dir());
+        if (!(c->kc.token_file = strdup(path)))
+            goto oom;
+        snprintf(path, sizeof(path), "%s/ca.crt", sa_dir());
+        if (!(c->kc.ca_file = strdup(path)))
+            goto oom;
+    }
+    size_t n = strlen(c->server);
+    while (n > 0 && c->server[n - 1] == '/')
+        c->server[--n] = '\0';
+    snprintf(path, sizeof(path), "%s/namespace", sa_dir());
+    c->own_namespace = read_small_file(path);
+    if (!c->own_namespace && c->kc.namespace_ && !(c->own_namespace = strdup(c->kc.namespace_)))
+        goto oom;
+    return c;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    pg_kube_client_destroy(c);
+    return NULL;
+}
+
+const char *pg_kube_client_server(const struct pg_kube_client *c)
+{
+    return c->server;
+}
+
+const char *pg_kube_client_own_namespace(const struct pg_kube_client *c)
+{
+    return c->own_namespace;
+}
+
+/* The bearer token to send (borrowed), re-reading the token file when it changed; NULL
+ * when there is none. */
+static const char *client_token(struct pg_kube_client *c)
+{
+    if (c->kc.token_file) {
+        struct stat st;
+        if (stat(c->kc.token_file, &st) == 0 &&
+            (!c->token || st.st_mtim.tv_sec != c->token_mtime.tv_sec ||
+             st.st_mtim.tv_nsec != c->token_mtime.tv_nsec || st.st_size != c->token_size)) {
+            char *t = read_small_file(c->kc.token_file);
+            if (t) {
+                if (c->token)
+                    pg_log_info("sd.kubernetes", "file=%s msg=\"token file changed, reloaded\"",
+                                c->kc.token_file);
+                free(c->token);
+                c->token = t;
+                c->token_mtime = st.st_mtim;
+                c->token_size = st.st_size;
+            }
+        }
+        if (c->token)
+            return c->token;
+    }
+    return c->kc.token;
+}
+
+/* ---- requests ------------------------------------------------------------------------ */
+
+struct pg_kube_req {
+    struct pg_curlm *m;
+    CURL *easy;
+    struct curl_slist *headers, *connect_to;
+    pg_kube_line_fn on_line;
+    pg_kube_done_fn done;
+    void *ud;
+    char *url;
+    size_t max;
+    /* whole body, or the error body of a stream */
+    char *buf;
+    size_t len, cap;
+    struct pg_kube_lines lines;
+    int status_known; /* stream: 1 = 200 (lines), 2 = other (buffer) */
+    int too_large, line_err, stopped;
+    struct timespec start;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static void req_free(struct pg_kube_req *r)
+{
+    if (!r)
+        return;
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    curl_slist_free_all(r->connect_to);
+    pg_kube_lines_reset(&r->lines);
+    free(r->url);
+    free(r->buf);
+    free(r);
+}
+
+static int buf_append(struct pg_kube_req *r, const char *data, size_t n, size_t max)
+{
+    if (n > max - r->len)
+        return -1;
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 16384;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        if (cap > max + 1)
+            cap = max + 1;
+        char *b = realloc(r->buf, cap);
+        if (!b)
+            return -1;
+        r->buf = b;
+        r->cap = cap;
+    }
+    memcpy(r->buf + r->len, data, n);
+    r->len += n;
+    r->buf[r->len] = '\0';
+    return 0;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct pg_kube_req *r = userp;
+    size_t n = size * nmemb;
+    if (!r->on_line) {
+        if (buf_append(r, data, n, r->max) < 0) {
+            r->too_large = 1;
+            return 0;
+        }
+        return n;
+    }
+    if (!r->status_known) {
+        long status = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        r->status_known = status == 200 ? 1 : 2;
+    }
+    if (r->status_known == 2) {
+        if (r->len < PG_KUBE_ERRBODY_MAX)
+            buf_append(r, data, n < PG_KUBE_ERRBODY_MAX - r->len ? n : PG_KUBE_ERRBODY_MAX - r->len,
+                       PG_KUBE_ERRBODY_MAX);
+        return n;
+    }
+    int rc = pg_kube_lines_feed(&r->lines, data, n, r->on_line, r->ud);
+    if (rc == -1) {
+        r->stopped = 1;
+        return 0;
+    }
+    if (rc < 0) {
+        r->line_err = rc;
+        return 0;
+    }
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct pg_kube_req *r = userp;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        /* a new response (redirect, 1xx): start over */
+        r->status_known = 0;
+        r->len = 0;
+        pg_kube_lines_reset(&r->lines);
+    }
+    return n;
+}
+
+static void on_done(void *ud, CURL *easy, CURLcode result)
+{
+    struct pg_kube_req *r = ud;
+    struct pg_kube_resp resp = {0};
+    char err[CURL_ERROR_SIZE + 512];
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    resp.status = status;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    resp.duration_s =
+        (double)(now.tv_sec - r->start.tv_sec) + (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
+    if (result == CURLE_OK && r->on_line && r->status_known == 1) {
+        int rc = pg_kube_lines_finish(&r->lines, r->on_line, r->ud);
+        if (rc == -1)
+            r->stopped = 1;
+    }
+    if (r->too_large) {
+        resp.failed = 1;
+        snprintf(err, sizeof(err), "Get \"%s\": body exceeds limit of %zu bytes", r->url, r->max);
+        resp.error = err;
+    } else if (r->line_err) {
+        resp.failed = 1;
+        snprintf(err, sizeof(err), "Get \"%s\": %s", r->url,
+                 r->line_err == -2 ? "watch event line exceeds limit" : "out of memory");
+        resp.error = err;
+    } else if (r->stopped) {
+        resp.failed = 1;
+        snprintf(err, sizeof(err), "Get \"%s\": stream stopped by the watcher", r->url);
+        resp.error = err;
+    } else if (result != CURLE_OK) {
+        resp.failed = 1;
+        snprintf(err, sizeof(err), "Get \"%s\": %s", r->url,
+                 r->errbuf[0] ? r->errbuf : curl_easy_strerror(result));
+        size_t n = strlen(err);
+        while (n > 0 && isspace((unsigned char)err[n - 1]))
+            err[--n] = '\0';
+        resp.error = err;
+    }
+    resp.body = r->buf ? r->buf : "";
+    resp.len = r->len;
+    r->done(r->ud, &resp);
+    req_free(r);
+}
+
+static int add_header(struct pg_kube_req *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int add_header(struct pg_kube_req *r, const char *fmt, ...)
+{
+    char *line;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    struct curl_slist *l = curl_slist_append(r->headers, line);
+    free(line);
+    if (!l)
+        return -1;
+    r->headers = l;
+    return 0;
+}
+
+/* For https with a TLS server name: connect to the URL's host:port while TLS (SNI and the
+ * certificate check) uses server_name, as core/httpc.c does. */
+static int apply_server_name(struct pg_kube_req *r, const char *server_name)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *newurl = NULL, *map = NULL;
+    int rc = -1;
+    if (!u)
+        return -1;
+    if (curl_url_set(u, CURLUPART_URL, r->url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        goto out;
+    if (strcasecmp(scheme, "https") != 0) {
+        rc = 0;
+        goto out;
+    }
+    if (add_header(r, "Host: %s:%s", host, port) < 0 ||
+        curl_url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &newurl, 0) != CURLUE_OK ||
+        asprintf(&map, "%s:%s:%s:%s", server_name, port, host, port) < 0) {
+        map = NULL;
+        goto out;
+    }
+    if (!(r->connect_to = curl_slist_append(NULL, map)))
+        goto out;
+    curl_easy_setopt(r->easy, CURLOPT_CONNECT_TO, r->connect_to);
+    if (curl_easy_setopt(r->easy, CURLOPT_URL, newurl) != CURLE_OK)
+        goto out;
+    rc = 0;
+out:
+    free(map);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(newurl);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int configure(struct pg_kube_client *c, struct pg_kube_req *r, int64_t timeout_ms, char *err,
+                     size_t errlen)
+{
+    CURL *e = r->easy;
+    const struct pg_cfg_http *h = c->http;
+    const struct pg_kube_kubeconfig *k = &c->kc;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (curl_easy_setopt(e, opt, val) != CURLE_OK) {                                           \
+            snprintf(err, errlen, "setting %s failed", #opt);                                      \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+    SET(CURLOPT_URL, r->url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    SET(CURLOPT_USERAGENT, pg_httpc_user_agent());
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, r);
+    SET(CURLOPT_HTTPGET, 1L);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    if (timeout_ms > 0)
+        SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    SET(CURLOPT_FOLLOWLOCATION, (h ? h->follow_redirects : 1) ? 1L : 0L);
+    SET(CURLOPT_MAXREDIRS, 10L);
+    const char *proxy = h ? h->proxy_url : k->proxy_url;
+    SET(CURLOPT_PROXY, proxy ? proxy : "");
+    if (add_header(r, "Accept: application/json") < 0)
+        goto oom;
+
+    if (h) { /* api_server: the config's HTTP client options */
+        if (h->basic_auth_username) {
+            SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+            SET(CURLOPT_USERNAME, h->basic_auth_username);
+            SET(CURLOPT_PASSWORD, h->basic_auth_password ? h->basic_auth_password : "");
+        }
+        if (h->auth_credentials &&
+            add_header(r, "Authorization: %s %s",
+                       h->auth_type && *h->auth_type ? h->auth_type : "Bearer",
+                       h->auth_credentials) < 0)
+            goto oom;
+        if (h->tls.ca_file)
+            SET(CURLOPT_CAINFO, h->tls.ca_file);
+        if (h->tls.cert_file)
+            SET(CURLOPT_SSLCERT, h->tls.cert_file);
+        if (h->tls.key_file)
+            SET(CURLOPT_SSLKEY, h->tls.key_file);
+        if (h->tls.insecure_skip_verify) {
+            SET(CURLOPT_SSL_VERIFYPEER, 0L);
+            SET(CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+        if (h->tls.server_name && *h->tls.server_name &&
+            apply_server_name(r, h->tls.server_name) < 0) {
+            snprintf(err, errlen, "invalid tls_config.server_name \"%s\"", h->tls.server_name);
+            return -1;
+        }
+        for (size_t i = 0; i < h->headers.n; i++) {
+            const struct pg_label *l = &h->headers.v[i];
+            if (add_header(r, *l->value ? "%s: %s" : "%s;%s", l->name, l->value) < 0)
+                goto oom;
+        }
+    } else { /* kubeconfig or in-cluster */
+        if (k->ca_data) {
+            struct curl_blob b = {k->ca_data, k->ca_len, CURL_BLOB_COPY};
+            SET(CURLOPT_CAINFO_BLOB, &b);
+        } else if (k->ca_file) {
+            SET(CURLOPT_CAINFO, k->ca_file);
+        }
+        if (k->cert_data) {
+            struct curl_blob b = {k->cert_data, k->cert_len, CURL_BLOB_COPY};
+            SET(CURLOPT_SSLCERT_BLOB, &b);
+            SET(CURLOPT_SSLCERTTYPE, "PEM");
+        } else if (k->cert_file) {
+            SET(CURLOPT_SSLCERT, k->cert_file);
+        }
+        if (k->key_data) {
+            struct curl_blob b = {k->key_data, k->key_len, CURL_BLOB_COPY};
+            SET(CURLOPT_SSLKEY_BLOB, &b);
+            SET(CURLOPT_SSLKEYTYPE, "PEM");
+        } else if (k->key_file) {
+            SET(CURLOPT_SSLKEY, k->key_file);
+        }
+        if (k->insecure_skip_verify) {
+            SET(CURLOPT_SSL_VERIFYPEER, 0L);
+            SET(CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+        if (k->tls_server_name && apply_server_name(r, k->tls_server_name) < 0) {
+            snprintf(err, errlen, "invalid tls-server-name \"%s\"", k->tls_server_name);
+            return -1;
+        }
+        const char *tok = client_token(c);
+        if (tok && *tok) {
+            if (add_header(r, "Authorization: Bearer %s", tok) < 0)
+                goto oom;
+        } else if (k->username) {
+            SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+            SET(CURLOPT_USERNAME, k->username);
+            SET(CURLOPT_PASSWORD, k->password ? k->password : "");
+        }
+    }
+    SET(CURLOPT_HTTPHEADER, r->headers);
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+#undef SET
+}
+
+struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
+                                const char *path_query, size_t max, int64_t timeout_ms,
+                                pg_kube_line_fn on_line, pg_kube_done_fn done, void *ud, char *err,
+                                size_t errlen)
+{
+    struct pg_kube_req *r = calloc(1, sizeof(*r));
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->m = m;
+    r->on_line = on_line;
+    r->done = done;
+    r->ud = ud;
+    r->max = max ? max : 1;
+    pg_kube_lines_init(&r->lines, r->max);
+    if (asprintf(&r->url, "%s%s", c->server, path_query) < 0) {
+        r->url = NULL;
+        goto oom;
+    }
+    if (!(r->easy = curl_easy_init()))
+        goto oom;
+    if (configure(c, r, timeout_ms, err, errlen) < 0)
+        goto fail;
+    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    if (pg_curlm_add(m, r->easy, on_done, r) < 0) {
+        snprintf(err, errlen, "cannot add transfer");
+        goto fail;
+    }
+    return r;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    req_free(r);
+    return NULL;
+}
+
+void pg_kube_cancel(struct pg_kube_req *r)
+{
+    if (!r)
+        return;
+    pg_curlm_remove(r->m, r->easy);
+    req_free(r);
+}
