@@ -17,6 +17,7 @@
 #include "core/curlm.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "daemon/receiver.h"
 #include "daemon/web.h"
 #include "discovery/manager.h"
 #include "scraper/scraper.h"
@@ -39,6 +40,7 @@ struct pg_app {
     struct pg_sink_queue **queues;
     size_t n_queues;
     struct pg_web *web;
+    struct pg_receiver *receiver; /* NULL unless receiver.enabled; borrows cfg */
     struct event *flush_ev, *evict_ev;
     size_t pending; /* appends since the last flush */
     struct pg_buf_stats last_stats;
@@ -346,6 +348,9 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     }
     if (!(a->web = pg_web_create(base, a, a->opts.listen_address, err, errlen)))
         goto fail;
+    if (cfg->receiver_enabled &&
+        !(a->receiver = pg_receiver_create(a, a->web, base, cfg, err, errlen)))
+        goto fail;
     if (!(a->sd = app_start_discovery(a, cfg))) {
         snprintf(err, errlen, "could not start discovery");
         goto fail;
@@ -414,6 +419,14 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
     a->sd = sd;
     struct pg_cfg *old = a->cfg;
     a->cfg = cfg;
+    /* the receiver borrows the config: rebuild it on the new one before old is freed */
+    pg_receiver_destroy(a->receiver);
+    a->receiver = NULL;
+    if (cfg->receiver_enabled) {
+        char rerr[256] = "";
+        if (!(a->receiver = pg_receiver_create(a, a->web, a->base, cfg, rerr, sizeof(rerr))))
+            pg_log_error("receiver", "msg=\"could not restart the receiver\" err=\"%s\"", rerr);
+    }
 
     int rc = 0;
     if (!sinks_equal(a->remote_cfg, cfg)) {
@@ -479,6 +492,7 @@ void pg_app_destroy(struct pg_app *a)
         event_free(a->flush_ev);
     if (a->evict_ev)
         event_free(a->evict_ev);
+    pg_receiver_destroy(a->receiver);
     pg_web_destroy(a->web);
     pg_sd_manager_destroy(a->sd);
     pg_scraper_destroy(a->scraper);

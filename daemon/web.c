@@ -11,6 +11,7 @@
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
 #include <jansson.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct pg_web {
     struct evhttp *http;
     struct pg_web_route *routes;
     size_t n_routes;
+    int port; /* bound TCP port, -1 when unknown */
 };
 
 static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *ctype,
@@ -371,16 +373,19 @@ struct pg_web *pg_web_create(struct event_base *base, struct pg_app *app, const 
     socklen_t sl = sizeof(ss);
     char shown[300];
     snprintf(shown, sizeof(shown), "%s", address);
+    w->port = -1;
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0) {
         char ip[INET6_ADDRSTRLEN] = "";
         if (ss.ss_family == AF_INET) {
             struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
             inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
             snprintf(shown, sizeof(shown), "%s:%u", ip, ntohs(s4->sin_port));
+            w->port = ntohs(s4->sin_port);
         } else if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
             inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
             snprintf(shown, sizeof(shown), "[%s]:%u", ip, ntohs(s6->sin6_port));
+            w->port = ntohs(s6->sin6_port);
         }
     }
     pg_log_info("web", "address=%s msg=\"listening\"", shown);
@@ -410,6 +415,33 @@ void pg_web_unroute(struct pg_web *w, const char *path)
             w->n_routes--;
             return;
         }
+}
+
+int pg_web_set_limits(struct pg_web *w, uint64_t max_connections, int64_t read_timeout_ms,
+                      int64_t write_timeout_ms, uint64_t max_body_size)
+{
+    evhttp_set_max_body_size(
+        w->http, max_body_size > (uint64_t)EV_SSIZE_MAX ? EV_SSIZE_MAX : (ev_ssize_t)max_body_size);
+    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+#if LIBEVENT_VERSION_NUMBER >= 0x02020000
+    struct timeval rt = {read_timeout_ms / 1000, (read_timeout_ms % 1000) * 1000};
+    struct timeval wt = {write_timeout_ms / 1000, (write_timeout_ms % 1000) * 1000};
+    evhttp_set_read_timeout_tv(w->http, &rt);
+    evhttp_set_write_timeout_tv(w->http, &wt);
+    evhttp_set_max_connections(w->http, max_connections > INT_MAX ? INT_MAX : (int)max_connections);
+    return 1;
+#else
+    (void)max_connections;
+    int64_t ms = read_timeout_ms > write_timeout_ms ? read_timeout_ms : write_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evhttp_set_timeout_tv(w->http, &tv);
+    return 0;
+#endif
+}
+
+int pg_web_port(const struct pg_web *w)
+{
+    return w->port;
 }
 
 void pg_web_destroy(struct pg_web *w)

@@ -8,6 +8,7 @@
 #define PG_DAEMON_WEB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct evhttp_request;
@@ -27,6 +28,17 @@ int pg_web_route(struct pg_web *w, const char *path, pg_web_handler_fn fn, void 
 
 /* Removes the route for path, if any. */
 void pg_web_unroute(struct pg_web *w, const char *path);
+
+/* Applies the receiver's server limits to every connection: read/write timeouts (ms),
+ * the largest request body (bigger ones get libevent's 413, with lingering close so the
+ * client reads it) and, with libevent >= 2.2 only, the connection cap. Returns 1 when
+ * max_connections is enforced, 0 when this libevent cannot (2.1 has no connection cap;
+ * its single timeout is then the larger of the two). Cannot fail. */
+int pg_web_set_limits(struct pg_web *w, uint64_t max_connections, int64_t read_timeout_ms,
+                      int64_t write_timeout_ms, uint64_t max_body_size);
+
+/* Returns the TCP port w listens on (useful after asking for port 0), or -1. */
+int pg_web_port(const struct pg_web *w);
 
 /* Stops listening and frees w. Accepts NULL. */
 void pg_web_destroy(struct pg_web *w);

@@ -1,0 +1,1181 @@
+/* ingest_parse.c - pure parsing for the push receiver (see ingest_parse.h).
+ *
+ * The Pyroscope behaviours reproduced here were read from Pyroscope's sources:
+ * api/model/labelset (name grammar and character sets), pkg/og/util/attime (from/until),
+ * pkg/ingester/pyroscope/ingest_handler.go (query defaults, format selection),
+ * pkg/og/convert/pprof/profile.go (multipart parts, metricName, createLabels),
+ * pkg/ingester/pyroscope/ingest_adapter.go (convertMetadata, sample-rate scaling,
+ * service_name/app_name) and pkg/validation/validate.go (ValidateLabels). */
+#include "daemon/ingest_parse.h"
+
+#include <ctype.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- name: app{k=v,...} ---- */
+
+static int app_char_ok(unsigned char c)
+{
+    return isalnum(c) || c == '_' || c == '.' || c == '-' || c == '/';
+}
+
+static int key_char_ok(unsigned char c)
+{
+    return isalnum(c) || c == '_' || c == '.';
+}
+
+/* Copies s[0..n) trimmed of ASCII spaces into a new string. */
+static char *trimdup(const char *s, size_t n)
+{
+    while (n && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    return strndup(s, n);
+}
+
+int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels, char *err,
+                         size_t errlen)
+{
+    *app = NULL;
+    if (!name)
+        name = "";
+    const char *brace = strchr(name, '{');
+    size_t alen = brace ? (size_t)(brace - name) : strlen(name);
+    char *a = trimdup(name, alen);
+    if (!a) {
+        seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!*a) {
+        seterr(err, errlen, "name: service name is required");
+        free(a);
+        return -1;
+    }
+    for (const char *c = a; *c; c++)
+        if (!app_char_ok((unsigned char)*c)) {
+            seterr(err, errlen, "name: invalid service name: %s: character is not allowed: '%c'", a,
+                   *c);
+            free(a);
+            return -1;
+        }
+    if (!brace) {
+        *app = a;
+        return 0;
+    }
+    const char *p = brace + 1;
+    for (;;) {
+        /* key, up to '=' or '}' (a key without '=' before '}' is ignored, as Pyroscope) */
+        const char *ks = p;
+        while (*p && *p != '=' && *p != '}')
+            p++;
+        if (!*p) {
+            seterr(err, errlen, "name: unterminated label set (missing '}')");
+            free(a);
+            return -1;
+        }
+        if (*p == '}')
+            break;
+        char *key = trimdup(ks, (size_t)(p - ks));
+        p++; /* '=' */
+        char *val = NULL;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '"') {
+            /* quoted value: "...", with \" and \\ */
+            p++;
+            size_t cap = strlen(p) + 1, n = 0;
+            val = malloc(cap);
+            while (val && *p && *p != '"') {
+                if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+                    p++;
+                val[n++] = *p++;
+            }
+            if (val)
+                val[n] = '\0';
+            if (*p != '"') {
+                seterr(err, errlen, "name: unterminated quoted value for label %s", key ? key : "");
+                free(key);
+                free(val);
+                free(a);
+                return -1;
+            }
+            p++;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (*p != ',' && *p != '}') {
+                seterr(err, errlen, "name: unexpected character '%c' after quoted value of %s",
+                       *p ? *p : '?', key ? key : "");
+                free(key);
+                free(val);
+                free(a);
+                return -1;
+            }
+        } else {
+            const char *vs = p;
+            while (*p && *p != ',' && *p != '}')
+                p++;
+            if (!*p) {
+                seterr(err, errlen, "name: unterminated label set (missing '}')");
+                free(key);
+                free(a);
+                return -1;
+            }
+            val = trimdup(vs, (size_t)(p - vs));
+        }
+        if (!key || !val) {
+            free(key);
+            free(val);
+            free(a);
+            seterr(err, errlen, "out of memory");
+            return -1;
+        }
+        int bad = 0;
+        if (!*key) {
+            seterr(err, errlen, "name: label name is required");
+            bad = 1;
+        }
+        for (const char *c = key; !bad && *c; c++)
+            if (!key_char_ok((unsigned char)*c)) {
+                seterr(err, errlen, "name: invalid label name: %s: character is not allowed: '%c'",
+                       key, *c);
+                bad = 1;
+            }
+        if (!bad && *val && pg_labels_set(labels, key, val) < 0) {
+            seterr(err, errlen, "out of memory");
+            bad = 1;
+        }
+        free(key);
+        free(val);
+        if (bad) {
+            free(a);
+            return -1;
+        }
+        if (*p == '}')
+            break;
+        p++; /* ',' */
+    }
+    *app = a;
+    return 0;
+}
+
+/* ---- from/until ---- */
+
+static int64_t unit_seconds(const char *u)
+{
+    if (!strncmp(u, "s", 1))
+        return 1;
+    if (!strncmp(u, "mon", 3) || !strncmp(u, "M", 1))
+        return 3600ll * 24 * 30;
+    if (!strncmp(u, "min", 3) || !strncmp(u, "m", 1))
+        return 60;
+    if (!strncmp(u, "h", 1))
+        return 3600;
+    if (!strncmp(u, "d", 1))
+        return 3600ll * 24;
+    if (!strncmp(u, "w", 1))
+        return 3600ll * 24 * 7;
+    if (!strncmp(u, "y", 1))
+        return 3600ll * 24 * 365;
+    return -1;
+}
+
+int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *err, size_t errlen)
+{
+    char buf[64];
+    size_t n = 0;
+    for (const char *c = s; *c; c++) {
+        if (*c == '_' || *c == ',' || *c == ' ' || *c == '\t')
+            continue;
+        if (n + 1 >= sizeof(buf)) {
+            seterr(err, errlen, "cannot parse time %.40s...", s);
+            return -1;
+        }
+        buf[n++] = *c;
+    }
+    buf[n] = '\0';
+    if (!n) {
+        seterr(err, errlen, "empty time");
+        return -1;
+    }
+    size_t digits = strspn(buf, "0123456789");
+    if (digits == n) {
+        if (n > 19) {
+            seterr(err, errlen, "time %s is out of range", buf);
+            return -1;
+        }
+        if (n == 8) {
+            struct tm tm = {0};
+            tm.tm_year = (buf[0] - '0') * 1000 + (buf[1] - '0') * 100 + (buf[2] - '0') * 10 +
+                         (buf[3] - '0') - 1900;
+            tm.tm_mon = (buf[4] - '0') * 10 + (buf[5] - '0') - 1;
+            tm.tm_mday = (buf[6] - '0') * 10 + (buf[7] - '0');
+            if (tm.tm_year > 0 && tm.tm_mon >= 0 && tm.tm_mon < 12 && tm.tm_mday >= 1 &&
+                tm.tm_mday < 32) {
+                *out_ns = (int64_t)timegm(&tm) * 1000000000ll;
+                return 0;
+            }
+        }
+        unsigned long long v = strtoull(buf, NULL, 10);
+        if (v > INT64_MAX) {
+            seterr(err, errlen, "time %s is out of range", buf);
+            return -1;
+        }
+        int64_t x = (int64_t)v;
+        switch (n) {
+        case 13: *out_ns = x * 1000000ll; break;
+        case 16: *out_ns = x * 1000ll; break;
+        case 19: *out_ns = x; break;
+        default:
+            if (x > INT64_MAX / 1000000000ll) {
+                seterr(err, errlen, "time %s is out of range", buf);
+                return -1;
+            }
+            *out_ns = x * 1000000000ll;
+        }
+        return 0;
+    }
+    /* relative: [now][+-]<n><unit>... (the reference is always now, as in Pyroscope) */
+    const char *p = buf;
+    if (!strncmp(p, "now", 3))
+        p += 3;
+    int64_t off = 0;
+    if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        p++;
+        if (!*p) {
+            seterr(err, errlen, "cannot parse time %s", buf);
+            return -1;
+        }
+        while (*p) {
+            if (!isdigit((unsigned char)*p)) {
+                seterr(err, errlen, "cannot parse time %s", buf);
+                return -1;
+            }
+            long long num = 0;
+            while (isdigit((unsigned char)*p) && num < 100000000)
+                num = num * 10 + (*p++ - '0');
+            char unit[8];
+            size_t un = 0;
+            while (*p && !isdigit((unsigned char)*p) && un + 1 < sizeof(unit))
+                unit[un++] = *p++;
+            unit[un] = '\0';
+            int64_t mul = un ? unit_seconds(unit) : -1;
+            if (mul < 0) {
+                seterr(err, errlen, "cannot parse time %s: unknown unit \"%s\"", buf, unit);
+                return -1;
+            }
+            off += sign * (int64_t)num * mul;
+        }
+    } else if (*p) {
+        seterr(err, errlen, "cannot parse time %s", buf);
+        return -1;
+    }
+    *out_ns = now_ns + off * 1000000000ll;
+    return 0;
+}
+
+/* ---- query ---- */
+
+void pg_ingest_params_reset(struct pg_ingest_params *p)
+{
+    free(p->app);
+    free(p->spy_name);
+    pg_labels_reset(&p->labels);
+    memset(p, 0, sizeof(*p));
+    pg_labels_init(&p->labels);
+}
+
+int pg_ingest_parse_query(const char *query, int64_t now_ns, struct pg_ingest_params *p, char *err,
+                          size_t errlen)
+{
+    memset(p, 0, sizeof(*p));
+    pg_labels_init(&p->labels);
+    struct evkeyvalq q;
+    TAILQ_INIT(&q);
+    if (evhttp_parse_query_str(query ? query : "", &q) < 0) {
+        seterr(err, errlen, "invalid query string");
+        return -1;
+    }
+    int rc = -1;
+    const char *v;
+    if (pg_ingest_parse_name(evhttp_find_header(&q, "name"), &p->app, &p->labels, err, errlen) < 0)
+        goto out;
+    char terr[160];
+    p->from_ns = p->until_ns = now_ns;
+    if ((v = evhttp_find_header(&q, "from")) && *v &&
+        pg_ingest_parse_time(v, now_ns, &p->from_ns, terr, sizeof(terr)) < 0) {
+        seterr(err, errlen, "from: %s", terr);
+        goto out;
+    }
+    if ((v = evhttp_find_header(&q, "until")) && *v &&
+        pg_ingest_parse_time(v, now_ns, &p->until_ns, terr, sizeof(terr)) < 0) {
+        seterr(err, errlen, "until: %s", terr);
+        goto out;
+    }
+    p->sample_rate = 100;
+    if ((v = evhttp_find_header(&q, "sampleRate")) && *v) {
+        char *end;
+        unsigned long r = strtoul(v, &end, 10);
+        if (!*end && *v != '-' && r <= UINT32_MAX)
+            p->sample_rate = (uint32_t)r;
+    }
+    v = evhttp_find_header(&q, "spyName");
+    p->spy_name = strdup(v && *v ? v : "unknown");
+    v = evhttp_find_header(&q, "format");
+    if (!v || !*v)
+        p->format = PG_INGEST_AUTO;
+    else if (!strcmp(v, "pprof"))
+        p->format = PG_INGEST_PPROF;
+    else if (!strcmp(v, "folded") || !strcmp(v, "groups"))
+        p->format = PG_INGEST_GROUPS;
+    else if (!strcmp(v, "lines"))
+        p->format = PG_INGEST_LINES;
+    else {
+        seterr(err, errlen,
+               "format: unsupported format \"%s\" (want pprof, folded, groups or lines)", v);
+        goto out;
+    }
+    if (!p->spy_name) {
+        seterr(err, errlen, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    evhttp_clear_headers(&q);
+    if (rc < 0)
+        pg_ingest_params_reset(p);
+    return rc;
+}
+
+/* ---- multipart/form-data ---- */
+
+int pg_ingest_is_multipart(const char *ct)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    return strncasecmp(ct, "multipart/form-data", 19) == 0;
+}
+
+/* Finds parameter key (case-insensitive) in a header value's ";k=v" list; copies the
+ * (unquoted) value into out. Returns 0 or -1. */
+static int header_param(const char *h, const char *key, char *out, size_t outlen)
+{
+    size_t kl = strlen(key);
+    for (const char *p = strchr(h, ';'); p; p = strchr(p + 1, ';')) {
+        const char *s = p + 1;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (strncasecmp(s, key, kl) != 0 || s[kl] != '=')
+            continue;
+        s += kl + 1;
+        size_t n = 0;
+        if (*s == '"') {
+            s++;
+            while (*s && *s != '"' && n + 1 < outlen) {
+                if (*s == '\\' && s[1])
+                    s++;
+                out[n++] = *s++;
+            }
+            if (*s != '"')
+                return -1;
+        } else {
+            while (*s && *s != ';' && *s != ' ' && *s != '\t' && *s != '\r' && n + 1 < outlen)
+                out[n++] = *s++;
+        }
+        out[n] = '\0';
+        return n ? 0 : -1;
+    }
+    return -1;
+}
+
+int pg_ingest_multipart_parse(const char *content_type, const uint8_t *body, size_t len,
+                              struct pg_ingest_part *parts, size_t max_parts, size_t *n, char *err,
+                              size_t errlen)
+{
+    *n = 0;
+    char boundary[80], delim[96];
+    if (!content_type || header_param(content_type, "boundary", boundary, sizeof(boundary)) < 0) {
+        seterr(err, errlen, "multipart: no boundary in Content-Type");
+        return -1;
+    }
+    int dl = snprintf(delim, sizeof(delim), "--%s", boundary);
+    const uint8_t *end = body + len;
+    /* first delimiter: at the start or after a line break */
+    const uint8_t *p = memmem(body, len, delim, (size_t)dl);
+    if (!p || (p != body && p[-1] != '\n')) {
+        seterr(err, errlen, "multipart: boundary not found in body");
+        return -1;
+    }
+    for (;;) {
+        p += dl;
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+            return 0; /* close delimiter */
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < end && *p == '\r')
+            p++;
+        if (p >= end || *p != '\n') {
+            seterr(err, errlen, "multipart: truncated body (no closing boundary)");
+            return -1;
+        }
+        p++;
+        /* headers up to an empty line */
+        char name[64] = "";
+        int have_cd = 0;
+        for (;;) {
+            const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
+            if (!eol) {
+                seterr(err, errlen, "multipart: truncated part headers");
+                return -1;
+            }
+            size_t ll = (size_t)(eol - p);
+            if (ll && p[ll - 1] == '\r')
+                ll--;
+            if (ll == 0) {
+                p = eol + 1;
+                break;
+            }
+            char line[512];
+            snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) ? ll : sizeof(line) - 1),
+                     (const char *)p);
+            if (strncasecmp(line, "Content-Disposition:", 20) == 0) {
+                have_cd = 1;
+                if (header_param(line, "name", name, sizeof(name)) < 0)
+                    name[0] = '\0';
+            }
+            p = eol + 1;
+        }
+        /* data up to CRLF--boundary (or LF--boundary) */
+        const uint8_t *q = p, *found = NULL;
+        while (q < end) {
+            const uint8_t *m = memmem(q, (size_t)(end - q), delim, (size_t)dl);
+            if (!m)
+                break;
+            if (m > p && m[-1] == '\n') {
+                found = m;
+                break;
+            }
+            q = m + 1;
+        }
+        if (!found) {
+            seterr(err, errlen, "multipart: truncated body (no closing boundary)");
+            return -1;
+        }
+        const uint8_t *dend = found - 1; /* the '\n' */
+        if (dend > p && dend[-1] == '\r')
+            dend--;
+        if (!have_cd || !name[0]) {
+            seterr(err, errlen, "multipart: part without a form-data name");
+            return -1;
+        }
+        if (*n >= max_parts) {
+            seterr(err, errlen, "multipart: more than %zu parts", max_parts);
+            return -1;
+        }
+        snprintf(parts[*n].name, sizeof(parts[*n].name), "%s", name);
+        parts[*n].data = p;
+        parts[*n].len = (size_t)(dend - p);
+        (*n)++;
+        p = found;
+    }
+}
+
+/* ---- sample types and __name__ ---- */
+
+int pg_ingest_sample_type_config(const uint8_t *data, size_t len, struct pg_labels *display,
+                                 char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_loadb((const char *)data, len, 0, &je);
+    if (!root) {
+        seterr(err, errlen, "sample_type_config: invalid JSON: %s", je.text);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        seterr(err, errlen, "sample_type_config: want a JSON object");
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v)
+    {
+        if (!json_is_object(v)) {
+            seterr(err, errlen, "sample_type_config: %s: want an object", k);
+            json_decref(root);
+            return -1;
+        }
+        json_t *dn = json_object_get(v, "display-name");
+        if (dn && !json_is_string(dn)) {
+            seterr(err, errlen, "sample_type_config: %s: display-name must be a string", k);
+            json_decref(root);
+            return -1;
+        }
+        if (dn && *json_string_value(dn) && pg_labels_set(display, k, json_string_value(dn)) < 0) {
+            seterr(err, errlen, "out of memory");
+            json_decref(root);
+            return -1;
+        }
+    }
+    json_decref(root);
+    return 0;
+}
+
+int pg_ingest_default_sample_types(struct pg_labels *display)
+{
+    if (pg_labels_set(display, "samples", "cpu") < 0 ||
+        pg_labels_set(display, "goroutine", "goroutines") < 0 ||
+        pg_labels_set(display, "contentions", "mutex_count") < 0 ||
+        pg_labels_set(display, "delay", "mutex_duration") < 0)
+        return -1;
+    return 0;
+}
+
+static int valid_metric_name(const char *s)
+{
+    if (!*s || !(isalpha((unsigned char)*s) || *s == '_' || *s == ':'))
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == ':'))
+            return 0;
+    return 1;
+}
+
+static const char *st_name(const Perftools__Profiles__Profile *p, size_t i)
+{
+    int64_t t = p->sample_type[i]->type;
+    return t >= 0 && (size_t)t < p->n_string_table ? p->string_table[t] : "";
+}
+
+int pg_ingest_metric_name(const Perftools__Profiles__Profile *p, const struct pg_labels *display,
+                          char *out, size_t outlen, char *err, size_t errlen)
+{
+    if (!p->n_sample_type) {
+        seterr(err, errlen, "unknown profile type: the profile has no sample types");
+        return -1;
+    }
+    for (size_t i = 0; i < p->n_sample_type; i++)
+        if (!strcmp(st_name(p, i), "wall")) {
+            snprintf(out, outlen, "wall");
+            return 0;
+        }
+    const char *st = "";
+    for (size_t i = 0; i < p->n_sample_type; i++) {
+        st = st_name(p, i);
+        const char *dn = display ? pg_labels_get(display, st) : NULL;
+        if (dn && *dn)
+            st = dn;
+        const char *m = NULL;
+        if (strstr(st, "cpu"))
+            m = "process_cpu";
+        else if (strstr(st, "alloc_") || strstr(st, "inuse_") || !strcmp(st, "space") ||
+                 !strcmp(st, "objects"))
+            m = "memory";
+        else if (strstr(st, "mutex_"))
+            m = "mutex";
+        else if (strstr(st, "block_"))
+            m = "block";
+        else if (strstr(st, "goroutines"))
+            m = "goroutines";
+        if (m) {
+            snprintf(out, outlen, "%s", m);
+            return 0;
+        }
+    }
+    if (!valid_metric_name(st) || strlen(st) >= outlen) {
+        seterr(err, errlen, "unknown profile type: sample type \"%.64s\"", st);
+        return -1;
+    }
+    snprintf(out, outlen, "%s", st);
+    return 0;
+}
+
+/* ---- legacy name-suffix types and folded stacks ---- */
+
+static const struct {
+    const char *suffix, *metric, *type, *unit;
+} legacy_types[] = {
+    {"cpu", "process_cpu", "samples", "count"},
+    {"wall", "wall", "samples", "count"},
+    {"inuse_objects", "memory", "inuse_objects", "count"},
+    {"inuse_space", "memory", "inuse_space", "bytes"},
+    {"alloc_objects", "memory", "alloc_objects", "count"},
+    {"alloc_space", "memory", "alloc_space", "bytes"},
+    {"goroutines", "goroutine", "goroutines", "count"},
+    {"mutex_count", "mutex", "contentions", "count"},
+    {"mutex_duration", "mutex", "delay", "nanoseconds"},
+    {"block_count", "block", "contentions", "count"},
+    {"block_duration", "block", "delay", "nanoseconds"},
+    {"itimer", "process_cpu", "samples", "count"},
+    {"alloc_in_new_tlab_objects", "memory", "alloc_in_new_tlab_objects", "count"},
+    {"alloc_in_new_tlab_bytes", "memory", "alloc_in_new_tlab_bytes", "bytes"},
+    {"alloc_outside_tlab_objects", "memory", "alloc_outside_tlab_objects", "count"},
+    {"alloc_outside_tlab_bytes", "memory", "alloc_outside_tlab_bytes", "bytes"},
+    {"lock_count", "block", "contentions", "count"},
+    {"lock_duration", "block", "delay", "nanoseconds"},
+    {"live", "memory", "live", "count"},
+    {"exceptions", "exceptions", "samples", "count"},
+    {"seconds", "wall", "samples", "count"},
+    {"nanoseconds", "wall", "samples", "count"},
+    {"microseconds", "wall", "samples", "count"},
+    {"milliseconds", "wall", "samples", "count"},
+    {"bytes", "memory", "samples", "bytes"},
+};
+
+int pg_ingest_legacy_type(const char *app_full, char **app, const char **metric, const char **type,
+                          const char **unit, char *err, size_t errlen)
+{
+    const char *dot = strrchr(app_full, '.');
+    const char *suffix = dot ? dot + 1 : "cpu";
+    size_t alen = dot ? (size_t)(dot - app_full) : strlen(app_full);
+    for (size_t i = 0; i < sizeof(legacy_types) / sizeof(legacy_types[0]); i++)
+        if (!strcmp(legacy_types[i].suffix, suffix)) {
+            if (!(*app = strndup(app_full, alen))) {
+                seterr(err, errlen, "out of memory");
+                return -1;
+            }
+            *metric = legacy_types[i].metric;
+            *type = legacy_types[i].type;
+            *unit = legacy_types[i].unit;
+            return 0;
+        }
+    seterr(err, errlen, "unknown profile type: %.64s", suffix);
+    return -1;
+}
+
+/* A string table with dedup (open addressing over indexes). */
+struct strtab {
+    char **v;
+    size_t n, cap;
+    size_t *slots; /* index + 1, 0 = empty */
+    size_t nslots;
+};
+
+static uint64_t fnv(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static int strtab_grow(struct strtab *t)
+{
+    size_t ns = t->nslots ? t->nslots * 2 : 256;
+    size_t *slots = calloc(ns, sizeof(*slots));
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t h = (size_t)fnv(t->v[i], strlen(t->v[i])) & (ns - 1);
+        while (slots[h])
+            h = (h + 1) & (ns - 1);
+        slots[h] = i + 1;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = ns;
+    return 0;
+}
+
+/* Returns the index of s[0..n) (added if new), or -1 on OOM. */
+static int64_t strtab_add(struct strtab *t, const char *s, size_t n)
+{
+    if ((t->n + 1) * 2 > t->nslots && strtab_grow(t) < 0)
+        return -1;
+    size_t h = (size_t)fnv(s, n) & (t->nslots - 1);
+    while (t->slots[h]) {
+        const char *x = t->v[t->slots[h] - 1];
+        if (strlen(x) == n && !memcmp(x, s, n))
+            return (int64_t)(t->slots[h] - 1);
+        h = (h + 1) & (t->nslots - 1);
+    }
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 64;
+        char **v = realloc(t->v, nc * sizeof(*v));
+        if (!v)
+            return -1;
+        t->v = v;
+        t->cap = nc;
+    }
+    if (!(t->v[t->n] = strndup(s, n)))
+        return -1;
+    t->slots[h] = ++t->n;
+    return (int64_t)(t->n - 1);
+}
+
+static void strtab_free(struct strtab *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i]);
+    free(t->v);
+    free(t->slots);
+}
+
+/* Growable array of pointers. */
+struct ptrv {
+    void **v;
+    size_t n, cap;
+};
+
+static int ptrv_push(struct ptrv *a, void *x)
+{
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 64;
+        void **v = realloc(a->v, nc * sizeof(*v));
+        if (!v)
+            return -1;
+        a->v = v;
+        a->cap = nc;
+    }
+    a->v[a->n++] = x;
+    return 0;
+}
+
+struct folded {
+    struct strtab st;
+    struct ptrv samples; /* Perftools__Profiles__Sample* (own location_id and value) */
+    struct ptrv funcs;   /* Perftools__Profiles__Function*, id = index + 1 */
+    struct ptrv locs;    /* Perftools__Profiles__Location* (own line[0]), id = index + 1 */
+    uint64_t *fn_of_str; /* string index -> function id (0 = none) */
+    size_t fn_cap;
+};
+
+static void folded_free(struct folded *f)
+{
+    for (size_t i = 0; i < f->samples.n; i++) {
+        Perftools__Profiles__Sample *s = f->samples.v[i];
+        free(s->location_id);
+        free(s->value);
+        free(s);
+    }
+    for (size_t i = 0; i < f->funcs.n; i++)
+        free(f->funcs.v[i]);
+    for (size_t i = 0; i < f->locs.n; i++) {
+        Perftools__Profiles__Location *l = f->locs.v[i];
+        if (l->line) {
+            free(l->line[0]);
+            free(l->line);
+        }
+        free(l);
+    }
+    free(f->samples.v);
+    free(f->funcs.v);
+    free(f->locs.v);
+    free(f->fn_of_str);
+    strtab_free(&f->st);
+}
+
+/* Returns the location id of frame name s[0..n), creating function and location. */
+static uint64_t folded_loc(struct folded *f, const char *s, size_t n)
+{
+    int64_t si = strtab_add(&f->st, s, n);
+    if (si < 0)
+        return 0;
+    if ((size_t)si >= f->fn_cap) {
+        size_t nc = f->fn_cap ? f->fn_cap * 2 : 256;
+        while (nc <= (size_t)si)
+            nc *= 2;
+        uint64_t *v = realloc(f->fn_of_str, nc * sizeof(*v));
+        if (!v)
+            return 0;
+        memset(v + f->fn_cap, 0, (nc - f->fn_cap) * sizeof(*v));
+        f->fn_of_str = v;
+        f->fn_cap = nc;
+    }
+    if (f->fn_of_str[si])
+        return f->fn_of_str[si];
+    Perftools__Profiles__Function *fn = malloc(sizeof(*fn));
+    Perftools__Profiles__Location *loc = malloc(sizeof(*loc));
+    Perftools__Profiles__Line *line = malloc(sizeof(*line));
+    Perftools__Profiles__Line **lines = malloc(sizeof(*lines));
+    if (!fn || !loc || !line || !lines || ptrv_push(&f->funcs, fn) < 0) {
+        free(fn);
+        free(loc);
+        free(line);
+        free(lines);
+        return 0;
+    }
+    perftools__profiles__function__init(fn);
+    fn->id = f->funcs.n;
+    fn->name = si;
+    perftools__profiles__line__init(line);
+    line->function_id = fn->id;
+    lines[0] = line;
+    perftools__profiles__location__init(loc);
+    loc->id = fn->id;
+    loc->n_line = 1;
+    loc->line = lines;
+    if (ptrv_push(&f->locs, loc) < 0) {
+        free(loc);
+        free(line);
+        free(lines);
+        return 0;
+    }
+    f->fn_of_str[si] = fn->id;
+    return fn->id;
+}
+
+int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format, const char *metric,
+                              const char *type, const char *unit, uint32_t sample_rate,
+                              int64_t from_ns, int64_t until_ns, uint8_t **out, size_t *outlen,
+                              char *err, size_t errlen)
+{
+    struct folded f;
+    memset(&f, 0, sizeof(f));
+    int rc = -1;
+    uint64_t *stack = NULL;
+    size_t stack_cap = 0;
+    int64_t period = 0;
+    int timed = sample_rate > 0 && (!strcmp(metric, "process_cpu") || !strcmp(metric, "wall"));
+    if (timed) {
+        period = 1000000000ll / (int64_t)sample_rate;
+        type = !strcmp(metric, "wall") ? "wall" : "cpu";
+        unit = "nanoseconds";
+    }
+    if (strtab_add(&f.st, "", 0) < 0)
+        goto oom;
+    size_t lineno = 0;
+    const uint8_t *p = body, *end = body + len;
+    while (p < end) {
+        const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
+        const uint8_t *le = eol ? eol : end;
+        lineno++;
+        size_t ll = (size_t)(le - p);
+        if (ll && p[ll - 1] == '\r')
+            ll--;
+        const char *line = (const char *)p;
+        p = eol ? eol + 1 : end;
+        if (ll == 0)
+            continue;
+        if (memchr(line, '\0', ll) || !pg_ingest_utf8_valid(line, ll)) {
+            seterr(err, errlen, "line %zu: not UTF-8 text", lineno);
+            goto fail;
+        }
+        size_t stk_len = ll;
+        int64_t value = 1;
+        if (!lines_format) {
+            const char *sp = NULL;
+            for (size_t i = ll; i > 0; i--)
+                if (line[i - 1] == ' ') {
+                    sp = line + i - 1;
+                    break;
+                }
+            char num[24];
+            size_t nl = sp ? ll - (size_t)(sp + 1 - line) : 0;
+            if (!sp || nl == 0 || nl >= sizeof(num)) {
+                seterr(err, errlen, "line %zu: want \"frame;frame;... count\"", lineno);
+                goto fail;
+            }
+            memcpy(num, sp + 1, nl);
+            num[nl] = '\0';
+            char *e;
+            unsigned long long v = strtoull(num, &e, 10);
+            if (*e || num[0] == '-' || v > INT64_MAX) {
+                seterr(err, errlen, "line %zu: count \"%s\" is not a non-negative integer", lineno,
+                       num);
+                goto fail;
+            }
+            value = (int64_t)v;
+            stk_len = (size_t)(sp - line);
+        }
+        if (timed) {
+            if (value > INT64_MAX / period) {
+                seterr(err, errlen, "line %zu: count overflows when scaled to nanoseconds", lineno);
+                goto fail;
+            }
+            value *= period;
+        }
+        /* frames root first -> location ids leaf first */
+        size_t nf = 0;
+        const char *fs = line, *stk_end = line + stk_len;
+        while (fs <= stk_end) {
+            const char *fe = memchr(fs, ';', (size_t)(stk_end - fs));
+            if (!fe)
+                fe = stk_end;
+            if (fe > fs) {
+                uint64_t id = folded_loc(&f, fs, (size_t)(fe - fs));
+                if (!id)
+                    goto oom;
+                if (nf == stack_cap) {
+                    size_t nc = stack_cap ? stack_cap * 2 : 64;
+                    uint64_t *ns = realloc(stack, nc * sizeof(*ns));
+                    if (!ns)
+                        goto oom;
+                    stack = ns;
+                    stack_cap = nc;
+                }
+                stack[nf++] = id;
+            }
+            fs = fe + 1;
+        }
+        if (!nf) {
+            seterr(err, errlen, "line %zu: empty stack", lineno);
+            goto fail;
+        }
+        Perftools__Profiles__Sample *s = malloc(sizeof(*s));
+        uint64_t *ids = malloc(nf * sizeof(*ids));
+        int64_t *val = malloc(sizeof(*val));
+        if (!s || !ids || !val || ptrv_push(&f.samples, s) < 0) {
+            free(s);
+            free(ids);
+            free(val);
+            goto oom;
+        }
+        perftools__profiles__sample__init(s);
+        for (size_t i = 0; i < nf; i++)
+            ids[i] = stack[nf - 1 - i];
+        s->n_location_id = nf;
+        s->location_id = ids;
+        *val = value;
+        s->n_value = 1;
+        s->value = val;
+    }
+    if (!f.samples.n) {
+        seterr(err, errlen, "no samples in the body");
+        goto fail;
+    }
+    {
+        Perftools__Profiles__Profile prof;
+        perftools__profiles__profile__init(&prof);
+        Perftools__Profiles__ValueType vt, pt;
+        perftools__profiles__value_type__init(&vt);
+        perftools__profiles__value_type__init(&pt);
+        Perftools__Profiles__ValueType *vtp = &vt;
+        int64_t ti = strtab_add(&f.st, type, strlen(type));
+        int64_t ui = strtab_add(&f.st, unit, strlen(unit));
+        if (ti < 0 || ui < 0)
+            goto oom;
+        vt.type = ti;
+        vt.unit = ui;
+        prof.n_sample_type = 1;
+        prof.sample_type = &vtp;
+        if (timed) {
+            int64_t ci = strtab_add(&f.st, "cpu", 3);
+            int64_t ni = strtab_add(&f.st, "nanoseconds", 11);
+            if (ci < 0 || ni < 0)
+                goto oom;
+            pt.type = ci;
+            pt.unit = ni;
+            prof.period_type = &pt;
+            prof.period = period;
+        }
+        prof.n_sample = f.samples.n;
+        prof.sample = (Perftools__Profiles__Sample **)f.samples.v;
+        prof.n_location = f.locs.n;
+        prof.location = (Perftools__Profiles__Location **)f.locs.v;
+        prof.n_function = f.funcs.n;
+        prof.function = (Perftools__Profiles__Function **)f.funcs.v;
+        prof.n_string_table = f.st.n;
+        prof.string_table = f.st.v;
+        prof.time_nanos = from_ns;
+        prof.duration_nanos = until_ns > from_ns ? until_ns - from_ns : 0;
+        size_t sz = perftools__profiles__profile__get_packed_size(&prof);
+        uint8_t *buf = malloc(sz ? sz : 1);
+        if (!buf)
+            goto oom;
+        *outlen = perftools__profiles__profile__pack(&prof, buf);
+        *out = buf;
+    }
+    rc = 0;
+    goto done;
+oom:
+    seterr(err, errlen, "out of memory");
+fail:
+done:
+    free(stack);
+    folded_free(&f);
+    return rc;
+}
+
+/* ---- labels ---- */
+
+int pg_ingest_series_labels(const struct pg_labels *name_labels, const char *app,
+                            const char *metric, const char *spy_name, struct pg_labels *out)
+{
+    pg_labels_reset(out);
+    if (pg_labels_set(out, "__name__", metric) < 0 || pg_labels_set(out, "__delta__", "false") < 0)
+        return -1;
+    if (spy_name && *spy_name && pg_labels_set(out, "pyroscope_spy", spy_name) < 0)
+        return -1;
+    for (size_t i = 0; i < name_labels->n; i++) {
+        const char *k = name_labels->v[i].name;
+        if (!strncmp(k, "__", 2) && strcmp(k, "__session_id__") != 0)
+            continue;
+        if (pg_labels_set(out, k, name_labels->v[i].value) < 0)
+            return -1;
+    }
+    if (!pg_labels_get(out, "service_name")) {
+        if (pg_labels_set(out, "service_name", app) < 0)
+            return -1;
+    } else if (!pg_labels_get(out, "app_name")) {
+        if (pg_labels_set(out, "app_name", app) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int pg_ingest_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + n >= len)
+            return 0;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+int pg_ingest_validate_series(const struct pg_labels *ls, char *err, size_t errlen)
+{
+    if (!ls->n) {
+        seterr(err, errlen, "error at least one label pair is required per profile");
+        return -1;
+    }
+    if (ls->n > PG_INGEST_MAX_LABEL_NAMES) {
+        seterr(err, errlen, "profile series has %zu label names; limit %d", ls->n,
+               PG_INGEST_MAX_LABEL_NAMES);
+        return -1;
+    }
+    const char *name = pg_labels_get(ls, "__name__");
+    if (!name || !valid_metric_name(name)) {
+        seterr(err, errlen, "invalid labels: invalid metric name (__name__ %s)",
+               name ? "is not a valid metric name" : "is missing");
+        return -1;
+    }
+    const char *svc = pg_labels_get(ls, "service_name");
+    if (!svc || !*svc) {
+        seterr(err, errlen, "invalid labels: service name is not provided");
+        return -1;
+    }
+    for (size_t i = 0; i < ls->n; i++) {
+        const char *k = ls->v[i].name, *v = ls->v[i].value;
+        size_t kl = strlen(k), vl = strlen(v);
+        if (!kl || !pg_ingest_utf8_valid(k, kl)) {
+            seterr(err, errlen, "invalid labels: invalid label name (empty or not UTF-8)");
+            return -1;
+        }
+        if (kl > PG_INGEST_MAX_NAME_LEN) {
+            seterr(err, errlen, "invalid labels: label name too long: '%.64s...'", k);
+            return -1;
+        }
+        if (!pg_ingest_utf8_valid(v, vl)) {
+            seterr(err, errlen, "invalid labels: invalid label value of %.64s (not UTF-8)", k);
+            return -1;
+        }
+        if (vl > PG_INGEST_MAX_VALUE_LEN) {
+            seterr(err, errlen, "invalid labels: label value too long: %.64s", k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int pg_ingest_tenant_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > PG_INGEST_MAX_TENANT_LEN || !strcmp(s, ".") || !strcmp(s, ".."))
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || strchr("!-_.*'()", *s)))
+            return 0;
+    return 1;
+}
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+int pg_ingest_base64_decode(const char *in, size_t len, uint8_t **out, size_t *outlen)
+{
+    while (len && in[len - 1] == '=')
+        len--;
+    if (len % 4 == 1)
+        return -1;
+    uint8_t *buf = malloc(len / 4 * 3 + 3);
+    if (!buf)
+        return -1;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64val((unsigned char)in[i]);
+        if (v < 0) {
+            free(buf);
+            return -1;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *out = buf;
+    *outlen = o;
+    return 0;
+}

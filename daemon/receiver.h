@@ -1,0 +1,51 @@
+/* receiver.h - the push receiver: Pyroscope's POST /ingest and push.v1 PusherService/Push.
+ *
+ * Makes profgate a gateway that Pyroscope SDKs and other profgates push to. Both routes
+ * are served on the daemon's HTTP server (pg_web) and write into the app's durable buffer:
+ * a request is answered 200 only after pg_app_commit made its profiles durable.
+ *
+ * POST /ingest (Pyroscope's legacy SDK API; answers in plain text):
+ *   ?name=app{k=v,...}&from=&until=&format=&spyName=&sampleRate= (daemon/ingest_parse.h),
+ *   body = pprof (raw or gzip), multipart/form-data with a `profile` part (and optional
+ *   `sample_type_config`), or folded stacks (format=folded|groups|lines, or no format and
+ *   a body that is not pprof) which are converted to pprof here.
+ * POST /push.v1.PusherService/Push (connect unary): Content-Type application/proto or
+ *   application/json, Content-Encoding gzip accepted; errors as connect's JSON error body.
+ *
+ * Status codes: 400 bad metadata / labels / undecodable profile (the body says which),
+ * 401 missing or wrong credential (receiver.basic_auth, receiver.bearer_tokens_file;
+ * nothing stored), 405 not POST, 413 body over receiver.max_body_size, 415 (push) unknown
+ * Content-Type, 429 + Retry-After while the buffer is over its high-water mark, 503 when
+ * the buffer could not store or commit. X-Scope-OrgID is stored as the profile's tenant.
+ * receiver.relabel_configs run over each series' labels (drop = not stored, counted).
+ *
+ * Metrics: profgate_receiver_requests_total{route,code},
+ * profgate_receiver_profiles_total{route}, profgate_receiver_dropped_profiles_total{reason},
+ * profgate_receiver_bytes_total{route}. */
+#ifndef PG_DAEMON_RECEIVER_H
+#define PG_DAEMON_RECEIVER_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+
+struct event_base;
+struct pg_app;
+struct pg_web;
+struct pg_receiver;
+
+#define PG_RECEIVER_INGEST_PATH "/ingest"
+#define PG_RECEIVER_PUSH_PATH "/push.v1.PusherService/Push"
+
+/* Registers the receiver's routes on web and applies receiver.max_connections,
+ * read_timeout, write_timeout and max_body_size to it. Borrows app, web, base and cfg
+ * (cfg must outlive the receiver: recreate the receiver when the config is swapped).
+ * Returns the receiver, or NULL with a reason in err (nothing registered then). */
+struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
+                                       struct event_base *base, const struct pg_cfg *cfg, char *err,
+                                       size_t errlen);
+
+/* Unregisters the routes and frees r. Accepts NULL. */
+void pg_receiver_destroy(struct pg_receiver *r);
+
+#endif
