@@ -10,3 +10,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libevent-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev \
   libpcre2-dev libsqlite3-dev zlib1g-dev libjansson-dev libcmocka-dev \
   golang-go prometheus python3 ca-certificates curl >/dev/null
+# Node.js and npm for tests/e2e/test_sdk_nodejs.py (the Pyroscope Node.js SDK is installed
+# from the npm registry by the test). Only when missing: a Node.js from elsewhere (nvm,
+# NodeSource) is kept, and Debian's npm would conflict with it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi

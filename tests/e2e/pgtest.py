@@ -11,6 +11,8 @@ Not a test itself (CTest runs only test_*.py). It provides:
 - Profgate: a `profgate run` process on a free port (config written as JSON, which is
   YAML), readiness, /api/v1/targets, /metrics, reload, SIGTERM with exit-code and
   sanitizer checks, SIGKILL;
+- request side helpers for receiver tests: http_request (exact headers, any method),
+  encode_push_request, multipart_body, read_test_data;
 - wait_until (deadline-bounded polling) and a tiny runner that prints PASS/FAIL per test
   function and ends with "N passed, N failed".
 A test file's arguments select test functions by name; with PG_E2E_KEEP set, a failing
@@ -641,6 +643,91 @@ def http_post(url, data=b"", timeout=30):
         return e.code, e.read()
     except (OSError, http.client.HTTPException) as e:
         return 0, str(e).encode()
+
+
+def http_request(url, data=b"", headers=None, method="POST", timeout=30):
+    """Sends one request with exactly the given headers (no urllib defaults such as a form
+    Content-Type). Returns (status, {lower-case header: value}, body bytes); status 0 with
+    the reason as body when the request failed (refused, reset, timed out)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    path = u.path + ("?" + u.query if u.query else "")
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        hdrs = dict(headers or {})
+        if data is not None and not any(k.lower() == "content-length" for k in hdrs):
+            hdrs["Content-Length"] = str(len(data))
+        for k, v in hdrs.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        if data:
+            conn.send(data)
+        r = conn.getresponse()
+        body = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    except (OSError, http.client.HTTPException) as e:
+        return 0, {}, str(e).encode()
+    finally:
+        conn.close()
+
+
+def _enc_varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _enc_bytes(fn, b):
+    """One length-delimited field (str values are UTF-8 encoded; bytes are sent as is,
+    so a test can put invalid UTF-8 into a string field)."""
+    if isinstance(b, str):
+        b = b.encode("utf-8")
+    return _enc_varint(fn << 3 | 2) + _enc_varint(len(b)) + b
+
+
+def encode_push_request(series):
+    """Encodes a push.v1 PushRequest: series is a list of (labels, samples) where labels
+    is a list of (name, value) pairs (str or bytes) and samples a list of raw profile
+    bytes or (raw profile, ID) pairs. The inverse of decode_push_request."""
+    out = bytearray()
+    for labels, samples in series:
+        s = bytearray()
+        for name, value in labels:
+            s += _enc_bytes(1, _enc_bytes(1, name) + _enc_bytes(2, value))
+        for smp in samples:
+            raw, ident = smp if isinstance(smp, tuple) else (smp, "")
+            s += _enc_bytes(2, _enc_bytes(1, raw) + (_enc_bytes(2, ident) if ident else b""))
+        out += _enc_bytes(1, bytes(s))
+    return bytes(out)
+
+
+def multipart_body(parts, boundary=None):
+    """Builds a multipart/form-data body from [(field name, filename or None, bytes)].
+    Returns (content type, body)."""
+    boundary = boundary or "pgtest-%x" % int(time.time() * 1e6)
+    out = bytearray()
+    for name, filename, data in parts:
+        out += b"--" + boundary.encode() + b"\r\n"
+        disp = 'form-data; name="%s"' % name
+        if filename:
+            disp += '; filename="%s"' % filename
+        out += ("Content-Disposition: %s\r\n" % disp).encode()
+        out += b"Content-Type: application/octet-stream\r\n\r\n"
+        out += data + b"\r\n"
+    out += b"--" + boundary.encode() + b"--\r\n"
+    return "multipart/form-data; boundary=" + boundary, bytes(out)
+
+
+def read_test_data(name):
+    """The bytes of tests/data/<name>."""
+    with open(os.path.join(SRC, "tests", "data", name), "rb") as f:
+        return f.read()
 
 
 # Go targets ---------------------------------------------------------------------------
