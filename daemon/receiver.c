@@ -828,7 +828,7 @@ struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
                 PG_RECEIVER_INGEST_PATH, PG_RECEIVER_PUSH_PATH,
                 (unsigned long long)cfg->receiver_max_body_size, cfg->n_receiver_users,
                 cfg->n_receiver_bearer_tokens, cfg->n_receiver_relabel,
-                capped ? "enforced" : "not_enforced_libevent_2.1");
+                capped ? "enforced" : "not_enforced");
     return r;
 }
 

@@ -37,6 +37,12 @@ struct pg_web {
     struct evhttp *http;
     struct pg_web_route *routes;
     size_t n_routes;
+    /* connection cap for libevent 2.1 (no evhttp_set_max_connections): connections are
+     * counted from their first request until they close; 0 = no cap */
+    uint64_t max_conns;
+    struct evhttp_connection **conns;
+    size_t n_conns, cap_conns;
+    struct pg_metric *m_rejected;
     int port; /* bound TCP port, -1 when unknown */
 };
 
@@ -271,9 +277,51 @@ static void handle_index(struct pg_web *w, struct evhttp_request *req)
     evbuffer_free(b);
 }
 
+static void on_conn_close(struct evhttp_connection *evcon, void *ud)
+{
+    struct pg_web *w = ud;
+    for (size_t i = 0; i < w->n_conns; i++)
+        if (w->conns[i] == evcon) {
+            w->conns[i] = w->conns[--w->n_conns];
+            return;
+        }
+}
+
+/* Counts req's connection against max_conns. Returns 0 when the request may proceed, -1
+ * when it was answered 503 (too many connections; the connection is then closed). */
+static int admit_connection(struct pg_web *w, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (!w->max_conns || !evcon)
+        return 0;
+    for (size_t i = 0; i < w->n_conns; i++)
+        if (w->conns[i] == evcon)
+            return 0;
+    if (w->n_conns >= w->max_conns) {
+        pg_metric_inc(w->m_rejected, NULL, 1);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        reply_text(req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                   "too many open connections (receiver.max_connections)\n");
+        return -1;
+    }
+    if (w->n_conns == w->cap_conns) {
+        size_t cap = w->cap_conns ? w->cap_conns * 2 : 64;
+        struct evhttp_connection **v = realloc(w->conns, cap * sizeof(*v));
+        if (!v)
+            return 0; /* not counted; better than refusing on OOM */
+        w->conns = v;
+        w->cap_conns = cap;
+    }
+    w->conns[w->n_conns++] = evcon;
+    evhttp_connection_set_closecb(evcon, on_conn_close, w);
+    return 0;
+}
+
 static void on_request(struct evhttp_request *req, void *ud)
 {
     struct pg_web *w = ud;
+    if (admit_connection(w, req) < 0)
+        return;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)
@@ -431,11 +479,16 @@ int pg_web_set_limits(struct pg_web *w, uint64_t max_connections, int64_t read_t
     evhttp_set_max_connections(w->http, max_connections > INT_MAX ? INT_MAX : (int)max_connections);
     return 1;
 #else
-    (void)max_connections;
+    /* libevent 2.1: no connection cap in evhttp; count connections ourselves
+     * (admit_connection) and answer 503 to a new connection's first request */
+    w->max_conns = max_connections;
+    w->m_rejected =
+        pg_metric_counter("profgate_http_rejected_connections_total",
+                          "Connections refused because max_connections was reached.", NULL);
     int64_t ms = read_timeout_ms > write_timeout_ms ? read_timeout_ms : write_timeout_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evhttp_set_timeout_tv(w->http, &tv);
-    return 0;
+    return 1;
 #endif
 }
 
@@ -449,7 +502,8 @@ void pg_web_destroy(struct pg_web *w)
     if (!w)
         return;
     if (w->http)
-        evhttp_free(w->http);
+        evhttp_free(w->http); /* runs on_conn_close for open connections */
+    free(w->conns);
     for (size_t i = 0; i < w->n_routes; i++)
         free(w->routes[i].path);
     free(w->routes);

@@ -31,9 +31,10 @@ void pg_web_unroute(struct pg_web *w, const char *path);
 
 /* Applies the receiver's server limits to every connection: read/write timeouts (ms),
  * the largest request body (bigger ones get libevent's 413, with lingering close so the
- * client reads it) and, with libevent >= 2.2 only, the connection cap. Returns 1 when
- * max_connections is enforced, 0 when this libevent cannot (2.1 has no connection cap;
- * its single timeout is then the larger of the two). Cannot fail. */
+ * client reads it) and the connection cap. With libevent >= 2.2 evhttp enforces the cap;
+ * with 2.1 this server counts a connection from its first request until it closes and
+ * answers a new connection's first request 503 (then closes it) while max_connections
+ * are open; 2.1's single timeout is then the larger of the two. Returns 1. */
 int pg_web_set_limits(struct pg_web *w, uint64_t max_connections, int64_t read_timeout_ms,
                       int64_t write_timeout_ms, uint64_t max_body_size);
 

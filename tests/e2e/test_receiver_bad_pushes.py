@@ -281,6 +281,54 @@ def test_valid_ingest(t, e):
             "profgate_receiver_profiles_total{route=ingest} not counted")
 
 
+def test_max_connections(t, e):
+    """receiver.max_connections: a connection beyond the cap gets 503 on its first request
+    and is closed; closing one frees a slot."""
+    import http.client
+    down = t.receiver("limited-downstream")
+    pg = t.profgate({
+        "storage": {"path": t.tmpdir + "/limited-data"},
+        "receiver": {"enabled": True, "max_connections": 2},
+        "remote_write": [remote("down", down.url, "push")],
+    }, name="limited")
+
+    def get(c):
+        c.request("GET", "/-/healthy")
+        r = c.getresponse()
+        r.read()
+        return r.status
+
+    conns = []
+
+    def admit_one():
+        # connections of the startup readiness probe may take a moment to be seen closed
+        c = http.client.HTTPConnection("127.0.0.1", pg.port, timeout=10)
+        if get(c) == 200:
+            conns.append(c)
+            return True
+        c.close()
+        return False
+    t.require(wait_until(admit_one, 20) and wait_until(admit_one, 20),
+              "could not open two connections under max_connections: 2")
+    conns.append(http.client.HTTPConnection("127.0.0.1", pg.port, timeout=10))
+    t.check(get(conns[2]) == 503, "third connection was not refused")
+    t.check(get(conns[0]) == 200, "an admitted connection was refused on its second request")
+    conns[0].close()
+
+    def fresh_ok():
+        c = http.client.HTTPConnection("127.0.0.1", pg.port, timeout=10)
+        try:
+            return get(c) == 200
+        finally:
+            c.close()
+    t.check(wait_until(fresh_ok, 20), "closing a connection did not free a slot")
+    t.check(pg.metric("profgate_http_rejected_connections_total") >= 1,
+            "profgate_http_rejected_connections_total not counted")
+    for c in conns:
+        c.close()
+    t.stop_profgate(pg)
+
+
 def test_clean_shutdown(t, e):
     for pg in (e.open, e.auth):
         t.stop_profgate(pg)
@@ -290,4 +338,4 @@ def test_clean_shutdown(t, e):
 
 if __name__ == "__main__":
     sys.exit(pgtest.run_tests([test_bad_push_requests, test_bad_ingest_requests, test_auth,
-                               test_valid_ingest, test_clean_shutdown], setup=setup))
+                               test_valid_ingest, test_max_connections, test_clean_shutdown], setup=setup))
