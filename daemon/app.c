@@ -26,7 +26,8 @@
 
 #define PG_APP_FLUSH_MS 100
 #define PG_APP_EVICT_MS 10000
-#define PG_APP_COALESCE_MS 500
+/* at most one target sync per job every 2 s under discovery churn (Prometheus: 5 s) */
+#define PG_APP_COALESCE_MS 2000
 
 struct pg_app {
     struct event_base *base;

@@ -11,6 +11,9 @@
 #include <time.h>
 
 #include "core/log.h"
+
+/* Delay of a manager's first sync (later ones are at most once per coalesce_ms). */
+#define PG_SD_FIRST_SYNC_MS 250
 #include "core/metrics.h"
 
 /* Families are looked up by name on each update (the registry returns the existing one),
@@ -161,7 +164,8 @@ static void pg_sd_schedule(struct pg_sd_manager *m)
         return;
     int64_t delay = m->last_fire_ms + m->coalesce_ms - pg_sd_now_ms();
     if (m->last_fire_ms == 0)
-        delay = m->coalesce_ms; /* first sync: let every instance's first emit land */
+        /* first sync: soon, but late enough for every instance's first emit to land */
+        delay = m->coalesce_ms < PG_SD_FIRST_SYNC_MS ? m->coalesce_ms : PG_SD_FIRST_SYNC_MS;
     if (delay < 0)
         delay = 0;
     struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};

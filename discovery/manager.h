@@ -2,7 +2,8 @@
  * scraper coalesced full snapshots.
  *
  * As Prometheus's discovery.Manager: it keeps, per (job, instance, source), the latest
- * group; after an emit it schedules (at most once per coalesce_ms) one on_sync call per
+ * group; after an emit it schedules (at most once per coalesce_ms; the very first sync
+ * after at most 250 ms) one on_sync call per
  * changed job with every non-empty group of that job. */
 #ifndef PG_DISCOVERY_MANAGER_H
 #define PG_DISCOVERY_MANAGER_H

@@ -28,8 +28,10 @@ def run(path, env=None):
 
 examples = sorted(glob.glob(os.path.join(SRC, "examples", "*.yml")))
 check(len(examples) >= 2, "examples found")
+# the secrets a deployment of the examples provides through the environment
+SECRETS = {"GRAFANA_CLOUD_TOKEN": "glc_example", "PROFGATE_CENTRAL_PASSWORD": "example-pw"}
 for ex in examples:
-    rc, out = run(ex)
+    rc, out = run(ex, SECRETS)
     check(rc == 0 and ": OK:" in out, f"example {ex} loads: rc={rc} {out.strip()}")
 
 # profgate configs in example subfolders (next to Kubernetes manifests, which are not
