@@ -10,6 +10,10 @@
  * curl reports completion the request builds a struct pg_httpc_resp, calls the user's
  * callback once and frees itself.
  *
+ * What applies the config's HTTP client options to a handle is public
+ * (pg_httpc_apply, pg_httpc_server_name) for clients that need their own write functions,
+ * such as the Kubernetes client's watch streams.
+ *
  * tls_config.server_name: libcurl has no SNI override, so for https URLs the URL's host
  * is replaced by server_name (SNI and certificate check then use it) and CURLOPT_CONNECT_TO
  * maps server_name:port back to the original host:port; the original Host header is kept.
@@ -30,8 +34,7 @@
 struct pg_httpc_req {
     struct pg_curlm *m;
     CURL *easy;
-    struct curl_slist *headers;
-    struct curl_slist *connect_to;
+    struct pg_httpc_lists lists; /* headers and connect_to of easy */
     pg_httpc_done_fn done;
     void *ud;
     char *url;    /* as given, for error messages */
@@ -57,8 +60,7 @@ static void req_free(struct pg_httpc_req *r)
         return;
     if (r->easy)
         curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
-    curl_slist_free_all(r->connect_to);
+    pg_httpc_lists_free(&r->lists);
     free(r->url);
     free(r->method);
     free(r->post);
@@ -226,10 +228,16 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
     req_free(r);
 }
 
-static int add_header(struct pg_httpc_req *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void pg_httpc_lists_free(struct pg_httpc_lists *l)
+{
+    if (l == NULL)
+        return;
+    curl_slist_free_all(l->headers);
+    curl_slist_free_all(l->connect_to);
+    l->headers = l->connect_to = NULL;
+}
 
-static int add_header(struct pg_httpc_req *r, const char *fmt, ...)
+int pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
 {
     char *line;
     va_list ap;
@@ -238,29 +246,27 @@ static int add_header(struct pg_httpc_req *r, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return -1;
-    struct curl_slist *l = curl_slist_append(r->headers, line);
+    struct curl_slist *h = curl_slist_append(l->headers, line);
     free(line);
-    if (l == NULL)
+    if (h == NULL)
         return -1;
-    r->headers = l;
+    l->headers = h;
     return 0;
 }
 
-/* For https with tls server_name: rewrites the URL host to server_name and maps it back
- * to the real host with CURLOPT_CONNECT_TO; keeps the original Host header. */
-static int apply_server_name(struct pg_httpc_req *r, const char *server_name, char *err,
-                             size_t errlen)
+int pg_httpc_server_name(CURL *easy, const char *url, const char *server_name,
+                         struct pg_httpc_lists *l, char *err, size_t errlen)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *newurl = NULL;
     int rc = -1;
     if (u == NULL)
-        goto out;
-    if (curl_url_set(u, CURLUPART_URL, r->url, 0) != CURLUE_OK ||
+        goto oom;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        snprintf(err, errlen, "invalid URL \"%s\"", r->url);
+        snprintf(err, errlen, "invalid URL \"%s\"", url);
         goto out;
     }
     if (strcasecmp(scheme, "https") != 0) {
@@ -270,7 +276,7 @@ static int apply_server_name(struct pg_httpc_req *r, const char *server_name, ch
     char *explicit_port = NULL;
     int has_port = curl_url_get(u, CURLUPART_PORT, &explicit_port, 0) == CURLUE_OK;
     curl_free(explicit_port);
-    if (add_header(r, has_port ? "Host: %s:%s" : "Host: %s", host, port) != 0)
+    if (pg_httpc_add_header(l, has_port ? "Host: %s:%s" : "Host: %s", host, port) != 0)
         goto oom;
     if (curl_url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK) {
         snprintf(err, errlen, "invalid tls_config.server_name \"%s\"", server_name);
@@ -281,13 +287,13 @@ static int apply_server_name(struct pg_httpc_req *r, const char *server_name, ch
     char *map;
     if (asprintf(&map, "%s:%s:%s:%s", server_name, port, host, port) < 0)
         goto oom;
-    struct curl_slist *l = curl_slist_append(NULL, map);
+    struct curl_slist *c = curl_slist_append(l->connect_to, map);
     free(map);
-    if (l == NULL)
+    if (c == NULL)
         goto oom;
-    r->connect_to = l;
-    curl_easy_setopt(r->easy, CURLOPT_CONNECT_TO, r->connect_to);
-    if (curl_easy_setopt(r->easy, CURLOPT_URL, newurl) != CURLE_OK)
+    l->connect_to = c;
+    if (curl_easy_setopt(easy, CURLOPT_CONNECT_TO, l->connect_to) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_URL, newurl) != CURLE_OK)
         goto oom;
     rc = 0;
     goto out;
@@ -302,12 +308,7 @@ out:
     return rc;
 }
 
-static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char *err,
-                     size_t errlen)
-{
-    CURL *e = r->easy;
-    const struct pg_cfg_http *h = o->http;
-
+/* Sets a curl option or fails the calling function (returning -1 with err set). */
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (curl_easy_setopt(e, opt, val) != CURLE_OK) {                                           \
@@ -316,12 +317,66 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
         }                                                                                          \
     } while (0)
 
-    SET(CURLOPT_URL, r->url);
+int pg_httpc_apply(CURL *e, const char *url, const struct pg_cfg_http *h, struct pg_httpc_lists *l,
+                   char *err, size_t errlen)
+{
+    SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, r->errbuf);
     SET(CURLOPT_USERAGENT, pg_httpc_user_agent());
+
+    int follow = h ? h->follow_redirects : 1;
+    SET(CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+    SET(CURLOPT_MAXREDIRS, 10L);
+
+    /* "" disables proxies from the environment: only proxy_url counts */
+    SET(CURLOPT_PROXY, h && h->proxy_url ? h->proxy_url : "");
+
+    if (h == NULL)
+        return 0;
+    if (h->basic_auth_username) {
+        SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SET(CURLOPT_USERNAME, h->basic_auth_username);
+        SET(CURLOPT_PASSWORD, h->basic_auth_password ? h->basic_auth_password : "");
+    }
+    if (h->auth_credentials &&
+        pg_httpc_add_header(l, "Authorization: %s %s",
+                            h->auth_type && *h->auth_type ? h->auth_type : "Bearer",
+                            h->auth_credentials) != 0)
+        goto oom;
+    if (h->tls.ca_file)
+        SET(CURLOPT_CAINFO, h->tls.ca_file);
+    if (h->tls.cert_file)
+        SET(CURLOPT_SSLCERT, h->tls.cert_file);
+    if (h->tls.key_file)
+        SET(CURLOPT_SSLKEY, h->tls.key_file);
+    if (h->tls.insecure_skip_verify) {
+        SET(CURLOPT_SSL_VERIFYPEER, 0L);
+        SET(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (h->tls.server_name && *h->tls.server_name &&
+        pg_httpc_server_name(e, url, h->tls.server_name, l, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < h->headers.n; i++) {
+        const struct pg_label *hd = &h->headers.v[i];
+        /* "Name;" is curl's spelling of a header with an empty value */
+        if (pg_httpc_add_header(l, *hd->value ? "%s: %s" : "%s;%s", hd->name, hd->value) != 0)
+            goto oom;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char *err,
+                     size_t errlen)
+{
+    CURL *e = r->easy;
+    struct pg_httpc_lists *l = &r->lists;
+
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_HEADERFUNCTION, on_header);
@@ -335,7 +390,7 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
         SET(CURLOPT_POSTFIELDS, r->post ? (const char *)r->post : "");
         /* no 100-continue round trip: send the body right away */
-        if (add_header(r, "Expect:") != 0)
+        if (pg_httpc_add_header(l, "Expect:") != 0)
             goto oom;
     } else if (strcmp(r->method, "HEAD") == 0) {
         SET(CURLOPT_NOBODY, 1L);
@@ -347,59 +402,23 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
         }
     }
 
-    int follow = h ? h->follow_redirects : 1;
-    SET(CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
-    SET(CURLOPT_MAXREDIRS, 10L);
-
-    /* "" disables proxies from the environment: only proxy_url counts */
-    SET(CURLOPT_PROXY, h && h->proxy_url ? h->proxy_url : "");
-
-    if (o->accept_gzip && add_header(r, "Accept-Encoding: gzip") != 0)
+    if (o->accept_gzip && pg_httpc_add_header(l, "Accept-Encoding: gzip") != 0)
         goto oom;
-
-    if (h) {
-        if (h->basic_auth_username) {
-            SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-            SET(CURLOPT_USERNAME, h->basic_auth_username);
-            SET(CURLOPT_PASSWORD, h->basic_auth_password ? h->basic_auth_password : "");
-        }
-        if (h->auth_credentials &&
-            add_header(r, "Authorization: %s %s",
-                       h->auth_type && *h->auth_type ? h->auth_type : "Bearer",
-                       h->auth_credentials) != 0)
-            goto oom;
-        if (h->tls.ca_file)
-            SET(CURLOPT_CAINFO, h->tls.ca_file);
-        if (h->tls.cert_file)
-            SET(CURLOPT_SSLCERT, h->tls.cert_file);
-        if (h->tls.key_file)
-            SET(CURLOPT_SSLKEY, h->tls.key_file);
-        if (h->tls.insecure_skip_verify) {
-            SET(CURLOPT_SSL_VERIFYPEER, 0L);
-            SET(CURLOPT_SSL_VERIFYHOST, 0L);
-        }
-        if (h->tls.server_name && *h->tls.server_name &&
-            apply_server_name(r, h->tls.server_name, err, errlen) != 0)
-            return -1;
-        for (size_t i = 0; i < h->headers.n; i++) {
-            const struct pg_label *l = &h->headers.v[i];
-            /* "Name;" is curl's spelling of a header with an empty value */
-            if (add_header(r, *l->value ? "%s: %s" : "%s;%s", l->name, l->value) != 0)
-                goto oom;
-        }
-    }
+    if (pg_httpc_apply(e, r->url, o->http, l, err, errlen) != 0)
+        return -1;
     for (size_t i = 0; i < o->n_headers; i++) {
-        if (o->headers[i] && add_header(r, "%s", o->headers[i]) != 0)
+        if (o->headers[i] && pg_httpc_add_header(l, "%s", o->headers[i]) != 0)
             goto oom;
     }
-    if (r->headers)
-        SET(CURLOPT_HTTPHEADER, r->headers);
+    if (l->headers)
+        SET(CURLOPT_HTTPHEADER, l->headers);
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
-#undef SET
 }
+
+#undef SET
 
 struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_opts *o,
                                     pg_httpc_done_fn done, void *ud, char *err, size_t errlen)

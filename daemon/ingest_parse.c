@@ -12,24 +12,15 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <time.h>
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include "core/base64.h"
+#include "core/errmsg.h"
+#include "core/utf8.h"
 
 /* ---- name: app{k=v,...} ---- */
 
@@ -65,18 +56,18 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
     size_t alen = brace ? (size_t)(brace - name) : strlen(name);
     char *a = trimdup(name, alen);
     if (!a) {
-        seterr(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     if (!*a) {
-        seterr(err, errlen, "name: service name is required");
+        pg_errmsg_set(err, errlen, "name: service name is required");
         free(a);
         return -1;
     }
     for (const char *c = a; *c; c++)
         if (!app_char_ok((unsigned char)*c)) {
-            seterr(err, errlen, "name: invalid service name: %s: character is not allowed: '%c'", a,
-                   *c);
+            pg_errmsg_set(err, errlen,
+                          "name: invalid service name: %s: character is not allowed: '%c'", a, *c);
             free(a);
             return -1;
         }
@@ -91,7 +82,7 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
         while (*p && *p != '=' && *p != '}')
             p++;
         if (!*p) {
-            seterr(err, errlen, "name: unterminated label set (missing '}')");
+            pg_errmsg_set(err, errlen, "name: unterminated label set (missing '}')");
             free(a);
             return -1;
         }
@@ -115,7 +106,8 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
             if (val)
                 val[n] = '\0';
             if (*p != '"') {
-                seterr(err, errlen, "name: unterminated quoted value for label %s", key ? key : "");
+                pg_errmsg_set(err, errlen, "name: unterminated quoted value for label %s",
+                              key ? key : "");
                 free(key);
                 free(val);
                 free(a);
@@ -125,8 +117,9 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
             while (*p == ' ' || *p == '\t')
                 p++;
             if (*p != ',' && *p != '}') {
-                seterr(err, errlen, "name: unexpected character '%c' after quoted value of %s",
-                       *p ? *p : '?', key ? key : "");
+                pg_errmsg_set(err, errlen,
+                              "name: unexpected character '%c' after quoted value of %s",
+                              *p ? *p : '?', key ? key : "");
                 free(key);
                 free(val);
                 free(a);
@@ -137,7 +130,7 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
             while (*p && *p != ',' && *p != '}')
                 p++;
             if (!*p) {
-                seterr(err, errlen, "name: unterminated label set (missing '}')");
+                pg_errmsg_set(err, errlen, "name: unterminated label set (missing '}')");
                 free(key);
                 free(a);
                 return -1;
@@ -148,22 +141,23 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
             free(key);
             free(val);
             free(a);
-            seterr(err, errlen, "out of memory");
+            pg_errmsg_set(err, errlen, "out of memory");
             return -1;
         }
         int bad = 0;
         if (!*key) {
-            seterr(err, errlen, "name: label name is required");
+            pg_errmsg_set(err, errlen, "name: label name is required");
             bad = 1;
         }
         for (const char *c = key; !bad && *c; c++)
             if (!key_char_ok((unsigned char)*c)) {
-                seterr(err, errlen, "name: invalid label name: %s: character is not allowed: '%c'",
-                       key, *c);
+                pg_errmsg_set(err, errlen,
+                              "name: invalid label name: %s: character is not allowed: '%c'", key,
+                              *c);
                 bad = 1;
             }
         if (!bad && *val && pg_labels_set(labels, key, val) < 0) {
-            seterr(err, errlen, "out of memory");
+            pg_errmsg_set(err, errlen, "out of memory");
             bad = 1;
         }
         free(key);
@@ -209,20 +203,20 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
         if (*c == '_' || *c == ',' || *c == ' ' || *c == '\t')
             continue;
         if (n + 1 >= sizeof(buf)) {
-            seterr(err, errlen, "cannot parse time %.40s...", s);
+            pg_errmsg_set(err, errlen, "cannot parse time %.40s...", s);
             return -1;
         }
         buf[n++] = *c;
     }
     buf[n] = '\0';
     if (!n) {
-        seterr(err, errlen, "empty time");
+        pg_errmsg_set(err, errlen, "empty time");
         return -1;
     }
     size_t digits = strspn(buf, "0123456789");
     if (digits == n) {
         if (n > 19) {
-            seterr(err, errlen, "time %s is out of range", buf);
+            pg_errmsg_set(err, errlen, "time %s is out of range", buf);
             return -1;
         }
         if (n == 8) {
@@ -239,7 +233,7 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
         }
         unsigned long long v = strtoull(buf, NULL, 10);
         if (v > INT64_MAX) {
-            seterr(err, errlen, "time %s is out of range", buf);
+            pg_errmsg_set(err, errlen, "time %s is out of range", buf);
             return -1;
         }
         int64_t x = (int64_t)v;
@@ -249,7 +243,7 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
         case 19: *out_ns = x; break;
         default:
             if (x > INT64_MAX / 1000000000ll) {
-                seterr(err, errlen, "time %s is out of range", buf);
+                pg_errmsg_set(err, errlen, "time %s is out of range", buf);
                 return -1;
             }
             *out_ns = x * 1000000000ll;
@@ -265,12 +259,12 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
         int sign = *p == '-' ? -1 : 1;
         p++;
         if (!*p) {
-            seterr(err, errlen, "cannot parse time %s", buf);
+            pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
             return -1;
         }
         while (*p) {
             if (!isdigit((unsigned char)*p)) {
-                seterr(err, errlen, "cannot parse time %s", buf);
+                pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
                 return -1;
             }
             long long num = 0;
@@ -283,13 +277,13 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
             unit[un] = '\0';
             int64_t mul = un ? unit_seconds(unit) : -1;
             if (mul < 0) {
-                seterr(err, errlen, "cannot parse time %s: unknown unit \"%s\"", buf, unit);
+                pg_errmsg_set(err, errlen, "cannot parse time %s: unknown unit \"%s\"", buf, unit);
                 return -1;
             }
             off += sign * (int64_t)num * mul;
         }
     } else if (*p) {
-        seterr(err, errlen, "cannot parse time %s", buf);
+        pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
         return -1;
     }
     *out_ns = now_ns + off * 1000000000ll;
@@ -315,7 +309,7 @@ int pg_ingest_parse_query(const char *query, int64_t now_ns, struct pg_ingest_pa
     struct evkeyvalq q;
     TAILQ_INIT(&q);
     if (evhttp_parse_query_str(query ? query : "", &q) < 0) {
-        seterr(err, errlen, "invalid query string");
+        pg_errmsg_set(err, errlen, "invalid query string");
         return -1;
     }
     int rc = -1;
@@ -326,12 +320,12 @@ int pg_ingest_parse_query(const char *query, int64_t now_ns, struct pg_ingest_pa
     p->from_ns = p->until_ns = now_ns;
     if ((v = evhttp_find_header(&q, "from")) && *v &&
         pg_ingest_parse_time(v, now_ns, &p->from_ns, terr, sizeof(terr)) < 0) {
-        seterr(err, errlen, "from: %s", terr);
+        pg_errmsg_set(err, errlen, "from: %s", terr);
         goto out;
     }
     if ((v = evhttp_find_header(&q, "until")) && *v &&
         pg_ingest_parse_time(v, now_ns, &p->until_ns, terr, sizeof(terr)) < 0) {
-        seterr(err, errlen, "until: %s", terr);
+        pg_errmsg_set(err, errlen, "until: %s", terr);
         goto out;
     }
     p->sample_rate = 100;
@@ -353,12 +347,12 @@ int pg_ingest_parse_query(const char *query, int64_t now_ns, struct pg_ingest_pa
     else if (!strcmp(v, "lines"))
         p->format = PG_INGEST_LINES;
     else {
-        seterr(err, errlen,
-               "format: unsupported format \"%s\" (want pprof, folded, groups or lines)", v);
+        pg_errmsg_set(err, errlen,
+                      "format: unsupported format \"%s\" (want pprof, folded, groups or lines)", v);
         goto out;
     }
     if (!p->spy_name) {
-        seterr(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         goto out;
     }
     rc = 0;
@@ -419,7 +413,7 @@ int pg_ingest_multipart_parse(const char *content_type, const uint8_t *body, siz
     *n = 0;
     char boundary[80], delim[96];
     if (!content_type || header_param(content_type, "boundary", boundary, sizeof(boundary)) < 0) {
-        seterr(err, errlen, "multipart: no boundary in Content-Type");
+        pg_errmsg_set(err, errlen, "multipart: no boundary in Content-Type");
         return -1;
     }
     int dl = snprintf(delim, sizeof(delim), "--%s", boundary);
@@ -427,7 +421,7 @@ int pg_ingest_multipart_parse(const char *content_type, const uint8_t *body, siz
     /* first delimiter: at the start or after a line break */
     const uint8_t *p = memmem(body, len, delim, (size_t)dl);
     if (!p || (p != body && p[-1] != '\n')) {
-        seterr(err, errlen, "multipart: boundary not found in body");
+        pg_errmsg_set(err, errlen, "multipart: boundary not found in body");
         return -1;
     }
     for (;;) {
@@ -439,7 +433,7 @@ int pg_ingest_multipart_parse(const char *content_type, const uint8_t *body, siz
         if (p < end && *p == '\r')
             p++;
         if (p >= end || *p != '\n') {
-            seterr(err, errlen, "multipart: truncated body (no closing boundary)");
+            pg_errmsg_set(err, errlen, "multipart: truncated body (no closing boundary)");
             return -1;
         }
         p++;
@@ -449,7 +443,7 @@ int pg_ingest_multipart_parse(const char *content_type, const uint8_t *body, siz
         for (;;) {
             const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
             if (!eol) {
-                seterr(err, errlen, "multipart: truncated part headers");
+                pg_errmsg_set(err, errlen, "multipart: truncated part headers");
                 return -1;
             }
             size_t ll = (size_t)(eol - p);
@@ -482,18 +476,18 @@ int pg_ingest_multipart_parse(const char *content_type, const uint8_t *body, siz
             q = m + 1;
         }
         if (!found) {
-            seterr(err, errlen, "multipart: truncated body (no closing boundary)");
+            pg_errmsg_set(err, errlen, "multipart: truncated body (no closing boundary)");
             return -1;
         }
         const uint8_t *dend = found - 1; /* the '\n' */
         if (dend > p && dend[-1] == '\r')
             dend--;
         if (!have_cd || !name[0]) {
-            seterr(err, errlen, "multipart: part without a form-data name");
+            pg_errmsg_set(err, errlen, "multipart: part without a form-data name");
             return -1;
         }
         if (*n >= max_parts) {
-            seterr(err, errlen, "multipart: more than %zu parts", max_parts);
+            pg_errmsg_set(err, errlen, "multipart: more than %zu parts", max_parts);
             return -1;
         }
         snprintf(parts[*n].name, sizeof(parts[*n].name), "%s", name);
@@ -512,12 +506,12 @@ int pg_ingest_sample_type_config(const uint8_t *data, size_t len, struct pg_labe
     json_error_t je;
     json_t *root = json_loadb((const char *)data, len, 0, &je);
     if (!root) {
-        seterr(err, errlen, "sample_type_config: invalid JSON: %s", je.text);
+        pg_errmsg_set(err, errlen, "sample_type_config: invalid JSON: %s", je.text);
         return -1;
     }
     if (!json_is_object(root)) {
         json_decref(root);
-        seterr(err, errlen, "sample_type_config: want a JSON object");
+        pg_errmsg_set(err, errlen, "sample_type_config: want a JSON object");
         return -1;
     }
     const char *k;
@@ -525,18 +519,18 @@ int pg_ingest_sample_type_config(const uint8_t *data, size_t len, struct pg_labe
     json_object_foreach(root, k, v)
     {
         if (!json_is_object(v)) {
-            seterr(err, errlen, "sample_type_config: %s: want an object", k);
+            pg_errmsg_set(err, errlen, "sample_type_config: %s: want an object", k);
             json_decref(root);
             return -1;
         }
         json_t *dn = json_object_get(v, "display-name");
         if (dn && !json_is_string(dn)) {
-            seterr(err, errlen, "sample_type_config: %s: display-name must be a string", k);
+            pg_errmsg_set(err, errlen, "sample_type_config: %s: display-name must be a string", k);
             json_decref(root);
             return -1;
         }
         if (dn && *json_string_value(dn) && pg_labels_set(display, k, json_string_value(dn)) < 0) {
-            seterr(err, errlen, "out of memory");
+            pg_errmsg_set(err, errlen, "out of memory");
             json_decref(root);
             return -1;
         }
@@ -575,7 +569,7 @@ int pg_ingest_metric_name(const Perftools__Profiles__Profile *p, const struct pg
                           char *out, size_t outlen, char *err, size_t errlen)
 {
     if (!p->n_sample_type) {
-        seterr(err, errlen, "unknown profile type: the profile has no sample types");
+        pg_errmsg_set(err, errlen, "unknown profile type: the profile has no sample types");
         return -1;
     }
     for (size_t i = 0; i < p->n_sample_type; i++)
@@ -607,7 +601,7 @@ int pg_ingest_metric_name(const Perftools__Profiles__Profile *p, const struct pg
         }
     }
     if (!valid_metric_name(st) || strlen(st) >= outlen) {
-        seterr(err, errlen, "unknown profile type: sample type \"%.64s\"", st);
+        pg_errmsg_set(err, errlen, "unknown profile type: sample type \"%.64s\"", st);
         return -1;
     }
     snprintf(out, outlen, "%s", st);
@@ -655,7 +649,7 @@ int pg_ingest_legacy_type(const char *app_full, char **app, const char **metric,
     for (size_t i = 0; i < sizeof(legacy_types) / sizeof(legacy_types[0]); i++)
         if (!strcmp(legacy_types[i].suffix, suffix)) {
             if (!(*app = strndup(app_full, alen))) {
-                seterr(err, errlen, "out of memory");
+                pg_errmsg_set(err, errlen, "out of memory");
                 return -1;
             }
             *metric = legacy_types[i].metric;
@@ -663,7 +657,7 @@ int pg_ingest_legacy_type(const char *app_full, char **app, const char **metric,
             *unit = legacy_types[i].unit;
             return 0;
         }
-    seterr(err, errlen, "unknown profile type: %.64s", suffix);
+    pg_errmsg_set(err, errlen, "unknown profile type: %.64s", suffix);
     return -1;
 }
 
@@ -873,8 +867,8 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
         p = eol ? eol + 1 : end;
         if (ll == 0)
             continue;
-        if (memchr(line, '\0', ll) || !pg_ingest_utf8_valid(line, ll)) {
-            seterr(err, errlen, "line %zu: not UTF-8 text", lineno);
+        if (memchr(line, '\0', ll) || !pg_utf8_valid(line, ll)) {
+            pg_errmsg_set(err, errlen, "line %zu: not UTF-8 text", lineno);
             goto fail;
         }
         size_t stk_len = ll;
@@ -889,7 +883,7 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
             char num[24];
             size_t nl = sp ? ll - (size_t)(sp + 1 - line) : 0;
             if (!sp || nl == 0 || nl >= sizeof(num)) {
-                seterr(err, errlen, "line %zu: want \"frame;frame;... count\"", lineno);
+                pg_errmsg_set(err, errlen, "line %zu: want \"frame;frame;... count\"", lineno);
                 goto fail;
             }
             memcpy(num, sp + 1, nl);
@@ -897,8 +891,8 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
             char *e;
             unsigned long long v = strtoull(num, &e, 10);
             if (*e || num[0] == '-' || v > INT64_MAX) {
-                seterr(err, errlen, "line %zu: count \"%s\" is not a non-negative integer", lineno,
-                       num);
+                pg_errmsg_set(err, errlen, "line %zu: count \"%s\" is not a non-negative integer",
+                              lineno, num);
                 goto fail;
             }
             value = (int64_t)v;
@@ -906,7 +900,8 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
         }
         if (timed) {
             if (value > INT64_MAX / period) {
-                seterr(err, errlen, "line %zu: count overflows when scaled to nanoseconds", lineno);
+                pg_errmsg_set(err, errlen, "line %zu: count overflows when scaled to nanoseconds",
+                              lineno);
                 goto fail;
             }
             value *= period;
@@ -935,7 +930,7 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
             fs = fe + 1;
         }
         if (!nf) {
-            seterr(err, errlen, "line %zu: empty stack", lineno);
+            pg_errmsg_set(err, errlen, "line %zu: empty stack", lineno);
             goto fail;
         }
         Perftools__Profiles__Sample *s = malloc(sizeof(*s));
@@ -957,7 +952,7 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
         s->value = val;
     }
     if (!f.samples.n) {
-        seterr(err, errlen, "no samples in the body");
+        pg_errmsg_set(err, errlen, "no samples in the body");
         goto fail;
     }
     {
@@ -1005,7 +1000,7 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
     rc = 0;
     goto done;
 oom:
-    seterr(err, errlen, "out of memory");
+    pg_errmsg_set(err, errlen, "out of memory");
 fail:
 done:
     free(stack);
@@ -1040,84 +1035,51 @@ int pg_ingest_series_labels(const struct pg_labels *name_labels, const char *app
     return 0;
 }
 
-int pg_ingest_utf8_valid(const char *str, size_t len)
+int pg_ingest_utf8_valid(const char *s, size_t len)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (i + n >= len)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
+    return pg_utf8_valid(s, len);
 }
 
 int pg_ingest_validate_series(const struct pg_labels *ls, char *err, size_t errlen)
 {
     if (!ls->n) {
-        seterr(err, errlen, "error at least one label pair is required per profile");
+        pg_errmsg_set(err, errlen, "error at least one label pair is required per profile");
         return -1;
     }
     if (ls->n > PG_INGEST_MAX_LABEL_NAMES) {
-        seterr(err, errlen, "profile series has %zu label names; limit %d", ls->n,
-               PG_INGEST_MAX_LABEL_NAMES);
+        pg_errmsg_set(err, errlen, "profile series has %zu label names; limit %d", ls->n,
+                      PG_INGEST_MAX_LABEL_NAMES);
         return -1;
     }
     const char *name = pg_labels_get(ls, "__name__");
     if (!name || !valid_metric_name(name)) {
-        seterr(err, errlen, "invalid labels: invalid metric name (__name__ %s)",
-               name ? "is not a valid metric name" : "is missing");
+        pg_errmsg_set(err, errlen, "invalid labels: invalid metric name (__name__ %s)",
+                      name ? "is not a valid metric name" : "is missing");
         return -1;
     }
     const char *svc = pg_labels_get(ls, "service_name");
     if (!svc || !*svc) {
-        seterr(err, errlen, "invalid labels: service name is not provided");
+        pg_errmsg_set(err, errlen, "invalid labels: service name is not provided");
         return -1;
     }
     for (size_t i = 0; i < ls->n; i++) {
         const char *k = ls->v[i].name, *v = ls->v[i].value;
         size_t kl = strlen(k), vl = strlen(v);
-        if (!kl || !pg_ingest_utf8_valid(k, kl)) {
-            seterr(err, errlen, "invalid labels: invalid label name (empty or not UTF-8)");
+        if (!kl || !pg_utf8_valid(k, kl)) {
+            pg_errmsg_set(err, errlen, "invalid labels: invalid label name (empty or not UTF-8)");
             return -1;
         }
         if (kl > PG_INGEST_MAX_NAME_LEN) {
-            seterr(err, errlen, "invalid labels: label name too long: '%.64s...'", k);
+            pg_errmsg_set(err, errlen, "invalid labels: label name too long: '%.64s...'", k);
             return -1;
         }
-        if (!pg_ingest_utf8_valid(v, vl)) {
-            seterr(err, errlen, "invalid labels: invalid label value of %.64s (not UTF-8)", k);
+        if (!pg_utf8_valid(v, vl)) {
+            pg_errmsg_set(err, errlen, "invalid labels: invalid label value of %.64s (not UTF-8)",
+                          k);
             return -1;
         }
         if (vl > PG_INGEST_MAX_VALUE_LEN) {
-            seterr(err, errlen, "invalid labels: label value too long: %.64s", k);
+            pg_errmsg_set(err, errlen, "invalid labels: label value too long: %.64s", k);
             return -1;
         }
     }
@@ -1135,47 +1097,7 @@ int pg_ingest_tenant_valid(const char *s)
     return 1;
 }
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
 int pg_ingest_base64_decode(const char *in, size_t len, uint8_t **out, size_t *outlen)
 {
-    while (len && in[len - 1] == '=')
-        len--;
-    if (len % 4 == 1)
-        return -1;
-    uint8_t *buf = malloc(len / 4 * 3 + 3);
-    if (!buf)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64val((unsigned char)in[i]);
-        if (v < 0) {
-            free(buf);
-            return -1;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    *out = buf;
-    *outlen = o;
-    return 0;
+    return pg_base64_decode(in, len, 0, out, outlen);
 }

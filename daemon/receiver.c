@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/utf8.h"
 #include "daemon/app.h"
 #include "daemon/ingest_parse.h"
 #include "daemon/web.h"
@@ -537,7 +538,7 @@ static int build_labels(const struct lp *v, size_t n, struct pg_labels *out, cha
     }
     for (size_t i = 0; i < n; i++) {
         const char *k = v[i].name ? v[i].name : "", *val = v[i].value ? v[i].value : "";
-        if (!pg_ingest_utf8_valid(k, strlen(k))) {
+        if (!pg_utf8_valid(k, strlen(k))) {
             snprintf(err, errlen, "invalid labels: label name is not valid UTF-8");
             return -1;
         }

@@ -9,11 +9,11 @@
 
 #include <glob.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errmsg.h"
 #include "config/yaml.h"
 
 struct gvec {
@@ -55,24 +55,25 @@ static struct pg_tgroup *gvec_add(struct gvec *gv, const char *path, const char 
     return g;
 }
 
+/* Ends a read: on success (rc 0) hands gv's groups to *groups and *n (nothing when there are
+ * none), otherwise frees them. Returns 0 or -1 as rc. */
+static int gvec_finish(struct gvec *gv, int rc, struct pg_tgroup **groups, size_t *n)
+{
+    if (rc != 0 || gv->n == 0) {
+        gvec_free(gv);
+        return rc != 0 ? -1 : 0;
+    }
+    *groups = gv->v;
+    *n = gv->n;
+    return 0;
+}
+
 static int add_target(struct pg_tgroup *g, const char *addr, size_t len)
 {
     struct pg_labels *t = pg_tgroup_add_target(g);
     if (!t)
         return -1;
     return pg_labels_setn(t, "__address__", 11, addr, len);
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- JSON ---- */
@@ -84,7 +85,7 @@ static int json_groups(json_t *root, const char *path, const char *label, struct
 {
     int rc = -1;
     if (!json_is_array(root)) {
-        seterr(err, errlen, "%s: expected a list of target groups", path);
+        pg_errmsg_set(err, errlen, "%s: expected a list of target groups", path);
         goto out;
     }
     size_t i;
@@ -92,17 +93,17 @@ static int json_groups(json_t *root, const char *path, const char *label, struct
     json_array_foreach(root, i, item)
     {
         if (!json_is_object(item)) {
-            seterr(err, errlen, "%s: target group %zu: expected an object", path, i);
+            pg_errmsg_set(err, errlen, "%s: target group %zu: expected an object", path, i);
             goto out;
         }
         json_t *targets = json_object_get(item, "targets");
         json_t *labels = json_object_get(item, "labels");
         if (targets && !json_is_null(targets) && !json_is_array(targets)) {
-            seterr(err, errlen, "%s: target group %zu: targets must be a list", path, i);
+            pg_errmsg_set(err, errlen, "%s: target group %zu: targets must be a list", path, i);
             goto out;
         }
         if (labels && !json_is_null(labels) && !json_is_object(labels)) {
-            seterr(err, errlen, "%s: target group %zu: labels must be an object", path, i);
+            pg_errmsg_set(err, errlen, "%s: target group %zu: labels must be an object", path, i);
             goto out;
         }
         struct pg_tgroup *g = gvec_add(gv, path, label, i);
@@ -114,12 +115,13 @@ static int json_groups(json_t *root, const char *path, const char *label, struct
             json_object_foreach(labels, k, v)
             {
                 if (!*k) {
-                    seterr(err, errlen, "%s: target group %zu: empty label name", path, i);
+                    pg_errmsg_set(err, errlen, "%s: target group %zu: empty label name", path, i);
                     goto out;
                 }
                 if (!json_is_string(v)) {
-                    seterr(err, errlen, "%s: target group %zu: value of label %s must be a string",
-                           path, i, k);
+                    pg_errmsg_set(err, errlen,
+                                  "%s: target group %zu: value of label %s must be a string", path,
+                                  i, k);
                     goto out;
                 }
                 if (pg_labels_setn(&g->labels, k, strlen(k), json_string_value(v),
@@ -135,12 +137,13 @@ static int json_groups(json_t *root, const char *path, const char *label, struct
             json_array_foreach(targets, j, v)
             {
                 if (!json_is_string(v)) {
-                    seterr(err, errlen, "%s: target group %zu: target %zu must be a string", path,
-                           i, j);
+                    pg_errmsg_set(err, errlen, "%s: target group %zu: target %zu must be a string",
+                                  path, i, j);
                     goto out;
                 }
                 if (json_string_length(v) == 0) {
-                    seterr(err, errlen, "%s: target group %zu: target %zu is empty", path, i, j);
+                    pg_errmsg_set(err, errlen, "%s: target group %zu: target %zu is empty", path, i,
+                                  j);
                     goto out;
                 }
                 if (add_target(g, json_string_value(v), json_string_length(v)) != 0)
@@ -151,7 +154,7 @@ static int json_groups(json_t *root, const char *path, const char *label, struct
     rc = 0;
     goto out;
 oom:
-    seterr(err, errlen, "%s: out of memory", path);
+    pg_errmsg_set(err, errlen, "%s: out of memory", path);
 out:
     json_decref(root);
     return rc;
@@ -163,9 +166,9 @@ static int read_json(const char *path, struct gvec *gv, char *err, size_t errlen
     json_t *root = json_load_file(path, 0, &je);
     if (!root) {
         if (je.line > 0)
-            seterr(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+            pg_errmsg_set(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
         else
-            seterr(err, errlen, "%s: %s", path, je.text);
+            pg_errmsg_set(err, errlen, "%s: %s", path, je.text);
         return -1;
     }
     return json_groups(root, path, PG_SD_FILE_PATH_LABEL, gv, err, errlen);
@@ -181,22 +184,12 @@ int pg_sd_file_parse_json(const char *data, size_t len, const char *source, cons
     json_t *root = json_loadb(data, len, 0, &je);
     if (!root) {
         if (je.line > 0)
-            seterr(err, errlen, "%s:%d:%d: %s", source, je.line, je.column, je.text);
+            pg_errmsg_set(err, errlen, "%s:%d:%d: %s", source, je.line, je.column, je.text);
         else
-            seterr(err, errlen, "%s: %s", source, je.text);
+            pg_errmsg_set(err, errlen, "%s: %s", source, je.text);
         return -1;
     }
-    if (json_groups(root, source, label, &gv, err, errlen) != 0) {
-        gvec_free(&gv);
-        return -1;
-    }
-    if (gv.n == 0) {
-        gvec_free(&gv);
-        return 0;
-    }
-    *groups = gv.v;
-    *n = gv.n;
-    return 0;
+    return gvec_finish(&gv, json_groups(root, source, label, &gv, err, errlen), groups, n);
 }
 
 /* ---- YAML ---- */
@@ -215,8 +208,8 @@ static const char *ykind(const yaml_node_t *n)
     do {                                                                                           \
         char m_[512];                                                                              \
         snprintf(m_, sizeof(m_), __VA_ARGS__);                                                     \
-        seterr(err, errlen, "%s:%d:%d: %s", path, (int)(node)->start_mark.line + 1,                \
-               (int)(node)->start_mark.column + 1, m_);                                            \
+        pg_errmsg_set(err, errlen, "%s:%d:%d: %s", path, (int)(node)->start_mark.line + 1,         \
+                      (int)(node)->start_mark.column + 1, m_);                                     \
     } while (0)
 
 static const char *ysc(const yaml_node_t *n)
@@ -311,7 +304,7 @@ static int yaml_group(struct pg_yaml *y, yaml_node_t *item, size_t i, const char
     }
     return 0;
 oom:
-    seterr(err, errlen, "%s: out of memory", path);
+    pg_errmsg_set(err, errlen, "%s: out of memory", path);
     return -1;
 }
 
@@ -323,11 +316,12 @@ static int read_yaml(const char *path, struct gvec *gv, char *err, size_t errlen
     int rc = -1;
     if (pg_yaml_load_file(&y, path, &errs) != 0) {
         if (errs.n && errs.v[0].line <= 0)
-            seterr(err, errlen, "%s: %s", path, errs.v[0].msg);
+            pg_errmsg_set(err, errlen, "%s: %s", path, errs.v[0].msg);
         else if (errs.n)
-            seterr(err, errlen, "%s:%d:%d: %s", path, errs.v[0].line, errs.v[0].col, errs.v[0].msg);
+            pg_errmsg_set(err, errlen, "%s:%d:%d: %s", path, errs.v[0].line, errs.v[0].col,
+                          errs.v[0].msg);
         else
-            seterr(err, errlen, "%s: cannot load YAML", path);
+            pg_errmsg_set(err, errlen, "%s: cannot load YAML", path);
         goto out;
     }
     yaml_node_t *root = pg_yaml_root(&y);
@@ -369,20 +363,10 @@ int pg_sd_file_read(const char *path, struct pg_tgroup **groups, size_t *n, char
     else if (has_suffix(path, ".yml") || has_suffix(path, ".yaml"))
         rc = read_yaml(path, &gv, err, errlen);
     else {
-        seterr(err, errlen, "%s: unknown file extension (want .json, .yml or .yaml)", path);
+        pg_errmsg_set(err, errlen, "%s: unknown file extension (want .json, .yml or .yaml)", path);
         rc = -1;
     }
-    if (rc != 0) {
-        gvec_free(&gv);
-        return -1;
-    }
-    if (gv.n == 0) {
-        gvec_free(&gv);
-        return 0;
-    }
-    *groups = gv.v;
-    *n = gv.n;
-    return 0;
+    return gvec_finish(&gv, rc, groups, n);
 }
 
 /* Moves src's groups onto the end of dst; src's array is freed (its groups now belong to

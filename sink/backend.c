@@ -1,9 +1,11 @@
 /* backend.c - what the sink backends share (see backend.h): the registry table that maps
  * a config api to its backend type, the HTTP outcome classification, the series label
- * merge with external labels, payload cleanup, the instance every type creates, and the
+ * merge with external labels, payload cleanup, the instance every type creates, the steps
+ * every encode shares (input check, labels, one-profile payload, URL base), and the
  * asynchronous HTTP send (core/httpc.h) used by the push and ingest types. */
 #include "sink/backend.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,7 @@ void pg_sink_payload_reset(struct pg_sink_payload *p)
     memset(p, 0, sizeof(*p));
 }
 
-struct pg_sink_inst *pg_sink_inst_create(const struct pg_cfg_remote *cfg,
+struct pg_sink_inst *pg_sink_inst_create(const char *component, const struct pg_cfg_remote *cfg,
                                          const struct pg_labels *global_external,
                                          struct pg_curlm *cm, struct event_base *base, int need_cm,
                                          char *err, size_t errlen)
@@ -103,6 +105,11 @@ struct pg_sink_inst *pg_sink_inst_create(const struct pg_cfg_remote *cfg,
         pg_sink_inst_destroy(in);
         return NULL;
     }
+    if (need_cm)
+        pg_log_info(component, "remote=%s msg=\"backend created\"", cfg->name ? cfg->name : "");
+    else
+        pg_log_info(component, "remote=%s dir=\"%s\" msg=\"backend created\"",
+                    cfg->name ? cfg->name : "", cfg->url);
     return in;
 }
 
@@ -113,6 +120,64 @@ void pg_sink_inst_destroy(void *inst)
         return;
     pg_labels_reset(&in->global_external);
     free(in);
+}
+
+int pg_sink_encode_begin(const struct pg_sink_inst *in, const struct pg_buf_item *items, size_t n,
+                         struct pg_sink_payload *out, struct pg_labels *labels, char *err,
+                         size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (labels)
+        pg_labels_init(labels);
+    if (n == 0) {
+        snprintf(err, errlen, "no profile to encode");
+        return -1;
+    }
+    if (items[0].len == 0) {
+        snprintf(err, errlen, "empty profile body (id %" PRId64 ")", items[0].id);
+        return -1;
+    }
+    if (labels && pg_sink_inst_labels(in, &items[0], labels) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int pg_sink_inst_labels(const struct pg_sink_inst *in, const struct pg_buf_item *item,
+                        struct pg_labels *out)
+{
+    pg_labels_init(out);
+    return pg_sink_series_labels(&item->labels, &in->global_external, &in->cfg->external_labels,
+                                 out);
+}
+
+int pg_sink_payload_one(struct pg_sink_payload *out, const struct pg_buf_item *item, char *url,
+                        char *header0)
+{
+    out->url = url;
+    out->headers = calloc(1, sizeof(*out->headers));
+    out->body = malloc(item->len ? item->len : 1);
+    if (!url || !header0 || !out->headers || !out->body) {
+        free(header0);
+        pg_sink_payload_reset(out);
+        return -1;
+    }
+    out->headers[0] = header0;
+    out->n_headers = 1;
+    memcpy(out->body, item->body, item->len);
+    out->len = item->len;
+    out->n_items = 1;
+    out->profile_bytes = item->len;
+    return 0;
+}
+
+size_t pg_sink_url_base_len(const char *url, int keep_root)
+{
+    size_t n = strlen(url);
+    while (n > (keep_root ? 1u : 0u) && url[n - 1] == '/')
+        n--;
+    return n;
 }
 
 /* One running HTTP send: the handle given back to the queue. */

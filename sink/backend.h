@@ -105,12 +105,38 @@ struct pg_sink_inst {
     struct event_base *base;          /* borrowed */
 };
 
-/* Returns a new instance (the create of every type), or NULL with a reason in err when
- * cfg has no url, or need_cm is set and cm is NULL, or on OOM. */
-struct pg_sink_inst *pg_sink_inst_create(const struct pg_cfg_remote *cfg,
+/* Returns a new instance (the create of every type) and logs "backend created" under
+ * component (e.g. "sink.push"; with the url as dir= when need_cm is 0, i.e. a local
+ * directory), or NULL with a reason in err when cfg has no url, or need_cm is set and cm
+ * is NULL, or on OOM. */
+struct pg_sink_inst *pg_sink_inst_create(const char *component, const struct pg_cfg_remote *cfg,
                                          const struct pg_labels *global_external,
                                          struct pg_curlm *cm, struct event_base *base, int need_cm,
                                          char *err, size_t errlen);
+
+/* The start of every encode: zeroes out, checks that there is an items[0] with a
+ * non-empty body and, when labels is not NULL, puts items[0]'s labels to send there
+ * (pg_sink_inst_labels). Returns 0 (the caller then resets labels), or -1 with a reason in
+ * err (labels is then empty and needs no reset). */
+int pg_sink_encode_begin(const struct pg_sink_inst *in, const struct pg_buf_item *items, size_t n,
+                         struct pg_sink_payload *out, struct pg_labels *labels, char *err,
+                         size_t errlen);
+
+/* The labels to send for item: pg_sink_series_labels of item's labels with in's global and
+ * backend external labels, into out (initialised here, replaced; reset on failure).
+ * Returns 0 or -1 (OOM). */
+int pg_sink_inst_labels(const struct pg_sink_inst *in, const struct pg_buf_item *item,
+                        struct pg_labels *out);
+
+/* Completes a one-profile payload: out takes url and header0 (also on failure: both are
+ * then freed), gets a copy of item's body, n_headers 1, n_items 1 and profile_bytes.
+ * Returns 0, or -1 on OOM (out is then reset). */
+int pg_sink_payload_one(struct pg_sink_payload *out, const struct pg_buf_item *item, char *url,
+                        char *header0);
+
+/* The length of url without its trailing slashes (keeping a lone "/" when keep_root).
+ * Cannot fail. */
+size_t pg_sink_url_base_len(const char *url, int keep_root);
 
 /* Frees an instance made by pg_sink_inst_create. Accepts NULL. */
 void pg_sink_inst_destroy(void *inst);

@@ -34,11 +34,7 @@
 static void *file_create(const struct pg_cfg_remote *cfg, const struct pg_labels *global_external,
                          struct pg_curlm *cm, struct event_base *base, char *err, size_t errlen)
 {
-    struct pg_sink_inst *in = pg_sink_inst_create(cfg, global_external, cm, base, 0, err, errlen);
-    if (in)
-        pg_log_info("sink.file", "remote=%s dir=\"%s\" msg=\"backend created\"",
-                    cfg->name ? cfg->name : "", cfg->url);
-    return in;
+    return pg_sink_inst_create("sink.file", cfg, global_external, cm, base, 0, err, errlen);
 }
 
 /* Writes the sanitised form of s (see the file comment) into out (COMPONENT_MAX + 1). */
@@ -100,55 +96,25 @@ static int file_encode(void *inst, const struct pg_buf_item *items, size_t n,
                        struct pg_sink_payload *out, char *err, size_t errlen)
 {
     struct pg_sink_inst *in = inst;
-    memset(out, 0, sizeof(*out));
-    if (n == 0) {
-        snprintf(err, errlen, "no profile to encode");
-        return -1;
-    }
-    const struct pg_buf_item *it = &items[0];
-    if (it->len == 0) {
-        snprintf(err, errlen, "empty profile body (id %" PRId64 ")", it->id);
-        return -1;
-    }
     struct pg_labels ls;
-    pg_labels_init(&ls);
-    int rc = -1;
-    if (pg_sink_series_labels(&it->labels, &in->global_external, &in->cfg->external_labels, &ls) !=
-        0)
-        goto done;
+    if (pg_sink_encode_begin(in, items, n, out, &ls, err, errlen) != 0)
+        return -1;
+    const struct pg_buf_item *it = &items[0];
     char svc[COMPONENT_MAX + 1], name[COMPONENT_MAX + 1];
     sanitize(pg_labels_get(&ls, "service_name"), svc);
     const char *pname = pg_labels_get(&ls, "__name__");
     sanitize(pname ? pname : it->name, name);
     int gz = it->len >= 2 && it->body[0] == 0x1f && it->body[1] == 0x8b;
 
-    size_t dl = strlen(in->cfg->url);
-    while (dl > 1 && in->cfg->url[dl - 1] == '/')
-        dl--;
+    size_t dl = pg_sink_url_base_len(in->cfg->url, 1);
     const char *sep = in->cfg->url[dl - 1] == '/' ? "" : "/";
-    if (asprintf(&out->url, "%.*s%s%s/%s-%" PRId64 "-%" PRId64 "%s", (int)dl, in->cfg->url, sep,
-                 svc, name, floor_div(it->until_ns, 1000000), it->id, gz ? ".pb.gz" : ".pb") < 0) {
-        out->url = NULL;
-        goto done;
-    }
-    out->headers = calloc(1, sizeof(*out->headers));
-    out->body = malloc(it->len);
-    if (!out->headers || !out->body)
-        goto done;
-    out->headers[0] = sidecar_json(&ls, it);
-    if (!out->headers[0])
-        goto done;
-    out->n_headers = 1;
-    memcpy(out->body, it->body, it->len);
-    out->len = it->len;
-    out->n_items = 1;
-    out->profile_bytes = it->len;
-    rc = 0;
-done:
-    if (rc != 0) {
+    char *path;
+    if (asprintf(&path, "%.*s%s%s/%s-%" PRId64 "-%" PRId64 "%s", (int)dl, in->cfg->url, sep, svc,
+                 name, floor_div(it->until_ns, 1000000), it->id, gz ? ".pb.gz" : ".pb") < 0)
+        path = NULL;
+    int rc = pg_sink_payload_one(out, it, path, sidecar_json(&ls, it));
+    if (rc != 0)
         snprintf(err, errlen, "out of memory");
-        pg_sink_payload_reset(out);
-    }
     pg_labels_reset(&ls);
     return rc;
 }

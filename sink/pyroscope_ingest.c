@@ -12,15 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
-
 static void *ingest_create(const struct pg_cfg_remote *cfg, const struct pg_labels *global_external,
                            struct pg_curlm *cm, struct event_base *base, char *err, size_t errlen)
 {
-    struct pg_sink_inst *in = pg_sink_inst_create(cfg, global_external, cm, base, 1, err, errlen);
-    if (in)
-        pg_log_info("sink.ingest", "remote=%s msg=\"backend created\"", cfg->name ? cfg->name : "");
-    return in;
+    return pg_sink_inst_create("sink.ingest", cfg, global_external, cm, base, 1, err, errlen);
 }
 
 /* A growable string; on OOM failed is set and further appends do nothing. */
@@ -86,23 +81,12 @@ static int ingest_encode(void *inst, const struct pg_buf_item *items, size_t n,
                          struct pg_sink_payload *out, char *err, size_t errlen)
 {
     struct pg_sink_inst *in = inst;
-    memset(out, 0, sizeof(*out));
-    if (n == 0) {
-        snprintf(err, errlen, "no profile to encode");
-        return -1;
-    }
-    const struct pg_buf_item *it = &items[0];
-    if (it->len == 0) {
-        snprintf(err, errlen, "empty profile body (id %" PRId64 ")", it->id);
-        return -1;
-    }
     struct pg_labels ls;
-    pg_labels_init(&ls);
+    if (pg_sink_encode_begin(in, items, n, out, &ls, err, errlen) != 0)
+        return -1;
+    const struct pg_buf_item *it = &items[0];
     struct sbuf name = {0}, url = {0};
     int rc = -1;
-    if (pg_sink_series_labels(&it->labels, &in->global_external, &in->cfg->external_labels, &ls) !=
-        0)
-        goto done;
     const char *svc = pg_labels_get(&ls, "service_name");
     sb_str(&name, svc && svc[0] ? svc : "unspecified");
     sb_str(&name, "{");
@@ -120,10 +104,7 @@ static int ingest_encode(void *inst, const struct pg_buf_item *items, size_t n,
     }
     sb_str(&name, "}");
 
-    size_t ul = strlen(in->cfg->url);
-    while (ul > 0 && in->cfg->url[ul - 1] == '/')
-        ul--;
-    sb_add(&url, in->cfg->url, ul);
+    sb_add(&url, in->cfg->url, pg_sink_url_base_len(in->cfg->url, 0));
     sb_str(&url, "/ingest?name=");
     if (!name.failed)
         sb_escape(&url, name.s, name.len);
@@ -135,26 +116,11 @@ static int ingest_encode(void *inst, const struct pg_buf_item *items, size_t n,
     if (name.failed || url.failed)
         goto done;
 
-    out->headers = calloc(1, sizeof(*out->headers));
-    out->body = malloc(it->len);
-    if (!out->headers || !out->body)
-        goto done;
-    out->headers[0] = strdup("Content-Type: application/octet-stream");
-    if (!out->headers[0])
-        goto done;
-    out->n_headers = 1;
-    memcpy(out->body, it->body, it->len);
-    out->len = it->len;
-    out->url = url.s;
+    rc = pg_sink_payload_one(out, it, url.s, strdup("Content-Type: application/octet-stream"));
     url.s = NULL;
-    out->n_items = 1;
-    out->profile_bytes = it->len;
-    rc = 0;
 done:
-    if (rc != 0) {
+    if (rc != 0)
         snprintf(err, errlen, "out of memory");
-        pg_sink_payload_reset(out);
-    }
     free(name.s);
     free(url.s);
     pg_labels_reset(&ls);

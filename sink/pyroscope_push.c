@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
 #include "push.pb-c.h"
 
 static const char push_path[] = "/push.v1.PusherService/Push";
@@ -19,10 +18,7 @@ static const char push_path[] = "/push.v1.PusherService/Push";
 static void *push_create(const struct pg_cfg_remote *cfg, const struct pg_labels *global_external,
                          struct pg_curlm *cm, struct event_base *base, char *err, size_t errlen)
 {
-    struct pg_sink_inst *in = pg_sink_inst_create(cfg, global_external, cm, base, 1, err, errlen);
-    if (in)
-        pg_log_info("sink.push", "remote=%s msg=\"backend created\"", cfg->name ? cfg->name : "");
-    return in;
+    return pg_sink_inst_create("sink.push", cfg, global_external, cm, base, 1, err, errlen);
 }
 
 /* One series under construction, with the storage its message points into. */
@@ -46,9 +42,7 @@ static void series_free(struct series *s)
 /* Builds the series of item into s (zeroed by the caller). Returns 0 or -1 (OOM). */
 static int series_build(struct pg_sink_inst *in, const struct pg_buf_item *item, struct series *s)
 {
-    pg_labels_init(&s->labels);
-    if (pg_sink_series_labels(&item->labels, &in->global_external, &in->cfg->external_labels,
-                              &s->labels) != 0)
+    if (pg_sink_inst_labels(in, item, &s->labels) != 0)
         return -1;
     size_t n = s->labels.n;
     s->pairs = calloc(n ? n : 1, sizeof(*s->pairs));
@@ -96,15 +90,8 @@ static int push_encode(void *inst, const struct pg_buf_item *items, size_t n,
                        struct pg_sink_payload *out, char *err, size_t errlen)
 {
     struct pg_sink_inst *in = inst;
-    memset(out, 0, sizeof(*out));
-    if (n == 0) {
-        snprintf(err, errlen, "no profile to encode");
+    if (pg_sink_encode_begin(in, items, n, out, NULL, err, errlen) != 0)
         return -1;
-    }
-    if (items[0].len == 0) {
-        snprintf(err, errlen, "empty profile body (id %" PRId64 ")", items[0].id);
-        return -1;
-    }
     struct series *ss = calloc(n, sizeof(*ss));
     Push__V1__RawProfileSeries **sp = calloc(n, sizeof(*sp));
     size_t used = 0, total = 0, profile_bytes = 0;
@@ -148,9 +135,7 @@ static int push_encode(void *inst, const struct pg_buf_item *items, size_t n,
         goto done;
     }
     out->len = push__v1__push_request__pack(&req, out->body);
-    size_t ul = strlen(in->cfg->url);
-    while (ul > 0 && in->cfg->url[ul - 1] == '/')
-        ul--;
+    size_t ul = pg_sink_url_base_len(in->cfg->url, 0);
     memcpy(out->url, in->cfg->url, ul);
     memcpy(out->url + ul, push_path, sizeof(push_path));
     out->headers[0] = strdup("Content-Type: application/proto");

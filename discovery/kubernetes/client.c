@@ -2,24 +2,25 @@
  * parsing (libyaml document API), authentication resolution and asynchronous GETs on the
  * curl multi driver.
  *
- * Every request builds its own easy handle: URL, User-Agent, Accept: application/json,
- * TLS (CA file or blob, client cert/key file or blob, verification), proxy, basic auth or
- * "Authorization: Bearer <token>" (token read from its file when the file's mtime
- * changed), then either a bounded whole-body buffer or a line splitter as the write
- * function. */
+ * Every request builds its own easy handle: Accept: application/json, then what every
+ * profgate request has and, with api_server, the config's HTTP client options
+ * (pg_httpc_apply of core/httpc.h); otherwise the kubeconfig's or in-cluster settings:
+ * TLS (CA file or blob, client cert/key file or blob, verification, tls-server-name),
+ * proxy, basic auth or "Authorization: Bearer <token>" (token read from its file when the
+ * file's mtime changed). The write function is either a bounded whole-body buffer or a
+ * line splitter. */
 #include "discovery/kubernetes/client.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <yaml.h>
 
+#include "core/base64.h"
 #include "core/httpc.h"
 #include "core/log.h"
 
@@ -102,57 +103,9 @@ int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud)
 
 /* ---- base64 -------------------------------------------------------------------------- */
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
 int pg_kube_base64_decode(const char *in, size_t n, uint8_t **out, size_t *outlen)
 {
-    uint8_t *o = malloc(n / 4 * 3 + 4);
-    if (!o)
-        return -1;
-    size_t k = 0;
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (isspace(c))
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64val(c);
-        if (v < 0 || pad) {
-            free(o);
-            return -1;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[k++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (bits >= 6) { /* a lone trailing symbol cannot encode a byte */
-        free(o);
-        return -1;
-    }
-    o[k] = 0;
-    *out = o;
-    *outlen = k;
-    return 0;
+    return pg_base64_decode(in, n, PG_BASE64_IGNORE_SPACE, out, outlen);
 }
 
 /* ---- kubeconfig ---------------------------------------------------------------------- */
@@ -505,7 +458,7 @@ static const char *client_token(struct pg_kube_client *c)
 struct pg_kube_req {
     struct pg_curlm *m;
     CURL *easy;
-    struct curl_slist *headers, *connect_to;
+    struct pg_httpc_lists lists; /* headers and connect_to of easy */
     pg_kube_line_fn on_line;
     pg_kube_done_fn done;
     void *ud;
@@ -527,8 +480,7 @@ static void req_free(struct pg_kube_req *r)
         return;
     if (r->easy)
         curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
-    curl_slist_free_all(r->connect_to);
+    pg_httpc_lists_free(&r->lists);
     pg_kube_lines_reset(&r->lines);
     free(r->url);
     free(r->buf);
@@ -649,73 +601,12 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
     req_free(r);
 }
 
-static int add_header(struct pg_kube_req *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int add_header(struct pg_kube_req *r, const char *fmt, ...)
-{
-    char *line;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&line, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return -1;
-    struct curl_slist *l = curl_slist_append(r->headers, line);
-    free(line);
-    if (!l)
-        return -1;
-    r->headers = l;
-    return 0;
-}
-
-/* For https with a TLS server name: connect to the URL's host:port while TLS (SNI and the
- * certificate check) uses server_name, as core/httpc.c does. */
-static int apply_server_name(struct pg_kube_req *r, const char *server_name)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *newurl = NULL, *map = NULL;
-    int rc = -1;
-    if (!u)
-        return -1;
-    if (curl_url_set(u, CURLUPART_URL, r->url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
-        goto out;
-    if (strcasecmp(scheme, "https") != 0) {
-        rc = 0;
-        goto out;
-    }
-    if (add_header(r, "Host: %s:%s", host, port) < 0 ||
-        curl_url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_URL, &newurl, 0) != CURLUE_OK ||
-        asprintf(&map, "%s:%s:%s:%s", server_name, port, host, port) < 0) {
-        map = NULL;
-        goto out;
-    }
-    if (!(r->connect_to = curl_slist_append(NULL, map)))
-        goto out;
-    curl_easy_setopt(r->easy, CURLOPT_CONNECT_TO, r->connect_to);
-    if (curl_easy_setopt(r->easy, CURLOPT_URL, newurl) != CURLE_OK)
-        goto out;
-    rc = 0;
-out:
-    free(map);
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(newurl);
-    curl_url_cleanup(u);
-    return rc;
-}
-
 static int configure(struct pg_kube_client *c, struct pg_kube_req *r, int64_t timeout_ms, char *err,
                      size_t errlen)
 {
     CURL *e = r->easy;
-    const struct pg_cfg_http *h = c->http;
     const struct pg_kube_kubeconfig *k = &c->kc;
+    struct pg_httpc_lists *l = &r->lists;
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (curl_easy_setopt(e, opt, val) != CURLE_OK) {                                           \
@@ -723,12 +614,7 @@ static int configure(struct pg_kube_client *c, struct pg_kube_req *r, int64_t ti
             return -1;                                                                             \
         }                                                                                          \
     } while (0)
-    SET(CURLOPT_URL, r->url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_ERRORBUFFER, r->errbuf);
-    SET(CURLOPT_USERAGENT, pg_httpc_user_agent());
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_HEADERFUNCTION, on_header);
@@ -738,45 +624,16 @@ static int configure(struct pg_kube_client *c, struct pg_kube_req *r, int64_t ti
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     if (timeout_ms > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    SET(CURLOPT_FOLLOWLOCATION, (h ? h->follow_redirects : 1) ? 1L : 0L);
-    SET(CURLOPT_MAXREDIRS, 10L);
-    const char *proxy = h ? h->proxy_url : k->proxy_url;
-    SET(CURLOPT_PROXY, proxy ? proxy : "");
-    if (add_header(r, "Accept: application/json") < 0)
+    if (pg_httpc_add_header(l, "Accept: application/json") < 0)
         goto oom;
+    /* api_server: the config's HTTP client options; kubeconfig or in-cluster: none here
+     * (redirects followed, no proxy), the kubeconfig's settings follow */
+    if (pg_httpc_apply(e, r->url, c->http, l, err, errlen) < 0)
+        return -1;
 
-    if (h) { /* api_server: the config's HTTP client options */
-        if (h->basic_auth_username) {
-            SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-            SET(CURLOPT_USERNAME, h->basic_auth_username);
-            SET(CURLOPT_PASSWORD, h->basic_auth_password ? h->basic_auth_password : "");
-        }
-        if (h->auth_credentials &&
-            add_header(r, "Authorization: %s %s",
-                       h->auth_type && *h->auth_type ? h->auth_type : "Bearer",
-                       h->auth_credentials) < 0)
-            goto oom;
-        if (h->tls.ca_file)
-            SET(CURLOPT_CAINFO, h->tls.ca_file);
-        if (h->tls.cert_file)
-            SET(CURLOPT_SSLCERT, h->tls.cert_file);
-        if (h->tls.key_file)
-            SET(CURLOPT_SSLKEY, h->tls.key_file);
-        if (h->tls.insecure_skip_verify) {
-            SET(CURLOPT_SSL_VERIFYPEER, 0L);
-            SET(CURLOPT_SSL_VERIFYHOST, 0L);
-        }
-        if (h->tls.server_name && *h->tls.server_name &&
-            apply_server_name(r, h->tls.server_name) < 0) {
-            snprintf(err, errlen, "invalid tls_config.server_name \"%s\"", h->tls.server_name);
-            return -1;
-        }
-        for (size_t i = 0; i < h->headers.n; i++) {
-            const struct pg_label *l = &h->headers.v[i];
-            if (add_header(r, *l->value ? "%s: %s" : "%s;%s", l->name, l->value) < 0)
-                goto oom;
-        }
-    } else { /* kubeconfig or in-cluster */
+    if (!c->http) { /* kubeconfig or in-cluster */
+        if (k->proxy_url)
+            SET(CURLOPT_PROXY, k->proxy_url);
         if (k->ca_data) {
             struct curl_blob b = {k->ca_data, k->ca_len, CURL_BLOB_COPY};
             SET(CURLOPT_CAINFO_BLOB, &b);
@@ -801,13 +658,14 @@ static int configure(struct pg_kube_client *c, struct pg_kube_req *r, int64_t ti
             SET(CURLOPT_SSL_VERIFYPEER, 0L);
             SET(CURLOPT_SSL_VERIFYHOST, 0L);
         }
-        if (k->tls_server_name && apply_server_name(r, k->tls_server_name) < 0) {
+        if (k->tls_server_name &&
+            pg_httpc_server_name(e, r->url, k->tls_server_name, l, err, errlen) < 0) {
             snprintf(err, errlen, "invalid tls-server-name \"%s\"", k->tls_server_name);
             return -1;
         }
         const char *tok = client_token(c);
         if (tok && *tok) {
-            if (add_header(r, "Authorization: Bearer %s", tok) < 0)
+            if (pg_httpc_add_header(l, "Authorization: Bearer %s", tok) < 0)
                 goto oom;
         } else if (k->username) {
             SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -815,7 +673,7 @@ static int configure(struct pg_kube_client *c, struct pg_kube_req *r, int64_t ti
             SET(CURLOPT_PASSWORD, k->password ? k->password : "");
         }
     }
-    SET(CURLOPT_HTTPHEADER, r->headers);
+    SET(CURLOPT_HTTPHEADER, l->headers);
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");

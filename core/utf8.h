@@ -1,0 +1,12 @@
+/* utf8.h - UTF-8 validation, as Go's utf8.Valid: what Prometheus and Pyroscope accept as
+ * a UTF-8 label name or value. Shared so every module validates the same way. */
+#ifndef PG_CORE_UTF8_H
+#define PG_CORE_UTF8_H
+
+#include <stddef.h>
+
+/* Returns 1 if s[0..len) is valid UTF-8 (no overlong forms, no surrogates, nothing above
+ * U+10FFFF, no truncated sequence), else 0. NUL bytes are valid (U+0000). Cannot fail. */
+int pg_utf8_valid(const char *s, size_t len);
+
+#endif
