@@ -404,6 +404,10 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
 
     if (o->accept_gzip && pg_httpc_add_header(l, "Accept-Encoding: gzip") != 0)
         goto oom;
+    if (o->fresh_connection) {
+        SET(CURLOPT_FORBID_REUSE, 1L);
+        SET(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
+    }
     if (pg_httpc_apply(e, r->url, o->http, l, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < o->n_headers; i++) {

@@ -57,6 +57,9 @@ struct pg_httpc_opts {
     size_t max_body;            /* response body limit in bytes; 0 = 64 MiB */
     int accept_gzip;            /* send "Accept-Encoding: gzip"; the body is passed on
                                    as received (never decoded here) */
+    int fresh_connection;       /* resolve the host anew (no DNS cache entry) and close the
+                                   connection after this request instead of keeping it
+                                   in curl's cache (scrapes: see scraper/loop.c) */
     const char *capture_header; /* name (case-insensitive) of one more response header to
                                    return as resp->captured, e.g. "X-Consul-Index"; or NULL */
 };
