@@ -43,7 +43,9 @@ struct pg_app {
     struct pg_web *web;
     struct pg_receiver *receiver; /* NULL unless receiver.enabled; borrows cfg */
     struct event *flush_ev, *evict_ev;
-    size_t pending; /* appends since the last flush */
+    size_t pending;        /* appends since the last flush */
+    size_t lost_unlogged;  /* profiles lost to failed commits since the last error line */
+    int64_t lost_logged_s; /* when that line was written (unix s) */
     struct pg_buf_stats last_stats;
     int ready;
     struct pg_metric *m_reload_ok, *m_reload_ts, *m_dropped, *m_buf_rows, *m_buf_bytes, *m_buf_age,
@@ -121,6 +123,22 @@ static void app_reload_metric(struct pg_app *a, int ok)
         pg_metric_set(a->m_reload_ts, NULL, (double)app_now_s());
 }
 
+/* Logs profiles lost to the buffer (a full disk fails every append and commit): the
+ * first loss at once, then one summary line per 10 s. */
+static void app_log_loss(struct pg_app *a, size_t n)
+{
+    a->lost_unlogged += n;
+    int64_t now = (int64_t)time(NULL);
+    if (now - a->lost_logged_s < 10)
+        return;
+    pg_log_error("buffer",
+                 "msg=\"could not store profiles (disk full or SQLite error); profiles lost\" "
+                 "profiles=%zu",
+                 a->lost_unlogged);
+    a->lost_unlogged = 0;
+    a->lost_logged_s = now;
+}
+
 /* Scraper sink: queue the profile into the buffer's current batch. */
 static int app_sink(void *ud, const struct pg_scrape_profile *p)
 {
@@ -129,7 +147,7 @@ static int app_sink(void *ud, const struct pg_scrape_profile *p)
                                  p->len) < 0) {
         static const char *const reason[] = {"buffer_error"};
         pg_metric_inc(a->m_dropped, reason, 1);
-        pg_log_error("buffer", "job=%s msg=\"could not buffer profile\" name=%s", p->job, p->name);
+        app_log_loss(a, 1);
         return -1;
     }
     a->pending++;
@@ -147,7 +165,7 @@ static int app_flush(struct pg_app *a)
     if (pg_buf_flush(a->buf) < 0) {
         static const char *const reason[] = {"flush_error"};
         pg_metric_inc(a->m_dropped, reason, (double)n);
-        pg_log_error("buffer", "msg=\"commit failed; profiles lost\" profiles=%zu", n);
+        app_log_loss(a, n);
         return -1;
     }
     for (size_t i = 0; i < a->n_queues; i++)

@@ -126,6 +126,9 @@ int pg_cmd_run(int argc, char **argv)
     pg_cfg_errors_reset(&errs);
 
     signal(SIGPIPE, SIG_IGN);
+    /* a file-size limit (RLIMIT_FSIZE) must fail the write (EFBIG: counted as a buffer
+     * error, like a full disk), not kill the process */
+    signal(SIGXFSZ, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct event_base *base = event_base_new();
     if (!base) {
