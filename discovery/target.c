@@ -231,6 +231,14 @@ int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *l
 
     const char *prefix = job->path_prefix ? job->path_prefix : "";
     const char *path = p->path ? p->path : "";
+    /* __profile_path__ set by relabeling (or by discovery) is the whole path, as
+     * __metrics_path__ is in Prometheus: e.g. from a profiles.grafana.com/<type>.path
+     * pod annotation */
+    const char *override = pg_labels_get(labels, "__profile_path__");
+    if (override != NULL && override[0] == '/') {
+        prefix = "";
+        path = override;
+    }
     const char *scheme = pg_labels_get(labels, "__scheme__");
     const char *addr = pg_labels_get(labels, "__address__");
     if (addr == NULL || addr[0] == '\0')

@@ -4,7 +4,9 @@
  * appended): group labels overlaid by the target's own, job defaults added where unset,
  * relabel_configs applied, the address checked, __meta_* removed and instance defaulted.
  * pg_target_profile then derives, for one profile type of the job, the series labels
- * (__name__, __profile_path__, service_name) and the URL to fetch. Labels whose names
+ * (__name__, __profile_path__, service_name) and the URL to fetch. A __profile_path__
+ * already in the target's labels (set by relabeling, starting with "/") replaces
+ * path_prefix + the type's path for every type of that target. Labels whose names
  * start with "__" stay in the set for internal use; only public ones are shown/sent. */
 #ifndef PG_DISCOVERY_TARGET_H
 #define PG_DISCOVERY_TARGET_H

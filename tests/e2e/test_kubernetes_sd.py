@@ -451,7 +451,8 @@ def test_example_daemonset(t, e):
     k.add("pods", fk.pod("plain-1", ns="shop", ip="127.4.0.4", node="node-1", containers=two_ports))
     k.add("pods", fk.pod("bare-1", ns="shop", ip="127.4.0.3", node="node-1",
                          annotations={"profiles.grafana.com/goroutine.scrape": "true",
-                                      "profiles.grafana.com/goroutine.port": "6060"},
+                                      "profiles.grafana.com/goroutine.port": "6060",
+                                      "profiles.grafana.com/goroutine.path": "/internal/pprof/goroutine"},
                          containers=[{"name": "worker", "image": "w:1"}]))
     text = open(os.path.join(pgtest.SRC, "examples", "kubernetes", "profgate-daemonset.yml")).read()
     _, pg = start_in_cluster(t, k, cert, "profgate", text, "example", {"NODE_NAME": "node-1", "CLUSTER": "test"})
@@ -460,7 +461,7 @@ def test_example_daemonset(t, e):
         return sorted(x["scrapeUrl"] for x in pg.active(pool=job))
     want = {"kubernetes-pods-cpu": ["http://127.4.0.1:6060/debug/pprof/profile?seconds=14"],
             "kubernetes-pods-memory": ["http://127.4.0.1:8080/debug/pprof/allocs"],
-            "kubernetes-pods-goroutine": ["http://127.4.0.3:6060/debug/pprof/goroutine"],
+            "kubernetes-pods-goroutine": ["http://127.4.0.3:6060/internal/pprof/goroutine"],
             "kubernetes-pods-block": [], "kubernetes-pods-mutex": []}
     ok = wait_until(lambda: all(urls(j) == u for j, u in want.items()), 15)
     t.check(ok, "example targets: %r" % {j: urls(j) for j in want})

@@ -212,6 +212,20 @@ static void test_profile_url(void **state)
     assert_string_equal(url, "http://h:6060/pre/debug/pprof/delta_heap?debug=1&x+y=a%26b+c");
     free(url);
 
+    /* __profile_path__ from relabeling replaces path_prefix + the type's path */
+    pg_labels_set(&out, "__profile_path__", "/custom/pprof/heap");
+    assert_int_equal(pg_target_profile(job, &out, &disc, gm, &sl, &url), 0);
+    assert_string_equal(url, "http://h:6060/custom/pprof/heap?debug=1&x+y=a%26b+c");
+    assert_string_equal(pg_labels_get(&sl, "__profile_path__"), "/custom/pprof/heap");
+    assert_string_equal(pg_labels_get(&sl, "__name__"), "memory");
+    free(url);
+    /* one that is not an absolute path is ignored */
+    pg_labels_set(&out, "__profile_path__", "relative");
+    assert_int_equal(pg_target_profile(job, &out, &disc, gm, &sl, &url), 0);
+    assert_string_equal(url, "http://h:6060/pre/debug/pprof/delta_heap?debug=1&x+y=a%26b+c");
+    free(url);
+    pg_labels_del(&out, "__profile_path__");
+
     /* no address */
     pg_labels_del(&out, "__address__");
     assert_int_equal(pg_target_profile(job, &out, &disc, gm, &sl, &url), -1);
