@@ -94,6 +94,18 @@ static const char *scalar(const yaml_node_t *n)
     return (const char *)n->data.scalar.value;
 }
 
+/* The value of a typed (number, duration, size, boolean) scalar with ${VAR} expanded: no
+ * such value can contain '$' itself, so expanding is always safe. Returns the scalar, or
+ * *tmp (caller frees) when it held a reference; NULL on OOM. */
+static const char *typed_scalar(const yaml_node_t *n, char **tmp)
+{
+    *tmp = NULL;
+    if (!strchr(scalar(n), '$'))
+        return scalar(n);
+    *tmp = pg_yaml_expand_env(scalar(n));
+    return *tmp;
+}
+
 int pg_yaml_is_null(const yaml_node_t *n)
 {
     if (!n)
@@ -246,11 +258,13 @@ int pg_yaml_duration(struct pg_yaml *y, yaml_node_t *n, const char *key, int64_t
     char err[256];
     if (need_scalar(y, n, key, "a duration", errs) < 0)
         return -1;
-    if (pg_units_parse_duration(scalar(n), out_ms, err, sizeof(err)) < 0) {
-        pg_yaml_error(y, n, errs, "%s: %s", key, err);
-        return -1;
-    }
-    return 0;
+    char *tmp;
+    const char *v = typed_scalar(n, &tmp);
+    int rc = v ? pg_units_parse_duration(v, out_ms, err, sizeof(err)) : -1;
+    if (rc < 0)
+        pg_yaml_error(y, n, errs, "%s: %s", key, v ? err : "out of memory");
+    free(tmp);
+    return rc < 0 ? -1 : 0;
 }
 
 int pg_yaml_size(struct pg_yaml *y, yaml_node_t *n, const char *key, uint64_t *out,
@@ -259,11 +273,13 @@ int pg_yaml_size(struct pg_yaml *y, yaml_node_t *n, const char *key, uint64_t *o
     char err[256];
     if (need_scalar(y, n, key, "a size", errs) < 0)
         return -1;
-    if (pg_units_parse_size(scalar(n), out, err, sizeof(err)) < 0) {
-        pg_yaml_error(y, n, errs, "%s: %s", key, err);
-        return -1;
-    }
-    return 0;
+    char *tmp;
+    const char *v = typed_scalar(n, &tmp);
+    int rc = v ? pg_units_parse_size(v, out, err, sizeof(err)) : -1;
+    if (rc < 0)
+        pg_yaml_error(y, n, errs, "%s: %s", key, v ? err : "out of memory");
+    free(tmp);
+    return rc < 0 ? -1 : 0;
 }
 
 int pg_yaml_uint(struct pg_yaml *y, yaml_node_t *n, const char *key, uint64_t *out,
@@ -271,14 +287,21 @@ int pg_yaml_uint(struct pg_yaml *y, yaml_node_t *n, const char *key, uint64_t *o
 {
     if (need_scalar(y, n, key, "an integer", errs) < 0)
         return -1;
-    const char *s = scalar(n);
+    char *tmp;
+    const char *s = typed_scalar(n, &tmp);
+    if (!s) {
+        pg_yaml_error(y, n, errs, "%s: out of memory", key);
+        return -1;
+    }
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (!*s || *end || errno || *s == '-' || *s == '+') {
         pg_yaml_error(y, n, errs, "%s: cannot parse %s as a non-negative integer", key, s);
+        free(tmp);
         return -1;
     }
+    free(tmp);
     *out = v;
     return 0;
 }

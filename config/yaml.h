@@ -2,8 +2,9 @@
  *
  * Wraps libyaml's document API (yaml_parser_load) so the loader can walk mappings and
  * sequences and report every problem at the node's file:line:col. Scalars may have
- * ${VAR} references expanded from the environment (only where the caller asks: relabel
- * replacements use the same syntax for regex groups and are read raw). */
+ * ${VAR} references expanded from the environment: strings only where the caller asks
+ * (relabel replacements use the same syntax for regex groups and are read raw); numbers,
+ * durations and sizes always (they cannot contain '$' themselves). */
 #ifndef PG_CONFIG_YAML_H
 #define PG_CONFIG_YAML_H
 

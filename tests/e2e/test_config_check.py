@@ -39,7 +39,7 @@ for ex in examples:
 sub = sorted(glob.glob(os.path.join(SRC, "examples", "*", "profgate*.yml")))
 check(len(sub) >= 2, "example subfolder configs found")
 for ex in sub:
-    rc, out = run(ex, {"NODE_NAME": "node-1", "SHARD": "0", "CLUSTER": "test"})
+    rc, out = run(ex, {"NODE_NAME": "node-1", "SHARD": "0", "SHARDS": "3", "CLUSTER": "test"})
     check(rc == 0 and ": OK:" in out, f"example {ex} loads: rc={rc} {out.strip()}")
 
 corpus = sorted(glob.glob(os.path.join(SRC, "tests", "data", "bad_configs", "*.yml")))

@@ -71,6 +71,36 @@ static void test_positions_and_types(void **state)
     pg_cfg_errors_reset(&errs);
 }
 
+/* numbers, durations and sizes expand ${VAR} (they cannot hold '$' themselves) */
+static void test_typed_env_expansion(void **state)
+{
+    (void)state;
+    static const char d[] = "n: ${PG_T_N}\nd: ${PG_T_D}\nz: ${PG_T_Z}MiB\nbad: ${PG_T_UNSET_X}\n";
+    setenv("PG_T_N", "7", 1);
+    setenv("PG_T_D", "1m30s", 1);
+    setenv("PG_T_Z", "64", 1);
+    unsetenv("PG_T_UNSET_X");
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_yaml y;
+    assert_int_equal(pg_yaml_load_string(&y, "e.yml", d, strlen(d), &errs), 0);
+    yaml_node_t *r = pg_yaml_root(&y);
+    uint64_t u;
+    int64_t ms;
+    assert_int_equal(pg_yaml_uint(&y, pg_yaml_get(&y, r, "n"), "n", &u, &errs), 0);
+    assert_int_equal(u, 7);
+    assert_int_equal(pg_yaml_duration(&y, pg_yaml_get(&y, r, "d"), "d", &ms, &errs), 0);
+    assert_int_equal(ms, 90000);
+    assert_int_equal(pg_yaml_size(&y, pg_yaml_get(&y, r, "z"), "z", &u, &errs), 0);
+    assert_true(u == 64ull << 20);
+    /* an unset variable expands to "" and is then not a number: reported, positioned */
+    assert_int_equal(pg_yaml_uint(&y, pg_yaml_get(&y, r, "bad"), "bad", &u, &errs), -1);
+    assert_int_equal(errs.n, 1);
+    assert_int_equal(errs.v[0].line, 4);
+    pg_yaml_free(&y);
+    pg_cfg_errors_reset(&errs);
+}
+
 static void test_syntax_error_position(void **state)
 {
     (void)state;
@@ -94,6 +124,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_positions_and_types),
         cmocka_unit_test(test_syntax_error_position),
+        cmocka_unit_test(test_typed_env_expansion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
