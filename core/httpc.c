@@ -389,6 +389,9 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
     } else if (strcmp(r->method, "POST") == 0) {
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
         SET(CURLOPT_POSTFIELDS, r->post ? (const char *)r->post : "");
+        /* a followed 301/302/303 must resend the POST, not turn it into a GET that a
+         * landing page could answer 200 (a push would then count as delivered) */
+        SET(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
         /* no 100-continue round trip: send the body right away */
         if (pg_httpc_add_header(l, "Expect:") != 0)
             goto oom;

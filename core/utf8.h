@@ -9,4 +9,9 @@
  * U+10FFFF, no truncated sequence), else 0. NUL bytes are valid (U+0000). Cannot fail. */
 int pg_utf8_valid(const char *s, size_t len);
 
+/* Returns a new copy of the NUL-terminated s (caller frees) with every byte that does not
+ * start a valid sequence replaced by U+FFFD, or NULL on OOM. For showing untrusted text
+ * in JSON, which must be UTF-8. */
+char *pg_utf8_sanitize(const char *s);
+
 #endif

@@ -45,6 +45,7 @@ struct pg_app {
     struct event *flush_ev, *evict_ev;
     size_t pending;        /* appends since the last flush */
     size_t lost_unlogged;  /* profiles lost to failed commits since the last error line */
+    uint64_t lost_seen;    /* the buffer's stats.lost already counted */
     int64_t lost_logged_s; /* when that line was written (unix s) */
     struct pg_buf_stats last_stats;
     int ready;
@@ -52,11 +53,14 @@ struct pg_app {
         *m_buf_evicted, *m_buf_errors, *m_buf_appended;
 };
 
+static void app_account_lost(struct pg_app *a);
+
 static void app_collect(void *ud)
 {
     struct pg_app *a = ud;
     if (!a->buf)
         return;
+    app_account_lost(a);
     struct pg_buf_stats st;
     pg_buf_stats(a->buf, &st);
     pg_metric_set(a->m_buf_rows, NULL, (double)st.rows);
@@ -139,6 +143,22 @@ static void app_log_loss(struct pg_app *a, size_t n)
     a->lost_logged_s = now;
 }
 
+/* Counts (metric and log) the profiles the buffer lost to rolled-back batches since the
+ * last call: a failed commit here, or one inside the queues' reads and acks. */
+static void app_account_lost(struct pg_app *a)
+{
+    if (!a->buf)
+        return;
+    struct pg_buf_stats st;
+    pg_buf_stats(a->buf, &st);
+    if (st.lost <= a->lost_seen)
+        return;
+    static const char *const reason[] = {"commit_failed"};
+    pg_metric_inc(a->m_dropped, reason, (double)(st.lost - a->lost_seen));
+    app_log_loss(a, (size_t)(st.lost - a->lost_seen));
+    a->lost_seen = st.lost;
+}
+
 /* Scraper sink: queue the profile into the buffer's current batch. */
 static int app_sink(void *ud, const struct pg_scrape_profile *p)
 {
@@ -160,14 +180,11 @@ static int app_flush(struct pg_app *a)
 {
     if (!a->buf || !a->pending)
         return 0;
-    size_t n = a->pending;
     a->pending = 0;
-    if (pg_buf_flush(a->buf) < 0) {
-        static const char *const reason[] = {"flush_error"};
-        pg_metric_inc(a->m_dropped, reason, (double)n);
-        app_log_loss(a, n);
+    int rc = pg_buf_flush(a->buf);
+    app_account_lost(a);
+    if (rc < 0)
         return -1;
-    }
     for (size_t i = 0; i < a->n_queues; i++)
         pg_sink_queue_kick(a->queues[i]);
     return 0;
@@ -254,6 +271,7 @@ static int app_start_sinks(struct pg_app *a, struct pg_cfg *cfg, char *err, size
         return -1;
     }
     pg_buf_stats(a->buf, &a->last_stats);
+    a->lost_seen = a->last_stats.lost;
     a->queues = calloc(cfg->n_remote ? cfg->n_remote : 1, sizeof(*a->queues));
     if (!a->queues) {
         snprintf(err, errlen, "out of memory");
@@ -433,9 +451,15 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
         app_reload_metric(a, 0);
         return -1;
     }
+    int rc = 0;
     struct pg_sd_manager *sd = app_start_discovery(a, cfg);
     pg_sd_manager_destroy(a->sd); /* borrows the old jobs: destroy before freeing old */
     a->sd = sd;
+    if (!sd) {
+        snprintf(err, errlen, "out of memory starting discovery; targets are not updated");
+        pg_log_error("config", "msg=\"%s\"", err);
+        rc = -1;
+    }
     struct pg_cfg *old = a->cfg;
     a->cfg = cfg;
     /* the receiver borrows the config: rebuild it on the new one before old is freed */
@@ -443,12 +467,16 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
     a->receiver = NULL;
     if (cfg->receiver_enabled) {
         char rerr[256] = "";
-        if (!(a->receiver = pg_receiver_create(a, a->web, a->base, cfg, rerr, sizeof(rerr))))
+        if (!(a->receiver = pg_receiver_create(a, a->web, a->base, cfg, rerr, sizeof(rerr)))) {
             pg_log_error("receiver", "msg=\"could not restart the receiver\" err=\"%s\"", rerr);
+            snprintf(err, errlen, "receiver: %s", rerr);
+            rc = -1;
+        }
     }
 
-    int rc = 0;
-    if (!sinks_equal(a->remote_cfg, cfg)) {
+    /* rebuild when the settings changed, or when the buffer is not open (an earlier
+     * rebuild failed: retry on every reload) */
+    if (!a->buf || !sinks_equal(a->remote_cfg, cfg)) {
         struct pg_cfg *prev = a->remote_cfg;
         app_stop_sinks(a);
         if (app_start_sinks(a, cfg, err, errlen) < 0) {

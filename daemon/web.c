@@ -22,6 +22,7 @@
 #include "config/units.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/utf8.h"
 #include "daemon/app.h"
 #include "scraper/scraper.h"
 
@@ -81,11 +82,24 @@ static json_t *api_error(const char *type, const char *msg)
     return o;
 }
 
+/* json_string, but text that is not valid UTF-8 (a label value, a server's error text)
+ * is shown with U+FFFD instead of being dropped (jansson refuses invalid UTF-8). */
+static json_t *jstr(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    if (j)
+        return j;
+    char *clean = pg_utf8_sanitize(s);
+    j = json_string(clean ? clean : "");
+    free(clean);
+    return j;
+}
+
 static json_t *labels_json(const struct pg_labels *ls)
 {
     json_t *o = json_object();
     for (size_t i = 0; ls && i < ls->n; i++)
-        json_object_set_new(o, ls->v[i].name, json_string(ls->v[i].value));
+        json_object_set_new(o, ls->v[i].name, jstr(ls->v[i].value));
     return o;
 }
 
@@ -121,10 +135,10 @@ static void on_active(void *ud, const struct pg_scrape_target_info *t)
     json_t *o = json_object();
     json_object_set_new(o, "discoveredLabels", labels_json(t->discovered));
     json_object_set_new(o, "labels", labels_json(t->labels));
-    json_object_set_new(o, "scrapePool", json_string(t->job));
-    json_object_set_new(o, "scrapeUrl", json_string(t->url));
-    json_object_set_new(o, "globalUrl", json_string(t->url));
-    json_object_set_new(o, "lastError", json_string(t->last_error ? t->last_error : ""));
+    json_object_set_new(o, "scrapePool", jstr(t->job));
+    json_object_set_new(o, "scrapeUrl", jstr(t->url));
+    json_object_set_new(o, "globalUrl", jstr(t->url));
+    json_object_set_new(o, "lastError", jstr(t->last_error));
     json_object_set_new(o, "lastScrape", json_string(ts));
     json_object_set_new(o, "lastScrapeDuration", json_real(t->last_duration_s));
     json_object_set_new(o, "health", json_string(t->health));

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -156,6 +157,33 @@ int pg_pprof_validate(const Perftools__Profiles__Profile *p, char *err, size_t e
     return 0;
 }
 
+/* Decoding budget: allocations made while unpacking one profile. The memory comes from
+ * malloc, so the result is freed like any protobuf-c message (NULL allocator). */
+#define PG_PPROF_BUDGET_RATIO 16
+#define PG_PPROF_BUDGET_SLACK ((size_t)1 << 20)
+
+struct pg_pprof_budget {
+    size_t used, limit;
+    int exceeded;
+};
+
+static void *budget_alloc(void *ud, size_t size)
+{
+    struct pg_pprof_budget *b = ud;
+    if (size > b->limit - b->used) {
+        b->exceeded = 1;
+        return NULL;
+    }
+    b->used += size;
+    return malloc(size);
+}
+
+static void budget_free(void *ud, void *ptr)
+{
+    (void)ud;
+    free(ptr);
+}
+
 int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, size_t limit,
                    uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof, char *err,
                    size_t errlen)
@@ -187,9 +215,24 @@ int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, si
         memcpy(buf, body, len);
         blen = len;
     }
-    Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(NULL, blen, buf);
+    /* protobuf-c allocates one struct per repeated element, so a tiny element (an empty
+     * Sample is 2 bytes on the wire, ~88 decoded) would let a small body take gigabytes.
+     * Real Go profiles decode to 5-10x their size: allow 16x + 1 MiB, no more. */
+    struct pg_pprof_budget bud = {0,
+                                  blen > (SIZE_MAX - PG_PPROF_BUDGET_SLACK) / PG_PPROF_BUDGET_RATIO
+                                      ? SIZE_MAX
+                                      : blen * PG_PPROF_BUDGET_RATIO + PG_PPROF_BUDGET_SLACK,
+                                  0};
+    ProtobufCAllocator alloc = {budget_alloc, budget_free, &bud};
+    Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(&alloc, blen, buf);
     if (!p) {
-        snprintf(err, errlen, "pprof: body is not a valid protobuf profile");
+        if (bud.exceeded)
+            snprintf(err, errlen,
+                     "pprof: decoding needs more than %zu bytes (%dx the %zu-byte profile): "
+                     "rejected",
+                     bud.limit, PG_PPROF_BUDGET_RATIO, blen);
+        else
+            snprintf(err, errlen, "pprof: body is not a valid protobuf profile");
         free(buf);
         return -1;
     }

@@ -22,7 +22,9 @@ int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out
 /* Checks a scraped body and decodes it. content_type may be NULL. limit bounds the
  * decompressed size. On success returns 0, sets *raw and *rawlen to the uncompressed protobuf
  * bytes (new buffer, caller frees) and, if prof is non-NULL, *prof to the decoded profile
- * (caller frees with pg_pprof_free). On failure returns -1 with a one-line reason in err
+ * (caller frees with pg_pprof_free). Decoding may allocate at most 16x the decompressed
+ * size + 1 MiB (a profile needing more is rejected), so memory stays bounded by limit.
+ * On failure returns -1 with a one-line reason in err
  * (e.g. "body is an HTML page", "gzip: truncated input") and allocates nothing. */
 int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, size_t limit,
                    uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof, char *err,

@@ -311,14 +311,24 @@ static int add_dropped(struct syncstate *st, struct pg_labels *disc)
     return 0;
 }
 
-/* Returns the seconds= value a profile type with p->seconds is fetched with. */
+/* Upper bounds that keep the time arithmetic (ms -> ns, timeout + seconds) far from
+ * overflow. */
+#define PG_SCRAPE_MAX_INTERVAL_MS (366LL * 24 * 3600 * 1000)
+#define PG_SCRAPE_MAX_SECONDS (24LL * 3600)
+
+/* Returns the seconds= value a profile type with p->seconds is fetched with (the timeout
+ * grows by it; capped at one day). */
 static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_labels *fin)
 {
     const char *v = pg_labels_get(fin, "__param_seconds");
     if (v != NULL) {
         char *end;
         long long n = strtoll(v, &end, 10);
-        return (end != v && *end == '\0' && n > 0) ? (int64_t)n : 0;
+        /* capped, so timeout + seconds cannot overflow (and a target cannot ask for a
+         * profile longer than a day) */
+        if (end == v || *end != '\0' || n <= 0)
+            return 0;
+        return n > PG_SCRAPE_MAX_SECONDS ? PG_SCRAPE_MAX_SECONDS : (int64_t)n;
     }
     return job->delta_profiling_duration_ms / 1000;
 }
@@ -363,6 +373,13 @@ static int add_target(struct syncstate *st, struct pg_labels *disc, struct pg_la
                     "job=%s instance=%s msg=\"target dropped: invalid scrape "
                     "timeout\" err=\"%s\"",
                     st->pool->name, inst ? inst : "", err[0] ? err : "timeout must be > 0");
+        return add_dropped(st, disc);
+    }
+    if (iv > PG_SCRAPE_MAX_INTERVAL_MS) {
+        pg_log_warn("scraper",
+                    "job=%s instance=%s msg=\"target dropped: scrape interval above 1 year\" "
+                    "interval=%s",
+                    st->pool->name, inst ? inst : "", siv);
         return add_dropped(st, disc);
     }
     if (to > iv) {

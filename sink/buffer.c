@@ -22,6 +22,7 @@ struct pg_buf {
     sqlite3 *db;
     sqlite3_stmt *insert;
     int in_txn;
+    uint64_t txn_appends; /* rows appended in the open transaction */
     struct pg_buf_cursor *cursors;
     size_t n_cursors;
     uint64_t max_size;
@@ -160,11 +161,19 @@ static int load_counts(struct pg_buf *b)
 
 /* Called after a failed statement: if SQLite rolled the transaction back on its own
  * (e.g. SQLITE_FULL), forget it and resynchronise the counters. */
+/* The open transaction was rolled back: its appended rows are lost (counted). */
+static void rolled_back(struct pg_buf *b)
+{
+    b->st.lost += b->txn_appends;
+    b->txn_appends = 0;
+    b->in_txn = 0;
+}
+
 static void after_error(struct pg_buf *b)
 {
     b->st.errors++;
     if (b->in_txn && sqlite3_get_autocommit(b->db)) {
-        b->in_txn = 0;
+        rolled_back(b);
         load_counts(b);
     }
 }
@@ -293,6 +302,9 @@ int pg_buf_append(struct pg_buf *b, const struct pg_labels *labels, const char *
 {
     if (len > (size_t)INT_MAX || (len && !body))
         return -1;
+    /* a profile bigger than the whole buffer would only evict everything, itself included */
+    if (b->max_size && len > b->max_size)
+        return -1;
     char *lt = labels_encode(labels);
     if (!lt)
         return -1;
@@ -324,6 +336,7 @@ int pg_buf_append(struct pg_buf *b, const struct pg_labels *labels, const char *
     b->st.rows++;
     b->st.bytes += len;
     b->st.appended++;
+    b->txn_appends++;
     if (b->max_size && b->st.bytes > b->max_size)
         pg_buf_evict(b);
     return 0;
@@ -335,12 +348,13 @@ int pg_buf_flush(struct pg_buf *b)
         return 0;
     if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
         b->in_txn = 0;
+        b->txn_appends = 0;
         return 0;
     }
     b->st.errors++;
     if (!sqlite3_get_autocommit(b->db))
         sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
-    b->in_txn = 0;
+    rolled_back(b);
     load_counts(b);
     return -1;
 }
@@ -536,7 +550,7 @@ fail:
     sqlite3_finalize(del);
     if (!sqlite3_get_autocommit(b->db))
         sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
-    b->in_txn = 0;
+    rolled_back(b);
     load_counts(b);
     return -1;
 }

@@ -45,6 +45,8 @@ struct pg_buf_stats {
     uint64_t appended; /* successful appends since open */
     uint64_t evicted;  /* rows removed by eviction since open */
     uint64_t errors;   /* SQLite errors since open */
+    uint64_t lost;     /* appended rows lost since open because their batch was rolled
+                          back (a failed commit, e.g. a full disk) */
     int64_t oldest_ms; /* created_ms (unix ms) of the oldest row, 0 when empty */
 };
 
@@ -62,7 +64,8 @@ void pg_buf_close(struct pg_buf *b);
 /* Queues one profile into the current batch (all arguments borrowed and copied; name
  * and tenant may be NULL, body may be NULL when len is 0). Not durable until
  * pg_buf_flush. Evicts the oldest rows when the buffer is then over max_size. Returns
- * 0, or -1 on a SQLite error (counted in stats.errors). */
+ * 0, or -1 on a SQLite error (counted in stats.errors) or when len alone exceeds
+ * max_size (such a profile can never be kept). */
 int pg_buf_append(struct pg_buf *b, const struct pg_labels *labels, const char *name,
                   int64_t from_ns, int64_t until_ns, const char *tenant, const uint8_t *body,
                   size_t len);

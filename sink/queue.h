@@ -6,12 +6,12 @@
  * strictly in id order, so the durable cursor never passes a profile that is not
  * delivered (a restart resends at most the in-flight window: at-least-once delivery).
  *
- * RETRY waits min_backoff * 2^(attempt-1) (capped at max_backoff, jittered, never shorter
- * than a Retry-After) and resends the same request; after max_retries retries (0 =
- * forever) the batch is dropped. ERROR drops the batch at once and logs the server's
- * message. Dropped profiles are counted and acknowledged (the cursor moves on). A queue
- * never blocks the loop or other queues: a dead backend only grows its own backlog
- * (bounded by the buffer's max_size / max_age eviction).
+ * RETRY waits min_backoff * 2^(attempt-1), jittered, raised to the server's Retry-After,
+ * and capped at max_backoff (so max_backoff bounds every wait), and resends the same request; after
+ * max_retries retries (0 = forever) the batch is dropped. ERROR drops the batch at once and logs
+ * the server's message. Dropped profiles are counted and acknowledged (the cursor moves on). A
+ * queue never blocks the loop or other queues: a dead backend only grows its own backlog (bounded
+ * by the buffer's max_size / max_age eviction).
  *
  * Metrics, label {remote}: profgate_remote_write_profiles_total (delivered),
  * profgate_remote_write_bytes_total (request bytes delivered),

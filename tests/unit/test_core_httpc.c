@@ -161,6 +161,9 @@ static void handle(struct evhttp_request *req, void *arg)
         evhttp_add_header(out, "Retry-After", "7");
         evhttp_add_header(out, "Content-Type", "text/html");
         reply_text(req, 302, "Found", "moved");
+    } else if (strcmp(path, "/moved-post") == 0) {
+        evhttp_add_header(out, "Location", "/post");
+        reply_text(req, 301, "Moved Permanently", "moved");
     } else if (strcmp(path, "/post") == 0) {
         char text[64];
         snprintf(text, sizeof(text), "%s len=%zu",
@@ -504,6 +507,20 @@ static void test_post(void **state)
     assert_int_equal(res.n, 1);
     assert_int_equal(res.status, 200);
     assert_string_equal((char *)res.body, "POST len=5000");
+
+    /* a followed 301 resends the POST with its body (curl would otherwise switch to GET) */
+    char moved[256];
+    url_of(f, moved, sizeof(moved), "/moved-post");
+    uint8_t body2[300];
+    memset(body2, 'c', sizeof(body2));
+    struct pg_httpc_opts o2 = {.method = "POST",
+                               .url = moved,
+                               .body = body2,
+                               .body_len = sizeof(body2),
+                               .timeout_ms = 5000};
+    fetch(f, &o2, &res);
+    assert_int_equal(res.status, 200);
+    assert_string_equal((char *)res.body, "POST len=300");
 
     /* empty POST */
     o.body = NULL;

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/utf8.h"
@@ -55,9 +56,24 @@ static void test_invalid(void **state)
     assert_true(pg_utf8_valid("ab\xff", 2));
 }
 
+static void test_sanitize(void **state)
+{
+    (void)state;
+    char *a = pg_utf8_sanitize("ok \xC3\xA9");
+    assert_string_equal(a, "ok \xC3\xA9"); /* valid text is unchanged */
+    free(a);
+    char *b = pg_utf8_sanitize("a\xFF"
+                               "b\xC3");
+    assert_string_equal(b, "a\xEF\xBF\xBD"
+                           "b\xEF\xBF\xBD");
+    assert_true(pg_utf8_valid(b, strlen(b)));
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
     };

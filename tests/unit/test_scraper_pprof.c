@@ -121,6 +121,28 @@ static void test_gzip_bomb(void **state)
     free(gz);
 }
 
+/* 4 MiB of empty Samples (field 2, length 0: "12 00") would decode to ~176 MiB: the
+ * decoding budget (16x + 1 MiB) rejects it instead of allocating that much */
+static void test_decode_amplification(void **state)
+{
+    (void)state;
+    size_t n = 4u << 20;
+    uint8_t *body = malloc(n);
+    assert_non_null(body);
+    for (size_t i = 0; i < n; i += 2) {
+        body[i] = 0x12;
+        body[i + 1] = 0x00;
+    }
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    char err[256] = "";
+    assert_int_equal(pg_pprof_check(body, n, NULL, LIMIT, &raw, &rawlen, NULL, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "decoding needs more than"));
+    assert_null(raw);
+    free(body);
+}
+
 static void test_validate_rejects_inconsistent(void **state)
 {
     (void)state;
@@ -163,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_bad_bodies),
         cmocka_unit_test(test_gzip_bomb),
         cmocka_unit_test(test_validate_rejects_inconsistent),
+        cmocka_unit_test(test_decode_amplification),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
