@@ -453,6 +453,9 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
     }
     int rc = 0;
     struct pg_sd_manager *sd = app_start_discovery(a, cfg);
+    /* sources that have not reported yet keep the targets they had (a slow relist, an SD
+     * server that is down) instead of looking empty */
+    pg_sd_manager_adopt(sd, a->sd);
     pg_sd_manager_destroy(a->sd); /* borrows the old jobs: destroy before freeing old */
     a->sd = sd;
     if (!sd) {

@@ -26,6 +26,10 @@
 #include "daemon/app.h"
 #include "scraper/scraper.h"
 
+/* Request line + headers (Go's http.Server allows 1 MB; 64 KiB is plenty for /ingest
+ * URLs with labels and keeps 1024 slow clients under 64 MiB). */
+#define PG_WEB_MAX_HEADERS_SIZE (64 * 1024)
+
 struct pg_web_route {
     char *path;
     pg_web_handler_fn fn;
@@ -423,6 +427,10 @@ struct pg_web *pg_web_create(struct event_base *base, struct pg_app *app, const 
     evhttp_set_allowed_methods(w->http,
                                EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
     evhttp_set_gencb(w->http, on_request, w);
+    /* bound what a client can make us buffer before any handler (or auth) runs: the
+     * request line and headers (libevent's default is unlimited); bodies are bounded by
+     * pg_web_set_limits / evhttp's default */
+    evhttp_set_max_headers_size(w->http, PG_WEB_MAX_HEADERS_SIZE);
     struct evhttp_bound_socket *bs =
         evhttp_bind_socket_with_handle(w->http, host, (ev_uint16_t)port);
     if (!bs) {

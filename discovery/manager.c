@@ -14,6 +14,10 @@
 
 /* Delay of a manager's first sync (later ones are at most once per coalesce_ms). */
 #define PG_SD_FIRST_SYNC_MS 250
+/* A job is synced only once every one of its instances has emitted, or this long after
+ * the manager started: after a reload, a slower source (a Kubernetes relist, an HTTP SD
+ * server) must not look empty and stop its targets' scrape loops meanwhile. */
+#define PG_SD_READY_GRACE_MS 5000
 #include "core/metrics.h"
 
 /* Families are looked up by name on each update (the registry returns the existing one),
@@ -79,6 +83,9 @@ struct pg_sd_inst {
     const struct pg_sd_mechanism *mech;
     void *h;                  /* mechanism instance, owned */
     struct pg_tgroup *groups; /* latest non-empty group per source, owned */
+    int emitted;              /* has emitted at least once (or adopted groups) */
+    int adopted;              /* groups came from the previous manager: replaced as a whole
+                                 by the instance's first emit (its full set) */
     size_t n, cap;
 };
 
@@ -96,6 +103,8 @@ struct pg_sd_manager {
     void *ud;
     struct event *timer; /* owned coalescing timer */
     int64_t last_fire_ms;
+    int64_t created_ms;
+    int64_t timer_due_ms; /* when the pending timer fires (valid while it is pending) */
     struct pg_sd_job **jobs;
     size_t n_jobs;
 };
@@ -135,6 +144,19 @@ static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
         struct pg_sd_job *job = m->jobs[j];
         if (!job->dirty)
             continue;
+        int ready = 1;
+        for (size_t i = 0; i < job->n_insts; i++)
+            ready &= job->insts[i]->emitted;
+        int64_t wait = m->created_ms + PG_SD_READY_GRACE_MS - pg_sd_now_ms();
+        if (!ready && wait > 0) {
+            /* some source has not reported yet: sync when it does, or at the grace end */
+            struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000)};
+            if (!evtimer_pending(m->timer, NULL) || m->timer_due_ms > pg_sd_now_ms() + wait) {
+                evtimer_add(m->timer, &tv);
+                m->timer_due_ms = pg_sd_now_ms() + wait;
+            }
+            continue;
+        }
         job->dirty = 0;
         size_t total = 0;
         for (size_t i = 0; i < job->n_insts; i++)
@@ -160,22 +182,32 @@ static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
 
 static void pg_sd_schedule(struct pg_sd_manager *m)
 {
-    if (evtimer_pending(m->timer, NULL))
-        return;
-    int64_t delay = m->last_fire_ms + m->coalesce_ms - pg_sd_now_ms();
+    int64_t now = pg_sd_now_ms();
+    int64_t delay = m->last_fire_ms + m->coalesce_ms - now;
     if (m->last_fire_ms == 0)
         /* first sync: soon, but late enough for every instance's first emit to land */
         delay = m->coalesce_ms < PG_SD_FIRST_SYNC_MS ? m->coalesce_ms : PG_SD_FIRST_SYNC_MS;
     if (delay < 0)
         delay = 0;
+    /* already due no later than that (e.g. coalescing): keep it; a later one (the
+     * readiness grace) is brought forward */
+    if (evtimer_pending(m->timer, NULL) && m->timer_due_ms <= now + delay)
+        return;
     struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
     evtimer_add(m->timer, &tv);
+    m->timer_due_ms = now + delay;
 }
 
 /* The emit callback handed to every instance: ud is the struct pg_sd_inst. */
 static void pg_sd_on_emit(void *ud, struct pg_tgroup *groups, size_t n)
 {
     struct pg_sd_inst *in = ud;
+    if (in->adopted) { /* the first emit is the full set: drop what was carried over */
+        for (size_t k = 0; k < in->n; k++)
+            pg_tgroup_reset(&in->groups[k]);
+        in->n = 0;
+        in->adopted = 0;
+    }
     for (size_t i = 0; i < n; i++) {
         const struct pg_tgroup *g = &groups[i];
         if (!g->source)
@@ -218,6 +250,7 @@ static void pg_sd_on_emit(void *ud, struct pg_tgroup *groups, size_t n)
         }
         in->groups[in->n++] = copy;
     }
+    in->emitted = 1;
     in->job->dirty = 1;
     pg_sd_schedule(in->m);
 }
@@ -232,6 +265,7 @@ struct pg_sd_manager *pg_sd_manager_create(struct event_base *base, int64_t coal
     m->coalesce_ms = coalesce_ms > 0 ? coalesce_ms : 0;
     m->on_sync = on_sync;
     m->ud = ud;
+    m->created_ms = pg_sd_now_ms();
     m->timer = evtimer_new(base, pg_sd_on_timer, m);
     if (!m->timer) {
         pg_sd_manager_destroy(m);
@@ -266,6 +300,57 @@ static int pg_sd_add_inst(struct pg_sd_manager *m, struct pg_sd_job *job,
         return -1;
     }
     return 0;
+}
+
+/* Returns the ordinal of in among job's instances of the same mechanism. */
+static size_t inst_ordinal(const struct pg_sd_job *job, const struct pg_sd_inst *in)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < job->n_insts && job->insts[i] != in; i++)
+        k += job->insts[i]->mech == in->mech;
+    return k;
+}
+
+void pg_sd_manager_adopt(struct pg_sd_manager *m, const struct pg_sd_manager *old)
+{
+    if (!m || !old)
+        return;
+    for (size_t j = 0; j < m->n_jobs; j++) {
+        struct pg_sd_job *nj = m->jobs[j];
+        const struct pg_sd_job *oj = NULL;
+        for (size_t o = 0; o < old->n_jobs && !oj; o++)
+            if (strcmp(old->jobs[o]->cfg->job_name, nj->cfg->job_name) == 0)
+                oj = old->jobs[o];
+        if (!oj)
+            continue;
+        for (size_t i = 0; i < nj->n_insts; i++) {
+            struct pg_sd_inst *in = nj->insts[i];
+            if (in->emitted)
+                continue; /* already reported its own full set (static) */
+            size_t ord = inst_ordinal(nj, in);
+            const struct pg_sd_inst *oi = NULL;
+            for (size_t k = 0; k < oj->n_insts && !oi; k++)
+                if (oj->insts[k]->mech == in->mech && inst_ordinal(oj, oj->insts[k]) == ord)
+                    oi = oj->insts[k];
+            if (!oi || !oi->emitted)
+                continue;
+            struct pg_tgroup *g = calloc(oi->n ? oi->n : 1, sizeof(*g));
+            if (!g)
+                continue;
+            size_t n = 0;
+            for (size_t k = 0; k < oi->n; k++)
+                if (pg_sd_tgroup_copy(&g[n], &oi->groups[k]) == 0)
+                    n++;
+            free(in->groups);
+            in->groups = g;
+            in->n = n;
+            in->cap = oi->n ? oi->n : 1;
+            in->emitted = 1;
+            in->adopted = 1;
+        }
+        nj->dirty = 1; /* the job's config (relabeling) may have changed: sync it */
+    }
+    pg_sd_schedule(m);
 }
 
 int pg_sd_manager_add_job(struct pg_sd_manager *m, const struct pg_cfg_scrape *job)

@@ -31,6 +31,14 @@ struct pg_sd_manager *pg_sd_manager_create(struct event_base *base, int64_t coal
  * manager. Returns 0, or -1 (the instances started so far keep running until destroy). */
 int pg_sd_manager_add_job(struct pg_sd_manager *m, const struct pg_cfg_scrape *job);
 
+/* For reload: every instance of m that has not emitted yet takes a copy of the groups of
+ * the instance of old (borrowed, may be NULL) with the same job name, mechanism and
+ * ordinal, until its own first emit replaces them. So a source that is slow or down
+ * after a reload keeps its targets, as Prometheus keeps unchanged providers. Call after
+ * the pg_sd_manager_add_job calls and before destroying old. Allocation failures leave
+ * an instance without adopted groups. */
+void pg_sd_manager_adopt(struct pg_sd_manager *m, const struct pg_sd_manager *old);
+
 /* Stops and destroys every instance and frees m. Accepts NULL. */
 void pg_sd_manager_destroy(struct pg_sd_manager *m);
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - the whole test suite: a normal build and an ASan+UBSan build, each running
-# every CTest test (cmocka unit tests and end-to-end tests). Exits non-zero on any failure.
+# every CTest test (cmocka unit tests and end-to-end tests), then a Release (-O3) build
+# that must compile without warnings (gcc warns differently when optimising). Exits
+# non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -15,3 +17,6 @@ for variant in plain asan; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$dir" --output-on-failure -j"$jobs"
 done
+echo "== build (release, -O3: warnings only)"
+cmake -S . -B build-test-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-test-release -j"$jobs"
