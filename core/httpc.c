@@ -49,6 +49,30 @@ struct pg_httpc_req {
     char errbuf[CURL_ERROR_SIZE];
 };
 
+void pg_httpc_redact_url(const char *url, char *out, size_t outlen)
+{
+    if (!outlen)
+        return;
+    const char *scheme = strstr(url, "://");
+    const char *auth = scheme ? scheme + 3 : url;
+    size_t hostpart = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', hostpart);
+    /* the last '@' of the authority ends the userinfo */
+    for (const char *p = at; p && p < auth + hostpart;
+         p = memchr(p + 1, '@', (size_t)(auth + hostpart - p - 1)))
+        at = p;
+    if (!at) {
+        snprintf(out, outlen, "%s", url);
+        return;
+    }
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (!colon) { /* user name only: nothing secret */
+        snprintf(out, outlen, "%s", url);
+        return;
+    }
+    snprintf(out, outlen, "%.*s:<secret>%s", (int)(colon - url), url, at);
+}
+
 const char *pg_httpc_user_agent(void)
 {
     return "profgate/" PG_VERSION;
@@ -185,7 +209,7 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
 {
     struct pg_httpc_req *r = ud;
     struct pg_httpc_resp resp = {0};
-    char err[CURL_ERROR_SIZE + 512];
+    char err[CURL_ERROR_SIZE + 1024];
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     resp.status = status;
@@ -204,7 +228,9 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
                 verb[i] = i == 0 ? r->method[i] : (char)tolower((unsigned char)r->method[i]);
             verb[i] = '\0';
             const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(result);
-            snprintf(err, sizeof(err), "%s \"%s\": %s", verb, r->url, why);
+            char shown[512];
+            pg_httpc_redact_url(r->url, shown, sizeof(shown));
+            snprintf(err, sizeof(err), "%s \"%s\": %s", verb, shown, why);
             size_t n = strlen(err);
             while (n > 0 && isspace((unsigned char)err[n - 1]))
                 err[--n] = '\0'; /* curl's messages may end in a space or newline */

@@ -75,6 +75,11 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
  * freed. Accepts NULL. */
 void pg_httpc_cancel(struct pg_httpc_req *r);
 
+/* Writes url into out with a userinfo password replaced, as Prometheus shows secrets:
+ * "http://user:pass@host/p" -> "http://user:<secret>@host/p". Error texts made here use
+ * it, so URLs with credentials never reach logs or the API. Truncates to outlen. */
+void pg_httpc_redact_url(const char *url, char *out, size_t outlen);
+
 /* Returns "profgate/<version>". */
 const char *pg_httpc_user_agent(void);
 

@@ -607,6 +607,22 @@ static void test_connection_refused(void **state)
     assert_memory_equal(res.error, prefix, strlen(prefix));
     assert_non_null(strstr(res.error, "onnect"));
     result_reset(&res);
+
+    /* a password in the URL never reaches the error text */
+    snprintf(url, sizeof(url), "http://alice:TopSecret@127.0.0.1:%d/x", port);
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_null(strstr(res.error, "TopSecret"));
+    assert_non_null(strstr(res.error, "alice:<secret>@127.0.0.1"));
+    result_reset(&res);
+
+    char shown[128];
+    pg_httpc_redact_url("https://u:p@h:1/a?b=c@d", shown, sizeof(shown));
+    assert_string_equal(shown, "https://u:<secret>@h:1/a?b=c@d");
+    pg_httpc_redact_url("http://h/p", shown, sizeof(shown));
+    assert_string_equal(shown, "http://h/p");
+    pg_httpc_redact_url("http://user@h/p", shown, sizeof(shown));
+    assert_string_equal(shown, "http://user@h/p");
 }
 
 static void test_bad_url(void **state)
