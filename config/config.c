@@ -160,6 +160,10 @@ static void get_strv(struct ld *l, yaml_node_t *map, const char *key, int expand
     }
     size_t cnt = (size_t)(s->data.sequence.items.top - s->data.sequence.items.start);
     char **v = calloc(cnt ? cnt : 1, sizeof(*v));
+    if (!v) {
+        pg_yaml_error(l->y, s, l->errs, "%s: out of memory", key);
+        return;
+    }
     size_t k = 0;
     for (yaml_node_item_t *it = s->data.sequence.items.start; it < s->data.sequence.items.top;
          it++) {

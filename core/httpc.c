@@ -292,7 +292,9 @@ int pg_httpc_server_name(CURL *easy, const char *url, const char *server_name,
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        snprintf(err, errlen, "invalid URL \"%s\"", url);
+        char shown[512];
+        pg_httpc_redact_url(url, shown, sizeof(shown));
+        snprintf(err, errlen, "invalid URL \"%s\"", shown);
         goto out;
     }
     if (strcasecmp(scheme, "https") != 0) {

@@ -8,7 +8,8 @@
  * TLS (CA file or blob, client cert/key file or blob, verification, tls-server-name),
  * proxy, basic auth or "Authorization: Bearer <token>" (token read from its file when the
  * file's mtime changed). The write function is either a bounded whole-body buffer or a
- * line splitter. */
+ * line splitter. Error texts and the logged server name show a URL password as
+ * "<secret>" and carry no '"' (they are logged as quoted logfmt values). */
 #include "discovery/kubernetes/client.h"
 
 #include <ctype.h>
@@ -99,6 +100,46 @@ int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud)
     size_t len = l->len;
     l->len = 0;
     return fn(ud, l->buf, len) < 0 ? -1 : 0;
+}
+
+/* ---- log-safe text ------------------------------------------------------------------- */
+
+/* Returns a copy of url whose userinfo password is shown as "<secret>"
+ * ("http://bob:<secret>@host/..."), as Prometheus redacts URLs; a URL without a password
+ * is copied as is. NULL on OOM. */
+static char *redact_url(const char *url)
+{
+    const char *sep = strstr(url, "://");
+    const char *auth = sep ? sep + 3 : url;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memrchr(auth, '@', alen);
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        return strdup(url);
+    char *out;
+    if (asprintf(&out, "%.*s<secret>%s", (int)(colon + 1 - url), url, at) < 0)
+        return NULL;
+    return out;
+}
+
+void pg_kube_log_safe(char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '"')
+            *s = '\'';
+        else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+    }
+}
+
+int pg_kube_redact_url(const char *url, char *buf, size_t len)
+{
+    char *r = redact_url(url);
+    if (!r)
+        return -1;
+    snprintf(buf, len, "%s", r);
+    free(r);
+    return 0;
 }
 
 /* ---- base64 -------------------------------------------------------------------------- */
@@ -315,6 +356,7 @@ struct pg_kube_client {
     const struct pg_cfg_kube_sd *cfg;
     const struct pg_cfg_http *http; /* api_server mode: the config's options, else NULL */
     char *server;
+    char *log_server;             /* server with its password redacted */
     struct pg_kube_kubeconfig kc; /* kubeconfig or in-cluster settings */
     char *own_namespace;
     /* token file cache */
@@ -356,6 +398,7 @@ void pg_kube_client_destroy(struct pg_kube_client *c)
     if (!c)
         return;
     free(c->server);
+    free(c->log_server);
     pg_kube_kubeconfig_reset(&c->kc);
     free(c->own_namespace);
     free(c->token);
@@ -405,6 +448,8 @@ struct pg_kube_client *pg_kube_client_create(const struct pg_cfg_kube_sd *cfg, c
     size_t n = strlen(c->server);
     while (n > 0 && c->server[n - 1] == '/')
         c->server[--n] = '\0';
+    if (!(c->log_server = redact_url(c->server)))
+        goto oom;
     snprintf(path, sizeof(path), "%s/namespace", sa_dir());
     c->own_namespace = read_small_file(path);
     if (!c->own_namespace && c->kc.namespace_ && !(c->own_namespace = strdup(c->kc.namespace_)))
@@ -419,7 +464,7 @@ fail:
 
 const char *pg_kube_client_server(const struct pg_kube_client *c)
 {
-    return c->server;
+    return c->log_server;
 }
 
 const char *pg_kube_client_own_namespace(const struct pg_kube_client *c)
@@ -463,6 +508,7 @@ struct pg_kube_req {
     pg_kube_done_fn done;
     void *ud;
     char *url;
+    char *log_url; /* url with its password redacted, for error texts */
     size_t max;
     /* whole body, or the error body of a stream */
     char *buf;
@@ -483,6 +529,7 @@ static void req_free(struct pg_kube_req *r)
     pg_httpc_lists_free(&r->lists);
     pg_kube_lines_reset(&r->lines);
     free(r->url);
+    free(r->log_url);
     free(r->buf);
     free(r);
 }
@@ -575,24 +622,24 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
     }
     if (r->too_large) {
         resp.failed = 1;
-        snprintf(err, sizeof(err), "Get \"%s\": body exceeds limit of %zu bytes", r->url, r->max);
-        resp.error = err;
+        snprintf(err, sizeof(err), "Get '%s': body exceeds limit of %zu bytes", r->log_url, r->max);
     } else if (r->line_err) {
         resp.failed = 1;
-        snprintf(err, sizeof(err), "Get \"%s\": %s", r->url,
+        snprintf(err, sizeof(err), "Get '%s': %s", r->log_url,
                  r->line_err == -2 ? "watch event line exceeds limit" : "out of memory");
-        resp.error = err;
     } else if (r->stopped) {
         resp.failed = 1;
-        snprintf(err, sizeof(err), "Get \"%s\": stream stopped by the watcher", r->url);
-        resp.error = err;
+        snprintf(err, sizeof(err), "Get '%s': stream stopped by the watcher", r->log_url);
     } else if (result != CURLE_OK) {
         resp.failed = 1;
-        snprintf(err, sizeof(err), "Get \"%s\": %s", r->url,
+        snprintf(err, sizeof(err), "Get '%s': %s", r->log_url,
                  r->errbuf[0] ? r->errbuf : curl_easy_strerror(result));
         size_t n = strlen(err);
         while (n > 0 && isspace((unsigned char)err[n - 1]))
             err[--n] = '\0';
+    }
+    if (resp.failed) {
+        pg_kube_log_safe(err);
         resp.error = err;
     }
     resp.body = r->buf ? r->buf : "";
@@ -660,7 +707,7 @@ static int configure(struct pg_kube_client *c, struct pg_kube_req *r, int64_t ti
         }
         if (k->tls_server_name &&
             pg_httpc_server_name(e, r->url, k->tls_server_name, l, err, errlen) < 0) {
-            snprintf(err, errlen, "invalid tls-server-name \"%s\"", k->tls_server_name);
+            snprintf(err, errlen, "invalid tls-server-name '%s'", k->tls_server_name);
             return -1;
         }
         const char *tok = client_token(c);
@@ -701,6 +748,8 @@ struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
         r->url = NULL;
         goto oom;
     }
+    if (!(r->log_url = redact_url(r->url)))
+        goto oom;
     if (!(r->easy = curl_easy_init()))
         goto oom;
     if (configure(c, r, timeout_ms, err, errlen) < 0)
@@ -714,6 +763,17 @@ struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
+    if (r->url && r->log_url && strcmp(r->url, r->log_url) != 0) {
+        /* a reason that quotes the URL (e.g. "invalid URL") must not show its password */
+        char *at = strstr(err, r->url);
+        if (at) {
+            char *tail = strdup(at + strlen(r->url));
+            size_t pre = (size_t)(at - err);
+            snprintf(at, errlen - pre, "%s%s", r->log_url, tail ? tail : "");
+            free(tail);
+        }
+    }
+    pg_kube_log_safe(err);
     req_free(r);
     return NULL;
 }

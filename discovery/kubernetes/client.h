@@ -53,6 +53,17 @@ int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud);
 /* Frees the buffer and empties l (reusable afterwards). */
 void pg_kube_lines_reset(struct pg_kube_lines *l);
 
+/* ---- log-safe text ------------------------------------------------------------------- */
+
+/* Writes url into buf (truncated to len) with the password of its userinfo shown as
+ * "<secret>" ("http://bob:<secret>@host/path"), as Prometheus redacts URLs. Returns 0, or
+ * -1 on OOM (buf untouched). */
+int pg_kube_redact_url(const char *url, char *buf, size_t len);
+
+/* Makes s safe inside a double-quoted logfmt value, in place: '"' becomes '\'' and control
+ * characters become spaces. Accepts NULL. Cannot fail. */
+void pg_kube_log_safe(char *s);
+
 /* ---- kubeconfig ---------------------------------------------------------------------- */
 
 /* What the current context of a kubeconfig file says. Every member is owned (NULL/0 when
@@ -99,7 +110,8 @@ struct pg_kube_client *pg_kube_client_create(const struct pg_cfg_kube_sd *cfg, c
 /* Frees c. Requests started on it must have finished or been cancelled. Accepts NULL. */
 void pg_kube_client_destroy(struct pg_kube_client *c);
 
-/* Returns the API base URL without a trailing slash (borrowed). */
+/* Returns the API base URL without a trailing slash, for logs: a password in its userinfo
+ * is shown as "<secret>" ("http://bob:<secret>@host"). Borrowed. */
 const char *pg_kube_client_server(const struct pg_kube_client *c);
 
 /* Returns the namespace profgate runs in (service account's namespace file, else the
@@ -117,7 +129,8 @@ struct pg_kube_resp {
     double duration_s;
 };
 
-/* Called once from the loop when the request ended; the request is freed right after. */
+/* Called once from the loop when the request ended; the request is freed right after.
+ * resp->error never shows the URL's password and has no '"' or control characters. */
 typedef void (*pg_kube_done_fn)(void *ud, const struct pg_kube_resp *resp);
 
 struct pg_kube_req;
@@ -126,7 +139,8 @@ struct pg_kube_req;
  * body is gathered (at most max bytes, else failure); otherwise a 200 body is split into
  * lines of at most max bytes handed to on_line as they arrive (a non-200 body is kept, up
  * to 64 KiB, for the error). timeout_ms bounds the whole request (0 = none). Returns the
- * request (owned by itself until done runs), or NULL with a reason in err. */
+ * request (owned by itself until done runs), or NULL with a reason in err (log-safe as
+ * resp->error). */
 struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
                                 const char *path_query, size_t max, int64_t timeout_ms,
                                 pg_kube_line_fn on_line, pg_kube_done_fn done, void *ud, char *err,

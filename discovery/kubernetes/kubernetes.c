@@ -227,25 +227,43 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
         .attach_node = k->cfg->attach_node,
         .attach_namespace = k->cfg->attach_namespace,
     };
-    size_t g = 0;
+    size_t g = 0, pending = 0;
     const char *src;
     json_t *v;
-    json_object_foreach(k->dirty, src, v)
+    void *tmp;
+    json_object_foreach_safe(k->dirty, tmp, src, v)
     {
         const char *ns = json_string_value(json_array_get(v, 0));
         const char *name = json_string_value(json_array_get(v, 1));
         json_t *obj = name ? pg_kube_store_get(k->stores[k->primary], ns, name) : NULL;
-        if (obj && pg_kube_build_group(k->role, obj, &ctx, &groups[g]) == 0) {
+        if (obj) {
+            /* An object that exists but yields no group (a node without a usable address,
+             * a malformed object, OOM) keeps its previous group: nothing is sent for it
+             * (roles.h), so live targets are never removed by a bad update. */
+            if (pg_kube_build_group(k->role, obj, &ctx, &groups[g]) == 0) {
+                g++;
+            } else {
+                pg_log_debug("sd.kubernetes",
+                             "job=%s source=%s msg=\"no group built, previous group kept\"", k->job,
+                             src);
+            }
+        } else if (pg_tgroup_init(&groups[g], src) == 0) { /* gone: an empty group removes it */
             g++;
+        } else {
+            pending++; /* OOM: the deletion stays dirty and is retried */
             continue;
         }
-        if (obj)
-            pg_log_warn("sd.kubernetes", "job=%s source=%s msg=\"malformed object, dropped\"",
-                        k->job, src);
-        if (pg_tgroup_init(&groups[g], src) == 0) /* gone: an empty group removes it */
-            g++;
+        json_object_del(k->dirty, src);
     }
-    json_object_clear(k->dirty);
+    if (pending > 0) {
+        pg_log_error("sd.kubernetes", "job=%s msg=\"out of memory, deletions deferred\" count=%zu",
+                     k->job, pending);
+        schedule_flush(k, 0);
+    }
+    if (g == 0 && !k->first_emit) {
+        free(groups); /* only kept groups or deferred deletions: nothing changed */
+        return;
+    }
     if (k->first_emit)
         pg_log_info("sd.kubernetes", "job=%s role=%s msg=\"initial sync\" groups=%zu", k->job,
                     kk_info[k->primary].name, g);
@@ -528,6 +546,7 @@ static void on_list_done(void *ud, const struct pg_kube_resp *resp)
     json_t *items = json_object_get(root, "items");
     if (!root || !(json_is_array(items) || json_is_null(items))) {
         pg_metric_inc(k->m_fail, mech_label, 1);
+        pg_kube_log_safe(jerr.text);
         pg_log_warn("sd.kubernetes",
                     "job=%s resource=%s namespace=%s msg=\"bad list response\" err=\"%s\"", k->job,
                     kk_info[f->kind].resource, inf_desc(f), root ? "no items" : jerr.text);
@@ -572,6 +591,7 @@ retry:
     json_array_clear(f->items);
     free(f->cont);
     f->cont = NULL;
+    f->paginate = 1; /* an unpaginated list that failed (e.g. too large) pages again */
     inf_retry_later(f, -1);
 }
 
@@ -611,6 +631,7 @@ fail:
     free(q);
     free(pq);
     pg_metric_inc(k->m_fail, mech_label, 1);
+    f->paginate = 1; /* the retry pages (again) */
     inf_retry_later(f, -1);
 }
 
@@ -636,6 +657,7 @@ static int on_event_line(void *ud, const char *line, size_t len)
     const char *type = jstr(ev, "type");
     json_t *obj = ev ? json_object_get(ev, "object") : NULL;
     if (!type || !json_is_object(obj)) {
+        pg_kube_log_safe(jerr.text);
         pg_log_warn("sd.kubernetes", "job=%s resource=%s msg=\"bad watch event\" err=\"%s\"",
                     k->job, kk_info[f->kind].resource, ev ? "no type or object" : jerr.text);
         json_decref(ev);
@@ -666,12 +688,16 @@ static int on_event_line(void *ud, const char *line, size_t len)
             f->gone = 1;
         } else {
             f->ev_error = 1;
+            char reason[128], msg[512];
+            snprintf(reason, sizeof(reason), "%s", jstr(obj, "reason") ? jstr(obj, "reason") : "");
+            snprintf(msg, sizeof(msg), "%s", jstr(obj, "message") ? jstr(obj, "message") : "");
+            pg_kube_log_safe(reason);
+            pg_kube_log_safe(msg);
             pg_log_warn("sd.kubernetes",
                         "job=%s resource=%s namespace=%s msg=\"watch error event\" code=%lld "
-                        "reason=%s message=\"%s\"",
-                        k->job, kk_info[f->kind].resource, inf_desc(f), (long long)code,
-                        jstr(obj, "reason") ? jstr(obj, "reason") : "",
-                        jstr(obj, "message") ? jstr(obj, "message") : "");
+                        "reason=\"%s\" message=\"%s\"",
+                        k->job, kk_info[f->kind].resource, inf_desc(f), (long long)code, reason,
+                        msg);
         }
         rc = -1;
     }
@@ -871,6 +897,7 @@ static void *kube_create(const void *cfg, const char *job)
         goto fail;
     char err[512];
     if (!(k->client = pg_kube_client_create(c, err, sizeof(err)))) {
+        pg_kube_log_safe(err);
         pg_log_error("sd.kubernetes",
                      "job=%s msg=\"cannot configure the Kubernetes client\" "
                      "err=\"%s\"",

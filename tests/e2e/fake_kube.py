@@ -20,7 +20,9 @@ Not a test itself (CTest runs only test_*.py). FakeKube is a ThreadingHTTPServer
   given certificate;
 - faults: drop_watches() cuts every open watch mid-stream (no terminating chunk),
   end_watches() ends them cleanly, slow_s delays each event, fail_lists=N answers the
-  next N lists with 500;
+  next N lists with 500, expire_continue=N answers the next N continue requests with 410
+  (as after compaction), fail_unpaginated=N answers the next N lists without a limit
+  with 500 (as a list too large to read whole);
 - a request log (path, query, whether it was a watch, Authorization header).
 
 The control interface is this module: the test imports it and calls add/modify/delete,
@@ -133,6 +135,8 @@ class FakeKube:
         self.compacted = 0  # watches/continues from an rv below this get 410
         self.requests = []
         self.fail_lists = 0
+        self.expire_continue = 0
+        self.fail_unpaginated = 0
         self.slow_s = 0.0
         self.http_410_watch = False
         self.gen_drop = 0  # bumped by drop_watches
@@ -335,16 +339,24 @@ class FakeKube:
     def _list(self, h, res, match, q):
         prefix, kind, api, _ = RESOURCES[res]
         with self.cv:
+            fail = expire = False
             if self.fail_lists > 0:
                 self.fail_lists -= 1
                 fail = True
-            else:
-                fail = False
+            elif self.fail_unpaginated > 0 and not q.get("limit"):
+                self.fail_unpaginated -= 1
+                fail = True
+            elif self.expire_continue > 0 and q.get("continue"):
+                self.expire_continue -= 1
+                expire = True
             items = sorted((k, copy.deepcopy(o)) for k, o in self.objects[res].items() if match(o))
             rv = self.rv
             compacted = self.compacted
         if fail:
             self._send_json(h, 500, status_obj(500, "InternalError", "injected failure"))
+            return
+        if expire:
+            self._send_json(h, 410, status_obj(410, "Expired", "The provided continue parameter is too old"))
             return
         offset = 0
         cont = q.get("continue")

@@ -8,7 +8,10 @@ documentation lists them), that add/modify/delete events reach the targets withi
 seconds, that related objects re-emit dependent groups (pod/service → endpoints, node →
 pods), that selectors are sent on list and watch, the bearer token on every request, and
 recovery from a dropped connection, a cleanly ended watch, 410 Gone (as an ERROR event and
-as an HTTP status) and failing lists (targets kept meanwhile). Separate profgates test
+as an HTTP status) and failing lists (targets kept meanwhile), and that a node update
+without addresses keeps the node's target. Others test that an expired continue token
+whose unpaginated relist fails pages again, and that an api_server password never reaches
+the log. Separate profgates test
 in-cluster auth over HTTPS (service-account CA, own_namespace, token rotation) and a
 kubeconfig with certificate-authority-data, and a scale run: 5,000 pods and ~50 events/s of
 churn (PG_KUBE_CHURN_SECONDS, default 20) must converge with bounded RSS.
@@ -337,6 +340,32 @@ def test_errors_keep_targets(t, e):
     t.check(pg.metric("profgate_sd_refreshes_total", mechanism="kubernetes") > 0, "refreshes not counted")
 
 
+def test_node_without_addresses_kept(t, e):
+    """A node update without usable addresses builds no group: Prometheus sends nothing
+    for it, so the node keeps its previous target instead of losing it."""
+    pg, k = e.pg, e.k
+    before = disc(pg, "nodes").get("127.3.0.2:10250")
+    t.require(before, "node-2 not a target: %r" % sorted(disc(pg, "nodes")))
+    n = k.get("nodes", "node-2")
+    n["status"]["addresses"] = []
+    k.modify("nodes", n)
+    # a later event on the same watch: once it shows, the update before it was handled
+    k.add("nodes", fk.node("node-5", ip="127.3.0.5"))
+    t.check(wait_until(lambda: "127.3.0.5:10250" in disc(pg, "nodes"), WAIT), "node-5 not discovered")
+    t.check(disc(pg, "nodes").get("127.3.0.2:10250") == before,
+            "node-2 without addresses lost or changed its target: %r" % sorted(disc(pg, "nodes")))
+    del n["status"]["addresses"]
+    k.modify("nodes", n)
+    k.delete("nodes", "node-5")
+    t.check(wait_until(lambda: "127.3.0.5:10250" not in disc(pg, "nodes"), WAIT), "node-5 stays")
+    t.check(disc(pg, "nodes").get("127.3.0.2:10250") == before, "node-2 without status.addresses lost its target")
+    # usable addresses again: the group is rebuilt
+    n = fk.node("node-2", ip="127.3.0.2", labels={"zone": "b", "back": "yes"})
+    k.modify("nodes", n)
+    t.check(wait_until(lambda: disc(pg, "nodes").get("127.3.0.2:10250", {}).get(
+        "__meta_kubernetes_node_label_back") == "yes", WAIT), "node-2 update after the addresses returned not seen")
+
+
 def test_clean_shutdown(t, e):
     t.stop_profgate(e.pg)
 
@@ -477,6 +506,48 @@ def test_example_daemonset(t, e):
     t.stop_profgate(pg)
 
 
+# ---- pagination and secrets -------------------------------------------------------------
+
+def test_pagination_after_expired_continue(t, e):
+    """An expired continue token relists unpaginated; when that list fails too (as one too
+    large to read whole would), the retry pages again instead of failing forever."""
+    k = fk.FakeKube(token=TOKEN).start()
+    t.defer(k.stop)
+    n_pods = 700  # two pages of 500
+    for i in range(n_pods):
+        k.add("pods", fk.pod("pg-%d" % i, ip="127.11.%d.%d" % (i // 250, i % 250 + 1)))
+    k.expire_continue = 1
+    k.fail_unpaginated = 1
+    pg = t.profgate(config(t.tmpdir, [kube_job("paged", sd(k, "pod"))]), name="paged")
+    t.check(wait_until(lambda: len(pg.active(pool="paged")) == n_pods, 30),
+            "pods after an expired continue token: %d of %d" % (len(pg.active(pool="paged")), n_pods))
+    lists = [r.query for r in k.requests_for("pods", watch=False)]
+    # limit, continue (410), unpaginated (500), then paginated again: limit, continue
+    unpaged = [i for i, q in enumerate(lists) if not q.get("limit")]
+    t.check(len(unpaged) == 1, "unpaginated lists: %r" % lists)
+    if unpaged:
+        after = lists[unpaged[0] + 1:]
+        t.check(after and after[0].get("limit") == "500" and not after[0].get("continue"),
+                "the retry after the failed unpaginated list is not paginated: %r" % after[:2])
+    t.stop_profgate(pg)
+
+
+def test_secrets_redacted(t, e):
+    """A password in api_server's userinfo never reaches the log: the start line and the
+    error texts show bob:<secret>@, and quoted error values stay valid logfmt."""
+    port = pgtest.free_port()
+    d = {"role": "pod", "api_server": "http://bob:KubeSecret@127.0.0.1:%d" % port}
+    pg = t.profgate(config(t.tmpdir, [kube_job("secret", d)]), name="secret")
+    t.check(wait_until(lambda: "list failed" in pg.log_text(), 15), "no list failure logged:\n" + pg.log_tail())
+    text = pg.log_text()
+    t.check("KubeSecret" not in text, "the password is in the log:\n" + text)
+    t.check("bob:<secret>@127.0.0.1:%d" % port in text, "no redacted URL in the log:\n" + text)
+    for line in text.splitlines():
+        if "list failed" in line:
+            t.check(line.count('"') % 2 == 0 and "err=\"Get '" in line, "list failure line not logfmt: " + line)
+    t.stop_profgate(pg)
+
+
 # ---- scale ------------------------------------------------------------------------------
 
 def test_scale_churn(t, e):
@@ -560,9 +631,12 @@ if __name__ == "__main__":
         test_dropped_connection,
         test_410_relist,
         test_errors_keep_targets,
+        test_node_without_addresses_kept,
         test_clean_shutdown,
         test_in_cluster_and_rotation,
         test_kubeconfig,
         test_example_daemonset,
+        test_pagination_after_expired_continue,
+        test_secrets_redacted,
         test_scale_churn,
     ], setup=setup))

@@ -3,7 +3,9 @@
  * (current context, relative paths, *-data fields, errors), in-cluster resolution with
  * PROFGATE_K8S_SA_DIR, and real requests against an in-process evhttp server: a chunked
  * watch-like stream split at awkward places, the bearer token re-read after the token file
- * changes, a body over the limit, and a non-200 stream answer. */
+ * changes, a body over the limit, and a non-200 stream answer; URLs with a password in
+ * their userinfo show "<secret>" in the server name and in error texts, which carry no
+ * '"' (logfmt-safe). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -457,13 +459,84 @@ static void test_stream(void **state)
     srv_stop(&s);
 }
 
+/* ---- secrets in logs ------------------------------------------------------------------ */
+
+static void test_redaction(void **state)
+{
+    (void)state;
+    char buf[256];
+    assert_int_equal(pg_kube_redact_url("http://bob:KubeSecret@host:1/p?q=1", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "http://bob:<secret>@host:1/p?q=1");
+    pg_kube_redact_url("https://u:p@ss@host/", buf, sizeof(buf)); /* '@' in the password */
+    assert_string_equal(buf, "https://u:<secret>@host/");
+    pg_kube_redact_url("http://bob@host/x", buf, sizeof(buf)); /* no password: as is */
+    assert_string_equal(buf, "http://bob@host/x");
+    pg_kube_redact_url("http://host/a:b@c", buf, sizeof(buf)); /* '@' after the host */
+    assert_string_equal(buf, "http://host/a:b@c");
+    char text[] = "a \"b\"\nc\td";
+    pg_kube_log_safe(text);
+    assert_string_equal(text, "a 'b' c d");
+    pg_kube_log_safe(NULL);
+
+    struct srv s;
+    srv_start(&s);
+    struct pg_curlm *cm = pg_curlm_create(s.base);
+    assert_non_null(cm);
+    struct pg_cfg_kube_sd cfg = {0};
+    char server[128], err[256];
+    snprintf(server, sizeof(server), "http://bob:KubeSecret@127.0.0.1:%d", s.port);
+    cfg.api_server = server;
+    struct pg_kube_client *c = pg_kube_client_create(&cfg, err, sizeof(err));
+    assert_non_null(c);
+    char want[128];
+    snprintf(want, sizeof(want), "http://bob:<secret>@127.0.0.1:%d", s.port);
+    assert_string_equal(pg_kube_client_server(c), want);
+
+    /* the request itself still uses the credentials; its error text does not show them */
+    struct result r = {0};
+    assert_non_null(
+        pg_kube_get(c, cm, "/big?x=1", 1000, 5000, NULL, on_done, &r, err, sizeof(err)));
+    run_until_done(&s, &r);
+    assert_string_equal(s.last_auth, "Basic Ym9iOkt1YmVTZWNyZXQ="); /* bob:KubeSecret */
+    assert_true(r.failed);
+    assert_non_null(strstr(r.error, "exceeds limit"));
+    assert_non_null(strstr(r.error, "bob:<secret>@127.0.0.1"));
+    assert_null(strstr(r.error, "KubeSecret"));
+    assert_null(strchr(r.error, '"'));
+    pg_kube_client_destroy(c);
+
+    /* a transport failure (connection refused: bound, not listening) */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(server, sizeof(server), "http://bob:KubeSecret@127.0.0.1:%d", ntohs(sa.sin_port));
+    c = pg_kube_client_create(&cfg, err, sizeof(err));
+    assert_non_null(c);
+    struct result r2 = {0};
+    assert_non_null(
+        pg_kube_get(c, cm, "/api/v1/pods", 1000, 5000, NULL, on_done, &r2, err, sizeof(err)));
+    run_until_done(&s, &r2);
+    close(fd);
+    assert_true(r2.failed);
+    assert_non_null(strstr(r2.error, "<secret>"));
+    assert_null(strstr(r2.error, "KubeSecret"));
+    assert_null(strchr(r2.error, '"'));
+
+    pg_curlm_destroy(cm);
+    pg_kube_client_destroy(c);
+    srv_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_split), cmocka_unit_test(test_lines_limits),
         cmocka_unit_test(test_base64),      cmocka_unit_test(test_kubeconfig),
         cmocka_unit_test(test_in_cluster),  cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_stream),      cmocka_unit_test(test_redaction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
