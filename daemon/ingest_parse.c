@@ -76,6 +76,7 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
         return 0;
     }
     const char *p = brace + 1;
+    size_t npairs = 0;
     for (;;) {
         /* key, up to '=' or '}' (a key without '=' before '}' is ignored, as Pyroscope) */
         const char *ks = p;
@@ -88,6 +89,14 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
         }
         if (*p == '}')
             break;
+        /* refuse before inserting: each insert into the sorted set moves the entries after
+         * it, so an unbounded count would be quadratic */
+        if (++npairs > PG_INGEST_MAX_NAME_PAIRS) {
+            pg_errmsg_set(err, errlen, "name: too many labels (more than %d)",
+                          PG_INGEST_MAX_NAME_PAIRS);
+            free(a);
+            return -1;
+        }
         char *key = trimdup(ks, (size_t)(p - ks));
         p++; /* '=' */
         char *val = NULL;
@@ -215,10 +224,8 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
     }
     size_t digits = strspn(buf, "0123456789");
     if (digits == n) {
-        if (n > 19) {
-            pg_errmsg_set(err, errlen, "time %s is out of range", buf);
-            return -1;
-        }
+        if (n > 19)
+            goto range;
         if (n == 8) {
             struct tm tm = {0};
             tm.tm_year = (buf[0] - '0') * 1000 + (buf[1] - '0') * 100 + (buf[2] - '0') * 10 +
@@ -227,36 +234,33 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
             tm.tm_mday = (buf[6] - '0') * 10 + (buf[7] - '0');
             if (tm.tm_year > 0 && tm.tm_mon >= 0 && tm.tm_mon < 12 && tm.tm_mday >= 1 &&
                 tm.tm_mday < 32) {
-                *out_ns = (int64_t)timegm(&tm) * 1000000000ll;
+                int64_t secs = (int64_t)timegm(&tm);
+                if (__builtin_mul_overflow(secs, (int64_t)1000000000, out_ns))
+                    goto range;
                 return 0;
             }
         }
         unsigned long long v = strtoull(buf, NULL, 10);
-        if (v > INT64_MAX) {
-            pg_errmsg_set(err, errlen, "time %s is out of range", buf);
-            return -1;
-        }
-        int64_t x = (int64_t)v;
+        if (v > INT64_MAX)
+            goto range;
+        int64_t x = (int64_t)v, mul;
         switch (n) {
-        case 13: *out_ns = x * 1000000ll; break;
-        case 16: *out_ns = x * 1000ll; break;
-        case 19: *out_ns = x; break;
-        default:
-            if (x > INT64_MAX / 1000000000ll) {
-                pg_errmsg_set(err, errlen, "time %s is out of range", buf);
-                return -1;
-            }
-            *out_ns = x * 1000000000ll;
+        case 13: mul = 1000000; break;
+        case 16: mul = 1000; break;
+        case 19: mul = 1; break;
+        default: mul = 1000000000; break;
         }
+        if (__builtin_mul_overflow(x, mul, out_ns))
+            goto range;
         return 0;
     }
     /* relative: [now][+-]<n><unit>... (the reference is always now, as in Pyroscope) */
     const char *p = buf;
     if (!strncmp(p, "now", 3))
         p += 3;
-    int64_t off = 0;
+    int64_t off = 0; /* seconds */
     if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1;
+        int64_t sign = *p == '-' ? -1 : 1;
         p++;
         if (!*p) {
             pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
@@ -267,7 +271,7 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
                 pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
                 return -1;
             }
-            long long num = 0;
+            int64_t num = 0;
             while (isdigit((unsigned char)*p) && num < 100000000)
                 num = num * 10 + (*p++ - '0');
             char unit[8];
@@ -280,14 +284,23 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
                 pg_errmsg_set(err, errlen, "cannot parse time %s: unknown unit \"%s\"", buf, unit);
                 return -1;
             }
-            off += sign * (int64_t)num * mul;
+            int64_t term;
+            if (__builtin_mul_overflow(sign * num, mul, &term) ||
+                __builtin_add_overflow(off, term, &off))
+                goto range;
         }
     } else if (*p) {
         pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
         return -1;
     }
-    *out_ns = now_ns + off * 1000000000ll;
+    int64_t off_ns;
+    if (__builtin_mul_overflow(off, (int64_t)1000000000, &off_ns) ||
+        __builtin_add_overflow(now_ns, off_ns, out_ns))
+        goto range;
     return 0;
+range:
+    pg_errmsg_set(err, errlen, "time %s is out of range", buf);
+    return -1;
 }
 
 /* ---- query ---- */
@@ -306,9 +319,12 @@ int pg_ingest_parse_query(const char *query, int64_t now_ns, struct pg_ingest_pa
 {
     memset(p, 0, sizeof(*p));
     pg_labels_init(&p->labels);
+    /* evhttp_parse_query_str decodes '+' as a space (always_decode_plus), as Go's
+     * url.ParseQuery (Pyroscope) does; %2B stays a plus. */
     struct evkeyvalq q;
     TAILQ_INIT(&q);
     if (evhttp_parse_query_str(query ? query : "", &q) < 0) {
+        evhttp_clear_headers(&q);
         pg_errmsg_set(err, errlen, "invalid query string");
         return -1;
     }
@@ -514,6 +530,12 @@ int pg_ingest_sample_type_config(const uint8_t *data, size_t len, struct pg_labe
         pg_errmsg_set(err, errlen, "sample_type_config: want a JSON object");
         return -1;
     }
+    if (json_object_size(root) > PG_INGEST_MAX_SAMPLE_TYPES) {
+        pg_errmsg_set(err, errlen, "sample_type_config: too many sample types (%zu; limit %d)",
+                      json_object_size(root), PG_INGEST_MAX_SAMPLE_TYPES);
+        json_decref(root);
+        return -1;
+    }
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v)
@@ -661,7 +683,68 @@ int pg_ingest_legacy_type(const char *app_full, char **app, const char **metric,
     return -1;
 }
 
-/* A string table with dedup (open addressing over indexes). */
+/* Conversion budget: every allocation made while converting folded stacks (string table,
+ * functions, locations, samples, indexes, the packed output) is counted, as its requested
+ * size plus PG_FOLDED_MALLOC_OVERHEAD, against PG_INGEST_FOLDED_BUDGET_RATIO x the body +
+ * PG_INGEST_FOLDED_BUDGET_SLACK: the bound pg_pprof_check puts on decoding a pprof. A body
+ * of many distinct short frames would otherwise take ~60x its size. */
+#define PG_FOLDED_MALLOC_OVERHEAD 16
+
+struct budget {
+    size_t used, limit;
+    int exceeded;
+};
+
+static int budget_take(struct budget *b, size_t n)
+{
+    if (n > b->limit - b->used) {
+        b->exceeded = 1;
+        return -1;
+    }
+    b->used += n;
+    return 0;
+}
+
+static void budget_give(struct budget *b, size_t n)
+{
+    b->used = n > b->used ? 0 : b->used - n;
+}
+
+static void *bmalloc(struct budget *b, size_t n)
+{
+    if (budget_take(b, n + PG_FOLDED_MALLOC_OVERHEAD) < 0)
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+/* Grows p (holding oldsz bytes, or NULL) to newsz > oldsz bytes. */
+static void *brealloc(struct budget *b, void *p, size_t oldsz, size_t newsz)
+{
+    if (budget_take(b, newsz - oldsz + (p ? 0 : PG_FOLDED_MALLOC_OVERHEAD)) < 0)
+        return NULL;
+    return realloc(p, newsz);
+}
+
+/* Returns the doubled capacity (at least min) for n elements of size sz, or 0 when it
+ * would overflow. */
+static size_t grow_cap(size_t cap, size_t min, size_t sz)
+{
+    size_t nc = cap ? cap * 2 : min;
+    return nc < cap || nc > SIZE_MAX / sz ? 0 : nc;
+}
+
+static uint64_t fnv(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* A string table with dedup (open addressing over indexes, load <= 1/2). */
 struct strtab {
     char **v;
     size_t n, cap;
@@ -669,19 +752,11 @@ struct strtab {
     size_t nslots;
 };
 
-static uint64_t fnv(const char *s, size_t n)
+static int strtab_grow(struct strtab *t, struct budget *b)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static int strtab_grow(struct strtab *t)
-{
-    size_t ns = t->nslots ? t->nslots * 2 : 256;
+    size_t ns = t->nslots ? grow_cap(t->nslots, 256, sizeof(size_t)) : 256;
+    if (!ns || budget_take(b, ns * sizeof(size_t) + PG_FOLDED_MALLOC_OVERHEAD) < 0)
+        return -1;
     size_t *slots = calloc(ns, sizeof(*slots));
     if (!slots)
         return -1;
@@ -691,34 +766,40 @@ static int strtab_grow(struct strtab *t)
             h = (h + 1) & (ns - 1);
         slots[h] = i + 1;
     }
+    if (t->slots)
+        budget_give(b, t->nslots * sizeof(size_t) + PG_FOLDED_MALLOC_OVERHEAD);
     free(t->slots);
     t->slots = slots;
     t->nslots = ns;
     return 0;
 }
 
-/* Returns the index of s[0..n) (added if new), or -1 on OOM. */
-static int64_t strtab_add(struct strtab *t, const char *s, size_t n)
+/* Returns the index of s[0..n) (added if new), or -1 (out of budget or memory). */
+static int64_t strtab_add(struct strtab *t, struct budget *b, const char *s, size_t n)
 {
-    if ((t->n + 1) * 2 > t->nslots && strtab_grow(t) < 0)
+    if ((t->n + 1) * 2 > t->nslots && strtab_grow(t, b) < 0)
         return -1;
     size_t h = (size_t)fnv(s, n) & (t->nslots - 1);
     while (t->slots[h]) {
         const char *x = t->v[t->slots[h] - 1];
-        if (strlen(x) == n && !memcmp(x, s, n))
+        if (!strncmp(x, s, n) && x[n] == '\0')
             return (int64_t)(t->slots[h] - 1);
         h = (h + 1) & (t->nslots - 1);
     }
     if (t->n == t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 64;
-        char **v = realloc(t->v, nc * sizeof(*v));
+        size_t nc = grow_cap(t->cap, 64, sizeof(char *));
+        char **v = nc ? brealloc(b, t->v, t->cap * sizeof(*v), nc * sizeof(*v)) : NULL;
         if (!v)
             return -1;
         t->v = v;
         t->cap = nc;
     }
-    if (!(t->v[t->n] = strndup(s, n)))
+    char *c = bmalloc(b, n + 1);
+    if (!c)
         return -1;
+    memcpy(c, s, n);
+    c[n] = '\0';
+    t->v[t->n] = c;
     t->slots[h] = ++t->n;
     return (int64_t)(t->n - 1);
 }
@@ -737,11 +818,11 @@ struct ptrv {
     size_t n, cap;
 };
 
-static int ptrv_push(struct ptrv *a, void *x)
+static int ptrv_push(struct ptrv *a, struct budget *b, void *x)
 {
     if (a->n == a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 64;
-        void **v = realloc(a->v, nc * sizeof(*v));
+        size_t nc = grow_cap(a->cap, 64, sizeof(void *));
+        void **v = nc ? brealloc(b, a->v, a->cap * sizeof(*v), nc * sizeof(*v)) : NULL;
         if (!v)
             return -1;
         a->v = v;
@@ -751,51 +832,64 @@ static int ptrv_push(struct ptrv *a, void *x)
     return 0;
 }
 
+/* One distinct frame: its function, location and line in one allocation (fn first, so a
+ * pointer to fn is a pointer to the frame). */
+struct frame {
+    Perftools__Profiles__Function fn;
+    Perftools__Profiles__Location loc;
+    Perftools__Profiles__Line line;
+    Perftools__Profiles__Line *linep;
+};
+
+/* One distinct stack: the sample, its value and its location ids in one allocation (s
+ * first). */
+struct fsample {
+    Perftools__Profiles__Sample s;
+    int64_t value;
+    uint64_t hash;
+    uint64_t ids[];
+};
+
 struct folded {
+    struct budget bud;
     struct strtab st;
-    struct ptrv samples; /* Perftools__Profiles__Sample* (own location_id and value) */
-    struct ptrv funcs;   /* Perftools__Profiles__Function*, id = index + 1 */
-    struct ptrv locs;    /* Perftools__Profiles__Location* (own line[0]), id = index + 1 */
+    struct ptrv samples; /* struct fsample* */
+    struct ptrv frames;  /* struct frame*, function/location id = index + 1 */
+    struct ptrv funcs;   /* &frame->fn, for the profile */
+    struct ptrv locs;    /* &frame->loc, for the profile */
     uint64_t *fn_of_str; /* string index -> function id (0 = none) */
     size_t fn_cap;
+    size_t *sslots; /* stack index: sample index + 1, 0 = empty (load <= 1/2) */
+    size_t nsslots;
 };
 
 static void folded_free(struct folded *f)
 {
-    for (size_t i = 0; i < f->samples.n; i++) {
-        Perftools__Profiles__Sample *s = f->samples.v[i];
-        free(s->location_id);
-        free(s->value);
-        free(s);
-    }
-    for (size_t i = 0; i < f->funcs.n; i++)
-        free(f->funcs.v[i]);
-    for (size_t i = 0; i < f->locs.n; i++) {
-        Perftools__Profiles__Location *l = f->locs.v[i];
-        if (l->line) {
-            free(l->line[0]);
-            free(l->line);
-        }
-        free(l);
-    }
+    for (size_t i = 0; i < f->samples.n; i++)
+        free(f->samples.v[i]);
+    for (size_t i = 0; i < f->frames.n; i++)
+        free(f->frames.v[i]);
     free(f->samples.v);
+    free(f->frames.v);
     free(f->funcs.v);
     free(f->locs.v);
     free(f->fn_of_str);
+    free(f->sslots);
     strtab_free(&f->st);
 }
 
-/* Returns the location id of frame name s[0..n), creating function and location. */
+/* Returns the location id of frame name s[0..n), creating function and location, or 0
+ * (out of budget or memory). */
 static uint64_t folded_loc(struct folded *f, const char *s, size_t n)
 {
-    int64_t si = strtab_add(&f->st, s, n);
+    int64_t si = strtab_add(&f->st, &f->bud, s, n);
     if (si < 0)
         return 0;
     if ((size_t)si >= f->fn_cap) {
-        size_t nc = f->fn_cap ? f->fn_cap * 2 : 256;
+        size_t nc = f->fn_cap ? f->fn_cap : 256;
         while (nc <= (size_t)si)
             nc *= 2;
-        uint64_t *v = realloc(f->fn_of_str, nc * sizeof(*v));
+        uint64_t *v = brealloc(&f->bud, f->fn_of_str, f->fn_cap * sizeof(*v), nc * sizeof(*v));
         if (!v)
             return 0;
         memset(v + f->fn_cap, 0, (nc - f->fn_cap) * sizeof(*v));
@@ -804,35 +898,79 @@ static uint64_t folded_loc(struct folded *f, const char *s, size_t n)
     }
     if (f->fn_of_str[si])
         return f->fn_of_str[si];
-    Perftools__Profiles__Function *fn = malloc(sizeof(*fn));
-    Perftools__Profiles__Location *loc = malloc(sizeof(*loc));
-    Perftools__Profiles__Line *line = malloc(sizeof(*line));
-    Perftools__Profiles__Line **lines = malloc(sizeof(*lines));
-    if (!fn || !loc || !line || !lines || ptrv_push(&f->funcs, fn) < 0) {
-        free(fn);
-        free(loc);
-        free(line);
-        free(lines);
+    struct frame *fr = bmalloc(&f->bud, sizeof(*fr));
+    if (!fr)
+        return 0;
+    if (ptrv_push(&f->frames, &f->bud, fr) < 0) {
+        free(fr);
         return 0;
     }
-    perftools__profiles__function__init(fn);
-    fn->id = f->funcs.n;
-    fn->name = si;
-    perftools__profiles__line__init(line);
-    line->function_id = fn->id;
-    lines[0] = line;
-    perftools__profiles__location__init(loc);
-    loc->id = fn->id;
-    loc->n_line = 1;
-    loc->line = lines;
-    if (ptrv_push(&f->locs, loc) < 0) {
-        free(loc);
-        free(line);
-        free(lines);
+    uint64_t id = f->frames.n;
+    perftools__profiles__function__init(&fr->fn);
+    fr->fn.id = id;
+    fr->fn.name = si;
+    perftools__profiles__line__init(&fr->line);
+    fr->line.function_id = id;
+    fr->linep = &fr->line;
+    perftools__profiles__location__init(&fr->loc);
+    fr->loc.id = id;
+    fr->loc.n_line = 1;
+    fr->loc.line = &fr->linep;
+    if (ptrv_push(&f->funcs, &f->bud, &fr->fn) < 0 || ptrv_push(&f->locs, &f->bud, &fr->loc) < 0)
         return 0;
+    f->fn_of_str[si] = id;
+    return id;
+}
+
+/* Adds value to the sample of the stack ids[0..n) (leaf first), creating it if new.
+ * Returns 0, -1 (out of budget or memory) or -2 (the sum overflows). */
+static int folded_sample(struct folded *f, const uint64_t *ids, size_t n, int64_t value)
+{
+    uint64_t h = fnv(ids, n * sizeof(*ids));
+    if ((f->samples.n + 1) * 2 > f->nsslots) {
+        size_t ns = f->nsslots ? grow_cap(f->nsslots, 256, sizeof(size_t)) : 256;
+        if (!ns || budget_take(&f->bud, ns * sizeof(size_t) + PG_FOLDED_MALLOC_OVERHEAD) < 0)
+            return -1;
+        size_t *slots = calloc(ns, sizeof(*slots));
+        if (!slots)
+            return -1;
+        for (size_t i = 0; i < f->samples.n; i++) {
+            const struct fsample *x = f->samples.v[i];
+            size_t k = (size_t)x->hash & (ns - 1);
+            while (slots[k])
+                k = (k + 1) & (ns - 1);
+            slots[k] = i + 1;
+        }
+        if (f->sslots)
+            budget_give(&f->bud, f->nsslots * sizeof(size_t) + PG_FOLDED_MALLOC_OVERHEAD);
+        free(f->sslots);
+        f->sslots = slots;
+        f->nsslots = ns;
     }
-    f->fn_of_str[si] = fn->id;
-    return fn->id;
+    size_t k = (size_t)h & (f->nsslots - 1);
+    while (f->sslots[k]) {
+        struct fsample *x = f->samples.v[f->sslots[k] - 1];
+        if (x->hash == h && x->s.n_location_id == n && !memcmp(x->ids, ids, n * sizeof(*ids)))
+            return __builtin_add_overflow(x->value, value, &x->value) ? -2 : 0;
+        k = (k + 1) & (f->nsslots - 1);
+    }
+    struct fsample *x = bmalloc(&f->bud, sizeof(*x) + n * sizeof(*ids));
+    if (!x)
+        return -1;
+    if (ptrv_push(&f->samples, &f->bud, x) < 0) {
+        free(x);
+        return -1;
+    }
+    perftools__profiles__sample__init(&x->s);
+    memcpy(x->ids, ids, n * sizeof(*ids));
+    x->hash = h;
+    x->value = value;
+    x->s.n_location_id = n;
+    x->s.location_id = x->ids;
+    x->s.n_value = 1;
+    x->s.value = &x->value;
+    f->sslots[k] = f->samples.n;
+    return 0;
 }
 
 int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format, const char *metric,
@@ -842,6 +980,9 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
 {
     struct folded f;
     memset(&f, 0, sizeof(f));
+    f.bud.limit = len > (SIZE_MAX - PG_INGEST_FOLDED_BUDGET_SLACK) / PG_INGEST_FOLDED_BUDGET_RATIO
+                      ? SIZE_MAX
+                      : len * PG_INGEST_FOLDED_BUDGET_RATIO + PG_INGEST_FOLDED_BUDGET_SLACK;
     int rc = -1;
     uint64_t *stack = NULL;
     size_t stack_cap = 0;
@@ -852,7 +993,7 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
         type = !strcmp(metric, "wall") ? "wall" : "cpu";
         unit = "nanoseconds";
     }
-    if (strtab_add(&f.st, "", 0) < 0)
+    if (strtab_add(&f.st, &f.bud, "", 0) < 0)
         goto oom;
     size_t lineno = 0;
     const uint8_t *p = body, *end = body + len;
@@ -898,15 +1039,12 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
             value = (int64_t)v;
             stk_len = (size_t)(sp - line);
         }
-        if (timed) {
-            if (value > INT64_MAX / period) {
-                pg_errmsg_set(err, errlen, "line %zu: count overflows when scaled to nanoseconds",
-                              lineno);
-                goto fail;
-            }
-            value *= period;
+        if (timed && __builtin_mul_overflow(value, period, &value)) {
+            pg_errmsg_set(err, errlen, "line %zu: count overflows when scaled to nanoseconds",
+                          lineno);
+            goto fail;
         }
-        /* frames root first -> location ids leaf first */
+        /* frames root first -> location ids leaf first (reversed below) */
         size_t nf = 0;
         const char *fs = line, *stk_end = line + stk_len;
         while (fs <= stk_end) {
@@ -918,8 +1056,10 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
                 if (!id)
                     goto oom;
                 if (nf == stack_cap) {
-                    size_t nc = stack_cap ? stack_cap * 2 : 64;
-                    uint64_t *ns = realloc(stack, nc * sizeof(*ns));
+                    size_t nc = grow_cap(stack_cap, 64, sizeof(*stack));
+                    uint64_t *ns =
+                        nc ? brealloc(&f.bud, stack, stack_cap * sizeof(*ns), nc * sizeof(*ns))
+                           : NULL;
                     if (!ns)
                         goto oom;
                     stack = ns;
@@ -933,23 +1073,19 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
             pg_errmsg_set(err, errlen, "line %zu: empty stack", lineno);
             goto fail;
         }
-        Perftools__Profiles__Sample *s = malloc(sizeof(*s));
-        uint64_t *ids = malloc(nf * sizeof(*ids));
-        int64_t *val = malloc(sizeof(*val));
-        if (!s || !ids || !val || ptrv_push(&f.samples, s) < 0) {
-            free(s);
-            free(ids);
-            free(val);
-            goto oom;
+        for (size_t i = 0; i < nf / 2; i++) {
+            uint64_t t = stack[i];
+            stack[i] = stack[nf - 1 - i];
+            stack[nf - 1 - i] = t;
         }
-        perftools__profiles__sample__init(s);
-        for (size_t i = 0; i < nf; i++)
-            ids[i] = stack[nf - 1 - i];
-        s->n_location_id = nf;
-        s->location_id = ids;
-        *val = value;
-        s->n_value = 1;
-        s->value = val;
+        int src = folded_sample(&f, stack, nf, value);
+        if (src == -2) {
+            pg_errmsg_set(err, errlen, "line %zu: the counts of this stack overflow when summed",
+                          lineno);
+            goto fail;
+        }
+        if (src < 0)
+            goto oom;
     }
     if (!f.samples.n) {
         pg_errmsg_set(err, errlen, "no samples in the body");
@@ -962,8 +1098,8 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
         perftools__profiles__value_type__init(&vt);
         perftools__profiles__value_type__init(&pt);
         Perftools__Profiles__ValueType *vtp = &vt;
-        int64_t ti = strtab_add(&f.st, type, strlen(type));
-        int64_t ui = strtab_add(&f.st, unit, strlen(unit));
+        int64_t ti = strtab_add(&f.st, &f.bud, type, strlen(type));
+        int64_t ui = strtab_add(&f.st, &f.bud, unit, strlen(unit));
         if (ti < 0 || ui < 0)
             goto oom;
         vt.type = ti;
@@ -971,8 +1107,8 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
         prof.n_sample_type = 1;
         prof.sample_type = &vtp;
         if (timed) {
-            int64_t ci = strtab_add(&f.st, "cpu", 3);
-            int64_t ni = strtab_add(&f.st, "nanoseconds", 11);
+            int64_t ci = strtab_add(&f.st, &f.bud, "cpu", 3);
+            int64_t ni = strtab_add(&f.st, &f.bud, "nanoseconds", 11);
             if (ci < 0 || ni < 0)
                 goto oom;
             pt.type = ci;
@@ -991,7 +1127,7 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
         prof.time_nanos = from_ns;
         prof.duration_nanos = until_ns > from_ns ? until_ns - from_ns : 0;
         size_t sz = perftools__profiles__profile__get_packed_size(&prof);
-        uint8_t *buf = malloc(sz ? sz : 1);
+        uint8_t *buf = bmalloc(&f.bud, sz);
         if (!buf)
             goto oom;
         *outlen = perftools__profiles__profile__pack(&prof, buf);
@@ -1000,7 +1136,15 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
     rc = 0;
     goto done;
 oom:
-    pg_errmsg_set(err, errlen, "out of memory");
+    if (f.bud.exceeded) {
+        pg_errmsg_set(err, errlen,
+                      "folded profile too large: converting it to pprof needs more than %zu "
+                      "bytes (%dx the %zu-byte body + 1 MiB)",
+                      f.bud.limit, PG_INGEST_FOLDED_BUDGET_RATIO, len);
+        rc = -2;
+    } else {
+        pg_errmsg_set(err, errlen, "out of memory");
+    }
 fail:
 done:
     free(stack);

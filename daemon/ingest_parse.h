@@ -26,6 +26,14 @@
 #define PG_INGEST_MAX_VALUE_LEN 2048
 /* dskit's MaxTenantIDLength. */
 #define PG_INGEST_MAX_TENANT_LEN 150
+/* Hostile-input caps (profgate's, not Pyroscope's; each is checked before the work it
+ * bounds): {k=v} pairs in an /ingest name (twice what a series may carry), entries in a
+ * sample_type_config, and the memory a folded-stacks conversion may allocate (ratio x
+ * the body + slack, as pg_pprof_check bounds pprof decoding). */
+#define PG_INGEST_MAX_NAME_PAIRS (2 * PG_INGEST_MAX_LABEL_NAMES)
+#define PG_INGEST_MAX_SAMPLE_TYPES 256
+#define PG_INGEST_FOLDED_BUDGET_RATIO 16
+#define PG_INGEST_FOLDED_BUDGET_SLACK ((size_t)1 << 20)
 
 enum pg_ingest_format {
     PG_INGEST_AUTO = 0, /* no format: multipart, else pprof if it decodes, else groups */
@@ -48,8 +56,9 @@ struct pg_ingest_params {
  * non-empty, characters [A-Za-z0-9_./-]. Keys: trimmed, non-empty, [A-Za-z0-9_.] (dots
  * kept). Values: trimmed; a value may be double-quoted ("a,b}" with \" and \\ escapes),
  * which Pyroscope itself does not unquote. The last of repeated keys wins; empty values
- * are dropped. On success returns 0 with *app (new string) and the pairs added to labels;
- * on failure -1 with a reason in err (nothing allocated; labels may hold some pairs). */
+ * are dropped. More than PG_INGEST_MAX_NAME_PAIRS pairs -> "too many labels" error. On success
+ * returns 0 with *app (new string) and the pairs added to labels; on failure -1 with a reason in
+ * err (nothing allocated; labels may hold some pairs). */
 int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels, char *err,
                          size_t errlen);
 
@@ -57,10 +66,11 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
  * form a date YYYYMMDD (UTC), else unix time in ms (13 digits), µs (16), ns (19) or
  * seconds (any other count); "now", "now-1h", "-10s", "now+5m" (units s, min/m, h, d, w,
  * mon/M, y) relative to now_ns. '_', ',' and ' ' are ignored. Returns 0 with *out_ns, or
- * -1 with a reason in err. */
+ * -1 with a reason in err ("... out of range" when the result does not fit in int64 ns). */
 int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *err, size_t errlen);
 
-/* Parses the whole query string (percent-encoded) into p (zeroed by this call). from and
+/* Parses the whole query string (percent-encoded; '+' decodes to a space, as Go's
+ * url.ParseQuery) into p (zeroed by this call). from and
  * until default to now_ns, as in Pyroscope. format: absent -> AUTO, pprof, folded or
  * groups -> GROUPS, lines -> LINES; anything else is an error. Returns 0, or -1 with a
  * reason in err (p is then reset). */
@@ -89,7 +99,8 @@ int pg_ingest_multipart_parse(const char *content_type, const uint8_t *body, siz
 
 /* Parses a sample_type_config JSON object ({"<sample type>": {"display-name": ...,
  * "units": ..., ...}, ...}) into display (sample type -> display-name, for the entries
- * that have one). Returns 0, or -1 with a reason in err. */
+ * that have one). More than PG_INGEST_MAX_SAMPLE_TYPES entries is an error. Returns 0, or
+ * -1 with a reason in err. */
 int pg_ingest_sample_type_config(const uint8_t *json, size_t len, struct pg_labels *display,
                                  char *err, size_t errlen);
 
@@ -120,8 +131,13 @@ int pg_ingest_legacy_type(const char *app_full, char **app, const char **metric,
  * type/unit; for process_cpu and wall with sample_rate > 0 the values are scaled to
  * nanoseconds by the period 1e9/sample_rate (sample type cpu or wall, period type
  * cpu/nanoseconds), as Pyroscope does. time_nanos = from_ns, duration = until - from.
- * Returns 0 with *out (new buffer, caller frees) and *outlen, or -1 with a reason in err
- * (a line that does not parse, no samples, overflow). */
+ * Identical stacks are merged into one sample (their counts summed). The work is linear in
+ * len (hash tables for frames and stacks), and everything it allocates, the result
+ * included, is bounded by PG_INGEST_FOLDED_BUDGET_RATIO x len + PG_INGEST_FOLDED_BUDGET_SLACK.
+ * Returns 0 with *out (new buffer, caller frees) and *outlen; -1 with a reason in err (a
+ * line that does not parse, no samples, overflow, out of memory); or -2 with a reason in
+ * err when the conversion would exceed the budget (too many distinct frames/stacks for
+ * the body's size). */
 int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format, const char *metric,
                               const char *type, const char *unit, uint32_t sample_rate,
                               int64_t from_ns, int64_t until_ns, uint8_t **out, size_t *outlen,

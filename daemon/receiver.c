@@ -3,7 +3,16 @@
  * A request goes: method -> credentials -> tenant -> body size -> buffer high-water mark
  * -> parse and validate every profile in it (nothing is stored if any is bad) ->
  * receiver.relabel_configs -> pg_app_append each kept profile -> pg_app_commit -> 200.
- * Parsing that does not need the event loop lives in ingest_parse.c. */
+ * Parsing that does not need the event loop lives in ingest_parse.c.
+ *
+ * Hostile input is bounded per request: the body by max_body_size, the decompressed raw
+ * profiles of one push together by PG_RECEIVER_INFLATE_RATIO x max_body_size (413 past
+ * it), decoding by pg_pprof_check's budget and folded conversion by its own.
+ *
+ * Delivery is at-least-once: the buffer's pending batch is shared with the scraper and
+ * has no savepoint, so when pg_app_append fails on the k-th profile of a multi-profile
+ * request (503), profiles 0..k-1 stay queued and are committed by the next flush; the
+ * client retries and those profiles are then stored twice. */
 #include "daemon/receiver.h"
 
 #include <event2/buffer.h>
@@ -29,6 +38,9 @@
 
 #define RETRY_AFTER_S "5"
 #define MAX_PARTS 8
+/* The raw profiles of one push request may decompress to at most this many times
+ * receiver.max_body_size in total (each one to at most max_body_size). */
+#define PG_RECEIVER_INFLATE_RATIO 4
 
 struct pg_receiver {
     struct pg_app *app;
@@ -492,9 +504,15 @@ static void handle_ingest(struct evhttp_request *req, void *ud)
             reply_error(&c, 400, "%s", err);
             goto out;
         }
-        if (pg_ingest_folded_to_pprof(pb, plen, p.format == PG_INGEST_LINES, m, type, unit,
-                                      p.sample_rate, p.from_ns, p.until_ns, &x->owned, &x->len, err,
-                                      sizeof(err)) < 0) {
+        int frc = pg_ingest_folded_to_pprof(pb, plen, p.format == PG_INGEST_LINES, m, type, unit,
+                                            p.sample_rate, p.from_ns, p.until_ns, &x->owned,
+                                            &x->len, err, sizeof(err));
+        if (frc == -2) {
+            count_dropped(r, "too_large", 1);
+            reply_error(&c, 413, "%s", err);
+            goto out;
+        }
+        if (frc < 0) {
             count_dropped(r, "invalid", 1);
             reply_error(&c, 400, "undecodable profile: %s", err);
             goto out;
@@ -554,9 +572,26 @@ static int build_labels(const struct lp *v, size_t n, struct pg_labels *out, cha
     return pg_ingest_validate_series(out, err, errlen);
 }
 
-/* Validates one raw profile and adds it as an item. Returns 0 or -1 with err. */
+/* The decompressed-bytes budget of one push request (PG_RECEIVER_INFLATE_RATIO x
+ * max_body_size over all its raw profiles). */
+struct inflate_budget {
+    uint64_t left, total;
+};
+
+static void inflate_budget_init(struct inflate_budget *b, uint64_t max_body)
+{
+    b->total = max_body > UINT64_MAX / PG_RECEIVER_INFLATE_RATIO
+                   ? UINT64_MAX
+                   : max_body * PG_RECEIVER_INFLATE_RATIO;
+    b->left = b->total;
+}
+
+/* Validates one raw profile and adds it as an item, charging its decompressed size to
+ * bud. Returns 0, -1 with err (invalid: 400) or -2 with err (the request's decompressed
+ * budget is spent: 413). Takes ownership of owned. */
 static int add_sample(struct pg_receiver *r, struct items *it, const struct pg_labels *ls,
-                      const uint8_t *data, size_t len, uint8_t *owned, char *err, size_t errlen)
+                      const uint8_t *data, size_t len, uint8_t *owned, struct inflate_budget *bud,
+                      char *err, size_t errlen)
 {
     if (!len) {
         free(owned);
@@ -566,11 +601,23 @@ static int add_sample(struct pg_receiver *r, struct items *it, const struct pg_l
     uint8_t *raw = NULL;
     size_t rawlen;
     Perftools__Profiles__Profile *prof = NULL;
-    if (pg_pprof_check(data, len, NULL, r->cfg->receiver_max_body_size, &raw, &rawlen, &prof, err,
-                       errlen) < 0) {
+    uint64_t max = r->cfg->receiver_max_body_size;
+    int by_budget = bud->left < max;
+    uint64_t lim = by_budget ? bud->left : max;
+    if (lim > SIZE_MAX)
+        lim = SIZE_MAX;
+    if (pg_pprof_check(data, len, NULL, (size_t)lim, &raw, &rawlen, &prof, err, errlen) < 0) {
         free(owned);
+        if (by_budget && strstr(err, "exceeds limit")) {
+            snprintf(err, errlen,
+                     "the request's raw profiles decompress to more than %llu bytes in total "
+                     "(%dx receiver.max_body_size)",
+                     (unsigned long long)bud->total, PG_RECEIVER_INFLATE_RATIO);
+            return -2;
+        }
         return -1;
     }
+    bud->left -= rawlen;
     struct item *x = items_add(it);
     if (!x || pg_labels_copy(&x->labels, ls) < 0) {
         free(owned);
@@ -598,6 +645,8 @@ static int parse_push_proto(struct pg_receiver *r, const uint8_t *b, size_t n, s
         return -1;
     }
     int rc = 0;
+    struct inflate_budget bud;
+    inflate_budget_init(&bud, r->cfg->receiver_max_body_size);
     for (size_t s = 0; rc == 0 && s < pr->n_series; s++) {
         Push__V1__RawProfileSeries *se = pr->series[s];
         if (se->n_labels > PG_INGEST_MAX_LABEL_NAMES) {
@@ -628,9 +677,10 @@ static int parse_push_proto(struct pg_receiver *r, const uint8_t *b, size_t n, s
             }
             if (copy)
                 memcpy(copy, d->data, d->len);
-            if (add_sample(r, it, &ls, copy, d->len, copy, e2, sizeof(e2)) < 0) {
+            int arc = add_sample(r, it, &ls, copy, d->len, copy, &bud, e2, sizeof(e2));
+            if (arc < 0) {
                 snprintf(err, errlen, "series %zu sample %zu: %s", s, k, e2);
-                rc = -1;
+                rc = arc;
             }
         }
         pg_labels_reset(&ls);
@@ -658,6 +708,8 @@ static int parse_push_json(struct pg_receiver *r, const uint8_t *b, size_t n, st
         return -1;
     }
     int rc = 0;
+    struct inflate_budget bud;
+    inflate_budget_init(&bud, r->cfg->receiver_max_body_size);
     json_t *series = json_object_get(root, "series");
     if (series && !json_is_array(series)) {
         snprintf(err, errlen, "invalid JSON: series must be an array");
@@ -718,9 +770,10 @@ static int parse_push_json(struct pg_receiver *r, const uint8_t *b, size_t n, st
                 rc = -1;
                 break;
             }
-            if (add_sample(r, it, &ls, dec, dl, dec, e2, sizeof(e2)) < 0) {
+            int arc = add_sample(r, it, &ls, dec, dl, dec, &bud, e2, sizeof(e2));
+            if (arc < 0) {
                 snprintf(err, errlen, "series %zu sample %zu: %s", s, k, e2);
-                rc = -1;
+                rc = arc;
             }
         }
         pg_labels_reset(&ls);
@@ -772,7 +825,10 @@ static void handle_push(struct evhttp_request *req, void *ud)
     struct items it = {0};
     int rc = c.json ? parse_push_json(r, body, plen, &it, err, sizeof(err))
                     : parse_push_proto(r, body, plen, &it, err, sizeof(err));
-    if (rc < 0) {
+    if (rc == -2) {
+        count_dropped(r, "too_large", 1);
+        reply_error(&c, 413, "%s", err);
+    } else if (rc < 0) {
         count_dropped(r, "invalid", 1);
         reply_error(&c, 400, "%s", err);
     } else {

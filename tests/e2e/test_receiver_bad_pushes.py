@@ -9,8 +9,12 @@ user, plus receiver.bearer_tokens_file).
   without service_name, 10k labels, invalid UTF-8 in a label value, an undecodable raw
   profile, an invalid tenant id, GET: each gets its 4xx with a distinctive reason in the
   body (connect's JSON error for push);
-- bad /ingest: missing and malformed name, bad from/until, unknown format, undecodable
-  and truncated bodies, invalid UTF-8, multipart without a profile part: 400 with the reason;
+- hostile pushes: gzip raw profiles that each inflate to just under max_body_size but
+  together past 4x it (413 resource_exhausted, refused after the fifth);
+- bad /ingest: missing and malformed name, bad from/until (also out of int64 range),
+  unknown format, undecodable and truncated bodies, invalid UTF-8, multipart without a
+  profile part, more than 60 name labels, a sample_type_config of 300 entries: 400 with
+  the reason; folded stacks of distinct frames needing more than 16x the body: 413;
 - nothing refused is stored: profgate_receiver_profiles_total and
   profgate_buffer_appended_profiles_total stay unchanged, profgate_buffer_rows stays 0, and
   a valid marker push sent afterwards is the only thing the downstream receiver gets
@@ -20,7 +24,8 @@ user, plus receiver.bearer_tokens_file).
   token -> 200 and forwarded;
 - valid /ingest (raw gzip pprof from tests/data/go_goroutine.pb.gz, and multipart with a
   `profile` part) -> 200 and forwarded unchanged with service_name from the name, the
-  name's labels, __name__ goroutines and the request's X-Scope-OrgID."""
+  name's labels, __name__ goroutines and the request's X-Scope-OrgID; a '+' in the query
+  (Python's urlencode writes spaces so) is a space, as in Pyroscope."""
 import base64
 import gzip
 import os
@@ -116,6 +121,24 @@ def nothing_stored(t, e, pg, down, before, headers=None):
     t.check(not others, "downstream got refused profiles: %s" % others[:3])
 
 
+def _varint(v):
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def big_string_pprof(n):
+    """A valid pprof (one sample type, string table ["", "aaa..."]) of about n bytes."""
+    vt = b"\x08\x01\x10\x01"
+    big = b"a" * n
+    return b"\x0a" + _varint(len(vt)) + vt + b"\x32\x00" + b"\x32" + _varint(len(big)) + big
+
+
 def test_bad_push_requests(t, e):
     pg, url = e.open, e.open.url + PUSH
     before = counters(pg)
@@ -139,6 +162,14 @@ def test_bad_push_requests(t, e):
     expect(t, "gzip inflating past max_body_size",
            http_request(url, bomb, dict(PROTO, **{"Content-Encoding": "gzip"})), 413,
            "invalid gzip request body", "resource_exhausted")
+    # Raw profiles that each inflate to just under max_body_size: one request may inflate
+    # 4x max_body_size in total, so the fifth is refused (413, not retried by senders).
+    near = gzip.compress(big_string_pprof(MAX_BODY - 64))
+    t.check(len(near) < 8192, "near-limit gzip sample is not small (%d bytes)" % len(near))
+    bombs = encode_push_request([(GOOD, [near] * 200)])
+    expect(t, "samples inflating past 4x max_body_size in total", http_request(url, bombs, PROTO),
+           413, "sample 4: the request's raw profiles decompress to more than 4194304 bytes",
+           "resource_exhausted")
     expect(t, "no service_name", http_request(url, push_body(e, [("__name__", "goroutine")]), PROTO),
            400, "service name is not provided", "invalid_argument")
     expect(t, "no __name__", http_request(url, push_body(e, [("service_name", "x")]), PROTO), 400,
@@ -199,6 +230,28 @@ def test_bad_ingest_requests(t, e):
     expect(t, "invalid UTF-8 in a name label",
            http_request(pg.url + "/ingest?format=pprof&name=app%7Benv%3Dbad%FF%7D", e.gor, OCTET),
            400, "not UTF-8")
+    expect(t, "from out of range",
+           http_request(ingest_url(pg, "app", **{"from": "99991231"}), e.gor, OCTET), 400,
+           "from: time 99991231 is out of range")
+    expect(t, "until out of range",
+           http_request(ingest_url(pg, "app", until="now-99999999y"), e.gor, OCTET), 400,
+           "until: time now-99999999y is out of range")
+    expect(t, "61 name labels",
+           http_request(ingest_url(pg, "app{%s}" % ",".join("k%d=v" % i for i in range(61))),
+                        e.gor, OCTET), 400, "too many labels")
+    stcfg = "{%s}" % ",".join('"t%d": {"display-name": "x"}' % i for i in range(300))
+    ct, body = multipart_body([("profile", "p", e.gor), ("sample_type_config", None, stcfg.encode())])
+    expect(t, "300 sample types", http_request(ingest_url(pg, "app"), body, {"Content-Type": ct}),
+           400, "too many sample types (300; limit 256)")
+    lines, i, n = [], 0, 0
+    while n < MAX_BODY - 4096:
+        line = ";".join("%x" % (i + k) for k in range(50)) + " 1\n"
+        i += 50
+        n += len(line)
+        lines.append(line)
+    expect(t, "folded stacks of distinct frames",
+           http_request(ingest_url(pg, "app.cpu", format="folded"), "".join(lines).encode(),
+                        {"Content-Type": "text/plain"}), 413, "folded profile too large")
     ct, body = multipart_body([("sample_type_config", None, b"{}")])
     expect(t, "multipart without profile", http_request(ingest_url(pg, "app"), body,
                                                         {"Content-Type": ct}),
@@ -258,11 +311,19 @@ def test_valid_ingest(t, e):
                                                                    "until": "1700000010"}),
                                mp, {"Content-Type": ct})
     t.check(st == 200, "multipart /ingest: %d %r" % (st, body[:200]))
-    t.require(wait_until(lambda: len(down.snapshot()) >= n0 + 2, 20),
-              "the two valid /ingest profiles were not forwarded")
+    # urlencode writes the space as '+': Go's url.ParseQuery (Pyroscope) reads it back so
+    plus_url = ingest_url(pg, "plusapp{team=a b}", spyName="my spy")
+    t.check("team%3Da+b" in plus_url, "urlencode did not use '+': %s" % plus_url)
+    st, _, body = http_request(plus_url, e.gor, OCTET)
+    t.check(st == 200, "/ingest with '+': %d %r" % (st, body[:200]))
+    t.require(wait_until(lambda: len(down.snapshot()) >= n0 + 3, 20),
+              "the three valid /ingest profiles were not forwarded")
     got = {it.labels.get("service_name"): it for it in down.snapshot()[n0:]}
-    raw, mpi = got.get("rawapp"), got.get("mpapp")
-    t.require(raw and mpi, "forwarded service names %s, want rawapp and mpapp" % sorted(got))
+    raw, mpi, plus = got.get("rawapp"), got.get("mpapp"), got.get("plusapp")
+    t.require(raw and mpi and plus,
+              "forwarded service names %s, want rawapp, mpapp and plusapp" % sorted(got))
+    t.check(plus.labels.get("team") == "a b" and plus.labels.get("pyroscope_spy") == "my spy",
+            "'+' not decoded as a space: %s" % sorted(plus.labels.items()))
     want = {"__name__": "goroutines", "__delta__": "false", "service_name": "rawapp",
             "env": "staging", "k8s.pod": "p-1", "pyroscope_spy": "gospy"}
     t.check(raw.labels == want, "raw /ingest labels %s, want %s" % (sorted(raw.labels.items()),
@@ -277,7 +338,7 @@ def test_valid_ingest(t, e):
                 % it.labels.get("service_name"))
         t.check(it.profile.type_names() == ["goroutine"], "%s: not the goroutine profile"
                 % it.labels.get("service_name"))
-    t.check(pg.metric("profgate_receiver_profiles_total", route="ingest") >= 2,
+    t.check(pg.metric("profgate_receiver_profiles_total", route="ingest") >= 3,
             "profgate_receiver_profiles_total{route=ingest} not counted")
 
 

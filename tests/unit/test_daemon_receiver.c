@@ -53,6 +53,42 @@ static void test_parse_name(void **st)
     assert_int_equal(ls.n, 0);
     free(app);
 
+    /* up to PG_INGEST_MAX_NAME_PAIRS pairs parse; one more is refused before inserting */
+    {
+        char name[4096];
+        size_t o = (size_t)snprintf(name, sizeof(name), "app{");
+        for (int i = 0; i < PG_INGEST_MAX_NAME_PAIRS; i++)
+            o += (size_t)snprintf(name + o, sizeof(name) - o, "%sk%d=v", i ? "," : "", i);
+        snprintf(name + o, sizeof(name) - o, "}");
+        assert_int_equal(pg_ingest_parse_name(name, &app, &ls, err, sizeof(err)), 0);
+        assert_int_equal(ls.n, PG_INGEST_MAX_NAME_PAIRS);
+        free(app);
+        pg_labels_reset(&ls);
+        snprintf(name + o, sizeof(name) - o, ",one=more}");
+        assert_int_equal(pg_ingest_parse_name(name, &app, &ls, err, sizeof(err)), -1);
+        assert_null(app);
+        assert_non_null(strstr(err, "too many labels"));
+        assert_true(ls.n <= PG_INGEST_MAX_NAME_PAIRS);
+        pg_labels_reset(&ls);
+    }
+    /* 100k pairs: refused at once, not after 100k sorted inserts */
+    {
+        size_t n = 100000, cap = n * 16;
+        char *name = malloc(cap);
+        size_t o = (size_t)snprintf(name, cap, "app{");
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)snprintf(name + o, cap - o, "%sk%zu=v", i ? "," : "", n - i);
+        snprintf(name + o, cap - o, "}");
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(pg_ingest_parse_name(name, &app, &ls, err, sizeof(err)), -1);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_non_null(strstr(err, "too many labels"));
+        assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 500);
+        pg_labels_reset(&ls);
+        free(name);
+    }
+
     const char *bad[] = {"",        "{a=b}",        "my app{}", "app{a=b", "app{bad-key=v}",
                          "app{=v}", "app{q=\"open}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -91,6 +127,35 @@ static void test_parse_time(void **st)
     assert_int_equal(pg_ingest_parse_time("now-5parsecs", NOW_NS, &t, err, sizeof(err)), -1);
     assert_int_equal(pg_ingest_parse_time("99999999999999999999", NOW_NS, &t, err, sizeof(err)),
                      -1);
+    /* results that do not fit in int64 nanoseconds: refused, no signed overflow (UBSan) */
+    const char *range[] = {"99991231",         /* date form: 253402214400 s */
+                           "9999999999999",    /* 13 digits: ms */
+                           "9999999999999999", /* 16 digits: µs */
+                           "9223372037",       /* seconds */
+                           "now-99999999y",    "now+99999999y", "now-99999999y99999999y",
+                           "-9999999mon"};
+    for (size_t i = 0; i < sizeof(range) / sizeof(range[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(pg_ingest_parse_time(range[i], NOW_NS, &t, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "out of range"));
+    }
+    /* the largest values that fit */
+    assert_int_equal(pg_ingest_parse_time("9223372036", NOW_NS, &t, err, sizeof(err)), 0);
+    assert_int_equal(t, 9223372036000000000ll);
+    assert_int_equal(pg_ingest_parse_time("9223372036854", NOW_NS, &t, err, sizeof(err)), 0);
+    assert_int_equal(t, 9223372036854000000ll);
+    assert_int_equal(pg_ingest_parse_time("22620101", NOW_NS, &t, err, sizeof(err)), 0);
+    assert_int_equal(t, 9214646400ll * 1000000000ll);
+    assert_int_equal(pg_ingest_parse_time("now-200y", NOW_NS, &t, err, sizeof(err)), 0);
+    assert_int_equal(t, NOW_NS - 200ll * 365 * 24 * 3600 * 1000000000ll);
+    char qerr[256];
+    struct pg_ingest_params p;
+    assert_int_equal(pg_ingest_parse_query("name=a&from=99991231", NOW_NS, &p, qerr, sizeof(qerr)),
+                     -1);
+    assert_non_null(strstr(qerr, "from: time 99991231 is out of range"));
+    assert_int_equal(
+        pg_ingest_parse_query("name=a&until=now-99999999y", NOW_NS, &p, qerr, sizeof(qerr)), -1);
+    assert_non_null(strstr(qerr, "until: time now-99999999y is out of range"));
 }
 
 static void test_parse_query(void **st)
@@ -125,6 +190,20 @@ static void test_parse_query(void **st)
     assert_int_equal(p.format, PG_INGEST_LINES);
     assert_int_equal(p.sample_rate, 100);
     pg_ingest_params_reset(&p);
+
+    /* '+' is a space, as Go's url.ParseQuery decodes it; %2B stays a plus */
+    assert_int_equal(pg_ingest_parse_query("name=my_app%7Bk%3Da+b%2Cq%3Dc%2Bd%7D&spyName=go+spy",
+                                           NOW_NS, &p, err, sizeof(err)),
+                     0);
+    assert_string_equal(p.app, "my_app");
+    assert_string_equal(pg_labels_get(&p.labels, "k"), "a b");
+    assert_string_equal(pg_labels_get(&p.labels, "q"), "c+d");
+    assert_string_equal(p.spy_name, "go spy");
+    pg_ingest_params_reset(&p);
+    /* a space is not allowed in an app name (as in Pyroscope): "my+app" is "my app" */
+    assert_int_equal(
+        pg_ingest_parse_query("name=my+app%7Bk%3Da+b%7D", NOW_NS, &p, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "invalid service name: my app: character is not allowed: ' '"));
 
     assert_int_equal(pg_ingest_parse_query("name=a&format=jfr", NOW_NS, &p, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "format"));
@@ -258,6 +337,35 @@ static void test_metric_name(void **st)
     assert_int_equal(
         pg_ingest_sample_type_config((const uint8_t *)"{\"a\":", 5, &cfg, err, sizeof(err)), -1);
     pg_labels_reset(&cfg);
+    /* PG_INGEST_MAX_SAMPLE_TYPES entries are taken; one more (or 300k) is refused before any
+     * is inserted into the sorted set */
+    const size_t counts[] = {PG_INGEST_MAX_SAMPLE_TYPES, PG_INGEST_MAX_SAMPLE_TYPES + 1, 100000};
+    for (size_t ci = 0; ci < sizeof(counts) / sizeof(counts[0]); ci++) {
+        size_t n = counts[ci];
+        size_t cap = n * 40 + 16, o = 1;
+        char *big = malloc(cap);
+        big[0] = '{';
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)snprintf(big + o, cap - o, "%s\"t%07zu\":{\"display-name\":\"x\"}",
+                                  i ? "," : "", n - i);
+        big[o++] = '}';
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int rc = pg_ingest_sample_type_config((const uint8_t *)big, o, &cfg, err, sizeof(err));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (n == PG_INGEST_MAX_SAMPLE_TYPES) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(cfg.n, PG_INGEST_MAX_SAMPLE_TYPES);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(err, "too many sample types"));
+            assert_int_equal(cfg.n, 0);
+            assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 <
+                        3000);
+        }
+        pg_labels_reset(&cfg);
+        free(big);
+    }
     pg_labels_reset(&def);
 }
 
@@ -352,6 +460,64 @@ static void test_folded(void **st)
                                                    "process_cpu", "samples", "count", 100, 0, 0,
                                                    &out, &outlen, err, sizeof(err)),
                          -1);
+    /* identical stacks are merged (lines format: one stack per line) */
+    {
+        size_t reps = 50000, n = 0;
+        char *body2 = malloc(reps * 8 + 16);
+        for (size_t i = 0; i < reps; i++)
+            n += (size_t)sprintf(body2 + n, "%s\n", i % 2 ? "m;a;b" : "m;c");
+        assert_int_equal(pg_ingest_folded_to_pprof((const uint8_t *)body2, n, 1, "memory",
+                                                   "alloc_objects", "count", 100, 0, 0, &out,
+                                                   &outlen, err, sizeof(err)),
+                         0);
+        assert_int_equal(
+            pg_pprof_check(out, outlen, NULL, 1 << 20, &raw, &rawlen, &p, err, sizeof(err)), 0);
+        assert_int_equal(p->n_sample, 2);
+        assert_int_equal(p->sample[0]->value[0], 25000);
+        assert_int_equal(p->sample[0]->n_location_id, 2);
+        assert_string_equal(fn_of_loc(p, p->sample[0]->location_id[0]), "c");
+        assert_int_equal(p->sample[1]->value[0], 25000);
+        assert_string_equal(fn_of_loc(p, p->sample[1]->location_id[0]), "b");
+        assert_int_equal(p->n_function, 4);
+        pg_pprof_free(p);
+        free(raw);
+        free(out);
+        free(body2);
+    }
+    /* the merged counts of a stack overflow */
+    const char twice[] = "a 9223372036854775807\na 1\n";
+    assert_int_equal(pg_ingest_folded_to_pprof((const uint8_t *)twice, sizeof(twice) - 1, 0,
+                                               "memory", "alloc_objects", "count", 100, 0, 0, &out,
+                                               &outlen, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "overflow"));
+    /* distinct short frames: the conversion is refused (-2) once it would allocate more than
+     * 16x the body + 1 MiB, instead of ~60x */
+    {
+        size_t cap = 512 * 1024, n = 0, i = 0;
+        char *body3 = malloc(cap + 1024);
+        while (n < cap) {
+            for (int k = 0; k < 50; k++, i++)
+                n += (size_t)sprintf(body3 + n, "%s%zx", k ? ";" : "", i);
+            n += (size_t)sprintf(body3 + n, " 1\n");
+        }
+        err[0] = '\0';
+        assert_int_equal(pg_ingest_folded_to_pprof((const uint8_t *)body3, n, 0, "process_cpu",
+                                                   "samples", "count", 100, 0, 0, &out, &outlen,
+                                                   err, sizeof(err)),
+                         -2);
+        assert_non_null(strstr(err, "folded profile too large"));
+        /* a smaller body of such frames fits in the 1 MiB slack */
+        size_t n2 = n / 64;
+        while (body3[n2 - 1] != '\n')
+            n2--;
+        assert_int_equal(pg_ingest_folded_to_pprof((const uint8_t *)body3, n2, 0, "process_cpu",
+                                                   "samples", "count", 100, 0, 0, &out, &outlen,
+                                                   err, sizeof(err)),
+                         0);
+        free(out);
+        free(body3);
+    }
     /* overflow when scaling to nanoseconds */
     const char big[] = "a 9223372036854775807\n";
     assert_int_equal(pg_ingest_folded_to_pprof((const uint8_t *)big, sizeof(big) - 1, 0,
@@ -915,6 +1081,179 @@ static void test_inproc(void **st)
     pg_buf_close(b);
 }
 
+/* ---- in process: hostile requests ---- */
+
+/* A push request of one series with n copies of prof as its samples. */
+static uint8_t *push_proto_n(const char *const *kv, size_t nkv, const uint8_t *prof, size_t plen,
+                             size_t n, size_t *outlen)
+{
+    Push__V1__PushRequest req = PUSH__V1__PUSH_REQUEST__INIT;
+    Push__V1__RawProfileSeries se = PUSH__V1__RAW_PROFILE_SERIES__INIT, *sep = &se;
+    Push__V1__LabelPair pairs[8], *pp[8];
+    for (size_t i = 0; i < nkv; i++) {
+        push__v1__label_pair__init(&pairs[i]);
+        pairs[i].name = (char *)kv[2 * i];
+        pairs[i].value = (char *)kv[2 * i + 1];
+        pp[i] = &pairs[i];
+    }
+    Push__V1__RawSample *sa = calloc(n, sizeof(*sa));
+    Push__V1__RawSample **sap = calloc(n, sizeof(*sap));
+    for (size_t i = 0; i < n; i++) {
+        push__v1__raw_sample__init(&sa[i]);
+        sa[i].raw_profile.data = (uint8_t *)prof;
+        sa[i].raw_profile.len = plen;
+        sap[i] = &sa[i];
+    }
+    se.n_labels = nkv;
+    se.labels = pp;
+    se.n_samples = n;
+    se.samples = sap;
+    req.n_series = 1;
+    req.series = &sep;
+    size_t sz = push__v1__push_request__get_packed_size(&req);
+    uint8_t *out = malloc(sz ? sz : 1);
+    *outlen = push__v1__push_request__pack(&req, out);
+    free(sa);
+    free(sap);
+    return out;
+}
+
+static void test_inproc_hostile(void **st)
+{
+    (void)st;
+    struct resp r;
+    char err[256];
+    /* a valid pprof of ~200 KiB (one long string) that gzips to a few hundred bytes; the
+     * fixture's max_body_size is 256 KiB, so one push may inflate 1 MiB in total: 5 such
+     * samples fit, 6 do not */
+    size_t biglen = 200 * 1024;
+    char *bigs = malloc(biglen + 1);
+    memset(bigs, 'a', biglen);
+    bigs[biglen] = '\0';
+    Perftools__Profiles__Profile prof = PERFTOOLS__PROFILES__PROFILE__INIT;
+    Perftools__Profiles__ValueType vt = PERFTOOLS__PROFILES__VALUE_TYPE__INIT, *vtp = &vt;
+    vt.type = 1;
+    vt.unit = 1;
+    char *strs[] = {"", bigs};
+    prof.n_sample_type = 1;
+    prof.sample_type = &vtp;
+    prof.n_string_table = 2;
+    prof.string_table = strs;
+    size_t rawlen = perftools__profiles__profile__get_packed_size(&prof);
+    uint8_t *rawp = malloc(rawlen);
+    assert_int_equal(perftools__profiles__profile__pack(&prof, rawp), rawlen);
+    size_t gzl;
+    uint8_t *gzp = gzip_bytes(rawp, rawlen, &gzl);
+    assert_true(gzl < 4096);
+    const char *kv[] = {"__name__", "process_cpu", "service_name", "bomb"};
+    size_t plen;
+    uint8_t *pb = push_proto_n(kv, 2, gzp, gzl, 5, &plen);
+    r = http_do(EVHTTP_REQ_POST, PG_RECEIVER_PUSH_PATH, AUTH "Content-Type: application/proto\n",
+                pb, plen);
+    assert_int_equal(r.code, 200);
+    free(pb);
+    pb = push_proto_n(kv, 2, gzp, gzl, 6, &plen);
+    r = http_do(EVHTTP_REQ_POST, PG_RECEIVER_PUSH_PATH, AUTH "Content-Type: application/proto\n",
+                pb, plen);
+    assert_int_equal(r.code, 413);
+    assert_non_null(strstr(r.body, "\"code\":\"resource_exhausted\""));
+    assert_non_null(strstr(r.body, "series 0 sample 5: the request's raw profiles decompress to "
+                                   "more than 1048576 bytes in total"));
+    free(pb);
+    /* 200 samples: refused after the sixth, not inflated 200 times */
+    pb = push_proto_n(kv, 2, gzp, gzl, 200, &plen);
+    r = http_do(EVHTTP_REQ_POST, PG_RECEIVER_PUSH_PATH, AUTH "Content-Type: application/proto\n",
+                pb, plen);
+    assert_int_equal(r.code, 413);
+    assert_non_null(strstr(r.body, "sample 5:"));
+    free(pb);
+    free(gzp);
+    free(rawp);
+    free(bigs);
+
+    /* folded stacks of distinct frames: refused with 413 instead of taking ~60x the body */
+    {
+        size_t cap = 240 * 1024, n = 0, i = 0;
+        char *body = malloc(cap + 1024);
+        while (n < cap) {
+            for (int k = 0; k < 50; k++, i++)
+                n += (size_t)sprintf(body + n, "%s%zx", k ? ";" : "", i);
+            n += (size_t)sprintf(body + n, " 1\n");
+        }
+        r = http_do(EVHTTP_REQ_POST, "/ingest?name=fold.cpu&format=folded", AUTH, body, n);
+        assert_int_equal(r.code, 413);
+        assert_non_null(strstr(r.body, "folded profile too large"));
+        free(body);
+    }
+    /* sample_type_config with too many entries */
+    {
+        size_t n = PG_INGEST_MAX_SAMPLE_TYPES + 1, cap = n * 48 + 512, o = 0;
+        char *mp = malloc(cap);
+        o += (size_t)snprintf(mp + o, cap - o,
+                              "--BB\r\nContent-Disposition: form-data; name=\"profile\"\r\n\r\n"
+                              "a;b 1\r\n--BB\r\nContent-Disposition: form-data; "
+                              "name=\"sample_type_config\"\r\n\r\n{");
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)snprintf(mp + o, cap - o, "%s\"t%zu\":{\"display-name\":\"x\"}",
+                                  i ? "," : "", i);
+        o += (size_t)snprintf(mp + o, cap - o, "}\r\n--BB--\r\n");
+        r = http_do(EVHTTP_REQ_POST, "/ingest?name=mp",
+                    AUTH "Content-Type: multipart/form-data; boundary=BB\n", mp, o);
+        assert_int_equal(r.code, 400);
+        assert_non_null(strstr(r.body, "too many sample types"));
+        free(mp);
+    }
+    /* from/until out of range */
+    const char folded[] = "main;work 5\n";
+    r = http_do(EVHTTP_REQ_POST, "/ingest?name=t.cpu&from=99991231", AUTH, folded,
+                sizeof(folded) - 1);
+    assert_int_equal(r.code, 400);
+    assert_non_null(strstr(r.body, "from: time 99991231 is out of range"));
+    r = http_do(EVHTTP_REQ_POST, "/ingest?name=t.cpu&until=now-99999999y", AUTH, folded,
+                sizeof(folded) - 1);
+    assert_int_equal(r.code, 400);
+    assert_non_null(strstr(r.body, "out of range"));
+    /* too many name labels */
+    {
+        char uri[2048];
+        size_t o = (size_t)snprintf(uri, sizeof(uri), "/ingest?name=t.cpu%%7B");
+        for (int i = 0; i <= PG_INGEST_MAX_NAME_PAIRS; i++)
+            o += (size_t)snprintf(uri + o, sizeof(uri) - o, "%sk%d%%3Dv", i ? "%2C" : "", i);
+        snprintf(uri + o, sizeof(uri) - o, "%%7D");
+        r = http_do(EVHTTP_REQ_POST, uri, AUTH, folded, sizeof(folded) - 1);
+        assert_int_equal(r.code, 400);
+        assert_non_null(strstr(r.body, "too many labels"));
+    }
+    /* '+' in the query is a space */
+    r = http_do(EVHTTP_REQ_POST, "/ingest?name=plus.cpu%7Bk%3Da+b%7D&spyName=my+spy", AUTH, folded,
+                sizeof(folded) - 1);
+    assert_int_equal(r.code, 200);
+
+    /* stored: the 5-sample push and the '+' ingest, nothing else */
+    pg_receiver_destroy(F.recv);
+    F.recv = NULL;
+    pg_web_destroy(F.web);
+    F.web = NULL;
+    pg_app_destroy(F.app);
+    F.app = NULL;
+    char dpath[128];
+    snprintf(dpath, sizeof(dpath), "%s/data", F.dir);
+    const char *names[] = {"sink"};
+    struct pg_buf *b = pg_buf_open(dpath, names, 1, 0, 0, err, sizeof(err));
+    assert_non_null(b);
+    struct pg_buf_item *items;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "sink", 100, 0, &items, &n), 0);
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(pg_labels_get(&items[i].labels, "service_name"), "bomb");
+    assert_string_equal(pg_labels_get(&items[5].labels, "service_name"), "plus");
+    assert_string_equal(pg_labels_get(&items[5].labels, "k"), "a b");
+    assert_string_equal(pg_labels_get(&items[5].labels, "pyroscope_spy"), "my spy");
+    pg_buf_items_free(items, n);
+    pg_buf_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -929,6 +1268,7 @@ int main(void)
         cmocka_unit_test(test_validate_series),
         cmocka_unit_test(test_utf8_tenant_base64),
         cmocka_unit_test_setup_teardown(test_inproc, setup_inproc, teardown_inproc),
+        cmocka_unit_test_setup_teardown(test_inproc_hostile, setup_inproc, teardown_inproc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
