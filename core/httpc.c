@@ -53,24 +53,16 @@ void pg_httpc_redact_url(const char *url, char *out, size_t outlen)
 {
     if (!outlen)
         return;
-    const char *scheme = strstr(url, "://");
-    const char *auth = scheme ? scheme + 3 : url;
-    size_t hostpart = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', hostpart);
-    /* the last '@' of the authority ends the userinfo */
-    for (const char *p = at; p && p < auth + hostpart;
-         p = memchr(p + 1, '@', (size_t)(auth + hostpart - p - 1)))
-        at = p;
-    if (!at) {
+    const char *sep = strstr(url, "://");
+    const char *auth = sep ? sep + 3 : url;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memrchr(auth, '@', alen); /* the last '@' of the authority */
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon) { /* no userinfo, or a user name only: nothing secret */
         snprintf(out, outlen, "%s", url);
         return;
     }
-    const char *colon = memchr(auth, ':', (size_t)(at - auth));
-    if (!colon) { /* user name only: nothing secret */
-        snprintf(out, outlen, "%s", url);
-        return;
-    }
-    snprintf(out, outlen, "%.*s:<secret>%s", (int)(colon - url), url, at);
+    snprintf(out, outlen, "%.*s<secret>%s", (int)(colon + 1 - url), url, at);
 }
 
 const char *pg_httpc_user_agent(void)

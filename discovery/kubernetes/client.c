@@ -109,16 +109,10 @@ int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud)
  * is copied as is. NULL on OOM. */
 static char *redact_url(const char *url)
 {
-    const char *sep = strstr(url, "://");
-    const char *auth = sep ? sep + 3 : url;
-    size_t alen = strcspn(auth, "/?#");
-    const char *at = memrchr(auth, '@', alen);
-    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (!colon)
-        return strdup(url);
-    char *out;
-    if (asprintf(&out, "%.*s<secret>%s", (int)(colon + 1 - url), url, at) < 0)
-        return NULL;
+    size_t n = strlen(url) + sizeof("<secret>");
+    char *out = malloc(n);
+    if (out)
+        pg_httpc_redact_url(url, out, n);
     return out;
 }
 
