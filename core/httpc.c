@@ -65,6 +65,53 @@ void pg_httpc_redact_url(const char *url, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s<secret>%s", (int)(colon + 1 - url), url, at);
 }
 
+const char *pg_httpc_status_text(long code)
+{
+    switch (code) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return NULL;
+    }
+}
+
+void pg_httpc_status_error(long status, char *out, size_t outlen)
+{
+    const char *txt = pg_httpc_status_text(status);
+    snprintf(out, outlen, "server returned HTTP status %ld%s%s", status, txt ? " " : "",
+             txt ? txt : "");
+}
+
 const char *pg_httpc_user_agent(void)
 {
     return "profgate/" PG_VERSION;

@@ -80,6 +80,13 @@ void pg_httpc_cancel(struct pg_httpc_req *r);
  * it, so URLs with credentials never reach logs or the API. Truncates to outlen. */
 void pg_httpc_redact_url(const char *url, char *out, size_t outlen);
 
+/* Returns Go's http.StatusText for common codes ("Not Found"), or NULL. */
+const char *pg_httpc_status_text(long status);
+
+/* Writes Prometheus's wording for a non-2xx answer into out:
+ * "server returned HTTP status 404 Not Found" (no phrase for unknown codes). */
+void pg_httpc_status_error(long status, char *out, size_t outlen);
+
 /* Returns "profgate/<version>". */
 const char *pg_httpc_user_agent(void);
 

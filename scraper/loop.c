@@ -315,46 +315,6 @@ static void set_up(struct pg_scrape_loop *l)
     l->last_error = NULL;
 }
 
-/* Go's http.StatusText for the codes a profiling endpoint is likely to return. */
-static const char *status_text(long code)
-{
-    switch (code) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 413: return "Request Entity Too Large";
-    case 414: return "Request URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return NULL;
-    }
-}
-
 /* gzip-compresses in (level 6, gzip header) into a new buffer. Returns 0 or -1. */
 static int gzip_buf(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
 {
@@ -489,11 +449,7 @@ static int process(struct pg_scrape_loop *l, const struct pg_httpc_resp *resp, i
         return -1;
     }
     if (resp->status < 200 || resp->status > 299) {
-        const char *txt = status_text(resp->status);
-        if (txt)
-            snprintf(err, errlen, "server returned HTTP status %ld %s", resp->status, txt);
-        else
-            snprintf(err, errlen, "server returned HTTP status %ld", resp->status);
+        pg_httpc_status_error(resp->status, err, errlen);
         return -1;
     }
     size_t limit = body_limit(l);

@@ -188,29 +188,6 @@ struct http_send {
     char *remote; /* for log lines */
 };
 
-static const char *reason_phrase(long status)
-{
-    switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
-    }
-}
-
 /* Formats the reason for a non-2xx response: status, phrase and the start of the body on
  * one line. */
 static void status_message(const struct pg_httpc_resp *resp, char *msg, size_t msglen)
@@ -222,11 +199,10 @@ static void status_message(const struct pg_httpc_resp *resp, char *msg, size_t m
         body[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
     }
     body[n] = '\0';
-    const char *phrase = reason_phrase(resp->status);
-    int off = snprintf(msg, msglen, "server returned HTTP status %ld%s%s", resp->status,
-                       phrase[0] ? " " : "", phrase);
-    if (n > 0 && off >= 0 && (size_t)off < msglen)
-        snprintf(msg + off, msglen - (size_t)off, ": %s", body);
+    pg_httpc_status_error(resp->status, msg, msglen);
+    size_t off = strlen(msg);
+    if (n > 0 && off < msglen)
+        snprintf(msg + off, msglen - off, ": %s", body);
 }
 
 static void http_done(void *ud, const struct pg_httpc_resp *resp)
