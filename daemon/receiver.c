@@ -34,7 +34,7 @@
 #include "daemon/web.h"
 #include "push.pb-c.h"
 #include "relabel/relabel.h"
-#include "scraper/pprof.h"
+#include "profile/pprof.h"
 
 #define RETRY_AFTER_S "5"
 #define MAX_PARTS 8

@@ -21,8 +21,8 @@
 #include "core/httpc.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "scraper/delta.h"
-#include "scraper/pprof.h"
+#include "profile/delta.h"
+#include "profile/pprof.h"
 
 #define DEFAULT_BODY_LIMIT ((size_t)64 << 20)
 

@@ -17,7 +17,7 @@
  * discovered labels (which may hold dozens of __meta_* labels) are shared by all loops of
  * one target through a reference-counted struct pg_scrape_disc, not copied. Delta types
  * add the pg_delta baseline, at most 4 * (8 + 8 * 2) = 96 bytes per distinct stack
- * of the last profile (scraper/delta.h). Nothing of a scrape's body is retained. */
+ * of the last profile (profile/delta.h). Nothing of a scrape's body is retained. */
 #ifndef PG_SCRAPER_LOOP_H
 #define PG_SCRAPER_LOOP_H
 

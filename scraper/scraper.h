@@ -15,9 +15,9 @@
  * Timeout = scrape_timeout, plus N seconds for profile types with seconds=N. Every
  * request goes through core/httpc.h on the shared curl multi driver with the job's HTTP
  * options, Accept-Encoding: gzip, and max_body = body_size_limit. The body is checked
- * and decoded by scraper/pprof.h (limit = body_size_limit for the decompressed size too).
+ * and decoded by profile/pprof.h (limit = body_size_limit for the decompressed size too).
  * Cumulative types (profile->delta: memory alloc_objects/alloc_space, block and mutex
- * contentions/delay; custom delta types: every sample type) go through scraper/delta.h:
+ * contentions/delay; custom delta types: every sample type) go through profile/delta.h:
  * the first scrape only primes, later ones send the delta. Delta-ed and godeltaprof_*
  * profiles carry __delta__="false".
  *

@@ -22,7 +22,7 @@
 #include "daemon/receiver.h"
 #include "daemon/web.h"
 #include "push.pb-c.h"
-#include "scraper/pprof.h"
+#include "profile/pprof.h"
 #include "sink/buffer.h"
 #include "testutil.h"
 

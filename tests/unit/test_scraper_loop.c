@@ -31,7 +31,7 @@
 #include "core/metrics.h"
 #include "discovery/tgroup.h"
 #include "scraper/loop.h"
-#include "scraper/pprof.h"
+#include "profile/pprof.h"
 #include "scraper/scraper.h"
 #include "testutil.h"
 

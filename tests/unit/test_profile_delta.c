@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scraper/delta.h"
-#include "scraper/pprof.h"
+#include "profile/delta.h"
+#include "profile/pprof.h"
 #include "testutil.h"
 
 #define LIMIT (16u << 20)

@@ -1,7 +1,7 @@
-/* pprof.c - body checks, bounded gunzip and structural validation of pprof profiles
+/* pprof.c (profile/) - body checks, bounded gunzip and structural validation of pprof profiles
  * (see pprof.h). zlib does the inflating, protobuf-c the decoding; this file only adds
  * the limits and the consistency rules a collector must not take on trust. */
-#include "scraper/pprof.h"
+#include "profile/pprof.h"
 
 #include <ctype.h>
 #include <stdio.h>

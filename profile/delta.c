@@ -3,7 +3,7 @@
  * sample's resolved stack and labels; key 0 marks an empty slot (a real hash of 0 is
  * mapped to 1). A 64-bit collision would merge two stacks' values; at realistic stack
  * counts (< 1e6) its probability is below 1e-7 per scrape and it only skews a delta. */
-#include "scraper/delta.h"
+#include "profile/delta.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "scraper/pprof.h"
+#include "profile/pprof.h"
 #include "testutil.h"
 
 #define LIMIT (16u << 20)
