@@ -1,6 +1,6 @@
 /* pprof.c (profile/) - body checks, bounded gunzip and structural validation of pprof profiles
- * (see pprof.h). zlib does the inflating, protobuf-c the decoding; this file only adds
- * the limits and the consistency rules a collector must not take on trust. */
+ * (see pprof.h). libdeflate does the inflating (profile/gz.c), protobuf-c the decoding; this file
+ * only adds the limits and the consistency rules a collector must not take on trust. */
 #include "profile/pprof.h"
 
 #include <ctype.h>
@@ -8,72 +8,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+
+#include "profile/gz.h"
+#include "profile/wire.h"
 
 int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out, size_t *outlen,
                     char *err, size_t errlen)
 {
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
-        snprintf(err, errlen, "gzip: cannot initialise zlib");
-        return -1;
-    }
-    size_t cap = inlen * 4 < 4096 ? 4096 : inlen * 4;
-    if (cap > limit + 1)
-        cap = limit + 1;
-    uint8_t *buf = malloc(cap);
-    if (!buf) {
-        inflateEnd(&zs);
-        snprintf(err, errlen, "gzip: out of memory");
-        return -1;
-    }
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)inlen;
-    size_t used = 0;
-    int rc;
-    for (;;) {
-        if (used == cap) {
-            if (cap > limit) {
-                snprintf(err, errlen, "gzip: decompressed body exceeds limit of %zu bytes", limit);
-                goto fail;
-            }
-            size_t ncap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                snprintf(err, errlen, "gzip: out of memory");
-                goto fail;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        zs.next_out = buf + used;
-        zs.avail_out = (uInt)(cap - used);
-        rc = inflate(&zs, Z_NO_FLUSH);
-        used = cap - zs.avail_out;
-        if (rc == Z_STREAM_END)
-            break;
-        if (rc == Z_BUF_ERROR && zs.avail_in == 0 && zs.avail_out > 0) {
-            snprintf(err, errlen, "gzip: truncated input");
-            goto fail;
-        }
-        if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            snprintf(err, errlen, "gzip: %s", zs.msg ? zs.msg : "corrupt input");
-            goto fail;
-        }
-    }
-    if (used > limit) {
-        snprintf(err, errlen, "gzip: decompressed body exceeds limit of %zu bytes", limit);
-        goto fail;
-    }
-    inflateEnd(&zs);
-    *out = buf;
-    *outlen = used;
-    return 0;
-fail:
-    inflateEnd(&zs);
-    free(buf);
-    return -1;
+    return pg_gz_inflate(in, inlen, limit, out, outlen, err, errlen);
 }
 
 static int starts_with_ci(const uint8_t *p, size_t len, const char *s)
@@ -184,9 +126,8 @@ static void budget_free(void *ud, void *ptr)
     free(ptr);
 }
 
-int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, size_t limit,
-                   uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof, char *err,
-                   size_t errlen)
+int pg_pprof_unwrap(const uint8_t *body, size_t len, const char *content_type, size_t limit,
+                    uint8_t **raw, size_t *rawlen, char *err, size_t errlen)
 {
     if (len == 0) {
         snprintf(err, errlen, "empty body");
@@ -197,24 +138,46 @@ int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, si
         snprintf(err, errlen, "%s", why);
         return -1;
     }
+    if (pg_gz_is_gzip(body, len))
+        return pg_gz_inflate(body, len, limit, raw, rawlen, err, errlen);
+    if (len > limit) {
+        snprintf(err, errlen, "body exceeds limit of %zu bytes", limit);
+        return -1;
+    }
+    *raw = malloc(len);
+    if (!*raw) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(*raw, body, len);
+    *rawlen = len;
+    return 0;
+}
+
+int pg_pprof_prepare(const uint8_t *body, size_t len, const char *content_type, size_t limit,
+                     uint8_t **raw, size_t *rawlen, char *err, size_t errlen)
+{
     uint8_t *buf;
     size_t blen;
-    if (len >= 2 && body[0] == 0x1f && body[1] == 0x8b) {
-        if (pg_pprof_gunzip(body, len, limit, &buf, &blen, err, errlen) < 0)
-            return -1;
-    } else {
-        if (len > limit) {
-            snprintf(err, errlen, "body exceeds limit of %zu bytes", limit);
-            return -1;
-        }
-        buf = malloc(len);
-        if (!buf) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        memcpy(buf, body, len);
-        blen = len;
+    if (pg_pprof_unwrap(body, len, content_type, limit, &buf, &blen, err, errlen) < 0)
+        return -1;
+    if (pg_pprof_wire_check(buf, blen, err, errlen) < 0) {
+        free(buf);
+        return -1;
     }
+    *raw = buf;
+    *rawlen = blen;
+    return 0;
+}
+
+int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, size_t limit,
+                   uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof, char *err,
+                   size_t errlen)
+{
+    uint8_t *buf;
+    size_t blen;
+    if (pg_pprof_unwrap(body, len, content_type, limit, &buf, &blen, err, errlen) < 0)
+        return -1;
     /* protobuf-c allocates one struct per repeated element, so a tiny element (an empty
      * Sample is 2 bytes on the wire, ~88 decoded) would let a small body take gigabytes.
      * Real Go profiles decode to 5-10x their size: allow 16x + 1 MiB, no more. */

@@ -1,0 +1,562 @@
+/* wire.c (profile/) - protobuf wire reader, pprof index and streaming check (see wire.h).
+ * Field numbers are those of core/proto/profile.proto. */
+#include "profile/wire.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "profile/gz.h"
+
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        return -1;                                                                                 \
+    } while (0)
+#define MALFORMED() BAD("pprof: body is not a valid protobuf profile")
+
+int pg_pb_next(const uint8_t **pp, const uint8_t *end, struct pg_pb_field *f)
+{
+    const uint8_t *p = *pp;
+    if (p >= end)
+        return 0;
+    f->start = p;
+    uint64_t tag;
+    if (pg_pb_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+        return -1;
+    f->num = (uint32_t)(tag >> 3);
+    f->wt = (int)(tag & 7);
+    switch (f->wt) {
+    case PG_WT_VARINT:
+        if (pg_pb_varint(&p, end, &f->v) < 0)
+            return -1;
+        break;
+    case PG_WT_I64:
+    case PG_WT_I32: {
+        size_t n = f->wt == PG_WT_I64 ? 8 : 4;
+        if ((size_t)(end - p) < n)
+            return -1;
+        f->v = 0;
+        for (size_t i = 0; i < n; i++)
+            f->v |= (uint64_t)p[i] << (8 * i);
+        p += n;
+        break;
+    }
+    case PG_WT_LEN:
+        if (pg_pb_varint(&p, end, &f->v) < 0 || f->v > (uint64_t)(end - p))
+            return -1;
+        f->data = p;
+        f->len = (size_t)f->v;
+        p += f->len;
+        break;
+    default: return -1;
+    }
+    *pp = p;
+    return 1;
+}
+
+void pg_pb_ints_begin(struct pg_pb_ints *it, const struct pg_pb_field *f)
+{
+    memset(it, 0, sizeof(*it));
+    if (f->wt == PG_WT_LEN) {
+        it->p = f->data;
+        it->end = f->data + f->len;
+    } else if (f->wt == PG_WT_VARINT) {
+        it->single = 1;
+        it->v = f->v;
+    } else {
+        it->bad = 1;
+    }
+}
+
+int pg_pprof_grow(void *buf, size_t *cap, size_t n, size_t sz)
+{
+    if (n <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < n)
+        nc = nc > SIZE_MAX / 2 ? n : nc * 2;
+    if (nc > SIZE_MAX / sz)
+        return -1;
+    void *nb = realloc(*(void **)buf, nc * sz);
+    if (!nb)
+        return -1;
+    *(void **)buf = nb;
+    *cap = nc;
+    return 0;
+}
+
+#define PUSH(arr, n, cap)                                                                          \
+    (pg_pprof_grow(&(arr), &(cap), (n) + 1, sizeof(*(arr))) == 0 ? &(arr)[(n)++] : NULL)
+
+/* ---- per-thread scratch ---- */
+
+static pthread_key_t ix_key;
+static pthread_once_t ix_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct pg_pprof_index *tls_ix;
+
+static void ix_free(void *v)
+{
+    struct pg_pprof_index *ix = v;
+    if (!ix)
+        return;
+    free(ix->str);
+    free(ix->sample);
+    free(ix->other);
+    free(ix->fn);
+    free(ix->map);
+    free(ix->loc);
+    free(ix->fn_ids.pairs);
+    free(ix->map_ids.pairs);
+    free(ix->loc_ids.pairs);
+    free(ix->stype);
+    free(ix->refs);
+    free(ix->key);
+    free(ix->vals);
+    free(ix->tmp);
+    free(ix->mark);
+    free(ix->slot);
+    free(ix);
+}
+
+static void ix_key_init(void)
+{
+    (void)pthread_key_create(&ix_key, ix_free);
+}
+
+struct pg_pprof_index *pg_pprof_index_thread(void)
+{
+    if (tls_ix)
+        return tls_ix;
+    pthread_once(&ix_once, ix_key_init);
+    struct pg_pprof_index *ix = calloc(1, sizeof(*ix));
+    if (!ix || pthread_setspecific(ix_key, ix) != 0) {
+        free(ix);
+        return NULL;
+    }
+    tls_ix = ix;
+    return ix;
+}
+
+void pg_profile_thread_release(void)
+{
+    if (tls_ix) {
+        pthread_setspecific(ix_key, NULL);
+        ix_free(tls_ix);
+        tls_ix = NULL;
+    }
+    pg_gz_thread_release();
+}
+
+/* ---- top-level scan ---- */
+
+static int span_of(const struct pg_pprof_index *ix, const struct pg_pb_field *f,
+                   struct pg_pprof_span *s)
+{
+    s->off = (uint32_t)(f->data - ix->pb);
+    s->len = (uint32_t)f->len;
+    return 0;
+}
+
+/* Reads the varint fields of a small message into vals[1..nmax] (others skipped); a known
+ * field with another wire type is malformed. */
+static int read_scalars(const uint8_t *p, size_t len, uint64_t *vals, uint32_t nmax)
+{
+    const uint8_t *end = p + len;
+    struct pg_pb_field f;
+    int r;
+    while ((r = pg_pb_next(&p, end, &f)) == 1) {
+        if (f.num > nmax)
+            continue;
+        if (f.wt != PG_WT_VARINT)
+            return -1;
+        vals[f.num] = f.v;
+    }
+    return r;
+}
+
+static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, const uint8_t *fend)
+{
+    uint64_t v[11] = {0};
+    if (f->num >= 1 && f->num <= 6 && f->wt != PG_WT_LEN)
+        return -1;
+    switch (f->num) {
+    case 1: { /* sample_type */
+        if (read_scalars(f->data, f->len, v, 2) < 0 ||
+            pg_pprof_grow(&ix->stype, &ix->cap_stype, 2 * ix->n_stype + 2, sizeof(int64_t)) < 0)
+            return -1;
+        ix->stype[2 * ix->n_stype] = (int64_t)v[1];
+        ix->stype[2 * ix->n_stype + 1] = (int64_t)v[2];
+        ix->n_stype++;
+        break; /* also copied verbatim */
+    }
+    case 2: {
+        struct pg_pprof_span *s = PUSH(ix->sample, ix->n_sample, ix->cap_sample);
+        return s ? span_of(ix, f, s) : -1;
+    }
+    case 3: {
+        struct pg_pprof_map *m = PUSH(ix->map, ix->n_map, ix->cap_map);
+        if (!m || read_scalars(f->data, f->len, v, 6) < 0)
+            return -1;
+        m->id = v[1];
+        m->filename = (int64_t)v[5];
+        m->build_id = (int64_t)v[6];
+        return span_of(ix, f, &m->s);
+    }
+    case 4: {
+        struct pg_pprof_loc *l = PUSH(ix->loc, ix->n_loc, ix->cap_loc);
+        if (!l || read_scalars(f->data, f->len, v, 3) < 0) /* field 4 (lines) skipped */
+            return -1;
+        l->id = v[1];
+        l->mapping_id = v[2];
+        l->address = v[3];
+        return span_of(ix, f, &l->s);
+    }
+    case 5: {
+        struct pg_pprof_fn *fn = PUSH(ix->fn, ix->n_fn, ix->cap_fn);
+        if (!fn || read_scalars(f->data, f->len, v, 5) < 0)
+            return -1;
+        fn->id = v[1];
+        fn->name = (int64_t)v[2];
+        fn->system_name = (int64_t)v[3];
+        fn->filename = (int64_t)v[4];
+        return span_of(ix, f, &fn->s);
+    }
+    case 6: {
+        struct pg_pprof_span *s = PUSH(ix->str, ix->n_str, ix->cap_str);
+        return s ? span_of(ix, f, s) : -1;
+    }
+    case 7:
+    case 8:
+    case 14: { /* string index scalars */
+        int64_t *r = f->wt == PG_WT_VARINT ? PUSH(ix->refs, ix->n_refs, ix->cap_refs) : NULL;
+        if (!r)
+            return -1;
+        *r = (int64_t)f->v;
+        break;
+    }
+    case 9:
+    case 10:
+    case 12:
+        if (f->wt != PG_WT_VARINT)
+            return -1;
+        break;
+    case 11: /* period_type */
+        if (f->wt != PG_WT_LEN || read_scalars(f->data, f->len, v, 2) < 0)
+            return -1;
+        for (int i = 1; i <= 2; i++) {
+            int64_t *r = PUSH(ix->refs, ix->n_refs, ix->cap_refs);
+            if (!r)
+                return -1;
+            *r = (int64_t)v[i];
+        }
+        break;
+    case 13: { /* comment: repeated string indexes */
+        struct pg_pb_ints it;
+        uint64_t c;
+        int r;
+        pg_pb_ints_begin(&it, f);
+        while ((r = pg_pb_ints_next(&it, &c)) == 1) {
+            int64_t *ref = PUSH(ix->refs, ix->n_refs, ix->cap_refs);
+            if (!ref)
+                return -1;
+            *ref = (int64_t)c;
+        }
+        if (r < 0)
+            return -1;
+        break;
+    }
+    default: break;
+    }
+    struct pg_pprof_span *o = PUSH(ix->other, ix->n_other, ix->cap_other);
+    if (!o)
+        return -1;
+    o->off = (uint32_t)(f->start - ix->pb);
+    o->len = (uint32_t)(fend - f->start);
+    return 0;
+}
+
+static int scan_top(struct pg_pprof_index *ix, char *err, size_t errlen)
+{
+    const uint8_t *p = ix->pb, *end = ix->pb + ix->len;
+    struct pg_pb_field f;
+    int r;
+    while ((r = pg_pb_next(&p, end, &f)) == 1)
+        if (scan_field(ix, &f, p) < 0)
+            MALFORMED();
+    if (r < 0)
+        MALFORMED();
+    return 0;
+}
+
+/* ---- checks ---- */
+
+#define STR_OK(ix, i) ((i) >= 0 && (uint64_t)(i) < (ix)->n_str)
+#define CHECK_STR(idx, what)                                                                       \
+    do {                                                                                           \
+        if (!STR_OK(ix, idx))                                                                      \
+            BAD("pprof: %s string index %lld out of range", what, (long long)(idx));               \
+    } while (0)
+
+static uint64_t str_hash(const struct pg_pprof_index *ix, int64_t i)
+{
+    const struct pg_pprof_span *s = &ix->str[i];
+    return XXH3_64bits(ix->pb + s->off, s->len);
+}
+
+static int check_tables(struct pg_pprof_index *ix, int hash, char *err, size_t errlen)
+{
+    if (ix->n_str == 0 || ix->str[0].len != 0)
+        BAD("pprof: string table must start with the empty string");
+    if (ix->n_stype == 0)
+        BAD("pprof: profile has no sample types");
+    for (size_t i = 0; i < ix->n_stype; i++) {
+        CHECK_STR(ix->stype[2 * i], "sample type");
+        CHECK_STR(ix->stype[2 * i + 1], "sample unit");
+    }
+    for (size_t i = 0; i < ix->n_refs; i++)
+        CHECK_STR(ix->refs[i], "profile");
+    for (size_t i = 0; i < ix->n_fn; i++) {
+        struct pg_pprof_fn *fn = &ix->fn[i];
+        CHECK_STR(fn->name, "function name");
+        CHECK_STR(fn->system_name, "function system name");
+        CHECK_STR(fn->filename, "function filename");
+        if (hash) {
+            uint64_t h[3] = {str_hash(ix, fn->name), str_hash(ix, fn->system_name),
+                             str_hash(ix, fn->filename)};
+            fn->hash = XXH3_64bits(h, sizeof(h));
+        }
+    }
+    for (size_t i = 0; i < ix->n_map; i++) {
+        struct pg_pprof_map *m = &ix->map[i];
+        CHECK_STR(m->filename, "mapping filename");
+        CHECK_STR(m->build_id, "mapping build id");
+        if (hash) {
+            uint64_t h[2] = {str_hash(ix, m->filename), str_hash(ix, m->build_id)};
+            m->hash = XXH3_64bits(h, sizeof(h));
+        }
+    }
+    return 0;
+}
+
+/* ---- id maps ---- */
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const struct pg_pprof_idpair *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* elems: n structs of size stride whose first member is the uint64 id */
+static int idmap_build(struct pg_pprof_idmap *m, const void *elems, size_t stride, size_t n)
+{
+    const uint8_t *e = elems;
+    m->dense = 1;
+    for (size_t i = 0; i < n && m->dense; i++)
+        m->dense = *(const uint64_t *)(const void *)(e + i * stride) == i + 1;
+    if (m->dense)
+        return 0;
+    if (pg_pprof_grow(&m->pairs, &m->cap, n, sizeof(*m->pairs)) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        m->pairs[i].id = *(const uint64_t *)(const void *)(e + i * stride);
+        m->pairs[i].idx = (uint32_t)i;
+    }
+    qsort(m->pairs, n, sizeof(*m->pairs), cmp_pair);
+    return 0;
+}
+
+uint32_t pg_pprof_idmap_find(const struct pg_pprof_idmap *m, size_t n, uint64_t id)
+{
+    if (m->dense)
+        return id >= 1 && id <= n ? (uint32_t)(id - 1) : PG_PPROF_NOT_FOUND;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->pairs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && m->pairs[lo].id == id ? m->pairs[lo].idx : PG_PPROF_NOT_FOUND;
+}
+
+uint32_t pg_pprof_fn_find(const struct pg_pprof_index *ix, uint64_t id)
+{
+    return pg_pprof_idmap_find(&ix->fn_ids, ix->n_fn, id);
+}
+
+/* ---- locations ---- */
+
+/* Checks a location's references and, when hashing, sets its content hash from its
+ * address, mapping and lines (function content and line number). */
+static int check_loc(struct pg_pprof_index *ix, struct pg_pprof_loc *l, int hash, char *err,
+                     size_t errlen)
+{
+    uint64_t mh = 0;
+    if (l->mapping_id) {
+        uint32_t mi = pg_pprof_idmap_find(&ix->map_ids, ix->n_map, l->mapping_id);
+        if (mi == PG_PPROF_NOT_FOUND)
+            BAD("pprof: location %llu references missing mapping %llu", (unsigned long long)l->id,
+                (unsigned long long)l->mapping_id);
+        mh = ix->map[mi].hash;
+    }
+    size_t nt = 0;
+    if (hash) {
+        if (pg_pprof_grow(&ix->tmp, &ix->cap_tmp, 2, sizeof(*ix->tmp)) < 0)
+            BAD("pprof: out of memory");
+        ix->tmp[nt++] = l->address;
+        ix->tmp[nt++] = mh;
+    }
+    const uint8_t *p = ix->pb + l->s.off, *end = p + l->s.len;
+    struct pg_pb_field f;
+    int r;
+    while ((r = pg_pb_next(&p, end, &f)) == 1) {
+        if (f.num != 4)
+            continue;
+        uint64_t v[4] = {0};
+        if (f.wt != PG_WT_LEN || read_scalars(f.data, f.len, v, 3) < 0)
+            MALFORMED();
+        uint64_t fh = 0;
+        if (v[1]) {
+            uint32_t fi = pg_pprof_fn_find(ix, v[1]);
+            if (fi == PG_PPROF_NOT_FOUND)
+                BAD("pprof: location %llu references missing function %llu",
+                    (unsigned long long)l->id, (unsigned long long)v[1]);
+            fh = ix->fn[fi].hash;
+        }
+        if (hash) {
+            if (pg_pprof_grow(&ix->tmp, &ix->cap_tmp, nt + 2, sizeof(*ix->tmp)) < 0)
+                BAD("pprof: out of memory");
+            ix->tmp[nt++] = fh;
+            ix->tmp[nt++] = v[2];
+        }
+    }
+    if (r < 0)
+        MALFORMED();
+    if (hash)
+        l->hash = XXH3_64bits(ix->tmp, nt * sizeof(*ix->tmp));
+    return 0;
+}
+
+/* ---- samples ---- */
+
+static uint64_t label_hash(const struct pg_pprof_index *ix, const uint64_t *v)
+{
+    uint64_t h[4] = {str_hash(ix, (int64_t)v[1]), str_hash(ix, (int64_t)v[2]), v[3],
+                     str_hash(ix, (int64_t)v[4])};
+    return XXH3_64bits(h, sizeof(h));
+}
+
+static int check_label(const struct pg_pprof_index *ix, const struct pg_pb_field *f, int hash,
+                       uint64_t *lh, char *err, size_t errlen)
+{
+    uint64_t v[5] = {0};
+    if (f->wt != PG_WT_LEN || read_scalars(f->data, f->len, v, 4) < 0)
+        MALFORMED();
+    CHECK_STR((int64_t)v[1], "label key");
+    CHECK_STR((int64_t)v[2], "label value");
+    CHECK_STR((int64_t)v[4], "label unit");
+    if (hash)
+        *lh += label_hash(ix, v);
+    return 0;
+}
+
+static int check_sample(struct pg_pprof_index *ix, size_t i, int hash, char *err, size_t errlen)
+{
+    const uint8_t *p = ix->pb + ix->sample[i].off, *end = p + ix->sample[i].len;
+    size_t nv = 0, nt = 0, nl = 0, nst = ix->n_stype;
+    uint64_t lh = 0, x;
+    struct pg_pb_field f;
+    struct pg_pb_ints it;
+    int r, q;
+    while ((r = pg_pb_next(&p, end, &f)) == 1) {
+        if (f.num == 1) {
+            pg_pb_ints_begin(&it, &f);
+            while ((q = pg_pb_ints_next(&it, &x)) == 1) {
+                uint32_t li = pg_pprof_loc_find(ix, x);
+                if (li == PG_PPROF_NOT_FOUND)
+                    BAD("pprof: sample %zu references missing location %llu", i,
+                        (unsigned long long)x);
+                if (hash) {
+                    if (nt == ix->cap_tmp &&
+                        pg_pprof_grow(&ix->tmp, &ix->cap_tmp, nt + 1, sizeof(*ix->tmp)) < 0)
+                        BAD("pprof: out of memory");
+                    ix->tmp[nt++] = ix->loc[li].hash;
+                }
+            }
+            if (q < 0)
+                MALFORMED();
+        } else if (f.num == 2) {
+            pg_pb_ints_begin(&it, &f);
+            while ((q = pg_pb_ints_next(&it, &x)) == 1) {
+                if (hash && nv < nst)
+                    ix->vals[i * nst + nv] = (int64_t)x;
+                nv++;
+            }
+            if (q < 0)
+                MALFORMED();
+        } else if (f.num == 3) {
+            if (check_label(ix, &f, hash, &lh, err, errlen) < 0)
+                return -1;
+            nl++;
+        }
+    }
+    if (r < 0)
+        MALFORMED();
+    if (nv != nst)
+        BAD("pprof: sample %zu has %zu values for %zu sample types", i, nv, nst);
+    if (hash) {
+        uint64_t k =
+            XXH3_64bits_withSeed(ix->tmp, nt * sizeof(*ix->tmp), lh + nl * 0x9e3779b97f4a7c15ULL);
+        ix->key[i] = k ? k : 1;
+    }
+    return 0;
+}
+
+/* ---- entry points ---- */
+
+static void index_reset(struct pg_pprof_index *ix, const uint8_t *pb, size_t len)
+{
+    ix->pb = pb;
+    ix->len = len;
+    ix->n_str = ix->n_sample = ix->n_other = 0;
+    ix->n_fn = ix->n_map = ix->n_loc = 0;
+    ix->n_stype = ix->n_refs = 0;
+}
+
+int pg_pprof_index_build(struct pg_pprof_index *ix, const uint8_t *pb, size_t len, int hash,
+                         char *err, size_t errlen)
+{
+    if (len >= UINT32_MAX)
+        BAD("pprof: profile larger than 4 GiB");
+    index_reset(ix, pb, len);
+    if (scan_top(ix, err, errlen) < 0 || check_tables(ix, hash, err, errlen) < 0)
+        return -1;
+    if (idmap_build(&ix->fn_ids, ix->fn, sizeof(*ix->fn), ix->n_fn) < 0 ||
+        idmap_build(&ix->map_ids, ix->map, sizeof(*ix->map), ix->n_map) < 0 ||
+        idmap_build(&ix->loc_ids, ix->loc, sizeof(*ix->loc), ix->n_loc) < 0)
+        BAD("pprof: out of memory");
+    for (size_t i = 0; i < ix->n_loc; i++)
+        if (check_loc(ix, &ix->loc[i], hash, err, errlen) < 0)
+            return -1;
+    if (hash && (pg_pprof_grow(&ix->key, &ix->cap_key, ix->n_sample, sizeof(*ix->key)) < 0 ||
+                 (ix->n_sample && ix->n_stype > SIZE_MAX / sizeof(int64_t) / ix->n_sample) ||
+                 pg_pprof_grow(&ix->vals, &ix->cap_vals, ix->n_sample * ix->n_stype,
+                               sizeof(*ix->vals)) < 0))
+        BAD("pprof: out of memory");
+    for (size_t i = 0; i < ix->n_sample; i++)
+        if (check_sample(ix, i, hash, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+int pg_pprof_wire_check(const uint8_t *pb, size_t len, char *err, size_t errlen)
+{
+    struct pg_pprof_index *ix = pg_pprof_index_thread();
+    if (!ix)
+        BAD("pprof: out of memory");
+    return pg_pprof_index_build(ix, pb, len, 0, err, errlen);
+}
