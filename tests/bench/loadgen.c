@@ -8,12 +8,22 @@
  * GET /stats on that port returns the counters as JSON. Prints "ready" once every socket
  * is bound; SIGTERM/SIGINT prints the totals and exits 0.
  *
+ * --profile big: /debug/pprof/allocs and /heap serve the generated heap profile of
+ * heapgen.h (gzip -6) instead, with values growing per request of that target: K epochs
+ * (--epochs, default 32) are generated and gzipped once at startup and shared by all
+ * targets; the n-th request of a target gets epoch n mod K. A run longer than K scrapes of
+ * one target wraps to epoch 0, which looks like a process restart (counters go down).
+ *
+ * /debug/pprof/profile?seconds=N holds the response N seconds (default 30, as Go), like a
+ * real CPU profile, unless --no-hold; the number held right now is in the stats.
+ *
  * File descriptors: each listening socket costs one fd, so the soft RLIMIT_NOFILE is
  * raised to the hard limit first; idle keep-alive connections are closed after
  * --idle-timeout seconds so that N listeners plus the live connections stay under it.
  */
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -27,10 +37,12 @@
 #include <string.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "heapgen.h"
 #include "push.pb-c.h"
 
 #ifndef PG_BENCH_DATA_DIR
@@ -38,11 +50,25 @@
 #endif
 
 /* the paths a target serves; the last slot counts everything else (404) */
-enum lg_path { LG_GOROUTINE, LG_ALLOCS, LG_MUTEX, LG_BLOCK, LG_PROFILE, LG_OTHER, LG_NPATHS };
+enum lg_path {
+    LG_GOROUTINE,
+    LG_ALLOCS,
+    LG_HEAP,
+    LG_MUTEX,
+    LG_BLOCK,
+    LG_PROFILE,
+    LG_OTHER,
+    LG_NPATHS
+};
 
 static const char *const lg_path_names[LG_NPATHS] = {
-    "/debug/pprof/goroutine", "/debug/pprof/allocs",  "/debug/pprof/mutex",
-    "/debug/pprof/block",     "/debug/pprof/profile", "other",
+    "/debug/pprof/goroutine",
+    "/debug/pprof/allocs",
+    "/debug/pprof/heap",
+    "/debug/pprof/mutex",
+    "/debug/pprof/block",
+    "/debug/pprof/profile",
+    "other",
 };
 
 struct lg_body {
@@ -61,6 +87,12 @@ struct lg_state {
     uint64_t shed;          /* connections accepted and closed at once: out of descriptors */
     uint64_t accept_errors; /* other accept() failures */
     int reserve_fd;         /* kept open to be given up when accept() hits EMFILE */
+    long base_port, ntargets;
+    int hold;               /* hold /profile?seconds=N for N seconds */
+    uint64_t held_now;      /* /profile responses being held */
+    struct lg_body *epochs; /* --profile big: n_epochs gzipped heap profiles, else NULL */
+    size_t n_epochs;
+    uint32_t *heap_requests; /* --profile big: per target, requests to /allocs or /heap */
 };
 
 static int read_file(const char *dir, const char *name, struct lg_body *out)
@@ -120,25 +152,8 @@ static const char *request_path(struct evhttp_request *req, char *buf, size_t ca
     return buf;
 }
 
-static void target_cb(struct evhttp_request *req, void *arg)
+static void send_body(struct lg_state *st, struct evhttp_request *req, const struct lg_body *body)
 {
-    struct lg_state *st = arg;
-    char buf[256];
-    enum lg_path p = classify(request_path(req, buf, sizeof buf));
-    st->requests[p]++;
-    const struct lg_body *body = NULL;
-    switch (p) {
-    case LG_GOROUTINE:
-    case LG_PROFILE: body = &st->goroutine; break;
-    case LG_ALLOCS: body = &st->allocs; break;
-    case LG_MUTEX:
-    case LG_BLOCK: body = &st->mutex; break;
-    default: break;
-    }
-    if (!body) {
-        evhttp_send_error(req, HTTP_NOTFOUND, NULL);
-        return;
-    }
     struct evbuffer *out = evbuffer_new();
     if (!out || evbuffer_add_reference(out, body->data, body->len, NULL, NULL) != 0) {
         evbuffer_free(out);
@@ -152,6 +167,99 @@ static void target_cb(struct evhttp_request *req, void *arg)
     evbuffer_free(out);
 }
 
+/* the target (0..ntargets) a request came to, from the local port; -1 if unknown */
+static long target_index(const struct lg_state *st, struct evhttp_request *req)
+{
+    struct evhttp_connection *c = evhttp_request_get_connection(req);
+    struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof sin;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&sin, &sl) != 0 || sin.sin_family != AF_INET)
+        return -1;
+    long i = (long)ntohs(sin.sin_port) - st->base_port;
+    return i >= 0 && i < st->ntargets ? i : -1;
+}
+
+/* --profile big: the epoch this target's request gets */
+static const struct lg_body *heap_body(struct lg_state *st, struct evhttp_request *req)
+{
+    long t = target_index(st, req);
+    uint32_t n = t >= 0 ? st->heap_requests[t]++ : 0;
+    return &st->epochs[n % st->n_epochs];
+}
+
+/* seconds= of a /profile request as Go reads it: missing or not positive -> 30 */
+static long profile_seconds(struct evhttp_request *req)
+{
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evkeyvalq params;
+    TAILQ_INIT(&params);
+    long sec = 30;
+    if (q && evhttp_parse_query_str(q, &params) == 0) {
+        const char *v = evhttp_find_header(&params, "seconds");
+        char *end;
+        long x = v ? strtol(v, &end, 10) : 0;
+        if (v && *end == '\0' && x > 0)
+            sec = x > 3600 ? 3600 : x;
+    }
+    evhttp_clear_headers(&params);
+    return sec;
+}
+
+struct lg_hold {
+    struct lg_state *st;
+    struct evhttp_request *req;
+    const struct lg_body *body;
+};
+
+/* the held /profile response is due. If the client went away meanwhile, evhttp has
+ * detached the request from its connection and evhttp_send_reply only frees it. */
+static void hold_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct lg_hold *h = arg;
+    h->st->held_now--;
+    send_body(h->st, h->req, h->body);
+    free(h);
+}
+
+static void target_cb(struct evhttp_request *req, void *arg)
+{
+    struct lg_state *st = arg;
+    char buf[256];
+    enum lg_path p = classify(request_path(req, buf, sizeof buf));
+    st->requests[p]++;
+    const struct lg_body *body = NULL;
+    switch (p) {
+    case LG_GOROUTINE:
+    case LG_PROFILE: body = &st->goroutine; break;
+    case LG_ALLOCS:
+    case LG_HEAP: body = st->epochs ? heap_body(st, req) : &st->allocs; break;
+    case LG_MUTEX:
+    case LG_BLOCK: body = &st->mutex; break;
+    default: break;
+    }
+    if (!body) {
+        evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+        return;
+    }
+    if (p == LG_PROFILE && st->hold) {
+        struct lg_hold *h = malloc(sizeof *h);
+        struct timeval tv = {profile_seconds(req), 0};
+        if (h) {
+            *h = (struct lg_hold){st, req, body};
+            if (event_base_once(st->base, -1, EV_TIMEOUT, hold_done_cb, h, &tv) == 0) {
+                st->held_now++;
+                return;
+            }
+            free(h);
+        }
+    }
+    send_body(st, req, body);
+}
+
 static void print_totals(const struct lg_state *st, FILE *f, int json)
 {
     if (json) {
@@ -161,9 +269,11 @@ static void print_totals(const struct lg_state *st, FILE *f, int json)
         fprintf(f,
                 "\"bytes_served\":%" PRIu64 ",\"push_requests\":%" PRIu64 ",\"push_bytes\":%" PRIu64
                 ",\"push_series\":%" PRIu64 ",\"push_profiles\":%" PRIu64 ",\"push_bad\":%" PRIu64
-                ",\"shed\":%" PRIu64 ",\"accept_errors\":%" PRIu64 "}",
+                ",\"shed\":%" PRIu64 ",\"accept_errors\":%" PRIu64 ",\"held_now\":%" PRIu64
+                ",\"epochs\":%zu}",
                 st->bytes_served, st->push_requests, st->push_bytes, st->push_series,
-                st->push_profiles, st->push_bad, st->shed, st->accept_errors);
+                st->push_profiles, st->push_bad, st->shed, st->accept_errors, st->held_now,
+                st->n_epochs);
         return;
     }
     for (int i = 0; i < LG_NPATHS; i++)
@@ -304,7 +414,36 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static void usage(void)
 {
     fprintf(stderr, "usage: loadgen --targets N --base-port P [--data DIR] [--receiver-port R]"
-                    " [--idle-timeout SECONDS]\n");
+                    " [--idle-timeout SECONDS] [--profile small|big] [--epochs K]"
+                    " [--no-hold]\n");
+}
+
+/* --profile big: generates and gzips epochs 0..n-1 of the default heap profile */
+static int make_epochs(struct lg_state *st, size_t n)
+{
+    struct pg_heapgen_params p;
+    pg_heapgen_default(&p);
+    st->epochs = calloc(n, sizeof *st->epochs);
+    st->heap_requests = calloc((size_t)st->ntargets + 1, sizeof *st->heap_requests);
+    if (!st->epochs || !st->heap_requests)
+        return -1;
+    st->n_epochs = n;
+    size_t raw_total = 0;
+    for (size_t e = 0; e < n; e++) {
+        uint8_t *pb;
+        size_t len;
+        if (pg_heapgen_profile(&p, (unsigned)e, &pb, &len) != 0)
+            return -1;
+        int rc = pg_heapgen_gzip(pb, len, 6, &st->epochs[e].data, &st->epochs[e].len);
+        free(pb);
+        if (rc != 0)
+            return -1;
+        raw_total += len;
+    }
+    fprintf(stderr,
+            "loadgen: big heap profile, %zu epochs, %zu bytes decoded, %zu gzip (epoch 0)\n", n,
+            raw_total / n, st->epochs[0].len);
+    return 0;
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -320,7 +459,8 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 
 int main(int argc, char **argv)
 {
-    long ntargets = -1, base_port = -1, receiver_port = 0, idle_timeout = 3;
+    long ntargets = -1, base_port = -1, receiver_port = 0, idle_timeout = 3, n_epochs = 32;
+    int big = 0, hold = 1;
     const char *data_dir = PG_BENCH_DATA_DIR;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -336,7 +476,14 @@ int main(int argc, char **argv)
             ok = parse_long(v, 1, 3600, &idle_timeout) == 0;
         else if (strcmp(a, "--data") == 0 && v)
             ok = (data_dir = v) != NULL;
-        else {
+        else if (strcmp(a, "--profile") == 0 && v)
+            ok = (big = strcmp(v, "big") == 0) || strcmp(v, "small") == 0;
+        else if (strcmp(a, "--epochs") == 0 && v)
+            ok = parse_long(v, 1, 4096, &n_epochs) == 0;
+        else if (strcmp(a, "--no-hold") == 0) {
+            hold = 0;
+            continue;
+        } else {
             usage();
             return 2;
         }
@@ -374,11 +521,16 @@ int main(int argc, char **argv)
     memset(&st, 0, sizeof st);
     st.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     lg_global = &st;
+    st.base_port = base_port;
+    st.ntargets = ntargets;
+    st.hold = hold;
     int rc = 1;
     struct event *sigterm = NULL, *sigint = NULL;
     if (read_file(data_dir, "go_goroutine.pb.gz", &st.goroutine) != 0 ||
         read_file(data_dir, "go_allocs.pb.gz", &st.allocs) != 0 ||
         read_file(data_dir, "go_mutex.pb.gz", &st.mutex) != 0)
+        goto out;
+    if (big && make_epochs(&st, (size_t)n_epochs) != 0)
         goto out;
 
     st.base = event_base_new();
@@ -443,6 +595,10 @@ out:
     free(st.goroutine.data);
     free(st.allocs.data);
     free(st.mutex.data);
+    for (size_t i = 0; st.epochs && i < st.n_epochs; i++)
+        free(st.epochs[i].data);
+    free(st.epochs);
+    free(st.heap_requests);
     if (st.reserve_fd >= 0)
         close(st.reserve_fd);
     return rc;
