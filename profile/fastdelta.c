@@ -232,49 +232,66 @@ static int sample_values(const struct pg_fastdelta *d, const struct pg_pprof_ind
     return nz;
 }
 
-/* Writes sample i with values ov (fields other than value copied), marking what it uses. */
-static size_t write_sample(const struct pg_pprof_index *ix, struct marks *m, size_t i,
-                           const int64_t *ov, uint8_t *out)
+static void mark_labels(const struct pg_pprof_index *ix, struct marks *m,
+                        const struct pg_pprof_sample *sm)
 {
-    const uint8_t *p = ix->pb + ix->sample[i].off, *end = p + ix->sample[i].len, *q;
+    const uint8_t *p = ix->pb + sm->s.off, *end = p + sm->s.len;
+    struct pg_pb_field f, lf;
+    while (pg_pb_next(&p, end, &f) == 1) {
+        if (f.num != 3 || f.wt != PG_WT_LEN)
+            continue;
+        const uint8_t *lp = f.data, *le = f.data + f.len;
+        while (pg_pb_next(&lp, le, &lf) == 1)
+            if (lf.num == 1 || lf.num == 2 || lf.num == 4)
+                mark_str(ix, m, (int64_t)lf.v);
+    }
+}
+
+/* Copies the fields of sample sm other than its values to out. Returns the bytes written. */
+static size_t copy_nonvalue(const struct pg_pprof_index *ix, const struct pg_pprof_sample *sm,
+                            uint8_t *out)
+{
+    const uint8_t *p = ix->pb + sm->s.off, *end = p + sm->s.len, *q;
+    if (sm->vlen != PG_PPROF_SPREAD) { /* one value field: copy around it */
+        size_t a = sm->voff - sm->s.off;
+        memcpy(out, p, a);
+        memcpy(out + a, p + a + sm->vlen, sm->s.len - a - sm->vlen);
+        return sm->s.len - sm->vlen;
+    }
     struct pg_pb_field f;
-    size_t vlen = 0, keep = 0, n = 0;
-    for (q = p; pg_pb_next(&q, end, &f) == 1;)
-        if (f.num == 2)
-            vlen += (size_t)(q - f.start);
-    for (size_t k = 0; k < ix->n_stype; k++)
-        n += varint_size((uint64_t)ov[k]);
-    keep = ix->sample[i].len - vlen;
-    size_t body = keep + 1 + varint_size(n) + n;
-    size_t w = put_varint(out, 2 << 3 | PG_WT_LEN);
-    w += put_varint(out + w, body);
+    size_t w = 0;
     for (q = p; pg_pb_next(&q, end, &f) == 1;) {
         if (f.num == 2)
             continue;
         memcpy(out + w, f.start, (size_t)(q - f.start));
         w += (size_t)(q - f.start);
-        if (f.num == 1) {
-            struct pg_pb_ints it;
-            uint64_t id;
-            pg_pb_ints_begin(&it, &f);
-            while (pg_pb_ints_next(&it, &id) == 1) {
-                uint32_t li = pg_pprof_loc_find(ix, id);
-                if (li != PG_PPROF_NOT_FOUND)
-                    m->loc[li] = 1;
-            }
-        } else if (f.num == 3 && f.wt == PG_WT_LEN) {
-            const uint8_t *lp = f.data, *le = f.data + f.len;
-            struct pg_pb_field lf;
-            while (pg_pb_next(&lp, le, &lf) == 1)
-                if (lf.num == 1 || lf.num == 2 || lf.num == 4)
-                    mark_str(ix, m, (int64_t)lf.v);
-        }
     }
-    out[w++] = 2 << 3 | PG_WT_LEN;
-    w += put_varint(out + w, n);
-    for (size_t k = 0; k < ix->n_stype; k++)
-        w += put_varint(out + w, (uint64_t)ov[k]);
     return w;
+}
+
+/* Writes sample i with values ov (other fields copied), marking what it uses. */
+static size_t write_sample(const struct pg_pprof_index *ix, struct marks *m, size_t i,
+                           const int64_t *ov, uint8_t *out)
+{
+    const struct pg_pprof_sample *sm = &ix->sample[i];
+    size_t n = 0;
+    for (size_t k = 0; k < ix->n_stype; k++)
+        n += varint_size((uint64_t)ov[k]);
+    /* the payload is written after a 5-byte length slot, then moved down */
+    uint8_t *body = out + 6;
+    size_t keep = copy_nonvalue(ix, sm, body), bl = keep;
+    body[bl++] = 2 << 3 | PG_WT_LEN;
+    bl += put_varint(body + bl, n);
+    for (size_t k = 0; k < ix->n_stype; k++)
+        bl += put_varint(body + bl, (uint64_t)ov[k]);
+    size_t w = put_varint(out, 2 << 3 | PG_WT_LEN);
+    w += put_varint(out + w, bl);
+    memmove(out + w, body, bl);
+    for (uint32_t j = 0; j < sm->n_loc; j++)
+        m->loc[ix->locidx[sm->loc_off + j]] = 1;
+    if (sm->n_label)
+        mark_labels(ix, m, sm);
+    return w + bl;
 }
 
 /* Marks the functions and mappings of used locations, then the strings of everything kept. */
@@ -288,17 +305,11 @@ static void mark_rest(const struct pg_pprof_index *ix, struct marks *m)
                                     : PG_PPROF_NOT_FOUND;
         if (mi != PG_PPROF_NOT_FOUND)
             m->map[mi] = 1;
-        const uint8_t *p = ix->pb + l->s.off, *end = p + l->s.len;
-        struct pg_pb_field f, lf;
-        while (pg_pb_next(&p, end, &f) == 1) {
-            if (f.num != 4 || f.wt != PG_WT_LEN)
-                continue;
-            const uint8_t *lp = f.data, *le = f.data + f.len;
-            while (pg_pb_next(&lp, le, &lf) == 1) {
-                uint32_t fi = lf.num == 1 && lf.v ? pg_pprof_fn_find(ix, lf.v) : NONE;
-                if (fi != NONE)
-                    m->fn[fi] = 1;
-            }
+        for (uint32_t j = 0; j < l->n_line; j++) {
+            uint64_t id = ix->lines[l->line_off + j].function_id;
+            uint32_t fi = id ? pg_pprof_fn_find(ix, id) : NONE;
+            if (fi != NONE)
+                m->fn[fi] = 1;
         }
     }
     m->str[0] = 1;

@@ -17,46 +17,6 @@
     } while (0)
 #define MALFORMED() BAD("pprof: body is not a valid protobuf profile")
 
-int pg_pb_next(const uint8_t **pp, const uint8_t *end, struct pg_pb_field *f)
-{
-    const uint8_t *p = *pp;
-    if (p >= end)
-        return 0;
-    f->start = p;
-    uint64_t tag;
-    if (pg_pb_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
-        return -1;
-    f->num = (uint32_t)(tag >> 3);
-    f->wt = (int)(tag & 7);
-    switch (f->wt) {
-    case PG_WT_VARINT:
-        if (pg_pb_varint(&p, end, &f->v) < 0)
-            return -1;
-        break;
-    case PG_WT_I64:
-    case PG_WT_I32: {
-        size_t n = f->wt == PG_WT_I64 ? 8 : 4;
-        if ((size_t)(end - p) < n)
-            return -1;
-        f->v = 0;
-        for (size_t i = 0; i < n; i++)
-            f->v |= (uint64_t)p[i] << (8 * i);
-        p += n;
-        break;
-    }
-    case PG_WT_LEN:
-        if (pg_pb_varint(&p, end, &f->v) < 0 || f->v > (uint64_t)(end - p))
-            return -1;
-        f->data = p;
-        f->len = (size_t)f->v;
-        p += f->len;
-        break;
-    default: return -1;
-    }
-    *pp = p;
-    return 1;
-}
-
 void pg_pb_ints_begin(struct pg_pb_ints *it, const struct pg_pb_field *f)
 {
     memset(it, 0, sizeof(*it));
@@ -104,6 +64,8 @@ static void ix_free(void *v)
         return;
     free(ix->str);
     free(ix->sample);
+    free(ix->lines);
+    free(ix->locidx);
     free(ix->other);
     free(ix->fn);
     free(ix->map);
@@ -177,6 +139,37 @@ static int read_scalars(const uint8_t *p, size_t len, uint64_t *vals, uint32_t n
     return r;
 }
 
+/* A location's scalars, and its lines into ix->lines. */
+static int scan_loc(struct pg_pprof_index *ix, const struct pg_pb_field *lf, struct pg_pprof_loc *l)
+{
+    const uint8_t *p = lf->data, *end = lf->data + lf->len;
+    struct pg_pb_field f;
+    int r;
+    memset(l, 0, sizeof(*l));
+    span_of(ix, lf, &l->s);
+    l->line_off = (uint32_t)ix->n_lines;
+    while ((r = pg_pb_next(&p, end, &f)) == 1) {
+        if (f.num == 4) {
+            uint64_t v[4] = {0};
+            struct pg_pprof_line *ln = PUSH(ix->lines, ix->n_lines, ix->cap_lines);
+            if (f.wt != PG_WT_LEN || !ln || read_scalars(f.data, f.len, v, 3) < 0)
+                return -1;
+            ln->function_id = v[1];
+            ln->line = (int64_t)v[2];
+            l->n_line++;
+        } else if (f.num <= 5 && f.wt != PG_WT_VARINT) {
+            return -1;
+        } else if (f.num == 1) {
+            l->id = f.v;
+        } else if (f.num == 2) {
+            l->mapping_id = f.v;
+        } else if (f.num == 3) {
+            l->address = f.v;
+        }
+    }
+    return r;
+}
+
 static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, const uint8_t *fend)
 {
     uint64_t v[11] = {0};
@@ -193,8 +186,8 @@ static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, co
         break; /* also copied verbatim */
     }
     case 2: {
-        struct pg_pprof_span *s = PUSH(ix->sample, ix->n_sample, ix->cap_sample);
-        return s ? span_of(ix, f, s) : -1;
+        struct pg_pprof_sample *s = PUSH(ix->sample, ix->n_sample, ix->cap_sample);
+        return s ? span_of(ix, f, &s->s) : -1;
     }
     case 3: {
         struct pg_pprof_map *m = PUSH(ix->map, ix->n_map, ix->cap_map);
@@ -207,12 +200,7 @@ static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, co
     }
     case 4: {
         struct pg_pprof_loc *l = PUSH(ix->loc, ix->n_loc, ix->cap_loc);
-        if (!l || read_scalars(f->data, f->len, v, 3) < 0) /* field 4 (lines) skipped */
-            return -1;
-        l->id = v[1];
-        l->mapping_id = v[2];
-        l->address = v[3];
-        return span_of(ix, f, &l->s);
+        return l ? scan_loc(ix, f, l) : -1;
     }
     case 5: {
         struct pg_pprof_fn *fn = PUSH(ix->fn, ix->n_fn, ix->cap_fn);
@@ -410,32 +398,24 @@ static int check_loc(struct pg_pprof_index *ix, struct pg_pprof_loc *l, int hash
         ix->tmp[nt++] = l->address;
         ix->tmp[nt++] = mh;
     }
-    const uint8_t *p = ix->pb + l->s.off, *end = p + l->s.len;
-    struct pg_pb_field f;
-    int r;
-    while ((r = pg_pb_next(&p, end, &f)) == 1) {
-        if (f.num != 4)
-            continue;
-        uint64_t v[4] = {0};
-        if (f.wt != PG_WT_LEN || read_scalars(f.data, f.len, v, 3) < 0)
-            MALFORMED();
+    if (hash &&
+        pg_pprof_grow(&ix->tmp, &ix->cap_tmp, 2 + 2 * (size_t)l->n_line, sizeof(*ix->tmp)) < 0)
+        BAD("pprof: out of memory");
+    for (uint32_t j = 0; j < l->n_line; j++) {
+        const struct pg_pprof_line *ln = &ix->lines[l->line_off + j];
         uint64_t fh = 0;
-        if (v[1]) {
-            uint32_t fi = pg_pprof_fn_find(ix, v[1]);
+        if (ln->function_id) {
+            uint32_t fi = pg_pprof_fn_find(ix, ln->function_id);
             if (fi == PG_PPROF_NOT_FOUND)
                 BAD("pprof: location %llu references missing function %llu",
-                    (unsigned long long)l->id, (unsigned long long)v[1]);
+                    (unsigned long long)l->id, (unsigned long long)ln->function_id);
             fh = ix->fn[fi].hash;
         }
         if (hash) {
-            if (pg_pprof_grow(&ix->tmp, &ix->cap_tmp, nt + 2, sizeof(*ix->tmp)) < 0)
-                BAD("pprof: out of memory");
             ix->tmp[nt++] = fh;
-            ix->tmp[nt++] = v[2];
+            ix->tmp[nt++] = (uint64_t)ln->line;
         }
     }
-    if (r < 0)
-        MALFORMED();
     if (hash)
         l->hash = XXH3_64bits(ix->tmp, nt * sizeof(*ix->tmp));
     return 0;
@@ -464,32 +444,52 @@ static int check_label(const struct pg_pprof_index *ix, const struct pg_pb_field
     return 0;
 }
 
+/* Location ids of one field occurrence: checked, and (hash) their hashes appended to tmp
+ * and their indexes to locidx. */
+static int sample_locs(struct pg_pprof_index *ix, const struct pg_pb_field *f, size_t i, int hash,
+                       size_t *nt, char *err, size_t errlen)
+{
+    struct pg_pb_ints it;
+    uint64_t x;
+    int q;
+    pg_pb_ints_begin(&it, f);
+    while ((q = pg_pb_ints_next(&it, &x)) == 1) {
+        uint32_t li = pg_pprof_loc_find(ix, x);
+        if (li == PG_PPROF_NOT_FOUND)
+            BAD("pprof: sample %zu references missing location %llu", i, (unsigned long long)x);
+        if (!hash)
+            continue;
+        if ((*nt == ix->cap_tmp &&
+             pg_pprof_grow(&ix->tmp, &ix->cap_tmp, *nt + 1, sizeof(*ix->tmp)) < 0) ||
+            (ix->n_locidx == ix->cap_locidx &&
+             pg_pprof_grow(&ix->locidx, &ix->cap_locidx, ix->n_locidx + 1, sizeof(uint32_t)) < 0))
+            BAD("pprof: out of memory");
+        ix->tmp[(*nt)++] = ix->loc[li].hash;
+        ix->locidx[ix->n_locidx++] = li;
+    }
+    if (q < 0)
+        MALFORMED();
+    return 0;
+}
+
 static int check_sample(struct pg_pprof_index *ix, size_t i, int hash, char *err, size_t errlen)
 {
-    const uint8_t *p = ix->pb + ix->sample[i].off, *end = p + ix->sample[i].len;
-    size_t nv = 0, nt = 0, nl = 0, nst = ix->n_stype;
+    struct pg_pprof_sample *sm = &ix->sample[i];
+    const uint8_t *p = ix->pb + sm->s.off, *end = p + sm->s.len;
+    size_t nv = 0, nt = 0, nst = ix->n_stype;
     uint64_t lh = 0, x;
     struct pg_pb_field f;
     struct pg_pb_ints it;
-    int r, q;
+    int r, q, nvf = 0;
+    sm->loc_off = (uint32_t)ix->n_locidx;
+    sm->n_label = 0;
     while ((r = pg_pb_next(&p, end, &f)) == 1) {
         if (f.num == 1) {
-            pg_pb_ints_begin(&it, &f);
-            while ((q = pg_pb_ints_next(&it, &x)) == 1) {
-                uint32_t li = pg_pprof_loc_find(ix, x);
-                if (li == PG_PPROF_NOT_FOUND)
-                    BAD("pprof: sample %zu references missing location %llu", i,
-                        (unsigned long long)x);
-                if (hash) {
-                    if (nt == ix->cap_tmp &&
-                        pg_pprof_grow(&ix->tmp, &ix->cap_tmp, nt + 1, sizeof(*ix->tmp)) < 0)
-                        BAD("pprof: out of memory");
-                    ix->tmp[nt++] = ix->loc[li].hash;
-                }
-            }
-            if (q < 0)
-                MALFORMED();
+            if (sample_locs(ix, &f, i, hash, &nt, err, errlen) < 0)
+                return -1;
         } else if (f.num == 2) {
+            sm->voff = (uint32_t)(f.start - ix->pb);
+            sm->vlen = nvf++ ? PG_PPROF_SPREAD : (uint32_t)(p - f.start);
             pg_pb_ints_begin(&it, &f);
             while ((q = pg_pb_ints_next(&it, &x)) == 1) {
                 if (hash && nv < nst)
@@ -501,16 +501,17 @@ static int check_sample(struct pg_pprof_index *ix, size_t i, int hash, char *err
         } else if (f.num == 3) {
             if (check_label(ix, &f, hash, &lh, err, errlen) < 0)
                 return -1;
-            nl++;
+            sm->n_label++;
         }
     }
     if (r < 0)
         MALFORMED();
     if (nv != nst)
         BAD("pprof: sample %zu has %zu values for %zu sample types", i, nv, nst);
+    sm->n_loc = (uint32_t)(ix->n_locidx - sm->loc_off);
     if (hash) {
-        uint64_t k =
-            XXH3_64bits_withSeed(ix->tmp, nt * sizeof(*ix->tmp), lh + nl * 0x9e3779b97f4a7c15ULL);
+        uint64_t k = XXH3_64bits_withSeed(ix->tmp, nt * sizeof(*ix->tmp),
+                                          lh + sm->n_label * 0x9e3779b97f4a7c15ULL);
         ix->key[i] = k ? k : 1;
     }
     return 0;
@@ -522,7 +523,7 @@ static void index_reset(struct pg_pprof_index *ix, const uint8_t *pb, size_t len
 {
     ix->pb = pb;
     ix->len = len;
-    ix->n_str = ix->n_sample = ix->n_other = 0;
+    ix->n_str = ix->n_sample = ix->n_other = ix->n_lines = ix->n_locidx = 0;
     ix->n_fn = ix->n_map = ix->n_loc = 0;
     ix->n_stype = ix->n_refs = 0;
 }

@@ -52,7 +52,42 @@ static inline int pg_pb_varint(const uint8_t **pp, const uint8_t *end, uint64_t 
 
 /* Reads the next field at *pp. Returns 1 (field read, *pp advanced), 0 at end, -1 when
  * malformed (bad tag, group wire types, truncated). */
-int pg_pb_next(const uint8_t **pp, const uint8_t *end, struct pg_pb_field *f);
+static inline int pg_pb_next(const uint8_t **pp, const uint8_t *end, struct pg_pb_field *f)
+{
+    const uint8_t *p = *pp;
+    if (p >= end)
+        return 0;
+    f->start = p;
+    f->data = NULL;
+    f->len = 0;
+    uint64_t tag;
+    if (pg_pb_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+        return -1;
+    f->num = (uint32_t)(tag >> 3);
+    f->wt = (int)(tag & 7);
+    if (f->wt == PG_WT_VARINT) {
+        if (pg_pb_varint(&p, end, &f->v) < 0)
+            return -1;
+    } else if (f->wt == PG_WT_LEN) {
+        if (pg_pb_varint(&p, end, &f->v) < 0 || f->v > (uint64_t)(end - p))
+            return -1;
+        f->data = p;
+        f->len = (size_t)f->v;
+        p += f->len;
+    } else if (f->wt == PG_WT_I64 || f->wt == PG_WT_I32) {
+        size_t n = f->wt == PG_WT_I64 ? 8 : 4;
+        if ((size_t)(end - p) < n)
+            return -1;
+        f->v = 0;
+        for (size_t i = 0; i < n; i++)
+            f->v |= (uint64_t)p[i] << (8 * i);
+        p += n;
+    } else {
+        return -1;
+    }
+    *pp = p;
+    return 1;
+}
 
 /* Iterates a repeated integer field that may be packed (PG_WT_LEN) or not (PG_WT_VARINT):
  * call pg_pb_ints_begin once per field occurrence, then pg_pb_ints_next until it returns 0.
@@ -101,6 +136,21 @@ struct pg_pprof_map {
 struct pg_pprof_loc {
     uint64_t id, mapping_id, address, hash;
     struct pg_pprof_span s;
+    uint32_t line_off, n_line; /* in pg_pprof_index.lines */
+};
+
+struct pg_pprof_line {
+    uint64_t function_id;
+    int64_t line;
+};
+
+#define PG_PPROF_SPREAD UINT32_MAX
+struct pg_pprof_sample {
+    struct pg_pprof_span s;
+    uint32_t voff, vlen;     /* the value field (tag to end) as body offsets; vlen is
+                              * PG_PPROF_SPREAD when values are in several fields */
+    uint32_t loc_off, n_loc; /* location indexes in pg_pprof_index.locidx (hash only) */
+    uint32_t n_label;
 };
 
 /* id -> array index; dense when ids are 1..n in order (Go's encoder), else sorted pairs */
@@ -118,7 +168,12 @@ struct pg_pprof_idmap {
 struct pg_pprof_index {
     const uint8_t *pb;
     size_t len;
-    struct pg_pprof_span *str, *sample, *other; /* other: whole fields to copy verbatim */
+    struct pg_pprof_span *str, *other; /* other: whole fields to copy verbatim */
+    struct pg_pprof_sample *sample;
+    struct pg_pprof_line *lines;
+    size_t n_lines, cap_lines;
+    uint32_t *locidx; /* per sample, its location indexes (hash only) */
+    size_t n_locidx, cap_locidx;
     size_t n_str, n_sample, n_other, cap_str, cap_sample, cap_other;
     struct pg_pprof_fn *fn;
     struct pg_pprof_map *map;

@@ -9,7 +9,7 @@
  * fresh state on epoch 0 and deltas epochs 1..K-1; the figures are medians over rounds of
  * the mean per scrape.
  *
- * Usage: bench_profile [--rounds N] [--epochs K] [--stacks N] [file.pb[.gz]]
+ * Usage: bench_profile [--rounds N] [--epochs K] [--stacks N] [--only-new] [file.pb[.gz]]
  * (default: the generator's heap profile, tests/bench/heapgen.h; with a file, every epoch is
  * that file, so alloc deltas are 0). */
 #include <stdio.h>
@@ -305,7 +305,7 @@ static void report(struct run *r, int rounds)
 
 int main(int argc, char **argv)
 {
-    int rounds = 9, epochs = 6;
+    int rounds = 9, epochs = 6, only_new = 0;
     size_t stacks = 0;
     const char *file = NULL;
     for (int i = 1; i < argc; i++) {
@@ -315,6 +315,8 @@ int main(int argc, char **argv)
             epochs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--stacks") == 0 && i + 1 < argc)
             stacks = (size_t)atol(argv[++i]);
+        else if (strcmp(argv[i], "--only-new") == 0)
+            only_new = 1; /* for profiling the new path (old figures then read 0) */
         else if (argv[i][0] != '-')
             file = argv[i];
         else {
@@ -333,7 +335,8 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < rounds; i++) {
-        old_round(r, i);
+        if (!only_new)
+            old_round(r, i);
         new_round(r, i);
     }
     report(r, rounds);
