@@ -277,21 +277,27 @@ static size_t write_sample(const struct pg_pprof_index *ix, struct marks *m, siz
     size_t n = 0;
     for (size_t k = 0; k < ix->n_stype; k++)
         n += varint_size((uint64_t)ov[k]);
-    /* the payload is written after a 5-byte length slot, then moved down */
-    uint8_t *body = out + 6;
-    size_t keep = copy_nonvalue(ix, sm, body), bl = keep;
-    body[bl++] = 2 << 3 | PG_WT_LEN;
-    bl += put_varint(body + bl, n);
-    for (size_t k = 0; k < ix->n_stype; k++)
-        bl += put_varint(body + bl, (uint64_t)ov[k]);
+    size_t keep = sm->vlen != PG_PPROF_SPREAD ? sm->s.len - sm->vlen : 0;
+    if (sm->vlen == PG_PPROF_SPREAD) { /* values over several fields: measure first */
+        const uint8_t *p = ix->pb + sm->s.off, *end = p + sm->s.len, *q;
+        struct pg_pb_field f;
+        for (q = p; pg_pb_next(&q, end, &f) == 1;)
+            if (f.num != 2)
+                keep += (size_t)(q - f.start);
+    }
+    size_t bl = keep + 1 + varint_size(n) + n;
     size_t w = put_varint(out, 2 << 3 | PG_WT_LEN);
     w += put_varint(out + w, bl);
-    memmove(out + w, body, bl);
+    w += copy_nonvalue(ix, sm, out + w);
+    out[w++] = 2 << 3 | PG_WT_LEN;
+    w += put_varint(out + w, n);
+    for (size_t k = 0; k < ix->n_stype; k++)
+        w += put_varint(out + w, (uint64_t)ov[k]);
     for (uint32_t j = 0; j < sm->n_loc; j++)
         m->loc[ix->locidx[sm->loc_off + j]] = 1;
     if (sm->n_label)
         mark_labels(ix, m, sm);
-    return w + bl;
+    return w;
 }
 
 /* Marks the functions and mappings of used locations, then the strings of everything kept. */

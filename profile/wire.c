@@ -49,7 +49,8 @@ int pg_pprof_grow(void *buf, size_t *cap, size_t n, size_t sz)
 }
 
 #define PUSH(arr, n, cap)                                                                          \
-    (pg_pprof_grow(&(arr), &(cap), (n) + 1, sizeof(*(arr))) == 0 ? &(arr)[(n)++] : NULL)
+    (((n) < (cap) || pg_pprof_grow(&(arr), &(cap), (n) + 1, sizeof(*(arr))) == 0) ? &(arr)[(n)++]  \
+                                                                                  : NULL)
 
 /* ---- per-thread scratch ---- */
 
@@ -66,6 +67,7 @@ static void ix_free(void *v)
     free(ix->sample);
     free(ix->lines);
     free(ix->locidx);
+    free(ix->lochash);
     free(ix->other);
     free(ix->fn);
     free(ix->map);
@@ -172,7 +174,7 @@ static int scan_loc(struct pg_pprof_index *ix, const struct pg_pb_field *lf, str
 
 static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, const uint8_t *fend)
 {
-    uint64_t v[11] = {0};
+    uint64_t v[7] = {0};
     if (f->num >= 1 && f->num <= 6 && f->wt != PG_WT_LEN)
         return -1;
     switch (f->num) {
@@ -417,7 +419,7 @@ static int check_loc(struct pg_pprof_index *ix, struct pg_pprof_loc *l, int hash
         }
     }
     if (hash)
-        l->hash = XXH3_64bits(ix->tmp, nt * sizeof(*ix->tmp));
+        ix->lochash[l - ix->loc] = l->hash = XXH3_64bits(ix->tmp, nt * sizeof(*ix->tmp));
     return 0;
 }
 
@@ -452,6 +454,11 @@ static int sample_locs(struct pg_pprof_index *ix, const struct pg_pb_field *f, s
     struct pg_pb_ints it;
     uint64_t x;
     int q;
+    size_t most = f->wt == PG_WT_LEN ? f->len : 1; /* a varint takes at least one byte */
+    if (hash &&
+        (pg_pprof_grow(&ix->tmp, &ix->cap_tmp, *nt + most, sizeof(*ix->tmp)) < 0 ||
+         pg_pprof_grow(&ix->locidx, &ix->cap_locidx, ix->n_locidx + most, sizeof(uint32_t)) < 0))
+        BAD("pprof: out of memory");
     pg_pb_ints_begin(&it, f);
     while ((q = pg_pb_ints_next(&it, &x)) == 1) {
         uint32_t li = pg_pprof_loc_find(ix, x);
@@ -459,12 +466,7 @@ static int sample_locs(struct pg_pprof_index *ix, const struct pg_pb_field *f, s
             BAD("pprof: sample %zu references missing location %llu", i, (unsigned long long)x);
         if (!hash)
             continue;
-        if ((*nt == ix->cap_tmp &&
-             pg_pprof_grow(&ix->tmp, &ix->cap_tmp, *nt + 1, sizeof(*ix->tmp)) < 0) ||
-            (ix->n_locidx == ix->cap_locidx &&
-             pg_pprof_grow(&ix->locidx, &ix->cap_locidx, ix->n_locidx + 1, sizeof(uint32_t)) < 0))
-            BAD("pprof: out of memory");
-        ix->tmp[(*nt)++] = ix->loc[li].hash;
+        ix->tmp[(*nt)++] = ix->lochash[li];
         ix->locidx[ix->n_locidx++] = li;
     }
     if (q < 0)
@@ -539,6 +541,8 @@ int pg_pprof_index_build(struct pg_pprof_index *ix, const uint8_t *pb, size_t le
     if (idmap_build(&ix->fn_ids, ix->fn, sizeof(*ix->fn), ix->n_fn) < 0 ||
         idmap_build(&ix->map_ids, ix->map, sizeof(*ix->map), ix->n_map) < 0 ||
         idmap_build(&ix->loc_ids, ix->loc, sizeof(*ix->loc), ix->n_loc) < 0)
+        BAD("pprof: out of memory");
+    if (hash && pg_pprof_grow(&ix->lochash, &ix->cap_lochash, ix->n_loc, sizeof(uint64_t)) < 0)
         BAD("pprof: out of memory");
     for (size_t i = 0; i < ix->n_loc; i++)
         if (check_loc(ix, &ix->loc[i], hash, err, errlen) < 0)

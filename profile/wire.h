@@ -35,6 +35,11 @@ static inline int pg_pb_varint(const uint8_t **pp, const uint8_t *end, uint64_t 
         *pp = p + 1;
         return 0;
     }
+    if (end - p >= 2 && p[1] < 0x80) {
+        *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        *pp = p + 2;
+        return 0;
+    }
     uint64_t r = 0;
     for (int s = 0; s < 70; s += 7) {
         if (p >= end)
@@ -172,7 +177,9 @@ struct pg_pprof_index {
     struct pg_pprof_sample *sample;
     struct pg_pprof_line *lines;
     size_t n_lines, cap_lines;
-    uint32_t *locidx; /* per sample, its location indexes (hash only) */
+    uint32_t *locidx;  /* per sample, its location indexes (hash only) */
+    uint64_t *lochash; /* per location, its hash (hash only; compact for the sample pass) */
+    size_t cap_lochash;
     size_t n_locidx, cap_locidx;
     size_t n_str, n_sample, n_other, cap_str, cap_sample, cap_other;
     struct pg_pprof_fn *fn;
