@@ -207,7 +207,7 @@ static uint8_t *encode_profile(const struct universe *u, int64_t (*vals)[4], uin
 /* ---- content view ---- */
 
 struct centry {
-    char key[512];
+    char key[4096];
     int64_t v[4];
 };
 
@@ -222,10 +222,19 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Content key of a sample: frames (address if with_addr, then lines) and sorted labels. */
+/* snprintf at out + *w that never runs past outlen (keys longer than the buffer are cut) */
+#define CK_PUT(...)                                                                                \
+    do {                                                                                           \
+        if (*w < outlen) {                                                                         \
+            int n_ = snprintf(out + *w, outlen - *w, __VA_ARGS__);                                 \
+            *w += n_ > 0 ? (size_t)n_ : 0;                                                         \
+        }                                                                                          \
+    } while (0)
+
 static void content_key(const Perftools__Profiles__Profile *p, const Perftools__Profiles__Sample *s,
                         int with_addr, char *out, size_t outlen)
 {
-    size_t w = 0;
+    size_t w0 = 0, *w = &w0;
     out[0] = 0;
     for (size_t i = 0; i < s->n_location_id; i++) {
         const Perftools__Profiles__Location *l = NULL;
@@ -233,20 +242,20 @@ static void content_key(const Perftools__Profiles__Profile *p, const Perftools__
             if (p->location[k]->id == s->location_id[i])
                 l = p->location[k];
         if (!l) {
-            w += (size_t)snprintf(out + w, outlen - w, "?|");
+            CK_PUT("?|");
             continue;
         }
         if (with_addr)
-            w += (size_t)snprintf(out + w, outlen - w, "%llx:", (unsigned long long)l->address);
+            CK_PUT("%llx:", (unsigned long long)l->address);
         for (size_t j = 0; j < l->n_line; j++) {
             const Perftools__Profiles__Function *f = NULL;
             for (size_t k = 0; k < p->n_function && !f; k++)
                 if (p->function[k]->id == l->line[j]->function_id)
                     f = p->function[k];
-            w += (size_t)snprintf(out + w, outlen - w, "%s@%s:%lld;", f ? pstr(p, f->name) : "?",
-                                  f ? pstr(p, f->filename) : "?", (long long)l->line[j]->line);
+            CK_PUT("%s@%s:%lld;", f ? pstr(p, f->name) : "?", f ? pstr(p, f->filename) : "?",
+                   (long long)l->line[j]->line);
         }
-        w += (size_t)snprintf(out + w, outlen - w, "|");
+        CK_PUT("|");
     }
     char lb[8][64];
     const char *lp[8];
@@ -259,7 +268,7 @@ static void content_key(const Perftools__Profiles__Profile *p, const Perftools__
     }
     qsort(lp, nl, sizeof(lp[0]), cmp_str);
     for (size_t j = 0; j < nl; j++)
-        w += (size_t)snprintf(out + w, outlen - w, "{%s}", lp[j]);
+        CK_PUT("{%s}", lp[j]);
 }
 
 /* Content view: one entry per distinct key, values summed. Returns the count. */
@@ -268,7 +277,7 @@ static size_t content_view(const Perftools__Profiles__Profile *p, int with_addr,
 {
     struct centry *e = calloc(p->n_sample + 1, sizeof(*e));
     size_t n = 0;
-    char k[512];
+    char k[4096];
     for (size_t i = 0; i < p->n_sample; i++) {
         content_key(p, p->sample[i], with_addr, k, sizeof(k));
         size_t j = 0;

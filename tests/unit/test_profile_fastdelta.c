@@ -2,7 +2,8 @@
  * real Go profiles, a property test on random cumulative profile pairs with renumbered ids
  * (previous + delta == current per stack, non-delta'd values unchanged, zero deltas dropped,
  * pruned output valid), resets, equivalence with pg_delta_apply, type changes, errors, state
- * size and mutated input failing safely. */
+ * size, mutated input failing safely, and the generator's heap profile (tests/bench/heapgen.h,
+ * linked in by tests/bench/CMakeLists.txt). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "fdtest.h"
+#include "heapgen.h"
 #include "profile/delta.h"
 #include "profile/fastdelta.h"
 #include "profile/pprof.h"
@@ -392,6 +394,68 @@ static void test_mutations(void **state)
     free(raw);
 }
 
+/* The generator's heap profile (tests/bench/heapgen.h) over a few epochs: deltas match the
+ * content views and pg_delta_apply; on the default 3000-stack shape the output validates and
+ * the state stays <= 32 bytes per stack. */
+static void test_heapgen(void **state)
+{
+    (void)state;
+    struct pg_heapgen_params hp;
+    pg_heapgen_default(&hp);
+    hp.n_stacks = 300;
+    hp.n_functions = 600;
+    char err[256];
+    struct pg_fastdelta *d = pg_fastdelta_new();
+    struct pg_fastdelta_result r;
+    uint8_t *prev = NULL;
+    size_t prevlen = 0;
+    for (unsigned e = 0; e < 4; e++) {
+        uint8_t *pb;
+        size_t len;
+        assert_int_equal(pg_heapgen_profile(&hp, e, &pb, &len), 0);
+        assert_int_equal(pg_fastdelta_apply(d, pb, len, ALLOC, 2, &r, err, sizeof(err)), 0);
+        assert_int_equal(r.primed, e == 0);
+        assert_int_equal(r.reset, 0);
+        if (e > 0) {
+            Perftools__Profiles__Profile *p0 =
+                perftools__profiles__profile__unpack(NULL, prevlen, prev);
+            Perftools__Profiles__Profile *p1 = perftools__profiles__profile__unpack(NULL, len, pb);
+            Perftools__Profiles__Profile *out = decode_ok(r.out, r.len);
+            assert_true(out->n_sample > 0 && out->n_sample <= p1->n_sample);
+            check_delta(p0, p1, out);
+            check_equivalent(prev, prevlen, pb, len, out);
+            perftools__profiles__profile__free_unpacked(out, NULL);
+            perftools__profiles__profile__free_unpacked(p0, NULL);
+            perftools__profiles__profile__free_unpacked(p1, NULL);
+            free(r.out);
+        }
+        free(prev);
+        prev = pb;
+        prevlen = len;
+    }
+    free(prev);
+    pg_fastdelta_free(d);
+
+    pg_heapgen_default(&hp);
+    d = pg_fastdelta_new();
+    for (unsigned e = 3; e < 5; e++) {
+        uint8_t *pb;
+        size_t len;
+        assert_int_equal(pg_heapgen_profile(&hp, e, &pb, &len), 0);
+        assert_int_equal(pg_fastdelta_apply(d, pb, len, ALLOC, 2, &r, err, sizeof(err)), 0);
+        assert_int_equal(r.samples_in, hp.n_stacks);
+        assert_true(pg_fastdelta_state_bytes(d) <= 64 + 32 * hp.n_stacks);
+        if (r.out) {
+            Perftools__Profiles__Profile *out = decode_ok(r.out, r.len);
+            assert_int_equal(out->n_sample, r.samples_out);
+            perftools__profiles__profile__free_unpacked(out, NULL);
+            free(r.out);
+        }
+        free(pb);
+    }
+    pg_fastdelta_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_state_bytes),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_heapgen),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     pg_profile_thread_release();
