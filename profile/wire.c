@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* xxHash's implementation is a header: inline it (the calls are on 8-64 byte inputs) */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "profile/gz.h"
@@ -68,6 +70,7 @@ static void ix_free(void *v)
     free(ix->lines);
     free(ix->locidx);
     free(ix->lochash);
+    free(ix->strhash);
     free(ix->other);
     free(ix->fn);
     free(ix->map);
@@ -290,16 +293,27 @@ static int scan_top(struct pg_pprof_index *ix, char *err, size_t errlen)
             BAD("pprof: %s string index %lld out of range", what, (long long)(idx));               \
     } while (0)
 
+/* Hash of string i, computed once per build (strhash[i] 0 = not yet). */
 static uint64_t str_hash(const struct pg_pprof_index *ix, int64_t i)
 {
-    const struct pg_pprof_span *s = &ix->str[i];
-    return XXH3_64bits(ix->pb + s->off, s->len);
+    uint64_t h = ix->strhash[i];
+    if (h == 0) {
+        const struct pg_pprof_span *s = &ix->str[i];
+        h = XXH3_64bits(ix->pb + s->off, s->len) | 1;
+        ix->strhash[i] = h;
+    }
+    return h;
 }
 
 static int check_tables(struct pg_pprof_index *ix, int hash, char *err, size_t errlen)
 {
     if (ix->n_str == 0 || ix->str[0].len != 0)
         BAD("pprof: string table must start with the empty string");
+    if (hash) {
+        if (pg_pprof_grow(&ix->strhash, &ix->cap_strhash, ix->n_str, sizeof(uint64_t)) < 0)
+            BAD("pprof: out of memory");
+        memset(ix->strhash, 0, ix->n_str * sizeof(uint64_t));
+    }
     if (ix->n_stype == 0)
         BAD("pprof: profile has no sample types");
     for (size_t i = 0; i < ix->n_stype; i++) {
@@ -371,11 +385,6 @@ uint32_t pg_pprof_idmap_find(const struct pg_pprof_idmap *m, size_t n, uint64_t 
             hi = mid;
     }
     return lo < n && m->pairs[lo].id == id ? m->pairs[lo].idx : PG_PPROF_NOT_FOUND;
-}
-
-uint32_t pg_pprof_fn_find(const struct pg_pprof_index *ix, uint64_t id)
-{
-    return pg_pprof_idmap_find(&ix->fn_ids, ix->n_fn, id);
 }
 
 /* ---- locations ---- */
@@ -459,6 +468,27 @@ static int sample_locs(struct pg_pprof_index *ix, const struct pg_pb_field *f, s
         (pg_pprof_grow(&ix->tmp, &ix->cap_tmp, *nt + most, sizeof(*ix->tmp)) < 0 ||
          pg_pprof_grow(&ix->locidx, &ix->cap_locidx, ix->n_locidx + most, sizeof(uint32_t)) < 0))
         BAD("pprof: out of memory");
+    if (f->wt == PG_WT_LEN && ix->loc_ids.dense) { /* the common case, kept tight */
+        const uint8_t *p = f->data, *end = f->data + f->len;
+        uint64_t *th = ix->tmp + *nt;
+        uint32_t *li = ix->locidx + ix->n_locidx, n = 0, nloc = (uint32_t)ix->n_loc;
+        while (p < end) {
+            if (pg_pb_varint(&p, end, &x) < 0)
+                MALFORMED();
+            if (x - 1 >= nloc)
+                BAD("pprof: sample %zu references missing location %llu", i, (unsigned long long)x);
+            if (hash) {
+                th[n] = ix->lochash[x - 1];
+                li[n] = (uint32_t)(x - 1);
+            }
+            n++;
+        }
+        if (hash) {
+            *nt += n;
+            ix->n_locidx += n;
+        }
+        return 0;
+    }
     pg_pb_ints_begin(&it, f);
     while ((q = pg_pb_ints_next(&it, &x)) == 1) {
         uint32_t li = pg_pprof_loc_find(ix, x);

@@ -35,10 +35,18 @@ static inline int pg_pb_varint(const uint8_t **pp, const uint8_t *end, uint64_t 
         *pp = p + 1;
         return 0;
     }
-    if (end - p >= 2 && p[1] < 0x80) {
-        *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
-        *pp = p + 2;
-        return 0;
+    if (end - p >= 10) { /* no end check per byte */
+        uint64_t r = p[0] & 0x7f;
+        for (int i = 1; i < 10; i++) {
+            uint8_t b = p[i];
+            r |= (uint64_t)(b & 0x7f) << (7 * i);
+            if (b < 0x80) {
+                *v = r;
+                *pp = p + i + 1;
+                return 0;
+            }
+        }
+        return -1;
     }
     uint64_t r = 0;
     for (int s = 0; s < 70; s += 7) {
@@ -180,6 +188,8 @@ struct pg_pprof_index {
     uint32_t *locidx;  /* per sample, its location indexes (hash only) */
     uint64_t *lochash; /* per location, its hash (hash only; compact for the sample pass) */
     size_t cap_lochash;
+    uint64_t *strhash; /* per string, its hash once computed (hash only) */
+    size_t cap_strhash;
     size_t n_locidx, cap_locidx;
     size_t n_str, n_sample, n_other, cap_str, cap_sample, cap_other;
     struct pg_pprof_fn *fn;
@@ -223,7 +233,12 @@ static inline uint32_t pg_pprof_loc_find(const struct pg_pprof_index *ix, uint64
         return id >= 1 && id <= ix->n_loc ? (uint32_t)(id - 1) : PG_PPROF_NOT_FOUND;
     return pg_pprof_idmap_find(&ix->loc_ids, ix->n_loc, id);
 }
-uint32_t pg_pprof_fn_find(const struct pg_pprof_index *ix, uint64_t id);
+static inline uint32_t pg_pprof_fn_find(const struct pg_pprof_index *ix, uint64_t id)
+{
+    if (ix->fn_ids.dense)
+        return id >= 1 && id <= ix->n_fn ? (uint32_t)(id - 1) : PG_PPROF_NOT_FOUND;
+    return pg_pprof_idmap_find(&ix->fn_ids, ix->n_fn, id);
+}
 
 /* Grows *buf (elements of size sz, *cap of them) to hold at least n. Returns 0 or -1. */
 int pg_pprof_grow(void *buf, size_t *cap, size_t n, size_t sz);
