@@ -24,6 +24,11 @@
  * worth of scratch. A 64-bit key collision would merge two stacks' values (probability
  * < 1e-11 per scrape at 10^4 stacks).
  *
+ * Cost (tests/bench/bench_profile.c, generator's heap profile: 244 KB gzip, 556 KB decoded,
+ * 3000 stacks, 4 sample types, 2 delta'd; shared 2-core machine): about 1.3 ms CPU per
+ * scrape, versus ~14 ms for protobuf-c unpack + validate + pg_delta_apply + pack. Callers
+ * that run pg_fastdelta_apply need not run pg_pprof_wire_check first (use pg_pprof_unwrap).
+ *
  * Not thread-safe per state; different states may be used from different threads
  * concurrently. */
 #ifndef PG_FASTDELTA_H
@@ -60,7 +65,8 @@ struct pg_fastdelta_result {
  * delta'd types differ from the previous call, res->primed = 1 and nothing is emitted; on
  * a counter reset res->reset = 1 and nothing is emitted; otherwise res->out is a valid pprof
  * (protobuf-c and go tool pprof read it). Returns 0, or -1 with a reason in err (a type not
- * in the profile, malformed input, out of memory); then the state is unchanged and
+ * in the profile, more than 32 sample types, malformed input, out of memory); then the state
+ * is unchanged and
  * res->out is NULL. */
 int pg_fastdelta_apply(struct pg_fastdelta *d, const uint8_t *pb, size_t len,
                        const char *const *types, size_t n_types, struct pg_fastdelta_result *res,
