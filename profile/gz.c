@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define PG_GZ_LEVELS 13
 
@@ -79,6 +80,33 @@ static size_t first_cap(const uint8_t *in, size_t inlen, size_t limit)
     return guess > limit ? limit : guess;
 }
 
+/* libdeflate says only "bad data": on that error path zlib streams through the member (output
+ * discarded, so no memory grows) to tell a truncated body from a corrupt one, with the
+ * former zlib code's wording. */
+static void explain_bad(const uint8_t *in, size_t inlen, char *err, size_t errlen)
+{
+    z_stream zs;
+    uint8_t sink[16384];
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+        snprintf(err, errlen, "gzip: corrupt input");
+        return;
+    }
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = inlen > UINT32_MAX ? UINT32_MAX : (uInt)inlen;
+    int rc;
+    do {
+        zs.next_out = sink;
+        zs.avail_out = sizeof(sink);
+        rc = inflate(&zs, Z_NO_FLUSH);
+    } while (rc == Z_OK);
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0)
+        snprintf(err, errlen, "gzip: truncated input");
+    else
+        snprintf(err, errlen, "gzip: %s", rc != Z_STREAM_END && zs.msg ? zs.msg : "corrupt input");
+    inflateEnd(&zs);
+}
+
 /* Inflates one member at in into buf[used..cap), growing buf (up to limit) as needed. */
 static int inflate_member(struct libdeflate_decompressor *dec, const uint8_t *in, size_t inlen,
                           size_t *consumed, uint8_t **buf, size_t *cap, size_t *used, size_t limit,
@@ -94,7 +122,7 @@ static int inflate_member(struct libdeflate_decompressor *dec, const uint8_t *in
             return 0;
         }
         if (r != LIBDEFLATE_INSUFFICIENT_SPACE) {
-            snprintf(err, errlen, "gzip: truncated or corrupt input");
+            explain_bad(in, inlen, err, errlen);
             return -1;
         }
         if (*cap >= limit) {

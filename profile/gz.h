@@ -24,8 +24,8 @@ int pg_gz_is_gzip(const uint8_t *buf, size_t len);
  * inflated one after the other into one output (as gzip(1) and Go's gzip.Reader do); bytes
  * after the last member that do not start a new member are ignored (as the former zlib code
  * did). The output never exceeds limit bytes: a larger result fails with "exceeds limit".
- * Returns 0, or -1 with a one-line reason in err ("gzip: truncated or corrupt input",
- * "gzip: decompressed body exceeds limit of N bytes", ...) and nothing allocated. */
+ * Returns 0, or -1 with a one-line reason in err ("gzip: truncated input", "gzip: invalid block
+ * type", "gzip: decompressed body exceeds limit of N bytes", ...) and nothing allocated. */
 int pg_gz_inflate(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out, size_t *outlen,
                   char *err, size_t errlen);
 

@@ -26,7 +26,7 @@ int pg_pprof_gunzip(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out
  * (caller frees with pg_pprof_free). Decoding may allocate at most 16x the decompressed
  * size + 1 MiB (a profile needing more is rejected), so memory stays bounded by limit.
  * On failure returns -1 with a one-line reason in err
- * (e.g. "body is an HTML page", "gzip: truncated or corrupt input") and allocates nothing. */
+ * (e.g. "body is an HTML page", "gzip: truncated input") and allocates nothing. */
 int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, size_t limit,
                    uint8_t **raw, size_t *rawlen, Perftools__Profiles__Profile **prof, char *err,
                    size_t errlen);
