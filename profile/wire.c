@@ -175,6 +175,57 @@ static int scan_loc(struct pg_pprof_index *ix, const struct pg_pb_field *lf, str
     return r;
 }
 
+/* Top-level fields copied verbatim (7-14 and unknown ones): checks wire types and collects
+ * their string references. */
+static int scan_other(struct pg_pprof_index *ix, const struct pg_pb_field *f)
+{
+    uint64_t v[3] = {0};
+    switch (f->num) {
+    case 7:
+    case 8:
+    case 14: { /* string index scalars */
+        int64_t *r = f->wt == PG_WT_VARINT ? PUSH(ix->refs, ix->n_refs, ix->cap_refs) : NULL;
+        if (!r)
+            return -1;
+        *r = (int64_t)f->v;
+        break;
+    }
+    case 9:
+    case 10:
+    case 12:
+        if (f->wt != PG_WT_VARINT)
+            return -1;
+        break;
+    case 11: /* period_type */
+        if (f->wt != PG_WT_LEN || read_scalars(f->data, f->len, v, 2) < 0)
+            return -1;
+        for (int i = 1; i <= 2; i++) {
+            int64_t *r = PUSH(ix->refs, ix->n_refs, ix->cap_refs);
+            if (!r)
+                return -1;
+            *r = (int64_t)v[i];
+        }
+        break;
+    case 13: { /* comment: repeated string indexes */
+        struct pg_pb_ints it;
+        uint64_t c;
+        int r;
+        pg_pb_ints_begin(&it, f);
+        while ((r = pg_pb_ints_next(&it, &c)) == 1) {
+            int64_t *ref = PUSH(ix->refs, ix->n_refs, ix->cap_refs);
+            if (!ref)
+                return -1;
+            *ref = (int64_t)c;
+        }
+        if (r < 0)
+            return -1;
+        break;
+    }
+    default: break;
+    }
+    return 0;
+}
+
 static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, const uint8_t *fend)
 {
     uint64_t v[7] = {0};
@@ -221,47 +272,10 @@ static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, co
         struct pg_pprof_span *s = PUSH(ix->str, ix->n_str, ix->cap_str);
         return s ? span_of(ix, f, s) : -1;
     }
-    case 7:
-    case 8:
-    case 14: { /* string index scalars */
-        int64_t *r = f->wt == PG_WT_VARINT ? PUSH(ix->refs, ix->n_refs, ix->cap_refs) : NULL;
-        if (!r)
-            return -1;
-        *r = (int64_t)f->v;
-        break;
-    }
-    case 9:
-    case 10:
-    case 12:
-        if (f->wt != PG_WT_VARINT)
+    default:
+        if (scan_other(ix, f) < 0)
             return -1;
         break;
-    case 11: /* period_type */
-        if (f->wt != PG_WT_LEN || read_scalars(f->data, f->len, v, 2) < 0)
-            return -1;
-        for (int i = 1; i <= 2; i++) {
-            int64_t *r = PUSH(ix->refs, ix->n_refs, ix->cap_refs);
-            if (!r)
-                return -1;
-            *r = (int64_t)v[i];
-        }
-        break;
-    case 13: { /* comment: repeated string indexes */
-        struct pg_pb_ints it;
-        uint64_t c;
-        int r;
-        pg_pb_ints_begin(&it, f);
-        while ((r = pg_pb_ints_next(&it, &c)) == 1) {
-            int64_t *ref = PUSH(ix->refs, ix->n_refs, ix->cap_refs);
-            if (!ref)
-                return -1;
-            *ref = (int64_t)c;
-        }
-        if (r < 0)
-            return -1;
-        break;
-    }
-    default: break;
     }
     struct pg_pprof_span *o = PUSH(ix->other, ix->n_other, ix->cap_other);
     if (!o)
