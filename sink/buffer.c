@@ -39,6 +39,7 @@ struct pg_buf {
     int lock_fd; /* dir/lock, flock(LOCK_EX) held until close; -1 when none */
     int in_txn;
     int in_sp;             /* a request's savepoint is open inside the transaction */
+    int sp_began_txn;      /* that request's begin opened the transaction */
     uint64_t txn_appends;  /* rows appended in the open transaction */
     struct pg_buf_mark sp; /* counters at the savepoint */
     struct pg_buf_cursor *cursors;
@@ -452,13 +453,17 @@ int pg_buf_flush(struct pg_buf *b)
 
 int pg_buf_request_begin(struct pg_buf *b)
 {
-    if (b->in_sp || begin(b) != 0)
+    if (b->in_sp)
+        return -1;
+    int began = !b->in_txn;
+    if (begin(b) != 0)
         return -1;
     if (exec(b, "SAVEPOINT pg_request") != 0) {
         after_error(b);
         return -1;
     }
     b->in_sp = 1;
+    b->sp_began_txn = began;
     b->sp = (struct pg_buf_mark){b->st.rows, b->st.bytes, b->st.appended, b->st.evicted,
                                  b->txn_appends};
     return 0;
@@ -492,6 +497,10 @@ int pg_buf_request_end(struct pg_buf *b, int keep)
     b->st.appended = b->sp.appended;
     b->st.evicted = b->sp.evicted;
     b->txn_appends = b->sp.txn_appends;
+    /* a transaction that only held the request is empty now: end it, so that it does not
+     * stay open (holding the write lock) until the next append */
+    if (b->sp_began_txn && exec(b, "ROLLBACK") == 0)
+        b->in_txn = 0;
     return keep ? -1 : 0;
 }
 
