@@ -4,8 +4,10 @@
  * discovery manager (which borrows job configs from the current config), the buffer, the
  * queues (which borrow remote_write entries from remote_cfg: the config they were built
  * from, kept alive across reloads that leave remote_write unchanged) and the HTTP server.
- * Profiles flow scraper -> app_sink -> pg_buf_append; a 100 ms timer commits the pending
- * batch and kicks the queues, so a profile is durable within ~100 ms of its scrape. */
+ * Profiles flow scraper -> app_sink -> the sink writer (sink/writer.h), which the
+ * receiver uses too; the writer's 100 ms timer commits the pending batch and the app
+ * kicks the queues after each commit, so a profile is durable within ~100 ms of its
+ * scrape. */
 #include "daemon/app.h"
 
 #include <event2/event.h>
@@ -23,6 +25,7 @@
 #include "scraper/scraper.h"
 #include "sink/buffer.h"
 #include "sink/queue.h"
+#include "sink/writer.h"
 
 #define PG_APP_FLUSH_MS 100
 #define PG_APP_EVICT_MS 10000
@@ -38,29 +41,24 @@ struct pg_app {
     struct pg_scraper *scraper;
     struct pg_sd_manager *sd;
     struct pg_buf *buf;
+    struct pg_sink_writer *writer; /* borrows buf; lives as long as the app */
     struct pg_sink_queue **queues;
     size_t n_queues;
     struct pg_web *web;
     struct pg_receiver *receiver; /* NULL unless receiver.enabled; borrows cfg */
-    struct event *flush_ev, *evict_ev;
-    size_t pending;        /* appends since the last flush */
-    size_t lost_unlogged;  /* profiles lost to failed commits since the last error line */
-    uint64_t lost_seen;    /* the buffer's stats.lost already counted */
-    int64_t lost_logged_s; /* when that line was written (unix s) */
+    struct event *evict_ev;
     struct pg_buf_stats last_stats;
     int ready;
-    struct pg_metric *m_reload_ok, *m_reload_ts, *m_dropped, *m_buf_rows, *m_buf_bytes, *m_buf_age,
+    struct pg_metric *m_reload_ok, *m_reload_ts, *m_buf_rows, *m_buf_bytes, *m_buf_age,
         *m_buf_evicted, *m_buf_errors, *m_buf_appended;
 };
-
-static void app_account_lost(struct pg_app *a);
 
 static void app_collect(void *ud)
 {
     struct pg_app *a = ud;
     if (!a->buf)
         return;
-    app_account_lost(a);
+    pg_sink_writer_account(a->writer);
     struct pg_buf_stats st;
     pg_buf_stats(a->buf, &st);
     pg_metric_set(a->m_buf_rows, NULL, (double)st.rows);
@@ -98,9 +96,6 @@ static void app_register_metrics(struct pg_app *a)
     a->m_reload_ts =
         pg_metric_gauge("profgate_config_last_reload_success_timestamp_seconds",
                         "Timestamp of the last successful configuration reload.", NULL);
-    a->m_dropped =
-        pg_metric_counter("profgate_buffer_dropped_profiles_total",
-                          "Profiles lost before reaching the buffer, by reason.", "reason");
     a->m_buf_rows = pg_metric_gauge("profgate_buffer_rows", "Profiles currently buffered.", NULL);
     a->m_buf_bytes = pg_metric_gauge("profgate_buffer_bytes",
                                      "Bytes of profile bodies currently buffered.", NULL);
@@ -127,84 +122,25 @@ static void app_reload_metric(struct pg_app *a, int ok)
         pg_metric_set(a->m_reload_ts, NULL, (double)app_now_s());
 }
 
-/* Logs profiles lost to the buffer (a full disk fails every append and commit): the
- * first loss at once, then one summary line per 10 s. */
-static void app_log_loss(struct pg_app *a, size_t n)
-{
-    a->lost_unlogged += n;
-    int64_t now = (int64_t)time(NULL);
-    if (now - a->lost_logged_s < 10)
-        return;
-    pg_log_error("buffer",
-                 "msg=\"could not store profiles (disk full or SQLite error); profiles lost\" "
-                 "profiles=%zu",
-                 a->lost_unlogged);
-    a->lost_unlogged = 0;
-    a->lost_logged_s = now;
-}
-
-/* Counts (metric and log) the profiles the buffer lost to rolled-back batches since the
- * last call: a failed commit here, or one inside the queues' reads and acks. */
-static void app_account_lost(struct pg_app *a)
-{
-    if (!a->buf)
-        return;
-    struct pg_buf_stats st;
-    pg_buf_stats(a->buf, &st);
-    if (st.lost <= a->lost_seen)
-        return;
-    static const char *const reason[] = {"commit_failed"};
-    pg_metric_inc(a->m_dropped, reason, (double)(st.lost - a->lost_seen));
-    app_log_loss(a, (size_t)(st.lost - a->lost_seen));
-    a->lost_seen = st.lost;
-}
-
 /* Scraper sink: queue the profile into the buffer's current batch. */
 static int app_sink(void *ud, const struct pg_scrape_profile *p)
 {
     struct pg_app *a = ud;
-    if (!a->buf || pg_buf_append(a->buf, p->labels, p->name, p->from_ns, p->until_ns, NULL, p->body,
-                                 p->len) < 0) {
-        static const char *const reason[] = {"buffer_error"};
-        pg_metric_inc(a->m_dropped, reason, 1);
-        app_log_loss(a, 1);
-        return -1;
-    }
-    a->pending++;
-    return 0;
+    return pg_sink_writer_append(a->writer, p->labels, p->name, p->from_ns, p->until_ns, NULL,
+                                 p->body, p->len);
 }
 
-/* Commits the pending batch and kicks the queues. Returns 0, or -1 when the commit
- * failed (the batch is lost; counted and logged). */
-static int app_flush(struct pg_app *a)
+/* Writer callback after each commit: wake the backends. */
+static void app_on_commit(void *ud)
 {
-    if (!a->buf || !a->pending)
-        return 0;
-    a->pending = 0;
-    int rc = pg_buf_flush(a->buf);
-    app_account_lost(a);
-    if (rc < 0)
-        return -1;
+    struct pg_app *a = ud;
     for (size_t i = 0; i < a->n_queues; i++)
         pg_sink_queue_kick(a->queues[i]);
-    return 0;
 }
 
-int pg_app_append(struct pg_app *a, const struct pg_labels *labels, const char *name,
-                  int64_t from_ns, int64_t until_ns, const char *tenant, const uint8_t *body,
-                  size_t len)
+struct pg_sink_writer *pg_app_writer(struct pg_app *a)
 {
-    if (!a->buf || pg_buf_append(a->buf, labels, name, from_ns, until_ns, tenant, body, len) < 0)
-        return -1;
-    a->pending++;
-    return 0;
-}
-
-int pg_app_commit(struct pg_app *a)
-{
-    if (!a->buf)
-        return -1;
-    return app_flush(a);
+    return a->writer;
 }
 
 int pg_app_buffer_full(struct pg_app *a)
@@ -216,20 +152,13 @@ int pg_app_buffer_full(struct pg_app *a)
     return st.bytes > a->cfg->storage_max_size / 10 * 9;
 }
 
-static void app_on_flush(evutil_socket_t fd, short what, void *ud)
-{
-    (void)fd;
-    (void)what;
-    app_flush(ud);
-}
-
 static void app_on_evict(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd;
     (void)what;
     struct pg_app *a = ud;
     if (a->buf && pg_buf_evict(a->buf) > 0)
-        app_flush(a);
+        pg_sink_writer_commit(a->writer);
 }
 
 static void app_on_sync(void *ud, const char *job, const struct pg_tgroup *groups, size_t n)
@@ -246,7 +175,7 @@ static void app_stop_sinks(struct pg_app *a)
     a->queues = NULL;
     a->n_queues = 0;
     if (a->buf) {
-        app_flush(a);
+        pg_sink_writer_set_buffer(a->writer, NULL); /* commits the pending batch */
         pg_buf_close(a->buf);
         a->buf = NULL;
     }
@@ -267,11 +196,12 @@ static int app_start_sinks(struct pg_app *a, struct pg_cfg *cfg, char *err, size
                          cfg->storage_max_age_ms, berr, sizeof(berr));
     free(names);
     if (!a->buf) {
-        snprintf(err, errlen, "storage %s: %s", cfg->storage_path, berr);
+        /* the buffer's errors name the path (storage.path, the lock or the database) */
+        snprintf(err, errlen, "%s", berr);
         return -1;
     }
     pg_buf_stats(a->buf, &a->last_stats);
-    a->lost_seen = a->last_stats.lost;
+    pg_sink_writer_set_buffer(a->writer, a->buf);
     a->queues = calloc(cfg->n_remote ? cfg->n_remote : 1, sizeof(*a->queues));
     if (!a->queues) {
         snprintf(err, errlen, "out of memory");
@@ -376,6 +306,10 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         snprintf(err, errlen, "could not start the HTTP client");
         goto fail;
     }
+    if (!(a->writer = pg_sink_writer_create(base, NULL, PG_APP_FLUSH_MS, app_on_commit, a))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (app_start_sinks(a, cfg, err, errlen) < 0)
         goto fail;
     if (!(a->scraper = pg_scraper_create(base, a->cm, app_sink, a)) ||
@@ -392,11 +326,9 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         snprintf(err, errlen, "could not start discovery");
         goto fail;
     }
-    struct timeval fl = {0, PG_APP_FLUSH_MS * 1000}, ev = {PG_APP_EVICT_MS / 1000, 0};
-    a->flush_ev = event_new(base, -1, EV_PERSIST, app_on_flush, a);
+    struct timeval ev = {PG_APP_EVICT_MS / 1000, 0};
     a->evict_ev = event_new(base, -1, EV_PERSIST, app_on_evict, a);
-    if (!a->flush_ev || !a->evict_ev || event_add(a->flush_ev, &fl) < 0 ||
-        event_add(a->evict_ev, &ev) < 0) {
+    if (!a->evict_ev || event_add(a->evict_ev, &ev) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -514,7 +446,8 @@ void pg_app_shutdown(struct pg_app *a)
     pg_sd_manager_destroy(a->sd);
     a->sd = NULL;
     pg_scraper_stop(a->scraper);
-    app_flush(a);
+    if (a->writer)
+        pg_sink_writer_commit(a->writer);
     event_base_loopexit(a->base, NULL);
 }
 
@@ -538,15 +471,15 @@ void pg_app_destroy(struct pg_app *a)
     if (!a)
         return;
     pg_metrics_remove_collector(app_collect, a);
-    if (a->flush_ev)
-        event_free(a->flush_ev);
     if (a->evict_ev)
         event_free(a->evict_ev);
     pg_receiver_destroy(a->receiver);
     pg_web_destroy(a->web);
     pg_sd_manager_destroy(a->sd);
     pg_scraper_destroy(a->scraper);
-    app_stop_sinks(a);
+    if (a->writer)
+        app_stop_sinks(a);
+    pg_sink_writer_destroy(a->writer);
     pg_curlm_destroy(a->cm);
     if (a->remote_cfg && a->remote_cfg != a->cfg)
         pg_cfg_free(a->remote_cfg);

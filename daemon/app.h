@@ -21,6 +21,7 @@ struct event_base;
 struct pg_app;
 struct pg_scraper;
 struct pg_buf;
+struct pg_sink_writer;
 
 /* Command-line overrides applied to every loaded config (NULL = from the file). */
 struct pg_app_opts {
@@ -41,16 +42,10 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen);
 /* Stops scraping, flushes the buffer and makes the loop exit. */
 void pg_app_shutdown(struct pg_app *a);
 
-/* For the receiver: queues one profile into the buffer's current batch (arguments
- * borrowed and copied; tenant may be NULL). Not durable until pg_app_commit. Returns 0, or
- * -1 when the buffer is unavailable or SQLite failed (counted). */
-int pg_app_append(struct pg_app *a, const struct pg_labels *labels, const char *name,
-                  int64_t from_ns, int64_t until_ns, const char *tenant, const uint8_t *body,
-                  size_t len);
-
-/* Commits the pending batch now and wakes the backends. Returns 0 when everything appended
- * so far is durable, -1 when the commit failed (those profiles are lost and counted). */
-int pg_app_commit(struct pg_app *a);
+/* For the receiver: the sink writer that stores profiles into the buffer (borrowed; the
+ * same writer for the app's lifetime, whatever buffer a reload switches it to). A commit
+ * through it wakes the backends. */
+struct pg_sink_writer *pg_app_writer(struct pg_app *a);
 
 /* Returns 1 when the buffer holds more than its high-water mark (90% of storage.max_size),
  * so a receiver should push back (429) instead of forcing evictions. */

@@ -2,17 +2,18 @@
  *
  * A request goes: method -> credentials -> tenant -> body size -> buffer high-water mark
  * -> parse and validate every profile in it (nothing is stored if any is bad) ->
- * receiver.relabel_configs -> pg_app_append each kept profile -> pg_app_commit -> 200.
+ * receiver.relabel_configs -> in one writer request (a savepoint): append each kept
+ * profile -> end the request -> commit -> 200.
  * Parsing that does not need the event loop lives in ingest_parse.c.
  *
  * Hostile input is bounded per request: the body by max_body_size, the decompressed raw
  * profiles of one push together by PG_RECEIVER_INFLATE_RATIO x max_body_size (413 past
  * it), decoding by pg_pprof_check's budget and folded conversion by its own.
  *
- * Delivery is at-least-once: the buffer's pending batch is shared with the scraper and
- * has no savepoint, so when pg_app_append fails on the k-th profile of a multi-profile
- * request (503), profiles 0..k-1 stay queued and are committed by the next flush; the
- * client retries and those profiles are then stored twice. */
+ * A request is stored all or nothing: its appends run inside a savepoint of the buffer's
+ * pending batch (shared with the scraper), so when the k-th append fails, profiles
+ * 0..k-1 are rolled back and the client gets 503; a 200 means every kept profile of the
+ * request is durable. */
 #include "daemon/receiver.h"
 
 #include <event2/buffer.h>
@@ -34,6 +35,7 @@
 #include "daemon/web.h"
 #include "push.pb-c.h"
 #include "relabel/relabel.h"
+#include "sink/writer.h"
 #include "profile/pprof.h"
 
 #define RETRY_AFTER_S "5"
@@ -337,40 +339,72 @@ static int common_checks(struct reqctx *c, const uint8_t **body, size_t *len, co
     return 0;
 }
 
+/* Relabel filter: returns 1 when x is kept (its labels rewritten), 0 when dropped
+ * (counted). */
+static int relabel_keep(struct reqctx *c, struct item *x)
+{
+    struct pg_receiver *r = c->r;
+    if (!r->cfg->n_receiver_relabel)
+        return 1;
+    if (!pg_relabel_process(r->cfg->receiver_relabel, r->cfg->n_receiver_relabel, &x->labels, NULL,
+                            NULL)) {
+        count_dropped(r, "relabel", 1);
+        return 0;
+    }
+    char err[256];
+    if (pg_ingest_validate_series(&x->labels, err, sizeof(err)) < 0) {
+        count_dropped(r, "relabel", 1);
+        pg_log_warn("receiver",
+                    "route=%s msg=\"series invalid after receiver.relabel_configs; dropped\" "
+                    "err=\"%s\"",
+                    route_name[c->route], err);
+        return 0;
+    }
+    return 1;
+}
+
+/* Appends the kept items inside one writer request, all or nothing. Returns the number
+ * kept (>= 0), or -1 when nothing of the request is stored (replied 503). */
+static long store_items(struct reqctx *c, struct items *it, const char *tenant)
+{
+    struct pg_receiver *r = c->r;
+    struct pg_sink_writer *w = pg_app_writer(r->app);
+    size_t kept = 0, relabeled = 0;
+    if (pg_sink_writer_begin_request(w) < 0)
+        goto fail;
+    for (size_t i = 0; i < it->n; i++) {
+        struct item *x = &it->v[i];
+        if (!relabel_keep(c, x)) {
+            relabeled++;
+            continue;
+        }
+        if (pg_sink_writer_append(w, &x->labels, pg_labels_get(&x->labels, "__name__"), x->from_ns,
+                                  x->until_ns, tenant, x->body, x->len) < 0) {
+            pg_sink_writer_end_request(w, 0);
+            goto fail;
+        }
+        kept++;
+    }
+    if (pg_sink_writer_end_request(w, 1) < 0)
+        goto fail;
+    return (long)kept;
+fail:
+    count_dropped(r, "storage", (double)(it->n - relabeled));
+    pg_log_error("receiver", "route=%s msg=\"could not buffer pushed profiles; none stored\"",
+                 route_name[c->route]);
+    reply_error(c, 503, "storage unavailable: could not buffer the profiles");
+    return -1;
+}
+
 /* Relabels, appends and commits items; replies. */
 static void store_and_reply(struct reqctx *c, struct items *it, const char *tenant)
 {
     struct pg_receiver *r = c->r;
-    size_t kept = 0;
-    for (size_t i = 0; i < it->n; i++) {
-        struct item *x = &it->v[i];
-        if (r->cfg->n_receiver_relabel &&
-            !pg_relabel_process(r->cfg->receiver_relabel, r->cfg->n_receiver_relabel, &x->labels,
-                                NULL, NULL)) {
-            count_dropped(r, "relabel", 1);
-            continue;
-        }
-        char err[256];
-        if (r->cfg->n_receiver_relabel &&
-            pg_ingest_validate_series(&x->labels, err, sizeof(err)) < 0) {
-            count_dropped(r, "relabel", 1);
-            pg_log_warn("receiver",
-                        "route=%s msg=\"series invalid after receiver.relabel_configs; dropped\" "
-                        "err=\"%s\"",
-                        route_name[c->route], err);
-            continue;
-        }
-        if (pg_app_append(r->app, &x->labels, pg_labels_get(&x->labels, "__name__"), x->from_ns,
-                          x->until_ns, tenant, x->body, x->len) < 0) {
-            count_dropped(r, "storage", (double)(it->n - i));
-            pg_log_error("receiver", "route=%s msg=\"could not buffer pushed profile\"",
-                         route_name[c->route]);
-            reply_error(c, 503, "storage unavailable: could not buffer the profile");
-            return;
-        }
-        kept++;
-    }
-    if (kept && pg_app_commit(r->app) < 0) {
+    long stored = store_items(c, it, tenant);
+    if (stored < 0)
+        return;
+    size_t kept = (size_t)stored;
+    if (kept && pg_sink_writer_commit(pg_app_writer(r->app)) < 0) {
         count_dropped(r, "storage", (double)kept);
         pg_log_error("receiver", "route=%s msg=\"commit failed\" profiles=%zu",
                      route_name[c->route], kept);

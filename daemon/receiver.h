@@ -2,7 +2,8 @@
  *
  * Makes profgate a gateway that Pyroscope SDKs and other profgates push to. Both routes
  * are served on the daemon's HTTP server (pg_web) and write into the app's durable buffer:
- * a request is answered 200 only after pg_app_commit made its profiles durable.
+ * a request is answered 200 only after the sink writer committed its profiles, and is
+ * stored all or nothing (a 503 leaves nothing of it in the buffer).
  *
  * POST /ingest (Pyroscope's legacy SDK API; answers in plain text):
  *   ?name=app{k=v,...}&from=&until=&format=&spyName=&sampleRate= (daemon/ingest_parse.h),

@@ -5,24 +5,43 @@
 #include "sink/buffer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+/* How long one SQLite call waits for another connection's lock (the busy handler), and
+ * how often BEGIN/COMMIT are retried after that before giving up. Waiting blocks the
+ * caller's thread: the lock file keeps other profgates out, so only an outside tool
+ * holding the database (sqlite3 CLI, a backup) can make it wait. */
+#define PG_BUF_BUSY_TIMEOUT_MS 1000
+#define PG_BUF_BUSY_RETRIES 3
 
 struct pg_buf_cursor {
     char *backend;
     int64_t last_id;
 };
 
+/* Counters saved at SAVEPOINT and restored by ROLLBACK TO. */
+struct pg_buf_mark {
+    uint64_t rows, bytes, appended, evicted, txn_appends;
+};
+
 struct pg_buf {
     sqlite3 *db;
     sqlite3_stmt *insert;
+    int lock_fd; /* dir/lock, flock(LOCK_EX) held until close; -1 when none */
     int in_txn;
-    uint64_t txn_appends; /* rows appended in the open transaction */
+    int in_sp;             /* a request's savepoint is open inside the transaction */
+    int sp_began_txn;      /* that request's begin opened the transaction */
+    uint64_t txn_appends;  /* rows appended in the open transaction */
+    struct pg_buf_mark sp; /* counters at the savepoint */
     struct pg_buf_cursor *cursors;
     size_t n_cursors;
     uint64_t max_size;
@@ -159,16 +178,19 @@ static int load_counts(struct pg_buf *b)
     return rc;
 }
 
-/* Called after a failed statement: if SQLite rolled the transaction back on its own
- * (e.g. SQLITE_FULL), forget it and resynchronise the counters. */
-/* The open transaction was rolled back: its appended rows are lost (counted). */
+/* The open transaction was rolled back: its appended rows are lost (counted), except
+ * those of an open request, whose caller is told the request failed. */
 static void rolled_back(struct pg_buf *b)
 {
-    b->st.lost += b->txn_appends;
+    uint64_t req = b->in_sp ? b->txn_appends - b->sp.txn_appends : 0;
+    b->st.lost += b->txn_appends - req;
     b->txn_appends = 0;
     b->in_txn = 0;
+    b->in_sp = 0;
 }
 
+/* Called after a failed statement: if SQLite rolled the transaction back on its own
+ * (e.g. SQLITE_FULL), forget it and resynchronise the counters. */
 static void after_error(struct pg_buf *b)
 {
     b->st.errors++;
@@ -178,12 +200,34 @@ static void after_error(struct pg_buf *b)
     }
 }
 
+static int is_busy(int rc)
+{
+    rc &= 0xff; /* extended codes: SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE, ... */
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
+/* Runs sql (BEGIN or COMMIT), retrying while another connection holds the lock: each
+ * try already waits up to PG_BUF_BUSY_TIMEOUT_MS in SQLite's busy handler. A COMMIT
+ * that fails with SQLITE_BUSY leaves the transaction open, so it can be retried. */
+static int exec_retry(struct pg_buf *b, const char *sql)
+{
+    int rc = SQLITE_OK;
+    for (int i = 0; i <= PG_BUF_BUSY_RETRIES; i++) {
+        rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
+        if (!is_busy(rc))
+            break;
+    }
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 static int begin(struct pg_buf *b)
 {
     if (b->in_txn)
         return 0;
-    if (exec(b, "BEGIN IMMEDIATE") != 0)
+    if (exec_retry(b, "BEGIN IMMEDIATE") != 0) {
+        b->st.errors++;
         return -1;
+    }
     b->in_txn = 1;
     return 0;
 }
@@ -223,6 +267,45 @@ out:
     return rc;
 }
 
+/* Takes dir/lock with flock(LOCK_EX|LOCK_NB) and writes our pid into it, so that a
+ * second profgate on the same storage.path refuses to start and can say who holds it.
+ * The lock lives as long as the descriptor (pg_buf_close). Returns 0 or -1 with err. */
+static int lock_dir(struct pg_buf *b, const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX], pid[32] = "";
+    if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >= sizeof(path)) {
+        snprintf(err, errlen, "lock file path too long");
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strspn(pid, "0123456789")] = '\0';
+        if (e == EWOULDBLOCK)
+            snprintf(err, errlen,
+                     "storage.path %s is in use by another profgate (pid %s; lock file %s)", dir,
+                     pid[0] ? pid : "unknown", path);
+        else
+            snprintf(err, errlen, "lock %s: %s", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    b->lock_fd = fd;
+    return 0;
+}
+
 /* ---- public API ---- */
 
 struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t n_backends,
@@ -234,6 +317,7 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    b->lock_fd = -1;
     b->max_size = max_size;
     b->max_age_ms = max_age_ms;
     if (n_backends) {
@@ -254,6 +338,8 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
         snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
         goto fail;
     }
+    if (lock_dir(b, dir, err, errlen) != 0)
+        goto fail;
     if ((size_t)snprintf(path, sizeof(path), "%s/buffer.db", dir) >= sizeof(path)) {
         snprintf(err, errlen, "buffer path too long");
         goto fail;
@@ -263,7 +349,7 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
         snprintf(err, errlen, "open %s: %s", path, b->db ? sqlite3_errmsg(b->db) : "no memory");
         goto fail;
     }
-    sqlite3_busy_timeout(b->db, 5000);
+    sqlite3_busy_timeout(b->db, PG_BUF_BUSY_TIMEOUT_MS);
     if (sqlite3_exec(b->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                      NULL) != SQLITE_OK ||
         sqlite3_exec(b->db, schema, NULL, NULL, NULL) != SQLITE_OK || load_cursors(b) != 0 ||
@@ -286,10 +372,14 @@ void pg_buf_close(struct pg_buf *b)
     if (!b)
         return;
     if (b->db) {
+        if (b->in_sp)
+            pg_buf_request_end(b, 0); /* an unfinished request is not kept */
         pg_buf_flush(b);
         sqlite3_finalize(b->insert);
         sqlite3_close(b->db);
     }
+    if (b->lock_fd >= 0)
+        close(b->lock_fd); /* releases the lock, after the database is closed */
     for (size_t i = 0; i < b->n_cursors; i++)
         free(b->cursors[i].backend);
     free(b->cursors);
@@ -346,7 +436,9 @@ int pg_buf_flush(struct pg_buf *b)
 {
     if (!b->in_txn)
         return 0;
-    if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+    if (b->in_sp)
+        return -1; /* COMMIT would commit the open request's part too */
+    if (exec_retry(b, "COMMIT") == 0) {
         b->in_txn = 0;
         b->txn_appends = 0;
         return 0;
@@ -357,6 +449,59 @@ int pg_buf_flush(struct pg_buf *b)
     rolled_back(b);
     load_counts(b);
     return -1;
+}
+
+int pg_buf_request_begin(struct pg_buf *b)
+{
+    if (b->in_sp)
+        return -1;
+    int began = !b->in_txn;
+    if (begin(b) != 0)
+        return -1;
+    if (exec(b, "SAVEPOINT pg_request") != 0) {
+        after_error(b);
+        return -1;
+    }
+    b->in_sp = 1;
+    b->sp_began_txn = began;
+    b->sp = (struct pg_buf_mark){b->st.rows, b->st.bytes, b->st.appended, b->st.evicted,
+                                 b->txn_appends};
+    return 0;
+}
+
+int pg_buf_request_end(struct pg_buf *b, int keep)
+{
+    if (!b->in_sp)
+        return -1; /* never begun, or SQLite rolled the whole transaction back */
+    if (keep) {
+        if (exec(b, "RELEASE pg_request") == 0) {
+            b->in_sp = 0;
+            return 0;
+        }
+        after_error(b);
+        if (!b->in_sp)
+            return -1;
+    }
+    /* ROLLBACK TO keeps the savepoint (and the transaction) open: release it after */
+    if (exec(b, "ROLLBACK TO pg_request") != 0 || exec(b, "RELEASE pg_request") != 0) {
+        /* cannot undo the request alone: drop the whole batch (counted as lost) */
+        if (!sqlite3_get_autocommit(b->db))
+            sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+        rolled_back(b);
+        load_counts(b);
+        return -1;
+    }
+    b->in_sp = 0;
+    b->st.rows = b->sp.rows;
+    b->st.bytes = b->sp.bytes;
+    b->st.appended = b->sp.appended;
+    b->st.evicted = b->sp.evicted;
+    b->txn_appends = b->sp.txn_appends;
+    /* a transaction that only held the request is empty now: end it, so that it does not
+     * stay open (holding the write lock) until the next append */
+    if (b->sp_began_txn && exec(b, "ROLLBACK") == 0)
+        b->in_txn = 0;
+    return keep ? -1 : 0;
 }
 
 static void item_clear(struct pg_buf_item *it)

@@ -13,6 +13,21 @@
  * synchronous=NORMAL a flushed row survives a process crash (not necessarily a power
  * loss). pg_buf_read, pg_buf_ack and pg_buf_close flush pending appends first.
  *
+ * Requests: pg_buf_request_begin opens a savepoint inside the current batch;
+ * pg_buf_request_end releases it (the request's rows stay in the batch) or rolls back to
+ * it (every row appended since begin is gone; earlier rows of the batch stay). So a
+ * producer that appends several profiles for one client request stores all or none.
+ *
+ * Exclusive use: pg_buf_open takes an advisory lock (flock) on dir/lock, holding our pid,
+ * until pg_buf_close; a second open of the same dir (another process, or another open in
+ * this one) fails with "storage.path <dir> is in use by another profgate (pid N; lock file
+ * <dir>/lock)".
+ *
+ * Lock contention (an outside tool holding the database): each SQLite call waits up to
+ * 1 s for the lock, and BEGIN/COMMIT are retried 3 more times on SQLITE_BUSY/LOCKED
+ * before an append fails or a batch is rolled back and lost (counted). The wait blocks
+ * the calling thread.
+ *
  * Labels are stored in the labels column as a reversible text encoding: for each pair
  * in sorted order, "<decimal byte length of name>:<name><decimal byte length of
  * value>:<value>", concatenated with no separator (e.g. {job="a b"} is "3:job3:a b").
@@ -58,7 +73,8 @@ struct pg_buf_stats {
 struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t n_backends,
                            uint64_t max_size, int64_t max_age_ms, char *err, size_t errlen);
 
-/* Flushes pending appends and frees b. Accepts NULL. */
+/* Rolls back an open request, flushes pending appends, frees b and releases the lock.
+ * Accepts NULL. */
 void pg_buf_close(struct pg_buf *b);
 
 /* Queues one profile into the current batch (all arguments borrowed and copied; name
@@ -71,8 +87,22 @@ int pg_buf_append(struct pg_buf *b, const struct pg_labels *labels, const char *
                   size_t len);
 
 /* Commits the pending batch (no-op when nothing is pending). Returns 0, or -1 on a
- * SQLite error (counted; the batch is then rolled back and lost). */
+ * SQLite error (counted; the batch is then rolled back and lost), or -1 with nothing
+ * lost while a request is open (end it first). */
 int pg_buf_flush(struct pg_buf *b);
+
+/* Starts a request: the appends until pg_buf_request_end are kept or dropped together.
+ * Requests do not nest. Returns 0, or -1 on a SQLite error or when one is already open. */
+int pg_buf_request_begin(struct pg_buf *b);
+
+/* Ends the open request. keep != 0: its appends stay in the pending batch (durable at
+ * the next pg_buf_flush); returns 0, or -1 when that failed and the request was rolled
+ * back instead. keep == 0: its appends are undone (the rows, the counters and any
+ * eviction they caused; the rest of the batch stays); returns 0, or -1 when only the
+ * whole batch could be rolled back (the batch's other rows are then lost, counted).
+ * Also -1 when no request is open (e.g. a failed append made SQLite roll back the whole
+ * transaction: the request's rows are gone then too). */
+int pg_buf_request_end(struct pg_buf *b, int keep);
 
 /* Reads, in id order, the rows after backend's cursor: at most max_items rows and
  * max_bytes of bodies (0 = unlimited), but at least one row if any exists. On 0,

@@ -13,6 +13,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <ftw.h>
+#include <sqlite3.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -1254,6 +1255,96 @@ static void test_inproc_hostile(void **st)
     pg_buf_close(b);
 }
 
+/* ---- in process: a request is stored all or nothing ---- */
+
+/* Runs sql on the buffer's database through a second SQLite connection. */
+static void buffer_sql(const char *sql)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/data/buffer.db", F.dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+static struct resp push_n(const char *svc, const uint8_t *prof, size_t plen, size_t n)
+{
+    const char *kv[] = {"__name__", "process_cpu", "service_name", svc};
+    size_t len;
+    uint8_t *pb = push_proto_n(kv, 2, prof, plen, n, &len);
+    struct resp r = http_do(EVHTTP_REQ_POST, PG_RECEIVER_PUSH_PATH,
+                            AUTH "Content-Type: application/proto\n", pb, len);
+    free(pb);
+    return r;
+}
+
+static void test_inproc_all_or_nothing(void **st)
+{
+    (void)st;
+    Perftools__Profiles__Profile prof = PERFTOOLS__PROFILES__PROFILE__INIT;
+    Perftools__Profiles__ValueType vt = PERFTOOLS__PROFILES__VALUE_TYPE__INIT, *vtp = &vt;
+    vt.type = 1;
+    vt.unit = 1;
+    char *strs[] = {"", "samples"};
+    prof.n_sample_type = 1;
+    prof.sample_type = &vtp;
+    prof.n_string_table = 2;
+    prof.string_table = strs;
+    size_t rawlen = perftools__profiles__profile__get_packed_size(&prof);
+    uint8_t *raw = malloc(rawlen);
+    assert_int_equal(perftools__profiles__profile__pack(&prof, raw), rawlen);
+
+    /* failure injected in SQLite itself: the 3rd row of service "poison" is refused */
+    buffer_sql("CREATE TRIGGER poison BEFORE INSERT ON profiles WHEN NEW.labels LIKE "
+               "'%12:service_name6:poison%' AND (SELECT COUNT(*) FROM profiles WHERE labels "
+               "LIKE '%12:service_name6:poison%') >= 2 BEGIN SELECT RAISE(ABORT,'injected'); "
+               "END;");
+    struct resp r = push_n("before", raw, rawlen, 2);
+    assert_int_equal(r.code, 200);
+    /* 3 profiles: the first two are appended, the third fails -> none is kept */
+    r = push_n("poison", raw, rawlen, 3);
+    assert_int_equal(r.code, 503);
+    assert_non_null(strstr(r.body, "storage unavailable"));
+    /* two are accepted by the trigger, and stored: the rollback left no trace behind */
+    r = push_n("poison", raw, rawlen, 2);
+    assert_int_equal(r.code, 200);
+    r = push_n("after", raw, rawlen, 1);
+    assert_int_equal(r.code, 200);
+    struct pg_metric *drop_m =
+        pg_metric_counter("profgate_receiver_dropped_profiles_total", "", "reason");
+    const char *storage[] = {"storage"};
+    assert_true(pg_metric_value(drop_m, storage) == 3);
+    free(raw);
+
+    pg_receiver_destroy(F.recv);
+    F.recv = NULL;
+    pg_web_destroy(F.web);
+    F.web = NULL;
+    pg_app_destroy(F.app);
+    F.app = NULL;
+    char dpath[128], err[256];
+    snprintf(dpath, sizeof(dpath), "%s/data", F.dir);
+    const char *names[] = {"sink"};
+    struct pg_buf *b = pg_buf_open(dpath, names, 1, 0, 0, err, sizeof(err));
+    assert_non_null(b);
+    struct pg_buf_item *items;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "sink", 100, 0, &items, &n), 0);
+    const char *want[] = {"before", "before", "poison", "poison", "after"};
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(pg_labels_get(&items[i].labels, "service_name"), want[i]);
+    pg_buf_items_free(items, n);
+    struct pg_buf_stats bs;
+    pg_buf_stats(b, &bs);
+    assert_int_equal(bs.rows, 5);
+    pg_buf_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1269,6 +1360,7 @@ int main(void)
         cmocka_unit_test(test_utf8_tenant_base64),
         cmocka_unit_test_setup_teardown(test_inproc, setup_inproc, teardown_inproc),
         cmocka_unit_test_setup_teardown(test_inproc_hostile, setup_inproc, teardown_inproc),
+        cmocka_unit_test_setup_teardown(test_inproc_all_or_nothing, setup_inproc, teardown_inproc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

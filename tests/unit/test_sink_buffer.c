@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -437,6 +438,238 @@ static void test_cursor_and_count_after(void **state)
     pg_buf_close(b);
 }
 
+static void expect_names(struct pg_buf *b, const char *const *want, size_t n_want)
+{
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, n_want);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(it[i].name, want[i]);
+    pg_buf_items_free(it, n);
+}
+
+/* Runs sql on dir's database through a second connection. */
+static void side_sql(const char *dir, const char *sql)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/buffer.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_request_keep_rollback(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    append_n(b, 0, 2, 4); /* the scraper's part of the batch */
+    assert_int_equal(pg_buf_request_begin(b), 0);
+    assert_int_equal(pg_buf_request_begin(b), -1); /* no nesting */
+    append_n(b, 2, 2, 4);
+    assert_int_equal(pg_buf_flush(b), -1); /* not while a request is open */
+    assert_int_equal(pg_buf_request_end(b, 0), 0);
+    assert_int_equal(pg_buf_request_end(b, 0), -1); /* none open */
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 2);
+    assert_int_equal(st.bytes, 8);
+    assert_int_equal(st.appended, 2);
+    append_n(b, 4, 1, 4);
+    assert_int_equal(pg_buf_request_begin(b), 0);
+    append_n(b, 5, 1, 4);
+    assert_int_equal(pg_buf_request_end(b, 1), 0);
+    assert_int_equal(pg_buf_flush(b), 0);
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 4);
+    assert_int_equal(st.appended, 4);
+    assert_int_equal(st.lost, 0);
+    assert_int_equal(st.errors, 0);
+    pg_buf_close(b);
+    b = open_buf(dir, two, 1, 0, 0); /* durable: read back after reopening */
+    const char *want[] = {"p0", "p1", "p4", "p5"};
+    expect_names(b, want, 4);
+    pg_buf_close(b);
+}
+
+/* A rolled-back request that opened the transaction ends it: the write lock is free at
+ * once (another connection gets it without waiting). */
+static void test_request_rollback_ends_txn(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    assert_int_equal(pg_buf_request_begin(b), 0);
+    append_n(b, 0, 1, 4);
+    assert_int_equal(pg_buf_request_end(b, 0), 0);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/buffer.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; COMMIT;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    pg_buf_close(b);
+}
+
+/* A rolled-back request also undoes the evictions its appends caused. */
+static void test_request_rollback_eviction(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 100, 0);
+    append_n(b, 0, 3, 30);
+    assert_int_equal(pg_buf_flush(b), 0);
+    assert_int_equal(pg_buf_request_begin(b), 0);
+    append_n(b, 3, 2, 30); /* 150 bytes: evicts p0 and p1 */
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.evicted, 2);
+    assert_int_equal(pg_buf_request_end(b, 0), 0);
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.evicted, 0);
+    assert_int_equal(st.rows, 3);
+    assert_int_equal(st.bytes, 90);
+    assert_int_equal(pg_buf_flush(b), 0);
+    const char *want[] = {"p0", "p1", "p2"};
+    expect_names(b, want, 3);
+    pg_buf_close(b);
+}
+
+/* An append refused by SQLite in the middle of a request (a trigger, the real insert
+ * path): the request's earlier rows go, the batch's other rows stay. */
+static void test_request_failure_mid(void **state)
+{
+    const char *dir = *state;
+    pg_buf_close(open_buf(dir, two, 1, 0, 0));
+    side_sql(dir, "CREATE TRIGGER bad BEFORE INSERT ON profiles WHEN NEW.name='p3' "
+                  "BEGIN SELECT RAISE(ABORT,'injected'); END;");
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    append_n(b, 0, 1, 4);
+    assert_int_equal(pg_buf_flush(b), 0);
+    append_n(b, 1, 1, 4); /* pending, outside the request */
+    assert_int_equal(pg_buf_request_begin(b), 0);
+    append_n(b, 2, 1, 4);
+    struct pg_labels ls;
+    pg_labels_init(&ls);
+    const uint8_t body[4] = {0};
+    assert_int_equal(pg_buf_append(b, &ls, "p3", 0, 0, NULL, body, sizeof(body)), -1);
+    assert_int_equal(pg_buf_request_end(b, 0), 0);
+    assert_int_equal(pg_buf_flush(b), 0);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.errors, 1);
+    assert_int_equal(st.lost, 0);
+    assert_int_equal(st.rows, 2);
+    const char *want[] = {"p0", "p1"};
+    expect_names(b, want, 2);
+    pg_labels_reset(&ls);
+    pg_buf_close(b);
+}
+
+/* When SQLite rolls the whole transaction back (RAISE(ROLLBACK), like SQLITE_FULL), the
+ * batch's rows outside the request are lost (counted), the request's are not counted. */
+static void test_request_whole_rollback(void **state)
+{
+    const char *dir = *state;
+    pg_buf_close(open_buf(dir, two, 1, 0, 0));
+    side_sql(dir, "CREATE TRIGGER full BEFORE INSERT ON profiles WHEN NEW.name='p3' "
+                  "BEGIN SELECT RAISE(ROLLBACK,'full'); END;");
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    append_n(b, 0, 1, 4);
+    assert_int_equal(pg_buf_flush(b), 0);
+    append_n(b, 1, 1, 4);
+    assert_int_equal(pg_buf_request_begin(b), 0);
+    append_n(b, 2, 1, 4);
+    struct pg_labels ls;
+    pg_labels_init(&ls);
+    const uint8_t body[4] = {0};
+    assert_int_equal(pg_buf_append(b, &ls, "p3", 0, 0, NULL, body, sizeof(body)), -1);
+    assert_int_equal(pg_buf_request_end(b, 0), -1);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.lost, 1);
+    assert_int_equal(st.rows, 1);
+    assert_int_equal(pg_buf_request_begin(b), 0); /* usable again */
+    append_n(b, 4, 1, 4);
+    assert_int_equal(pg_buf_request_end(b, 1), 0);
+    assert_int_equal(pg_buf_flush(b), 0);
+    const char *want[] = {"p0", "p4"};
+    expect_names(b, want, 2);
+    pg_labels_reset(&ls);
+    pg_buf_close(b);
+}
+
+/* A second open of the same directory fails while the first is open (flock locks
+ * belong to the open file description, so this holds within one process too). */
+static void test_lock(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    char err[512] = "", want[512];
+    assert_null(pg_buf_open(dir, two, 1, 0, 0, err, sizeof(err)));
+    snprintf(want, sizeof(want),
+             "storage.path %s is in use by another profgate (pid %ld; lock file %s/lock)", dir,
+             (long)getpid(), dir);
+    assert_string_equal(err, want);
+    pg_buf_close(b);
+    b = open_buf(dir, two, 1, 0, 0); /* released by close */
+    pg_buf_close(b);
+}
+
+struct holder {
+    const char *dir;
+    int fds[2]; /* the holder writes one byte once it holds the write lock */
+    int hold_ms;
+};
+
+static void *hold_write_lock(void *arg)
+{
+    struct holder *h = arg;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/buffer.db", h->dir);
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        abort();
+    if (write(h->fds[1], "x", 1) != 1)
+        abort();
+    struct timespec ts = {h->hold_ms / 1000, (long)(h->hold_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* Another connection holds the write lock longer than one busy timeout (1 s): the
+ * buffer waits and retries instead of failing, and the batch survives. */
+static void test_busy_retry(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    append_n(b, 0, 1, 4);
+    assert_int_equal(pg_buf_flush(b), 0);
+    struct holder h = {dir, {-1, -1}, 1500};
+    assert_int_equal(pipe(h.fds), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, hold_write_lock, &h), 0);
+    char c;
+    assert_int_equal(read(h.fds[0], &c, 1), 1);
+    append_n(b, 1, 2, 4);
+    assert_int_equal(pg_buf_flush(b), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    close(h.fds[0]);
+    close(h.fds[1]);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.lost, 0);
+    assert_int_equal(st.errors, 0);
+    pg_buf_close(b);
+    b = open_buf(dir, two, 1, 0, 0);
+    const char *want[] = {"p0", "p1", "p2"};
+    expect_names(b, want, 3);
+    pg_buf_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +684,13 @@ int main(void)
         cmocka_unit_test(test_open_fails),
         cmocka_unit_test_setup_teardown(test_read_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_and_count_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_keep_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_rollback_ends_txn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_rollback_eviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_failure_mid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_whole_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_retry, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
