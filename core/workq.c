@@ -27,6 +27,7 @@ struct item {
     pg_workq_work_fn work;
     pg_workq_done_fn done;
     void *job;
+    unsigned prio;
 };
 
 struct list {
@@ -209,7 +210,32 @@ fail:
     return NULL;
 }
 
-int pg_workq_submit(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn done, void *job)
+/* Returns the link pointing at the waiting item with the lowest priority below prio (the
+ * latest of equals), or NULL. Called with mu held. */
+static struct item **find_victim(struct pg_workq *q, unsigned prio)
+{
+    struct item **victim = NULL;
+    for (struct item **pp = &q->waiting.head; *pp; pp = &(*pp)->next)
+        if ((*pp)->prio < prio && (victim == NULL || (*pp)->prio <= (*victim)->prio))
+            victim = pp;
+    return victim;
+}
+
+/* Unlinks *pp (an item of the waiting list). Called with mu held. */
+static struct item *unlink_waiting(struct pg_workq *q, struct item **pp)
+{
+    struct item *it = *pp, *prev = NULL;
+    for (struct item *x = q->waiting.head; x && x != it; x = x->next)
+        prev = x;
+    *pp = it->next;
+    if (q->waiting.tail == it)
+        q->waiting.tail = prev;
+    q->n_waiting--;
+    return it;
+}
+
+int pg_workq_submit_prio(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn done,
+                         void *job, unsigned prio)
 {
     struct item *it = malloc(sizeof(*it));
     if (it == NULL)
@@ -217,17 +243,46 @@ int pg_workq_submit(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn 
     it->work = work;
     it->done = done;
     it->job = job;
+    it->prio = prio;
+    struct item *evicted = NULL;
     pthread_mutex_lock(&q->mu);
-    if (q->n_waiting >= q->cap || q->stopping) {
+    if (q->stopping) {
         pthread_mutex_unlock(&q->mu);
         free(it);
         return -1;
+    }
+    if (q->n_waiting >= q->cap) {
+        struct item **victim = find_victim(q, prio);
+        if (victim == NULL) {
+            pthread_mutex_unlock(&q->mu);
+            free(it);
+            return -1;
+        }
+        evicted = unlink_waiting(q, victim);
     }
     list_push(&q->waiting, it);
     q->n_waiting++;
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
+    if (evicted != NULL) {
+        struct list l = {evicted, evicted};
+        evicted->next = NULL;
+        deliver(&l, PG_WORKQ_EVICTED);
+    }
     return 0;
+}
+
+int pg_workq_submit(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn done, void *job)
+{
+    return pg_workq_submit_prio(q, work, done, job, 0);
+}
+
+int pg_workq_would_accept(struct pg_workq *q, unsigned prio)
+{
+    pthread_mutex_lock(&q->mu);
+    int ok = !q->stopping && (q->n_waiting < q->cap || find_victim(q, prio) != NULL);
+    pthread_mutex_unlock(&q->mu);
+    return ok;
 }
 
 size_t pg_workq_depth(struct pg_workq *q)

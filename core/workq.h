@@ -30,9 +30,11 @@ struct pg_workq;
 
 /* How a job ended, as passed to done. */
 enum pg_workq_status {
-    PG_WORKQ_DONE = 0,     /* work(job) ran */
-    PG_WORKQ_CANCELLED = 1 /* the queue was freed before a worker took the job: work did
-                              not run */
+    PG_WORKQ_DONE = 0,      /* work(job) ran */
+    PG_WORKQ_CANCELLED = 1, /* the queue was freed before a worker took the job: work did
+                               not run */
+    PG_WORKQ_EVICTED = 2    /* a submit with a higher priority took the job's place in a
+                               full queue: work did not run */
 };
 
 typedef void (*pg_workq_work_fn)(void *job);                              /* worker thread */
@@ -48,6 +50,18 @@ struct pg_workq *pg_workq_new(struct event_base *base, int n_workers, size_t que
  * done), or -1 when queue_cap jobs already wait or memory ran out (job untouched: the
  * caller still owns it and sheds the work). */
 int pg_workq_submit(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn done, void *job);
+
+/* As pg_workq_submit with a priority (pg_workq_submit uses 0). When the queue is full, the
+ * waiting job with the lowest priority, if it is lower than prio, is taken out (the
+ * latest submitted of equals) and its done is called with PG_WORKQ_EVICTED before this
+ * returns 0; otherwise -1. Submitters use it for fairness under overload: a submitter
+ * shed many times in a row passes ahead of one that was not. */
+int pg_workq_submit_prio(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn done,
+                         void *job, unsigned prio);
+
+/* Returns 1 when a submit with priority prio would be accepted now (the queue has room,
+ * or holds a waiting job of lower priority), else 0. */
+int pg_workq_would_accept(struct pg_workq *q, unsigned prio);
 
 /* Jobs waiting for a worker (not counting running or completed ones). */
 size_t pg_workq_depth(struct pg_workq *q);

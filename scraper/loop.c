@@ -377,10 +377,15 @@ static void job_done(void *arg, enum pg_workq_status st)
     l->job = NULL;
     l->delta = j->delta;
     j->delta = NULL;
-    if (st != PG_WORKQ_DONE) { /* never processed: as if shed (baseline unchanged) */
+    if (st != PG_WORKQ_DONE) { /* never processed: shed (baseline unchanged) */
+        if (st == PG_WORKQ_EVICTED) {
+            l->shed_streak++;
+            count_skip(l, "overloaded");
+        }
         pg_scrape_job_free(j);
         return;
     }
+    l->shed_streak = 0;
     l->base_start_ns = j->base_start_ns;
     if (j->rc != 0) {
         set_down(l, j->err);
@@ -449,13 +454,14 @@ static void dispatch(struct pg_scrape_loop *l, const struct pg_httpc_resp *resp,
         job_done(j, PG_WORKQ_DONE);
         return;
     }
-    if (pg_workq_submit(l->pool->wq, job_work, job_done, j) != 0) {
+    if (pg_workq_submit_prio(l->pool->wq, job_work, job_done, j, l->shed_streak) != 0) {
         /* shed: health unchanged, the baseline (and its start) stay, so the next delta
          * covers from the baseline's scrape to the next one */
         l->delta = j->delta;
         j->delta = NULL;
         l->job = NULL;
         pg_scrape_job_free(j);
+        l->shed_streak++;
         count_skip(l, "overloaded");
     }
 }
@@ -545,9 +551,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         count_skip(l, "previous_running");
         return;
     }
-    /* do not fetch what the workers could not take: shed before the request */
+    /* do not fetch what the workers could not take: shed before the request. The shed
+     * streak is the job's priority, so a loop shed again and again takes the place of a
+     * waiting job of a loop shed less (stable offsets would otherwise starve the same
+     * loops every interval). */
     struct pg_workq *wq = l->pool->wq;
-    if (wq != NULL && pg_workq_depth(wq) >= pg_workq_capacity(wq)) {
+    if (wq != NULL && !pg_workq_would_accept(wq, l->shed_streak)) {
+        l->shed_streak++;
         count_skip(l, "overloaded");
         return;
     }

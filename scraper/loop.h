@@ -95,6 +95,7 @@ struct pg_scrape_loop {
     int64_t due_ms;            /* unix ms of the next scheduled scrape */
     struct pg_httpc_req *req;  /* in-flight request or NULL */
     struct pg_scrape_job *job; /* processing job on the workers, or NULL */
+    unsigned shed_streak;      /* scrapes shed as overloaded since the last processed one */
     int64_t start_ns;          /* unix ns of the in-flight scrape's start */
     int64_t base_start_ns;     /* start of the scrape that set the delta baseline, 0 none */
     enum pg_scrape_health health;

@@ -1,7 +1,8 @@
 /* test_core_workq.c - the worker pool (core/workq.c): every job's work runs on a worker
  * thread and its done on the loop thread, exactly once; a full queue refuses with -1;
  * freeing with jobs pending calls done for each (cancelled when work never ran), so
- * nothing leaks (LSan/ASan builds check that); the depth/capacity accessors. */
+ * nothing leaks (LSan/ASan builds check that); a higher-priority submit evicts a waiting
+ * job of lower priority; the depth/capacity accessors. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -142,6 +143,44 @@ static void test_full_queue_and_free_pending(void **state)
     pg_metrics_shutdown();
 }
 
+static void test_priority_evicts(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct pg_workq *q = pg_workq_new(base, 1, 1);
+    assert_non_null(q);
+    atomic_int gate = 0;
+    int done_count = 0, cancelled = 0, seen[8] = {0};
+    assert_int_equal(
+        pg_workq_submit(q, work, done, new_job(0, &done_count, &cancelled, seen, &gate)), 0);
+    double end = mono_s() + 30;
+    while (pg_workq_depth(q) != 0 && mono_s() < end)
+        usleep(1000);
+    assert_int_equal(
+        pg_workq_submit_prio(q, work, done, new_job(1, &done_count, &cancelled, seen, &gate), 2),
+        0);
+    assert_false(pg_workq_would_accept(q, 2)); /* full of an equal priority */
+    struct job *same = new_job(2, &done_count, &cancelled, seen, &gate);
+    assert_int_equal(pg_workq_submit_prio(q, work, done, same, 2), -1);
+    free(same);
+    assert_true(pg_workq_would_accept(q, 3));
+    /* a higher priority takes job 1's place; job 1's done runs before submit returns */
+    assert_int_equal(
+        pg_workq_submit_prio(q, work, done, new_job(3, &done_count, &cancelled, seen, &gate), 3),
+        0);
+    assert_int_equal(seen[1], 1);
+    assert_int_equal(cancelled, 1);
+    assert_int_equal(pg_workq_depth(q), 1);
+    atomic_store(&gate, 1);
+    run_until_count(base, &done_count, 2);
+    assert_int_equal(done_count, 2);
+    assert_int_equal(seen[0] + seen[3], 2);
+    assert_int_equal(seen[2], 0);
+    pg_workq_free(q);
+    event_base_free(base);
+    pg_metrics_shutdown();
+}
+
 static void test_default_workers(void **state)
 {
     (void)state;
@@ -163,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_jobs_complete_on_loop),
         cmocka_unit_test(test_full_queue_and_free_pending),
+        cmocka_unit_test(test_priority_evicts),
         cmocka_unit_test(test_default_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
