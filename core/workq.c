@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -39,6 +40,8 @@ struct pg_workq {
     pthread_cond_t cv;
     struct list waiting, completed; /* guarded by mu */
     size_t n_waiting;               /* guarded by mu */
+    unsigned min_prio;              /* lowest priority among waiting jobs (mu) */
+    size_t n_at_min;                /* waiting jobs with that priority (mu) */
     int stopping;                   /* guarded by mu */
     uint64_t busy_ns;               /* guarded by mu */
     size_t cap;
@@ -71,6 +74,32 @@ static struct item *list_pop(struct list *l)
     return it;
 }
 
+/* Keeps min_prio/n_at_min right for a job entering the waiting list. mu held. */
+static void prio_added(struct pg_workq *q, unsigned prio)
+{
+    if (q->n_waiting == 0 || prio < q->min_prio) {
+        q->min_prio = prio;
+        q->n_at_min = 1;
+    } else if (prio == q->min_prio) {
+        q->n_at_min++;
+    }
+}
+
+/* ... and for one leaving it (already unlinked, n_waiting already decremented): a rescan
+ * only when the last job at the minimum left. mu held. */
+static void prio_removed(struct pg_workq *q, unsigned prio)
+{
+    if (prio != q->min_prio || --q->n_at_min > 0 || q->n_waiting == 0)
+        return;
+    q->min_prio = q->waiting.head->prio;
+    for (struct item *it = q->waiting.head; it; it = it->next)
+        if (it->prio < q->min_prio)
+            q->min_prio = it->prio;
+    q->n_at_min = 0;
+    for (struct item *it = q->waiting.head; it; it = it->next)
+        q->n_at_min += it->prio == q->min_prio;
+}
+
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -97,6 +126,7 @@ static void *worker_main(void *arg)
             break; /* waiting jobs are cancelled by pg_workq_free */
         struct item *it = list_pop(&q->waiting);
         q->n_waiting--;
+        prio_removed(q, it->prio);
         pthread_mutex_unlock(&q->mu);
         uint64_t t0 = mono_ns();
         it->work(it->job);
@@ -197,11 +227,17 @@ struct pg_workq *pg_workq_new(struct event_base *base, int n_workers, size_t que
     q->ev = event_new(base, q->efd, EV_READ | EV_PERSIST, on_wake, q);
     if (q->ev == NULL || event_add(q->ev, NULL) != 0)
         goto fail;
-    for (int i = 0; i < n; i++) {
-        if (pthread_create(&q->threads[i], NULL, worker_main, q) != 0)
-            goto fail;
-        q->n_threads++;
-    }
+    /* workers block every signal: SIGHUP/SIGTERM/SIGINT are for the loop thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = 0;
+    while (started < n && pthread_create(&q->threads[started], NULL, worker_main, q) == 0)
+        started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    q->n_threads = started;
+    if (started < n)
+        goto fail;
     register_metrics(q);
     pg_log_info("workq", "workers=%d queue_size=%zu msg=\"processing workers started\"", n, q->cap);
     return q;
@@ -211,9 +247,11 @@ fail:
 }
 
 /* Returns the link pointing at the waiting item with the lowest priority below prio (the
- * latest of equals), or NULL. Called with mu held. */
+ * latest of equals), or NULL. Called with mu held; scans only when there is one. */
 static struct item **find_victim(struct pg_workq *q, unsigned prio)
 {
+    if (q->n_waiting == 0 || q->min_prio >= prio)
+        return NULL;
     struct item **victim = NULL;
     for (struct item **pp = &q->waiting.head; *pp; pp = &(*pp)->next)
         if ((*pp)->prio < prio && (victim == NULL || (*pp)->prio <= (*victim)->prio))
@@ -231,6 +269,7 @@ static struct item *unlink_waiting(struct pg_workq *q, struct item **pp)
     if (q->waiting.tail == it)
         q->waiting.tail = prev;
     q->n_waiting--;
+    prio_removed(q, it->prio);
     return it;
 }
 
@@ -260,6 +299,7 @@ int pg_workq_submit_prio(struct pg_workq *q, pg_workq_work_fn work, pg_workq_don
         }
         evicted = unlink_waiting(q, victim);
     }
+    prio_added(q, prio);
     list_push(&q->waiting, it);
     q->n_waiting++;
     pthread_cond_signal(&q->cv);
@@ -280,7 +320,7 @@ int pg_workq_submit(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn 
 int pg_workq_would_accept(struct pg_workq *q, unsigned prio)
 {
     pthread_mutex_lock(&q->mu);
-    int ok = !q->stopping && (q->n_waiting < q->cap || find_victim(q, prio) != NULL);
+    int ok = !q->stopping && (q->n_waiting < q->cap || q->min_prio < prio); /* O(1) */
     pthread_mutex_unlock(&q->mu);
     return ok;
 }

@@ -171,6 +171,8 @@ static void test_priority_evicts(void **state)
     assert_int_equal(seen[1], 1);
     assert_int_equal(cancelled, 1);
     assert_int_equal(pg_workq_depth(q), 1);
+    assert_false(pg_workq_would_accept(q, 3)); /* the minimum moved up to job 3's */
+    assert_true(pg_workq_would_accept(q, 4));
     atomic_store(&gate, 1);
     run_until_count(base, &done_count, 2);
     assert_int_equal(done_count, 2);
