@@ -383,7 +383,7 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     if (app_start_sinks(a, cfg, err, errlen) < 0)
         goto fail;
     int workers =
-        opts->processing_workers >= 0 ? opts->processing_workers : (int)cfg->processing_workers;
+        opts->processing_workers_set ? opts->processing_workers : (int)cfg->processing_workers;
     if (!(a->wq = pg_workq_new(base, workers, (size_t)cfg->processing_queue_size)) ||
         !(a->lag = pg_looplag_new(base, 250))) {
         snprintf(err, errlen, "could not start the processing workers");

@@ -8,7 +8,8 @@ so profgate can process ~3 scrapes/s of the 20/s due. Expected: profgate sheds
 (profgate_scrapes_skipped_total{reason="overloaded"} > 0, logged), no scrape fails, no
 target is ever shown down and every one ends up "up", the slow worker does not delay the
 loop (no scrape started more than 1s late, no loop lag above 1s: bounds with wide
-margins, not timings), --processing.workers overrides the config, and SIGTERM with jobs
+margins, not timings), --processing.workers overrides the config (and the config is used
+without it), and SIGTERM with jobs
 on the worker exits cleanly (the sanitizer builds check for leaks)."""
 import os
 import sys
@@ -46,6 +47,18 @@ def test_flag_overrides_config(t, e):
     t.check(e.pg.metric("profgate_processing_workers", m) == 1,
             "profgate_processing_workers = %s, want 1 (--processing.workers=1 over workers: 2)"
             % e.pg.metric("profgate_processing_workers", m))
+
+
+def test_config_sets_workers(t, e):
+    """Without the flag, processing.workers from the config is used."""
+    cfg = {"scrape_configs": [], "storage": {"path": t.tmpdir + "/data2"},
+           "processing": {"workers": 3, "queue_size": 5}}
+    pg = t.profgate(cfg, name="cfgonly")
+    m = pg.metrics()
+    t.check(pg.metric("profgate_processing_workers", m) == 3,
+            "profgate_processing_workers = %s, want 3 (processing.workers: 3)"
+            % pg.metric("profgate_processing_workers", m))
+    t.stop_profgate(pg)
 
 
 def test_overload_sheds_without_target_down(t, e):
@@ -100,6 +113,7 @@ def test_sigterm_with_jobs_in_flight(t, e):
 
 
 if __name__ == "__main__":
-    sys.exit(pgtest.run_tests([test_flag_overrides_config, test_overload_sheds_without_target_down,
+    sys.exit(pgtest.run_tests([test_flag_overrides_config, test_config_sets_workers,
+                               test_overload_sheds_without_target_down,
                                test_slow_worker_does_not_delay_the_loop,
                                test_sigterm_with_jobs_in_flight], setup=setup))
