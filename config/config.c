@@ -19,6 +19,8 @@
 #define DEFAULT_INTERVAL_MS 15000
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_BODY_LIMIT (64ull << 20)
+#define DEFAULT_QUEUE_SIZE 64
+#define MAX_WORKERS 256
 
 struct ld {
     struct pg_yaml *y;
@@ -1312,6 +1314,21 @@ static void load_receiver(struct ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
                                      &cfg->n_receiver_relabel, l->errs);
 }
 
+/* The top-level processing block: worker threads and their queue. */
+static void load_processing(struct ld *l, yaml_node_t *pr, struct pg_cfg *cfg)
+{
+    static const char *const k[] = {"workers", "queue_size", NULL};
+    pg_yaml_check_keys(l->y, pr, k, "config.ProcessingConfig", l->errs);
+    get_uint(l, pr, "workers", &cfg->processing_workers);
+    get_uint(l, pr, "queue_size", &cfg->processing_queue_size);
+    if (cfg->processing_workers > MAX_WORKERS)
+        pg_yaml_error(l->y, pg_yaml_get(l->y, pr, "workers"), l->errs,
+                      "processing.workers must be at most %d (0 = one per CPU)", MAX_WORKERS);
+    if (cfg->processing_queue_size == 0 || cfg->processing_queue_size > 1000000)
+        pg_yaml_error(l->y, pg_yaml_get(l->y, pr, "queue_size"), l->errs,
+                      "processing.queue_size must be between 1 and 1000000");
+}
+
 struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
 {
     size_t before = errs->n;
@@ -1333,6 +1350,7 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     cfg->receiver_max_connections = 1024;
     cfg->receiver_read_timeout_ms = 30000;
     cfg->receiver_write_timeout_ms = 30000;
+    cfg->processing_queue_size = DEFAULT_QUEUE_SIZE;
 
     yaml_node_t *root = pg_yaml_root(&y);
     if (!root || pg_yaml_is_null(root))
@@ -1341,8 +1359,8 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
         pg_cfg_load_legacy(&y, root, cfg, errs);
         goto done;
     }
-    static const char *const top[] = {"global",       "scrape_configs", "storage",
-                                      "remote_write", "receiver",       NULL};
+    static const char *const top[] = {"global",   "scrape_configs", "storage", "remote_write",
+                                      "receiver", "processing",     NULL};
     pg_yaml_check_keys(&y, root, top, "config.Config", errs);
 
     yaml_node_t *g = pg_yaml_get(&y, root, "global");
@@ -1403,6 +1421,10 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     yaml_node_t *rc = pg_yaml_get(&y, root, "receiver");
     if (rc && !pg_yaml_is_null(rc))
         load_receiver(&l, rc, cfg);
+
+    yaml_node_t *pr = pg_yaml_get(&y, root, "processing");
+    if (pr && !pg_yaml_is_null(pr))
+        load_processing(&l, pr, cfg);
 
 done:
     pg_yaml_free(&y);

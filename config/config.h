@@ -190,6 +190,8 @@ struct pg_cfg {
     uint64_t receiver_max_connections; /* default 1024 */
     int64_t receiver_read_timeout_ms;  /* default 30s */
     int64_t receiver_write_timeout_ms; /* default 30s */
+    uint64_t processing_workers;       /* processing.workers: 0 = one per online CPU */
+    uint64_t processing_queue_size;    /* processing.queue_size: default 64 jobs */
 };
 
 /* Loads and validates path. Returns a new config (free with pg_cfg_free), or NULL when

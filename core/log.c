@@ -1,23 +1,28 @@
-/* log.c - one-line structured log records on stderr (see log.h). */
+/* log.c - one-line structured log records on stderr (see log.h).
+ *
+ * Thread-safe: worker threads (core/workq.h) may log. Each record is formatted into a
+ * local buffer and written with one fwrite (stdio locks the stream per call), so lines
+ * from different threads never interleave; level and format are atomics. */
 #include "core/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
-static enum pg_log_level min_level = PG_LOG_INFO;
-static enum pg_log_format out_format = PG_LOG_LOGFMT;
+static _Atomic int min_level = PG_LOG_INFO;
+static _Atomic int out_format = PG_LOG_LOGFMT;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void pg_log_set_level(enum pg_log_level level)
 {
-    min_level = level;
+    atomic_store_explicit(&min_level, (int)level, memory_order_relaxed);
 }
 void pg_log_set_format(enum pg_log_format fmt)
 {
-    out_format = fmt;
+    atomic_store_explicit(&out_format, (int)fmt, memory_order_relaxed);
 }
 
 int pg_log_parse_level(const char *s, enum pg_log_level *out)
@@ -30,9 +35,26 @@ int pg_log_parse_level(const char *s, enum pg_log_level *out)
     return -1;
 }
 
+/* Appends the JSON-escaped text of s to out[*n..cap) (truncating, always room for the
+ * closing characters the caller adds within its reserve). */
+static void json_escape(char *out, size_t *n, size_t cap, const char *s)
+{
+    for (const char *p = s; *p && *n + 8 < cap; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            out[(*n)++] = '\\';
+            out[(*n)++] = (char)c;
+        } else if (c < 0x20) {
+            *n += (size_t)snprintf(out + *n, cap - *n, "\\u%04x", c);
+        } else {
+            out[(*n)++] = (char)c;
+        }
+    }
+}
+
 void pg_log(enum pg_log_level level, const char *component, const char *fmt, ...)
 {
-    if (level < min_level)
+    if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed))
         return;
     char body[2048];
     va_list ap;
@@ -48,22 +70,23 @@ void pg_log(enum pg_log_level level, const char *component, const char *fmt, ...
     size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 
-    if (out_format == PG_LOG_JSON) {
+    char line[8192];
+    size_t len;
+    if (atomic_load_explicit(&out_format, memory_order_relaxed) == PG_LOG_JSON) {
         /* body is logfmt; keep it as one escaped string field */
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"fields\":\"", ts,
-                level_names[level], component);
-        for (const char *p = body; *p; p++) {
-            unsigned char c = (unsigned char)*p;
-            if (c == '"' || c == '\\')
-                fprintf(stderr, "\\%c", c);
-            else if (c < 0x20)
-                fprintf(stderr, "\\u%04x", c);
-            else
-                fputc(c, stderr);
-        }
-        fputs("\"}\n", stderr);
+        int h = snprintf(line, sizeof line,
+                         "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"fields\":\"", ts,
+                         level_names[level], component);
+        len = h < 0 ? 0 : (size_t)h < sizeof line - 8 ? (size_t)h : sizeof line - 8;
+        json_escape(line, &len, sizeof line, body);
+        memcpy(line + len, "\"}\n", 3);
+        len += 3;
     } else {
-        fprintf(stderr, "ts=%s level=%s component=%s %s\n", ts, level_names[level], component,
-                body);
+        int h = snprintf(line, sizeof line, "ts=%s level=%s component=%s %s\n", ts,
+                         level_names[level], component, body);
+        len = h < 0 ? 0 : (size_t)h < sizeof line ? (size_t)h : sizeof line - 1;
+        if (len > 0)
+            line[len - 1] = '\n';
     }
+    fwrite(line, 1, len, stderr);
 }

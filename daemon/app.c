@@ -18,7 +18,9 @@
 
 #include "core/curlm.h"
 #include "core/log.h"
+#include "core/looplag.h"
 #include "core/metrics.h"
+#include "core/workq.h"
 #include "daemon/receiver.h"
 #include "daemon/web.h"
 #include "discovery/manager.h"
@@ -38,6 +40,8 @@ struct pg_app {
     struct pg_cfg *cfg;
     struct pg_cfg *remote_cfg; /* == cfg or an older config the queues still borrow */
     struct pg_curlm *cm;
+    struct pg_workq *wq; /* scrape processing workers; sized at start only */
+    struct pg_looplag *lag;
     struct pg_scraper *scraper;
     struct pg_sd_manager *sd;
     struct pg_buf *buf;
@@ -312,7 +316,14 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     }
     if (app_start_sinks(a, cfg, err, errlen) < 0)
         goto fail;
-    if (!(a->scraper = pg_scraper_create(base, a->cm, app_sink, a)) ||
+    int workers =
+        opts->processing_workers_set ? opts->processing_workers : (int)cfg->processing_workers;
+    if (!(a->wq = pg_workq_new(base, workers, (size_t)cfg->processing_queue_size)) ||
+        !(a->lag = pg_looplag_new(base, 250))) {
+        snprintf(err, errlen, "could not start the processing workers");
+        goto fail;
+    }
+    if (!(a->scraper = pg_scraper_create(base, a->cm, a->wq, app_sink, a)) ||
         pg_scraper_apply(a->scraper, cfg) < 0) {
         snprintf(err, errlen, "could not start the scraper");
         goto fail;
@@ -374,6 +385,10 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
     }
     pg_cfg_errors_reset(&errs);
     app_apply_overrides(&a->opts, cfg);
+    if (cfg->processing_workers != a->cfg->processing_workers ||
+        cfg->processing_queue_size != a->cfg->processing_queue_size)
+        pg_log_warn("config", "msg=\"processing settings changed: they take effect at the "
+                              "next restart\"");
 
     /* scrape side first: on failure nothing has changed yet */
     if (pg_scraper_apply(a->scraper, cfg) < 0) {
@@ -476,7 +491,9 @@ void pg_app_destroy(struct pg_app *a)
     pg_receiver_destroy(a->receiver);
     pg_web_destroy(a->web);
     pg_sd_manager_destroy(a->sd);
-    pg_scraper_destroy(a->scraper);
+    pg_scraper_destroy(a->scraper); /* orphans the jobs still on the workers */
+    pg_workq_free(a->wq);           /* joins the workers, frees the orphaned jobs */
+    pg_looplag_free(a->lag);
     if (a->writer)
         app_stop_sinks(a);
     pg_sink_writer_destroy(a->writer);

@@ -28,6 +28,8 @@ struct pg_app_opts {
     const char *config_file;
     const char *listen_address; /* default 127.0.0.1:4100 */
     const char *storage_path;
+    int processing_workers_set; /* 1: processing_workers overrides the config */
+    int processing_workers;     /* --processing.workers (0 = one per CPU) */
 };
 
 /* Creates the app on base (borrowed) from cfg (takes ownership). Returns NULL with a

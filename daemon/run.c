@@ -1,8 +1,8 @@
 /* run.c - `profgate run`: flag parsing, signals and the event loop around struct pg_app.
  *
  * Flags follow Prometheus's spelling (--web.listen-address, --storage.path, --log.level,
- * --log.format; "--flag value" and "--flag=value"). SIGHUP reloads the config, SIGTERM and
- * SIGINT shut down cleanly (stop scraping, flush the buffer, exit 0). */
+ * --log.format, --processing.workers; "--flag value" and "--flag=value"). SIGHUP reloads the
+ * config, SIGTERM and SIGINT shut down cleanly (stop scraping, flush the buffer, exit 0). */
 #include "daemon/run.h"
 
 #include <curl/curl.h>
@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  --storage.path DIR         buffer directory (overrides storage.path in CONFIG)\n"
     "  --log.level LEVEL          debug, info, warn or error (default info)\n"
     "  --log.format FORMAT        logfmt or json (default logfmt)\n"
+    "  --processing.workers N     scrape processing threads, 0 = one per CPU (overrides\n"
+    "                             processing.workers in CONFIG; read at start only)\n"
     "\n"
     "signals: SIGHUP reloads CONFIG (as POST /-/reload does); SIGTERM/SIGINT shut down.\n";
 
@@ -68,10 +70,21 @@ static int flag_value(int argc, char **argv, int *i, const char *name, const cha
     return 1;
 }
 
+/* Parses a --processing.workers value: an integer 0..256. Returns 0 or -1. */
+static int parse_workers(const char *v, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < 0 || n > 256)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
 int pg_cmd_run(int argc, char **argv)
 {
     struct pg_app_opts opts = {0};
-    const char *level = NULL, *format = NULL;
+    const char *level = NULL, *format = NULL, *workers = NULL;
     for (int i = 2; i < argc; i++) {
         int r;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -81,7 +94,8 @@ int pg_cmd_run(int argc, char **argv)
         if ((r = flag_value(argc, argv, &i, "--web.listen-address", &opts.listen_address)) ||
             (r = flag_value(argc, argv, &i, "--storage.path", &opts.storage_path)) ||
             (r = flag_value(argc, argv, &i, "--log.level", &level)) ||
-            (r = flag_value(argc, argv, &i, "--log.format", &format))) {
+            (r = flag_value(argc, argv, &i, "--log.format", &format)) ||
+            (r = flag_value(argc, argv, &i, "--processing.workers", &workers))) {
             if (r < 0)
                 return 2;
             continue;
@@ -94,6 +108,12 @@ int pg_cmd_run(int argc, char **argv)
     }
     if (!opts.config_file) {
         fputs(usage_text, stderr);
+        return 2;
+    }
+    opts.processing_workers_set = workers != NULL;
+    if (workers && parse_workers(workers, &opts.processing_workers) != 0) {
+        fprintf(stderr, "profgate run: --processing.workers %s: want 0 (one per CPU) to 256\n",
+                workers);
         return 2;
     }
     if (level) {

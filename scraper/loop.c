@@ -1,11 +1,15 @@
-/* loop.c - one scrape loop: schedule, fetch, check, delta, hand to the sink.
+/* loop.c - one scrape loop: schedule, fetch, hand the body to the workers, then the sink.
  *
  * A loop scrapes its URL at a stable offset inside its interval (key % interval from the
  * interval-aligned unix epoch), then every interval. The timer is a single libevent event
  * re-armed for the next absolute due time (unix ms), so lateness never accumulates; a tick
- * that finds the previous scrape still in flight is skipped. A finished request is checked
- * (status, pprof body), delta-ed for cumulative types (the first one only primes), and the
- * profile is handed to the pool's sink. See loop.h for what a loop keeps. */
+ * that finds the previous scrape still in flight (fetching or processing) is skipped
+ * (profgate_scrapes_skipped_total{reason="previous_running"}), and so is a tick that finds
+ * the processing queue full (reason="overloaded": profgate is busy, the target is not
+ * marked down). A finished request's status is checked here; a 2xx body becomes a job
+ * (scraper/work.h) run on the worker pool: pprof check, delta for cumulative types (the
+ * first one only primes), encode. Its completion (job_done, loop thread) sets health and
+ * hands the profile to the pool's sink. See loop.h for what a loop keeps. */
 #include "scraper/loop.h"
 
 #include <event2/event.h>
@@ -16,13 +20,12 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "core/httpc.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/workq.h"
 #include "profile/delta.h"
-#include "profile/pprof.h"
 
 #define DEFAULT_BODY_LIMIT ((size_t)64 << 20)
 
@@ -229,6 +232,10 @@ void pg_scrape_loop_stop(struct pg_scrape_loop *l)
     }
     if (l->timer)
         evtimer_del(l->timer);
+    if (l->job) { /* its completion frees it (and the delta baseline it carries) */
+        l->job->loop = NULL;
+        l->job = NULL;
+    }
 }
 
 void pg_scrape_loop_set_disc(struct pg_scrape_loop *l, struct pg_scrape_disc *disc)
@@ -315,49 +322,6 @@ static void set_up(struct pg_scrape_loop *l)
     l->last_error = NULL;
 }
 
-/* gzip-compresses in (level 6, gzip header) into a new buffer. Returns 0 or -1. */
-static int gzip_buf(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -1;
-    size_t cap = (size_t)deflateBound(&zs, len > ULONG_MAX ? ULONG_MAX : (uLong)len) + 64;
-    uint8_t *buf = malloc(cap);
-    size_t used = 0, fed = 0;
-    int rc = Z_OK;
-    while (buf != NULL && rc != Z_STREAM_END) {
-        if (zs.avail_in == 0 && fed < len) {
-            size_t chunk = len - fed > UINT_MAX ? UINT_MAX : len - fed;
-            zs.next_in = (Bytef *)(in + fed);
-            zs.avail_in = (uInt)chunk;
-            fed += chunk;
-        }
-        if (used == cap) {
-            uint8_t *nb = realloc(buf, cap * 2);
-            if (nb == NULL)
-                break;
-            buf = nb;
-            cap *= 2;
-        }
-        size_t room = cap - used > UINT_MAX ? UINT_MAX : cap - used;
-        zs.next_out = buf + used;
-        zs.avail_out = (uInt)room;
-        rc = deflate(&zs, fed == len ? Z_FINISH : Z_NO_FLUSH);
-        used += room - zs.avail_out;
-        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
-            break;
-    }
-    deflateEnd(&zs);
-    if (buf == NULL || rc != Z_STREAM_END) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *outlen = used;
-    return 0;
-}
-
 static void hand_to_sink(struct pg_scrape_loop *l, const uint8_t *body, size_t len, int64_t from_ns,
                          int64_t until_ns)
 {
@@ -379,111 +343,127 @@ static void hand_to_sink(struct pg_scrape_loop *l, const uint8_t *body, size_t l
         p->sink(p->sink_ud, &prof);
 }
 
-/* Computes and sends the delta of prof. Returns 0, or -1 with a reason in err. */
-static int send_delta(struct pg_scrape_loop *l, Perftools__Profiles__Profile *prof, int64_t end_ns,
-                      char *err, size_t errlen)
+/* Counts a skipped scrape; reason "overloaded" is also logged, at most once per 10 s with
+ * the number of skips since the last line. */
+static void count_skip(struct pg_scrape_loop *l, const char *reason)
 {
-    static const char *const alloc[] = {"alloc_objects", "alloc_space"};
-    static const char *const contention[] = {"contentions", "delay"};
-    const char *const *types;
-    const char **all = NULL;
-    size_t n;
-    switch (l->delta_kind) {
-    case PG_SCRAPE_DELTA_ALLOC:
-        types = alloc;
-        n = 2;
-        break;
-    case PG_SCRAPE_DELTA_CONTENTION:
-        types = contention;
-        n = 2;
-        break;
-    default:
-        n = prof->n_sample_type;
-        all = calloc(n ? n : 1, sizeof(*all));
-        if (all == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        for (size_t i = 0; i < n; i++)
-            all[i] = prof->string_table[prof->sample_type[i]->type];
-        types = all;
-        break;
-    }
-    int primed = 0;
-    int rc = pg_delta_apply(l->delta, prof, types, n, &primed);
-    free(all);
-    if (rc != 0) {
-        if (l->delta_kind == PG_SCRAPE_DELTA_ALL)
-            snprintf(err, errlen, "delta: cannot compute the delta of this profile");
-        else
-            snprintf(err, errlen, "delta: profile lacks sample types %s and %s", types[0],
-                     types[1]);
-        return -1;
-    }
-    int64_t from_ns = l->base_start_ns;
-    l->base_start_ns = l->start_ns;
-    if (primed) {
-        pg_log_debug("scraper", "job=%s type=%s url=%s msg=\"delta primed\"", l->pool->name,
-                     l->type, l->url);
-        return 0;
-    }
-    uint8_t *packed = NULL, *gz = NULL;
-    size_t plen = 0, gzlen = 0;
-    if (pg_delta_encode(prof, &packed, &plen) != 0 || gzip_buf(packed, plen, &gz, &gzlen) != 0) {
-        free(packed);
-        snprintf(err, errlen, "out of memory encoding the delta profile");
-        return -1;
-    }
-    free(packed);
-    hand_to_sink(l, gz, gzlen, from_ns, end_ns);
-    free(gz);
-    return 0;
+    const char *lv[] = {l->pool->name, l->type, reason};
+    pg_metric_inc(l->pool->metrics->skipped, lv, 1);
+    struct pg_scrape_shed *sh = l->pool->shed;
+    if (strcmp(reason, "overloaded") != 0 || sh == NULL)
+        return;
+    sh->unlogged++;
+    int64_t now_s = now_ns() / 1000000000;
+    if (sh->last_log_s != 0 && now_s - sh->last_log_s < 10)
+        return;
+    pg_log_warn("scraper",
+                "skipped=%" PRIu64 " queue_size=%zu msg=\"processing workers are busy: "
+                "skipping scrapes (profgate is overloaded, not the targets)\"",
+                sh->unlogged, l->pool->wq ? pg_workq_capacity(l->pool->wq) : (size_t)0);
+    sh->unlogged = 0;
+    sh->last_log_s = now_s;
 }
 
-/* Checks the response and hands the profile on. Returns 0, or -1 with a reason in err. */
-static int process(struct pg_scrape_loop *l, const struct pg_httpc_resp *resp, int64_t end_ns,
-                   char *err, size_t errlen)
+/* Completion of a processing job, on the loop thread: the loop takes its delta state
+ * back, then health, metrics and the sink are updated. An orphaned job is only freed. */
+static void job_done(void *arg, enum pg_workq_status st)
 {
-    if (resp->failed) {
-        snprintf(err, errlen, "%s", resp->error ? resp->error : "request failed");
-        return -1;
+    struct pg_scrape_job *j = arg;
+    struct pg_scrape_loop *l = j->loop;
+    if (l == NULL) {
+        pg_scrape_job_free(j);
+        return;
     }
-    if (resp->status < 200 || resp->status > 299) {
-        pg_httpc_status_error(resp->status, err, errlen);
-        return -1;
+    l->job = NULL;
+    l->delta = j->delta;
+    j->delta = NULL;
+    if (st != PG_WORKQ_DONE) { /* never processed: shed (baseline unchanged) */
+        if (st == PG_WORKQ_EVICTED) {
+            l->shed_streak++;
+            count_skip(l, "overloaded");
+        }
+        pg_scrape_job_free(j);
+        return;
     }
-    size_t limit = body_limit(l);
-    const uint8_t *body = resp->body;
-    size_t len = resp->len;
-    uint8_t *decoded = NULL;
-    /* a transport-level gzip (Content-Encoding) is undone here; pprof's own gzip stays */
-    if (resp->content_encoding && !strcasecmp(resp->content_encoding, "gzip") && len >= 2 &&
-        body[0] == 0x1f && body[1] == 0x8b) {
-        if (pg_pprof_gunzip(body, len, limit, &decoded, &len, err, errlen) != 0)
-            return -1;
-        body = decoded;
-    }
-    uint8_t *raw = NULL;
-    size_t rawlen = 0;
-    Perftools__Profiles__Profile *prof = NULL;
-    int want_prof = l->delta_kind != PG_SCRAPE_DELTA_NONE;
-    if (pg_pprof_check(body, len, resp->content_type, limit, &raw, &rawlen,
-                       want_prof ? &prof : NULL, err, errlen) != 0) {
-        free(decoded);
-        return -1;
-    }
-    int rc = 0;
-    if (want_prof) {
-        free(raw); /* the delta is re-encoded from prof */
-        raw = NULL;
-        rc = send_delta(l, prof, end_ns, err, errlen);
-        pg_pprof_free(prof);
+    l->shed_streak = 0;
+    l->base_start_ns = j->base_start_ns;
+    if (j->rc != 0) {
+        set_down(l, j->err);
     } else {
-        free(raw);
-        hand_to_sink(l, body, len, l->start_ns, end_ns);
+        set_up(l);
+        if (j->primed)
+            pg_log_debug("scraper", "job=%s type=%s url=%s msg=\"delta primed\"", l->pool->name,
+                         l->type, l->url);
+        else
+            hand_to_sink(l, j->out, j->out_len, j->from_ns, j->until_ns);
     }
-    free(decoded);
-    return rc;
+    pg_scrape_job_free(j);
+}
+
+static void job_work(void *arg)
+{
+    pg_scrape_work(arg);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Builds the processing job for a 2xx response (copying the body once: core/httpc frees
+ * its buffer after the callback). Returns NULL on OOM. */
+static struct pg_scrape_job *make_job(struct pg_scrape_loop *l, const struct pg_httpc_resp *resp,
+                                      int64_t end_ns)
+{
+    struct pg_scrape_job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return NULL;
+    j->body = malloc(resp->len ? resp->len : 1);
+    j->content_type = dup_or_null(resp->content_type);
+    j->content_encoding = dup_or_null(resp->content_encoding);
+    if (j->body == NULL || (resp->content_type && !j->content_type) ||
+        (resp->content_encoding && !j->content_encoding)) {
+        pg_scrape_job_free(j);
+        return NULL;
+    }
+    memcpy(j->body, resp->body, resp->len);
+    j->len = resp->len;
+    j->limit = body_limit(l);
+    j->delta_kind = l->delta_kind;
+    j->start_ns = l->start_ns;
+    j->end_ns = end_ns;
+    j->base_start_ns = l->base_start_ns;
+    j->test_delay_ms = l->pool->test_delay_ms;
+    j->loop = l;
+    return j;
+}
+
+/* Hands a 2xx response to the workers (or processes it here without a pool). */
+static void dispatch(struct pg_scrape_loop *l, const struct pg_httpc_resp *resp, int64_t end_ns)
+{
+    struct pg_scrape_job *j = make_job(l, resp, end_ns);
+    if (j == NULL) {
+        set_down(l, "out of memory");
+        return;
+    }
+    j->delta = l->delta; /* moves into the job, comes back in job_done */
+    l->delta = NULL;
+    l->job = j;
+    if (l->pool->wq == NULL) {
+        pg_scrape_work(j);
+        job_done(j, PG_WORKQ_DONE);
+        return;
+    }
+    if (pg_workq_submit_prio(l->pool->wq, job_work, job_done, j, l->shed_streak) != 0) {
+        /* shed: health unchanged, the baseline (and its start) stay, so the next delta
+         * covers from the baseline's scrape to the next one */
+        l->delta = j->delta;
+        j->delta = NULL;
+        l->job = NULL;
+        pg_scrape_job_free(j);
+        l->shed_streak++;
+        count_skip(l, "overloaded");
+    }
 }
 
 static void on_done(void *ud, const struct pg_httpc_resp *resp)
@@ -500,11 +480,17 @@ static void on_done(void *ud, const struct pg_httpc_resp *resp)
     pg_metric_inc(m->scrapes, lv, 1);
     pg_metric_inc(m->bytes, lv, (double)resp->len);
     pg_metric_observe(m->duration, lv, dur);
-    char err[512];
-    if (process(l, resp, end_ns, err, sizeof err) != 0)
+    if (resp->failed) {
+        set_down(l, resp->error ? resp->error : "request failed");
+        return;
+    }
+    if (resp->status < 200 || resp->status > 299) {
+        char err[256];
+        pg_httpc_status_error(resp->status, err, sizeof err);
         set_down(l, err);
-    else
-        set_up(l);
+        return;
+    }
+    dispatch(l, resp, end_ns);
 }
 
 static void start_scrape(struct pg_scrape_loop *l, int64_t start_ns)
@@ -557,11 +543,22 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         pg_log_error("scraper", "job=%s type=%s url=%s msg=\"cannot arm the scrape timer\"",
                      l->pool->name, l->type, l->url);
 
-    if (l->req != NULL) {
+    if (l->req != NULL || l->job != NULL) {
         pg_log_debug("scraper",
                      "job=%s type=%s url=%s msg=\"previous scrape still running, "
                      "skipping this one\"",
                      l->pool->name, l->type, l->url);
+        count_skip(l, "previous_running");
+        return;
+    }
+    /* do not fetch what the workers could not take: shed before the request. The shed
+     * streak is the job's priority, so a loop shed again and again takes the place of a
+     * waiting job of a loop shed less (stable offsets would otherwise starve the same
+     * loops every interval). */
+    struct pg_workq *wq = l->pool->wq;
+    if (wq != NULL && !pg_workq_would_accept(wq, l->shed_streak)) {
+        l->shed_streak++;
+        count_skip(l, "overloaded");
         return;
     }
     double late = (double)(t - sched_ms * 1000000) / 1e9;

@@ -9,15 +9,20 @@
  * created with once the next sync ran) and the shared sink and metrics.
  *
  * Memory per loop (64-bit glibc, malloc overhead included): the struct below is 184
- * bytes, its libevent timer ~150, the series labels (job, instance, service_name, one
- * more public label, __name__, __delta__) ~550 in vector and strings, the URL and type
- * name ~100, a delta type's empty pg_delta header a few dozen, and a last_error string
- * only while down. Measured: ~1.1 KiB per loop, ~1.27 KiB with the target's shared
- * discovered labels (3 labels) split over its 2 loops (5000 targets x 2 types). The
- * discovered labels (which may hold dozens of __meta_* labels) are shared by all loops of
- * one target through a reference-counted struct pg_scrape_disc, not copied. Delta types
- * add the pg_delta baseline, at most 4 * (8 + 8 * 2) = 96 bytes per distinct stack
- * of the last profile (profile/delta.h). Nothing of a scrape's body is retained. */
+ * bytes (+8 for the job pointer), its libevent timer ~150, the series labels (job, instance,
+ * service_name, one more public label, __name__, __delta__) ~550 in vector and strings, the URL and
+ * type name ~100, a delta type's empty pg_delta header a few dozen, and a last_error string only
+ * while down. Measured: ~1.1 KiB per loop, ~1.27 KiB with the target's shared discovered labels (3
+ * labels) split over its 2 loops (5000 targets x 2 types). The discovered labels (which may hold
+ * dozens of __meta_* labels) are shared by all loops of one target through a reference-counted
+ * struct pg_scrape_disc, not copied. Delta types add the pg_delta baseline, at most 4 * (8 + 8 * 2)
+ * = 96 bytes per distinct stack of the last profile (profile/delta.h). Nothing of a scrape's body
+ * is retained once its processing job (scraper/work.h: a copy of the body, on the worker pool)
+ * completed.
+ *
+ * Threads: a loop lives on the event-loop thread. Only its job crosses to a worker, and
+ * while it is away the loop neither starts another scrape nor touches its delta state
+ * (which travels in the job and comes back in the completion). */
 #ifndef PG_SCRAPER_LOOP_H
 #define PG_SCRAPER_LOOP_H
 
@@ -27,11 +32,13 @@
 #include "config/config.h"
 #include "core/labels.h"
 #include "scraper/scraper.h"
+#include "scraper/work.h"
 
 struct event;
 struct pg_delta;
 struct pg_httpc_req;
 struct pg_metric;
+struct pg_workq;
 
 /* Discovered labels of one target, shared by its loops (and by nothing else). */
 struct pg_scrape_disc {
@@ -49,7 +56,13 @@ void pg_scrape_disc_unref(struct pg_scrape_disc *d);
 
 /* Metric families shared by all loops (any may be NULL: updates are then dropped). */
 struct pg_scrape_metrics {
-    struct pg_metric *scrapes, *failures, *bytes, *duration, *lateness, *profiles;
+    struct pg_metric *scrapes, *failures, *bytes, *duration, *lateness, *profiles, *skipped;
+};
+
+/* Shared by all loops of a scraper: the rate limit of the "overloaded" log line. */
+struct pg_scrape_shed {
+    int64_t last_log_s; /* unix s of the last line, 0 never */
+    uint64_t unlogged;  /* skips since then */
 };
 
 /* What a loop needs from its pool. The pool owns it; pg_scraper_apply updates job. */
@@ -61,14 +74,9 @@ struct pg_scrape_pool_ref {
     pg_scrape_sink_fn sink;
     void *sink_ud;
     const struct pg_scrape_metrics *metrics;
-};
-
-/* Which sample types a cumulative profile type deltas. */
-enum pg_scrape_delta_kind {
-    PG_SCRAPE_DELTA_NONE = 0,
-    PG_SCRAPE_DELTA_ALLOC,      /* memory: alloc_objects, alloc_space */
-    PG_SCRAPE_DELTA_CONTENTION, /* block, mutex: contentions, delay */
-    PG_SCRAPE_DELTA_ALL         /* custom (or other) delta types: every sample type */
+    struct pg_workq *wq;         /* processing workers, or NULL: process on the loop */
+    struct pg_scrape_shed *shed; /* owned by the scraper */
+    int test_delay_ms;           /* test-only, see scraper/work.h */
 };
 
 enum pg_scrape_health { PG_SCRAPE_UNKNOWN = 0, PG_SCRAPE_UP, PG_SCRAPE_DOWN };
@@ -82,12 +90,14 @@ struct pg_scrape_loop {
     struct pg_scrape_disc *disc; /* one reference */
     int64_t interval_ms, timeout_ms;
     enum pg_scrape_delta_kind delta_kind;
-    struct pg_delta *delta;   /* baseline, delta types only */
-    struct event *timer;      /* one-shot timer, re-armed for every due time */
-    int64_t due_ms;           /* unix ms of the next scheduled scrape */
-    struct pg_httpc_req *req; /* in-flight request or NULL */
-    int64_t start_ns;         /* unix ns of the in-flight scrape's start */
-    int64_t base_start_ns;    /* start of the scrape that set the delta baseline, 0 none */
+    struct pg_delta *delta;    /* baseline, delta types only; NULL while job holds it */
+    struct event *timer;       /* one-shot timer, re-armed for every due time */
+    int64_t due_ms;            /* unix ms of the next scheduled scrape */
+    struct pg_httpc_req *req;  /* in-flight request or NULL */
+    struct pg_scrape_job *job; /* processing job on the workers, or NULL */
+    unsigned shed_streak;      /* scrapes shed as overloaded since the last processed one */
+    int64_t start_ns;          /* unix ns of the in-flight scrape's start */
+    int64_t base_start_ns;     /* start of the scrape that set the delta baseline, 0 none */
     enum pg_scrape_health health;
     char *last_error;       /* NULL when none (owned) */
     int64_t last_scrape_ms; /* 0 when never scraped */
@@ -123,7 +133,9 @@ struct pg_scrape_loop *pg_scrape_loop_new(const struct pg_scrape_pool_ref *pool,
 /* Arms the timer for the first scrape at the loop's offset. Returns 0 or -1. */
 int pg_scrape_loop_start(struct pg_scrape_loop *l);
 
-/* Cancels the in-flight request and the timer. The loop can be freed afterwards. */
+/* Cancels the in-flight request and the timer, and orphans a job being processed (its
+ * completion then only frees it, with the delta baseline it holds: a stopped loop is
+ * never restarted). The loop can be freed afterwards. */
 void pg_scrape_loop_stop(struct pg_scrape_loop *l);
 
 /* Replaces the loop's discovered labels with another target's (a new reference). */

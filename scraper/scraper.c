@@ -31,6 +31,9 @@ struct pool {
 struct pg_scraper {
     struct event_base *base;
     struct pg_curlm *cm;
+    struct pg_workq *wq;
+    struct pg_scrape_shed shed;
+    int test_delay_ms;
     pg_scrape_sink_fn sink;
     void *ud;
     struct pg_scrape_metrics metrics;
@@ -141,6 +144,9 @@ static struct pool *pool_new(struct pg_scraper *s, const struct pg_cfg_scrape *j
     p->ref.sink = s->sink;
     p->ref.sink_ud = s->ud;
     p->ref.metrics = &s->metrics;
+    p->ref.wq = s->wq;
+    p->ref.shed = &s->shed;
+    p->ref.test_delay_ms = s->test_delay_ms;
     return p;
 }
 
@@ -164,14 +170,36 @@ static void collect_targets(void *ud)
     }
 }
 
+/* Test-only: PROFGATE_TEST_WORK_DELAY_MS makes every processing job sleep that long on its
+ * worker, so the e2e tests can saturate the workers (tests/e2e/test_run_workers.py). Read
+ * once here; never set it in production. */
+static int read_test_delay(void)
+{
+    const char *v = getenv("PROFGATE_TEST_WORK_DELAY_MS");
+    if (v == NULL || *v == '\0')
+        return 0;
+    long ms = strtol(v, NULL, 10);
+    if (ms <= 0)
+        return 0;
+    if (ms > 60000)
+        ms = 60000;
+    pg_log_warn("scraper",
+                "delay_ms=%ld msg=\"PROFGATE_TEST_WORK_DELAY_MS is set: every "
+                "scrape's processing is slowed down (test only)\"",
+                ms);
+    return (int)ms;
+}
+
 struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *cm,
-                                     pg_scrape_sink_fn sink, void *ud)
+                                     struct pg_workq *wq, pg_scrape_sink_fn sink, void *ud)
 {
     struct pg_scraper *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->base = base;
     s->cm = cm;
+    s->wq = wq;
+    s->test_delay_ms = read_test_delay();
     s->sink = sink;
     s->ud = ud;
     struct pg_scrape_metrics *m = &s->metrics;
@@ -188,6 +216,11 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
                                      sizeof(lateness_buckets) / sizeof(lateness_buckets[0]));
     m->profiles = pg_metric_counter("profgate_scrape_profiles_total",
                                     "Scraped profiles handed to the buffer.", "job,type");
+    m->skipped = pg_metric_counter("profgate_scrapes_skipped_total",
+                                   "Scrapes not done: previous_running (the previous scrape "
+                                   "of the loop was still running) or overloaded (the "
+                                   "processing workers were busy).",
+                                   "job,type,reason");
     s->targets =
         pg_metric_gauge("profgate_targets", "Active target x profile type scrape loops.", "job");
     if (pg_metrics_add_collector(collect_targets, s) == 0)

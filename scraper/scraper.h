@@ -25,8 +25,15 @@
  * profgate_scrapes_total, profgate_scrape_failures_total, profgate_scrape_bytes_total
  * (bytes received on the wire), profgate_scrape_duration_seconds (histogram),
  * profgate_scrape_lateness_seconds (histogram, no labels: actual start - scheduled
- * start), profgate_scrape_profiles_total (profiles handed to the sink); gauge
- * profgate_targets{job} (active target x type loops). */
+ * start), profgate_scrape_profiles_total (profiles handed to the sink),
+ * profgate_scrapes_skipped_total{job,type,reason} (reason previous_running: the loop's
+ * previous scrape was still fetching or processing; overloaded: the processing queue was
+ * full, checked before the fetch and again when the body is handed over; such a scrape
+ * is dropped without marking the target down, and a delta's baseline is kept so the
+ * next delta spans the gap); gauge profgate_targets{job} (active target x type loops).
+ *
+ * Threads: everything here runs on the event-loop thread except the CPU work of a scrape
+ * (scraper/work.h), which runs on the worker pool (core/workq.h) when one is given. */
 #ifndef PG_SCRAPER_SCRAPER_H
 #define PG_SCRAPER_SCRAPER_H
 
@@ -40,6 +47,7 @@
 
 struct event_base;
 struct pg_scraper;
+struct pg_workq;
 
 /* A profile produced by a successful scrape; everything is borrowed for the call. */
 struct pg_scrape_profile {
@@ -79,10 +87,13 @@ struct pg_scrape_dropped_info {
     const struct pg_labels *discovered;
 };
 
-/* Returns a new scraper on base and cm (both borrowed, must outlive it) that hands
- * profiles to sink(ud, ...), or NULL on OOM. */
+/* Returns a new scraper on base and cm (both borrowed, must outlive it) that processes
+ * scraped bodies on the worker pool wq (borrowed; NULL processes them on the loop thread,
+ * for tools and tests) and hands profiles to sink(ud, ...), or NULL on OOM. Destroy the
+ * scraper before freeing wq: its loops orphan the jobs still on the workers, which wq's
+ * free then releases. */
 struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *cm,
-                                     pg_scrape_sink_fn sink, void *ud);
+                                     struct pg_workq *wq, pg_scrape_sink_fn sink, void *ud);
 
 /* Installs cfg's scrape jobs (cfg borrowed: must stay alive until the next apply or
  * destroy). Pools of jobs no longer present are stopped and freed; pools of kept jobs
@@ -104,7 +115,8 @@ typedef void (*pg_scrape_dropped_fn)(void *ud, const struct pg_scrape_dropped_in
 void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, void *ud);
 void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, void *ud);
 
-/* Stops every loop (cancels in-flight transfers); no sink call happens afterwards. */
+/* Stops every loop (cancels in-flight transfers, orphans jobs being processed); no sink
+ * call happens afterwards. */
 void pg_scraper_stop(struct pg_scraper *s);
 
 /* Stops and frees everything. Accepts NULL. */

@@ -44,7 +44,8 @@ SRC = os.environ.get("PG_SRC", os.path.dirname(os.path.dirname(HERE)))
 BUILD = os.environ.get("PG_BUILD", os.path.join(SRC, "build"))
 TMP = os.environ.get("TMPDIR", "/tmp")
 
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer")
 DEFAULT_TYPES = ("process_cpu", "memory", "block", "mutex", "goroutine")
 DELTA_TYPES = ("memory", "block", "mutex")
 # Expected (type, unit) sample types per profile type (Go's net/http/pprof).

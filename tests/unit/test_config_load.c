@@ -348,6 +348,31 @@ static void test_sd_errors(void **state)
                      5, 40, "invalid label selector");
 }
 
+static void test_processing(void **state)
+{
+    (void)state;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text("scrape_configs: []\n", &errs);
+    assert_non_null(c);
+    assert_int_equal(c->processing_workers, 0); /* one per CPU */
+    assert_int_equal(c->processing_queue_size, 64);
+    pg_cfg_free(c);
+    c = load_text("processing: {workers: 3, queue_size: 10}\n", &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_non_null(c);
+    assert_int_equal(c->processing_workers, 3);
+    assert_int_equal(c->processing_queue_size, 10);
+    pg_cfg_free(c);
+    pg_cfg_errors_reset(&errs);
+    expect_one_error("processing:\n  workers: 2\n  threads: 4\n", 3, 3,
+                     "field threads not found in type config.ProcessingConfig");
+    expect_one_error("processing:\n  queue_size: 0\n", 2, 15,
+                     "processing.queue_size must be between 1 and 1000000");
+    expect_one_error("processing:\n  workers: 257\n", 2, 12, "processing.workers must be at most");
+    expect_one_error("processing:\n  workers: -1\n", 2, 12, "workers");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_sd_defaults),
         cmocka_unit_test(test_sd_full),
         cmocka_unit_test(test_sd_errors),
+        cmocka_unit_test(test_processing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

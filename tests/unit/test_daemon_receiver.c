@@ -753,7 +753,7 @@ static int setup_inproc(void **st)
     assert_non_null(cfg);
     assert_non_null(F.rcfg);
     F.base = event_base_new();
-    struct pg_app_opts opts = {cfgpath, "127.0.0.1:0", NULL};
+    struct pg_app_opts opts = {.config_file = cfgpath, .listen_address = "127.0.0.1:0"};
     char err[512];
     F.app = pg_app_create(F.base, &opts, cfg, err, sizeof(err));
     if (!F.app)

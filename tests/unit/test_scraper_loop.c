@@ -5,7 +5,9 @@
  * down targets (HTML, 404, body limit), dropped targets (relabel drop, timeout >
  * interval), per-type timeouts (seconds=), loops kept across syncs and reloads (schedule,
  * health and delta baseline), removed targets no longer scraped, restarts when job
- * settings change, stop, and the stable offset. Jobs scrape every 1s. */
+ * settings change, stop, and the stable offset; processing on a worker pool, overload
+ * shedding without false target-down, and loops freed while their job is on a worker.
+ * Jobs scrape every 1s. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -29,6 +31,7 @@
 #include "core/curlm.h"
 #include "core/labels.h"
 #include "core/metrics.h"
+#include "core/workq.h"
 #include "discovery/tgroup.h"
 #include "scraper/loop.h"
 #include "profile/pprof.h"
@@ -166,6 +169,7 @@ struct env {
     struct event_base *base;
     struct event *tick;
     struct pg_curlm *cm;
+    struct pg_workq *wq;
     struct server srv;
     struct pg_scraper *s;
     struct pg_cfg *cfg;
@@ -300,7 +304,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)arg;
 }
 
-static int setup(void **state)
+/* The scraper processes on a worker pool of n_workers threads with queue_cap waiting jobs;
+ * delay_ms > 0 sets the test-only PROFGATE_TEST_WORK_DELAY_MS for this scraper. */
+static int setup_with(void **state, int n_workers, size_t queue_cap, int delay_ms)
 {
     struct env *e = calloc(1, sizeof(*e));
     assert_non_null(e);
@@ -324,17 +330,35 @@ static int setup(void **state)
         e->srv.port[i] = bound_port(h);
     }
     e->cfg = load_cfg("0");
-    e->s = pg_scraper_create(e->base, e->cm, sink, e);
+    e->wq = pg_workq_new(e->base, n_workers, queue_cap);
+    assert_non_null(e->wq);
+    char ms[32];
+    snprintf(ms, sizeof ms, "%d", delay_ms);
+    setenv("PROFGATE_TEST_WORK_DELAY_MS", ms, 1);
+    e->s = pg_scraper_create(e->base, e->cm, e->wq, sink, e);
+    unsetenv("PROFGATE_TEST_WORK_DELAY_MS");
     assert_non_null(e->s);
     assert_int_equal(pg_scraper_apply(e->s, e->cfg), 0);
     *state = e;
     return 0;
 }
 
+static int setup(void **state)
+{
+    return setup_with(state, 2, 64, 0);
+}
+
+/* One worker, one waiting job, 300 ms of processing per scrape. */
+static int setup_slow(void **state)
+{
+    return setup_with(state, 1, 1, 300);
+}
+
 static int teardown(void **state)
 {
     struct env *e = *state;
-    pg_scraper_destroy(e->s);
+    pg_scraper_destroy(e->s); /* orphans jobs on the workers ... */
+    pg_workq_free(e->wq);     /* ... which are freed here */
     pg_cfg_free(e->cfg);
     pg_curlm_destroy(e->cm);
     evhttp_free(e->srv.http);
@@ -866,6 +890,50 @@ static void test_offset(void **state)
     assert_int_equal(pg_scrape_loop_delta_kind(&p), PG_SCRAPE_DELTA_NONE);
 }
 
+/* 20 loops at 1 s on a pool that processes ~3 scrapes/s: the timer sheds what the workers
+ * cannot take (skipped{reason="overloaded"}), no target is marked down for it, and the
+ * profiles that are processed still reach the sink. */
+static void test_overload_sheds(void **state)
+{
+    struct env *e = *state;
+    struct pg_tgroup g;
+    assert_int_equal(pg_tgroup_init(&g, "test/0"), 0);
+    for (int i = 0; i < 10; i++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", i);
+        add_target(&g, e->srv.port[0], "replica", v); /* distinct labels: distinct loops */
+    }
+    pg_scraper_sync(e->s, "ok", &g, 1);
+    pg_tgroup_reset(&g);
+    run_until(e, NULL, 3.5);
+
+    const char *lv_mem[] = {"ok", "memory", "overloaded"},
+               *lv_gr[] = {"ok", "goroutine", "overloaded"};
+    struct pg_metric *skipped =
+        pg_metric_counter("profgate_scrapes_skipped_total", "", "job,type,reason");
+    assert_true(pg_metric_value(skipped, lv_mem) + pg_metric_value(skipped, lv_gr) > 0);
+    const char *f_mem[] = {"ok", "memory"}, *f_gr[] = {"ok", "goroutine"};
+    struct pg_metric *failures =
+        pg_metric_counter("profgate_scrape_failures_total", "", "job,type");
+    assert_true(pg_metric_value(failures, f_mem) == 0);
+    assert_true(pg_metric_value(failures, f_gr) == 0);
+    struct listing *l = malloc(sizeof(*l));
+    list(e, l);
+    assert_int_equal(l->n, 20);
+    for (size_t i = 0; i < l->n; i++)
+        assert_string_not_equal(l->a[i].health, "down");
+    list_free(l);
+    free(l);
+    assert_true(e->n_recs >= 1);
+
+    /* the loops go away while jobs are on the worker: those are orphaned, never reach the
+     * sink, and are freed (teardown frees the pool; LSan checks nothing leaked) */
+    pg_scraper_sync(e->s, "ok", NULL, 0);
+    size_t recs = e->n_recs;
+    run_until(e, NULL, 0.8);
+    assert_int_equal(e->n_recs, recs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -874,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scrape_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_remove_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_when_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overload_sheds, setup_slow, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
