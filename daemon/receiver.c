@@ -344,10 +344,13 @@ static void store_and_reply(struct reqctx *c, struct items *it, const char *tena
     size_t kept = 0;
     for (size_t i = 0; i < it->n; i++) {
         struct item *x = &it->v[i];
-        if (r->cfg->n_receiver_relabel &&
-            !pg_relabel_process(r->cfg->receiver_relabel, r->cfg->n_receiver_relabel, &x->labels,
-                                NULL, NULL)) {
-            count_dropped(r, "relabel", 1);
+        int rk = r->cfg->n_receiver_relabel
+                       ? pg_relabel_process(r->cfg->receiver_relabel, r->cfg->n_receiver_relabel,
+                                            &x->labels, NULL, NULL)
+                       : 1;
+        if (rk <= 0) {
+            /* -1: a regex hit its match limit (counted and logged by relabel) */
+            count_dropped(r, rk < 0 ? "relabel_error" : "relabel", 1);
             continue;
         }
         char err[256];
