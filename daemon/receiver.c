@@ -345,9 +345,9 @@ static void store_and_reply(struct reqctx *c, struct items *it, const char *tena
     for (size_t i = 0; i < it->n; i++) {
         struct item *x = &it->v[i];
         int rk = r->cfg->n_receiver_relabel
-                       ? pg_relabel_process(r->cfg->receiver_relabel, r->cfg->n_receiver_relabel,
-                                            &x->labels, NULL, NULL)
-                       : 1;
+                     ? pg_relabel_process(r->cfg->receiver_relabel, r->cfg->n_receiver_relabel,
+                                          &x->labels, NULL, NULL)
+                     : 1;
         if (rk <= 0) {
             /* -1: a regex hit its match limit (counted and logged by relabel) */
             count_dropped(r, rk < 0 ? "relabel_error" : "relabel", 1);

@@ -107,8 +107,8 @@ int pg_target_populate(const struct pg_cfg_scrape *job, const struct pg_labels *
         goto oom;
 
     char rerr[96];
-    int kept = pg_relabel_process_err(job->relabel, job->n_relabel, out, trace, ud, rerr,
-                                      sizeof rerr);
+    int kept =
+        pg_relabel_process_err(job->relabel, job->n_relabel, out, trace, ud, rerr, sizeof rerr);
     if (kept <= 0) {
         /* an error (a regex limit hit) drops the target too, with the reason */
         if (kept < 0)
