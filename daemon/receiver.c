@@ -630,7 +630,16 @@ static int add_sample(struct pg_receiver *r, struct items *it, const struct pg_l
         return -1;
     }
     x->from_ns = prof->time_nanos > 0 ? prof->time_nanos : now_ns();
-    x->until_ns = x->from_ns + (prof->duration_nanos > 0 ? prof->duration_nanos : 0);
+    /* times from the wire: checked arithmetic (issue 15); the item is dropped with the
+     * request (items_free) */
+    if (__builtin_add_overflow(x->from_ns, prof->duration_nanos > 0 ? prof->duration_nanos : 0,
+                               &x->until_ns)) {
+        free(owned);
+        free(raw);
+        pg_pprof_free(prof);
+        snprintf(err, errlen, "time_nanos + duration_nanos overflows 64-bit nanoseconds");
+        return -1;
+    }
     x->body = data;
     x->len = len;
     x->owned = owned;
