@@ -92,7 +92,7 @@ static int pg_relabel_input_parse(struct pg_relabel_input *in, const char *data,
                 pg_ri_rule(in, l);
         } else {
             char *eq = strchr(l, '=');
-            if (eq && eq != l) {
+            if (eq && eq != l && eq[1]) {
                 *eq = '\0';
                 pg_labels_set(&in->labels, l, eq + 1);
             }
