@@ -14,6 +14,7 @@
  * request (503), profiles 0..k-1 stay queued and are committed by the next flush; the
  * client retries and those profiles are then stored twice. */
 #include "daemon/receiver.h"
+#include "daemon/receiver_internal.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -910,4 +911,15 @@ void pg_receiver_destroy(struct pg_receiver *r)
     if (r->have_push)
         pg_web_unroute(r->web, PG_RECEIVER_PUSH_PATH);
     free(r);
+}
+
+/* ---- in-process entry point for the fuzz harnesses (receiver_internal.h) ---- */
+
+void pg_receiver_serve(struct pg_receiver *r, struct evhttp_request *req,
+                       enum pg_receiver_route route)
+{
+    if (route == PG_RECEIVER_ROUTE_PUSH)
+        handle_push(req, r);
+    else
+        handle_ingest(req, r);
 }
