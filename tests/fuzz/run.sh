@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh HARNESS [MINUTES] - runs one libFuzzer harness (tests/fuzz/fuzz_HARNESS.c) for
-# MINUTES (default 10) on all cores given by JOBS (default 1), building build-fuzz with clang
+# MINUTES (default 10) in JOBS processes (default 1), building build-fuzz with clang
 # first if needed. New inputs go to build-fuzz/corpus/HARNESS (seeded from
 # tests/fuzz/corpus/HARNESS and tests/fuzz/regressions/HARNESS, which are only read);
 # crashes, leaks, timeouts and OOMs go to build-fuzz/artifacts/HARNESS/. A finding exits
@@ -23,6 +23,10 @@ dict=()
 [ -f "$root/tests/fuzz/$h.dict" ] && dict=(-dict="$root/tests/fuzz/$h.dict")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+par=()
+# JOBS>1: that many fuzzing processes sharing the corpus (logs: $b/fuzz-N.log)
+[ "${JOBS:-1}" -gt 1 ] && par=(-jobs="$JOBS" -workers="$JOBS")
+cd "$b"
 exec "$b/tests/fuzz/fuzz_$h" "${dict[@]}" -max_total_time=$((min * 60)) -timeout=10 \
-  -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -jobs="${JOBS:-1}" \
-  -workers="${JOBS:-1}" -artifact_prefix="$b/artifacts/$h/" "$b/corpus/$h" "${seeds[@]}"
+  -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 "${par[@]}" \
+  -artifact_prefix="$b/artifacts/$h/" "$b/corpus/$h" "${seeds[@]}"
