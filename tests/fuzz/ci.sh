@@ -12,12 +12,19 @@ root=$PWD
 b=$root/build-fuzz-ci
 secs=${PG_FUZZ_SECONDS:-20}
 CC=clang cmake -S . -B "$b" -DPG_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build "$b" -j"$(nproc)" >/dev/null
+targets=()
+for f in "$root"/tests/fuzz/fuzz_*.c; do n=${f##*/}; targets+=("${n%.c}"); done
+if ! cmake --build "$b" -j"$(nproc)" --target "${targets[@]}" >"$b/build.log" 2>&1; then
+  tail -40 "$b/build.log"
+  echo "FAIL: building the fuzz harnesses"
+  exit 1
+fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fail=0
-for exe in "$b"/tests/fuzz/fuzz_*; do
-  h=${exe##*/fuzz_}
+for t in "${targets[@]}"; do
+  exe="$b/tests/fuzz/$t"
+  h=${t#fuzz_}
   art="$b/artifacts/$h/"
   rm -rf "$b/ci-corpus/$h" && mkdir -p "$b/ci-corpus/$h" "$art"
   inputs=()

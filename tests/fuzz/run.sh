@@ -14,7 +14,8 @@ min=${2:-10}
 b=$root/${PG_FUZZ_BUILD:-build-fuzz}
 if [ ! -x "$b/tests/fuzz/fuzz_$h" ] || [ -z "${PG_FUZZ_NO_BUILD:-}" ]; then
   CC=clang cmake -S . -B "$b" -DPG_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-  cmake --build "$b" --target "fuzz_$h" -j"${JOBS:-2}" >/dev/null
+  cmake --build "$b" --target "fuzz_$h" -j"${JOBS:-2}" >"$b/build-$h.log" 2>&1 ||
+    { tail -40 "$b/build-$h.log"; exit 1; }
 fi
 mkdir -p "$b/corpus/$h" "$b/artifacts/$h"
 seeds=()
