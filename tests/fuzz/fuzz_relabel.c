@@ -48,8 +48,8 @@ static void run_yaml(const char *data, size_t size)
         } else if (errs.n == 0 || rules) {
             abort();
         }
-        pg_yaml_free(&y);
     }
+    pg_yaml_free(&y); /* also after a failed load (yaml.h) */
     pg_cfg_errors_reset(&errs);
     pg_relabel_input_free(&in);
 }
