@@ -1150,9 +1150,15 @@ static void load_remote(struct ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, 
     rw->concurrency = 1;
     rw->batch_max_bytes = 4u << 20;
     load_http(l, r, &rw->http, 1);
+    /* the default name is set first: an item that is not a mapping returns early below,
+     * and the duplicate-name check must still see a name (issue 15) */
+    char dflt[32];
+    snprintf(dflt, sizeof(dflt), "remote-%zu", idx);
     if (pg_yaml_check_keys(l->y, r, k, "config.RemoteWriteConfig", l->errs) < 0 &&
-        r->type != YAML_MAPPING_NODE)
+        r->type != YAML_MAPPING_NODE) {
+        rw->name = strdup(dflt);
         return;
+    }
     get_str(l, r, "name", 1, &rw->name);
     get_str(l, r, "url", 1, &rw->url);
     if (!rw->url || !*rw->url)
@@ -1169,11 +1175,8 @@ static void load_remote(struct ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, 
         pg_yaml_error(l->y, pg_yaml_get(l->y, r, "api"), l->errs,
                       "remote_write: unknown api \"%s\" (want push, ingest or file)", api);
     free(api);
-    if (!rw->name) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "remote-%zu", idx);
-        rw->name = strdup(buf);
-    }
+    if (!rw->name)
+        rw->name = strdup(dflt);
     get_labels(l, r, "external_labels", &rw->external_labels);
     get_dur(l, r, "remote_timeout", &rw->remote_timeout_ms);
     get_dur(l, r, "min_backoff", &rw->min_backoff_ms);
@@ -1412,8 +1415,8 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     for (size_t i = 0; i < n; i++) {
         struct pg_cfg_remote *r = &cfg->remote[cfg->n_remote++];
         load_remote(&l, pg_yaml_at(&y, rw->data.sequence.items.start[i]), r, i);
-        for (size_t k = 0; k + 1 < cfg->n_remote; k++)
-            if (!strcmp(cfg->remote[k].name, r->name))
+        for (size_t k = 0; r->name && k + 1 < cfg->n_remote; k++)
+            if (cfg->remote[k].name && !strcmp(cfg->remote[k].name, r->name))
                 pg_yaml_error(&y, pg_yaml_at(&y, rw->data.sequence.items.start[i]), errs,
                               "found multiple remote_write configs with name \"%s\"", r->name);
     }

@@ -23,7 +23,7 @@ static yaml_node_t *get(struct pg_yaml *y, yaml_node_t *map, const char *key)
 static void enable(struct pg_cfg_scrape *s, const char *name)
 {
     for (size_t i = 0; i < s->n_profiles; i++)
-        if (!strcmp(s->profiles[i].name, name))
+        if (s->profiles[i].name && !strcmp(s->profiles[i].name, name))
             s->profiles[i].enabled = 1;
 }
 

@@ -164,7 +164,7 @@ static int parse_one(struct pg_yaml *y, yaml_node_t *map, struct pg_relabel_rule
     if (r->regex) {
         char err[300];
         if (pg_relabel_compile(r, err, sizeof err) < 0) {
-            pg_yaml_error(y, re_n ? re_n : map, errs, "invalid regex: %s", err);
+            pg_yaml_error(y, re_n ? re_n : map, errs, "%s", err);
             rc = -1;
         }
     }

@@ -344,6 +344,11 @@ int pg_ingest_parse_query(const char *query, int64_t now_ns, struct pg_ingest_pa
         pg_errmsg_set(err, errlen, "until: %s", terr);
         goto out;
     }
+    int64_t span; /* the profile's duration is until - from: it must fit (issue 15) */
+    if (__builtin_sub_overflow(p->until_ns, p->from_ns, &span)) {
+        pg_errmsg_set(err, errlen, "from/until: the time range overflows 64-bit nanoseconds");
+        goto out;
+    }
     p->sample_rate = 100;
     if ((v = evhttp_find_header(&q, "sampleRate")) && *v) {
         char *end;
@@ -1125,7 +1130,9 @@ int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format,
         prof.n_string_table = f.st.n;
         prof.string_table = f.st.v;
         prof.time_nanos = from_ns;
-        prof.duration_nanos = until_ns > from_ns ? until_ns - from_ns : 0;
+        int64_t span;
+        prof.duration_nanos =
+            until_ns > from_ns && !__builtin_sub_overflow(until_ns, from_ns, &span) ? span : 0;
         size_t sz = perftools__profiles__profile__get_packed_size(&prof);
         uint8_t *buf = bmalloc(&f.bud, sz);
         if (!buf)

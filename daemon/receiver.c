@@ -15,6 +15,7 @@
  * 0..k-1 are rolled back and the client gets 503; a 200 means every kept profile of the
  * request is durable. */
 #include "daemon/receiver.h"
+#include "daemon/receiver_internal.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -346,9 +347,11 @@ static int relabel_keep(struct reqctx *c, struct item *x)
     struct pg_receiver *r = c->r;
     if (!r->cfg->n_receiver_relabel)
         return 1;
-    if (!pg_relabel_process(r->cfg->receiver_relabel, r->cfg->n_receiver_relabel, &x->labels, NULL,
-                            NULL)) {
-        count_dropped(r, "relabel", 1);
+    int rk = pg_relabel_process(r->cfg->receiver_relabel, r->cfg->n_receiver_relabel, &x->labels,
+                                NULL, NULL);
+    if (rk <= 0) {
+        /* -1: a regex hit its match limit (counted and logged by relabel) */
+        count_dropped(r, rk < 0 ? "relabel_error" : "relabel", 1);
         return 0;
     }
     char err[256];
@@ -661,7 +664,16 @@ static int add_sample(struct pg_receiver *r, struct items *it, const struct pg_l
         return -1;
     }
     x->from_ns = prof->time_nanos > 0 ? prof->time_nanos : now_ns();
-    x->until_ns = x->from_ns + (prof->duration_nanos > 0 ? prof->duration_nanos : 0);
+    /* times from the wire: checked arithmetic (issue 15); the item is dropped with the
+     * request (items_free) */
+    if (__builtin_add_overflow(x->from_ns, prof->duration_nanos > 0 ? prof->duration_nanos : 0,
+                               &x->until_ns)) {
+        free(owned);
+        free(raw);
+        pg_pprof_free(prof);
+        snprintf(err, errlen, "time_nanos + duration_nanos overflows 64-bit nanoseconds");
+        return -1;
+    }
     x->body = data;
     x->len = len;
     x->owned = owned;
@@ -932,4 +944,15 @@ void pg_receiver_destroy(struct pg_receiver *r)
     if (r->have_push)
         pg_web_unroute(r->web, PG_RECEIVER_PUSH_PATH);
     free(r);
+}
+
+/* ---- in-process entry point for the fuzz harnesses (receiver_internal.h) ---- */
+
+void pg_receiver_serve(struct pg_receiver *r, struct evhttp_request *req,
+                       enum pg_receiver_route route)
+{
+    if (route == PG_RECEIVER_ROUTE_PUSH)
+        handle_push(req, r);
+    else
+        handle_ingest(req, r);
 }

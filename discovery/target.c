@@ -106,9 +106,15 @@ int pg_target_populate(const struct pg_cfg_scrape *job, const struct pg_labels *
         pg_labels_copy(out, discovered) != 0 || add_defaults(job, out) != 0)
         goto oom;
 
-    if (!pg_relabel_process(job->relabel, job->n_relabel, out, trace, ud)) {
+    char rerr[96];
+    int kept =
+        pg_relabel_process_err(job->relabel, job->n_relabel, out, trace, ud, rerr, sizeof rerr);
+    if (kept <= 0) {
+        /* an error (a regex limit hit) drops the target too, with the reason */
+        if (kept < 0)
+            set_err(err, errlen, rerr, NULL);
         pg_labels_reset(out);
-        return 0;
+        return kept;
     }
 
     const char *addr = pg_labels_get(out, "__address__");

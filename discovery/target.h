@@ -25,8 +25,9 @@
  * where unset, after job->relabel (trace/ud are passed to pg_relabel_process), with
  * __meta_* removed and instance defaulted to __address__.
  * Returns 1 for an active target, 0 if relabelling dropped it (*out empty), or -1 on
- * error with a message in err ("no address", "<addr> is not a valid hostname", or an
- * allocation failure; *out empty). */
+ * error with a message in err ("no address", "<addr> is not a valid hostname", a
+ * relabel error such as "relabel_configs[1]: regex match limit hit", or an allocation
+ * failure; *out empty). */
 int pg_target_populate(const struct pg_cfg_scrape *job, const struct pg_labels *group_labels,
                        const struct pg_labels *target_labels, struct pg_labels *discovered,
                        struct pg_labels *out, pg_relabel_trace_fn trace, void *ud, char *err,

@@ -1,12 +1,19 @@
 /* relabel.c - Prometheus 3 relabelling (relabel_configs / metric_relabel_configs).
  *
  * Implements the rule actions of Prometheus's relabel.Process over a struct pg_labels:
- * regexes are PCRE2, compiled fully anchored with "." matching newline (Go's
+ * regexes are RE2-dialect (re2syntax.h) run by PCRE2 under match limits, like Go's
  * ^(?s:REGEX)$), templates expand like Go's Regexp.Expand, and hashmod uses MD5 of the
  * joined source values (bytes 8..15, big-endian). A compact MD5 (RFC 1321) lives at the
  * bottom of this file because none of the libraries we link exposes one. Known
  * differences from Go: lowercase/uppercase and template group names are ASCII-only. */
 #include "relabel/relabel.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "relabel/re2syntax.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +54,9 @@ const char *pg_relabel_action_name(enum pg_relabel_action a)
 
 int pg_relabel_compile(struct pg_relabel_rule *r, char *err, size_t errlen)
 {
-    const char *pat = r->regex ? r->regex : "(.*)";
+    char *pat = NULL;
+    if (pg_re2_translate(r->regex ? r->regex : "(.*)", &pat, err, errlen) < 0)
+        return -1;
     uint32_t opts =
         PCRE2_UTF | PCRE2_DOTALL | PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOLLAR_ENDONLY;
 #ifdef PCRE2_MATCH_INVALID_UTF
@@ -56,16 +65,19 @@ int pg_relabel_compile(struct pg_relabel_rule *r, char *err, size_t errlen)
     int ec = 0;
     PCRE2_SIZE off = 0;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, &ec, &off, NULL);
+    free(pat);
     if (re == NULL) {
+        /* RE2 syntax that PCRE2 still refuses (an unknown Unicode class, too deep) */
         if (err != NULL && errlen > 0) {
             PCRE2_UCHAR msg[256];
             if (pcre2_get_error_message(ec, msg, sizeof msg) < 0)
                 snprintf((char *)msg, sizeof msg, "error %d", ec);
-            snprintf(err, errlen, "error parsing regexp at offset %zu: %s", (size_t)off,
-                     (const char *)msg);
+            snprintf(err, errlen, "error parsing regexp: %s", (const char *)msg);
         }
         return -1;
     }
+    /* JIT where available; a failure just leaves the interpreter */
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     pcre2_code_free(r->re);
     r->re = re;
     return 0;
@@ -131,29 +143,102 @@ struct match {
     int rc; /* pairs set in the ovector */
 };
 
-/* Returns 1 on a (full) match, 0 on no match, -1 on error. m->md must be freed. */
+/* ---- bounded matching ------------------------------------------------------------
+ * Every match runs with a match context whose limits bound the work one subject can
+ * cost (RE2-dialect rules never come close on label-sized subjects):
+ *   match limit  PG_RELABEL_MATCH_LIMIT  calls of PCRE2's internal match() (backtracks);
+ *   depth limit  PG_RELABEL_DEPTH_LIMIT  nested backtracking frames (interpreter);
+ *   heap limit   PG_RELABEL_HEAP_LIMIT_KIB KiB of backtracking frames (interpreter).
+ * JIT code (the default when PCRE2 has JIT) obeys the match limit and runs on PCRE2's
+ * default 32 KiB JIT stack; if that stack runs out the match is retried once in the
+ * interpreter, which is bounded by the depth and heap limits. Hitting any limit is an
+ * error (PG_RELABEL_ERR_LIMIT), never "no match". */
+static pcre2_match_context *mctx;
+static pthread_once_t mctx_once = PTHREAD_ONCE_INIT;
+static _Atomic unsigned long long limit_hits;
+
+static void mctx_init(void)
+{
+    mctx = pcre2_match_context_create(NULL);
+    if (mctx) {
+        pcre2_set_match_limit(mctx, PG_RELABEL_MATCH_LIMIT);
+        pcre2_set_depth_limit(mctx, PG_RELABEL_DEPTH_LIMIT);
+        pcre2_set_heap_limit(mctx, PG_RELABEL_HEAP_LIMIT_KIB);
+    }
+}
+
+unsigned long long pg_relabel_limit_hits(void)
+{
+    return limit_hits;
+}
+
+static int is_limit(int rc)
+{
+    return rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+           rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT;
+}
+
+/* Counts a limit hit (profgate_relabel_regex_limit_total) and logs at most once every
+ * 10 s (with how many hits were not logged). */
+static void limit_hit(const char *subject)
+{
+    static _Atomic long long last_log_s = -1;
+    static _Atomic unsigned long long unlogged;
+    limit_hits++;
+    pg_metric_inc(pg_metric_counter("profgate_relabel_regex_limit_total",
+                                    "Relabel regex matches stopped by the match, depth or "
+                                    "heap limit (the target or series was dropped).",
+                                    NULL),
+                  NULL, 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long prev = last_log_s;
+    if (prev >= 0 && ts.tv_sec - prev < 10) {
+        unlogged++;
+        return;
+    }
+    last_log_s = ts.tv_sec;
+    unsigned long long skipped = unlogged;
+    unlogged = 0;
+    pg_log_warn("relabel",
+                "msg=\"regex match limit hit; target dropped\" subject_len=%zu "
+                "suppressed=%llu",
+                strlen(subject), skipped);
+}
+
+/* Returns 1 on a (full) match, 0 on no match, -1 on allocation failure, -2
+ * (PG_RELABEL_ERR_LIMIT) when a limit stopped the match. m->md must be freed. */
 static int do_match(const pcre2_code *re, const char *s, struct match *m)
 {
     m->subj = s;
     m->rc = 0;
     m->md = pcre2_match_data_create_from_pattern(re, NULL);
-    if (m->md == NULL)
+    pthread_once(&mctx_once, mctx_init);
+    if (m->md == NULL || mctx == NULL)
         return -1;
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, strlen(s), 0, 0, m->md, NULL);
+    size_t len = strlen(s);
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, m->md, mctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, PCRE2_NO_JIT, m->md, mctx);
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
+    if (is_limit(rc)) {
+        limit_hit(s);
+        return PG_RELABEL_ERR_LIMIT;
+    }
     if (rc < 0)
         return 0; /* e.g. invalid UTF-8 on old PCRE2: treat as no match */
     m->rc = rc == 0 ? (int)pcre2_get_ovector_count(m->md) : rc;
     return 1;
 }
 
+/* 1 match, 0 no match, negative on error (as do_match). */
 static int match_simple(const pcre2_code *re, const char *s)
 {
     struct match m;
     int rc = do_match(re, s, &m);
     pcre2_match_data_free(m.md);
-    return rc == 1;
+    return rc;
 }
 
 static void add_group(struct sbuf *b, const struct match *m, long num)
@@ -276,7 +361,8 @@ static int set_or_del(struct pg_labels *ls, const char *name, const char *value)
 
 /* ---- the actions -------------------------------------------------------------- */
 
-/* Returns 1 kept, 0 dropped, -1 on allocation failure. */
+/* Returns 1 kept, 0 dropped, -1 on allocation failure, PG_RELABEL_ERR_LIMIT when a
+ * regex hit a match limit. */
 static int apply(const struct pg_relabel_rule *r, struct pg_labels *ls)
 {
     int ret = 1;
@@ -317,13 +403,17 @@ static int apply(const struct pg_relabel_rule *r, struct pg_labels *ls)
             free(tb.p);
             free(vb.p);
         } else if (mr < 0) {
-            ret = -1;
+            ret = mr;
         }
         pcre2_match_data_free(m.md);
         break;
     }
     case PG_RELABEL_KEEP: ret = match_simple(r->re, val); break;
-    case PG_RELABEL_DROP: ret = !match_simple(r->re, val); break;
+    case PG_RELABEL_DROP: {
+        int mr = match_simple(r->re, val);
+        ret = mr < 0 ? mr : !mr;
+        break;
+    }
     case PG_RELABEL_KEEPEQUAL:
     case PG_RELABEL_DROPEQUAL: {
         const char *tv = pg_labels_get(ls, target);
@@ -359,7 +449,7 @@ static int apply(const struct pg_relabel_rule *r, struct pg_labels *ls)
             struct match m;
             int mr = do_match(r->re, nm, &m);
             if (mr < 0) {
-                ret = -1;
+                ret = mr;
             } else if (r->action == PG_RELABEL_LABELDROP) {
                 if (mr == 1)
                     pg_labels_del(ls, nm);
@@ -407,19 +497,26 @@ out:
     return ret;
 }
 
-int pg_relabel_process(const struct pg_relabel_rule *rules, size_t n, struct pg_labels *ls,
-                       pg_relabel_trace_fn trace, void *ud)
+int pg_relabel_process_err(const struct pg_relabel_rule *rules, size_t n, struct pg_labels *ls,
+                           pg_relabel_trace_fn trace, void *ud, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
         int kept = apply(&rules[i], ls);
-        if (kept < 0)
-            kept = 0;
+        if (kept < 0 && err != NULL && errlen > 0)
+            snprintf(err, errlen, "relabel_configs[%zu]: %s", i,
+                     kept == PG_RELABEL_ERR_LIMIT ? "regex match limit hit" : "out of memory");
         if (trace != NULL)
-            trace(ud, i, ls, kept);
-        if (!kept)
-            return 0;
+            trace(ud, i, ls, kept > 0);
+        if (kept <= 0)
+            return kept < 0 ? -1 : 0;
     }
     return 1;
+}
+
+int pg_relabel_process(const struct pg_relabel_rule *rules, size_t n, struct pg_labels *ls,
+                       pg_relabel_trace_fn trace, void *ud)
+{
+    return pg_relabel_process_err(rules, n, ls, trace, ud, NULL, 0);
 }
 
 /* ---- MD5 (RFC 1321), compact ---------------------------------------------------- */

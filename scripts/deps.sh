@@ -6,7 +6,7 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  build-essential cmake pkg-config clang-format \
+  build-essential cmake pkg-config clang-format clang libclang-rt-dev \
   libevent-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev \
   libpcre2-dev libsqlite3-dev zlib1g-dev libjansson-dev libcmocka-dev libdeflate-dev libxxhash-dev \
   golang-go prometheus python3 ca-certificates curl >/dev/null

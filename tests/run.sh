@@ -45,3 +45,14 @@ run_tsan
 echo "== build (release, -O3: warnings only)"
 cmake -S . -B build-test-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-test-release -j"$jobs"
+
+# ---- fuzzing (issue 15; owner: fuzz harnesses, tests/fuzz/) -------------------------
+# Builds every libFuzzer harness with clang (build-fuzz-ci, -DPG_FUZZ=ON), replays the
+# regression corpus (tests/fuzz/regressions/, incl. the issue 15 reproducers) and the
+# seeds, then fuzzes each harness for PG_FUZZ_SECONDS (default 20). Any finding fails.
+# Set PG_SKIP_FUZZ=1 to skip (e.g. a machine without clang).
+if [ -z "${PG_SKIP_FUZZ:-}" ]; then
+  echo "== fuzz (clang, libFuzzer + ASan + UBSan)"
+  bash tests/fuzz/ci.sh
+fi
+# ---- end fuzzing ------------------------------------------------------------------

@@ -7,12 +7,14 @@ user, plus receiver.bearer_tokens_file).
 - bad pushes: garbage body, truncated gzip (Content-Encoding: gzip), wrong Content-Type,
   oversized body (by Content-Length, and a gzip body inflating past the limit), a series
   without service_name, 10k labels, invalid UTF-8 in a label value, an undecodable raw
-  profile, an invalid tenant id, GET: each gets its 4xx with a distinctive reason in the
+  profile, an invalid tenant id, GET, time_nanos + duration_nanos overflowing int64
+  (issue 15): each gets its 4xx with a distinctive reason in the
   body (connect's JSON error for push);
 - hostile pushes: gzip raw profiles that each inflate to just under max_body_size but
   together past 4x it (413 resource_exhausted, refused after the fifth);
 - bad /ingest: missing and malformed name, bad from/until (also out of int64 range),
-  unknown format, undecodable and truncated bodies, invalid UTF-8, multipart without a
+  unknown format, a from/until span overflowing int64 (issue 15), undecodable and truncated
+  bodies, invalid UTF-8, multipart without a
   profile part, more than 60 name labels, a sample_type_config of 300 entries: 400 with
   the reason; folded stacks of distinct frames needing more than 16x the body: 413;
 - nothing refused is stored: profgate_receiver_profiles_total and
@@ -191,6 +193,11 @@ def test_bad_push_requests(t, e):
     expect(t, "invalid tenant", http_request(url, good, dict(PROTO, **{"X-Scope-OrgID": "a/b"})),
            400, "invalid X-Scope-OrgID", "invalid_argument")
     expect(t, "GET", http_request(url, None, PROTO, method="GET"), 405, "use POST", "unimplemented")
+    # issue 15 fuzz reproducer: time_nanos = INT64_MAX, duration_nanos = 1
+    repro = open(os.path.join(os.environ["PG_SRC"], "tests", "fuzz", "regressions", "push",
+                              "time_overflow.bin"), "rb").read()
+    expect(t, "time_nanos + duration_nanos overflowing", http_request(url, repro[1:], PROTO), 400,
+           "time_nanos + duration_nanos overflows", "invalid_argument")
     expect(t, "bad JSON", http_request(url, b'{"series": [{"labels": 3}]}',
                                        {"Content-Type": "application/json"}), 400,
            "invalid JSON shape", "invalid_argument")
@@ -236,6 +243,11 @@ def test_bad_ingest_requests(t, e):
     expect(t, "until out of range",
            http_request(ingest_url(pg, "app", until="now-99999999y"), e.gor, OCTET), 400,
            "until: time now-99999999y is out of range")
+    # issue 15 fuzz reproducer: each bound fits, until - from does not
+    expect(t, "from/until span overflowing",
+           http_request(pg.url + "/ingest?name=app.cpu&format=folded&from=now-290y"
+                        "&until=9000000000000000000", b"main;work 1\n",
+                        {"Content-Type": "text/plain"}), 400, "the time range overflows")
     expect(t, "61 name labels",
            http_request(ingest_url(pg, "app{%s}" % ",".join("k%d=v" % i for i in range(61))),
                         e.gor, OCTET), 400, "too many labels")

@@ -157,6 +157,15 @@ static void test_parse_time(void **st)
     assert_int_equal(
         pg_ingest_parse_query("name=a&until=now-99999999y", NOW_NS, &p, qerr, sizeof(qerr)), -1);
     assert_non_null(strstr(qerr, "until: time now-99999999y is out of range"));
+    /* issue 15: each bound fits, until - from does not */
+    assert_int_equal(pg_ingest_parse_query("name=a&from=now-290y&until=9000000000000000000", NOW_NS,
+                                           &p, qerr, sizeof(qerr)),
+                     -1);
+    assert_non_null(strstr(qerr, "from/until: the time range overflows"));
+    assert_int_equal(pg_ingest_parse_query("name=a&from=now-10y&until=9000000000000000000", NOW_NS,
+                                           &p, qerr, sizeof(qerr)),
+                     0);
+    pg_ingest_params_reset(&p);
 }
 
 static void test_parse_query(void **st)
@@ -1018,6 +1027,30 @@ static void test_inproc(void **st)
         free(b64);
     }
     free(raw);
+
+    /* issue 15 fuzz reproducers: times from the wire that overflow answer 400, nothing
+     * stored (the buffer is read back below: still 6 items) */
+    {
+        size_t flen;
+        uint8_t *f = pg_test_slurp("fuzz/regressions/push/time_overflow.bin", &flen);
+        assert_true(flen > 1 && f[0] == 0); /* 0: application/proto */
+        r = http_do(EVHTTP_REQ_POST, PG_RECEIVER_PUSH_PATH,
+                    AUTH "Content-Type: application/proto\n", f + 1, flen - 1);
+        assert_int_equal(r.code, 400);
+        assert_non_null(strstr(r.body, "time_nanos + duration_nanos overflows"));
+        free(f);
+        f = pg_test_slurp("fuzz/regressions/ingest/duration_overflow.txt", &flen);
+        char *text = strndup((const char *)f, flen), *sep = strstr(text, "\n\n");
+        assert_non_null(sep);
+        *sep = '\0';
+        char uri[512];
+        snprintf(uri, sizeof(uri), "%s?%s", PG_RECEIVER_INGEST_PATH, text);
+        r = http_do(EVHTTP_REQ_POST, uri, AUTH, sep + 2, strlen(sep + 2));
+        assert_int_equal(r.code, 400);
+        assert_non_null(strstr(r.body, "the time range overflows"));
+        free(text);
+        free(f);
+    }
 
     /* metrics */
     struct pg_metric *req_m =

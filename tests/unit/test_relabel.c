@@ -12,7 +12,10 @@
 #include <string.h>
 
 #include "core/labels.h"
+#include "core/metrics.h"
 #include "relabel/relabel.h"
+#include "tests/fuzz/relabel_input.h"
+#include "testutil.h"
 
 static char *dup_or_null(const char *s)
 {
@@ -102,15 +105,133 @@ static void test_compile_error(void **state)
     r.regex = strdup("ab(c");
     char err[256] = "";
     assert_int_equal(pg_relabel_compile(&r, err, sizeof err), -1);
-    assert_non_null(strstr(err, "error parsing regexp at offset 4: "));
+    assert_string_equal(err, "error parsing regexp: missing closing ): `^(?s:ab(c)$`");
     assert_null(r.re);
     pg_relabel_rule_free(&r);
     pg_relabel_rule_free(&r); /* zeroed rule is fine */
 
     r.regex = strdup("a[");
     assert_int_equal(pg_relabel_compile(&r, err, sizeof err), -1);
-    assert_non_null(strstr(err, "offset 2"));
+    assert_string_equal(err, "error parsing regexp: missing closing ]: `[)$`");
     pg_relabel_rule_free(&r);
+}
+
+/* Issue 15: only the RE2 dialect is accepted, with Go's (promtool's) messages. */
+static void test_re2_dialect_rejected(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"(?=x)", "invalid or unsupported Perl syntax: `(?=`"},
+        {"(?!x)", "invalid or unsupported Perl syntax: `(?!`"},
+        {"(a)\\1", "invalid escape sequence: `\\1`"},
+        {"a*+", "invalid nested repetition operator: `*+`"},
+        {"a++", "invalid nested repetition operator: `++`"},
+        {"(?>a)", "invalid or unsupported Perl syntax: `(?>`"},
+        {"(?<=a)b", "invalid named capture: `(?<=a)b)$`"},
+        {"(?R)", "invalid or unsupported Perl syntax: `(?R`"},
+        {"(?(1)a|b)", "invalid or unsupported Perl syntax: `(?(`"},
+        {"(?C1)a", "invalid or unsupported Perl syntax: `(?C`"},
+        {"(?#c)", "invalid or unsupported Perl syntax: `(?#`"},
+        {"(?|a)", "invalid or unsupported Perl syntax: `(?|`"},
+        {"\\C", "invalid escape sequence: `\\C`"},
+        {"a\\K", "invalid escape sequence: `\\K`"},
+        {"\\g1", "invalid escape sequence: `\\g`"},
+        {"\\Z", "invalid escape sequence: `\\Z`"},
+        {"x{1001}", "invalid repeat count: `{1001}`"},
+        {"[z-a]", "invalid character class range: `z-a`"},
+        {"[[:foo:]]", "invalid character class range: `[:foo:]`"},
+        {"\\p{NoSuch}", "invalid character class range: `\\p{NoSuch}`"},
+        {"*a", "missing argument to repetition operator: `*`"},
+        {"a)", "unexpected ): `^(?s:a))$`"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct pg_relabel_rule r = {0};
+        r.regex = strdup(bad[i][0]);
+        char err[256] = "", want[256];
+        snprintf(want, sizeof want, "error parsing regexp: %s", bad[i][1]);
+        assert_int_equal(pg_relabel_compile(&r, err, sizeof err), -1);
+        assert_string_equal(err, want);
+        assert_null(r.re);
+        pg_relabel_rule_free(&r);
+    }
+}
+
+/* What RE2 accepts still compiles and means the same. */
+static void test_re2_dialect_accepted(void **state)
+{
+    (void)state;
+    static const char *const ok[][3] = {
+        /* regex, subject, "1" if it must match else "0" */
+        {"(?P<n>a+)b", "aab", "1"},
+        {"(?<n>a+)b", "aab", "1"},
+        {"(?i)ABC", "abc", "1"},
+        {"(?i:A)b", "aB", "0"},
+        {"\\pL+", "h\xc3\xa9llo", "1"},
+        {"\\p{Greek}+", "\xce\xb1\xce\xb2", "1"},
+        {"[[:alpha:]]+[[:digit:]]", "ab1", "1"},
+        {"a{2}", "aa", "1"},
+        {"a{x}", "a{x}", "1"},
+        {"\\Qa.b\\E", "a.b", "1"},
+        {"\\Qa.b\\E", "axb", "0"},
+        {"\\101\\x42\\x{43}", "ABC", "1"},
+        {"[\\d\\-x]+", "1-x", "1"},
+        {"[]a]+", "]a", "1"},
+        {"a|b*", "bbb", "1"},
+        {"(.*)*__address__", "x__address__", "1"},
+        {"x\\v", "x\v", "1"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct pg_relabel_rule r;
+        mkrule(&r, PG_RELABEL_KEEP, "s", ok[i][0], NULL, NULL);
+        struct pg_labels ls;
+        char spec[64];
+        snprintf(spec, sizeof spec, "s=%s", ok[i][1]);
+        int kept = run1(&r, spec, &ls);
+        if (kept != (ok[i][2][0] == '1'))
+            fprintf(stderr, "regex %s on %s: kept=%d\n", ok[i][0], ok[i][1], kept);
+        assert_int_equal(kept, ok[i][2][0] == '1');
+        pg_labels_reset(&ls);
+    }
+}
+
+/* Issue 15: the fuzz reproducers run into the match limit: an error (the set is dropped,
+ * the hit counted), never "no match". */
+static void run_limit_file(const char *path)
+{
+    size_t len;
+    uint8_t *data = pg_test_slurp(path, &len);
+    struct pg_relabel_input in;
+    assert_int_equal(pg_relabel_input_parse(&in, (const char *)data, len), 0);
+    assert_int_equal(in.compile_errors, 0); /* (.*)* is valid RE2 */
+    assert_true(in.n_rules >= 1);
+    assert_true(in.labels.n >= 1);
+    struct pg_metric *m = pg_metric_counter("profgate_relabel_regex_limit_total", "", NULL);
+    double before_m = pg_metric_value(m, NULL);
+    unsigned long long before = pg_relabel_limit_hits();
+    char err[128] = "";
+    assert_int_equal(
+        pg_relabel_process_err(in.rules, in.n_rules, &in.labels, NULL, NULL, err, sizeof err), -1);
+    assert_string_equal(err, "relabel_configs[0]: regex match limit hit");
+    assert_int_equal(pg_relabel_limit_hits(), before + 1);
+    assert_true(pg_metric_value(m, NULL) == before_m + 1);
+    pg_relabel_input_free(&in);
+    free(data);
+}
+
+static void test_regex_limit_reproducers(void **state)
+{
+    (void)state;
+    run_limit_file("fuzz/regressions/relabel/slow_single_match.bin");
+    run_limit_file("fuzz/regressions/relabel/labelmap_backtracking.bin");
+    /* the same rule on a short subject still matches normally */
+    struct pg_relabel_rule r;
+    mkrule(&r, PG_RELABEL_KEEP, "job", "(.*)*__address__", NULL, NULL);
+    struct pg_labels ls;
+    assert_int_equal(run1(&r, "job=a__address__", &ls), 1);
+    pg_labels_reset(&ls);
+    mkrule(&r, PG_RELABEL_KEEP, "job", "(.*)*__address__", NULL, NULL);
+    assert_int_equal(run1(&r, "job=a__addr", &ls), 0);
+    pg_labels_reset(&ls);
 }
 
 static void test_replace_default_regex(void **state)
@@ -510,6 +631,9 @@ int main(void)
         cmocka_unit_test(test_labeldrop_labelkeep),
         cmocka_unit_test(test_lower_upper),
         cmocka_unit_test(test_process_chain_and_trace),
+        cmocka_unit_test(test_re2_dialect_rejected),
+        cmocka_unit_test(test_re2_dialect_accepted),
+        cmocka_unit_test(test_regex_limit_reproducers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
