@@ -25,7 +25,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/workq.h"
-#include "profile/delta.h"
+#include "profile/fastdelta.h"
 
 #define DEFAULT_BODY_LIMIT ((size_t)64 << 20)
 
@@ -187,12 +187,12 @@ struct pg_scrape_loop *pg_scrape_loop_new(const struct pg_scrape_pool_ref *pool,
     l->type = strdup(type);
     l->timer = evtimer_new(pool->base, on_timer, l);
     if (kind != PG_SCRAPE_DELTA_NONE)
-        l->delta = pg_delta_create();
+        l->delta = pg_fastdelta_new();
     if (l->type == NULL || l->timer == NULL || (kind != PG_SCRAPE_DELTA_NONE && !l->delta)) {
         free(l->type);
         if (l->timer)
             event_free(l->timer);
-        pg_delta_destroy(l->delta);
+        pg_fastdelta_free(l->delta);
         free(l);
         return NULL;
     }
@@ -254,7 +254,7 @@ void pg_scrape_loop_free(struct pg_scrape_loop *l)
     pg_scrape_loop_stop(l);
     if (l->timer)
         event_free(l->timer);
-    pg_delta_destroy(l->delta);
+    pg_fastdelta_free(l->delta);
     pg_scrape_disc_unref(l->disc);
     pg_labels_reset(&l->labels);
     free(l->url);
@@ -391,7 +391,14 @@ static void job_done(void *arg, enum pg_workq_status st)
         set_down(l, j->err);
     } else {
         set_up(l);
-        if (j->primed)
+        if (j->reset) {
+            const char *lv[] = {l->pool->name, l->type};
+            pg_metric_inc(l->pool->metrics->resets, lv, 1);
+            pg_log_info("scraper",
+                        "job=%s type=%s url=%s msg=\"cumulative values went down (target "
+                        "restarted?): delta baseline restarted\"",
+                        l->pool->name, l->type, l->url);
+        } else if (j->primed)
             pg_log_debug("scraper", "job=%s type=%s url=%s msg=\"delta primed\"", l->pool->name,
                          l->type, l->url);
         else

@@ -11,14 +11,14 @@
  * Memory per loop (64-bit glibc, malloc overhead included): the struct below is 184
  * bytes (+8 for the job pointer), its libevent timer ~150, the series labels (job, instance,
  * service_name, one more public label, __name__, __delta__) ~550 in vector and strings, the URL and
- * type name ~100, a delta type's empty pg_delta header a few dozen, and a last_error string only
+ * type name ~100, a delta type's empty pg_fastdelta header (48 bytes), and a last_error string only
  * while down. Measured: ~1.1 KiB per loop, ~1.27 KiB with the target's shared discovered labels (3
  * labels) split over its 2 loops (5000 targets x 2 types). The discovered labels (which may hold
  * dozens of __meta_* labels) are shared by all loops of one target through a reference-counted
- * struct pg_scrape_disc, not copied. Delta types add the pg_delta baseline, at most 4 * (8 + 8 * 2)
- * = 96 bytes per distinct stack of the last profile (profile/delta.h). Nothing of a scrape's body
- * is retained once its processing job (scraper/work.h: a copy of the body, on the worker pool)
- * completed.
+ * struct pg_scrape_disc, not copied. Delta types add the pg_fastdelta baseline, 30 bytes per
+ * distinct stack of the last profile for two delta'd types (profile/fastdelta.h). Nothing of a
+ * scrape's body is retained once its processing job (scraper/work.h: a copy of the body, on the
+ * worker pool) completed.
  *
  * Threads: a loop lives on the event-loop thread. Only its job crosses to a worker, and
  * while it is away the loop neither starts another scrape nor touches its delta state
@@ -35,7 +35,7 @@
 #include "scraper/work.h"
 
 struct event;
-struct pg_delta;
+struct pg_fastdelta;
 struct pg_httpc_req;
 struct pg_metric;
 struct pg_workq;
@@ -56,7 +56,8 @@ void pg_scrape_disc_unref(struct pg_scrape_disc *d);
 
 /* Metric families shared by all loops (any may be NULL: updates are then dropped). */
 struct pg_scrape_metrics {
-    struct pg_metric *scrapes, *failures, *bytes, *duration, *lateness, *profiles, *skipped;
+    struct pg_metric *scrapes, *failures, *bytes, *duration, *lateness, *profiles, *skipped,
+        *resets;
 };
 
 /* Shared by all loops of a scraper: the rate limit of the "overloaded" log line. */
@@ -90,14 +91,14 @@ struct pg_scrape_loop {
     struct pg_scrape_disc *disc; /* one reference */
     int64_t interval_ms, timeout_ms;
     enum pg_scrape_delta_kind delta_kind;
-    struct pg_delta *delta;    /* baseline, delta types only; NULL while job holds it */
-    struct event *timer;       /* one-shot timer, re-armed for every due time */
-    int64_t due_ms;            /* unix ms of the next scheduled scrape */
-    struct pg_httpc_req *req;  /* in-flight request or NULL */
-    struct pg_scrape_job *job; /* processing job on the workers, or NULL */
-    unsigned shed_streak;      /* scrapes shed as overloaded since the last processed one */
-    int64_t start_ns;          /* unix ns of the in-flight scrape's start */
-    int64_t base_start_ns;     /* start of the scrape that set the delta baseline, 0 none */
+    struct pg_fastdelta *delta; /* baseline, delta types only; NULL while job holds it */
+    struct event *timer;        /* one-shot timer, re-armed for every due time */
+    int64_t due_ms;             /* unix ms of the next scheduled scrape */
+    struct pg_httpc_req *req;   /* in-flight request or NULL */
+    struct pg_scrape_job *job;  /* processing job on the workers, or NULL */
+    unsigned shed_streak;       /* scrapes shed as overloaded since the last processed one */
+    int64_t start_ns;           /* unix ns of the in-flight scrape's start */
+    int64_t base_start_ns;      /* start of the scrape that set the delta baseline, 0 none */
     enum pg_scrape_health health;
     char *last_error;       /* NULL when none (owned) */
     int64_t last_scrape_ms; /* 0 when never scraped */

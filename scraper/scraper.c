@@ -221,6 +221,10 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
                                    "of the loop was still running) or overloaded (the "
                                    "processing workers were busy).",
                                    "job,type,reason");
+    m->resets = pg_metric_counter("profgate_delta_resets_total",
+                                  "Delta scrapes whose cumulative values went down (the target "
+                                  "restarted): the baseline restarted, nothing was sent.",
+                                  "job,type");
     s->targets =
         pg_metric_gauge("profgate_targets", "Active target x profile type scrape loops.", "job");
     if (pg_metrics_add_collector(collect_targets, s) == 0)

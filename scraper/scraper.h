@@ -17,8 +17,10 @@
  * options, Accept-Encoding: gzip, and max_body = body_size_limit. The body is checked
  * and decoded by profile/pprof.h (limit = body_size_limit for the decompressed size too).
  * Cumulative types (profile->delta: memory alloc_objects/alloc_space, block and mutex
- * contentions/delay; custom delta types: every sample type) go through profile/delta.h:
- * the first scrape only primes, later ones send the delta. Delta-ed and godeltaprof_*
+ * contentions/delay; custom delta types: every sample type) go through
+ * profile/fastdelta.h on a worker thread: the first scrape only primes, later ones send
+ * the delta; a counter that goes down (target restart) restarts the baseline, sends
+ * nothing for that scrape and counts profgate_delta_resets_total. Delta-ed and godeltaprof_*
  * profiles carry __delta__="false".
  *
  * Metrics (core/metrics.h), labels {job,type} where type is the config profile name:
@@ -30,7 +32,8 @@
  * previous scrape was still fetching or processing; overloaded: the processing queue was
  * full, checked before the fetch and again when the body is handed over; such a scrape
  * is dropped without marking the target down, and a delta's baseline is kept so the
- * next delta spans the gap); gauge profgate_targets{job} (active target x type loops).
+ * next delta spans the gap), profgate_delta_resets_total; gauge profgate_targets{job} (active
+ * target x type loops).
  *
  * Threads: everything here runs on the event-loop thread except the CPU work of a scrape
  * (scraper/work.h), which runs on the worker pool (core/workq.h) when one is given. */

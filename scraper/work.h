@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct pg_delta;
+struct pg_fastdelta;
 struct pg_scrape_loop;
 
 /* Which sample types a cumulative profile type deltas. */
@@ -38,16 +38,18 @@ struct pg_scrape_job {
     char *content_type, *content_encoding; /* response headers or NULL (owned) */
     size_t limit;                          /* body_size_limit (decompressed size too) */
     enum pg_scrape_delta_kind delta_kind;
-    struct pg_delta *delta;   /* the loop's baseline (delta kinds only), moved in and out */
-    int64_t start_ns, end_ns; /* this scrape's start and end (unix ns) */
-    int64_t base_start_ns;    /* in: start of the scrape that set the baseline (0: none);
-                                 out: start_ns when this scrape became the baseline */
-    int test_delay_ms;        /* test-only extra work time (PROFGATE_TEST_WORK_DELAY_MS) */
+    struct pg_fastdelta *delta; /* the loop's baseline (delta kinds only), moved in and out */
+    int64_t start_ns, end_ns;   /* this scrape's start and end (unix ns) */
+    int64_t base_start_ns;      /* in: start of the scrape that set the baseline (0: none);
+                                   out: start_ns when this scrape became the baseline */
+    int test_delay_ms;          /* test-only extra work time (PROFGATE_TEST_WORK_DELAY_MS) */
 
     /* output, set by pg_scrape_work */
     int rc;        /* 0 ok, -1 failed: err says why (the target is down) */
     char err[512]; /* one-line reason when rc == -1 */
     int primed;    /* 1: first delta scrape, only primed the baseline; nothing to send */
+    int reset;     /* 1 (with primed): a counter went down (target restarted): the baseline
+                    * restarted from this scrape; nothing to send */
     uint8_t *out;  /* profile to hand to the sink (owned), NULL when primed */
     size_t out_len;
     int64_t from_ns, until_ns; /* span out covers */
