@@ -8,7 +8,8 @@
  * CURLMSG_DONE messages, calling each transfer's done callback. Curl's own callbacks only
  * (re)arm events, so nothing completes re-entrantly inside pg_curlm_add or
  * pg_curlm_remove. Each added easy carries a struct pg_curlm_xfer in CURLOPT_PRIVATE;
- * the xfers and socket records are kept in lists so that destroy can free everything. */
+ * the xfers and socket records are kept in lists so that destroy can free everything.
+ * Idle easy handles are kept in a small stack (pool) for reuse, see curlm.h. */
 #include "core/curlm.h"
 
 #include <event2/event.h>
@@ -39,6 +40,8 @@ struct pg_curlm {
     struct pg_curlm_xfer *xfers;
     struct pg_curlm_sock *socks;
     size_t running;
+    CURL *pool[PG_CURLM_POOL_MAX]; /* idle handles, reset */
+    size_t n_pool;
 };
 
 static int curl_global_done;
@@ -239,6 +242,31 @@ void pg_curlm_remove(struct pg_curlm *m, CURL *easy)
     free(x);
 }
 
+CURL *pg_curlm_easy_get(struct pg_curlm *m)
+{
+    if (m && m->n_pool > 0)
+        return m->pool[--m->n_pool];
+    return curl_easy_init();
+}
+
+void pg_curlm_easy_put(struct pg_curlm *m, CURL *easy)
+{
+    if (easy == NULL)
+        return;
+    if (m == NULL || m->n_pool == PG_CURLM_POOL_MAX) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    /* every option back to its default (CURLOPT_PRIVATE too, so pg_curlm_add accepts it) */
+    curl_easy_reset(easy);
+    m->pool[m->n_pool++] = easy;
+}
+
+size_t pg_curlm_pooled(const struct pg_curlm *m)
+{
+    return m ? m->n_pool : 0;
+}
+
 size_t pg_curlm_running(const struct pg_curlm *m)
 {
     return m ? m->running : 0;
@@ -253,6 +281,8 @@ void pg_curlm_destroy(struct pg_curlm *m)
     /* curl may still report socket removals while closing its cached connections */
     if (m->multi)
         curl_multi_cleanup(m->multi);
+    while (m->n_pool > 0)
+        curl_easy_cleanup(m->pool[--m->n_pool]);
     while (m->socks)
         sock_free(m, m->socks);
     if (m->timer)

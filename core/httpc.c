@@ -3,7 +3,10 @@
  * pg_httpc_start turns a struct pg_httpc_opts into a configured CURL easy handle (URL,
  * method and body, timeout, User-Agent, extra and config headers, basic auth,
  * authorization, TLS files and verification, proxy, redirects) and adds it to the
- * pg_curlm driver. The response body is gathered in a buffer that never grows past
+ * pg_curlm driver. The easy handle comes from the driver's pool and goes back to it (reset)
+ * once the result is taken; curl's receive buffer is sized per request (opts.recv_buffer).
+ * The response body is gathered in a buffer allocated at the first byte (Content-Length
+ * bytes when announced, up to 1 MiB, else 4 KiB), doubled on demand and never grown past
  * max_body (the write callback aborts the transfer instead); the header callback keeps
  * Content-Type, Content-Encoding and Retry-After of the final response (captures are
  * reset at every status line, so redirects and 1xx responses do not leak through). When
@@ -30,6 +33,9 @@
 #include <time.h>
 
 #define PG_HTTPC_DEFAULT_MAX_BODY ((size_t)64 << 20)
+/* first body allocation without a Content-Length, and the most trusted from one */
+#define PG_HTTPC_BODY_FIRST 4096
+#define PG_HTTPC_BODY_FIRST_MAX ((size_t)1 << 20)
 
 struct pg_httpc_req {
     struct pg_curlm *m;
@@ -121,8 +127,7 @@ static void req_free(struct pg_httpc_req *r)
 {
     if (r == NULL)
         return;
-    if (r->easy)
-        curl_easy_cleanup(r->easy);
+    pg_curlm_easy_put(r->m, r->easy); /* accepts NULL */
     pg_httpc_lists_free(&r->lists);
     free(r->url);
     free(r->method);
@@ -145,7 +150,16 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
     if (r->len + n > r->cap) {
-        size_t cap = r->cap ? r->cap : 16384;
+        size_t cap = r->cap;
+        if (cap == 0) { /* first bytes: the announced size, if any (bounded) */
+            curl_off_t cl = -1;
+            curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+            cap = PG_HTTPC_BODY_FIRST;
+            if (cl > 0 && (uint64_t)cl <= PG_HTTPC_BODY_FIRST_MAX && (uint64_t)cl <= r->max_body)
+                cap = (size_t)cl;
+            if (cap > r->max_body)
+                cap = r->max_body;
+        }
         while (cap < r->len + n)
             cap = cap > r->max_body / 2 ? r->max_body : cap * 2;
         uint8_t *b = realloc(r->buf, cap);
@@ -289,6 +303,10 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
         resp.retry_after_ms = retry_after_ms(r->retry_after);
         resp.captured = r->captured;
     }
+    /* nothing of the handle is needed any more: back to the pool before the callback,
+     * which may start requests that reuse it */
+    pg_curlm_easy_put(r->m, easy);
+    r->easy = NULL;
     r->done(r->ud, &resp);
     req_free(r);
 }
@@ -448,6 +466,11 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
     SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, r);
+    size_t rb = o->recv_buffer ? o->recv_buffer : PG_HTTPC_RECV_BUFFER_DEFAULT;
+    rb = rb < PG_HTTPC_RECV_BUFFER_MIN   ? PG_HTTPC_RECV_BUFFER_MIN
+         : rb > PG_HTTPC_RECV_BUFFER_MAX ? PG_HTTPC_RECV_BUFFER_MAX
+                                         : rb;
+    SET(CURLOPT_BUFFERSIZE, (long)rb);
     if (o->timeout_ms > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
 
@@ -518,7 +541,7 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
     r->max_body = o->max_body ? o->max_body : PG_HTTPC_DEFAULT_MAX_BODY;
     r->url = strdup(o->url);
     r->method = strdup(o->method && *o->method ? o->method : "GET");
-    r->easy = curl_easy_init();
+    r->easy = pg_curlm_easy_get(m);
     if (r->url == NULL || r->method == NULL || r->easy == NULL)
         goto oom;
     if (o->capture_header && *o->capture_header &&

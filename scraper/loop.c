@@ -520,6 +520,10 @@ static void start_scrape(struct pg_scrape_loop *l, int64_t start_ns)
      * types every 10 s that walk alone took a whole core; without the caches the same
      * load costs ~27% of one (docs/performance.md). */
     o.fresh_connection = 1;
+    /* a profile fetched with seconds= (CPU) is held open that long by the target: with
+     * thousands in flight, curl's receive buffer is most of their memory */
+    if (strstr(l->url, "?seconds=") || strstr(l->url, "&seconds="))
+        o.recv_buffer = PG_HTTPC_RECV_BUFFER_MIN;
     char err[256] = "";
     l->start_ns = start_ns;
     l->req = pg_httpc_start(l->pool->cm, &o, on_done, l, err, sizeof err);

@@ -76,6 +76,8 @@ struct lg_body {
     size_t len;
 };
 
+struct lg_hold;
+
 struct lg_state {
     struct event_base *base;
     struct evhttp *targets;
@@ -90,6 +92,7 @@ struct lg_state {
     long base_port, ntargets;
     int hold;               /* hold /profile?seconds=N for N seconds */
     uint64_t held_now;      /* /profile responses being held */
+    struct lg_hold *held;   /* ... in a list, to be freed at exit */
     struct lg_body *epochs; /* --profile big: n_epochs gzipped heap profiles, else NULL */
     size_t n_epochs;
     uint32_t *heap_requests; /* --profile big: per target, requests to /allocs or /heap */
@@ -211,7 +214,23 @@ struct lg_hold {
     struct lg_state *st;
     struct evhttp_request *req;
     const struct lg_body *body;
+    struct event *timer;
+    struct lg_hold *prev, *next; /* st->held */
 };
+
+static void hold_unlink(struct lg_hold *h)
+{
+    struct lg_state *st = h->st;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        st->held = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    st->held_now--;
+    event_free(h->timer);
+    free(h);
+}
 
 /* the held /profile response is due. If the client went away meanwhile, evhttp has
  * detached the request from its connection and evhttp_send_reply only frees it. */
@@ -220,9 +239,8 @@ static void hold_done_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct lg_hold *h = arg;
-    h->st->held_now--;
     send_body(h->st, h->req, h->body);
-    free(h);
+    hold_unlink(h);
 }
 
 static void target_cb(struct evhttp_request *req, void *arg)
@@ -246,14 +264,20 @@ static void target_cb(struct evhttp_request *req, void *arg)
         return;
     }
     if (p == LG_PROFILE && st->hold) {
-        struct lg_hold *h = malloc(sizeof *h);
+        struct lg_hold *h = calloc(1, sizeof *h);
         struct timeval tv = {profile_seconds(req), 0};
         if (h) {
-            *h = (struct lg_hold){st, req, body};
-            if (event_base_once(st->base, -1, EV_TIMEOUT, hold_done_cb, h, &tv) == 0) {
+            *h = (struct lg_hold){st, req, body, NULL, NULL, st->held};
+            h->timer = evtimer_new(st->base, hold_done_cb, h);
+            if (h->timer && evtimer_add(h->timer, &tv) == 0) {
+                if (st->held)
+                    st->held->prev = h;
+                st->held = h;
                 st->held_now++;
                 return;
             }
+            if (h->timer)
+                event_free(h->timer);
             free(h);
         }
     }
@@ -586,6 +610,13 @@ out:
         event_free(sigterm);
     if (sigint)
         event_free(sigint);
+    /* held responses never sent: a request whose client left is ours to free, the others
+     * go with their connections in evhttp_free */
+    while (st.held) {
+        if (!evhttp_request_get_connection(st.held->req))
+            evhttp_request_free(st.held->req);
+        hold_unlink(st.held);
+    }
     if (st.receiver)
         evhttp_free(st.receiver);
     if (st.targets)

@@ -9,6 +9,10 @@ expected vs achieved in the steady state (after the first interval), failures, C
 per 1000 scrapes, peak RSS and RSS per target (above an idle profgate with 0 targets),
 p50/p99 lateness of scrape start (from profgate_scrape_lateness_seconds), and profiles
 forwarded (counted by the receiver). Python 3 standard library only; builds nothing.
+
+--profile big: loadgen serves the generated heap profile (heapgen.h: 3,000 stacks, ~555 KB
+decoded, ~217 KB gzip) with values growing per scrape; defaults become 600 targets, memory
+only, 5 s interval.
 """
 
 import argparse
@@ -88,7 +92,8 @@ def http_get(url, timeout=10):
 
 
 def proc_sample(pid):
-    """(cpu seconds, VmRSS KiB, VmHWM KiB) of a live process."""
+    """(cpu seconds, VmRSS KiB, VmHWM KiB, user cpu seconds) of a live process (all its
+    threads)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
@@ -99,7 +104,7 @@ def proc_sample(pid):
                 rss = int(line.split()[1])
             elif line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
-    return cpu, rss, hwm
+    return cpu, rss, hwm, int(fields[11]) / CLK_TCK
 
 
 METRIC_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
@@ -162,7 +167,7 @@ def hist_quantile(q, h):
 
 
 class Loadgen:
-    def __init__(self, binary, n, workdir, idle_timeout):
+    def __init__(self, binary, n, workdir, idle_timeout, extra=()):
         self.n = n
         lo = 32768
         try:
@@ -180,7 +185,7 @@ class Loadgen:
             self.proc = subprocess.Popen(
                 [binary, "--targets", str(n), "--base-port", str(base),
                  "--receiver-port", str(self.receiver_port),
-                 "--idle-timeout", str(idle_timeout)],
+                 "--idle-timeout", str(idle_timeout), *extra],
                 stdout=subprocess.PIPE, stderr=open(self.err_path, "w"), text=True)
             CHILDREN.append(self.proc)
             line = self._readline(deadline=time.time() + 60)
@@ -341,17 +346,21 @@ def idle_baseline(args, workdir):
     pg = Profgate(args.profgate, cfg, workdir, "idle", args.log_level)
     try:
         time.sleep(min(args.interval, 5.0))
-        _, rss, hwm = pg.sample()
+        _, rss, hwm, _ = pg.sample()
     finally:
         pg.stop()
     return rss, hwm
 
 
-def run_one(args, workdir, n, idle_hwm):
+def run_one(args, workdir, n, idle_rss, idle_hwm):
     """Runs one fleet size. Returns the result dict; when profgate misbehaves (its
     /metrics does not answer, it exits), the dict carries "error" and whatever could be
     measured from the outside (CPU, RSS, requests served by loadgen)."""
-    lg = Loadgen(args.loadgen, n, workdir, args.idle_timeout)
+    extra = ["--no-hold"] if args.no_hold else []
+    if args.profile == "big":
+        # one epoch per scrape of a target: never wrap (a wrap looks like a restart)
+        extra += ["--profile", "big", "--epochs", str(max(32, args.intervals + 4))]
+    lg = Loadgen(args.loadgen, n, workdir, args.idle_timeout, extra)
     pg = None
     r = {"targets": n, "types": len(args.types), "interval_s": args.interval,
          "expected_per_s": n * len(args.types) / args.interval, "errors": [],
@@ -392,13 +401,20 @@ def run_one(args, workdir, n, idle_hwm):
         served = lambda st: sum(v for k, v in st.items() if k.startswith("/debug/"))
         out_elapsed = b["t_out"] - a["t_out"]
         cpu = b["proc"][0] - a["proc"][0]
+        user = b["proc"][3] - a["proc"][3]
         r.update({
             "cpu_s_window": cpu,
+            "cpu_user_s_window": user,
+            "cpu_sys_s_window": cpu - user,
             "cpu_util": cpu / out_elapsed,
             "peak_rss_mib": b["proc"][2] / 1024,
             "rss_end_mib": b["proc"][1] / 1024,
             "idle_peak_rss_mib": idle_hwm / 1024,
             "rss_per_target_kib": (b["proc"][2] - idle_hwm) / n if n else None,
+            "rss_end_above_idle_kib": b["proc"][1] - idle_rss,
+            "held_in_flight": b["lg"].get("held_now", 0),
+            "rss_per_held_kib": ((b["proc"][1] - idle_rss) / b["lg"]["held_now"]
+                                 if b["lg"].get("held_now") else None),
             "served_per_s": (served(b["lg"]) - served(a["lg"])) / out_elapsed,
             "loadgen_cpu_util": (lg_cpu1 - lg_cpu0) / (b["t_out"] - t_ready),
         })
@@ -410,6 +426,9 @@ def run_one(args, workdir, n, idle_hwm):
             lat = hist_delta(histogram(m0, "profgate_scrape_lateness_seconds"),
                              histogram(m1, "profgate_scrape_lateness_seconds"))
             p50, p99 = hist_quantile(0.5, lat), hist_quantile(0.99, lat)
+            lag = hist_delta(histogram(m0, "profgate_event_loop_lag_seconds"),
+                             histogram(m1, "profgate_event_loop_lag_seconds"))
+            lag50, lag99 = hist_quantile(0.5, lag), hist_quantile(0.99, lag)
             r.update({
                 "window_s": elapsed,
                 "scrapes_window": scrapes,
@@ -420,6 +439,8 @@ def run_one(args, workdir, n, idle_hwm):
                 "cpu_per_1k": cpu / scrapes * 1000 if scrapes else None,
                 "lateness_p50_ms": None if p50 is None else p50 * 1000,
                 "lateness_p99_ms": None if p99 is None else p99 * 1000,
+                "loop_lag_p50_ms": None if lag50 is None else lag50 * 1000,
+                "loop_lag_p99_ms": None if lag99 is None else lag99 * 1000,
                 "profiles_sent_metric": metric_sum(m1, "profgate_remote_write_profiles_total"),
             })
             if r["failures_total"] > 0:
@@ -451,8 +472,9 @@ def fmt(v, spec):
 
 
 HEADER = (f"{'targets':>8} {'types':>5} {'interval':>8} {'exp/s':>8} {'got/s':>8} "
-          f"{'served/s':>8} {'fail':>6} {'cpu_s/1k':>8} {'cpu%':>5} {'peakMiB':>8} "
-          f"{'KiB/tgt':>8} {'p50ms':>7} {'p99ms':>7} {'forwarded':>9}")
+          f"{'served/s':>8} {'fail':>6} {'cpu_ms/scr':>10} {'cpu%':>5} {'peakMiB':>8} "
+          f"{'KiB/tgt':>8} {'p50ms':>7} {'p99ms':>7} {'lag50ms':>7} {'lag99ms':>7} "
+          f"{'forwarded':>9} {'fwdMiB':>7} {'held':>6} {'KiB/held':>8}")
 
 
 def row(r):
@@ -460,24 +482,33 @@ def row(r):
     return (f"{r['targets']:>8} {r['types']:>5} {fmt_duration(r['interval_s']):>8} "
             f"{r['expected_per_s']:>8.1f} {fmt(g('achieved_per_s'), '.1f'):>8} "
             f"{fmt(g('served_per_s'), '.1f'):>8} {fmt(g('failures_window'), '.0f'):>6} "
-            f"{fmt(g('cpu_per_1k'), '.3f'):>8} {fmt(g('cpu_util', 0) * 100, '.1f'):>5} "
+            f"{fmt(g('cpu_per_1k'), '.3f'):>10} {fmt(g('cpu_util', 0) * 100, '.1f'):>5} "
             f"{fmt(g('peak_rss_mib'), '.1f'):>8} {fmt(g('rss_per_target_kib'), '.1f'):>8} "
             f"{fmt(g('lateness_p50_ms'), '.1f'):>7} {fmt(g('lateness_p99_ms'), '.1f'):>7} "
-            f"{fmt(g('profiles_forwarded'), 'd'):>9}")
+            f"{fmt(g('loop_lag_p50_ms'), '.2f'):>7} {fmt(g('loop_lag_p99_ms'), '.2f'):>7} "
+            f"{fmt(g('profiles_forwarded'), 'd'):>9} "
+            f"{fmt(g('push_bytes', 0) / 1048576, '.1f'):>7} {fmt(g('held_in_flight'), 'd'):>6} "
+            f"{fmt(g('rss_per_held_kib'), '.1f'):>8}")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profgate", default="./build/profgate")
     ap.add_argument("--loadgen", default="./build/tests/bench/loadgen")
-    ap.add_argument("--targets", default="1000,10000",
-                    help="comma-separated fleet sizes (default 1000,10000)")
-    ap.add_argument("--interval", type=parse_duration, default=10.0,
-                    help="scrape_interval (default 10s)")
+    ap.add_argument("--profile", choices=["small", "big"], default="small",
+                    help="small: real Go bodies of 1-2 KB; big: the generated 555 KB heap "
+                         "profile on /allocs (changes the defaults of --targets, --interval, "
+                         "--types to 600, 5s, memory)")
+    ap.add_argument("--targets", default=None,
+                    help="comma-separated fleet sizes (default 1000,10000; big: 600)")
+    ap.add_argument("--interval", type=parse_duration, default=None,
+                    help="scrape_interval (default 10s; big: 5s)")
     ap.add_argument("--intervals", type=int, default=4,
                     help="measured intervals after the first one (default 4)")
-    ap.add_argument("--types", default="goroutine,memory",
-                    help="profile types to enable (default goroutine,memory)")
+    ap.add_argument("--types", default=None,
+                    help="profile types to enable (default goroutine,memory; big: memory)")
+    ap.add_argument("--no-hold", action="store_true",
+                    help="loadgen answers /profile?seconds=N at once instead of after N s")
     ap.add_argument("--idle-timeout", type=int, default=3,
                     help="loadgen: close idle keep-alive connections after this many seconds")
     ap.add_argument("--log-level", default="warn")
@@ -485,6 +516,13 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
+    big = args.profile == "big"
+    if args.targets is None:
+        args.targets = "600" if big else "1000,10000"
+    if args.interval is None:
+        args.interval = 5.0 if big else 10.0
+    if args.types is None:
+        args.types = "memory" if big else "goroutine,memory"
     args.types = [t.strip() for t in args.types.split(",") if t.strip()]
     for t in args.types:
         if t not in ALL_TYPES:
@@ -508,7 +546,7 @@ def main():
             f"VmHWM {idle_hwm / 1024:.1f} MiB")
         for n in sizes:
             try:
-                r = run_one(args, workdir, n, idle_hwm)
+                r = run_one(args, workdir, n, idle_rss, idle_hwm)
             except Exception as e:  # report and go on with the next size
                 ok = False
                 log(f"N={n}: FAILED: {e}")
@@ -522,6 +560,15 @@ def main():
                 f"loadgen shed {g('loadgen_shed')} connections, profgate fds at end "
                 f"{g('profgate_fds')}, log lines {g('profgate_log_lines')}, "
                 f"exit {g('profgate_exit')}")
+            cores = g("cpu_util")
+            if cores is not None:
+                log(f"N={n}: profgate user {g('cpu_user_s_window'):.2f}s sys "
+                    f"{g('cpu_sys_s_window'):.2f}s over the window = {cores:.2f} cores"
+                    f"{' (more than one core)' if cores > 1.0 else ''}; loop lag "
+                    + ("not exported" if g("loop_lag_p99_ms") is None else
+                       f"p50 {g('loop_lag_p50_ms'):.2f} ms p99 {g('loop_lag_p99_ms'):.2f} ms")
+                    + f"; held /profile transfers at end {g('held_in_flight')}, VmRSS above "
+                      f"idle {g('rss_end_above_idle_kib', 0) / 1024:.1f} MiB")
             if r["error"]:
                 ok = False
                 log(f"N={n}: ERROR: {r['error']}")

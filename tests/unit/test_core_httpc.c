@@ -145,6 +145,20 @@ static void handle(struct evhttp_request *req, void *arg)
             evbuffer_add_printf(b, "%s: %s\n", kv->key, kv->value);
         evhttp_send_reply(req, 200, "OK", b);
         evbuffer_free(b);
+    } else if (strcmp(path, "/echoall") == 0) {
+        /* method, body length and every request header */
+        struct evbuffer *b = evbuffer_new();
+        enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+        evbuffer_add_printf(b, "method=%s body=%zu\n",
+                            cmd == EVHTTP_REQ_POST  ? "POST"
+                            : cmd == EVHTTP_REQ_GET ? "GET"
+                                                    : "other",
+                            evbuffer_get_length(evhttp_request_get_input_buffer(req)));
+        struct evkeyval *kv;
+        for (kv = evhttp_request_get_input_headers(req)->tqh_first; kv; kv = kv->next.tqe_next)
+            evbuffer_add_printf(b, "%s: %s\n", kv->key, kv->value);
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
     } else if (strcmp(path, "/429") == 0) {
         evhttp_add_header(out, "Retry-After", "3");
         reply_text(req, 429, "Too Many Requests", "slow down");
@@ -530,6 +544,111 @@ static void test_post(void **state)
     result_reset(&res);
 }
 
+/* A pooled handle carries nothing of its previous request: a POST with a body, auth,
+ * extra and config headers and a small receive buffer, then a GET on the same handle. */
+static void test_pooled_handle_no_leak(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/echoall");
+    struct pg_cfg_http http = {.follow_redirects = 0, .auth_credentials = "secret-token"};
+    pg_labels_init(&http.headers);
+    assert_int_equal(pg_labels_set(&http.headers, "X-Config-Header", "cfg"), 0);
+    http.basic_auth_username = "user";
+    http.basic_auth_password = "pass";
+    const char *extra[] = {"X-First: 1"};
+    uint8_t body[3000];
+    memset(body, 'p', sizeof(body));
+    struct pg_httpc_opts post = {.method = "POST",
+                                 .url = url,
+                                 .http = &http,
+                                 .headers = extra,
+                                 .n_headers = 1,
+                                 .body = body,
+                                 .body_len = sizeof(body),
+                                 .timeout_ms = 5000,
+                                 .accept_gzip = 1,
+                                 .fresh_connection = 1,
+                                 .recv_buffer = 1,
+                                 .capture_header = "Content-Length"};
+    struct result res = {0};
+    assert_int_equal(pg_curlm_pooled(f->m), 0);
+    fetch(f, &post, &res);
+    assert_int_equal(res.status, 200);
+    const char *b = (const char *)res.body;
+    assert_non_null(strstr(b, "method=POST body=3000\n"));
+    assert_non_null(strstr(b, "X-First: 1\n"));
+    assert_non_null(strstr(b, "X-Config-Header: cfg\n"));
+    assert_non_null(strstr(b, "Authorization: "));
+    assert_non_null(strstr(b, "Accept-Encoding: gzip\n"));
+    assert_int_equal(pg_curlm_pooled(f->m), 1); /* the handle went back to the pool */
+
+    struct pg_httpc_opts get = {.url = url, .timeout_ms = 5000};
+    char err[128];
+    result_reset(&res);
+    struct pg_httpc_req *r = pg_httpc_start(f->m, &get, on_result, &res, err, sizeof(err));
+    assert_non_null(r);
+    assert_int_equal(pg_curlm_pooled(f->m), 0); /* the same handle is reused */
+    RUN_UNTIL(f, res.n == 1, 5000);
+    assert_int_equal(res.n, 1);
+    assert_int_equal(res.failed, 0);
+    b = (const char *)res.body;
+    assert_non_null(strstr(b, "method=GET body=0\n"));
+    assert_null(strstr(b, "X-First"));
+    assert_null(strstr(b, "X-Config-Header"));
+    assert_null(strstr(b, "Authorization"));
+    assert_null(strstr(b, "Accept-Encoding"));
+    assert_null(strstr(b, "Content-Length"));
+    assert_null(strstr(b, "Expect"));
+    assert_non_null(strstr(b, "User-Agent: profgate/" PG_VERSION "\n"));
+
+    /* HEAD (no body) then GET on the reused handle: the GET has its body; a 10000-byte
+     * body through the smallest receive buffer, and with the default one */
+    url_of(f, url, sizeof(url), "/big");
+    struct pg_httpc_opts head = {.method = "HEAD", .url = url, .timeout_ms = 5000};
+    fetch(f, &head, &res);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(res.len, 0);
+    get.recv_buffer = PG_HTTPC_RECV_BUFFER_MIN;
+    fetch(f, &get, &res);
+    assert_int_equal(res.len, 10000);
+    assert_int_equal(res.body[9999], 'x');
+    get.recv_buffer = 0;
+    fetch(f, &get, &res);
+    assert_int_equal(res.len, 10000);
+    assert_int_equal(pg_curlm_pooled(f->m), 1);
+    result_reset(&res);
+    pg_labels_reset(&http.headers);
+}
+
+/* The pool keeps at most PG_CURLM_POOL_MAX idle handles; the rest are freed. */
+static void test_pool_bounded(void **state)
+{
+    struct fx *f = *state;
+    enum { N = PG_CURLM_POOL_MAX + 6 };
+    char url[256];
+    url_of(f, url, sizeof(url), "/ok");
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000, .fresh_connection = 1};
+    static struct result res[N];
+    char err[128];
+    for (int i = 0; i < N; i++)
+        assert_non_null(pg_httpc_start(f->m, &o, on_result, &res[i], err, sizeof(err)));
+    int done = 0;
+    int64_t dl = now_ms() + 10000;
+    while (done < N && now_ms() < dl) {
+        event_base_loop(f->base, EVLOOP_ONCE);
+        done = 0;
+        for (int i = 0; i < N; i++)
+            done += res[i].n;
+    }
+    assert_int_equal(done, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(res[i].status, 200);
+        result_reset(&res[i]);
+    }
+    assert_int_equal(pg_curlm_pooled(f->m), PG_CURLM_POOL_MAX);
+}
+
 static void test_gzip_passthrough(void **state)
 {
     struct fx *f = *state;
@@ -899,6 +1018,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redirects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pooled_handle_no_leak, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gzip_passthrough, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
