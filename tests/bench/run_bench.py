@@ -267,7 +267,7 @@ remote_write:
 
 
 class Profgate:
-    def __init__(self, binary, config, workdir, name, log_level):
+    def __init__(self, binary, config, workdir, name, log_level, extra=()):
         chk = subprocess.run([binary, "check", config], capture_output=True, text=True,
                              timeout=60)
         if chk.returncode != 0:
@@ -277,7 +277,7 @@ class Profgate:
         self.log_path = os.path.join(workdir, f"profgate-{name}.log")
         self.proc = subprocess.Popen(
             [binary, "run", config, "--web.listen-address", f"127.0.0.1:{self.port}",
-             "--log.level", log_level],
+             "--log.level", log_level, *extra],
             stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))
         CHILDREN.append(self.proc)
         deadline = time.time() + 60
@@ -343,7 +343,8 @@ def idle_baseline(args, workdir):
     """Peak RSS (KiB) of a profgate with the same config shape but 0 targets."""
     port = free_port()
     cfg = write_config(workdir, "idle", [], args.interval, args.types, port)
-    pg = Profgate(args.profgate, cfg, workdir, "idle", args.log_level)
+    pg = Profgate(args.profgate, cfg, workdir, "idle", args.log_level,
+                  args.profgate_arg)
     try:
         time.sleep(min(args.interval, 5.0))
         _, rss, hwm, _ = pg.sample()
@@ -368,7 +369,8 @@ def run_one(args, workdir, n, idle_rss, idle_hwm):
     try:
         cfg = write_config(workdir, f"n{n}", lg.targets(), args.interval, args.types,
                            lg.receiver_port)
-        pg = Profgate(args.profgate, cfg, workdir, f"n{n}", args.log_level)
+        pg = Profgate(args.profgate, cfg, workdir, f"n{n}", args.log_level,
+                      args.profgate_arg)
         t_ready = time.time()
         lg_cpu0 = proc_sample(lg.proc.pid)[0]
         log(f"N={n}: profgate ready (pid {pg.proc.pid}, loadgen ports "
@@ -512,6 +514,9 @@ def main():
     ap.add_argument("--idle-timeout", type=int, default=3,
                     help="loadgen: close idle keep-alive connections after this many seconds")
     ap.add_argument("--log-level", default="warn")
+    ap.add_argument("--profgate-arg", action="append", default=[],
+                    help="extra flag for `profgate run`, repeatable "
+                         "(e.g. --profgate-arg=--processing.workers=1)")
     ap.add_argument("--json", help="also write the results to this JSON file")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     ap.add_argument("--verbose", action="store_true")
