@@ -199,7 +199,9 @@ int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, si
         free(buf);
         return -1;
     }
-    if (pg_pprof_validate(p, err, errlen) < 0) {
+    /* protobuf-c skips what the wire check refuses (e.g. a field numbered 0), and would
+     * then re-pack bytes that no reader accepts: both must agree */
+    if (pg_pprof_validate(p, err, errlen) < 0 || pg_pprof_wire_check(buf, blen, err, errlen) < 0) {
         perftools__profiles__profile__free_unpacked(p, NULL);
         free(buf);
         return -1;

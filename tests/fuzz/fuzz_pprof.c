@@ -17,9 +17,10 @@
 #define UNK(m) ((m) && (m)->base.n_unknown_fields)
 
 /* 1 if any message of p carries unknown fields. protobuf-c keeps them and packs them
- * again, but not always in a form it accepts back (a field number 0 encoded in a
- * non-canonical varint: tests/fuzz/findings/pprof/), so the round trip is only checked
- * for profiles without them. */
+ * again; the round trip is only checked for profiles without them. (A field numbered 0 in
+ * a non-canonical varint used to pass and re-pack into bytes protobuf-c refused:
+ * pg_pprof_check now also runs the wire check, regression in
+ * tests/fuzz/regressions/pprof/.) */
 static int has_unknown(const Perftools__Profiles__Profile *p)
 {
     int u = UNK(p) || UNK(p->period_type);
