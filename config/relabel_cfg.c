@@ -10,41 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
+
 static const char *const relabel_keys[] = {"source_labels", "separator", "regex",  "target_label",
                                            "replacement",   "modulus",   "action", NULL};
 
 /* Returns 1 if s is non-empty, valid UTF-8 (Prometheus 3's label name rule). */
 static int valid_utf8_name(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    if (!*p)
-        return 0;
-    while (*p) {
-        unsigned c = *p;
-        size_t len;
-        unsigned min;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2, min = 0x80, c &= 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3, min = 0x800, c &= 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4, min = 0x10000, c &= 0x07;
-        } else {
-            return 0;
-        }
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            c = (c << 6) | (p[i] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return 0;
-        p += len;
-    }
-    return 1;
+    return *s && pg_utf8_valid(s, strlen(s));
 }
 
 /* Returns the value node of key in map, or NULL if absent or YAML null. */

@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Returns the length of the valid UTF-8 sequence at s[i] (1-4), or 0 when it is not one. */
-static size_t seq_len(const unsigned char *s, size_t len, size_t i)
+size_t pg_utf8_decode(const char *str, size_t len, uint32_t *out)
 {
-    unsigned char c = s[i];
-    if (c < 0x80)
+    const unsigned char *s = (const unsigned char *)str;
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        *out = c;
         return 1;
+    }
     size_t n;
     uint32_t cp;
     if (c >= 0xC2 && c <= 0xDF) {
@@ -27,17 +29,25 @@ static size_t seq_len(const unsigned char *s, size_t len, size_t i)
     } else {
         return 0;
     }
-    if (i + n >= len)
+    if (n >= len)
         return 0;
     for (size_t k = 1; k <= n; k++) {
-        if ((s[i + k] & 0xC0) != 0x80)
+        if ((s[k] & 0xC0) != 0x80)
             return 0;
-        cp = (cp << 6) | (s[i + k] & 0x3F);
+        cp = (cp << 6) | (s[k] & 0x3F);
     }
     if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
         (cp >= 0xD800 && cp <= 0xDFFF))
         return 0;
+    *out = cp;
     return n + 1;
+}
+
+/* Returns the length of the valid UTF-8 sequence at s[i] (1-4), or 0 when it is not one. */
+static size_t seq_len(const unsigned char *s, size_t len, size_t i)
+{
+    uint32_t cp;
+    return pg_utf8_decode((const char *)s + i, len - i, &cp);
 }
 
 int pg_utf8_valid(const char *str, size_t len)

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
+
 #ifndef PCRE2_CODE_UNIT_WIDTH
 #define PCRE2_CODE_UNIT_WIDTH 8
 #endif
@@ -88,32 +90,7 @@ static int fail(struct p *p, const char *code, size_t a, size_t b)
 /* Decodes one UTF-8 rune at s[i] (Go's nextRune). Returns its length, 0 if invalid. */
 static size_t rune_at(const struct p *p, size_t i, uint32_t *r)
 {
-    const unsigned char *u = (const unsigned char *)p->s + i;
-    size_t left = p->n - i, len;
-    uint32_t c = u[0], min;
-    if (c < 0x80) {
-        *r = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        len = 2, min = 0x80, c &= 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, min = 0x800, c &= 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4, min = 0x10000, c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (left < len)
-        return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((u[k] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (u[k] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    *r = c;
-    return len;
+    return pg_utf8_decode(p->s + i, p->n - i, r);
 }
 
 /* nextRune with Go's error: invalid UTF-8 reports the rest of the string. */
