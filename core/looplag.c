@@ -27,6 +27,9 @@ static int64_t mono_ns(void)
 
 static int arm(struct pg_looplag *l)
 {
+    /* libevent schedules from its cached time (this iteration's start): refresh it, or a
+     * tick armed after a slow callback would fire early and hide the lag */
+    event_base_update_cache_time(event_get_base(l->ev));
     l->due_ns = mono_ns() + l->interval_ns;
     struct timeval tv = {.tv_sec = (time_t)(l->interval_ns / 1000000000),
                          .tv_usec = (suseconds_t)((l->interval_ns % 1000000000) / 1000)};

@@ -148,13 +148,18 @@ static int build_table(struct pg_pprof_index *ix, const size_t *tidx, size_t nd,
     return 0;
 }
 
-/* Finds each key's previous slot (ix->slot[2i+1], NONE if new). Returns 1 when a counter
- * went down for a known key (reset), else 0. */
+/* Finds each key's previous slot (ix->slot[2i+1], NONE if new). Returns 1 when, over the
+ * stacks present in both profiles, the total of EVERY delta'd type went down (a restart:
+ * all counters start again; stacks that come and go do not count), else 0. One stack going down is
+ * no restart: Go scales heap samples by their average size (runtime/pprof scaleHeapSample), so a
+ * stack's alloc_objects can shrink when its allocations get bigger; such a stack's delta is clamped
+ * to 0 (sample_values), as Alloy and the previous object-graph delta do. */
 static int match_old(const struct pg_fastdelta *d, struct pg_pprof_index *ix,
                      const struct table *nt)
 {
     struct table ot = {d->slots, d->cap, 1 + d->nd, d->n_keys};
-    int reset = 0;
+    int64_t olds[PG_FD_MAX_TYPES] = {0}, news[PG_FD_MAX_TYPES] = {0};
+    size_t matched = 0;
     for (size_t i = 0; i < ix->n_sample; i++) {
         ix->slot[2 * i + 1] = NONE;
         if (!(ix->slot[2 * i] & FIRST))
@@ -165,11 +170,16 @@ static int match_old(const struct pg_fastdelta *d, struct pg_pprof_index *ix,
         if (oe[0] == 0)
             continue;
         ix->slot[2 * i + 1] = (uint32_t)o;
-        for (size_t t = 0; t < d->nd; t++)
-            if ((int64_t)e[1 + t] < (int64_t)oe[1 + t])
-                reset = 1;
+        matched++;
+        for (size_t t = 0; t < d->nd; t++) {
+            olds[t] = sat_add(olds[t], (int64_t)oe[1 + t]);
+            news[t] = sat_add(news[t], (int64_t)e[1 + t]);
+        }
     }
-    return reset;
+    for (size_t t = 0; t < d->nd; t++)
+        if (news[t] >= olds[t])
+            return 0;
+    return matched > 0 && d->nd > 0;
 }
 
 /* ---- pass 3: output ---- */
@@ -224,7 +234,8 @@ static int sample_values(const struct pg_fastdelta *d, const struct pg_pprof_ind
     const uint64_t *e = &nt->slots[(s & ~FIRST) * nt->stride];
     for (size_t t = 0; t < d->nd; t++) {
         int64_t prev = o == NONE ? 0 : (int64_t)d->slots[(size_t)o * (1 + d->nd) + 1 + t];
-        ov[tidx[t]] = (s & FIRST) ? sat_sub((int64_t)e[1 + t], prev) : 0;
+        int64_t dv = (s & FIRST) ? sat_sub((int64_t)e[1 + t], prev) : 0;
+        ov[tidx[t]] = dv < 0 ? 0 : dv; /* a stack that went down: clamped (match_old) */
     }
     int nz = 0;
     for (size_t k = 0; k < nst; k++)

@@ -8,7 +8,9 @@
  * location hashes in order, seeded with an order-independent sum of its label hashes.
  *
  * For the sample types to delta, each key's values become current - previous (samples with
- * the same key are summed; the first of them carries the key's delta, the others 0). Only
+ * the same key are summed; the first of them carries the key's delta, the others 0); a
+ * key whose value went down gets 0 (Go scales heap samples by their average size, so one
+ * stack's alloc_objects may shrink; Alloy clamps the same way). Only
  * samples with a non-zero value after the delta are written (a heap sample whose inuse
  * values are non-zero is kept); locations, functions and mappings no sample uses are
  * dropped, and strings nothing references any more are written as "" (indexes are kept, so
@@ -53,8 +55,9 @@ struct pg_fastdelta_result {
     uint8_t *out;       /* new uncompressed pprof (caller frees), NULL when primed or reset */
     size_t len;         /* bytes in out */
     int primed;         /* 1: first call (or other delta'd types than before): baseline only */
-    int reset;          /* 1: a counter went down for a known stack (process restart): the
-                         * baseline restarts from this profile and nothing is emitted */
+    int reset;          /* 1: the profile's total of every delta'd type went down (process
+                         * restart): the baseline restarts from this profile and nothing is
+                         * emitted */
     size_t samples_in;  /* samples in pb */
     size_t samples_out; /* samples written to out */
 };
@@ -64,11 +67,10 @@ struct pg_fastdelta_result {
  * the new baseline (covering exactly pb's stacks). pb is fully checked with the rules of
  * pg_pprof_wire_check, so unvalidated input fails safely. On the first call, or when the
  * delta'd types differ from the previous call, res->primed = 1 and nothing is emitted; on
- * a counter reset res->reset = 1 and nothing is emitted; otherwise res->out is a valid pprof
- * (protobuf-c and go tool pprof read it). Returns 0, or -1 with a reason in err (a type not
- * in the profile, more than 32 sample types, malformed input, out of memory); then the state
- * is unchanged and
- * res->out is NULL. */
+ * a restart (every delta'd type's total went down) res->reset = 1 and nothing is emitted; otherwise
+ * res->out is a valid pprof (protobuf-c and go tool pprof read it). Returns 0, or -1 with a reason
+ * in err (a type not in the profile, more than 32 sample types, malformed input, out of memory);
+ * then the state is unchanged and res->out is NULL. */
 int pg_fastdelta_apply(struct pg_fastdelta *d, const uint8_t *pb, size_t len,
                        const char *const *types, size_t n_types, struct pg_fastdelta_result *res,
                        char *err, size_t errlen);

@@ -57,8 +57,9 @@ int pg_relabel_compile(struct pg_relabel_rule *r, char *err, size_t errlen)
     char *pat = NULL;
     if (pg_re2_translate(r->regex ? r->regex : "(.*)", &pat, err, errlen) < 0)
         return -1;
-    uint32_t opts =
-        PCRE2_UTF | PCRE2_DOTALL | PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOLLAR_ENDONLY;
+    uint32_t opts = PCRE2_UTF | PCRE2_DOTALL | PCRE2_ANCHORED | PCRE2_ENDANCHORED |
+                    PCRE2_DOLLAR_ENDONLY |
+                    PCRE2_DUPNAMES; /* Go accepts a capture name used twice */
 #ifdef PCRE2_MATCH_INVALID_UTF
     opts |= PCRE2_MATCH_INVALID_UTF; /* label values need not be valid UTF-8 */
 #endif

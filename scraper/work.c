@@ -26,7 +26,9 @@
 /* The delta step on the uncompressed profile raw: turns it into the delta against
  * j->delta (profile/fastdelta.h, on the wire format), moves the baseline on, and (unless
  * this scrape only primed or found a counter reset) gzips the result into j->out.
- * Returns 0, or -1 with a reason in j->err (the baseline is then unchanged). */
+ * Returns 0, or -1 with a reason in j->err: the baseline is unchanged when the delta
+ * itself failed; when only the gzip failed (out of memory) the baseline has moved and
+ * that interval is lost. */
 static int scrape_delta(struct pg_scrape_job *j, const uint8_t *raw, size_t rawlen)
 {
     static const char *const alloc[] = {"alloc_objects", "alloc_space"};

@@ -460,6 +460,9 @@ int pg_buf_request_begin(struct pg_buf *b)
         return -1;
     if (exec(b, "SAVEPOINT pg_request") != 0) {
         after_error(b);
+        /* a transaction opened only for this request holds the write lock: end it */
+        if (began && b->in_txn && b->txn_appends == 0 && exec(b, "ROLLBACK") == 0)
+            b->in_txn = 0;
         return -1;
     }
     b->in_sp = 1;
@@ -476,6 +479,10 @@ int pg_buf_request_end(struct pg_buf *b, int keep)
     if (keep) {
         if (exec(b, "RELEASE pg_request") == 0) {
             b->in_sp = 0;
+            /* a request that stored nothing (all relabel-dropped) in a transaction it
+             * opened: end it now, the writer has nothing pending to commit it */
+            if (b->sp_began_txn && b->txn_appends == b->sp.txn_appends && exec(b, "COMMIT") == 0)
+                b->in_txn = 0;
             return 0;
         }
         after_error(b);

@@ -161,6 +161,8 @@ static void check_delta(const Perftools__Profiles__Profile *p0,
         int64_t exp[4];
         for (int t = 0; t < 4; t++)
             exp[t] = t < 2 ? e1[i].v[t] - (prev ? prev->v[t] : 0) : e1[i].v[t];
+        for (int t = 0; t < 2; t++) /* a stack that went down is clamped to 0 */
+            exp[t] = exp[t] < 0 ? 0 : exp[t];
         int nz = exp[0] || exp[1] || exp[2] || exp[3];
         const struct centry *got = cfind(eo, no, e1[i].key);
         if (!nz) {
@@ -240,22 +242,57 @@ static void test_property(void **state)
 
 /* A counter going down for a known stack restarts the baseline: nothing emitted, reset
  * reported, and the next scrape deltas against the reset profile. */
-static void test_reset(void **state)
+/* One stack going down is no restart (Go scales heap samples by their average size, so
+ * a stack's alloc_objects can shrink): its delta is clamped to 0, the rest is sent. */
+static void test_stack_down_is_clamped(void **state)
 {
     (void)state;
     struct pair *pp = malloc(sizeof(*pp));
     char err[256];
     make_pair(pp, 4242);
     size_t s = 0;
-    while (pp->v1[s][0] <= 0 || pp->v0[s][0] < 0)
+    while (pp->v1[s][0] <= 0 || pp->v0[s][0] <= 0)
         s++;
-    size_t l0, l1, l2, l3;
+    pp->v1[s][0] = pp->v0[s][0] - 1;
+    size_t l0, l1;
+    uint8_t *b0 = encode_profile(&pp->u, pp->v0, 1, &l0);
+    uint8_t *b1 = encode_profile(&pp->u, pp->v1, 2, &l1);
+    struct pg_fastdelta *d = pg_fastdelta_new();
+    struct pg_fastdelta_result r;
+    assert_int_equal(pg_fastdelta_apply(d, b0, l0, ALLOC, 2, &r, err, sizeof(err)), 0);
+    assert_int_equal(pg_fastdelta_apply(d, b1, l1, ALLOC, 2, &r, err, sizeof(err)), 0);
+    assert_int_equal(r.reset | r.primed, 0);
+    Perftools__Profiles__Profile *p0 = perftools__profiles__profile__unpack(NULL, l0, b0);
+    Perftools__Profiles__Profile *p1 = perftools__profiles__profile__unpack(NULL, l1, b1);
+    Perftools__Profiles__Profile *out = decode_ok(r.out, r.len);
+    check_delta(p0, p1, out); /* expects max(0, current - previous) */
+    for (size_t i = 0; i < out->n_sample; i++)
+        assert_true(out->sample[i]->value[0] >= 0 && out->sample[i]->value[1] >= 0);
+    perftools__profiles__profile__free_unpacked(out, NULL);
+    perftools__profiles__profile__free_unpacked(p0, NULL);
+    perftools__profiles__profile__free_unpacked(p1, NULL);
+    free(r.out);
+    free(b0);
+    free(b1);
+    free(pp);
+    pg_fastdelta_free(d);
+}
+
+/* A restart: over the stacks seen before, every delta'd total went down. The baseline
+ * restarts there, nothing is sent, and the next scrape is a delta against it. */
+static void test_reset(void **state)
+{
+    (void)state;
+    struct pair *pp = malloc(sizeof(*pp));
+    char err[256];
+    make_pair(pp, 4242);
+    size_t l0, l2, l3;
     uint8_t *b0 = encode_profile(&pp->u, pp->v0, 1, &l0);
     int64_t(*v2)[4] = malloc(sizeof(pp->v1));
     memcpy(v2, pp->v1, sizeof(pp->v1));
-    v2[s][0] = pp->v0[s][0] - 1 >= 0 ? pp->v0[s][0] - 1 : 0;
-    if (pp->v0[s][0] == 0)
-        v2[s][1] = -5; /* makes it go down whatever */
+    for (size_t k = 0; k < pp->u.n_stack; k++)
+        if (v2[k][0] >= 0 && pp->v0[k][0] >= 0)
+            v2[k][0] = pp->v0[k][0] / 2, v2[k][1] = pp->v0[k][1] / 2;
     uint8_t *b2 = encode_profile(&pp->u, v2, 2, &l2);
     struct pg_fastdelta *d = pg_fastdelta_new();
     struct pg_fastdelta_result r;
@@ -281,7 +318,6 @@ static void test_reset(void **state)
     assert_true(out->n_sample > 0);
     for (size_t i = 0; i < out->n_sample; i++)
         assert_true(out->sample[i]->value[0] % 10 == 0 && out->sample[i]->value[0] > 0);
-    (void)l1;
     perftools__profiles__profile__free_unpacked(out, NULL);
     perftools__profiles__profile__free_unpacked(p2, NULL);
     perftools__profiles__profile__free_unpacked(p3, NULL);
@@ -463,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_go_allocs_same_twice),
         cmocka_unit_test(test_go_mutex_all_types),
         cmocka_unit_test(test_property),
+        cmocka_unit_test(test_stack_down_is_clamped),
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_types_change),
         cmocka_unit_test(test_errors),

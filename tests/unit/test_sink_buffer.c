@@ -512,6 +512,24 @@ static void test_request_rollback_ends_txn(void **state)
     pg_buf_close(b);
 }
 
+/* A kept request that stored nothing (every profile relabel-dropped) and opened the
+ * transaction ends it too: nothing is pending for the writer to commit. */
+static void test_request_empty_keep_ends_txn(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    assert_int_equal(pg_buf_request_begin(b), 0);
+    assert_int_equal(pg_buf_request_end(b, 1), 0);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/buffer.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 0);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; COMMIT;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    pg_buf_close(b);
+}
+
 /* A rolled-back request also undoes the evictions its appends caused. */
 static void test_request_rollback_eviction(void **state)
 {
@@ -689,6 +707,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_rollback_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_failure_mid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_whole_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_empty_keep_ends_txn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_retry, setup, teardown),
     };
