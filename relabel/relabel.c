@@ -350,9 +350,13 @@ static int valid_utf8_name(const char *s)
     return 1;
 }
 
-/* Sets name=value, or deletes name when value is empty (labels.Builder.Set). */
+/* Sets name=value, or deletes name when value is empty (labels.Builder.Set). An empty
+ * name is never set (the config loader requires target_label where an action needs one;
+ * this keeps rules compiled without that check from making a nameless label). */
 static int set_or_del(struct pg_labels *ls, const char *name, const char *value)
 {
+    if (*name == '\0')
+        return 0;
     if (*value == '\0') {
         pg_labels_del(ls, name);
         return 0;
