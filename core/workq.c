@@ -15,8 +15,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,26 +115,9 @@ static void wake(struct pg_workq *q)
         ;
 }
 
-/* Workers run at a lower CPU priority than the event-loop thread (nice +PG_WORKQ_NICE on
- * this thread only: Linux applies setpriority to a single thread id), so that when
- * workers, the loop and other processes compete for the cores the scheduler runs the
- * loop's I/O and timers first. Best effort: a failure leaves the default priority. */
-#define PG_WORKQ_NICE 5
-
-static void lower_priority(void)
-{
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    errno = 0;
-    int cur = getpriority(PRIO_PROCESS, (id_t)tid);
-    if (cur == -1 && errno != 0)
-        return;
-    (void)setpriority(PRIO_PROCESS, (id_t)tid, cur + PG_WORKQ_NICE);
-}
-
 static void *worker_main(void *arg)
 {
     struct pg_workq *q = arg;
-    lower_priority();
     pthread_mutex_lock(&q->mu);
     for (;;) {
         while (!q->stopping && q->waiting.head == NULL)
