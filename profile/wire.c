@@ -484,8 +484,9 @@ static int sample_locs(struct pg_pprof_index *ix, const struct pg_pb_field *f, s
         BAD("pprof: out of memory");
     if (f->wt == PG_WT_LEN && ix->loc_ids.dense) { /* the common case, kept tight */
         const uint8_t *p = f->data, *end = f->data + f->len;
-        uint64_t *th = ix->tmp + *nt;
-        uint32_t *li = ix->locidx + ix->n_locidx, n = 0, nloc = (uint32_t)ix->n_loc;
+        /* without hash, tmp and locidx may still be NULL: no pointer arithmetic on them */
+        uint64_t *th = hash ? ix->tmp + *nt : NULL;
+        uint32_t *li = hash ? ix->locidx + ix->n_locidx : NULL, n = 0, nloc = (uint32_t)ix->n_loc;
         while (p < end) {
             if (pg_pb_varint(&p, end, &x) < 0)
                 MALFORMED();
