@@ -66,7 +66,7 @@ static void pg_fuzz_receiver_init(void)
         abort();
     pg_cfg_errors_reset(&errs);
     pg_fuzz_rx.base = event_base_new();
-    struct pg_app_opts opts = {path, "127.0.0.1:0", NULL};
+    struct pg_app_opts opts = {.config_file = path, .listen_address = "127.0.0.1:0"};
     pg_fuzz_rx.app = pg_app_create(pg_fuzz_rx.base, &opts, cfg, err, sizeof err);
     if (!pg_fuzz_rx.app)
         abort();
