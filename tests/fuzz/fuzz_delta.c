@@ -12,12 +12,13 @@
  * keys and values fastdelta uses). Invariants:
  * - a body the index refuses makes the call fail; the model (so the state) is unchanged;
  * - primed exactly on the first success or when the delta'd type names change; reset
- *   exactly when a known key's summed value went down;
+ *   exactly when, over the keys known before, the total of every delta'd type went down;
+ *   a single key that went down gets a delta of 0 (clamped);
  * - otherwise res.out passes pg_pprof_wire_check and pg_pprof_check, its samples are the
  *   input's in order, kept when a value is non-zero, with the same location ids, the
  *   non-delta'd values unchanged and each key's delta on its first sample (0 on the others);
- * - totals identity (when nothing saturates): per delta'd type, sum(out) = sum(current) -
- *   sum(previous over the keys still present); with no reset and the same body (self
+ * - totals identity (when nothing saturates): per delta'd type, sum(out) = sum over the
+ *   current keys of max(0, current - previous); with no reset and the same body (self
  *   delta) every delta'd value is 0;
  * - the gzip (level 1) of res.out inflates back to the same bytes.
  * Everything is freed (LeakSanitizer checks). */
@@ -149,16 +150,25 @@ static int same_types(const struct snap *a, const struct snap *b)
     return 1;
 }
 
-/* 1 when a known key's summed value went down (fastdelta compares the saturated sums). */
+/* 1 when, over the keys in both, every delta'd type's (saturated) total went down. */
 static int expect_reset(const struct snap *prev, const struct snap *cur)
 {
+    int64_t olds[MAXT] = {0}, news[MAXT] = {0};
+    size_t matched = 0;
     for (size_t k = 0; k < cur->nk; k++) {
         long o = find_key(prev, cur->skey[k]);
-        for (size_t t = 0; o >= 0 && t < cur->nd; t++)
-            if (cur->ssat[k * cur->nd + t] < prev->ssat[o * prev->nd + t])
-                return 1;
+        if (o < 0)
+            continue;
+        matched++;
+        for (size_t t = 0; t < cur->nd; t++) {
+            olds[t] = sat_add(olds[t], prev->ssat[o * prev->nd + t]);
+            news[t] = sat_add(news[t], cur->ssat[k * cur->nd + t]);
+        }
     }
-    return 0;
+    for (size_t t = 0; t < cur->nd; t++)
+        if (news[t] >= olds[t])
+            return 0;
+    return matched > 0 && cur->nd > 0;
 }
 
 static int64_t sat_sub(int64_t a, int64_t b)
@@ -233,7 +243,8 @@ static int expect_values(const struct snap *prev, const struct snap *cur, size_t
     memcpy(ov, &cur->vals[i * cur->nst], cur->nst * sizeof(*ov));
     for (size_t t = 0; t < cur->nd; t++) {
         int64_t p = o < 0 ? 0 : prev->ssat[o * prev->nd + t];
-        ov[cur->tidx[t]] = seen[k] ? 0 : sat_sub(cur->ssat[k * cur->nd + t], p);
+        int64_t dv = seen[k] ? 0 : sat_sub(cur->ssat[k * cur->nd + t], p);
+        ov[cur->tidx[t]] = dv < 0 ? 0 : dv; /* a key that went down: clamped */
     }
     seen[k] = 1;
     int nz = 0;
@@ -247,7 +258,7 @@ static int same_ids(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
     return na == nb && (!na || !memcmp(a, b, na * sizeof(*a)));
 }
 
-/* Totals identity: per delta'd type, sum(out) = sum(cur) - sum(prev over keys in cur). */
+/* Totals identity: per delta'd type, sum(out) = sum over cur's keys of max(0, cur - prev). */
 static void totals(const struct snap *prev, const struct snap *cur,
                    const Perftools__Profiles__Profile *q, int self)
 {
@@ -261,7 +272,8 @@ static void totals(const struct snap *prev, const struct snap *cur,
         }
         for (size_t k = 0; k < cur->nk; k++) {
             long o = find_key(prev, cur->skey[k]);
-            want += cur->ssum[k * cur->nd + t] - (o < 0 ? 0 : prev->ssum[o * prev->nd + t]);
+            __int128 dv = cur->ssum[k * cur->nd + t] - (o < 0 ? 0 : prev->ssum[o * prev->nd + t]);
+            want += dv < 0 ? 0 : dv;
         }
         if (out != want) {
             fprintf(stderr, "totals identity broken for %s\n", cur->names[t]);
