@@ -45,7 +45,7 @@ static int scrape_delta(struct pg_scrape_job *j, const uint8_t *raw, size_t rawl
     struct pg_fastdelta_result res;
     char why[256];
     if (pg_fastdelta_apply(j->delta, raw, rawlen, types, n, &res, why, sizeof why) != 0) {
-        snprintf(j->err, sizeof j->err, "delta: %s", why);
+        snprintf(j->err, sizeof j->err, "%s%s", strncmp(why, "delta:", 6) ? "delta: " : "", why);
         return -1;
     }
     /* the baseline moved: the next delta starts at this scrape's start */
