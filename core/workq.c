@@ -38,6 +38,8 @@ struct list {
 struct pg_workq {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t idle_cv;         /* signalled when nothing is waiting or running */
+    size_t n_running;               /* jobs a worker is running (mu) */
     struct list waiting, completed; /* guarded by mu */
     size_t n_waiting;               /* guarded by mu */
     unsigned min_prio;              /* lowest priority among waiting jobs (mu) */
@@ -126,6 +128,7 @@ static void *worker_main(void *arg)
             break; /* waiting jobs are cancelled by pg_workq_free */
         struct item *it = list_pop(&q->waiting);
         q->n_waiting--;
+        q->n_running++;
         prio_removed(q, it->prio);
         pthread_mutex_unlock(&q->mu);
         uint64_t t0 = mono_ns();
@@ -133,6 +136,8 @@ static void *worker_main(void *arg)
         uint64_t t1 = mono_ns();
         pthread_mutex_lock(&q->mu);
         q->busy_ns += t1 - t0;
+        if (--q->n_running == 0 && q->n_waiting == 0)
+            pthread_cond_broadcast(&q->idle_cv);
         int was_empty = q->completed.head == NULL;
         list_push(&q->completed, it);
         if (was_empty) {
@@ -216,6 +221,12 @@ struct pg_workq *pg_workq_new(struct event_base *base, int n_workers, size_t que
         return NULL;
     }
     if (pthread_cond_init(&q->cv, NULL) != 0) {
+        pthread_mutex_destroy(&q->mu);
+        free(q);
+        return NULL;
+    }
+    if (pthread_cond_init(&q->idle_cv, NULL) != 0) {
+        pthread_cond_destroy(&q->cv);
         pthread_mutex_destroy(&q->mu);
         free(q);
         return NULL;
@@ -343,6 +354,28 @@ int pg_workq_workers(const struct pg_workq *q)
     return q->n_threads;
 }
 
+int pg_workq_drain(struct pg_workq *q, int64_t timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(timeout_ms / 1000);
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&q->mu);
+    while (rc == 0 && (q->n_waiting > 0 || q->n_running > 0))
+        rc = pthread_cond_timedwait(&q->idle_cv, &q->mu, &until);
+    int idle = q->n_waiting == 0 && q->n_running == 0;
+    struct list l = q->completed;
+    q->completed.head = q->completed.tail = NULL;
+    pthread_mutex_unlock(&q->mu);
+    deliver(&l, PG_WORKQ_DONE);
+    return idle ? 0 : -1;
+}
+
 void pg_workq_free(struct pg_workq *q)
 {
     if (q == NULL)
@@ -363,6 +396,7 @@ void pg_workq_free(struct pg_workq *q)
     deliver(&q->completed, PG_WORKQ_DONE);
     deliver(&q->waiting, PG_WORKQ_CANCELLED);
     free(q->threads);
+    pthread_cond_destroy(&q->idle_cv);
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     free(q);

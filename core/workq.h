@@ -24,6 +24,7 @@
 #define PG_CORE_WORKQ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct pg_workq;
@@ -69,6 +70,13 @@ size_t pg_workq_depth(struct pg_workq *q);
 size_t pg_workq_capacity(const struct pg_workq *q);
 /* Number of worker threads. */
 int pg_workq_workers(const struct pg_workq *q);
+
+/* Waits (on the loop thread, blocking it) until no job is waiting or running, at most
+ * timeout_ms, then calls done (PG_WORKQ_DONE) for every finished job. For shutdown: the
+ * work already accepted reaches its submitter instead of being dropped. Returns 0 when
+ * the queue was idle, -1 when the timeout came first (finished jobs are still
+ * delivered; the rest stay queued). */
+int pg_workq_drain(struct pg_workq *q, int64_t timeout_ms);
 
 /* Stops the workers (a running work call is finished first; jobs still waiting are not
  * started), then calls done on the calling (loop) thread for every job not yet delivered:

@@ -30,6 +30,7 @@
 #include "sink/writer.h"
 
 #define PG_APP_FLUSH_MS 100
+#define PG_APP_DRAIN_MS 10000
 #define PG_APP_EVICT_MS 10000
 /* at most one target sync per job every 2 s under discovery churn (Prometheus: 5 s) */
 #define PG_APP_COALESCE_MS 2000
@@ -460,6 +461,13 @@ void pg_app_shutdown(struct pg_app *a)
     pg_log_info("app", "msg=\"shutting down: stopping scrapes, flushing the buffer\"");
     pg_sd_manager_destroy(a->sd);
     a->sd = NULL;
+    /* profiles already fetched and being processed go to the buffer, not away: let the
+     * workers finish (bounded: a stuck job must not hold the shutdown) */
+    if (a->wq && pg_workq_drain(a->wq, PG_APP_DRAIN_MS) < 0)
+        pg_log_warn("app",
+                    "msg=\"processing workers did not finish within %d ms; "
+                    "profiles still being processed are lost\"",
+                    PG_APP_DRAIN_MS);
     pg_scraper_stop(a->scraper);
     if (a->writer)
         pg_sink_writer_commit(a->writer);

@@ -2,7 +2,8 @@
  * thread and its done on the loop thread, exactly once; a full queue refuses with -1;
  * freeing with jobs pending calls done for each (cancelled when work never ran), so
  * nothing leaks (LSan/ASan builds check that); a higher-priority submit evicts a waiting
- * job of lower priority; the depth/capacity accessors. */
+ * job of lower priority; drain delivers every accepted job; the depth/capacity
+ * accessors. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -143,6 +144,34 @@ static void test_full_queue_and_free_pending(void **state)
     pg_metrics_shutdown();
 }
 
+/* Drain (shutdown): every accepted job, waiting or running, runs and is delivered as done
+ * on the calling thread before drain returns, without running the loop. A gate that never
+ * opens makes drain time out with -1. */
+static void test_drain(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct pg_workq *q = pg_workq_new(base, 2, 100);
+    assert_non_null(q);
+    atomic_int gate = 0;
+    enum { N = 40 };
+    int done_count = 0, cancelled = 0, seen[N + 1] = {0};
+    for (int i = 0; i < N; i++)
+        assert_int_equal(
+            pg_workq_submit(q, work, done, new_job(i, &done_count, &cancelled, seen, &gate)), 0);
+    assert_int_equal(pg_workq_drain(q, 50), -1); /* gate closed: not idle in 50 ms */
+    atomic_store(&gate, 1);
+    assert_int_equal(pg_workq_drain(q, 30000), 0);
+    assert_int_equal(done_count, N);
+    assert_int_equal(cancelled, 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(pg_workq_depth(q), 0);
+    pg_workq_free(q);
+    event_base_free(base);
+    pg_metrics_shutdown();
+}
+
 static void test_priority_evicts(void **state)
 {
     (void)state;
@@ -204,6 +233,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_jobs_complete_on_loop),
         cmocka_unit_test(test_full_queue_and_free_pending),
+        cmocka_unit_test(test_drain),
         cmocka_unit_test(test_priority_evicts),
         cmocka_unit_test(test_default_workers),
     };
