@@ -5,6 +5,8 @@
 # tests/fuzz/corpus/HARNESS and tests/fuzz/regressions/HARNESS, which are only read);
 # crashes, leaks, timeouts and OOMs go to build-fuzz/artifacts/HARNESS/. A finding exits
 # non-zero: copy the artifact into tests/fuzz/regressions/HARNESS/ once fixed.
+# Further arguments go to libFuzzer as they are (e.g. -runs=10000000 to stop at 10 M
+# executions, -max_len=8192); PG_FUZZ_CORPUS names a different corpus directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # absolute paths: the config harness works in its own scratch directory
@@ -17,7 +19,8 @@ if [ ! -x "$b/tests/fuzz/fuzz_$h" ] || [ -z "${PG_FUZZ_NO_BUILD:-}" ]; then
   cmake --build "$b" --target "fuzz_$h" -j"${JOBS:-2}" >"$b/build-$h.log" 2>&1 ||
     { tail -40 "$b/build-$h.log"; exit 1; }
 fi
-mkdir -p "$b/corpus/$h" "$b/artifacts/$h"
+corpus=${PG_FUZZ_CORPUS:-$b/corpus/$h}
+mkdir -p "$corpus" "$b/artifacts/$h"
 seeds=()
 for d in "$root/tests/fuzz/corpus/$h" "$root/tests/fuzz/regressions/$h"; do [ -d "$d" ] && seeds+=("$d"); done
 dict=()
@@ -30,4 +33,4 @@ par=()
 cd "$b"
 exec "$b/tests/fuzz/fuzz_$h" "${dict[@]}" -max_total_time=$((min * 60)) -timeout=10 \
   -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 "${par[@]}" \
-  -artifact_prefix="$b/artifacts/$h/" "$b/corpus/$h" "${seeds[@]}"
+  -artifact_prefix="$b/artifacts/$h/" "${@:3}" "$corpus" "${seeds[@]}"
