@@ -53,6 +53,7 @@ struct pg_workq {
     struct event *ev;
     struct pg_metric *m_len, *m_workers, *m_busy;
     int collector;
+    int test_delay_ms; /* PROFGATE_TEST_WORK_DELAY_MS (tests only; 0 in production) */
 };
 
 static void list_push(struct list *l, struct item *it)
@@ -117,6 +118,32 @@ static void wake(struct pg_workq *q)
         ;
 }
 
+/* Test-only: PROFGATE_TEST_WORK_DELAY_MS makes every job sleep that long on its worker
+ * before its work runs, so the e2e tests can saturate the workers
+ * (tests/e2e/test_run_workers.py, test_receiver_workers.py). Read once per queue; never
+ * set it in production. */
+static int read_test_delay(void)
+{
+    const char *v = getenv("PROFGATE_TEST_WORK_DELAY_MS");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    if (ms <= 0)
+        return 0;
+    if (ms > 60000)
+        ms = 60000;
+    pg_log_warn("workq",
+                "delay_ms=%ld msg=\"PROFGATE_TEST_WORK_DELAY_MS is set: every processing job "
+                "is slowed down (test only)\"",
+                ms);
+    return (int)ms;
+}
+
+static void test_delay(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
 static void *worker_main(void *arg)
 {
     struct pg_workq *q = arg;
@@ -132,6 +159,8 @@ static void *worker_main(void *arg)
         prio_removed(q, it->prio);
         pthread_mutex_unlock(&q->mu);
         uint64_t t0 = mono_ns();
+        if (q->test_delay_ms > 0)
+            test_delay(q->test_delay_ms);
         it->work(it->job);
         uint64_t t1 = mono_ns();
         pthread_mutex_lock(&q->mu);
@@ -215,6 +244,7 @@ struct pg_workq *pg_workq_new(struct event_base *base, int n_workers, size_t que
         return NULL;
     q->cap = queue_cap ? queue_cap : 1;
     q->efd = -1;
+    q->test_delay_ms = read_test_delay();
     int n = resolve_workers(n_workers);
     if (pthread_mutex_init(&q->mu, NULL) != 0) {
         free(q);

@@ -413,10 +413,14 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
     }
     struct pg_cfg *old = a->cfg;
     a->cfg = cfg;
-    /* the receiver borrows the config: rebuild it on the new one before old is freed */
-    pg_receiver_destroy(a->receiver);
-    a->receiver = NULL;
-    if (cfg->receiver_enabled) {
+    /* the receiver borrows the config: point it at the new one before old is freed (it
+     * keeps its requests in flight) */
+    if (a->receiver && cfg->receiver_enabled) {
+        pg_receiver_reconfigure(a->receiver, cfg);
+    } else if (a->receiver) {
+        pg_receiver_destroy(a->receiver);
+        a->receiver = NULL;
+    } else if (cfg->receiver_enabled) {
         char rerr[256] = "";
         if (!(a->receiver = pg_receiver_create(a, a->web, a->base, cfg, rerr, sizeof(rerr)))) {
             pg_log_error("receiver", "msg=\"could not restart the receiver\" err=\"%s\"", rerr);
@@ -472,6 +476,11 @@ void pg_app_shutdown(struct pg_app *a)
     if (a->writer)
         pg_sink_writer_commit(a->writer);
     event_base_loopexit(a->base, NULL);
+}
+
+struct pg_workq *pg_app_workq(struct pg_app *a)
+{
+    return a->wq;
 }
 
 struct pg_scraper *pg_app_scraper(struct pg_app *a)

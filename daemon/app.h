@@ -22,6 +22,7 @@ struct pg_app;
 struct pg_scraper;
 struct pg_buf;
 struct pg_sink_writer;
+struct pg_workq;
 
 /* Command-line overrides applied to every loaded config (NULL = from the file). */
 struct pg_app_opts {
@@ -52,6 +53,9 @@ struct pg_sink_writer *pg_app_writer(struct pg_app *a);
 /* Returns 1 when the buffer holds more than its high-water mark (90% of storage.max_size),
  * so a receiver should push back (429) instead of forcing evictions. */
 int pg_app_buffer_full(struct pg_app *a);
+
+/* For the receiver: the processing workers (borrowed; for the app's lifetime). */
+struct pg_workq *pg_app_workq(struct pg_app *a);
 
 /* Accessors for the HTTP server (borrowed). */
 struct pg_scraper *pg_app_scraper(struct pg_app *a);

@@ -1,19 +1,22 @@
 /* receiver.c - the push receiver's HTTP handlers (see receiver.h).
  *
- * A request goes: method -> credentials -> tenant -> body size -> buffer high-water mark
- * -> parse and validate every profile in it (nothing is stored if any is bad) ->
- * receiver.relabel_configs -> in one writer request (a savepoint): append each kept
- * profile -> end the request -> commit -> 200.
- * Parsing that does not need the event loop lives in ingest_parse.c.
- *
- * Hostile input is bounded per request: the body by max_body_size, the decompressed raw
- * profiles of one push together by PG_RECEIVER_INFLATE_RATIO x max_body_size (413 past
- * it), decoding by pg_pprof_check's budget and folded conversion by its own.
+ * A request goes, on the event loop: method -> credentials -> tenant -> body size ->
+ * buffer high-water mark -> (push) Content-Type and Content-Encoding -> the body is
+ * copied into a job for a processing worker (core/workq.h). The worker parses and
+ * validates every profile in it (daemon/rx_convert.c; nothing is stored if any is bad).
+ * Back on the loop: receiver.relabel_configs -> in one writer request (a savepoint):
+ * append each kept profile -> end the request -> commit -> 200. The HTTP reply is
+ * deferred until then (libevent keeps the request; a client that went away only loses
+ * its answer). When the workers' queue is full the request is answered 429 at once.
  *
  * A request is stored all or nothing: its appends run inside a savepoint of the buffer's
  * pending batch (shared with the scraper), so when the k-th append fails, profiles
  * 0..k-1 are rolled back and the client gets 503; a 200 means every kept profile of the
- * request is durable. */
+ * request is durable.
+ *
+ * A reload keeps the receiver (pg_receiver_reconfigure): requests in flight finish with
+ * the new receiver.relabel_configs. Destroying it answers the requests still in flight
+ * 503 (Retry-After) and abandons their conversions. */
 #include "daemon/receiver.h"
 #include "daemon/receiver_internal.h"
 
@@ -26,81 +29,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
-#include "core/utf8.h"
+#include "core/workq.h"
 #include "daemon/app.h"
 #include "daemon/ingest_parse.h"
+#include "daemon/rx_convert.h"
 #include "daemon/web.h"
-#include "push.pb-c.h"
 #include "relabel/relabel.h"
 #include "sink/writer.h"
-#include "profile/pprof.h"
 
 #define RETRY_AFTER_S "5"
-#define MAX_PARTS 8
-/* The raw profiles of one push request may decompress to at most this many times
- * receiver.max_body_size in total (each one to at most max_body_size). */
-#define PG_RECEIVER_INFLATE_RATIO 4
 
 struct pg_receiver {
     struct pg_app *app;
     struct pg_web *web;
     struct event_base *base;
     const struct pg_cfg *cfg;
+    struct pg_workq *wq; /* the app's processing workers, or NULL: convert inline */
     int have_ingest, have_push;
     struct pg_metric *m_req, *m_prof, *m_drop, *m_bytes;
+    struct reqctx *inflight; /* requests a worker is converting */
+    size_t n_inflight;
 };
-
-/* One profile ready to be stored. */
-struct item {
-    struct pg_labels labels;
-    int64_t from_ns, until_ns;
-    const uint8_t *body; /* borrowed from the request, or == owned */
-    size_t len;
-    uint8_t *owned;
-};
-
-struct items {
-    struct item *v;
-    size_t n, cap;
-};
-
-static void items_free(struct items *it)
-{
-    for (size_t i = 0; i < it->n; i++) {
-        pg_labels_reset(&it->v[i].labels);
-        free(it->v[i].owned);
-    }
-    free(it->v);
-    memset(it, 0, sizeof(*it));
-}
-
-/* Appends a zeroed item and returns it, or NULL (OOM). */
-static struct item *items_add(struct items *it)
-{
-    if (it->n == it->cap) {
-        size_t nc = it->cap ? it->cap * 2 : 4;
-        struct item *v = realloc(it->v, nc * sizeof(*v));
-        if (!v)
-            return NULL;
-        it->v = v;
-        it->cap = nc;
-    }
-    struct item *x = &it->v[it->n++];
-    memset(x, 0, sizeof(*x));
-    pg_labels_init(&x->labels);
-    return x;
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
 
 static const char *status_text(int code)
 {
@@ -119,14 +71,19 @@ static const char *status_text(int code)
 
 /* ---- replies ---- */
 
-enum route { ROUTE_INGEST = 0, ROUTE_PUSH };
-static const char *const route_name[] = {"ingest", "push"};
+static const char *const route_name[] = {"ingest", "push"}; /* by enum pg_rx_route */
 
+/* A request: answered right away (on the stack), or in flight while a worker converts
+ * it (malloc'd, on r's in-flight list). r and req are NULL once the receiver was
+ * destroyed under it (answered 503 then; the worker's result is only freed). */
 struct reqctx {
     struct pg_receiver *r;
     struct evhttp_request *req;
-    enum route route;
-    int json; /* push: answer success as JSON */
+    enum pg_rx_route route;
+    int json;              /* push: answer success as JSON */
+    struct pg_rx_job *job; /* in flight: the conversion (owned) */
+    const char *tenant;    /* X-Scope-OrgID (borrowed from req), or NULL */
+    struct reqctx *prev, *next;
 };
 
 static void count_request(struct reqctx *c, int code)
@@ -173,7 +130,7 @@ static void reply_error(struct reqctx *c, int status, const char *fmt, ...)
         evhttp_send_error(c->req, HTTP_INTERNAL, NULL);
         return;
     }
-    if (c->route == ROUTE_PUSH) {
+    if (c->route == PG_RX_PUSH) {
         json_t *o = json_object();
         json_object_set_new(o, "code", json_string(connect_code(status)));
         /* messages can quote client bytes: keep the JSON valid whatever they are */
@@ -190,7 +147,7 @@ static void reply_error(struct reqctx *c, int status, const char *fmt, ...)
         evbuffer_add_printf(b, "%s\n", msg);
         evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
     }
-    if (status == 429)
+    if (status == 429 || status == 503)
         evhttp_add_header(h, "Retry-After", RETRY_AFTER_S);
     if (status == 405)
         evhttp_add_header(h, "Allow", "POST");
@@ -209,7 +166,7 @@ static void reply_ok(struct reqctx *c)
         evhttp_send_error(c->req, HTTP_INTERNAL, NULL);
         return;
     }
-    if (c->route == ROUTE_PUSH) {
+    if (c->route == PG_RX_PUSH) {
         if (c->json) {
             evbuffer_add(b, "{}", 2);
             evhttp_add_header(h, "Content-Type", "application/json");
@@ -283,9 +240,9 @@ static int authorized(const struct pg_cfg *cfg, struct evhttp_request *req)
 
 /* ---- common request checks ---- */
 
-/* Runs the checks shared by both routes. Returns 0 with *body and *len (borrowed from the
- * request) and *tenant (borrowed header or NULL), or -1 after replying. */
-static int common_checks(struct reqctx *c, const uint8_t **body, size_t *len, const char **tenant)
+/* Runs the checks shared by both routes and sets c->tenant (borrowed header or NULL).
+ * Returns 0, or -1 after replying. */
+static int common_checks(struct reqctx *c)
 {
     struct pg_receiver *r = c->r;
     if (evhttp_request_get_command(c->req) != EVHTTP_REQ_POST) {
@@ -307,7 +264,7 @@ static int common_checks(struct reqctx *c, const uint8_t **body, size_t *len, co
         reply_error(c, 400, "invalid X-Scope-OrgID tenant id");
         return -1;
     }
-    *tenant = t;
+    c->tenant = t;
     uint64_t max = r->cfg->receiver_max_body_size;
     const char *cl = evhttp_find_header(in, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > max) {
@@ -316,8 +273,7 @@ static int common_checks(struct reqctx *c, const uint8_t **body, size_t *len, co
                     (unsigned long long)max);
         return -1;
     }
-    struct evbuffer *b = evhttp_request_get_input_buffer(c->req);
-    size_t n = evbuffer_get_length(b);
+    size_t n = evbuffer_get_length(evhttp_request_get_input_buffer(c->req));
     const char *lv[] = {route_name[c->route]};
     pg_metric_inc(r->m_bytes, lv, (double)n);
     if (n > max) {
@@ -331,18 +287,31 @@ static int common_checks(struct reqctx *c, const uint8_t **body, size_t *len, co
         reply_error(c, 429, "buffer over its high-water mark: retry later");
         return -1;
     }
-    *body = n ? evbuffer_pullup(b, -1) : (const uint8_t *)"";
-    *len = n;
-    if (!*body) {
-        reply_error(c, 503, "out of memory");
-        return -1;
-    }
     return 0;
+}
+
+/* A job for c's request: the body moved out of the request (one copy), max_body from the
+ * config. Returns NULL after replying 503 (OOM). */
+static struct pg_rx_job *new_job(struct reqctx *c)
+{
+    struct evbuffer *b = evhttp_request_get_input_buffer(c->req);
+    size_t n = evbuffer_get_length(b);
+    struct pg_rx_job *j = calloc(1, sizeof(*j));
+    if (j && (j->body = malloc(n ? n : 1)) != NULL && evbuffer_remove(b, j->body, n) == (int)n) {
+        j->len = n;
+        j->route = c->route;
+        j->json = c->json;
+        j->max_body = c->r->cfg->receiver_max_body_size;
+        return j;
+    }
+    pg_rx_job_free(j);
+    reply_error(c, 503, "out of memory");
+    return NULL;
 }
 
 /* Relabel filter: returns 1 when x is kept (its labels rewritten), 0 when dropped
  * (counted). */
-static int relabel_keep(struct reqctx *c, struct item *x)
+static int relabel_keep(struct reqctx *c, struct pg_rx_item *x)
 {
     struct pg_receiver *r = c->r;
     if (!r->cfg->n_receiver_relabel)
@@ -368,7 +337,7 @@ static int relabel_keep(struct reqctx *c, struct item *x)
 
 /* Appends the kept items inside one writer request, all or nothing. Returns the number
  * kept (>= 0), or -1 when nothing of the request is stored (replied 503). */
-static long store_items(struct reqctx *c, struct items *it, const char *tenant)
+static long store_items(struct reqctx *c, struct pg_rx_items *it)
 {
     struct pg_receiver *r = c->r;
     struct pg_sink_writer *w = pg_app_writer(r->app);
@@ -376,13 +345,13 @@ static long store_items(struct reqctx *c, struct items *it, const char *tenant)
     if (pg_sink_writer_begin_request(w) < 0)
         goto fail;
     for (size_t i = 0; i < it->n; i++) {
-        struct item *x = &it->v[i];
+        struct pg_rx_item *x = &it->v[i];
         if (!relabel_keep(c, x)) {
             relabeled++;
             continue;
         }
         if (pg_sink_writer_append(w, &x->labels, pg_labels_get(&x->labels, "__name__"), x->from_ns,
-                                  x->until_ns, tenant, x->body, x->len) < 0) {
+                                  x->until_ns, c->tenant, x->body, x->len) < 0) {
             pg_sink_writer_end_request(w, 0);
             goto fail;
         }
@@ -400,10 +369,10 @@ fail:
 }
 
 /* Relabels, appends and commits items; replies. */
-static void store_and_reply(struct reqctx *c, struct items *it, const char *tenant)
+static void store_and_reply(struct reqctx *c, struct pg_rx_items *it)
 {
     struct pg_receiver *r = c->r;
-    long stored = store_items(c, it, tenant);
+    long stored = store_items(c, it);
     if (stored < 0)
         return;
     size_t kept = (size_t)stored;
@@ -419,472 +388,198 @@ static void store_and_reply(struct reqctx *c, struct items *it, const char *tena
     reply_ok(c);
 }
 
-/* ---- /ingest ---- */
+/* ---- the conversion on a worker ---- */
 
-static int gz_magic(const uint8_t *b, size_t n)
+static void inflight_unlink(struct reqctx *c)
 {
-    return n >= 2 && b[0] == 0x1f && b[1] == 0x8b;
+    struct pg_receiver *r = c->r;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        r->inflight = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    r->n_inflight--;
 }
+
+static void free_inflight(struct reqctx *c)
+{
+    pg_rx_job_free(c->job);
+    free(c);
+}
+
+/* Answers a converted request (loop thread): stores its profiles or sends its refusal. */
+static void finish(struct reqctx *c)
+{
+    struct pg_rx_job *j = c->job;
+    if (j->status == PG_RX_STORE) {
+        store_and_reply(c, &j->items);
+        return;
+    }
+    if (j->reason)
+        count_dropped(c->r, j->reason, 1);
+    if (j->status == 200)
+        reply_ok(c);
+    else
+        reply_error(c, j->status, "%s", j->err);
+}
+
+/* Completion of a conversion, on the loop thread. */
+static void job_done(void *arg, enum pg_workq_status st)
+{
+    struct reqctx *c = arg;
+    if (c->r == NULL) { /* the receiver is gone; the request was answered then */
+        free_inflight(c);
+        return;
+    }
+    inflight_unlink(c);
+    if (st == PG_WORKQ_DONE) {
+        finish(c);
+    } else if (st == PG_WORKQ_EVICTED) {
+        count_dropped(c->r, "overloaded", 1);
+        reply_error(c, 429, "profgate is overloaded (processing workers busy): retry later");
+    } else {
+        count_dropped(c->r, "shutdown", 1);
+        reply_error(c, 503, "profgate is shutting down: retry later");
+    }
+    free_inflight(c);
+}
+
+static void job_work(void *arg)
+{
+    struct reqctx *c = arg;
+    pg_rx_convert(c->job);
+}
+
+/* Hands job (owned) for the request in c to the workers, or converts it here without a
+ * pool. A full queue answers 429 (shed, counted) right away. */
+static void submit(struct reqctx *c, struct pg_rx_job *job)
+{
+    struct pg_receiver *r = c->r;
+    struct reqctx *f = malloc(sizeof(*f));
+    if (!f) {
+        pg_rx_job_free(job);
+        reply_error(c, 503, "out of memory");
+        return;
+    }
+    *f = *c;
+    f->job = job;
+    f->prev = NULL;
+    f->next = r->inflight;
+    if (r->inflight)
+        r->inflight->prev = f;
+    r->inflight = f;
+    r->n_inflight++;
+    if (r->wq == NULL) {
+        pg_rx_convert(job);
+        job_done(f, PG_WORKQ_DONE);
+        return;
+    }
+    if (pg_workq_submit(r->wq, job_work, job_done, f) != 0) {
+        inflight_unlink(f);
+        free_inflight(f);
+        count_dropped(r, "overloaded", 1);
+        reply_error(c, 429, "profgate is overloaded (processing workers busy): retry later");
+    }
+}
+
+/* ---- routes ---- */
 
 static void handle_ingest(struct evhttp_request *req, void *ud)
 {
-    struct reqctx c = {ud, req, ROUTE_INGEST, 0};
-    struct pg_receiver *r = c.r;
-    const uint8_t *body;
-    size_t len;
-    const char *tenant;
-    if (common_checks(&c, &body, &len, &tenant) < 0)
+    struct reqctx c = {.r = ud, .req = req, .route = PG_RX_INGEST};
+    if (common_checks(&c) < 0)
         return;
-    char err[512] = "";
-    struct pg_ingest_params p;
-    struct pg_labels display;
-    pg_labels_init(&display);
-    struct items it = {0};
-    Perftools__Profiles__Profile *prof = NULL;
-    uint8_t *raw = NULL;
-    size_t rawlen = 0;
-    char *app = NULL;
-    const char *uq = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-    if (pg_ingest_parse_query(uq, now_ns(), &p, err, sizeof(err)) < 0) {
-        count_dropped(r, "invalid", 1);
-        reply_error(&c, 400, "failed to parse request metadata: %s", err);
+    struct pg_rx_job *j = new_job(&c);
+    if (!j)
         return;
-    }
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-    const uint8_t *pb = body; /* the profile bytes */
-    size_t plen = len;
-    int have_stcfg = 0;
-    if (pg_ingest_is_multipart(ct)) {
-        struct pg_ingest_part parts[MAX_PARTS];
-        size_t np = 0;
-        if (pg_ingest_multipart_parse(ct, body, len, parts, MAX_PARTS, &np, err, sizeof(err)) < 0) {
-            count_dropped(r, "invalid", 1);
-            reply_error(&c, 400, "failed to parse multipart body: %s", err);
-            goto out;
-        }
-        pb = NULL;
-        plen = 0;
-        for (size_t i = 0; i < np; i++) {
-            if (!strcmp(parts[i].name, "profile")) {
-                pb = parts[i].data;
-                plen = parts[i].len;
-            } else if (!strcmp(parts[i].name, "prev_profile") && parts[i].len) {
-                count_dropped(r, "invalid", 1);
-                reply_error(&c, 400,
-                            "unsupported client version (prev_profile part): please update the "
-                            "Pyroscope SDK");
-                goto out;
-            } else if (!strcmp(parts[i].name, "sample_type_config")) {
-                if (pg_ingest_sample_type_config(parts[i].data, parts[i].len, &display, err,
-                                                 sizeof(err)) < 0) {
-                    count_dropped(r, "invalid", 1);
-                    reply_error(&c, 400, "%s", err);
-                    goto out;
-                }
-                have_stcfg = 1;
-            }
-        }
-        if (!pb) {
-            count_dropped(r, "invalid", 1);
-            reply_error(&c, 400, "multipart body has no \"profile\" part");
-            goto out;
-        }
-        if (p.format == PG_INGEST_AUTO)
-            p.format = PG_INGEST_PPROF;
-    }
-    if (plen == 0) {
-        /* Pyroscope accepts an empty profile and stores nothing */
-        count_dropped(r, "empty", 1);
-        reply_ok(&c);
-        goto out;
-    }
-    if (p.format == PG_INGEST_AUTO)
-        p.format =
-            gz_magic(pb, plen) || pg_pprof_check(pb, plen, NULL, r->cfg->receiver_max_body_size,
-                                                 &raw, &rawlen, &prof, err, sizeof(err)) == 0
-                ? PG_INGEST_PPROF
-                : PG_INGEST_GROUPS;
-    struct item *x = items_add(&it);
-    if (!x) {
+    j->query = q ? strdup(q) : NULL;
+    j->content_type = ct ? strdup(ct) : NULL;
+    if ((q && !j->query) || (ct && !j->content_type)) {
+        pg_rx_job_free(j);
         reply_error(&c, 503, "out of memory");
-        goto out;
+        return;
     }
-    x->from_ns = p.from_ns;
-    x->until_ns = p.until_ns;
-    char metric[128];
-    if (p.format == PG_INGEST_PPROF) {
-        if (!prof && pg_pprof_check(pb, plen, NULL, r->cfg->receiver_max_body_size, &raw, &rawlen,
-                                    &prof, err, sizeof(err)) < 0) {
-            count_dropped(r, "invalid", 1);
-            reply_error(&c, 400, "undecodable profile: %s", err);
-            goto out;
-        }
-        if (!have_stcfg && pg_ingest_default_sample_types(&display) < 0) {
-            reply_error(&c, 503, "out of memory");
-            goto out;
-        }
-        if (pg_ingest_metric_name(prof, &display, metric, sizeof(metric), err, sizeof(err)) < 0) {
-            count_dropped(r, "invalid", 1);
-            reply_error(&c, 400, "%s", err);
-            goto out;
-        }
-        x->body = pb;
-        x->len = plen;
-        if (pg_ingest_series_labels(&p.labels, p.app, metric, p.spy_name, &x->labels) < 0) {
-            reply_error(&c, 503, "out of memory");
-            goto out;
-        }
-    } else {
-        const char *m, *type, *unit;
-        if (pg_ingest_legacy_type(p.app, &app, &m, &type, &unit, err, sizeof(err)) < 0) {
-            count_dropped(r, "invalid", 1);
-            reply_error(&c, 400, "%s", err);
-            goto out;
-        }
-        int frc = pg_ingest_folded_to_pprof(pb, plen, p.format == PG_INGEST_LINES, m, type, unit,
-                                            p.sample_rate, p.from_ns, p.until_ns, &x->owned,
-                                            &x->len, err, sizeof(err));
-        if (frc == -2) {
-            count_dropped(r, "too_large", 1);
-            reply_error(&c, 413, "%s", err);
-            goto out;
-        }
-        if (frc < 0) {
-            count_dropped(r, "invalid", 1);
-            reply_error(&c, 400, "undecodable profile: %s", err);
-            goto out;
-        }
-        x->body = x->owned;
-        if (pg_ingest_series_labels(&p.labels, app, m, p.spy_name, &x->labels) < 0) {
-            reply_error(&c, 503, "out of memory");
-            goto out;
-        }
-    }
-    if (pg_ingest_validate_series(&x->labels, err, sizeof(err)) < 0) {
-        count_dropped(r, "invalid", 1);
-        reply_error(&c, 400, "%s", err);
-        goto out;
-    }
-    store_and_reply(&c, &it, tenant);
-out:
-    items_free(&it);
-    pg_pprof_free(prof);
-    free(raw);
-    free(app);
-    pg_labels_reset(&display);
-    pg_ingest_params_reset(&p);
+    submit(&c, j);
 }
 
-/* ---- push.v1 Push ---- */
-
-/* A label pair list from either encoding. */
-struct lp {
-    const char *name, *value;
-};
-
-/* Builds a validated label set from pairs. Returns 0 or -1 with err. */
-static int build_labels(const struct lp *v, size_t n, struct pg_labels *out, char *err,
-                        size_t errlen)
+/* The push route's Content-Type and Content-Encoding checks. Returns 0 (c->json set,
+ * *gzip 1 for a gzip body), or -1 after replying. */
+static int push_checks(struct reqctx *c, int *gzip)
 {
-    if (n > PG_INGEST_MAX_LABEL_NAMES) {
-        snprintf(err, errlen, "profile series has %zu label names; limit %d", n,
-                 PG_INGEST_MAX_LABEL_NAMES);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+    const char *ct = evhttp_find_header(in, "Content-Type");
+    if (!ct || (!c->json && strncasecmp(ct, "application/proto", 17) != 0) ||
+        (ct[c->json ? 16 : 17] != '\0' && ct[c->json ? 16 : 17] != ';')) {
+        count_dropped(c->r, "invalid", 1);
+        reply_error(c, 415,
+                    "unsupported Content-Type %s: want application/proto or application/json",
+                    ct ? ct : "(none)");
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        const char *k = v[i].name ? v[i].name : "", *val = v[i].value ? v[i].value : "";
-        if (!pg_utf8_valid(k, strlen(k))) {
-            snprintf(err, errlen, "invalid labels: label name is not valid UTF-8");
+    const char *ce = evhttp_find_header(in, "Content-Encoding");
+    *gzip = 0;
+    if (ce && strcasecmp(ce, "identity") != 0) {
+        if (strcasecmp(ce, "gzip") != 0) {
+            count_dropped(c->r, "invalid", 1);
+            reply_error(c, 400, "unsupported Content-Encoding %s: want gzip or identity", ce);
             return -1;
         }
-        if (pg_labels_get(out, k)) {
-            snprintf(err, errlen, "invalid labels: duplicate label name: '%.64s'", k);
-            return -1;
-        }
-        if (pg_labels_set(out, k, val) < 0) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
+        *gzip = 1;
     }
-    return pg_ingest_validate_series(out, err, errlen);
-}
-
-/* The decompressed-bytes budget of one push request (PG_RECEIVER_INFLATE_RATIO x
- * max_body_size over all its raw profiles). */
-struct inflate_budget {
-    uint64_t left, total;
-};
-
-static void inflate_budget_init(struct inflate_budget *b, uint64_t max_body)
-{
-    b->total = max_body > UINT64_MAX / PG_RECEIVER_INFLATE_RATIO
-                   ? UINT64_MAX
-                   : max_body * PG_RECEIVER_INFLATE_RATIO;
-    b->left = b->total;
-}
-
-/* Validates one raw profile and adds it as an item, charging its decompressed size to
- * bud. Returns 0, -1 with err (invalid: 400) or -2 with err (the request's decompressed
- * budget is spent: 413). Takes ownership of owned. */
-static int add_sample(struct pg_receiver *r, struct items *it, const struct pg_labels *ls,
-                      const uint8_t *data, size_t len, uint8_t *owned, struct inflate_budget *bud,
-                      char *err, size_t errlen)
-{
-    if (!len) {
-        free(owned);
-        snprintf(err, errlen, "empty raw profile");
-        return -1;
-    }
-    uint8_t *raw = NULL;
-    size_t rawlen;
-    Perftools__Profiles__Profile *prof = NULL;
-    uint64_t max = r->cfg->receiver_max_body_size;
-    int by_budget = bud->left < max;
-    uint64_t lim = by_budget ? bud->left : max;
-    if (lim > SIZE_MAX)
-        lim = SIZE_MAX;
-    if (pg_pprof_check(data, len, NULL, (size_t)lim, &raw, &rawlen, &prof, err, errlen) < 0) {
-        free(owned);
-        if (by_budget && strstr(err, "exceeds limit")) {
-            snprintf(err, errlen,
-                     "the request's raw profiles decompress to more than %llu bytes in total "
-                     "(%dx receiver.max_body_size)",
-                     (unsigned long long)bud->total, PG_RECEIVER_INFLATE_RATIO);
-            return -2;
-        }
-        return -1;
-    }
-    bud->left -= rawlen;
-    struct item *x = items_add(it);
-    if (!x || pg_labels_copy(&x->labels, ls) < 0) {
-        free(owned);
-        free(raw);
-        pg_pprof_free(prof);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    x->from_ns = prof->time_nanos > 0 ? prof->time_nanos : now_ns();
-    /* times from the wire: checked arithmetic (issue 15); the item is dropped with the
-     * request (items_free) */
-    if (__builtin_add_overflow(x->from_ns, prof->duration_nanos > 0 ? prof->duration_nanos : 0,
-                               &x->until_ns)) {
-        free(owned);
-        free(raw);
-        pg_pprof_free(prof);
-        snprintf(err, errlen, "time_nanos + duration_nanos overflows 64-bit nanoseconds");
-        return -1;
-    }
-    x->body = data;
-    x->len = len;
-    x->owned = owned;
-    free(raw);
-    pg_pprof_free(prof);
     return 0;
-}
-
-static int parse_push_proto(struct pg_receiver *r, const uint8_t *b, size_t n, struct items *it,
-                            char *err, size_t errlen)
-{
-    Push__V1__PushRequest *pr = push__v1__push_request__unpack(NULL, n, b);
-    if (!pr) {
-        snprintf(err, errlen, "invalid protobuf: cannot decode push.v1.PushRequest");
-        return -1;
-    }
-    int rc = 0;
-    struct inflate_budget bud;
-    inflate_budget_init(&bud, r->cfg->receiver_max_body_size);
-    for (size_t s = 0; rc == 0 && s < pr->n_series; s++) {
-        Push__V1__RawProfileSeries *se = pr->series[s];
-        if (se->n_labels > PG_INGEST_MAX_LABEL_NAMES) {
-            snprintf(err, errlen, "series %zu: profile series has %zu label names; limit %d", s,
-                     se->n_labels, PG_INGEST_MAX_LABEL_NAMES);
-            rc = -1;
-            break;
-        }
-        struct lp v[PG_INGEST_MAX_LABEL_NAMES];
-        for (size_t i = 0; i < se->n_labels; i++) {
-            v[i].name = se->labels[i]->name;
-            v[i].value = se->labels[i]->value;
-        }
-        struct pg_labels ls;
-        pg_labels_init(&ls);
-        char e2[400];
-        if (build_labels(v, se->n_labels, &ls, e2, sizeof(e2)) < 0) {
-            snprintf(err, errlen, "series %zu: %s", s, e2);
-            rc = -1;
-        }
-        for (size_t k = 0; rc == 0 && k < se->n_samples; k++) {
-            const ProtobufCBinaryData *d = &se->samples[k]->raw_profile;
-            uint8_t *copy = d->len ? malloc(d->len) : NULL;
-            if (d->len && !copy) {
-                snprintf(err, errlen, "out of memory");
-                rc = -1;
-                break;
-            }
-            if (copy)
-                memcpy(copy, d->data, d->len);
-            int arc = add_sample(r, it, &ls, copy, d->len, copy, &bud, e2, sizeof(e2));
-            if (arc < 0) {
-                snprintf(err, errlen, "series %zu sample %zu: %s", s, k, e2);
-                rc = arc;
-            }
-        }
-        pg_labels_reset(&ls);
-    }
-    push__v1__push_request__free_unpacked(pr, NULL);
-    return rc;
-}
-
-static const char *json_str_field(json_t *o, const char *a, const char *b)
-{
-    json_t *v = json_object_get(o, a);
-    if (!v && b)
-        v = json_object_get(o, b);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static int parse_push_json(struct pg_receiver *r, const uint8_t *b, size_t n, struct items *it,
-                           char *err, size_t errlen)
-{
-    json_error_t je;
-    json_t *root = json_loadb((const char *)b, n, 0, &je);
-    if (!root || !json_is_object(root)) {
-        snprintf(err, errlen, "invalid JSON: %s", root ? "want an object" : je.text);
-        json_decref(root);
-        return -1;
-    }
-    int rc = 0;
-    struct inflate_budget bud;
-    inflate_budget_init(&bud, r->cfg->receiver_max_body_size);
-    json_t *series = json_object_get(root, "series");
-    if (series && !json_is_array(series)) {
-        snprintf(err, errlen, "invalid JSON: series must be an array");
-        rc = -1;
-    }
-    size_t s;
-    json_t *se;
-    json_array_foreach(series, s, se)
-    {
-        if (rc)
-            break;
-        json_t *labels = json_object_get(se, "labels");
-        json_t *samples = json_object_get(se, "samples");
-        if (!json_is_object(se) || (labels && !json_is_array(labels)) ||
-            (samples && !json_is_array(samples))) {
-            snprintf(err, errlen, "series %zu: invalid JSON shape", s);
-            rc = -1;
-            break;
-        }
-        size_t nl = json_array_size(labels);
-        if (nl > PG_INGEST_MAX_LABEL_NAMES) {
-            snprintf(err, errlen, "series %zu: profile series has %zu label names; limit %d", s, nl,
-                     PG_INGEST_MAX_LABEL_NAMES);
-            rc = -1;
-            break;
-        }
-        struct lp v[PG_INGEST_MAX_LABEL_NAMES];
-        for (size_t i = 0; i < nl; i++) {
-            json_t *l = json_array_get(labels, i);
-            v[i].name = json_is_object(l) ? json_str_field(l, "name", NULL) : NULL;
-            v[i].value = json_is_object(l) ? json_str_field(l, "value", NULL) : NULL;
-            if (!v[i].name || !v[i].value) {
-                snprintf(err, errlen, "series %zu: label %zu needs string name and value", s, i);
-                rc = -1;
-            }
-        }
-        if (rc)
-            break;
-        struct pg_labels ls;
-        pg_labels_init(&ls);
-        char e2[400];
-        if (build_labels(v, nl, &ls, e2, sizeof(e2)) < 0) {
-            snprintf(err, errlen, "series %zu: %s", s, e2);
-            rc = -1;
-        }
-        size_t k;
-        json_t *sa;
-        json_array_foreach(samples, k, sa)
-        {
-            if (rc)
-                break;
-            const char *b64 =
-                json_is_object(sa) ? json_str_field(sa, "rawProfile", "raw_profile") : NULL;
-            uint8_t *dec = NULL;
-            size_t dl = 0;
-            if (!b64 || pg_ingest_base64_decode(b64, strlen(b64), &dec, &dl) < 0) {
-                snprintf(err, errlen, "series %zu sample %zu: rawProfile must be base64", s, k);
-                rc = -1;
-                break;
-            }
-            int arc = add_sample(r, it, &ls, dec, dl, dec, &bud, e2, sizeof(e2));
-            if (arc < 0) {
-                snprintf(err, errlen, "series %zu sample %zu: %s", s, k, e2);
-                rc = arc;
-            }
-        }
-        pg_labels_reset(&ls);
-    }
-    json_decref(root);
-    return rc;
 }
 
 static void handle_push(struct evhttp_request *req, void *ud)
 {
-    struct reqctx c = {ud, req, ROUTE_PUSH, 0};
-    struct pg_receiver *r = c.r;
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *ct = evhttp_find_header(in, "Content-Type");
+    struct reqctx c = {.r = ud, .req = req, .route = PG_RX_PUSH};
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     if (ct && !strncasecmp(ct, "application/json", 16))
         c.json = 1;
-    const uint8_t *body;
-    size_t len;
-    const char *tenant;
-    if (common_checks(&c, &body, &len, &tenant) < 0)
+    int gzip;
+    if (common_checks(&c) < 0 || push_checks(&c, &gzip) < 0)
         return;
-    if (!ct || (!c.json && strncasecmp(ct, "application/proto", 17) != 0) ||
-        (ct[c.json ? 16 : 17] != '\0' && ct[c.json ? 16 : 17] != ';')) {
-        count_dropped(r, "invalid", 1);
-        reply_error(&c, 415,
-                    "unsupported Content-Type %s: want application/proto or application/json",
-                    ct ? ct : "(none)");
+    struct pg_rx_job *j = new_job(&c);
+    if (!j)
+        return;
+    if (gzip && !(j->content_encoding = strdup("gzip"))) {
+        pg_rx_job_free(j);
+        reply_error(&c, 503, "out of memory");
         return;
     }
-    char err[512] = "";
-    uint8_t *plain = NULL;
-    size_t plen = len;
-    const char *ce = evhttp_find_header(in, "Content-Encoding");
-    if (ce && strcasecmp(ce, "identity") != 0) {
-        if (strcasecmp(ce, "gzip") != 0) {
-            count_dropped(r, "invalid", 1);
-            reply_error(&c, 400, "unsupported Content-Encoding %s: want gzip or identity", ce);
-            return;
-        }
-        if (pg_pprof_gunzip(body, len, r->cfg->receiver_max_body_size, &plain, &plen, err,
-                            sizeof(err)) < 0) {
-            int big = strstr(err, "limit") != NULL || strstr(err, "exceed") != NULL;
-            count_dropped(r, big ? "too_large" : "invalid", 1);
-            reply_error(&c, big ? 413 : 400, "invalid gzip request body: %s", err);
-            return;
-        }
-        body = plain;
-    }
-    struct items it = {0};
-    int rc = c.json ? parse_push_json(r, body, plen, &it, err, sizeof(err))
-                    : parse_push_proto(r, body, plen, &it, err, sizeof(err));
-    if (rc == -2) {
-        count_dropped(r, "too_large", 1);
-        reply_error(&c, 413, "%s", err);
-    } else if (rc < 0) {
-        count_dropped(r, "invalid", 1);
-        reply_error(&c, 400, "%s", err);
-    } else {
-        store_and_reply(&c, &it, tenant);
-    }
-    items_free(&it);
-    free(plain);
+    submit(&c, j);
 }
 
 /* ---- lifecycle ---- */
+
+static void log_enabled(const struct pg_cfg *cfg, int capped, const char *what)
+{
+    pg_log_info("receiver",
+                "routes=\"%s %s\" max_body_size=%llu users=%zu bearer_tokens=%zu "
+                "relabel_rules=%zu max_connections=%s msg=\"%s\"",
+                PG_RECEIVER_INGEST_PATH, PG_RECEIVER_PUSH_PATH,
+                (unsigned long long)cfg->receiver_max_body_size, cfg->n_receiver_users,
+                cfg->n_receiver_bearer_tokens, cfg->n_receiver_relabel,
+                capped ? "enforced" : "not_enforced", what);
+}
+
+static void register_metrics(struct pg_receiver *r)
+{
+    r->m_req = pg_metric_counter("profgate_receiver_requests_total",
+                                 "Push requests answered by the receiver, by route and HTTP code.",
+                                 "route,code");
+    r->m_prof = pg_metric_counter("profgate_receiver_profiles_total",
+                                  "Pushed profiles committed to the buffer, by route.", "route");
+    r->m_drop =
+        pg_metric_counter("profgate_receiver_dropped_profiles_total",
+                          "Pushed profiles (or whole requests) not stored, by reason.", "reason");
+    r->m_bytes =
+        pg_metric_counter("profgate_receiver_bytes_total",
+                          "Request body bytes received by the receiver, by route.", "route");
+}
 
 struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
                                        struct event_base *base, const struct pg_cfg *cfg, char *err,
@@ -899,17 +594,8 @@ struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
     r->web = web;
     r->base = base;
     r->cfg = cfg;
-    r->m_req = pg_metric_counter("profgate_receiver_requests_total",
-                                 "Push requests answered by the receiver, by route and HTTP code.",
-                                 "route,code");
-    r->m_prof = pg_metric_counter("profgate_receiver_profiles_total",
-                                  "Pushed profiles committed to the buffer, by route.", "route");
-    r->m_drop =
-        pg_metric_counter("profgate_receiver_dropped_profiles_total",
-                          "Pushed profiles (or whole requests) not stored, by reason.", "reason");
-    r->m_bytes =
-        pg_metric_counter("profgate_receiver_bytes_total",
-                          "Request body bytes received by the receiver, by route.", "route");
+    r->wq = pg_app_workq(app);
+    register_metrics(r);
     if (pg_web_route(web, PG_RECEIVER_INGEST_PATH, handle_ingest, r) < 0) {
         snprintf(err, errlen, "out of memory");
         pg_receiver_destroy(r);
@@ -925,20 +611,32 @@ struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
     int capped =
         pg_web_set_limits(web, cfg->receiver_max_connections, cfg->receiver_read_timeout_ms,
                           cfg->receiver_write_timeout_ms, cfg->receiver_max_body_size);
-    pg_log_info("receiver",
-                "routes=\"%s %s\" max_body_size=%llu users=%zu bearer_tokens=%zu "
-                "relabel_rules=%zu max_connections=%s msg=\"receiver enabled\"",
-                PG_RECEIVER_INGEST_PATH, PG_RECEIVER_PUSH_PATH,
-                (unsigned long long)cfg->receiver_max_body_size, cfg->n_receiver_users,
-                cfg->n_receiver_bearer_tokens, cfg->n_receiver_relabel,
-                capped ? "enforced" : "not_enforced");
+    log_enabled(cfg, capped, "receiver enabled");
     return r;
+}
+
+void pg_receiver_reconfigure(struct pg_receiver *r, const struct pg_cfg *cfg)
+{
+    r->cfg = cfg;
+    int capped =
+        pg_web_set_limits(r->web, cfg->receiver_max_connections, cfg->receiver_read_timeout_ms,
+                          cfg->receiver_write_timeout_ms, cfg->receiver_max_body_size);
+    log_enabled(cfg, capped, "receiver reconfigured");
 }
 
 void pg_receiver_destroy(struct pg_receiver *r)
 {
     if (!r)
         return;
+    /* answer what is still in flight; its conversion is freed when the worker is done */
+    while (r->inflight) {
+        struct reqctx *c = r->inflight;
+        inflight_unlink(c);
+        count_dropped(r, "shutdown", 1);
+        reply_error(c, 503, "profgate receiver stopped: retry later");
+        c->r = NULL;
+        c->req = NULL;
+    }
     if (r->have_ingest)
         pg_web_unroute(r->web, PG_RECEIVER_INGEST_PATH);
     if (r->have_push)
@@ -946,7 +644,7 @@ void pg_receiver_destroy(struct pg_receiver *r)
     free(r);
 }
 
-/* ---- in-process entry point for the fuzz harnesses (receiver_internal.h) ---- */
+/* ---- in-process entry points (receiver_internal.h) ---- */
 
 void pg_receiver_serve(struct pg_receiver *r, struct evhttp_request *req,
                        enum pg_receiver_route route)
@@ -955,4 +653,9 @@ void pg_receiver_serve(struct pg_receiver *r, struct evhttp_request *req,
         handle_push(req, r);
     else
         handle_ingest(req, r);
+}
+
+size_t pg_receiver_inflight(const struct pg_receiver *r)
+{
+    return r->n_inflight;
 }

@@ -3,7 +3,9 @@
  * Makes profgate a gateway that Pyroscope SDKs and other profgates push to. Both routes
  * are served on the daemon's HTTP server (pg_web) and write into the app's durable buffer:
  * a request is answered 200 only after the sink writer committed its profiles, and is
- * stored all or nothing (a 503 leaves nothing of it in the buffer).
+ * stored all or nothing (a 503 leaves nothing of it in the buffer). Decoding and
+ * converting a request's profiles runs on the app's processing workers
+ * (daemon/rx_convert.h), never on the event loop; its reply waits for them.
  *
  * POST /ingest (Pyroscope's legacy SDK API; answers in plain text):
  *   ?name=app{k=v,...}&from=&until=&format=&spyName=&sampleRate= (daemon/ingest_parse.h),
@@ -16,12 +18,15 @@
  * Status codes: 400 bad metadata / labels / undecodable profile (the body says which),
  * 401 missing or wrong credential (receiver.basic_auth, receiver.bearer_tokens_file;
  * nothing stored), 405 not POST, 413 body over receiver.max_body_size, 415 (push) unknown
- * Content-Type, 429 + Retry-After while the buffer is over its high-water mark, 503 when
- * the buffer could not store or commit. X-Scope-OrgID is stored as the profile's tenant.
+ * Content-Type, 429 + Retry-After while the buffer is over its high-water mark or the
+ * processing workers' queue is full, 503 when the buffer could not store or commit or the
+ * receiver stopped with the request in flight. X-Scope-OrgID is stored as the profile's tenant.
  * receiver.relabel_configs run over each series' labels (drop = not stored, counted).
  *
  * Metrics: profgate_receiver_requests_total{route,code},
- * profgate_receiver_profiles_total{route}, profgate_receiver_dropped_profiles_total{reason},
+ * profgate_receiver_profiles_total{route}, profgate_receiver_dropped_profiles_total{reason}
+ * (reason: unauthorized, invalid, too_large, buffer_full, overloaded, empty, relabel,
+ * relabel_error, storage, shutdown),
  * profgate_receiver_bytes_total{route}. */
 #ifndef PG_DAEMON_RECEIVER_H
 #define PG_DAEMON_RECEIVER_H
@@ -46,7 +51,12 @@ struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
                                        struct event_base *base, const struct pg_cfg *cfg, char *err,
                                        size_t errlen);
 
-/* Unregisters the routes and frees r. Accepts NULL. */
+/* Points r at a reloaded config (borrowed, as for create) and re-applies its limits to
+ * the server. Requests in flight finish with the new relabel rules. */
+void pg_receiver_reconfigure(struct pg_receiver *r, const struct pg_cfg *cfg);
+
+/* Answers the requests still in flight 503, unregisters the routes and frees r. Accepts
+ * NULL. */
 void pg_receiver_destroy(struct pg_receiver *r);
 
 #endif

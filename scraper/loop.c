@@ -440,7 +440,6 @@ static struct pg_scrape_job *make_job(struct pg_scrape_loop *l, const struct pg_
     j->start_ns = l->start_ns;
     j->end_ns = end_ns;
     j->base_start_ns = l->base_start_ns;
-    j->test_delay_ms = l->pool->test_delay_ms;
     j->loop = l;
     return j;
 }

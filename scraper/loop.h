@@ -77,7 +77,6 @@ struct pg_scrape_pool_ref {
     const struct pg_scrape_metrics *metrics;
     struct pg_workq *wq;         /* processing workers, or NULL: process on the loop */
     struct pg_scrape_shed *shed; /* owned by the scraper */
-    int test_delay_ms;           /* test-only, see scraper/work.h */
 };
 
 enum pg_scrape_health { PG_SCRAPE_UNKNOWN = 0, PG_SCRAPE_UP, PG_SCRAPE_DOWN };

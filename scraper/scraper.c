@@ -33,7 +33,6 @@ struct pg_scraper {
     struct pg_curlm *cm;
     struct pg_workq *wq;
     struct pg_scrape_shed shed;
-    int test_delay_ms;
     pg_scrape_sink_fn sink;
     void *ud;
     struct pg_scrape_metrics metrics;
@@ -146,7 +145,6 @@ static struct pool *pool_new(struct pg_scraper *s, const struct pg_cfg_scrape *j
     p->ref.metrics = &s->metrics;
     p->ref.wq = s->wq;
     p->ref.shed = &s->shed;
-    p->ref.test_delay_ms = s->test_delay_ms;
     return p;
 }
 
@@ -170,26 +168,6 @@ static void collect_targets(void *ud)
     }
 }
 
-/* Test-only: PROFGATE_TEST_WORK_DELAY_MS makes every processing job sleep that long on its
- * worker, so the e2e tests can saturate the workers (tests/e2e/test_run_workers.py). Read
- * once here; never set it in production. */
-static int read_test_delay(void)
-{
-    const char *v = getenv("PROFGATE_TEST_WORK_DELAY_MS");
-    if (v == NULL || *v == '\0')
-        return 0;
-    long ms = strtol(v, NULL, 10);
-    if (ms <= 0)
-        return 0;
-    if (ms > 60000)
-        ms = 60000;
-    pg_log_warn("scraper",
-                "delay_ms=%ld msg=\"PROFGATE_TEST_WORK_DELAY_MS is set: every "
-                "scrape's processing is slowed down (test only)\"",
-                ms);
-    return (int)ms;
-}
-
 struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *cm,
                                      struct pg_workq *wq, pg_scrape_sink_fn sink, void *ud)
 {
@@ -199,7 +177,6 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
     s->base = base;
     s->cm = cm;
     s->wq = wq;
-    s->test_delay_ms = read_test_delay();
     s->sink = sink;
     s->ud = ud;
     struct pg_scrape_metrics *m = &s->metrics;

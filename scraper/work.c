@@ -65,18 +65,6 @@ static int scrape_delta(struct pg_scrape_job *j, const uint8_t *raw, size_t rawl
     return 0;
 }
 
-/* Test-only: sleeps j->test_delay_ms (PROFGATE_TEST_WORK_DELAY_MS, read once at startup by
- * the scraper) to simulate slow processing in the e2e tests. 0 in production. */
-static void test_delay(const struct pg_scrape_job *j)
-{
-    if (j->test_delay_ms <= 0)
-        return;
-    struct timespec ts = {.tv_sec = j->test_delay_ms / 1000,
-                          .tv_nsec = (long)(j->test_delay_ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 static int fail(struct pg_scrape_job *j)
 {
     j->rc = -1;
@@ -85,7 +73,6 @@ static int fail(struct pg_scrape_job *j)
 
 int pg_scrape_work(struct pg_scrape_job *j)
 {
-    test_delay(j);
     j->rc = 0;
     j->from_ns = j->start_ns;
     j->until_ns = j->end_ns;

@@ -42,7 +42,6 @@ struct pg_scrape_job {
     int64_t start_ns, end_ns;   /* this scrape's start and end (unix ns) */
     int64_t base_start_ns;      /* in: start of the scrape that set the baseline (0: none);
                                    out: start_ns when this scrape became the baseline */
-    int test_delay_ms;          /* test-only extra work time (PROFGATE_TEST_WORK_DELAY_MS) */
 
     /* output, set by pg_scrape_work */
     int rc;        /* 0 ok, -1 failed: err says why (the target is down) */

@@ -3,7 +3,7 @@ overloaded on purpose.
 
 One Go target (pprofapp) is scraped by 20 loops (the same address in 20 static groups with
 distinct labels, goroutine only) every 1s. Processing is made slow with the test-only
-PROFGATE_TEST_WORK_DELAY_MS=300 (scraper/scraper.c) on one worker with a queue of one job,
+PROFGATE_TEST_WORK_DELAY_MS=300 (core/workq.c) on one worker with a queue of one job,
 so profgate can process ~3 scrapes/s of the 20/s due. Expected: profgate sheds
 (profgate_scrapes_skipped_total{reason="overloaded"} > 0, logged), no scrape fails, no
 target is ever shown down and every one ends up "up", the slow worker does not delay the

@@ -8,7 +8,8 @@
  * handler but nothing is appended to SQLite (which would make each execution cost a
  * commit and fill the disk). pg_fuzz_receiver_serve builds a POST request in memory
  * (struct evhttp_request with no connection: libevent frees it when the handler replies,
- * so an unanswered request shows up as a leak) and runs the route's handler on it. */
+ * so an unanswered request shows up as a leak), runs the route's handler on it and runs
+ * the loop until the processing worker's conversion came back and was answered. */
 #ifndef PG_TESTS_FUZZ_RECEIVER_FIXTURE_H
 #define PG_TESTS_FUZZ_RECEIVER_FIXTURE_H
 
@@ -117,6 +118,10 @@ static int pg_fuzz_receiver_serve(enum pg_receiver_route route, const char *uri,
     }
     evbuffer_add(req->input_buffer, body, len);
     pg_receiver_serve(pg_fuzz_rx.recv, req, route);
+    /* the conversion runs on the app's processing workers: the reply (which frees req)
+     * comes with the completion the loop runs */
+    while (pg_receiver_inflight(pg_fuzz_rx.recv))
+        event_base_loop(pg_fuzz_rx.base, EVLOOP_ONCE);
     event_base_loop(pg_fuzz_rx.base, EVLOOP_NONBLOCK);
     return 0;
 }

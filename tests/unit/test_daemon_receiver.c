@@ -21,6 +21,7 @@
 #include "daemon/app.h"
 #include "daemon/ingest_parse.h"
 #include "daemon/receiver.h"
+#include "daemon/receiver_internal.h"
 #include "daemon/web.h"
 #include "push.pb-c.h"
 #include "profile/pprof.h"
@@ -1378,6 +1379,52 @@ static void test_inproc_all_or_nothing(void **st)
     pg_buf_close(b);
 }
 
+/* A receiver destroyed with a request on a worker (PROFGATE_TEST_WORK_DELAY_MS keeps it
+ * there) answers it 503 at once; the conversion is freed when the worker is done (LSan
+ * checks it in the sanitizer build). */
+static int setup_slow(void **st)
+{
+    setenv("PROFGATE_TEST_WORK_DELAY_MS", "300", 1);
+    int rc = setup_inproc(st);
+    unsetenv("PROFGATE_TEST_WORK_DELAY_MS");
+    return rc;
+}
+
+static void test_inproc_destroy_in_flight(void **st)
+{
+    (void)st;
+    size_t glen;
+    uint8_t *gz = pg_test_slurp("data/go_allocs.pb.gz", &glen);
+    struct resp r;
+    memset(&r, 0, sizeof(r));
+    struct evhttp_connection *conn =
+        evhttp_connection_base_new(F.base, NULL, "127.0.0.1", (ev_uint16_t)F.port);
+    struct evhttp_request *req = evhttp_request_new(on_resp, &r);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", "127.0.0.1");
+    evhttp_add_header(h, "Authorization", "Basic dTpw");
+    evbuffer_add(evhttp_request_get_output_buffer(req), gz, glen);
+    assert_int_equal(evhttp_make_request(conn, req, EVHTTP_REQ_POST, "/ingest?name=slowapp"), 0);
+    struct timespec ms = {0, 1000000};
+    for (int i = 0; i < 3000 && pg_receiver_inflight(F.recv) == 0 && !r.done; i++) {
+        event_base_loop(F.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        nanosleep(&ms, NULL);
+    }
+    assert_false(r.done); /* not answered before its conversion */
+    assert_int_equal(pg_receiver_inflight(F.recv), 1);
+    pg_receiver_destroy(F.recv);
+    F.recv = NULL;
+    for (int i = 0; i < 3000 && !r.done; i++) {
+        event_base_loop(F.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        nanosleep(&ms, NULL);
+    }
+    assert_int_equal(r.code, 503);
+    assert_non_null(strstr(r.body, "receiver stopped"));
+    assert_non_null(strstr(r.retry_after, "5"));
+    evhttp_connection_free(conn);
+    free(gz);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1394,6 +1441,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inproc, setup_inproc, teardown_inproc),
         cmocka_unit_test_setup_teardown(test_inproc_hostile, setup_inproc, teardown_inproc),
         cmocka_unit_test_setup_teardown(test_inproc_all_or_nothing, setup_inproc, teardown_inproc),
+        cmocka_unit_test_setup_teardown(test_inproc_destroy_in_flight, setup_slow, teardown_inproc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
