@@ -37,6 +37,7 @@
 #include "push.pb-c.h"
 #include "relabel/relabel.h"
 #include "sink/writer.h"
+#include "profile/folded.h"
 #include "profile/pprof.h"
 
 #define RETRY_AFTER_S "5"
@@ -541,9 +542,9 @@ static void handle_ingest(struct evhttp_request *req, void *ud)
             reply_error(&c, 400, "%s", err);
             goto out;
         }
-        int frc = pg_ingest_folded_to_pprof(pb, plen, p.format == PG_INGEST_LINES, m, type, unit,
-                                            p.sample_rate, p.from_ns, p.until_ns, &x->owned,
-                                            &x->len, err, sizeof(err));
+        int frc =
+            pg_folded_to_pprof(pb, plen, p.format == PG_INGEST_LINES, m, type, unit, p.sample_rate,
+                               p.from_ns, p.until_ns, &x->owned, &x->len, err, sizeof(err));
         if (frc == -2) {
             count_dropped(r, "too_large", 1);
             reply_error(&c, 413, "%s", err);
