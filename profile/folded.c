@@ -1,11 +1,13 @@
 /* folded.c (profile/) - folded stacks -> pprof (see folded.h).
  *
  * As Pyroscope's ingest adapter (pkg/ingester/pyroscope/ingest_adapter.go: convertMetadata,
- * sample-rate scaling) and its tree.Pprof. Every allocation counts against one budget. */
+ * sample-rate scaling) and its tree.Pprof. The string table and the stack index hash with
+ * XXH3 and probe linearly. Every allocation counts against one budget. */
 #include "profile/folded.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "core/errmsg.h"
 #include "core/utf8.h"
@@ -61,17 +63,6 @@ static size_t grow_cap(size_t cap, size_t min, size_t sz)
     return nc < cap || nc > SIZE_MAX / sz ? 0 : nc;
 }
 
-static uint64_t fnv(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* A string table with dedup (open addressing over indexes, load <= 1/2). */
 struct strtab {
     char **v;
@@ -89,7 +80,7 @@ static int strtab_grow(struct strtab *t, struct budget *b)
     if (!slots)
         return -1;
     for (size_t i = 0; i < t->n; i++) {
-        size_t h = (size_t)fnv(t->v[i], strlen(t->v[i])) & (ns - 1);
+        size_t h = (size_t)XXH3_64bits(t->v[i], strlen(t->v[i])) & (ns - 1);
         while (slots[h])
             h = (h + 1) & (ns - 1);
         slots[h] = i + 1;
@@ -107,7 +98,7 @@ static int64_t strtab_add(struct strtab *t, struct budget *b, const char *s, siz
 {
     if ((t->n + 1) * 2 > t->nslots && strtab_grow(t, b) < 0)
         return -1;
-    size_t h = (size_t)fnv(s, n) & (t->nslots - 1);
+    size_t h = (size_t)XXH3_64bits(s, n) & (t->nslots - 1);
     while (t->slots[h]) {
         const char *x = t->v[t->slots[h] - 1];
         if (!strncmp(x, s, n) && x[n] == '\0')
@@ -254,7 +245,7 @@ static uint64_t folded_loc(struct folded *f, const char *s, size_t n)
  * Returns 0, -1 (out of budget or memory) or -2 (the sum overflows). */
 static int folded_sample(struct folded *f, const uint64_t *ids, size_t n, int64_t value)
 {
-    uint64_t h = fnv(ids, n * sizeof(*ids));
+    uint64_t h = XXH3_64bits(ids, n * sizeof(*ids));
     if ((f->samples.n + 1) * 2 > f->nsslots) {
         size_t ns = f->nsslots ? grow_cap(f->nsslots, 256, sizeof(size_t)) : 256;
         if (!ns || budget_take(&f->bud, ns * sizeof(size_t) + PG_FOLDED_MALLOC_OVERHEAD) < 0)
