@@ -1,8 +1,10 @@
 /* folded.c (profile/) - folded stacks -> pprof (see folded.h).
  *
  * As Pyroscope's ingest adapter (pkg/ingester/pyroscope/ingest_adapter.go: convertMetadata,
- * sample-rate scaling) and its tree.Pprof. The string table and the stack index hash with
- * XXH3 and probe linearly. Every allocation counts against one budget. */
+ * sample-rate scaling) and its tree.Pprof. Passes: read each line (count; frames ->
+ * location ids through a deduplicating string table; stack -> sample through a hash table
+ * of stacks; both tables hash with XXH3 and probe linearly), then pack the profile. Every
+ * allocation counts against one budget. */
 #include "profile/folded.h"
 
 #include <stdlib.h>
@@ -180,6 +182,11 @@ struct folded {
     size_t fn_cap;
     size_t *sslots; /* stack index: sample index + 1, 0 = empty (load <= 1/2) */
     size_t nsslots;
+    uint64_t *stack; /* the location ids of the line being read, leaf first */
+    size_t stack_cap;
+    int lines_format; /* 1: one stack per line counting 1; 0: "stack count" */
+    int timed;        /* values scaled to nanoseconds by period */
+    int64_t period;
 };
 
 static void folded_free(struct folded *f)
@@ -194,6 +201,7 @@ static void folded_free(struct folded *f)
     free(f->locs.v);
     free(f->fn_of_str);
     free(f->sslots);
+    free(f->stack);
     strtab_free(&f->st);
 }
 
@@ -292,27 +300,124 @@ static int folded_sample(struct folded *f, const uint64_t *ids, size_t n, int64_
     return 0;
 }
 
-int pg_folded_to_pprof(const uint8_t *body, size_t len, int lines_format, const char *metric,
-                       const char *type, const char *unit, uint32_t sample_rate, int64_t from_ns,
-                       int64_t until_ns, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+/* What the helpers of pg_folded_to_pprof return besides 0 and -1 (a reason in err): an
+ * allocation failed or the budget ran out (the caller tells which). */
+#define FOLDED_NOMEM (-3)
+
+/* Parses the count after the last space of a "stack count" line[0..ll). Returns 0 with
+ * *value and *stk_len (the length of the stack before that space), or -1 with a reason in
+ * err. */
+static int folded_count(const char *line, size_t ll, size_t lineno, int64_t *value, size_t *stk_len,
+                        char *err, size_t errlen)
 {
-    struct folded f;
-    memset(&f, 0, sizeof(f));
-    f.bud.limit = len > (SIZE_MAX - PG_FOLDED_BUDGET_SLACK) / PG_FOLDED_BUDGET_RATIO
-                      ? SIZE_MAX
-                      : len * PG_FOLDED_BUDGET_RATIO + PG_FOLDED_BUDGET_SLACK;
-    int rc = -1;
-    uint64_t *stack = NULL;
-    size_t stack_cap = 0;
-    int64_t period = 0;
-    int timed = sample_rate > 0 && (!strcmp(metric, "process_cpu") || !strcmp(metric, "wall"));
-    if (timed) {
-        period = 1000000000ll / (int64_t)sample_rate;
-        type = !strcmp(metric, "wall") ? "wall" : "cpu";
-        unit = "nanoseconds";
+    const char *sp = NULL;
+    for (size_t i = ll; i > 0; i--)
+        if (line[i - 1] == ' ') {
+            sp = line + i - 1;
+            break;
+        }
+    char num[24];
+    size_t nl = sp ? ll - (size_t)(sp + 1 - line) : 0;
+    if (!sp || nl == 0 || nl >= sizeof(num)) {
+        pg_errmsg_set(err, errlen, "line %zu: want \"frame;frame;... count\"", lineno);
+        return -1;
     }
-    if (strtab_add(&f.st, &f.bud, "", 0) < 0)
-        goto oom;
+    memcpy(num, sp + 1, nl);
+    num[nl] = '\0';
+    char *e;
+    unsigned long long v = strtoull(num, &e, 10);
+    if (*e || num[0] == '-' || v > INT64_MAX) {
+        pg_errmsg_set(err, errlen, "line %zu: count \"%s\" is not a non-negative integer", lineno,
+                      num);
+        return -1;
+    }
+    *value = (int64_t)v;
+    *stk_len = (size_t)(sp - line);
+    return 0;
+}
+
+/* Sets f->stack[n] = id, growing the stack. Returns 0 or -1 (out of budget or memory). */
+static int folded_stack_set(struct folded *f, size_t n, uint64_t id)
+{
+    if (n == f->stack_cap) {
+        size_t nc = grow_cap(f->stack_cap, 64, sizeof(*f->stack));
+        uint64_t *ns =
+            nc ? brealloc(&f->bud, f->stack, f->stack_cap * sizeof(*ns), nc * sizeof(*ns)) : NULL;
+        if (!ns)
+            return -1;
+        f->stack = ns;
+        f->stack_cap = nc;
+    }
+    f->stack[n] = id;
+    return 0;
+}
+
+/* Reads the ';'-separated frames of stk[0..len) (root first; empty names skipped) into
+ * f->stack as location ids, leaf first. Returns 0 with *nf the number of frames, or -1
+ * (out of budget or memory). */
+static int folded_frames(struct folded *f, const char *stk, size_t len, size_t *nf)
+{
+    size_t n = 0;
+    const char *fs = stk, *stk_end = stk + len;
+    while (fs <= stk_end) {
+        const char *fe = memchr(fs, ';', (size_t)(stk_end - fs));
+        if (!fe)
+            fe = stk_end;
+        if (fe > fs) {
+            uint64_t id = folded_loc(f, fs, (size_t)(fe - fs));
+            if (!id || folded_stack_set(f, n, id) < 0)
+                return -1;
+            n++;
+        }
+        fs = fe + 1;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        uint64_t t = f->stack[i];
+        f->stack[i] = f->stack[n - 1 - i];
+        f->stack[n - 1 - i] = t;
+    }
+    *nf = n;
+    return 0;
+}
+
+/* Adds one non-empty line[0..ll) (line end removed) to f. Returns 0, -1 with a reason in
+ * err, or FOLDED_NOMEM. */
+static int folded_line(struct folded *f, const char *line, size_t ll, size_t lineno, char *err,
+                       size_t errlen)
+{
+    if (memchr(line, '\0', ll) || !pg_utf8_valid(line, ll)) {
+        pg_errmsg_set(err, errlen, "line %zu: not UTF-8 text", lineno);
+        return -1;
+    }
+    size_t stk_len = ll;
+    int64_t value = 1;
+    if (!f->lines_format && folded_count(line, ll, lineno, &value, &stk_len, err, errlen) < 0)
+        return -1;
+    if (f->timed && __builtin_mul_overflow(value, f->period, &value)) {
+        pg_errmsg_set(err, errlen, "line %zu: count overflows when scaled to nanoseconds", lineno);
+        return -1;
+    }
+    size_t nf;
+    if (folded_frames(f, line, stk_len, &nf) < 0)
+        return FOLDED_NOMEM;
+    if (!nf) {
+        pg_errmsg_set(err, errlen, "line %zu: empty stack", lineno);
+        return -1;
+    }
+    int src = folded_sample(f, f->stack, nf, value);
+    if (src == -2) {
+        pg_errmsg_set(err, errlen, "line %zu: the counts of this stack overflow when summed",
+                      lineno);
+        return -1;
+    }
+    return src < 0 ? FOLDED_NOMEM : 0;
+}
+
+/* Adds every line of body[0..len) to f ('\n' or "\r\n" ends a line; empty lines are
+ * skipped). Returns 0, -1 with a reason in err (also when there is no sample), or
+ * FOLDED_NOMEM. */
+static int folded_read(struct folded *f, const uint8_t *body, size_t len, char *err, size_t errlen)
+{
     size_t lineno = 0;
     const uint8_t *p = body, *end = body + len;
     while (p < end) {
@@ -326,148 +431,99 @@ int pg_folded_to_pprof(const uint8_t *body, size_t len, int lines_format, const 
         p = eol ? eol + 1 : end;
         if (ll == 0)
             continue;
-        if (memchr(line, '\0', ll) || !pg_utf8_valid(line, ll)) {
-            pg_errmsg_set(err, errlen, "line %zu: not UTF-8 text", lineno);
-            goto fail;
-        }
-        size_t stk_len = ll;
-        int64_t value = 1;
-        if (!lines_format) {
-            const char *sp = NULL;
-            for (size_t i = ll; i > 0; i--)
-                if (line[i - 1] == ' ') {
-                    sp = line + i - 1;
-                    break;
-                }
-            char num[24];
-            size_t nl = sp ? ll - (size_t)(sp + 1 - line) : 0;
-            if (!sp || nl == 0 || nl >= sizeof(num)) {
-                pg_errmsg_set(err, errlen, "line %zu: want \"frame;frame;... count\"", lineno);
-                goto fail;
-            }
-            memcpy(num, sp + 1, nl);
-            num[nl] = '\0';
-            char *e;
-            unsigned long long v = strtoull(num, &e, 10);
-            if (*e || num[0] == '-' || v > INT64_MAX) {
-                pg_errmsg_set(err, errlen, "line %zu: count \"%s\" is not a non-negative integer",
-                              lineno, num);
-                goto fail;
-            }
-            value = (int64_t)v;
-            stk_len = (size_t)(sp - line);
-        }
-        if (timed && __builtin_mul_overflow(value, period, &value)) {
-            pg_errmsg_set(err, errlen, "line %zu: count overflows when scaled to nanoseconds",
-                          lineno);
-            goto fail;
-        }
-        /* frames root first -> location ids leaf first (reversed below) */
-        size_t nf = 0;
-        const char *fs = line, *stk_end = line + stk_len;
-        while (fs <= stk_end) {
-            const char *fe = memchr(fs, ';', (size_t)(stk_end - fs));
-            if (!fe)
-                fe = stk_end;
-            if (fe > fs) {
-                uint64_t id = folded_loc(&f, fs, (size_t)(fe - fs));
-                if (!id)
-                    goto oom;
-                if (nf == stack_cap) {
-                    size_t nc = grow_cap(stack_cap, 64, sizeof(*stack));
-                    uint64_t *ns =
-                        nc ? brealloc(&f.bud, stack, stack_cap * sizeof(*ns), nc * sizeof(*ns))
-                           : NULL;
-                    if (!ns)
-                        goto oom;
-                    stack = ns;
-                    stack_cap = nc;
-                }
-                stack[nf++] = id;
-            }
-            fs = fe + 1;
-        }
-        if (!nf) {
-            pg_errmsg_set(err, errlen, "line %zu: empty stack", lineno);
-            goto fail;
-        }
-        for (size_t i = 0; i < nf / 2; i++) {
-            uint64_t t = stack[i];
-            stack[i] = stack[nf - 1 - i];
-            stack[nf - 1 - i] = t;
-        }
-        int src = folded_sample(&f, stack, nf, value);
-        if (src == -2) {
-            pg_errmsg_set(err, errlen, "line %zu: the counts of this stack overflow when summed",
-                          lineno);
-            goto fail;
-        }
-        if (src < 0)
-            goto oom;
+        int rc = folded_line(f, line, ll, lineno, err, errlen);
+        if (rc < 0)
+            return rc;
     }
-    if (!f.samples.n) {
+    if (!f->samples.n) {
         pg_errmsg_set(err, errlen, "no samples in the body");
-        goto fail;
+        return -1;
     }
-    {
-        Perftools__Profiles__Profile prof;
-        perftools__profiles__profile__init(&prof);
-        Perftools__Profiles__ValueType vt, pt;
-        perftools__profiles__value_type__init(&vt);
-        perftools__profiles__value_type__init(&pt);
-        Perftools__Profiles__ValueType *vtp = &vt;
-        int64_t ti = strtab_add(&f.st, &f.bud, type, strlen(type));
-        int64_t ui = strtab_add(&f.st, &f.bud, unit, strlen(unit));
-        if (ti < 0 || ui < 0)
-            goto oom;
-        vt.type = ti;
-        vt.unit = ui;
-        prof.n_sample_type = 1;
-        prof.sample_type = &vtp;
-        if (timed) {
-            int64_t ci = strtab_add(&f.st, &f.bud, "cpu", 3);
-            int64_t ni = strtab_add(&f.st, &f.bud, "nanoseconds", 11);
-            if (ci < 0 || ni < 0)
-                goto oom;
-            pt.type = ci;
-            pt.unit = ni;
-            prof.period_type = &pt;
-            prof.period = period;
-        }
-        prof.n_sample = f.samples.n;
-        prof.sample = (Perftools__Profiles__Sample **)f.samples.v;
-        prof.n_location = f.locs.n;
-        prof.location = (Perftools__Profiles__Location **)f.locs.v;
-        prof.n_function = f.funcs.n;
-        prof.function = (Perftools__Profiles__Function **)f.funcs.v;
-        prof.n_string_table = f.st.n;
-        prof.string_table = f.st.v;
-        prof.time_nanos = from_ns;
-        int64_t span;
-        prof.duration_nanos =
-            until_ns > from_ns && !__builtin_sub_overflow(until_ns, from_ns, &span) ? span : 0;
-        size_t sz = perftools__profiles__profile__get_packed_size(&prof);
-        uint8_t *buf = bmalloc(&f.bud, sz);
-        if (!buf)
-            goto oom;
-        *outlen = perftools__profiles__profile__pack(&prof, buf);
-        *out = buf;
+    return 0;
+}
+
+/* Packs f's samples, locations, functions and strings into a new buffer (from the
+ * budget): sample type type/unit, period type cpu/nanoseconds and f->period when timed,
+ * time_nanos from_ns, duration until - from (0 when not positive or on overflow). Returns
+ * 0 with *out and *outlen, or FOLDED_NOMEM. */
+static int folded_pack(struct folded *f, const char *type, const char *unit, int64_t from_ns,
+                       int64_t until_ns, uint8_t **out, size_t *outlen)
+{
+    Perftools__Profiles__Profile prof;
+    perftools__profiles__profile__init(&prof);
+    Perftools__Profiles__ValueType vt, pt;
+    perftools__profiles__value_type__init(&vt);
+    perftools__profiles__value_type__init(&pt);
+    Perftools__Profiles__ValueType *vtp = &vt;
+    int64_t ti = strtab_add(&f->st, &f->bud, type, strlen(type));
+    int64_t ui = strtab_add(&f->st, &f->bud, unit, strlen(unit));
+    if (ti < 0 || ui < 0)
+        return FOLDED_NOMEM;
+    vt.type = ti;
+    vt.unit = ui;
+    prof.n_sample_type = 1;
+    prof.sample_type = &vtp;
+    if (f->timed) {
+        int64_t ci = strtab_add(&f->st, &f->bud, "cpu", 3);
+        int64_t ni = strtab_add(&f->st, &f->bud, "nanoseconds", 11);
+        if (ci < 0 || ni < 0)
+            return FOLDED_NOMEM;
+        pt.type = ci;
+        pt.unit = ni;
+        prof.period_type = &pt;
+        prof.period = f->period;
     }
-    rc = 0;
-    goto done;
-oom:
-    if (f.bud.exceeded) {
+    prof.n_sample = f->samples.n;
+    prof.sample = (Perftools__Profiles__Sample **)f->samples.v;
+    prof.n_location = f->locs.n;
+    prof.location = (Perftools__Profiles__Location **)f->locs.v;
+    prof.n_function = f->funcs.n;
+    prof.function = (Perftools__Profiles__Function **)f->funcs.v;
+    prof.n_string_table = f->st.n;
+    prof.string_table = f->st.v;
+    prof.time_nanos = from_ns;
+    int64_t span;
+    prof.duration_nanos =
+        until_ns > from_ns && !__builtin_sub_overflow(until_ns, from_ns, &span) ? span : 0;
+    size_t sz = perftools__profiles__profile__get_packed_size(&prof);
+    uint8_t *buf = bmalloc(&f->bud, sz);
+    if (!buf)
+        return FOLDED_NOMEM;
+    *outlen = perftools__profiles__profile__pack(&prof, buf);
+    *out = buf;
+    return 0;
+}
+
+int pg_folded_to_pprof(const uint8_t *body, size_t len, int lines_format, const char *metric,
+                       const char *type, const char *unit, uint32_t sample_rate, int64_t from_ns,
+                       int64_t until_ns, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+{
+    struct folded f;
+    memset(&f, 0, sizeof(f));
+    f.bud.limit = len > (SIZE_MAX - PG_FOLDED_BUDGET_SLACK) / PG_FOLDED_BUDGET_RATIO
+                      ? SIZE_MAX
+                      : len * PG_FOLDED_BUDGET_RATIO + PG_FOLDED_BUDGET_SLACK;
+    f.lines_format = lines_format;
+    f.timed = sample_rate > 0 && (!strcmp(metric, "process_cpu") || !strcmp(metric, "wall"));
+    if (f.timed) {
+        f.period = 1000000000ll / (int64_t)sample_rate;
+        type = !strcmp(metric, "wall") ? "wall" : "cpu";
+        unit = "nanoseconds";
+    }
+    int rc = strtab_add(&f.st, &f.bud, "", 0) < 0 ? FOLDED_NOMEM
+                                                  : folded_read(&f, body, len, err, errlen);
+    if (rc == 0)
+        rc = folded_pack(&f, type, unit, from_ns, until_ns, out, outlen);
+    if (rc == FOLDED_NOMEM && f.bud.exceeded) {
         pg_errmsg_set(err, errlen,
                       "folded profile too large: converting it to pprof needs more than %zu "
                       "bytes (%dx the %zu-byte body + 1 MiB)",
                       f.bud.limit, PG_FOLDED_BUDGET_RATIO, len);
         rc = -2;
-    } else {
+    } else if (rc == FOLDED_NOMEM) {
         pg_errmsg_set(err, errlen, "out of memory");
+        rc = -1;
     }
-fail:
-done:
-    free(stack);
     folded_free(&f);
     return rc;
 }
