@@ -6,8 +6,8 @@
  * spyName, sampleRate), multipart/form-data bodies (`profile`, `prev_profile`,
  * `sample_type_config` parts), the __name__ of a pprof body (Pyroscope's
  * RawProfile.metricName with sample_type_config display names), the legacy
- * name-suffix profile types and the conversion of folded stacks ("a;b;c 42") into a pprof
- * (Pyroscope's ingest adapter convertMetadata + tree.Pprof), the series labels of an
+ * name-suffix profile types (Pyroscope's ingest adapter convertMetadata; the folded stacks
+ * they come with are converted to pprof by profile/folded.h), the series labels of an
  * /ingest profile, and the validation of a pushed series (Pyroscope's ValidateLabels with
  * its default limits), tenant ids (dskit's rules), UTF-8 and base64. */
 #ifndef PG_DAEMON_INGEST_PARSE_H
@@ -27,13 +27,10 @@
 /* dskit's MaxTenantIDLength. */
 #define PG_INGEST_MAX_TENANT_LEN 150
 /* Hostile-input caps (profgate's, not Pyroscope's; each is checked before the work it
- * bounds): {k=v} pairs in an /ingest name (twice what a series may carry), entries in a
- * sample_type_config, and the memory a folded-stacks conversion may allocate (ratio x
- * the body + slack, as pg_pprof_check bounds pprof decoding). */
+ * bounds): {k=v} pairs in an /ingest name (twice what a series may carry) and entries in a
+ * sample_type_config (the folded-stacks conversion's budget is profile/folded.h's). */
 #define PG_INGEST_MAX_NAME_PAIRS (2 * PG_INGEST_MAX_LABEL_NAMES)
 #define PG_INGEST_MAX_SAMPLE_TYPES 256
-#define PG_INGEST_FOLDED_BUDGET_RATIO 16
-#define PG_INGEST_FOLDED_BUDGET_SLACK ((size_t)1 << 20)
 
 enum pg_ingest_format {
     PG_INGEST_AUTO = 0, /* no format: multipart, else pprof if it decodes, else groups */
@@ -125,23 +122,6 @@ int pg_ingest_metric_name(const Perftools__Profiles__Profile *p, const struct pg
  * static strings, or -1 with "unknown profile type: X" in err. */
 int pg_ingest_legacy_type(const char *app_full, char **app, const char **metric, const char **type,
                           const char **unit, char *err, size_t errlen);
-
-/* Converts folded stacks into a raw (uncompressed) pprof: lines "root;...;leaf count"
- * (lines_format 0) or "root;...;leaf" counting 1 each (lines_format 1). The sample type is
- * type/unit; for process_cpu and wall with sample_rate > 0 the values are scaled to
- * nanoseconds by the period 1e9/sample_rate (sample type cpu or wall, period type
- * cpu/nanoseconds), as Pyroscope does. time_nanos = from_ns, duration = until - from.
- * Identical stacks are merged into one sample (their counts summed). The work is linear in
- * len (hash tables for frames and stacks), and everything it allocates, the result
- * included, is bounded by PG_INGEST_FOLDED_BUDGET_RATIO x len + PG_INGEST_FOLDED_BUDGET_SLACK.
- * Returns 0 with *out (new buffer, caller frees) and *outlen; -1 with a reason in err (a
- * line that does not parse, no samples, overflow, out of memory); or -2 with a reason in
- * err when the conversion would exceed the budget (too many distinct frames/stacks for
- * the body's size). */
-int pg_ingest_folded_to_pprof(const uint8_t *body, size_t len, int lines_format, const char *metric,
-                              const char *type, const char *unit, uint32_t sample_rate,
-                              int64_t from_ns, int64_t until_ns, uint8_t **out, size_t *outlen,
-                              char *err, size_t errlen);
 
 /* Builds the series labels of an /ingest profile as Pyroscope does: __name__=metric,
  * __delta__="false", pyroscope_spy=spy_name (when non-empty), every name label except

@@ -14,6 +14,7 @@
 
 #include "core/utf8.h"
 #include "daemon/ingest_parse.h"
+#include "profile/folded.h"
 #include "profile/pprof.h"
 #include "push.pb-c.h"
 
@@ -182,9 +183,9 @@ static int ingest_folded_item(struct pg_rx_job *j, const struct pg_ingest_params
         fail(j, 400, "invalid", "%s", err);
         return -1;
     }
-    int frc = pg_ingest_folded_to_pprof(pb, plen, p->format == PG_INGEST_LINES, m, type, unit,
-                                        p->sample_rate, p->from_ns, p->until_ns, &x->owned, &x->len,
-                                        err, sizeof(err));
+    int frc =
+        pg_folded_to_pprof(pb, plen, p->format == PG_INGEST_LINES, m, type, unit, p->sample_rate,
+                           p->from_ns, p->until_ns, &x->owned, &x->len, err, sizeof(err));
     if (frc == -2) {
         fail(j, 413, "too_large", "%s", err);
         goto out;
