@@ -16,6 +16,7 @@
 #include "daemon/ingest_parse.h"
 #include "profile/folded.h"
 #include "profile/pprof.h"
+#include "profile/wire.h"
 #include "push.pb-c.h"
 
 #define MAX_PARTS 8
@@ -315,14 +316,33 @@ static void inflate_budget_init(struct inflate_budget *b, uint64_t max_body)
     b->max_body = max_body;
 }
 
-/* Sets x's time range from prof (now when it has no time). Returns 0, or -1 with err when
- * time_nanos + duration_nanos overflows (times from the wire: checked arithmetic). */
-static int sample_times(struct pg_rx_item *x, const Perftools__Profiles__Profile *prof, char *err,
+/* time_nanos (field 9) and duration_nanos (field 10) of an uncompressed pprof (already
+ * checked by pg_pprof_prepare; as in protobuf, the last occurrence wins). */
+static void pprof_times(const uint8_t *pb, size_t len, int64_t *time_ns, int64_t *dur_ns)
+{
+    const uint8_t *p = pb, *end = pb + len;
+    struct pg_pb_field f;
+    *time_ns = *dur_ns = 0;
+    while (pg_pb_next(&p, end, &f) == 1) {
+        if (f.wt != PG_WT_VARINT)
+            continue;
+        if (f.num == 9)
+            *time_ns = (int64_t)f.v;
+        else if (f.num == 10)
+            *dur_ns = (int64_t)f.v;
+    }
+}
+
+/* Sets x's time range from its uncompressed profile raw (now when it has no time). Returns
+ * 0, or -1 with err when time_nanos + duration_nanos overflows (times from the wire:
+ * checked arithmetic). */
+static int sample_times(struct pg_rx_item *x, const uint8_t *raw, size_t rawlen, char *err,
                         size_t errlen)
 {
-    x->from_ns = prof->time_nanos > 0 ? prof->time_nanos : now_ns();
-    if (__builtin_add_overflow(x->from_ns, prof->duration_nanos > 0 ? prof->duration_nanos : 0,
-                               &x->until_ns)) {
+    int64_t t, d;
+    pprof_times(raw, rawlen, &t, &d);
+    x->from_ns = t > 0 ? t : now_ns();
+    if (__builtin_add_overflow(x->from_ns, d > 0 ? d : 0, &x->until_ns)) {
         snprintf(err, errlen, "time_nanos + duration_nanos overflows 64-bit nanoseconds");
         return -1;
     }
@@ -342,12 +362,12 @@ static int add_sample(struct pg_rx_items *it, const struct pg_labels *ls, uint8_
     }
     uint8_t *raw = NULL;
     size_t rawlen;
-    Perftools__Profiles__Profile *prof = NULL;
     int by_budget = bud->left < bud->max_body;
     uint64_t lim = by_budget ? bud->left : bud->max_body;
     if (lim > SIZE_MAX)
         lim = SIZE_MAX;
-    if (pg_pprof_check(data, len, NULL, (size_t)lim, &raw, &rawlen, &prof, err, errlen) < 0) {
+    /* the streaming structural check (profile/wire.h): no protobuf-c object graph */
+    if (pg_pprof_prepare(data, len, NULL, (size_t)lim, &raw, &rawlen, err, errlen) < 0) {
         free(data);
         if (by_budget && strstr(err, "exceeds limit")) {
             snprintf(err, errlen,
@@ -359,7 +379,6 @@ static int add_sample(struct pg_rx_items *it, const struct pg_labels *ls, uint8_
         return -1;
     }
     bud->left -= rawlen;
-    free(raw);
     struct pg_rx_item *x = items_add(it);
     int rc = 0;
     if (!x || pg_labels_copy(&x->labels, ls) < 0) {
@@ -370,9 +389,9 @@ static int add_sample(struct pg_rx_items *it, const struct pg_labels *ls, uint8_
         /* the item owns data from here: a failure drops it with the request */
         x->body = x->owned = data;
         x->len = len;
-        rc = sample_times(x, prof, err, errlen);
+        rc = sample_times(x, raw, rawlen, err, errlen);
     }
-    pg_pprof_free(prof);
+    free(raw);
     return rc;
 }
 
