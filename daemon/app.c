@@ -55,7 +55,7 @@ struct pg_app {
     struct pg_buf_stats last_stats;
     int ready;
     struct pg_metric *m_reload_ok, *m_reload_ts, *m_buf_rows, *m_buf_bytes, *m_buf_age,
-        *m_buf_evicted, *m_buf_errors, *m_buf_appended;
+        *m_buf_evicted, *m_buf_errors, *m_buf_appended, *m_buf_ckpt, *m_buf_ckpt_errors;
 };
 
 static void app_collect(void *ud)
@@ -84,6 +84,17 @@ static void app_collect(void *ud)
         pg_metric_inc(a->m_buf_errors, NULL, (double)(st.errors - a->last_stats.errors));
     if (st.appended >= a->last_stats.appended)
         pg_metric_inc(a->m_buf_appended, NULL, (double)(st.appended - a->last_stats.appended));
+    if (st.checkpoints >= a->last_stats.checkpoints)
+        pg_metric_inc(a->m_buf_ckpt, NULL, (double)(st.checkpoints - a->last_stats.checkpoints));
+    if (st.checkpoint_errors > a->last_stats.checkpoint_errors) {
+        pg_metric_inc(a->m_buf_ckpt_errors, NULL,
+                      (double)(st.checkpoint_errors - a->last_stats.checkpoint_errors));
+        pg_log_warn("buffer",
+                    "msg=\"WAL checkpoint failed; the WAL keeps the profiles and grows until one "
+                    "succeeds\" failures=%llu err=\"%s\"",
+                    (unsigned long long)(st.checkpoint_errors - a->last_stats.checkpoint_errors),
+                    st.checkpoint_error);
+    }
     if (st.evicted > a->last_stats.evicted)
         pg_log_warn("buffer",
                     "msg=\"evicted oldest profiles (storage.max_size or max_age)\" "
@@ -112,6 +123,12 @@ static void app_register_metrics(struct pg_app *a)
         pg_metric_counter("profgate_buffer_errors_total", "SQLite errors in the buffer.", NULL);
     a->m_buf_appended = pg_metric_counter("profgate_buffer_appended_profiles_total",
                                           "Profiles appended to the buffer.", NULL);
+    a->m_buf_ckpt =
+        pg_metric_counter("profgate_buffer_checkpoints_total",
+                          "WAL checkpoints run by the buffer's checkpoint thread.", NULL);
+    a->m_buf_ckpt_errors =
+        pg_metric_counter("profgate_buffer_checkpoint_errors_total",
+                          "WAL checkpoints that failed (the WAL keeps the profiles).", NULL);
     pg_metrics_add_collector(app_collect, a);
 }
 

@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
+#include "sink/walckpt.h"
+
 /* How long one SQLite call waits for another connection's lock (the busy handler), and
  * how often BEGIN/COMMIT are retried after that before giving up. Waiting blocks the
  * caller's thread: the lock file keeps other profgates out, so only an outside tool
@@ -47,6 +50,7 @@ struct pg_buf {
     uint64_t max_size;
     int64_t max_age_ms;
     struct pg_buf_stats st;
+    struct pg_walckpt *ckpt; /* WAL checkpoints off the caller's thread, or NULL */
 };
 
 static const char *const schema =
@@ -306,6 +310,24 @@ static int lock_dir(struct pg_buf *b, const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+/* Moves WAL checkpoints to their own thread (sink/walckpt.h): this connection stops
+ * running them inside its commits. Without the thread SQLite's automatic checkpoints stay
+ * on (logged). */
+static void start_checkpointer(struct pg_buf *b, const char *path)
+{
+    char err[300];
+    b->ckpt = pg_walckpt_start(path, err, sizeof(err));
+    if (b->ckpt &&
+        sqlite3_exec(b->db, "PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL) == SQLITE_OK)
+        return;
+    if (b->ckpt)
+        snprintf(err, sizeof(err), "PRAGMA wal_autocheckpoint: %s", sqlite3_errmsg(b->db));
+    pg_walckpt_stop(b->ckpt);
+    b->ckpt = NULL;
+    pg_log_warn("buffer",
+                "msg=\"WAL checkpoints stay in the commits (on the event loop)\" err=\"%s\"", err);
+}
+
 /* ---- public API ---- */
 
 struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t n_backends,
@@ -361,6 +383,7 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(b->db));
         goto fail;
     }
+    start_checkpointer(b, path);
     return b;
 fail:
     pg_buf_close(b);
@@ -375,6 +398,9 @@ void pg_buf_close(struct pg_buf *b)
         if (b->in_sp)
             pg_buf_request_end(b, 0); /* an unfinished request is not kept */
         pg_buf_flush(b);
+        /* the thread's connection first: closing the last one checkpoints the whole WAL
+         * and removes it */
+        pg_walckpt_stop(b->ckpt);
         sqlite3_finalize(b->insert);
         sqlite3_close(b->db);
     }
@@ -441,6 +467,8 @@ int pg_buf_flush(struct pg_buf *b)
     if (exec_retry(b, "COMMIT") == 0) {
         b->in_txn = 0;
         b->txn_appends = 0;
+        if (b->ckpt)
+            pg_walckpt_kick(b->ckpt);
         return 0;
     }
     b->st.errors++;
@@ -752,6 +780,13 @@ fail:
 void pg_buf_stats(struct pg_buf *b, struct pg_buf_stats *out)
 {
     *out = b->st;
+    if (b->ckpt) {
+        struct pg_walckpt_stats cs;
+        pg_walckpt_stats(b->ckpt, &cs);
+        out->checkpoints = cs.checkpoints;
+        out->checkpoint_errors = cs.errors;
+        snprintf(out->checkpoint_error, sizeof(out->checkpoint_error), "%s", cs.last_error);
+    }
     out->oldest_ms = 0;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(b->db, "SELECT created_ms FROM profiles ORDER BY id LIMIT 1", -1, &st,

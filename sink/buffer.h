@@ -11,7 +11,8 @@
  * batched). It is durable only after pg_buf_flush returns 0; the caller flushes on a
  * short timer and before acknowledging a profile to anyone. With WAL and
  * synchronous=NORMAL a flushed row survives a process crash (not necessarily a power
- * loss). pg_buf_read, pg_buf_ack and pg_buf_close flush pending appends first.
+ * loss). pg_buf_read, pg_buf_ack and pg_buf_close flush pending appends first. WAL
+ * checkpoints run on a thread of the buffer's own (sink/walckpt.h), not in the commits.
  *
  * Requests: pg_buf_request_begin opens a savepoint inside the current batch;
  * pg_buf_request_end releases it (the request's rows stay in the batch) or rolls back to
@@ -55,14 +56,18 @@ struct pg_buf_item {
 };
 
 struct pg_buf_stats {
-    uint64_t rows;     /* rows currently buffered (committed or pending) */
-    uint64_t bytes;    /* sum of body sizes of those rows */
-    uint64_t appended; /* successful appends since open */
-    uint64_t evicted;  /* rows removed by eviction since open */
-    uint64_t errors;   /* SQLite errors since open */
-    uint64_t lost;     /* appended rows lost since open because their batch was rolled
-                          back (a failed commit, e.g. a full disk) */
-    int64_t oldest_ms; /* created_ms (unix ms) of the oldest row, 0 when empty */
+    uint64_t rows;              /* rows currently buffered (committed or pending) */
+    uint64_t bytes;             /* sum of body sizes of those rows */
+    uint64_t appended;          /* successful appends since open */
+    uint64_t evicted;           /* rows removed by eviction since open */
+    uint64_t errors;            /* SQLite errors since open */
+    uint64_t lost;              /* appended rows lost since open because their batch was rolled
+                                   back (a failed commit, e.g. a full disk) */
+    int64_t oldest_ms;          /* created_ms (unix ms) of the oldest row, 0 when empty */
+    uint64_t checkpoints;       /* WAL checkpoints run by the checkpoint thread */
+    uint64_t checkpoint_errors; /* of those, the failed ones (nothing is lost: the WAL
+                                   keeps the pages until one succeeds) */
+    char checkpoint_error[160]; /* the last failure's message, "" when none */
 };
 
 /* Opens (creating dir and the database if needed) the buffer in dir. backends borrows

@@ -330,13 +330,13 @@ static int setup_with(void **state, int n_workers, size_t queue_cap, int delay_m
         e->srv.port[i] = bound_port(h);
     }
     e->cfg = load_cfg("0");
-    e->wq = pg_workq_new(e->base, n_workers, queue_cap);
-    assert_non_null(e->wq);
     char ms[32];
     snprintf(ms, sizeof ms, "%d", delay_ms);
-    setenv("PROFGATE_TEST_WORK_DELAY_MS", ms, 1);
-    e->s = pg_scraper_create(e->base, e->cm, e->wq, sink, e);
+    setenv("PROFGATE_TEST_WORK_DELAY_MS", ms, 1); /* read by pg_workq_new */
+    e->wq = pg_workq_new(e->base, n_workers, queue_cap);
     unsetenv("PROFGATE_TEST_WORK_DELAY_MS");
+    assert_non_null(e->wq);
+    e->s = pg_scraper_create(e->base, e->cm, e->wq, sink, e);
     assert_non_null(e->s);
     assert_int_equal(pg_scraper_apply(e->s, e->cfg), 0);
     *state = e;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -688,6 +689,47 @@ static void test_busy_retry(void **state)
     pg_buf_close(b);
 }
 
+static long file_size(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* The checkpoint thread (sink/walckpt.h) keeps the WAL short while commits go on: 24
+ * flushes of 512 KiB each, 110 ms apart (the thread checkpoints at most every 100 ms).
+ * SQLite's own automatic checkpoint would let the WAL reach 1000 pages (4 MiB) first; with
+ * none at all it would hold all 12 MiB. */
+static void test_wal_checkpoint_thread(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    long max_wal = 0;
+    struct timespec gap = {0, 110 * 1000000L};
+    for (int i = 0; i < 24; i++) {
+        append_n(b, i, 1, 512 * 1024);
+        assert_int_equal(pg_buf_flush(b), 0);
+        long w = file_size(dir, "buffer.db-wal");
+        if (w > max_wal)
+            max_wal = w;
+        nanosleep(&gap, NULL);
+    }
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_true(st.checkpoints > 0);
+    assert_int_equal(st.checkpoint_errors, 0);
+    assert_string_equal(st.checkpoint_error, "");
+    if (max_wal >= 3 * 1024 * 1024)
+        fail_msg("WAL grew to %ld bytes", max_wal);
+    pg_buf_close(b);
+    assert_int_equal(file_size(dir, "buffer.db-wal"), -1); /* last close checkpointed it */
+    b = open_buf(dir, two, 1, 0, 0);
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 24);
+    pg_buf_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -710,6 +752,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_empty_keep_ends_txn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_checkpoint_thread, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
