@@ -183,7 +183,8 @@ static int scan_other(struct pg_pprof_index *ix, const struct pg_pb_field *f)
     switch (f->num) {
     case 7:
     case 8:
-    case 14: { /* string index scalars */
+    case 14:
+    case 15: { /* string index scalars (drop/keep_frames, default_sample_type, doc_url) */
         int64_t *r = f->wt == PG_WT_VARINT ? PUSH(ix->refs, ix->n_refs, ix->cap_refs) : NULL;
         if (!r)
             return -1;

@@ -492,6 +492,51 @@ static void test_heapgen(void **state)
     pg_fastdelta_free(d);
 }
 
+/* doc_url (field 15) names a string no other field uses: the delta keeps that string
+ * (it only blanks strings nothing references). */
+static void test_doc_url_kept(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *raw = load_raw("data/go_allocs.pb.gz", &len);
+    Perftools__Profiles__Profile *in = perftools__profiles__profile__unpack(NULL, len, raw);
+    assert_non_null(in);
+    static const char url[] = "https://example.com/allocs-help";
+    size_t idx = in->n_string_table;
+    assert_true(idx < 0x4000); /* a two-byte varint below */
+    uint8_t extra[64];
+    size_t n = 0;
+    extra[n++] = 6 << 3 | 2; /* string_table */
+    extra[n++] = (uint8_t)(sizeof(url) - 1);
+    memcpy(extra + n, url, sizeof(url) - 1);
+    n += sizeof(url) - 1;
+    extra[n++] = 15 << 3; /* doc_url, varint */
+    extra[n++] = (uint8_t)(0x80 | (idx & 0x7f));
+    extra[n++] = (uint8_t)(idx >> 7);
+    uint8_t *b = malloc(len + n);
+    memcpy(b, raw, len);
+    memcpy(b + len, extra, n);
+    struct pg_fastdelta *d = pg_fastdelta_new();
+    struct pg_fastdelta_result r;
+    char err[256];
+    assert_int_equal(pg_fastdelta_apply(d, b, len + n, ALLOC, 2, &r, err, sizeof(err)), 0);
+    assert_int_equal(pg_fastdelta_apply(d, b, len + n, ALLOC, 2, &r, err, sizeof(err)), 0);
+    assert_non_null(r.out);
+    Perftools__Profiles__Profile *out = decode_ok(r.out, r.len);
+    assert_true(out->doc_url > 0 && (size_t)out->doc_url < out->n_string_table);
+    assert_string_equal(out->string_table[out->doc_url], url);
+    /* an index past the string table is refused, as Go's pprof parser does */
+    b[len + n - 2] = (uint8_t)(0x80 | ((idx + 1) & 0x7f));
+    b[len + n - 1] = (uint8_t)((idx + 1) >> 7);
+    assert_int_equal(pg_pprof_wire_check(b, len + n, err, sizeof(err)), -1);
+    perftools__profiles__profile__free_unpacked(out, NULL);
+    perftools__profiles__profile__free_unpacked(in, NULL);
+    free(r.out);
+    free(b);
+    free(raw);
+    pg_fastdelta_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_state_bytes),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_heapgen),
+        cmocka_unit_test(test_doc_url_kept),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     pg_profile_thread_release();
