@@ -4,8 +4,8 @@
 
 #include <event2/event.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -18,19 +18,12 @@ struct pg_looplag {
 
 static const double lag_buckets[] = {.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1};
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int arm(struct pg_looplag *l)
 {
     /* libevent schedules from its cached time (this iteration's start): refresh it, or a
      * tick armed after a slow callback would fire early and hide the lag */
     event_base_update_cache_time(event_get_base(l->ev));
-    l->due_ns = mono_ns() + l->interval_ns;
+    l->due_ns = pg_clock_mono_ns() + l->interval_ns;
     struct timeval tv = {.tv_sec = (time_t)(l->interval_ns / 1000000000),
                          .tv_usec = (suseconds_t)((l->interval_ns % 1000000000) / 1000)};
     return evtimer_add(l->ev, &tv);
@@ -41,7 +34,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct pg_looplag *l = arg;
-    int64_t late = mono_ns() - l->due_ns;
+    int64_t late = pg_clock_mono_ns() - l->due_ns;
     pg_metric_observe(l->hist, NULL, late > 0 ? (double)late / 1e9 : 0);
     if (arm(l) != 0)
         pg_log_error("app", "msg=\"cannot re-arm the loop lag timer\"");

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -103,13 +104,6 @@ static void prio_removed(struct pg_workq *q, unsigned prio)
         q->n_at_min += it->prio == q->min_prio;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void wake(struct pg_workq *q)
 {
     uint64_t one = 1;
@@ -158,11 +152,11 @@ static void *worker_main(void *arg)
         q->n_running++;
         prio_removed(q, it->prio);
         pthread_mutex_unlock(&q->mu);
-        uint64_t t0 = mono_ns();
+        uint64_t t0 = (uint64_t)pg_clock_mono_ns();
         if (q->test_delay_ms > 0)
             test_delay(q->test_delay_ms);
         it->work(it->job);
-        uint64_t t1 = mono_ns();
+        uint64_t t1 = (uint64_t)pg_clock_mono_ns();
         pthread_mutex_lock(&q->mu);
         q->busy_ns += t1 - t0;
         if (--q->n_running == 0 && q->n_waiting == 0)

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/curlm.h"
 #include "core/log.h"
 #include "core/looplag.h"
@@ -70,9 +70,7 @@ static void app_collect(void *ud)
     pg_metric_set(a->m_buf_bytes, NULL, (double)st.bytes);
     double age = 0;
     if (st.oldest_ms > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        age = (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - st.oldest_ms) / 1e3;
+        age = (double)(pg_clock_unix_ms() - st.oldest_ms) / 1e3;
         if (age < 0)
             age = 0;
     }
@@ -132,16 +130,11 @@ static void app_register_metrics(struct pg_app *a)
     pg_metrics_add_collector(app_collect, a);
 }
 
-static int64_t app_now_s(void)
-{
-    return (int64_t)time(NULL);
-}
-
 static void app_reload_metric(struct pg_app *a, int ok)
 {
     pg_metric_set(a->m_reload_ok, NULL, ok ? 1 : 0);
     if (ok)
-        pg_metric_set(a->m_reload_ts, NULL, (double)app_now_s());
+        pg_metric_set(a->m_reload_ts, NULL, (double)pg_clock_unix_ms() / 1000);
 }
 
 /* Scraper sink: queue the profile into the buffer's current batch. */

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/utf8.h"
 #include "daemon/ingest_parse.h"
 #include "profile/folded.h"
@@ -20,13 +20,6 @@
 #include "push.pb-c.h"
 
 #define MAX_PARTS 8
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
 
 /* Sets the job's refusal: status, drop reason (or NULL) and message. */
 static void fail(struct pg_rx_job *j, int status, const char *reason, const char *fmt, ...)
@@ -256,7 +249,7 @@ static void ingest_convert(struct pg_rx_job *j)
 {
     char err[400];
     struct pg_ingest_params p;
-    if (pg_ingest_parse_query(j->query, now_ns(), &p, err, sizeof(err)) < 0) {
+    if (pg_ingest_parse_query(j->query, pg_clock_unix_ns(), &p, err, sizeof(err)) < 0) {
         fail(j, 400, "invalid", "failed to parse request metadata: %s", err);
         return;
     }
@@ -341,7 +334,7 @@ static int sample_times(struct pg_rx_item *x, const uint8_t *raw, size_t rawlen,
 {
     int64_t t, d;
     pprof_times(raw, rawlen, &t, &d);
-    x->from_ns = t > 0 ? t : now_ns();
+    x->from_ns = t > 0 ? t : pg_clock_unix_ns();
     if (__builtin_add_overflow(x->from_ns, d > 0 ? d : 0, &x->until_ns)) {
         snprintf(err, errlen, "time_nanos + duration_nanos overflows 64-bit nanoseconds");
         return -1;

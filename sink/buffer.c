@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "sink/walckpt.h"
 
@@ -58,13 +58,6 @@ static const char *const schema =
     " labels TEXT, name TEXT, from_ns INTEGER, until_ns INTEGER, tenant TEXT,"
     " body BLOB, size INTEGER, created_ms INTEGER);"
     "CREATE TABLE IF NOT EXISTS cursors(backend TEXT PRIMARY KEY, last_id INTEGER);";
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -440,7 +433,7 @@ int pg_buf_append(struct pg_buf *b, const struct pg_labels *labels, const char *
     else
         sqlite3_bind_zeroblob(st, 6, 0);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)len);
-    sqlite3_bind_int64(st, 8, now_ms());
+    sqlite3_bind_int64(st, 8, pg_clock_unix_ms());
     int rc = sqlite3_step(st);
     sqlite3_clear_bindings(st);
     sqlite3_reset(st);
@@ -737,7 +730,7 @@ fail:
 
 int pg_buf_evict(struct pg_buf *b)
 {
-    int64_t cutoff = b->max_age_ms > 0 ? now_ms() - b->max_age_ms : INT64_MIN;
+    int64_t cutoff = b->max_age_ms > 0 ? pg_clock_unix_ms() - b->max_age_ms : INT64_MIN;
     sqlite3_stmt *sel = NULL, *del = NULL;
     int n = 0;
     if (sqlite3_prepare_v2(b->db, "SELECT id,size,created_ms FROM profiles ORDER BY id LIMIT 1", -1,
