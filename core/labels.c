@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
 
 void pg_labels_init(struct pg_labels *ls)
 {
@@ -139,26 +141,20 @@ int pg_labels_equal(const struct pg_labels *a, const struct pg_labels *b)
     return 1;
 }
 
-static uint64_t fnv(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 uint64_t pg_labels_hash(const struct pg_labels *ls)
 {
-    uint64_t h = 14695981039346656037ULL;
+    /* XXH3 over name 0xff value 0xff ... (0xff never occurs in UTF-8) */
     static const char sep = '\xff';
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
     for (size_t i = 0; i < ls->n; i++) {
-        h = fnv(h, ls->v[i].name, strlen(ls->v[i].name));
-        h = fnv(h, &sep, 1);
-        h = fnv(h, ls->v[i].value, strlen(ls->v[i].value));
-        h = fnv(h, &sep, 1);
+        XXH3_64bits_update(&st, ls->v[i].name, strlen(ls->v[i].name));
+        XXH3_64bits_update(&st, &sep, 1);
+        XXH3_64bits_update(&st, ls->v[i].value, strlen(ls->v[i].value));
+        XXH3_64bits_update(&st, &sep, 1);
     }
-    return h;
+    return XXH3_64bits_digest(&st);
 }
 
 /* Appends s quoted as Go's strconv.Quote would for printable UTF-8 input. */

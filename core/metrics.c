@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
 
 struct pg_metric_child {
     uint64_t hash;
@@ -294,19 +296,19 @@ static const char *lv(const char *const *values, size_t i)
     return values[i] ? values[i] : "";
 }
 
-/* FNV-1a over the values, each followed by a 0xff separator (never inside UTF-8). */
+/* XXH3 over the values, each followed by a 0xff separator (never inside UTF-8). */
 static uint64_t hash_values(const char *const *values, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
+    static const char sep = '\xff';
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
     for (size_t i = 0; i < n; i++) {
-        for (const unsigned char *p = (const unsigned char *)lv(values, i); *p; p++) {
-            h ^= *p;
-            h *= 1099511628211ULL;
-        }
-        h ^= 0xff;
-        h *= 1099511628211ULL;
+        const char *v = lv(values, i);
+        XXH3_64bits_update(&st, v, strlen(v));
+        XXH3_64bits_update(&st, &sep, 1);
     }
-    return h;
+    return XXH3_64bits_digest(&st);
 }
 
 static int child_matches(const struct pg_metric_child *c, uint64_t h, const char *const *values,
