@@ -90,93 +90,102 @@ static yaml_node_t *first_of(yaml_node_t *const *nodes, size_t n, yaml_node_t *f
     return fallback;
 }
 
-/* Parses and validates one relabel config mapping into r (zeroed on entry). Returns 0,
- * or -1 after adding errors (r may then hold partial members for the caller to free). */
-static int parse_one(struct pg_yaml *y, yaml_node_t *map, struct pg_relabel_rule *r,
-                     struct pg_cfg_errors *errs)
+/* The value nodes of one relabel config's keys (NULL when absent), where errors point. */
+struct rule_nodes {
+    yaml_node_t *src, *sep, *re, *tgt, *rep, *mod, *act;
+};
+
+/* Reads the action key into r->action (replace when absent). Returns 0, or -1 after
+ * adding an error. */
+static int read_action(struct pg_yaml *y, yaml_node_t *map, struct pg_relabel_rule *r,
+                       struct rule_nodes *nd, struct pg_cfg_errors *errs)
 {
-    int keys_rc = pg_yaml_check_keys(y, map, relabel_keys, "relabel.Config", errs);
-    if (map->type != YAML_MAPPING_NODE)
-        return -1;
-    int rc = 0; /* value errors: when any, Validate() is skipped (no follow-on noise) */
-
-    yaml_node_t *src_n = get_present(y, map, "source_labels");
-    if (src_n && get_sources(y, src_n, r, errs) < 0)
-        rc = -1;
-
-    yaml_node_t *sep_n, *re_n, *tgt_n, *rep_n, *act_n, *mod_n;
-    if (get_str(y, map, "separator", ";", &sep_n, &r->separator, errs) < 0)
-        rc = -1;
-    if (get_str(y, map, "regex", "(.*)", &re_n, &r->regex, errs) < 0)
-        rc = -1;
-    if (get_str(y, map, "target_label", NULL, &tgt_n, &r->target_label, errs) < 0)
-        rc = -1;
-    if (get_str(y, map, "replacement", "$1", &rep_n, &r->replacement, errs) < 0)
-        rc = -1;
-
-    mod_n = get_present(y, map, "modulus");
-    if (mod_n && pg_yaml_uint(y, mod_n, "modulus", &r->modulus, errs) < 0)
-        rc = -1;
-
     int action_ok = 1;
     r->action = PG_RELABEL_REPLACE;
-    act_n = get_present(y, map, "action");
-    if (act_n) {
+    nd->act = get_present(y, map, "action");
+    if (nd->act) {
         char *a = NULL;
-        if (pg_yaml_str(y, act_n, "action", 0, &a, errs) < 0) {
+        if (pg_yaml_str(y, nd->act, "action", 0, &a, errs) < 0) {
             action_ok = 0;
         } else if (pg_relabel_action_parse(a, &r->action) < 0) {
-            pg_yaml_error(y, act_n, errs, "unknown relabel action \"%s\"", a);
+            pg_yaml_error(y, nd->act, errs, "unknown relabel action \"%s\"", a);
             action_ok = 0;
         }
         free(a);
     }
-    if (!action_ok)
-        rc = -1;
+    return action_ok ? 0 : -1;
+}
 
+/* Reads every key of the mapping into r (defaults for absent ones) and compiles the
+ * regex, noting the value nodes in nd. Returns 0, or -1 after adding errors. */
+static int read_rule(struct pg_yaml *y, yaml_node_t *map, struct pg_relabel_rule *r,
+                     struct rule_nodes *nd, struct pg_cfg_errors *errs)
+{
+    int rc = 0;
+    nd->src = get_present(y, map, "source_labels");
+    if (nd->src && get_sources(y, nd->src, r, errs) < 0)
+        rc = -1;
+    if (get_str(y, map, "separator", ";", &nd->sep, &r->separator, errs) < 0)
+        rc = -1;
+    if (get_str(y, map, "regex", "(.*)", &nd->re, &r->regex, errs) < 0)
+        rc = -1;
+    if (get_str(y, map, "target_label", NULL, &nd->tgt, &r->target_label, errs) < 0)
+        rc = -1;
+    if (get_str(y, map, "replacement", "$1", &nd->rep, &r->replacement, errs) < 0)
+        rc = -1;
+    nd->mod = get_present(y, map, "modulus");
+    if (nd->mod && pg_yaml_uint(y, nd->mod, "modulus", &r->modulus, errs) < 0)
+        rc = -1;
+    if (read_action(y, map, r, nd, errs) < 0)
+        rc = -1;
     /* the regex is checked whatever else is wrong (Prometheus does it while decoding) */
     if (r->regex) {
         char err[300];
         if (pg_relabel_compile(r, err, sizeof err) < 0) {
-            pg_yaml_error(y, re_n ? re_n : map, errs, "%s", err);
+            pg_yaml_error(y, nd->re ? nd->re : map, errs, "%s", err);
             rc = -1;
         }
     }
-    if (rc < 0)
-        return -1;
+    return rc;
+}
 
-    /* Validate(): only the first problem of the rule is reported, as Prometheus does */
+/* Prometheus's Validate() of a rule read without errors: only the first problem is
+ * reported, as Prometheus does. Returns 0, or -1 after adding the error. */
+static int validate_rule(struct pg_yaml *y, yaml_node_t *map, const struct pg_relabel_rule *r,
+                         const struct rule_nodes *nd, struct pg_cfg_errors *errs)
+{
     const char *an = pg_relabel_action_name(r->action);
     enum pg_relabel_action a = r->action;
     int tgt_empty = r->target_label == NULL || r->target_label[0] == '\0';
     int sep_def = !strcmp(r->separator, ";");
     int re_def = !strcmp(r->regex, "(.*)");
     int rep_def = !strcmp(r->replacement, "$1");
+    yaml_node_t *mod_set = nd->mod && r->modulus ? nd->mod : NULL;
     if (a == PG_RELABEL_HASHMOD && r->modulus == 0) {
-        pg_yaml_error(y, mod_n ? mod_n : map, errs,
+        pg_yaml_error(y, nd->mod ? nd->mod : map, errs,
                       "relabel configuration for hashmod requires non-zero modulus");
         return -1;
     }
     if ((a == PG_RELABEL_REPLACE || a == PG_RELABEL_HASHMOD || a == PG_RELABEL_LOWERCASE ||
          a == PG_RELABEL_UPPERCASE || a == PG_RELABEL_KEEPEQUAL || a == PG_RELABEL_DROPEQUAL) &&
         tgt_empty) {
-        pg_yaml_error(y, tgt_n ? tgt_n : map, errs,
+        pg_yaml_error(y, nd->tgt ? nd->tgt : map, errs,
                       "relabel configuration for %s action requires 'target_label' value", an);
         return -1;
     }
     if (a == PG_RELABEL_LABELDROP || a == PG_RELABEL_LABELKEEP) {
-        yaml_node_t *bad[] = {src_n, tgt_empty ? NULL : tgt_n, mod_n && r->modulus ? mod_n : NULL,
-                              sep_def ? NULL : sep_n, rep_def ? NULL : rep_n};
+        yaml_node_t *bad[] = {nd->src, tgt_empty ? NULL : nd->tgt, mod_set,
+                              sep_def ? NULL : nd->sep, rep_def ? NULL : nd->rep};
         /* Go compares source_labels with nil: an explicit empty list counts as set */
-        if (src_n || !tgt_empty || r->modulus || !sep_def || !rep_def) {
+        if (nd->src || !tgt_empty || r->modulus || !sep_def || !rep_def) {
             pg_yaml_error(y, first_of(bad, sizeof bad / sizeof bad[0], map), errs,
                           "%s action requires only 'regex', and no other fields", an);
             return -1;
         }
     }
     if (a == PG_RELABEL_KEEPEQUAL || a == PG_RELABEL_DROPEQUAL) {
-        yaml_node_t *bad[] = {re_def ? NULL : re_n, mod_n && r->modulus ? mod_n : NULL,
-                              sep_def ? NULL : sep_n, rep_def ? NULL : rep_n};
+        yaml_node_t *bad[] = {re_def ? NULL : nd->re, mod_set, sep_def ? NULL : nd->sep,
+                              rep_def ? NULL : nd->rep};
         if (!re_def || r->modulus || !sep_def || !rep_def) {
             pg_yaml_error(
                 y, first_of(bad, sizeof bad / sizeof bad[0], map), errs,
@@ -185,6 +194,23 @@ static int parse_one(struct pg_yaml *y, yaml_node_t *map, struct pg_relabel_rule
             return -1;
         }
     }
+    return 0;
+}
+
+/* Parses and validates one relabel config mapping into r (zeroed on entry). Returns 0,
+ * or -1 after adding errors (r may then hold partial members for the caller to free). */
+static int parse_one(struct pg_yaml *y, yaml_node_t *map, struct pg_relabel_rule *r,
+                     struct pg_cfg_errors *errs)
+{
+    int keys_rc = pg_yaml_check_keys(y, map, relabel_keys, "relabel.Config", errs);
+    if (map->type != YAML_MAPPING_NODE)
+        return -1;
+    struct rule_nodes nd;
+    /* value errors: when any, Validate() is skipped (no follow-on noise) */
+    if (read_rule(y, map, r, &nd, errs) < 0)
+        return -1;
+    if (validate_rule(y, map, r, &nd, errs) < 0)
+        return -1;
     return keys_rc < 0 ? -1 : 0; /* unknown keys: values were still validated */
 }
 

@@ -383,6 +383,75 @@ static void app_report_errors(const struct pg_cfg_errors *errs, char *err, size_
     }
 }
 
+/* Replaces the discovery manager with one for cfg; sources that have not reported yet keep
+ * the targets they had. Returns 0, or -1 with err set. */
+static int app_reload_discovery(struct pg_app *a, struct pg_cfg *cfg, char *err, size_t errlen)
+{
+    struct pg_sd_manager *sd = app_start_discovery(a, cfg);
+    /* sources that have not reported yet keep the targets they had (a slow relist, an SD
+     * server that is down) instead of looking empty */
+    pg_sd_manager_adopt(sd, a->sd);
+    pg_sd_manager_destroy(a->sd); /* borrows the old jobs: destroy before freeing old */
+    a->sd = sd;
+    if (!sd) {
+        snprintf(err, errlen, "out of memory starting discovery; targets are not updated");
+        pg_log_error("config", "msg=\"%s\"", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Points the receiver at cfg, or stops or starts it as cfg says. Returns 0, or -1 with
+ * err set. */
+static int app_reload_receiver(struct pg_app *a, struct pg_cfg *cfg, char *err, size_t errlen)
+{
+    /* the receiver borrows the config: point it at the new one before old is freed (it
+     * keeps its requests in flight) */
+    if (a->receiver && cfg->receiver_enabled) {
+        pg_receiver_reconfigure(a->receiver, cfg);
+    } else if (a->receiver) {
+        pg_receiver_destroy(a->receiver);
+        a->receiver = NULL;
+    } else if (cfg->receiver_enabled) {
+        char rerr[256] = "";
+        if (!(a->receiver = pg_receiver_create(a, a->web, a->base, cfg, rerr, sizeof(rerr)))) {
+            pg_log_error("receiver", "msg=\"could not restart the receiver\" err=\"%s\"", rerr);
+            snprintf(err, errlen, "receiver: %s", rerr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Rebuilds the buffer and queues from cfg when their settings changed, or when the buffer
+ * is not open (an earlier rebuild failed: retry on every reload); on failure reopens them
+ * with the previous settings. Frees the previous remote config unless it is old (the
+ * config being replaced, freed by the caller). Returns 0, or -1 with err set. */
+static int app_reload_sinks(struct pg_app *a, struct pg_cfg *cfg, struct pg_cfg *old, char *err,
+                            size_t errlen)
+{
+    if (a->buf && sinks_equal(a->remote_cfg, cfg))
+        return 0;
+    struct pg_cfg *prev = a->remote_cfg;
+    app_stop_sinks(a);
+    if (app_start_sinks(a, cfg, err, errlen) < 0) {
+        /* keep forwarding with the previous storage/remote_write settings */
+        pg_log_error("config",
+                     "msg=\"storage/remote_write not reloaded; keeping the running ones\" "
+                     "err=\"%s\"",
+                     err);
+        app_stop_sinks(a);
+        char e2[256];
+        if (app_start_sinks(a, prev, e2, sizeof(e2)) < 0)
+            pg_log_error("sink", "msg=\"could not reopen the buffer\" err=\"%s\"", e2);
+        a->remote_cfg = prev;
+        return -1;
+    }
+    if (prev != old)
+        pg_cfg_free(prev);
+    return 0;
+}
+
 int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
 {
     struct pg_cfg_errors errs;
@@ -410,56 +479,14 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
         return -1;
     }
     int rc = 0;
-    struct pg_sd_manager *sd = app_start_discovery(a, cfg);
-    /* sources that have not reported yet keep the targets they had (a slow relist, an SD
-     * server that is down) instead of looking empty */
-    pg_sd_manager_adopt(sd, a->sd);
-    pg_sd_manager_destroy(a->sd); /* borrows the old jobs: destroy before freeing old */
-    a->sd = sd;
-    if (!sd) {
-        snprintf(err, errlen, "out of memory starting discovery; targets are not updated");
-        pg_log_error("config", "msg=\"%s\"", err);
+    if (app_reload_discovery(a, cfg, err, errlen) < 0)
         rc = -1;
-    }
     struct pg_cfg *old = a->cfg;
     a->cfg = cfg;
-    /* the receiver borrows the config: point it at the new one before old is freed (it
-     * keeps its requests in flight) */
-    if (a->receiver && cfg->receiver_enabled) {
-        pg_receiver_reconfigure(a->receiver, cfg);
-    } else if (a->receiver) {
-        pg_receiver_destroy(a->receiver);
-        a->receiver = NULL;
-    } else if (cfg->receiver_enabled) {
-        char rerr[256] = "";
-        if (!(a->receiver = pg_receiver_create(a, a->web, a->base, cfg, rerr, sizeof(rerr)))) {
-            pg_log_error("receiver", "msg=\"could not restart the receiver\" err=\"%s\"", rerr);
-            snprintf(err, errlen, "receiver: %s", rerr);
-            rc = -1;
-        }
-    }
-
-    /* rebuild when the settings changed, or when the buffer is not open (an earlier
-     * rebuild failed: retry on every reload) */
-    if (!a->buf || !sinks_equal(a->remote_cfg, cfg)) {
-        struct pg_cfg *prev = a->remote_cfg;
-        app_stop_sinks(a);
-        if (app_start_sinks(a, cfg, err, errlen) < 0) {
-            /* keep forwarding with the previous storage/remote_write settings */
-            pg_log_error("config",
-                         "msg=\"storage/remote_write not reloaded; keeping the running ones\" "
-                         "err=\"%s\"",
-                         err);
-            app_stop_sinks(a);
-            char e2[256];
-            if (app_start_sinks(a, prev, e2, sizeof(e2)) < 0)
-                pg_log_error("sink", "msg=\"could not reopen the buffer\" err=\"%s\"", e2);
-            a->remote_cfg = prev;
-            rc = -1;
-        } else if (prev != old) {
-            pg_cfg_free(prev);
-        }
-    }
+    if (app_reload_receiver(a, cfg, err, errlen) < 0)
+        rc = -1;
+    if (app_reload_sinks(a, cfg, old, err, errlen) < 0)
+        rc = -1;
     if (old != a->remote_cfg)
         pg_cfg_free(old);
     app_reload_metric(a, rc == 0);

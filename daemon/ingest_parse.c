@@ -46,36 +46,111 @@ static char *trimdup(const char *s, size_t n)
     return strndup(s, n);
 }
 
-int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels, char *err,
-                         size_t errlen)
+/* The service name: s[0..n) trimmed, non-empty, of app_char_ok characters. Returns a new
+ * string, or NULL with err set. */
+static char *parse_app_name(const char *s, size_t n, char *err, size_t errlen)
 {
-    *app = NULL;
-    if (!name)
-        name = "";
-    const char *brace = strchr(name, '{');
-    size_t alen = brace ? (size_t)(brace - name) : strlen(name);
-    char *a = trimdup(name, alen);
+    char *a = trimdup(s, n);
     if (!a) {
         pg_errmsg_set(err, errlen, "out of memory");
-        return -1;
+        return NULL;
     }
     if (!*a) {
         pg_errmsg_set(err, errlen, "name: service name is required");
         free(a);
-        return -1;
+        return NULL;
     }
     for (const char *c = a; *c; c++)
         if (!app_char_ok((unsigned char)*c)) {
             pg_errmsg_set(err, errlen,
                           "name: invalid service name: %s: character is not allowed: '%c'", a, *c);
             free(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* Parses the label value after '=' at *pp: "quoted" (with \" and \\) or bare (trimmed) up
+ * to ',' or '}'. On success *val is the value (NULL when out of memory) and *pp points at
+ * the ',' or '}' after it; on a syntax error returns -1 with err set (key names the label
+ * in the message; it may be NULL). */
+static int parse_label_value(const char **pp, const char *key, char **val, char *err, size_t errlen)
+{
+    const char *p = *pp;
+    *val = NULL;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '"') {
+        p++;
+        size_t cap = strlen(p) + 1, n = 0;
+        char *v = malloc(cap);
+        while (v && *p && *p != '"') {
+            if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+                p++;
+            v[n++] = *p++;
+        }
+        if (v)
+            v[n] = '\0';
+        if (*p != '"') {
+            pg_errmsg_set(err, errlen, "name: unterminated quoted value for label %s",
+                          key ? key : "");
+            free(v);
             return -1;
         }
-    if (!brace) {
-        *app = a;
-        return 0;
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != ',' && *p != '}') {
+            pg_errmsg_set(err, errlen, "name: unexpected character '%c' after quoted value of %s",
+                          *p ? *p : '?', key ? key : "");
+            free(v);
+            return -1;
+        }
+        *val = v;
+    } else {
+        const char *vs = p;
+        while (*p && *p != ',' && *p != '}')
+            p++;
+        if (!*p) {
+            pg_errmsg_set(err, errlen, "name: unterminated label set (missing '}')");
+            return -1;
+        }
+        *val = trimdup(vs, (size_t)(p - vs));
     }
-    const char *p = brace + 1;
+    *pp = p;
+    return 0;
+}
+
+/* Checks a label name and sets key=val in labels (an empty value sets nothing). key or
+ * val NULL means an allocation failed. Returns 0, or -1 with err set. */
+static int set_name_label(struct pg_labels *labels, const char *key, const char *val, char *err,
+                          size_t errlen)
+{
+    if (!key || !val) {
+        pg_errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!*key) {
+        pg_errmsg_set(err, errlen, "name: label name is required");
+        return -1;
+    }
+    for (const char *c = key; *c; c++)
+        if (!key_char_ok((unsigned char)*c)) {
+            pg_errmsg_set(err, errlen,
+                          "name: invalid label name: %s: character is not allowed: '%c'", key, *c);
+            return -1;
+        }
+    if (*val && pg_labels_set(labels, key, val) < 0) {
+        pg_errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses the k=v,... list after a name's '{' up to its '}' into labels. Returns 0, or -1
+ * with err set. */
+static int parse_name_labels(const char *p, struct pg_labels *labels, char *err, size_t errlen)
+{
     size_t npairs = 0;
     for (;;) {
         /* key, up to '=' or '}' (a key without '=' before '}' is ignored, as Pyroscope) */
@@ -84,100 +159,49 @@ int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels,
             p++;
         if (!*p) {
             pg_errmsg_set(err, errlen, "name: unterminated label set (missing '}')");
-            free(a);
             return -1;
         }
         if (*p == '}')
-            break;
+            return 0;
         /* refuse before inserting: each insert into the sorted set moves the entries after
          * it, so an unbounded count would be quadratic */
         if (++npairs > PG_INGEST_MAX_NAME_PAIRS) {
             pg_errmsg_set(err, errlen, "name: too many labels (more than %d)",
                           PG_INGEST_MAX_NAME_PAIRS);
-            free(a);
             return -1;
         }
         char *key = trimdup(ks, (size_t)(p - ks));
         p++; /* '=' */
-        char *val = NULL;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '"') {
-            /* quoted value: "...", with \" and \\ */
-            p++;
-            size_t cap = strlen(p) + 1, n = 0;
-            val = malloc(cap);
-            while (val && *p && *p != '"') {
-                if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-                    p++;
-                val[n++] = *p++;
-            }
-            if (val)
-                val[n] = '\0';
-            if (*p != '"') {
-                pg_errmsg_set(err, errlen, "name: unterminated quoted value for label %s",
-                              key ? key : "");
-                free(key);
-                free(val);
-                free(a);
-                return -1;
-            }
-            p++;
-            while (*p == ' ' || *p == '\t')
-                p++;
-            if (*p != ',' && *p != '}') {
-                pg_errmsg_set(err, errlen,
-                              "name: unexpected character '%c' after quoted value of %s",
-                              *p ? *p : '?', key ? key : "");
-                free(key);
-                free(val);
-                free(a);
-                return -1;
-            }
-        } else {
-            const char *vs = p;
-            while (*p && *p != ',' && *p != '}')
-                p++;
-            if (!*p) {
-                pg_errmsg_set(err, errlen, "name: unterminated label set (missing '}')");
-                free(key);
-                free(a);
-                return -1;
-            }
-            val = trimdup(vs, (size_t)(p - vs));
-        }
-        if (!key || !val) {
+        char *val;
+        if (parse_label_value(&p, key, &val, err, errlen) < 0) {
             free(key);
-            free(val);
-            free(a);
-            pg_errmsg_set(err, errlen, "out of memory");
             return -1;
         }
-        int bad = 0;
-        if (!*key) {
-            pg_errmsg_set(err, errlen, "name: label name is required");
-            bad = 1;
-        }
-        for (const char *c = key; !bad && *c; c++)
-            if (!key_char_ok((unsigned char)*c)) {
-                pg_errmsg_set(err, errlen,
-                              "name: invalid label name: %s: character is not allowed: '%c'", key,
-                              *c);
-                bad = 1;
-            }
-        if (!bad && *val && pg_labels_set(labels, key, val) < 0) {
-            pg_errmsg_set(err, errlen, "out of memory");
-            bad = 1;
-        }
+        int rc = set_name_label(labels, key, val, err, errlen);
         free(key);
         free(val);
-        if (bad) {
-            free(a);
+        if (rc < 0)
             return -1;
-        }
         if (*p == '}')
-            break;
+            return 0;
         p++; /* ',' */
+    }
+}
+
+int pg_ingest_parse_name(const char *name, char **app, struct pg_labels *labels, char *err,
+                         size_t errlen)
+{
+    *app = NULL;
+    if (!name)
+        name = "";
+    const char *brace = strchr(name, '{');
+    size_t alen = brace ? (size_t)(brace - name) : strlen(name);
+    char *a = parse_app_name(name, alen, err, errlen);
+    if (!a)
+        return -1;
+    if (brace && parse_name_labels(brace + 1, labels, err, errlen) < 0) {
+        free(a);
+        return -1;
     }
     *app = a;
     return 0;
@@ -204,8 +228,110 @@ static int64_t unit_seconds(const char *u)
     return -1;
 }
 
+/* Sets the "out of range" error for time buf; returns -1. */
+static int time_range_err(const char *buf, char *err, size_t errlen)
+{
+    pg_errmsg_set(err, errlen, "time %s is out of range", buf);
+    return -1;
+}
+
+/* An all-digit time buf (n digits): YYYYMMDD, or Unix seconds, or milli-, micro- or
+ * nanoseconds by length (13, 16, 19 digits). Returns 0, or -1 with err set. */
+static int parse_abs_time(const char *buf, size_t n, int64_t *out_ns, char *err, size_t errlen)
+{
+    if (n > 19)
+        return time_range_err(buf, err, errlen);
+    if (n == 8) {
+        struct tm tm = {0};
+        tm.tm_year = (buf[0] - '0') * 1000 + (buf[1] - '0') * 100 + (buf[2] - '0') * 10 +
+                     (buf[3] - '0') - 1900;
+        tm.tm_mon = (buf[4] - '0') * 10 + (buf[5] - '0') - 1;
+        tm.tm_mday = (buf[6] - '0') * 10 + (buf[7] - '0');
+        if (tm.tm_year > 0 && tm.tm_mon >= 0 && tm.tm_mon < 12 && tm.tm_mday >= 1 &&
+            tm.tm_mday < 32) {
+            int64_t secs = (int64_t)timegm(&tm);
+            if (__builtin_mul_overflow(secs, (int64_t)1000000000, out_ns))
+                return time_range_err(buf, err, errlen);
+            return 0;
+        }
+    }
+    unsigned long long v = strtoull(buf, NULL, 10);
+    if (v > INT64_MAX)
+        return time_range_err(buf, err, errlen);
+    int64_t x = (int64_t)v, mul;
+    switch (n) {
+    case 13: mul = 1000000; break;
+    case 16: mul = 1000; break;
+    case 19: mul = 1; break;
+    default: mul = 1000000000; break;
+    }
+    if (__builtin_mul_overflow(x, mul, out_ns))
+        return time_range_err(buf, err, errlen);
+    return 0;
+}
+
+/* Sums the <n><unit>... terms at p (of time buf, for messages), each signed by sign, into
+ * *off (seconds). Returns 0, or -1 with err set. */
+static int parse_time_terms(const char *p, const char *buf, int64_t sign, int64_t *off, char *err,
+                            size_t errlen)
+{
+    if (!*p) {
+        pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
+        return -1;
+    }
+    while (*p) {
+        if (!isdigit((unsigned char)*p)) {
+            pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
+            return -1;
+        }
+        int64_t num = 0;
+        while (isdigit((unsigned char)*p) && num < 100000000)
+            num = num * 10 + (*p++ - '0');
+        char unit[8];
+        size_t un = 0;
+        while (*p && !isdigit((unsigned char)*p) && un + 1 < sizeof(unit))
+            unit[un++] = *p++;
+        unit[un] = '\0';
+        int64_t mul = un ? unit_seconds(unit) : -1;
+        if (mul < 0) {
+            pg_errmsg_set(err, errlen, "cannot parse time %s: unknown unit \"%s\"", buf, unit);
+            return -1;
+        }
+        int64_t term;
+        if (__builtin_mul_overflow(sign * num, mul, &term) ||
+            __builtin_add_overflow(*off, term, off))
+            return time_range_err(buf, err, errlen);
+    }
+    return 0;
+}
+
+/* A relative time buf: [now][+-]<n><unit>... (the reference is always now, as in
+ * Pyroscope). Returns 0, or -1 with err set. */
+static int parse_rel_time(const char *buf, int64_t now_ns, int64_t *out_ns, char *err,
+                          size_t errlen)
+{
+    const char *p = buf;
+    if (!strncmp(p, "now", 3))
+        p += 3;
+    int64_t off = 0; /* seconds */
+    if (*p == '+' || *p == '-') {
+        int64_t sign = *p == '-' ? -1 : 1;
+        if (parse_time_terms(p + 1, buf, sign, &off, err, errlen) < 0)
+            return -1;
+    } else if (*p) {
+        pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
+        return -1;
+    }
+    int64_t off_ns;
+    if (__builtin_mul_overflow(off, (int64_t)1000000000, &off_ns) ||
+        __builtin_add_overflow(now_ns, off_ns, out_ns))
+        return time_range_err(buf, err, errlen);
+    return 0;
+}
+
 int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *err, size_t errlen)
 {
+    /* s without its digit-group separators and blanks */
     char buf[64];
     size_t n = 0;
     for (const char *c = s; *c; c++) {
@@ -222,85 +348,9 @@ int pg_ingest_parse_time(const char *s, int64_t now_ns, int64_t *out_ns, char *e
         pg_errmsg_set(err, errlen, "empty time");
         return -1;
     }
-    size_t digits = strspn(buf, "0123456789");
-    if (digits == n) {
-        if (n > 19)
-            goto range;
-        if (n == 8) {
-            struct tm tm = {0};
-            tm.tm_year = (buf[0] - '0') * 1000 + (buf[1] - '0') * 100 + (buf[2] - '0') * 10 +
-                         (buf[3] - '0') - 1900;
-            tm.tm_mon = (buf[4] - '0') * 10 + (buf[5] - '0') - 1;
-            tm.tm_mday = (buf[6] - '0') * 10 + (buf[7] - '0');
-            if (tm.tm_year > 0 && tm.tm_mon >= 0 && tm.tm_mon < 12 && tm.tm_mday >= 1 &&
-                tm.tm_mday < 32) {
-                int64_t secs = (int64_t)timegm(&tm);
-                if (__builtin_mul_overflow(secs, (int64_t)1000000000, out_ns))
-                    goto range;
-                return 0;
-            }
-        }
-        unsigned long long v = strtoull(buf, NULL, 10);
-        if (v > INT64_MAX)
-            goto range;
-        int64_t x = (int64_t)v, mul;
-        switch (n) {
-        case 13: mul = 1000000; break;
-        case 16: mul = 1000; break;
-        case 19: mul = 1; break;
-        default: mul = 1000000000; break;
-        }
-        if (__builtin_mul_overflow(x, mul, out_ns))
-            goto range;
-        return 0;
-    }
-    /* relative: [now][+-]<n><unit>... (the reference is always now, as in Pyroscope) */
-    const char *p = buf;
-    if (!strncmp(p, "now", 3))
-        p += 3;
-    int64_t off = 0; /* seconds */
-    if (*p == '+' || *p == '-') {
-        int64_t sign = *p == '-' ? -1 : 1;
-        p++;
-        if (!*p) {
-            pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
-            return -1;
-        }
-        while (*p) {
-            if (!isdigit((unsigned char)*p)) {
-                pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
-                return -1;
-            }
-            int64_t num = 0;
-            while (isdigit((unsigned char)*p) && num < 100000000)
-                num = num * 10 + (*p++ - '0');
-            char unit[8];
-            size_t un = 0;
-            while (*p && !isdigit((unsigned char)*p) && un + 1 < sizeof(unit))
-                unit[un++] = *p++;
-            unit[un] = '\0';
-            int64_t mul = un ? unit_seconds(unit) : -1;
-            if (mul < 0) {
-                pg_errmsg_set(err, errlen, "cannot parse time %s: unknown unit \"%s\"", buf, unit);
-                return -1;
-            }
-            int64_t term;
-            if (__builtin_mul_overflow(sign * num, mul, &term) ||
-                __builtin_add_overflow(off, term, &off))
-                goto range;
-        }
-    } else if (*p) {
-        pg_errmsg_set(err, errlen, "cannot parse time %s", buf);
-        return -1;
-    }
-    int64_t off_ns;
-    if (__builtin_mul_overflow(off, (int64_t)1000000000, &off_ns) ||
-        __builtin_add_overflow(now_ns, off_ns, out_ns))
-        goto range;
-    return 0;
-range:
-    pg_errmsg_set(err, errlen, "time %s is out of range", buf);
-    return -1;
+    if (strspn(buf, "0123456789") == n)
+        return parse_abs_time(buf, n, out_ns, err, errlen);
+    return parse_rel_time(buf, now_ns, out_ns, err, errlen);
 }
 
 /* ---- query ---- */
@@ -427,6 +477,57 @@ static int header_param(const char *h, const char *key, char *out, size_t outlen
     return -1;
 }
 
+/* Reads a part's header lines at *pp up to the empty line, moving *pp past it. name gets
+ * the Content-Disposition's name parameter ("" without one) and *have_cd whether there
+ * was a Content-Disposition. Returns 0, or -1 with err set. */
+static int part_headers(const uint8_t **pp, const uint8_t *end, char *name, size_t namelen,
+                        int *have_cd, char *err, size_t errlen)
+{
+    const uint8_t *p = *pp;
+    name[0] = '\0';
+    *have_cd = 0;
+    for (;;) {
+        const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) {
+            pg_errmsg_set(err, errlen, "multipart: truncated part headers");
+            return -1;
+        }
+        size_t ll = (size_t)(eol - p);
+        if (ll && p[ll - 1] == '\r')
+            ll--;
+        if (ll == 0) {
+            *pp = eol + 1;
+            return 0;
+        }
+        char line[512];
+        snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) ? ll : sizeof(line) - 1),
+                 (const char *)p);
+        if (strncasecmp(line, "Content-Disposition:", 20) == 0) {
+            *have_cd = 1;
+            if (header_param(line, "name", name, namelen) < 0)
+                name[0] = '\0';
+        }
+        p = eol + 1;
+    }
+}
+
+/* The next delimiter at the start of a line after the part data at p (so the data's line
+ * break is before it), or NULL. */
+static const uint8_t *find_part_end(const uint8_t *p, const uint8_t *end, const char *delim,
+                                    size_t dl)
+{
+    const uint8_t *q = p;
+    while (q < end) {
+        const uint8_t *m = memmem(q, (size_t)(end - q), delim, dl);
+        if (!m)
+            return NULL;
+        if (m > p && m[-1] == '\n')
+            return m;
+        q = m + 1;
+    }
+    return NULL;
+}
+
 int pg_ingest_multipart_parse(const char *content_type, const uint8_t *body, size_t len,
                               struct pg_ingest_part *parts, size_t max_parts, size_t *n, char *err,
                               size_t errlen)
@@ -458,44 +559,12 @@ int pg_ingest_multipart_parse(const char *content_type, const uint8_t *body, siz
             return -1;
         }
         p++;
-        /* headers up to an empty line */
-        char name[64] = "";
-        int have_cd = 0;
-        for (;;) {
-            const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
-            if (!eol) {
-                pg_errmsg_set(err, errlen, "multipart: truncated part headers");
-                return -1;
-            }
-            size_t ll = (size_t)(eol - p);
-            if (ll && p[ll - 1] == '\r')
-                ll--;
-            if (ll == 0) {
-                p = eol + 1;
-                break;
-            }
-            char line[512];
-            snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) ? ll : sizeof(line) - 1),
-                     (const char *)p);
-            if (strncasecmp(line, "Content-Disposition:", 20) == 0) {
-                have_cd = 1;
-                if (header_param(line, "name", name, sizeof(name)) < 0)
-                    name[0] = '\0';
-            }
-            p = eol + 1;
-        }
+        char name[64];
+        int have_cd;
+        if (part_headers(&p, end, name, sizeof(name), &have_cd, err, errlen) < 0)
+            return -1;
         /* data up to CRLF--boundary (or LF--boundary) */
-        const uint8_t *q = p, *found = NULL;
-        while (q < end) {
-            const uint8_t *m = memmem(q, (size_t)(end - q), delim, (size_t)dl);
-            if (!m)
-                break;
-            if (m > p && m[-1] == '\n') {
-                found = m;
-                break;
-            }
-            q = m + 1;
-        }
+        const uint8_t *found = find_part_end(p, end, delim, (size_t)dl);
         if (!found) {
             pg_errmsg_set(err, errlen, "multipart: truncated body (no closing boundary)");
             return -1;

@@ -81,41 +81,10 @@ static int parse_workers(const char *v, int *out)
     return 0;
 }
 
-int pg_cmd_run(int argc, char **argv)
+/* Applies --log.level and --log.format (either may be NULL). Returns 0, or 2 (the exit
+ * code) after printing why a value is bad. */
+static int set_log_flags(const char *level, const char *format)
 {
-    struct pg_app_opts opts = {0};
-    const char *level = NULL, *format = NULL, *workers = NULL;
-    for (int i = 2; i < argc; i++) {
-        int r;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage_text, stdout);
-            return 0;
-        }
-        if ((r = flag_value(argc, argv, &i, "--web.listen-address", &opts.listen_address)) ||
-            (r = flag_value(argc, argv, &i, "--storage.path", &opts.storage_path)) ||
-            (r = flag_value(argc, argv, &i, "--log.level", &level)) ||
-            (r = flag_value(argc, argv, &i, "--log.format", &format)) ||
-            (r = flag_value(argc, argv, &i, "--processing.workers", &workers))) {
-            if (r < 0)
-                return 2;
-            continue;
-        }
-        if (argv[i][0] == '-' || opts.config_file) {
-            fprintf(stderr, "profgate run: unexpected argument %s\n\n%s", argv[i], usage_text);
-            return 2;
-        }
-        opts.config_file = argv[i];
-    }
-    if (!opts.config_file) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
-    opts.processing_workers_set = workers != NULL;
-    if (workers && parse_workers(workers, &opts.processing_workers) != 0) {
-        fprintf(stderr, "profgate run: --processing.workers %s: want 0 (one per CPU) to 256\n",
-                workers);
-        return 2;
-    }
     if (level) {
         enum pg_log_level l;
         if (pg_log_parse_level(level, &l) < 0) {
@@ -133,18 +102,53 @@ int pg_cmd_run(int argc, char **argv)
             return 2;
         }
     }
+    return 0;
+}
 
-    struct pg_cfg_errors errs;
-    pg_cfg_errors_init(&errs);
-    struct pg_cfg *cfg = pg_cfg_load(opts.config_file, &errs);
-    if (!cfg) {
-        pg_cfg_errors_print(&errs, stderr);
-        fprintf(stderr, "%s: %zu error(s)\n", opts.config_file, errs.n);
-        pg_cfg_errors_reset(&errs);
-        return 1;
+/* Parses the command line into *opts and applies the log flags. Returns -1 to go on, or
+ * the exit code: 0 after --help, 2 on a usage error (printed). */
+static int parse_args(int argc, char **argv, struct pg_app_opts *opts)
+{
+    const char *level = NULL, *format = NULL, *workers = NULL;
+    for (int i = 2; i < argc; i++) {
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if ((r = flag_value(argc, argv, &i, "--web.listen-address", &opts->listen_address)) ||
+            (r = flag_value(argc, argv, &i, "--storage.path", &opts->storage_path)) ||
+            (r = flag_value(argc, argv, &i, "--log.level", &level)) ||
+            (r = flag_value(argc, argv, &i, "--log.format", &format)) ||
+            (r = flag_value(argc, argv, &i, "--processing.workers", &workers))) {
+            if (r < 0)
+                return 2;
+            continue;
+        }
+        if (argv[i][0] == '-' || opts->config_file) {
+            fprintf(stderr, "profgate run: unexpected argument %s\n\n%s", argv[i], usage_text);
+            return 2;
+        }
+        opts->config_file = argv[i];
     }
-    pg_cfg_errors_reset(&errs);
+    if (!opts->config_file) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    opts->processing_workers_set = workers != NULL;
+    if (workers && parse_workers(workers, &opts->processing_workers) != 0) {
+        fprintf(stderr, "profgate run: --processing.workers %s: want 0 (one per CPU) to 256\n",
+                workers);
+        return 2;
+    }
+    if (set_log_flags(level, format) != 0)
+        return 2;
+    return -1;
+}
 
+/* Runs the app on cfg (owned from here on) until it shuts down. Returns the exit code. */
+static int run_app(const struct pg_app_opts *opts, struct pg_cfg *cfg)
+{
     signal(SIGPIPE, SIG_IGN);
     /* a file-size limit (RLIMIT_FSIZE) must fail the write (EFBIG: counted as a buffer
      * error, like a full disk), not kill the process */
@@ -158,7 +162,7 @@ int pg_cmd_run(int argc, char **argv)
     }
     char err[512] = "";
     struct run_state st = {0};
-    st.app = pg_app_create(base, &opts, cfg, err, sizeof(err));
+    st.app = pg_app_create(base, opts, cfg, err, sizeof(err));
     int rc = 0;
     if (!st.app) {
         pg_log_error("app", "msg=\"startup failed\" err=\"%s\"", err);
@@ -182,4 +186,24 @@ int pg_cmd_run(int argc, char **argv)
     event_base_free(base);
     curl_global_cleanup();
     return rc;
+}
+
+int pg_cmd_run(int argc, char **argv)
+{
+    struct pg_app_opts opts = {0};
+    int rc = parse_args(argc, argv, &opts);
+    if (rc >= 0)
+        return rc;
+
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *cfg = pg_cfg_load(opts.config_file, &errs);
+    if (!cfg) {
+        pg_cfg_errors_print(&errs, stderr);
+        fprintf(stderr, "%s: %zu error(s)\n", opts.config_file, errs.n);
+        pg_cfg_errors_reset(&errs);
+        return 1;
+    }
+    pg_cfg_errors_reset(&errs);
+    return run_app(&opts, cfg);
 }

@@ -237,14 +237,14 @@ static int64_t clamp_sub(int64_t cur, int64_t prev)
     return r;
 }
 
-int pg_delta_apply(struct pg_delta *d, Perftools__Profiles__Profile *p,
-                   const char *const *delta_types, size_t n_types, int *primed_only)
+/* For each of delta_types, the index of the sample type of that name in p. Returns a
+ * malloc'd array of n_types indexes, or NULL when one is missing or out of memory. */
+static size_t *type_indexes(const Perftools__Profiles__Profile *p, const char *const *delta_types,
+                            size_t n_types)
 {
-    if (!d || !p || !delta_types || n_types == 0 || !primed_only)
-        return -1;
     size_t *idx = malloc(n_types * sizeof(*idx));
     if (!idx)
-        return -1;
+        return NULL;
     for (size_t t = 0; t < n_types; t++) {
         size_t k = 0;
         while (k < p->n_sample_type &&
@@ -252,84 +252,128 @@ int pg_delta_apply(struct pg_delta *d, Perftools__Profiles__Profile *p,
             k++;
         if (k == p->n_sample_type) {
             free(idx);
-            return -1;
+            return NULL;
         }
         idx[t] = k;
     }
+    return idx;
+}
 
+/* The profile being applied, aggregated per key: the table that becomes the baseline. */
+struct cur_table {
+    size_t cap;           /* slots, power of two */
+    uint64_t *keys;       /* cap keys, 0 = empty */
+    int64_t *vals;        /* cap * n_types summed cumulative values */
+    size_t *slot;         /* per sample: the slot of its key */
+    unsigned char *first; /* per sample: 1 if it is the first sample of its key */
+};
+
+static void cur_table_free(struct cur_table *c)
+{
+    free(c->keys);
+    free(c->vals);
+    free(c->slot);
+    free(c->first);
+}
+
+/* Pass 1: sums the current cumulative values of the types at idx per key into a new
+ * table c. Returns 0, or -1 on OOM (c left freed). */
+static int aggregate(struct cur_table *c, const Perftools__Profiles__Profile *p, const size_t *idx,
+                     size_t n_types)
+{
     size_t n = p->n_sample;
-    size_t cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
+    c->cap = 16;
+    while (c->cap < 2 * n)
+        c->cap *= 2;
     struct resolver r;
-    uint64_t *keys = calloc(cap, sizeof(*keys));
-    int64_t *vals = calloc(cap * n_types, sizeof(*vals));
-    size_t *slot = malloc((n ? n : 1) * sizeof(*slot));
-    unsigned char *first = malloc(n ? n : 1);
-    if (!keys || !vals || !slot || !first || resolver_init(&r, p) != 0) {
-        free(keys);
-        free(vals);
-        free(slot);
-        free(first);
-        free(idx);
+    c->keys = calloc(c->cap, sizeof(*c->keys));
+    c->vals = calloc(c->cap * n_types, sizeof(*c->vals));
+    c->slot = malloc((n ? n : 1) * sizeof(*c->slot));
+    c->first = malloc(n ? n : 1);
+    if (!c->keys || !c->vals || !c->slot || !c->first || resolver_init(&r, p) != 0) {
+        cur_table_free(c);
         return -1;
     }
-
-    /* pass 1: aggregate current cumulative values per key into the new table */
     for (size_t i = 0; i < n; i++) {
         const Perftools__Profiles__Sample *s = p->sample[i];
         uint64_t key = sample_key(&r, s);
-        size_t sl = slot_find(keys, cap, key);
-        first[i] = keys[sl] == 0;
-        keys[sl] = key;
-        slot[i] = sl;
+        size_t sl = slot_find(c->keys, c->cap, key);
+        c->first[i] = c->keys[sl] == 0;
+        c->keys[sl] = key;
+        c->slot[i] = sl;
         for (size_t t = 0; t < n_types; t++)
             if (idx[t] < s->n_value)
-                vals[sl * n_types + t] = sat_add(vals[sl * n_types + t], s->value[idx[t]]);
+                c->vals[sl * n_types + t] = sat_add(c->vals[sl * n_types + t], s->value[idx[t]]);
     }
     resolver_free(&r);
+    return 0;
+}
 
+/* Pass 2: replaces p's values of the types at idx by deltas against the baseline d; the
+ * first sample of a key carries the delta, the others get 0. */
+static void replace_by_deltas(const struct pg_delta *d, Perftools__Profiles__Profile *p,
+                              const struct cur_table *c, const size_t *idx, size_t n_types)
+{
+    for (size_t i = 0; i < p->n_sample; i++) {
+        Perftools__Profiles__Sample *s = p->sample[i];
+        size_t sl = c->slot[i];
+        size_t old = slot_find(d->keys, d->cap, c->keys[sl]);
+        int have = d->keys[old] != 0;
+        for (size_t t = 0; t < n_types; t++) {
+            if (idx[t] >= s->n_value)
+                continue;
+            int64_t dv = 0;
+            if (c->first[i])
+                dv = clamp_sub(c->vals[sl * n_types + t], have ? d->vals[old * n_types + t] : 0);
+            s->value[idx[t]] = dv;
+        }
+    }
+}
+
+/* Pass 3: drops (and frees) the samples left with nothing but zeros. */
+static void drop_zero_samples(Perftools__Profiles__Profile *p)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < p->n_sample; i++) {
+        Perftools__Profiles__Sample *s = p->sample[i];
+        int nonzero = 0;
+        for (size_t v = 0; v < s->n_value && !nonzero; v++)
+            nonzero = s->value[v] != 0;
+        if (nonzero)
+            p->sample[w++] = s;
+        else
+            perftools__profiles__sample__free_unpacked(s, NULL);
+    }
+    p->n_sample = w;
+}
+
+int pg_delta_apply(struct pg_delta *d, Perftools__Profiles__Profile *p,
+                   const char *const *delta_types, size_t n_types, int *primed_only)
+{
+    if (!d || !p || !delta_types || n_types == 0 || !primed_only)
+        return -1;
+    size_t *idx = type_indexes(p, delta_types, n_types);
+    if (!idx)
+        return -1;
+    struct cur_table c;
+    if (aggregate(&c, p, idx, n_types) != 0) {
+        free(idx);
+        return -1;
+    }
     int prime = d->n_types != n_types || !d->keys;
     if (!prime) {
-        /* pass 2: replace values by deltas; the first sample of a key carries the delta */
-        for (size_t i = 0; i < n; i++) {
-            Perftools__Profiles__Sample *s = p->sample[i];
-            size_t sl = slot[i];
-            size_t old = slot_find(d->keys, d->cap, keys[sl]);
-            int have = d->keys[old] != 0;
-            for (size_t t = 0; t < n_types; t++) {
-                if (idx[t] >= s->n_value)
-                    continue;
-                int64_t dv = 0;
-                if (first[i])
-                    dv = clamp_sub(vals[sl * n_types + t], have ? d->vals[old * n_types + t] : 0);
-                s->value[idx[t]] = dv;
-            }
-        }
-        /* pass 3: drop samples left with nothing but zeros */
-        size_t w = 0;
-        for (size_t i = 0; i < n; i++) {
-            Perftools__Profiles__Sample *s = p->sample[i];
-            int nonzero = 0;
-            for (size_t v = 0; v < s->n_value && !nonzero; v++)
-                nonzero = s->value[v] != 0;
-            if (nonzero)
-                p->sample[w++] = s;
-            else
-                perftools__profiles__sample__free_unpacked(s, NULL);
-        }
-        p->n_sample = w;
+        replace_by_deltas(d, p, &c, idx, n_types);
+        drop_zero_samples(p);
     }
-
     free(d->keys);
     free(d->vals);
-    d->keys = keys;
-    d->vals = vals;
-    d->cap = cap;
+    d->keys = c.keys;
+    d->vals = c.vals;
+    d->cap = c.cap;
     d->n_types = n_types;
     *primed_only = prime;
-    free(slot);
-    free(first);
+    free(c.slot);
+    free(c.first);
     free(idx);
     return 0;
 }

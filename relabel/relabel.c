@@ -366,53 +366,141 @@ static int set_or_del(struct pg_labels *ls, const char *name, const char *value)
 
 /* ---- the actions -------------------------------------------------------------- */
 
+/* Joins the source_labels values (missing labels as "") with the separator into src.
+ * Returns the joined string, or NULL after OOM. */
+static const char *join_sources(const struct pg_relabel_rule *r, const struct pg_labels *ls,
+                                struct sbuf *src)
+{
+    const char *sep = r->separator ? r->separator : "";
+    for (size_t i = 0; i < r->n_source; i++) {
+        const char *v = pg_labels_get(ls, r->source_labels[i]);
+        if (i > 0)
+            sb_add(src, sep, strlen(sep));
+        if (v != NULL)
+            sb_add(src, v, strlen(v));
+    }
+    return sb_str(src);
+}
+
+/* replace: on a match, sets the expanded target label to the expanded replacement. The
+ * return values are apply()'s. */
+static int apply_replace(const struct pg_relabel_rule *r, struct pg_labels *ls, const char *val,
+                         const char *target, const char *repl)
+{
+    int ret = 1;
+    struct match m;
+    int mr = do_match(r->re, val, &m);
+    if (mr == 1) {
+        struct sbuf tb = {0}, vb = {0};
+        expand(&tb, r->re, &m, target);
+        expand(&vb, r->re, &m, repl);
+        const char *t = sb_str(&tb), *v = sb_str(&vb);
+        if (t == NULL || v == NULL)
+            ret = -1;
+        else if (!valid_utf8_name(t)) {
+            /* Prometheus 3: an invalid expanded target is a no-op */
+        } else if (*v == '\0')
+            pg_labels_del(ls, target); /* as Prometheus: lb.Del(cfg.TargetLabel) */
+        else if (pg_labels_set(ls, t, v) < 0)
+            ret = -1;
+        free(tb.p);
+        free(vb.p);
+    } else if (mr < 0) {
+        ret = mr;
+    }
+    pcre2_match_data_free(m.md);
+    return ret;
+}
+
+/* hashmod: sets target to MD5(val) bytes 8..15 (big-endian) modulo r->modulus. */
+static int apply_hashmod(const struct pg_relabel_rule *r, struct pg_labels *ls, const char *val,
+                         const char *target)
+{
+    if (r->modulus == 0)
+        return 1; /* rejected by config validation; never divide by zero */
+    unsigned char d[16];
+    md5_sum((const unsigned char *)val, strlen(val), d);
+    uint64_t h = 0;
+    for (int i = 8; i < 16; i++)
+        h = (h << 8) | d[i];
+    char num[32];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)(h % r->modulus));
+    return set_or_del(ls, target, num) < 0 ? -1 : 1;
+}
+
+/* labelmap, labeldrop, labelkeep: match the regex against every label name (of a
+ * snapshot, since ls changes underneath). The return values are apply()'s. */
+static int apply_label_names(const struct pg_relabel_rule *r, struct pg_labels *ls,
+                             const char *repl)
+{
+    int ret = 1;
+    struct pg_labels snap;
+    pg_labels_init(&snap);
+    if (pg_labels_copy(&snap, ls) < 0)
+        return -1;
+    for (size_t i = 0; i < snap.n && ret == 1; i++) {
+        const char *nm = snap.v[i].name;
+        struct match m;
+        int mr = do_match(r->re, nm, &m);
+        if (mr < 0) {
+            ret = mr;
+        } else if (r->action == PG_RELABEL_LABELDROP) {
+            if (mr == 1)
+                pg_labels_del(ls, nm);
+        } else if (r->action == PG_RELABEL_LABELKEEP) {
+            if (mr == 0)
+                pg_labels_del(ls, nm);
+        } else if (mr == 1) {
+            struct sbuf nb = {0};
+            expand(&nb, r->re, &m, repl);
+            const char *nn = sb_str(&nb);
+            if (nn == NULL)
+                ret = -1;
+            else if (*nn != '\0' && set_or_del(ls, nn, snap.v[i].value) < 0)
+                ret = -1;
+            free(nb.p);
+        }
+        pcre2_match_data_free(m.md);
+    }
+    pg_labels_reset(&snap);
+    return ret;
+}
+
+/* lowercase, uppercase: sets target to val case-mapped. ASCII case mapping only (Go's
+ * strings.ToLower/ToUpper are Unicode-aware). */
+static int apply_case(const struct pg_relabel_rule *r, struct pg_labels *ls, const char *val,
+                      const char *target)
+{
+    char *cv = strdup(val);
+    if (cv == NULL)
+        return -1;
+    for (char *p = cv; *p; p++) {
+        if (r->action == PG_RELABEL_LOWERCASE && *p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+        else if (r->action == PG_RELABEL_UPPERCASE && *p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    }
+    int ret = set_or_del(ls, target, cv) < 0 ? -1 : 1;
+    free(cv);
+    return ret;
+}
+
 /* Returns 1 kept, 0 dropped, -1 on allocation failure, PG_RELABEL_ERR_LIMIT when a
  * regex hit a match limit. */
 static int apply(const struct pg_relabel_rule *r, struct pg_labels *ls)
 {
     int ret = 1;
     struct sbuf src = {0};
-    const char *sep = r->separator ? r->separator : "";
-    for (size_t i = 0; i < r->n_source; i++) {
-        const char *v = pg_labels_get(ls, r->source_labels[i]);
-        if (i > 0)
-            sb_add(&src, sep, strlen(sep));
-        if (v != NULL)
-            sb_add(&src, v, strlen(v));
-    }
-    const char *val = sb_str(&src);
+    const char *val = join_sources(r, ls, &src);
     const char *target = r->target_label ? r->target_label : "";
     const char *repl = r->replacement ? r->replacement : "";
     if (val == NULL) {
-        ret = -1;
-        goto out;
+        free(src.p);
+        return -1;
     }
 
     switch (r->action) {
-    case PG_RELABEL_REPLACE: {
-        struct match m;
-        int mr = do_match(r->re, val, &m);
-        if (mr == 1) {
-            struct sbuf tb = {0}, vb = {0};
-            expand(&tb, r->re, &m, target);
-            expand(&vb, r->re, &m, repl);
-            const char *t = sb_str(&tb), *v = sb_str(&vb);
-            if (t == NULL || v == NULL)
-                ret = -1;
-            else if (!valid_utf8_name(t)) {
-                /* Prometheus 3: an invalid expanded target is a no-op */
-            } else if (*v == '\0')
-                pg_labels_del(ls, target); /* as Prometheus: lb.Del(cfg.TargetLabel) */
-            else if (pg_labels_set(ls, t, v) < 0)
-                ret = -1;
-            free(tb.p);
-            free(vb.p);
-        } else if (mr < 0) {
-            ret = mr;
-        }
-        pcre2_match_data_free(m.md);
-        break;
-    }
+    case PG_RELABEL_REPLACE: ret = apply_replace(r, ls, val, target, repl); break;
     case PG_RELABEL_KEEP: ret = match_simple(r->re, val); break;
     case PG_RELABEL_DROP: {
         int mr = match_simple(r->re, val);
@@ -426,78 +514,14 @@ static int apply(const struct pg_relabel_rule *r, struct pg_labels *ls)
         ret = r->action == PG_RELABEL_KEEPEQUAL ? eq : !eq;
         break;
     }
-    case PG_RELABEL_HASHMOD: {
-        if (r->modulus == 0)
-            break; /* rejected by config validation; never divide by zero */
-        unsigned char d[16];
-        md5_sum((const unsigned char *)val, strlen(val), d);
-        uint64_t h = 0;
-        for (int i = 8; i < 16; i++)
-            h = (h << 8) | d[i];
-        char num[32];
-        snprintf(num, sizeof num, "%llu", (unsigned long long)(h % r->modulus));
-        if (set_or_del(ls, target, num) < 0)
-            ret = -1;
-        break;
-    }
+    case PG_RELABEL_HASHMOD: ret = apply_hashmod(r, ls, val, target); break;
     case PG_RELABEL_LABELMAP:
     case PG_RELABEL_LABELDROP:
-    case PG_RELABEL_LABELKEEP: {
-        struct pg_labels snap;
-        pg_labels_init(&snap);
-        if (pg_labels_copy(&snap, ls) < 0) {
-            ret = -1;
-            break;
-        }
-        for (size_t i = 0; i < snap.n && ret == 1; i++) {
-            const char *nm = snap.v[i].name;
-            struct match m;
-            int mr = do_match(r->re, nm, &m);
-            if (mr < 0) {
-                ret = mr;
-            } else if (r->action == PG_RELABEL_LABELDROP) {
-                if (mr == 1)
-                    pg_labels_del(ls, nm);
-            } else if (r->action == PG_RELABEL_LABELKEEP) {
-                if (mr == 0)
-                    pg_labels_del(ls, nm);
-            } else if (mr == 1) {
-                struct sbuf nb = {0};
-                expand(&nb, r->re, &m, repl);
-                const char *nn = sb_str(&nb);
-                if (nn == NULL)
-                    ret = -1;
-                else if (*nn != '\0' && set_or_del(ls, nn, snap.v[i].value) < 0)
-                    ret = -1;
-                free(nb.p);
-            }
-            pcre2_match_data_free(m.md);
-        }
-        pg_labels_reset(&snap);
-        break;
-    }
+    case PG_RELABEL_LABELKEEP: ret = apply_label_names(r, ls, repl); break;
     case PG_RELABEL_LOWERCASE:
-    case PG_RELABEL_UPPERCASE: {
-        /* ASCII case mapping only (Go's strings.ToLower/ToUpper are Unicode-aware). */
-        char *cv = strdup(val);
-        if (cv == NULL) {
-            ret = -1;
-            break;
-        }
-        for (char *p = cv; *p; p++) {
-            if (r->action == PG_RELABEL_LOWERCASE && *p >= 'A' && *p <= 'Z')
-                *p = (char)(*p - 'A' + 'a');
-            else if (r->action == PG_RELABEL_UPPERCASE && *p >= 'a' && *p <= 'z')
-                *p = (char)(*p - 'a' + 'A');
-        }
-        if (set_or_del(ls, target, cv) < 0)
-            ret = -1;
-        free(cv);
-        break;
-    }
+    case PG_RELABEL_UPPERCASE: ret = apply_case(r, ls, val, target); break;
     default: break;
     }
-out:
     free(src.p);
     return ret;
 }

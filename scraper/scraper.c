@@ -366,106 +366,206 @@ static int series_labels(struct pg_labels *out, const struct pg_cfg_profile *p)
     return 0;
 }
 
-/* Adds the loops of one active target. Returns 0, or -1 on OOM. */
-static int add_target(struct syncstate *st, struct pg_labels *disc, struct pg_labels *fin)
+/* Reads the target's scrape interval and timeout (ms) from fin into *iv and *to. Returns
+ * 0, or -1 (logged) when they are invalid and the target is to be dropped. */
+static int target_times(const struct syncstate *st, const struct pg_labels *fin, int64_t *iv,
+                        int64_t *to)
 {
-    const struct pg_cfg_scrape *job = st->pool->ref.job;
     const char *siv = pg_labels_get(fin, "__scrape_interval__");
     const char *sto = pg_labels_get(fin, "__scrape_timeout__");
-    int64_t iv = 0, to = 0;
     char err[256] = "";
     const char *inst = pg_labels_get(fin, "instance");
-    if (siv == NULL || pg_units_parse_duration(siv, &iv, err, sizeof err) != 0 || iv <= 0) {
+    if (siv == NULL || pg_units_parse_duration(siv, iv, err, sizeof err) != 0 || *iv <= 0) {
         pg_log_warn("scraper",
                     "job=%s instance=%s msg=\"target dropped: invalid scrape "
                     "interval\" err=\"%s\"",
                     st->pool->name, inst ? inst : "", err[0] ? err : "interval must be > 0");
-        return add_dropped(st, disc);
+        return -1;
     }
-    if (sto == NULL || pg_units_parse_duration(sto, &to, err, sizeof err) != 0 || to <= 0) {
+    if (sto == NULL || pg_units_parse_duration(sto, to, err, sizeof err) != 0 || *to <= 0) {
         pg_log_warn("scraper",
                     "job=%s instance=%s msg=\"target dropped: invalid scrape "
                     "timeout\" err=\"%s\"",
                     st->pool->name, inst ? inst : "", err[0] ? err : "timeout must be > 0");
-        return add_dropped(st, disc);
+        return -1;
     }
-    if (iv > PG_SCRAPE_MAX_INTERVAL_MS) {
+    if (*iv > PG_SCRAPE_MAX_INTERVAL_MS) {
         pg_log_warn("scraper",
                     "job=%s instance=%s msg=\"target dropped: scrape interval above 1 year\" "
                     "interval=%s",
                     st->pool->name, inst ? inst : "", siv);
-        return add_dropped(st, disc);
+        return -1;
     }
-    if (to > iv) {
+    if (*to > *iv) {
         pg_log_warn("scraper",
                     "job=%s instance=%s msg=\"target dropped: scrape timeout "
                     "greater than scrape interval\" timeout=%s interval=%s",
                     st->pool->name, inst ? inst : "", sto, siv);
-        return add_dropped(st, disc);
+        return -1;
     }
+    return 0;
+}
 
+/* Adds the loop of profile type p of an active target (disc, fin; interval iv and timeout
+ * to in ms): the old loop with the same key is claimed, else a new one is made. *d is the
+ * target's shared discovered labels, made on first use. Returns 0, or -1 on OOM. */
+static int add_profile_loop(struct syncstate *st, struct pg_labels *disc,
+                            const struct pg_labels *fin, const struct pg_cfg_profile *p, int64_t iv,
+                            int64_t to, struct pg_scrape_disc **d)
+{
+    const struct pg_cfg_scrape *job = st->pool->ref.job;
+    struct pg_labels out;
+    pg_labels_init(&out);
+    char *url = NULL;
+    if (pg_target_profile(job, fin, *d ? &(*d)->labels : disc, p, &out, &url) != 0) {
+        const char *inst = pg_labels_get(fin, "instance");
+        pg_log_warn("scraper",
+                    "job=%s instance=%s type=%s msg=\"cannot build the scrape "
+                    "URL; skipping\"",
+                    st->pool->name, inst ? inst : "", p->name);
+        return 0;
+    }
+    int rc = -1;
+    if (series_labels(&out, p) != 0)
+        goto out;
+    int64_t timeout = to;
+    if (p->seconds)
+        timeout += profile_seconds(job, fin) * 1000;
+    enum pg_scrape_delta_kind kind = pg_scrape_loop_delta_kind(p);
+    uint64_t key = pg_scrape_loop_key(&out, url, iv, timeout, p->name, kind, job);
+    if (kmap_get(&st->seen, key) != NULL) {
+        rc = 0; /* duplicate within this snapshot: one loop */
+        goto out;
+    }
+    if (*d == NULL && (*d = pg_scrape_disc_new(disc)) == NULL)
+        goto out;
+    struct pg_scrape_loop *l = kmap_get(&st->old, key);
+    if (l != NULL && l->claimed == 0) {
+        l->claimed = 1;
+        pg_scrape_loop_set_disc(l, *d);
+    } else {
+        l = pg_scrape_loop_new(&st->pool->ref, key, p->name, kind, &url, &out, *d, iv, timeout);
+        if (l == NULL)
+            goto out;
+        l->claimed = 2;
+        st->created++;
+    }
+    if (grow((void **)&st->loops, &st->cap_loops, st->n_loops, sizeof(*st->loops)) != 0 ||
+        kmap_put(&st->seen, l) != 0) {
+        if (l->claimed == 2) {
+            pg_scrape_loop_free(l);
+            st->created--;
+        } else {
+            l->claimed = 0;
+        }
+        goto out;
+    }
+    st->loops[st->n_loops++] = l;
+    rc = 0;
+out:
+    pg_labels_reset(&out);
+    free(url);
+    return rc;
+}
+
+/* Adds the loops of one active target. Returns 0, or -1 on OOM. */
+static int add_target(struct syncstate *st, struct pg_labels *disc, struct pg_labels *fin)
+{
+    const struct pg_cfg_scrape *job = st->pool->ref.job;
+    int64_t iv = 0, to = 0;
+    if (target_times(st, fin, &iv, &to) != 0)
+        return add_dropped(st, disc);
     struct pg_scrape_disc *d = NULL;
     int rc = 0;
-    for (size_t i = 0; i < job->n_profiles && rc == 0; i++) {
-        const struct pg_cfg_profile *p = &job->profiles[i];
-        if (!p->enabled)
-            continue;
-        struct pg_labels out;
-        pg_labels_init(&out);
-        char *url = NULL;
-        if (pg_target_profile(job, fin, d ? &d->labels : disc, p, &out, &url) != 0) {
-            pg_log_warn("scraper",
-                        "job=%s instance=%s type=%s msg=\"cannot build the scrape "
-                        "URL; skipping\"",
-                        st->pool->name, inst ? inst : "", p->name);
-            continue;
-        }
-        if (series_labels(&out, p) != 0) {
-            rc = -1;
-            goto next;
-        }
-        int64_t timeout = to;
-        if (p->seconds)
-            timeout += profile_seconds(job, fin) * 1000;
-        enum pg_scrape_delta_kind kind = pg_scrape_loop_delta_kind(p);
-        uint64_t key = pg_scrape_loop_key(&out, url, iv, timeout, p->name, kind, job);
-        if (kmap_get(&st->seen, key) != NULL)
-            goto next; /* duplicate within this snapshot: one loop */
-        if (d == NULL && (d = pg_scrape_disc_new(disc)) == NULL) {
-            rc = -1;
-            goto next;
-        }
-        struct pg_scrape_loop *l = kmap_get(&st->old, key);
-        if (l != NULL && l->claimed == 0) {
-            l->claimed = 1;
-            pg_scrape_loop_set_disc(l, d);
-        } else {
-            l = pg_scrape_loop_new(&st->pool->ref, key, p->name, kind, &url, &out, d, iv, timeout);
-            if (l == NULL) {
-                rc = -1;
-                goto next;
-            }
-            l->claimed = 2;
-            st->created++;
-        }
-        if (grow((void **)&st->loops, &st->cap_loops, st->n_loops, sizeof(*st->loops)) != 0 ||
-            kmap_put(&st->seen, l) != 0) {
-            if (l->claimed == 2) {
-                pg_scrape_loop_free(l);
-                st->created--;
-            } else {
-                l->claimed = 0;
-            }
-            rc = -1;
-            goto next;
-        }
-        st->loops[st->n_loops++] = l;
-    next:
-        pg_labels_reset(&out);
-        free(url);
-    }
+    for (size_t i = 0; i < job->n_profiles && rc == 0; i++)
+        if (job->profiles[i].enabled)
+            rc = add_profile_loop(st, disc, fin, &job->profiles[i], iv, to, &d);
     pg_scrape_disc_unref(d); /* the loops hold their own references */
     return rc;
+}
+
+/* Fills st (st->pool's loops claimed or new, the dropped targets) from the target groups.
+ * Returns 0, or -1 on OOM. */
+static int sync_collect(struct syncstate *st, const struct pg_tgroup *groups, size_t n)
+{
+    struct pool *pool = st->pool;
+    if (kmap_init(&st->old, pool->n_loops) != 0 || kmap_init(&st->seen, pool->n_loops) != 0)
+        return -1;
+    for (size_t i = 0; i < pool->n_loops; i++) {
+        pool->loops[i]->claimed = 0;
+        kmap_put_nogrow(&st->old, pool->loops[i]);
+    }
+    struct pg_labels disc, fin;
+    pg_labels_init(&disc);
+    pg_labels_init(&fin);
+    int failed = 0;
+    for (size_t g = 0; g < n && !failed; g++) {
+        const struct pg_tgroup *tg = &groups[g];
+        for (size_t t = 0; t < tg->n_targets && !failed; t++) {
+            char err[256] = "";
+            int rc = pg_target_populate(pool->ref.job, &tg->labels, &tg->targets[t], &disc, &fin,
+                                        NULL, NULL, err, sizeof err);
+            if (rc < 0)
+                pg_log_debug("scraper", "job=%s source=%s msg=\"target dropped\" err=\"%s\"",
+                             pool->name, tg->source ? tg->source : "", err);
+            if (rc <= 0)
+                failed = add_dropped(st, &disc) != 0;
+            else
+                failed = add_target(st, &disc, &fin) != 0;
+        }
+    }
+    pg_labels_reset(&disc);
+    pg_labels_reset(&fin);
+    return failed ? -1 : 0;
+}
+
+/* Undoes a failed sync_collect: frees the new loops and unclaims the old ones. */
+static void sync_rollback(struct syncstate *st)
+{
+    struct pool *pool = st->pool;
+    for (size_t i = 0; i < st->n_loops; i++)
+        if (st->loops[i]->claimed == 2)
+            pg_scrape_loop_free(st->loops[i]);
+    for (size_t i = 0; i < pool->n_loops; i++)
+        pool->loops[i]->claimed = 0;
+    free(st->loops);
+    free_dropped(st->dropped, st->n_dropped);
+    kmap_free(&st->old);
+    kmap_free(&st->seen);
+    pg_log_error("scraper",
+                 "job=%s msg=\"out of memory syncing targets; keeping the old "
+                 "loops\"",
+                 pool->name);
+}
+
+/* Makes st the pool's state: frees the unclaimed old loops, starts the new ones. */
+static void sync_commit(struct syncstate *st)
+{
+    struct pool *pool = st->pool;
+    size_t removed = 0;
+    for (size_t i = 0; i < pool->n_loops; i++)
+        if (pool->loops[i]->claimed == 0) {
+            pg_scrape_loop_free(pool->loops[i]);
+            removed++;
+        }
+    for (size_t i = 0; i < st->n_loops; i++) {
+        struct pg_scrape_loop *l = st->loops[i];
+        if (l->claimed == 2 && pg_scrape_loop_start(l) != 0)
+            pg_log_error("scraper", "job=%s url=%s msg=\"cannot schedule the scrape loop\"",
+                         pool->name, l->url);
+        l->claimed = 0;
+    }
+    free(pool->loops);
+    pool->loops = st->loops;
+    pool->n_loops = st->n_loops;
+    free_dropped(pool->dropped, pool->n_dropped);
+    pool->dropped = st->dropped;
+    pool->n_dropped = st->n_dropped;
+    kmap_free(&st->old);
+    kmap_free(&st->seen);
+    pg_log_info("scraper",
+                "job=%s loops=%zu created=%zu removed=%zu dropped=%zu msg=\"targets synced\"",
+                pool->name, pool->n_loops, st->created, removed, pool->n_dropped);
 }
 
 void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgroup *groups,
@@ -479,76 +579,10 @@ void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgro
     struct syncstate st;
     memset(&st, 0, sizeof st);
     st.pool = pool;
-    struct pg_labels disc, fin;
-    pg_labels_init(&disc);
-    pg_labels_init(&fin);
-    int failed = 0;
-    if (kmap_init(&st.old, pool->n_loops) != 0 || kmap_init(&st.seen, pool->n_loops) != 0) {
-        failed = 1;
-        goto done;
-    }
-    for (size_t i = 0; i < pool->n_loops; i++) {
-        pool->loops[i]->claimed = 0;
-        kmap_put_nogrow(&st.old, pool->loops[i]);
-    }
-    for (size_t g = 0; g < n && !failed; g++) {
-        const struct pg_tgroup *tg = &groups[g];
-        for (size_t t = 0; t < tg->n_targets && !failed; t++) {
-            char err[256] = "";
-            int rc = pg_target_populate(pool->ref.job, &tg->labels, &tg->targets[t], &disc, &fin,
-                                        NULL, NULL, err, sizeof err);
-            if (rc < 0)
-                pg_log_debug("scraper", "job=%s source=%s msg=\"target dropped\" err=\"%s\"",
-                             pool->name, tg->source ? tg->source : "", err);
-            if (rc <= 0)
-                failed = add_dropped(&st, &disc) != 0;
-            else
-                failed = add_target(&st, &disc, &fin) != 0;
-        }
-    }
-done:
-    pg_labels_reset(&disc);
-    pg_labels_reset(&fin);
-    if (failed) {
-        for (size_t i = 0; i < st.n_loops; i++)
-            if (st.loops[i]->claimed == 2)
-                pg_scrape_loop_free(st.loops[i]);
-        for (size_t i = 0; i < pool->n_loops; i++)
-            pool->loops[i]->claimed = 0;
-        free(st.loops);
-        free_dropped(st.dropped, st.n_dropped);
-        kmap_free(&st.old);
-        kmap_free(&st.seen);
-        pg_log_error("scraper",
-                     "job=%s msg=\"out of memory syncing targets; keeping the old "
-                     "loops\"",
-                     pool->name);
-        return;
-    }
-    size_t removed = 0;
-    for (size_t i = 0; i < pool->n_loops; i++)
-        if (pool->loops[i]->claimed == 0) {
-            pg_scrape_loop_free(pool->loops[i]);
-            removed++;
-        }
-    for (size_t i = 0; i < st.n_loops; i++) {
-        struct pg_scrape_loop *l = st.loops[i];
-        if (l->claimed == 2 && pg_scrape_loop_start(l) != 0)
-            pg_log_error("scraper", "job=%s url=%s msg=\"cannot schedule the scrape loop\"",
-                         pool->name, l->url);
-        l->claimed = 0;
-    }
-    free(pool->loops);
-    pool->loops = st.loops;
-    pool->n_loops = st.n_loops;
-    free_dropped(pool->dropped, pool->n_dropped);
-    pool->dropped = st.dropped;
-    pool->n_dropped = st.n_dropped;
-    kmap_free(&st.old);
-    kmap_free(&st.seen);
-    pg_log_info("scraper",
-                "job=%s loops=%zu created=%zu removed=%zu dropped=%zu msg=\"targets synced\"",
-                pool->name, pool->n_loops, st.created, removed, pool->n_dropped);
+    if (sync_collect(&st, groups, n) != 0)
+        sync_rollback(&st);
+    else
+        sync_commit(&st);
 }
 
 /* ---- status ---- */
