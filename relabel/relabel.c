@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/sbuf.h"
 #include "relabel/re2syntax.h"
 
 #include <stdio.h>
@@ -97,43 +98,6 @@ void pg_relabel_rule_free(struct pg_relabel_rule *r)
     free(r->replacement);
     pcre2_code_free(r->re);
     memset(r, 0, sizeof *r);
-}
-
-/* ---- growable string ---------------------------------------------------------- */
-
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    if (len > 0)
-        memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-/* Returns the NUL-terminated contents ("" for an empty buffer) or NULL after OOM. */
-static const char *sb_str(struct sbuf *b)
-{
-    sb_add(b, "", 0);
-    return b->oom ? NULL : b->p;
 }
 
 /* ---- matching and Go-style template expansion --------------------------------- */
@@ -242,14 +206,14 @@ static int match_simple(const pcre2_code *re, const char *s)
     return rc;
 }
 
-static void add_group(struct sbuf *b, const struct match *m, long num)
+static void add_group(struct pg_sbuf *b, const struct match *m, long num)
 {
     if (num < 0 || num >= m->rc)
         return;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
     if (ov[2 * num] == PCRE2_UNSET)
         return;
-    sb_add(b, m->subj + ov[2 * num], ov[2 * num + 1] - ov[2 * num]);
+    pg_sbuf_add(b, m->subj + ov[2 * num], ov[2 * num + 1] - ov[2 * num]);
 }
 
 static int is_name_char(unsigned char c)
@@ -258,17 +222,17 @@ static int is_name_char(unsigned char c)
 }
 
 /* Appends tmpl expanded with match m to b, following Go's Regexp.Expand. */
-static void expand(struct sbuf *b, const pcre2_code *re, const struct match *m, const char *tmpl)
+static void expand(struct pg_sbuf *b, const pcre2_code *re, const struct match *m, const char *tmpl)
 {
     const char *t = tmpl;
     for (;;) {
         const char *d = strchr(t, '$');
         if (d == NULL)
             break;
-        sb_add(b, t, (size_t)(d - t));
+        pg_sbuf_add(b, t, (size_t)(d - t));
         t = d + 1;
         if (*t == '$') {
-            sb_add(b, "$", 1);
+            pg_sbuf_add(b, "$", 1);
             t++;
             continue;
         }
@@ -284,7 +248,7 @@ static void expand(struct sbuf *b, const pcre2_code *re, const struct match *m, 
             p++;
         size_t nlen = (size_t)(p - name);
         if (nlen == 0 || (brace && *p != '}')) {
-            sb_add(b, "$", 1); /* malformed: the $ is literal text */
+            pg_sbuf_add(b, "$", 1); /* malformed: the $ is literal text */
             continue;
         }
         if (brace)
@@ -313,7 +277,7 @@ static void expand(struct sbuf *b, const pcre2_code *re, const struct match *m, 
             }
         }
     }
-    sb_add(b, t, strlen(t));
+    pg_sbuf_add(b, t, strlen(t));
 }
 
 /* Prometheus 3 (UTF-8 scheme): a label name is any non-empty valid UTF-8 string. */
@@ -369,17 +333,17 @@ static int set_or_del(struct pg_labels *ls, const char *name, const char *value)
 /* Joins the source_labels values (missing labels as "") with the separator into src.
  * Returns the joined string, or NULL after OOM. */
 static const char *join_sources(const struct pg_relabel_rule *r, const struct pg_labels *ls,
-                                struct sbuf *src)
+                                struct pg_sbuf *src)
 {
     const char *sep = r->separator ? r->separator : "";
     for (size_t i = 0; i < r->n_source; i++) {
         const char *v = pg_labels_get(ls, r->source_labels[i]);
         if (i > 0)
-            sb_add(src, sep, strlen(sep));
+            pg_sbuf_add(src, sep, strlen(sep));
         if (v != NULL)
-            sb_add(src, v, strlen(v));
+            pg_sbuf_add(src, v, strlen(v));
     }
-    return sb_str(src);
+    return pg_sbuf_cstr(src);
 }
 
 /* replace: on a match, sets the expanded target label to the expanded replacement. The
@@ -391,10 +355,10 @@ static int apply_replace(const struct pg_relabel_rule *r, struct pg_labels *ls, 
     struct match m;
     int mr = do_match(r->re, val, &m);
     if (mr == 1) {
-        struct sbuf tb = {0}, vb = {0};
+        struct pg_sbuf tb = {0}, vb = {0};
         expand(&tb, r->re, &m, target);
         expand(&vb, r->re, &m, repl);
-        const char *t = sb_str(&tb), *v = sb_str(&vb);
+        const char *t = pg_sbuf_cstr(&tb), *v = pg_sbuf_cstr(&vb);
         if (t == NULL || v == NULL)
             ret = -1;
         else if (!valid_utf8_name(t)) {
@@ -403,8 +367,8 @@ static int apply_replace(const struct pg_relabel_rule *r, struct pg_labels *ls, 
             pg_labels_del(ls, target); /* as Prometheus: lb.Del(cfg.TargetLabel) */
         else if (pg_labels_set(ls, t, v) < 0)
             ret = -1;
-        free(tb.p);
-        free(vb.p);
+        pg_sbuf_reset(&tb);
+        pg_sbuf_reset(&vb);
     } else if (mr < 0) {
         ret = mr;
     }
@@ -451,14 +415,14 @@ static int apply_label_names(const struct pg_relabel_rule *r, struct pg_labels *
             if (mr == 0)
                 pg_labels_del(ls, nm);
         } else if (mr == 1) {
-            struct sbuf nb = {0};
+            struct pg_sbuf nb = {0};
             expand(&nb, r->re, &m, repl);
-            const char *nn = sb_str(&nb);
+            const char *nn = pg_sbuf_cstr(&nb);
             if (nn == NULL)
                 ret = -1;
             else if (*nn != '\0' && set_or_del(ls, nn, snap.v[i].value) < 0)
                 ret = -1;
-            free(nb.p);
+            pg_sbuf_reset(&nb);
         }
         pcre2_match_data_free(m.md);
     }
@@ -490,12 +454,12 @@ static int apply_case(const struct pg_relabel_rule *r, struct pg_labels *ls, con
 static int apply(const struct pg_relabel_rule *r, struct pg_labels *ls)
 {
     int ret = 1;
-    struct sbuf src = {0};
+    struct pg_sbuf src = {0};
     const char *val = join_sources(r, ls, &src);
     const char *target = r->target_label ? r->target_label : "";
     const char *repl = r->replacement ? r->replacement : "";
     if (val == NULL) {
-        free(src.p);
+        pg_sbuf_reset(&src);
         return -1;
     }
 
@@ -522,7 +486,7 @@ static int apply(const struct pg_relabel_rule *r, struct pg_labels *ls)
     case PG_RELABEL_UPPERCASE: ret = apply_case(r, ls, val, target); break;
     default: break;
     }
-    free(src.p);
+    pg_sbuf_reset(&src);
     return ret;
 }
 
