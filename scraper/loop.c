@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
 
+#include "core/clock.h"
 #include "core/httpc.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -58,76 +60,56 @@ void pg_scrape_disc_unref(struct pg_scrape_disc *d)
 
 /* ---- key and schedule ---- */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-/* Hashes a string so that NULL, "" and concatenations stay distinct. */
-static uint64_t fnv_str(uint64_t h, const char *s)
+/* The key is XXH3 over its parts. Strings carry a presence tag and their NUL, so that
+ * NULL, "" and concatenations stay distinct. */
+static void h_str(XXH3_state_t *st, const char *s)
 {
     unsigned char tag = s ? 1 : 0;
-    h = fnv(h, &tag, 1);
+    XXH3_64bits_update(st, &tag, 1);
     if (s)
-        h = fnv(h, s, strlen(s) + 1);
-    return h;
+        XXH3_64bits_update(st, s, strlen(s) + 1);
 }
 
-static uint64_t fnv_u64(uint64_t h, uint64_t v)
+static void h_u64(XXH3_state_t *st, uint64_t v)
 {
     unsigned char b[8];
     for (int i = 0; i < 8; i++)
         b[i] = (unsigned char)(v >> (8 * i));
-    return fnv(h, b, sizeof b);
+    XXH3_64bits_update(st, b, sizeof b);
 }
 
-/* murmur3's finaliser, so that key % interval spreads well. */
-static uint64_t mix(uint64_t h)
+static void http_hash(XXH3_state_t *st, const struct pg_cfg_http *c)
 {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t http_hash(uint64_t h, const struct pg_cfg_http *c)
-{
-    h = fnv_str(h, c->basic_auth_username);
-    h = fnv_str(h, c->basic_auth_password);
-    h = fnv_str(h, c->auth_type);
-    h = fnv_str(h, c->auth_credentials);
-    h = fnv_str(h, c->tls.ca_file);
-    h = fnv_str(h, c->tls.cert_file);
-    h = fnv_str(h, c->tls.key_file);
-    h = fnv_str(h, c->tls.server_name);
-    h = fnv_u64(h, (uint64_t)c->tls.insecure_skip_verify);
-    h = fnv_str(h, c->proxy_url);
-    h = fnv_u64(h, (uint64_t)c->follow_redirects);
-    h = fnv_u64(h, pg_labels_hash(&c->headers));
-    return h;
+    h_str(st, c->basic_auth_username);
+    h_str(st, c->basic_auth_password);
+    h_str(st, c->auth_type);
+    h_str(st, c->auth_credentials);
+    h_str(st, c->tls.ca_file);
+    h_str(st, c->tls.cert_file);
+    h_str(st, c->tls.key_file);
+    h_str(st, c->tls.server_name);
+    h_u64(st, (uint64_t)c->tls.insecure_skip_verify);
+    h_str(st, c->proxy_url);
+    h_u64(st, (uint64_t)c->follow_redirects);
+    h_u64(st, pg_labels_hash(&c->headers));
 }
 
 uint64_t pg_scrape_loop_key(const struct pg_labels *series, const char *url, int64_t interval_ms,
                             int64_t timeout_ms, const char *type, enum pg_scrape_delta_kind kind,
                             const struct pg_cfg_scrape *job)
 {
-    uint64_t h = 14695981039346656037ULL;
-    h = fnv_u64(h, pg_labels_hash(series));
-    h = fnv_str(h, url);
-    h = fnv_u64(h, (uint64_t)interval_ms);
-    h = fnv_u64(h, (uint64_t)timeout_ms);
-    h = fnv_str(h, type);
-    h = fnv_u64(h, (uint64_t)kind);
-    h = fnv_u64(h, job->body_size_limit);
-    h = http_hash(h, &job->http);
-    return mix(h);
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
+    h_u64(&st, pg_labels_hash(series));
+    h_str(&st, url);
+    h_u64(&st, (uint64_t)interval_ms);
+    h_u64(&st, (uint64_t)timeout_ms);
+    h_str(&st, type);
+    h_u64(&st, (uint64_t)kind);
+    h_u64(&st, job->body_size_limit);
+    http_hash(&st, &job->http);
+    return XXH3_64bits_digest(&st);
 }
 
 int64_t pg_scrape_loop_offset(uint64_t key, int64_t interval_ms)
@@ -160,13 +142,6 @@ enum pg_scrape_delta_kind pg_scrape_loop_delta_kind(const struct pg_cfg_profile 
     if (!strcmp(n, "block") || !strcmp(n, "mutex"))
         return PG_SCRAPE_DELTA_CONTENTION;
     return PG_SCRAPE_DELTA_ALL;
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- lifecycle ---- */
@@ -210,7 +185,7 @@ struct pg_scrape_loop *pg_scrape_loop_new(const struct pg_scrape_pool_ref *pool,
 
 static int arm(struct pg_scrape_loop *l)
 {
-    int64_t delay_ns = l->due_ms * 1000000 - now_ns();
+    int64_t delay_ns = l->due_ms * 1000000 - pg_clock_unix_ns();
     if (delay_ns < 0)
         delay_ns = 0;
     struct timeval tv = {.tv_sec = (time_t)(delay_ns / 1000000000),
@@ -220,7 +195,7 @@ static int arm(struct pg_scrape_loop *l)
 
 int pg_scrape_loop_start(struct pg_scrape_loop *l)
 {
-    l->due_ms = pg_scrape_loop_first_due(l->key, l->interval_ms, now_ns() / 1000000);
+    l->due_ms = pg_scrape_loop_first_due(l->key, l->interval_ms, pg_clock_unix_ns() / 1000000);
     return arm(l);
 }
 
@@ -353,7 +328,7 @@ static void count_skip(struct pg_scrape_loop *l, const char *reason)
     if (strcmp(reason, "overloaded") != 0 || sh == NULL)
         return;
     sh->unlogged++;
-    int64_t now_s = now_ns() / 1000000000;
+    int64_t now_s = pg_clock_unix_ns() / 1000000000;
     if (sh->last_log_s != 0 && now_s - sh->last_log_s < 10)
         return;
     pg_log_warn("scraper",
@@ -476,7 +451,7 @@ static void on_done(void *ud, const struct pg_httpc_resp *resp)
 {
     struct pg_scrape_loop *l = ud;
     l->req = NULL;
-    int64_t end_ns = now_ns();
+    int64_t end_ns = pg_clock_unix_ns();
     const char *lv[] = {l->pool->name, l->type};
     const struct pg_scrape_metrics *m = l->pool->metrics;
     double dur = resp->duration_s > 0 ? resp->duration_s : (double)(end_ns - l->start_ns) / 1e9;
@@ -541,7 +516,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct pg_scrape_loop *l = arg;
-    int64_t t = now_ns();
+    int64_t t = pg_clock_unix_ns();
     int64_t sched_ms = l->due_ms;
 
     /* next due time: one interval on, or the next slot after now if we fell far behind */
