@@ -19,7 +19,7 @@
 #include <zlib.h>
 
 #include "heapgen.h"
-#include "profile/delta.h"
+#include "delta_ref.h"
 #include "profile/fastdelta.h"
 #include "profile/gz.h"
 #include "profile/pprof.h"

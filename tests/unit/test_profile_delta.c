@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "profile/delta.h"
+#include "delta_ref.h"
 #include "profile/pprof.h"
 #include "testutil.h"
 

@@ -12,7 +12,7 @@
 
 #include "fdtest.h"
 #include "heapgen.h"
-#include "profile/delta.h"
+#include "delta_ref.h"
 #include "profile/fastdelta.h"
 #include "profile/pprof.h"
 #include "profile/wire.h"

@@ -1,9 +1,9 @@
-/* delta.c - per-key cumulative baseline and in-place delta of pprof profiles (see
- * delta.h). The baseline is an open-addressing hash table keyed by a 64-bit hash of the
- * sample's resolved stack and labels; key 0 marks an empty slot (a real hash of 0 is
- * mapped to 1). A 64-bit collision would merge two stacks' values; at realistic stack
+/* delta_ref.c - the reference delta (see delta_ref.h): per-key cumulative baseline and
+ * in-place delta of decoded pprof profiles. The baseline is an open-addressing hash table keyed by
+ * a 64-bit hash of the sample's resolved stack and labels; key 0 marks an empty slot (a real hash
+ * of 0 is mapped to 1). A 64-bit collision would merge two stacks' values; at realistic stack
  * counts (< 1e6) its probability is below 1e-7 per scrape and it only skews a delta. */
-#include "profile/delta.h"
+#include "delta_ref.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,7 @@
-/* delta.h - client-side delta of cumulative Go profiles.
+/* delta_ref.h - the reference client-side delta on protobuf-c object graphs: a test
+ * oracle and the "before" of tests/bench/bench_profile, not part of the daemon (which uses
+ * the streaming profile/fastdelta.h). It was profgate's delta until the streaming one
+ * replaced it; tests check that both give the same deltas.
  *
  * Go's allocs (alloc_objects, alloc_space), block and mutex (contentions, delay) profiles
  * are cumulative since process start. Like Grafana Alloy's pyroscope.scrape, profgate turns
@@ -9,8 +12,8 @@
  * filename and line of every frame, so location/function ids may be renumbered between
  * scrapes) plus its labels (order-independent). Only the hash and the cumulative values
  * of the delta-ed sample types are kept: see pg_delta_apply for the memory bound. */
-#ifndef PG_DELTA_H
-#define PG_DELTA_H
+#ifndef PG_TESTS_DELTA_REF_H
+#define PG_TESTS_DELTA_REF_H
 
 #include <stddef.h>
 #include <stdint.h>
