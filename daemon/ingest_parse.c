@@ -18,7 +18,6 @@
 #include <sys/queue.h>
 #include <time.h>
 
-#include "core/base64.h"
 #include "core/errmsg.h"
 #include "core/utf8.h"
 
@@ -784,11 +783,6 @@ int pg_ingest_series_labels(const struct pg_labels *name_labels, const char *app
     return 0;
 }
 
-int pg_ingest_utf8_valid(const char *s, size_t len)
-{
-    return pg_utf8_valid(s, len);
-}
-
 int pg_ingest_validate_series(const struct pg_labels *ls, char *err, size_t errlen)
 {
     if (!ls->n) {
@@ -844,9 +838,4 @@ int pg_ingest_tenant_valid(const char *s)
         if (!(isalnum((unsigned char)*s) || strchr("!-_.*'()", *s)))
             return 0;
     return 1;
-}
-
-int pg_ingest_base64_decode(const char *in, size_t len, uint8_t **out, size_t *outlen)
-{
-    return pg_base64_decode(in, len, 0, out, outlen);
 }

@@ -9,7 +9,7 @@
  * name-suffix profile types (Pyroscope's ingest adapter convertMetadata; the folded stacks
  * they come with are converted to pprof by profile/folded.h), the series labels of an
  * /ingest profile, and the validation of a pushed series (Pyroscope's ValidateLabels with
- * its default limits), tenant ids (dskit's rules), UTF-8 and base64. */
+ * its default limits) and tenant ids (dskit's rules). */
 #ifndef PG_DAEMON_INGEST_PARSE_H
 #define PG_DAEMON_INGEST_PARSE_H
 
@@ -139,16 +139,8 @@ int pg_ingest_series_labels(const struct pg_labels *name_labels, const char *app
  * reason in err. */
 int pg_ingest_validate_series(const struct pg_labels *ls, char *err, size_t errlen);
 
-/* Returns 1 if s[0..len) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
-int pg_ingest_utf8_valid(const char *s, size_t len);
-
 /* Returns 1 if s is a valid tenant id (dskit: 1..150 bytes of [A-Za-z0-9!-_.*'()], not
  * "." or ".."), else 0. */
 int pg_ingest_tenant_valid(const char *s);
-
-/* Decodes base64 (standard or URL-safe alphabet, padding optional, as protobuf's JSON
- * mapping accepts) into a new buffer. Returns 0 with *out (caller frees; non-NULL even
- * when empty) and *outlen, or -1 on an invalid character or length. */
-int pg_ingest_base64_decode(const char *in, size_t len, uint8_t **out, size_t *outlen);
 
 #endif

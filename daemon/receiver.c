@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/workq.h"
@@ -206,7 +207,7 @@ static int authorized(const struct pg_cfg *cfg, struct evhttp_request *req)
             p++;
         uint8_t *dec = NULL;
         size_t dl = 0;
-        if (pg_ingest_base64_decode(p, strlen(p), &dec, &dl) < 0)
+        if (pg_base64_decode(p, strlen(p), 0, &dec, &dl) < 0)
             return 0;
         char *up = strndup((const char *)dec, dl);
         free(dec);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "core/clock.h"
 #include "core/utf8.h"
 #include "daemon/ingest_parse.h"
@@ -516,7 +517,7 @@ static int push_json_series(json_t *se, size_t s, struct pg_rx_items *it,
         uint8_t *dec = NULL;
         size_t dl = 0;
         char e2[400];
-        if (!b64 || pg_ingest_base64_decode(b64, strlen(b64), &dec, &dl) < 0) {
+        if (!b64 || pg_base64_decode(b64, strlen(b64), 0, &dec, &dl) < 0) {
             snprintf(err, errlen, "series %zu sample %zu: rawProfile must be base64", s, k);
             rc = -1;
             break;

@@ -17,7 +17,9 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "core/base64.h"
 #include "core/metrics.h"
+#include "core/utf8.h"
 #include "daemon/app.h"
 #include "daemon/ingest_parse.h"
 #include "daemon/receiver.h"
@@ -502,12 +504,12 @@ static void test_validate_series(void **st)
 static void test_utf8_tenant_base64(void **st)
 {
     (void)st;
-    assert_true(pg_ingest_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
-    assert_false(pg_ingest_utf8_valid("\xc3", 1));
-    assert_false(pg_ingest_utf8_valid("\xc0\xaf", 2));         /* overlong */
-    assert_false(pg_ingest_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-    assert_false(pg_ingest_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-    assert_false(pg_ingest_utf8_valid("\xe2\x82", 2));
+    assert_true(pg_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
+    assert_false(pg_utf8_valid("\xc3", 1));
+    assert_false(pg_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(pg_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(pg_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_false(pg_utf8_valid("\xe2\x82", 2));
     assert_true(pg_ingest_tenant_valid("team-a"));
     assert_true(pg_ingest_tenant_valid("A1!_.*'()"));
     assert_false(pg_ingest_tenant_valid(""));
@@ -520,17 +522,17 @@ static void test_utf8_tenant_base64(void **st)
     assert_false(pg_ingest_tenant_valid(longt));
     uint8_t *out;
     size_t n;
-    assert_int_equal(pg_ingest_base64_decode("aGVsbG8=", 8, &out, &n), 0);
+    assert_int_equal(pg_base64_decode("aGVsbG8=", 8, 0, &out, &n), 0);
     assert_int_equal(n, 5);
     assert_memory_equal(out, "hello", 5);
     free(out);
-    assert_int_equal(pg_ingest_base64_decode("_-8", 3, &out, &n), 0);
+    assert_int_equal(pg_base64_decode("_-8", 3, 0, &out, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(out[0], 0xff);
     assert_int_equal(out[1], 0xef);
     free(out);
-    assert_int_equal(pg_ingest_base64_decode("a$==", 4, &out, &n), -1);
-    assert_int_equal(pg_ingest_base64_decode("a", 1, &out, &n), -1);
+    assert_int_equal(pg_base64_decode("a$==", 4, 0, &out, &n), -1);
+    assert_int_equal(pg_base64_decode("a", 1, 0, &out, &n), -1);
 }
 
 /* ---- in process: app + web + receiver over loopback ---- */
