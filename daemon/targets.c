@@ -153,7 +153,7 @@ int pg_cmd_targets(int argc, char **argv)
         else if (!strcmp(argv[i], "--explain"))
             o.explain = 1;
         else if (!strcmp(argv[i], "--help") || argv[i][0] == '-' || path) {
-            int help = !strcmp(argv[i], "--help");
+            int help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
             fputs("usage: profgate targets CONFIG [--json] [--explain]\n\n"
                   "Runs discovery once (static_configs, file_sd_configs), applies relabeling\n"
                   "and prints every active target per enabled profile type and every dropped\n"
