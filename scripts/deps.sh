@@ -10,6 +10,13 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libevent-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev \
   libpcre2-dev libsqlite3-dev zlib1g-dev libjansson-dev libcmocka-dev libdeflate-dev libxxhash-dev \
   golang-go prometheus python3 ca-certificates curl >/dev/null
+# Packaging (tests/packaging/, tests/e2e/test_cli_docs.py): `file` for CPack's
+# dpkg-shlibdeps step (dpkg-dev comes with build-essential), groff to lint the man page,
+# man-db and systemd for `systemd-analyze verify` (which also runs `man profgate`;
+# installing systemd does not start it), adduser and procps (/bin/kill) for the package's
+# postinst and unit.
+$SUDO apt-get install -y -qq --no-install-recommends \
+  file groff-base man-db systemd adduser procps >/dev/null
 # Node.js and npm for tests/e2e/test_sdk_nodejs.py (the Pyroscope Node.js SDK is installed
 # from the npm registry by the test). Only when missing: a Node.js from elsewhere (nvm,
 # NodeSource) is kept, and Debian's npm would conflict with it.

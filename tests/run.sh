@@ -3,7 +3,8 @@
 # every CTest test (cmocka unit tests and end-to-end tests), a ThreadSanitizer build
 # running the tests of the threaded code (the worker pool and everything around it),
 # then a Release (-O3) build that must compile without warnings (gcc warns differently
-# when optimising). Exits non-zero on any failure.
+# when optimising), the container build's steps in a scratch root
+# (tests/packaging/container.sh) and a short fuzzing run. Exits non-zero on any failure.
 #
 #   tests/run.sh          all of the above
 #   tests/run.sh tsan     only the ThreadSanitizer variant
@@ -45,6 +46,13 @@ run_tsan
 echo "== build (release, -O3: warnings only)"
 cmake -S . -B build-test-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-test-release -j"$jobs"
+
+# The container image's build and install scripts, run in a scratch directory (no container
+# engine needed; changes nothing outside it and build-test-pkg), then the installed binary
+# on the installed default config must become ready. The Debian package's install test
+# changes the machine, so only .ci/run runs it (tests/packaging/deb.sh).
+echo "== packaging (container steps in a scratch root)"
+bash tests/packaging/container.sh build-test-pkg
 
 # ---- fuzzing (issue 15; owner: fuzz harnesses, tests/fuzz/) -------------------------
 # Builds every libFuzzer harness with clang (build-fuzz-ci, -DPG_FUZZ=ON), replays the
