@@ -9,7 +9,8 @@
 #   STAGE/install.sh         the runtime stage's step (scripts/container/install.sh)
 # CI runs it in a scratch directory (tests/packaging/container.sh). PG_GIT_REVISION (env)
 # is the revision `profgate version` reports when SRC has no .git; an empty
-# SOURCE_DATE_EPOCH is ignored. Same configuration as scripts/package-deb.sh.
+# SOURCE_DATE_EPOCH is ignored. Same configuration as scripts/package-deb.sh (keep the
+# two in step).
 set -euo pipefail
 if [ $# -ne 3 ]; then
   echo "usage: build.sh SRC BUILD STAGE" >&2
@@ -17,8 +18,13 @@ if [ $# -ne 3 ]; then
 fi
 src=$1 build=$2 stage=$3
 [ -n "${SOURCE_DATE_EPOCH:-}" ] || unset SOURCE_DATE_EPOCH
+# Debian's hardening flags, as a Debian package is built with (stack protector, fortify,
+# full RELRO and BIND_NOW; -ffile-prefix-map keeps the source path out of the binary)
+flags() { (cd "$src" && DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get "$1"); }
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
-  -DPG_TESTS=OFF -DPG_GIT_REVISION="${PG_GIT_REVISION:-}" >/dev/null
+  -DPG_TESTS=OFF -DPG_GIT_REVISION="${PG_GIT_REVISION:-}" \
+  -DCMAKE_C_FLAGS="$(flags CFLAGS) $(flags CPPFLAGS)" \
+  -DCMAKE_EXE_LINKER_FLAGS="$(flags LDFLAGS)" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 rm -rf "$stage"
 mkdir -p "$stage/root"
