@@ -3,8 +3,10 @@
  * The loader walks the libyaml document with positions (config/yaml.c), checks keys
  * against per-type allow lists (unknown keys are errors), applies defaults only to
  * absent fields, reads *_file secrets, and validates cross-field rules (timeouts, delta
- * duration, duplicate job names, and the service-discovery configs' rules as Prometheus
- * words them). Every problem is reported; loading never stops early. */
+ * duration, duplicate job names). A scrape job's discovery keys (static_configs and every
+ * *_sd_configs) are dispatched through the mechanism registry (discovery/sd.h): each
+ * mechanism loads and validates its own configs with the helpers of config/load.h. Every
+ * problem is reported; loading never stops early. */
 #include "config/config.h"
 
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include "config/load.h"
 #include "config/relabel_cfg.h"
 #include "config/yaml.h"
+#include "discovery/sd.h"
 
 #define DEFAULT_INTERVAL_MS 15000
 #define DEFAULT_TIMEOUT_MS 10000
@@ -97,554 +100,6 @@ static void load_profiles(struct pg_cfg_ld *l, yaml_node_t *pc, struct pg_cfg_sc
     }
 }
 
-static void load_static(struct pg_cfg_ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    if (!seq || pg_yaml_is_null(seq))
-        return;
-    if (seq->type != YAML_SEQUENCE_NODE) {
-        pg_yaml_error(l->y, seq, l->errs, "static_configs: expected a sequence");
-        return;
-    }
-    size_t cnt = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-    s->static_configs = calloc(cnt ? cnt : 1, sizeof(*s->static_configs));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"targets", "labels", NULL};
-        struct pg_cfg_static_group *sg = &s->static_configs[s->n_static++];
-        pg_labels_init(&sg->labels);
-        if (pg_yaml_check_keys(l->y, g, k, "targetgroup.Group", l->errs) < 0)
-            continue;
-        pg_cfg_get_strv(l, g, "targets", 1, &sg->targets, &sg->n_targets);
-        pg_cfg_get_labels(l, g, "labels", &sg->labels);
-    }
-}
-
-static void load_file_sd(struct pg_cfg_ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    if (!seq || pg_yaml_is_null(seq))
-        return;
-    if (seq->type != YAML_SEQUENCE_NODE) {
-        pg_yaml_error(l->y, seq, l->errs, "file_sd_configs: expected a sequence");
-        return;
-    }
-    size_t cnt = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-    s->file_sd = calloc(cnt ? cnt : 1, sizeof(*s->file_sd));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"files", "refresh_interval", NULL};
-        struct pg_cfg_file_sd *f = &s->file_sd[s->n_file_sd++];
-        f->refresh_interval_ms = 5 * 60 * 1000;
-        if (pg_yaml_check_keys(l->y, g, k, "file.SDConfig", l->errs) < 0)
-            continue;
-        pg_cfg_get_strv(l, g, "files", 1, &f->files, &f->n_files);
-        pg_cfg_get_dur(l, g, "refresh_interval", &f->refresh_interval_ms);
-        if (f->n_files == 0)
-            pg_yaml_error(l->y, g, l->errs,
-                          "file service discovery config must contain at "
-                          "least one path name");
-        for (size_t j = 0; j < f->n_files; j++) {
-            const char *p = f->files[j];
-            size_t n = strlen(p);
-            int ok = (n > 5 && !strcmp(p + n - 5, ".json")) ||
-                     (n > 4 && !strcmp(p + n - 4, ".yml")) ||
-                     (n > 5 && !strcmp(p + n - 5, ".yaml"));
-            if (!ok)
-                pg_yaml_error(l->y, g, l->errs,
-                              "path name %s is not valid for file discovery (must end in "
-                              ".json, .yml or .yaml)",
-                              p);
-        }
-    }
-}
-
-/* http_sd_configs (Prometheus discovery/http: SDConfig). */
-static void load_http_sd(struct pg_cfg_ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    size_t cnt = pg_cfg_seq_len(l, seq, "http_sd_configs");
-    if (!cnt)
-        return;
-    s->http_sd = calloc(cnt, sizeof(*s->http_sd));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"url", "refresh_interval", PG_CFG_HTTP_KEYS, NULL};
-        struct pg_cfg_http_sd *h = &s->http_sd[s->n_http_sd++];
-        h->refresh_interval_ms = 60 * 1000;
-        h->http.follow_redirects = 1;
-        pg_labels_init(&h->http.headers);
-        h->line = (int)g->start_mark.line + 1;
-        h->col = (int)g->start_mark.column + 1;
-        if (pg_yaml_check_keys(l->y, g, k, "http.SDConfig", l->errs) < 0)
-            continue;
-        pg_cfg_get_str(l, g, "url", 1, &h->url);
-        pg_cfg_get_dur(l, g, "refresh_interval", &h->refresh_interval_ms);
-        pg_cfg_load_http(l, g, &h->http, 0);
-        pg_cfg_check_refresh(l, g, h->refresh_interval_ms);
-        int has_host;
-        if (!h->url || !*h->url)
-            pg_yaml_error(l->y, g, l->errs, "URL is missing");
-        else if (!pg_cfg_url_is_http(h->url, &has_host))
-            pg_yaml_error(l->y, pg_cfg_key_node(l, g, "url"), l->errs,
-                          "URL scheme must be 'http' or 'https'");
-        else if (!has_host)
-            pg_yaml_error(l->y, pg_cfg_key_node(l, g, "url"), l->errs, "host is missing in URL");
-    }
-}
-
-static void free_http_sd(struct pg_cfg_http_sd *h)
-{
-    free(h->url);
-    pg_cfg_http_free(&h->http);
-}
-
-/* consul_sd_configs (Prometheus discovery/consul: SDConfig). */
-static void load_consul_sd(struct pg_cfg_ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    size_t cnt = pg_cfg_seq_len(l, seq, "consul_sd_configs");
-    if (!cnt)
-        return;
-    s->consul_sd = calloc(cnt, sizeof(*s->consul_sd));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"server",        "path_prefix",      "token",
-                                        "token_file",    "datacenter",       "namespace",
-                                        "partition",     "scheme",           "username",
-                                        "password",      "password_file",    "services",
-                                        "tags",          "node_meta",        "tag_separator",
-                                        "allow_stale",   "refresh_interval", "filter",
-                                        "health_filter", PG_CFG_HTTP_KEYS,   NULL};
-        struct pg_cfg_consul_sd *c = &s->consul_sd[s->n_consul_sd++];
-        pg_labels_init(&c->node_meta);
-        pg_labels_init(&c->http.headers);
-        c->http.follow_redirects = 1;
-        c->allow_stale = 1;
-        c->refresh_interval_ms = 30 * 1000;
-        c->line = (int)g->start_mark.line + 1;
-        c->col = (int)g->start_mark.column + 1;
-        if (pg_yaml_check_keys(l->y, g, k, "consul.SDConfig", l->errs) < 0)
-            continue;
-        pg_cfg_get_str(l, g, "server", 1, &c->server);
-        pg_cfg_get_str(l, g, "path_prefix", 1, &c->path_prefix);
-        pg_cfg_get_secret(l, g, "token", &c->token);
-        pg_cfg_get_str(l, g, "datacenter", 1, &c->datacenter);
-        pg_cfg_get_str(l, g, "namespace", 1, &c->namespace_);
-        pg_cfg_get_str(l, g, "partition", 1, &c->partition);
-        pg_cfg_get_str(l, g, "scheme", 1, &c->scheme);
-        pg_cfg_get_strv(l, g, "services", 1, &c->services, &c->n_services);
-        pg_cfg_get_strv(l, g, "tags", 1, &c->tags, &c->n_tags);
-        pg_cfg_get_labels(l, g, "node_meta", &c->node_meta);
-        pg_cfg_get_str(l, g, "tag_separator", 1, &c->tag_separator);
-        pg_cfg_get_bool(l, g, "allow_stale", &c->allow_stale);
-        pg_cfg_get_dur(l, g, "refresh_interval", &c->refresh_interval_ms);
-        pg_cfg_get_str(l, g, "filter", 1, &c->filter);
-        pg_cfg_get_str(l, g, "health_filter", 1, &c->health_filter);
-        pg_cfg_load_http(l, g, &c->http, 0);
-        /* deprecated username/password: folded into basic_auth, as Prometheus does */
-        char *user = NULL, *pass = NULL;
-        pg_cfg_get_str(l, g, "username", 1, &user);
-        pg_cfg_get_secret(l, g, "password", &pass);
-        if (user || pass) {
-            if (c->http.basic_auth_username || c->http.basic_auth_password) {
-                pg_yaml_error(l->y, pg_cfg_key_node(l, g, "basic_auth"), l->errs,
-                              "at most one of consul SD configuration username and password and "
-                              "basic auth can be configured");
-                free(user);
-                free(pass);
-            } else {
-                c->http.basic_auth_username = user;
-                c->http.basic_auth_password = pass;
-            }
-        }
-        if (c->token && c->http.auth_type)
-            pg_yaml_error(l->y, pg_cfg_key_node(l, g, "authorization"), l->errs,
-                          "at most one of consul SD token, authorization, or oauth2 can be "
-                          "configured");
-        if (!c->server)
-            c->server = strdup("localhost:8500");
-        if (!c->path_prefix)
-            c->path_prefix = strdup("");
-        if (!c->scheme)
-            c->scheme = strdup("http");
-        if (!c->tag_separator)
-            c->tag_separator = strdup(",");
-        if (strspn(c->server, " \t\r\n") == strlen(c->server))
-            pg_yaml_error(l->y, pg_cfg_key_node(l, g, "server"), l->errs,
-                          "consul SD configuration requires a server address");
-        if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https"))
-            pg_yaml_error(l->y, pg_cfg_key_node(l, g, "scheme"), l->errs,
-                          "unknown consul SD configuration scheme: %s (want http or https)",
-                          c->scheme);
-        pg_cfg_check_refresh(l, g, c->refresh_interval_ms);
-    }
-}
-
-static void free_consul_sd(struct pg_cfg_consul_sd *c)
-{
-    free(c->server);
-    free(c->path_prefix);
-    free(c->token);
-    free(c->datacenter);
-    free(c->namespace_);
-    free(c->partition);
-    free(c->scheme);
-    pg_cfg_strv_free(c->services, c->n_services);
-    pg_cfg_strv_free(c->tags, c->n_tags);
-    pg_labels_reset(&c->node_meta);
-    free(c->tag_separator);
-    free(c->filter);
-    free(c->health_filter);
-    pg_cfg_http_free(&c->http);
-}
-
-static const char *const kube_roles[] = {
-    [PG_CFG_KUBE_POD] = "pod",
-    [PG_CFG_KUBE_SERVICE] = "service",
-    [PG_CFG_KUBE_ENDPOINTS] = "endpoints",
-    [PG_CFG_KUBE_ENDPOINTSLICE] = "endpointslice",
-    [PG_CFG_KUBE_NODE] = "node",
-    [PG_CFG_KUBE_INGRESS] = "ingress",
-};
-#define N_KUBE_ROLES (sizeof(kube_roles) / sizeof(kube_roles[0]))
-
-/* Reads a Kubernetes SD role at key of map. Returns the role, -1 when absent, -2 when
- * invalid (reported). */
-static int get_kube_role(struct pg_cfg_ld *l, yaml_node_t *map, const char *key)
-{
-    char *r = NULL;
-    yaml_node_t *n = pg_yaml_get(l->y, map, key);
-    if (!n || pg_yaml_is_null(n))
-        return -1;
-    if (pg_yaml_str(l->y, n, key, 1, &r, l->errs) < 0)
-        return -2;
-    int role = -2;
-    for (size_t i = 0; i < N_KUBE_ROLES; i++)
-        if (!strcmp(r, kube_roles[i]))
-            role = (int)i;
-    if (role == -2)
-        pg_yaml_error(l->y, n, l->errs, "unknown Kubernetes SD role \"%s\"", r);
-    free(r);
-    return role;
-}
-
-/* The selector roles each role accepts (Prometheus kubernetes.SDConfig.UnmarshalYAML). */
-static int kube_selector_allowed(int role, int sel, const char **list)
-{
-    static const char *const lists[] = {
-        [PG_CFG_KUBE_POD] = "pod",
-        [PG_CFG_KUBE_SERVICE] = "service",
-        [PG_CFG_KUBE_ENDPOINTS] = "pod, service, endpoints",
-        [PG_CFG_KUBE_ENDPOINTSLICE] = "pod, service, endpointslice",
-        [PG_CFG_KUBE_NODE] = "node",
-        [PG_CFG_KUBE_INGRESS] = "ingress",
-    };
-    *list = lists[role];
-    if (sel == role)
-        return 1;
-    if (role == PG_CFG_KUBE_ENDPOINTS || role == PG_CFG_KUBE_ENDPOINTSLICE)
-        return sel == PG_CFG_KUBE_POD || sel == PG_CFG_KUBE_SERVICE;
-    return 0;
-}
-
-/* ---- Kubernetes selector syntax (as k8s.io/apimachinery labels.Parse and
- * fields.ParseSelector accept it), so a bad selector fails at load, not at the API. ---- */
-
-static int sel_is_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* A label name part or value: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends
- * (empty allowed only when empty_ok). */
-static int sel_valid_name(const char *s, size_t n, int empty_ok)
-{
-    if (n == 0)
-        return empty_ok;
-    if (n > 63 || !sel_is_alnum(s[0]) || !sel_is_alnum(s[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!sel_is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return 0;
-    return 1;
-}
-
-/* A label key: [prefix/]name, the prefix a DNS subdomain of at most 253 characters. */
-static int sel_valid_key(const char *s, size_t n)
-{
-    const char *slash = memchr(s, '/', n);
-    if (!slash)
-        return sel_valid_name(s, n, 0);
-    size_t pl = (size_t)(slash - s);
-    if (pl == 0 || pl > 253)
-        return 0;
-    for (size_t i = 0; i < pl; i++)
-        if (!sel_is_alnum(s[i]) && s[i] != '-' && s[i] != '.')
-            return 0;
-    return sel_valid_name(slash + 1, n - pl - 1, 0);
-}
-
-/* Lexer: skips blanks, returns the next token's start and length in *tok and *len (0 at the end).
- * Operators are "!=", "==", "=", "!", "<", ">", "(", ")", ","; anything else up to one of
- * those or a blank is an identifier. */
-static const char *sel_next(const char *p, const char **tok, size_t *len)
-{
-    static const char ops[] = "!=<>(),";
-    while (*p == ' ' || *p == '\t')
-        p++;
-    *tok = p;
-    if (!*p) {
-        *len = 0;
-        return p;
-    }
-    if ((p[0] == '!' || p[0] == '=') && p[1] == '=')
-        *len = 2;
-    else if (strchr(ops, *p))
-        *len = 1;
-    else {
-        size_t n = 0;
-        while (p[n] && p[n] != ' ' && p[n] != '\t' && !strchr(ops, p[n]))
-            n++;
-        *len = n;
-    }
-    return p + *len;
-}
-
-static int sel_is(const char *tok, size_t len, const char *s)
-{
-    return len == strlen(s) && !strncmp(tok, s, len);
-}
-
-static int sel_is_ident(const char *tok, size_t len)
-{
-    return len > 0 && !strchr("!=<>(),", tok[0]);
-}
-
-/* Returns NULL when s is a valid label selector, else a static reason. */
-static const char *kube_label_selector_error(const char *s)
-{
-    const char *p = s, *t;
-    size_t n;
-    p = sel_next(p, &t, &n);
-    if (n == 0)
-        return NULL; /* empty selects everything */
-    for (;;) {
-        int negated = 0;
-        if (sel_is(t, n, "!")) {
-            negated = 1;
-            p = sel_next(p, &t, &n);
-        }
-        if (!sel_is_ident(t, n) || !sel_valid_key(t, n))
-            return "invalid label key";
-        p = sel_next(p, &t, &n);
-        if (!negated && (sel_is(t, n, "=") || sel_is(t, n, "==") || sel_is(t, n, "!="))) {
-            p = sel_next(p, &t, &n);
-            if (sel_is_ident(t, n)) {
-                if (!sel_valid_name(t, n, 1))
-                    return "invalid label value";
-                p = sel_next(p, &t, &n);
-            } /* else an empty value */
-        } else if (!negated && (sel_is(t, n, "<") || sel_is(t, n, ">"))) {
-            p = sel_next(p, &t, &n);
-            size_t i = sel_is_ident(t, n) && t[0] == '-';
-            if (!sel_is_ident(t, n) || i == n)
-                return "expected an integer after < or >";
-            for (; i < n; i++)
-                if (t[i] < '0' || t[i] > '9')
-                    return "expected an integer after < or >";
-            p = sel_next(p, &t, &n);
-        } else if (!negated && (sel_is(t, n, "in") || sel_is(t, n, "notin"))) {
-            p = sel_next(p, &t, &n);
-            if (!sel_is(t, n, "("))
-                return "expected ( after in/notin";
-            p = sel_next(p, &t, &n);
-            while (!sel_is(t, n, ")")) {
-                if (sel_is_ident(t, n)) {
-                    if (!sel_valid_name(t, n, 1))
-                        return "invalid label value";
-                    p = sel_next(p, &t, &n);
-                }
-                if (sel_is(t, n, ","))
-                    p = sel_next(p, &t, &n);
-                else if (!sel_is(t, n, ")"))
-                    return "expected , or ) in value set";
-            }
-            p = sel_next(p, &t, &n);
-        }
-        if (n == 0)
-            return NULL;
-        if (!sel_is(t, n, ","))
-            return "expected , between requirements";
-        p = sel_next(p, &t, &n);
-    }
-}
-
-/* Returns NULL when s is a valid field selector (comma-separated key=value, key==value or
- * key!=value terms, "\" escaping), else a static reason. */
-static const char *kube_field_selector_error(const char *s)
-{
-    if (!*s)
-        return NULL;
-    const char *term = s;
-    for (const char *p = s;; p++) {
-        if (*p == '\\' && p[1]) {
-            p++;
-            continue;
-        }
-        if (*p != ',' && *p != '\0')
-            continue;
-        /* term is [term, p) */
-        const char *op = NULL;
-        for (const char *q = term; q < p; q++) {
-            if (*q == '\\' && q + 1 < p) {
-                q++;
-                continue;
-            }
-            if (*q == '=' || (*q == '!' && q + 1 < p && q[1] == '=')) {
-                op = q;
-                break;
-            }
-        }
-        if (!op)
-            return "each term needs =, == or !=";
-        if (op == term)
-            return "empty field name";
-        if (!*p)
-            return NULL;
-        term = p + 1;
-    }
-}
-
-/* kubernetes_sd_configs (Prometheus discovery/kubernetes: SDConfig). */
-static void load_kube_sd(struct pg_cfg_ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    size_t cnt = pg_cfg_seq_len(l, seq, "kubernetes_sd_configs");
-    if (!cnt)
-        return;
-    s->kube_sd = calloc(cnt, sizeof(*s->kube_sd));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"role",           "api_server", "kubeconfig_file",
-                                        "namespaces",     "selectors",  "attach_metadata",
-                                        PG_CFG_HTTP_KEYS, NULL};
-        struct pg_cfg_kube_sd *ks = &s->kube_sd[s->n_kube_sd++];
-        pg_labels_init(&ks->http.headers);
-        ks->http.follow_redirects = 1;
-        ks->line = (int)g->start_mark.line + 1;
-        ks->col = (int)g->start_mark.column + 1;
-        if (pg_yaml_check_keys(l->y, g, k, "kubernetes.SDConfig", l->errs) < 0)
-            continue;
-        int role = get_kube_role(l, g, "role");
-        if (role == -1)
-            pg_yaml_error(l->y, g, l->errs,
-                          "role missing (one of: pod, service, endpoints, endpointslice, node, "
-                          "ingress)");
-        ks->role = role >= 0 ? (enum pg_cfg_kube_role)role : PG_CFG_KUBE_POD;
-        pg_cfg_get_str(l, g, "api_server", 1, &ks->api_server);
-        pg_cfg_get_str(l, g, "kubeconfig_file", 1, &ks->kubeconfig_file);
-        pg_cfg_load_http(l, g, &ks->http, 0);
-
-        yaml_node_t *ns = pg_yaml_get(l->y, g, "namespaces");
-        if (ns && !pg_yaml_is_null(ns)) {
-            static const char *const nk[] = {"own_namespace", "names", NULL};
-            if (pg_yaml_check_keys(l->y, ns, nk, "kubernetes.NamespaceDiscovery", l->errs) == 0) {
-                pg_cfg_get_bool(l, ns, "own_namespace", &ks->own_namespace);
-                pg_cfg_get_strv(l, ns, "names", 1, &ks->namespaces, &ks->n_namespaces);
-            }
-        }
-        yaml_node_t *am = pg_yaml_get(l->y, g, "attach_metadata");
-        if (am && !pg_yaml_is_null(am)) {
-            static const char *const ak[] = {"node", "namespace", NULL};
-            if (pg_yaml_check_keys(l->y, am, ak, "kubernetes.AttachMetadataConfig", l->errs) == 0) {
-                pg_cfg_get_bool(l, am, "node", &ks->attach_node);
-                pg_cfg_get_bool(l, am, "namespace", &ks->attach_namespace);
-            }
-        }
-
-        if (ks->api_server && *ks->api_server) {
-            int has_host;
-            if (!pg_cfg_url_is_http(ks->api_server, &has_host))
-                pg_yaml_error(l->y, pg_cfg_key_node(l, g, "api_server"), l->errs,
-                              "api_server: URL scheme must be 'http' or 'https'");
-            else if (!has_host)
-                pg_yaml_error(l->y, pg_cfg_key_node(l, g, "api_server"), l->errs,
-                              "api_server: host is missing in URL");
-        } else if (ks->api_server) {
-            free(ks->api_server); /* "" is unset, as an empty config.URL */
-            ks->api_server = NULL;
-        }
-        if (ks->kubeconfig_file && !*ks->kubeconfig_file) {
-            free(ks->kubeconfig_file);
-            ks->kubeconfig_file = NULL;
-        }
-        int custom = pg_cfg_http_is_custom(&ks->http);
-        if (ks->api_server && ks->kubeconfig_file)
-            pg_yaml_error(l->y, pg_cfg_key_node(l, g, "kubeconfig_file"), l->errs,
-                          "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
-        else if (ks->kubeconfig_file && custom)
-            pg_yaml_error(l->y, pg_cfg_key_node(l, g, "kubeconfig_file"), l->errs,
-                          "cannot use a custom HTTP client configuration together with "
-                          "'kubeconfig_file'");
-        else if (!ks->api_server && custom)
-            pg_yaml_error(l->y, g, l->errs,
-                          "to use custom HTTP client configuration please provide the "
-                          "'api_server' URL explicitly");
-        if (ks->api_server && ks->own_namespace)
-            pg_yaml_error(l->y, pg_cfg_key_node(l, ns, "own_namespace"), l->errs,
-                          "cannot use 'api_server' and 'namespaces.own_namespace' "
-                          "simultaneously");
-        if (ks->kubeconfig_file && ks->own_namespace)
-            pg_yaml_error(l->y, pg_cfg_key_node(l, ns, "own_namespace"), l->errs,
-                          "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' "
-                          "simultaneously");
-
-        size_t ns_cnt = pg_cfg_seq_len(l, pg_yaml_get(l->y, g, "selectors"), "selectors");
-        yaml_node_t *sels = pg_yaml_get(l->y, g, "selectors");
-        if (ns_cnt)
-            ks->selectors = calloc(ns_cnt, sizeof(*ks->selectors));
-        for (size_t j = 0; j < ns_cnt; j++) {
-            yaml_node_t *sn = pg_yaml_at(l->y, sels->data.sequence.items.start[j]);
-            static const char *const sk[] = {"role", "label", "field", NULL};
-            if (pg_yaml_check_keys(l->y, sn, sk, "kubernetes.SelectorConfig", l->errs) < 0)
-                continue;
-            struct pg_cfg_kube_selector *sel = &ks->selectors[ks->n_selectors++];
-            int srole = get_kube_role(l, sn, "role");
-            sel->role = srole >= 0 ? (enum pg_cfg_kube_role)srole : PG_CFG_KUBE_POD;
-            pg_cfg_get_str(l, sn, "label", 1, &sel->label);
-            pg_cfg_get_str(l, sn, "field", 1, &sel->field);
-            const char *why;
-            if (sel->label && (why = kube_label_selector_error(sel->label)))
-                pg_yaml_error(l->y, pg_cfg_key_node(l, sn, "label"), l->errs,
-                              "invalid label selector \"%s\": %s", sel->label, why);
-            if (sel->field && (why = kube_field_selector_error(sel->field)))
-                pg_yaml_error(l->y, pg_cfg_key_node(l, sn, "field"), l->errs,
-                              "invalid field selector \"%s\": %s", sel->field, why);
-            if (srole == -2 || role < 0)
-                continue;
-            const char *list;
-            for (size_t m = 0; srole >= 0 && m + 1 < ks->n_selectors; m++)
-                if ((int)ks->selectors[m].role == srole) {
-                    pg_yaml_error(l->y, pg_cfg_key_node(l, sn, "role"), l->errs,
-                                  "duplicated selector role: %s", kube_roles[srole]);
-                    srole = -3;
-                }
-            if (srole != -3 && !kube_selector_allowed(role, srole, &list))
-                pg_yaml_error(l->y, pg_cfg_key_node(l, sn, "role"), l->errs,
-                              "%s role supports only %s selectors", kube_roles[role], list);
-        }
-    }
-}
-
-static void free_kube_sd(struct pg_cfg_kube_sd *ks)
-{
-    free(ks->api_server);
-    free(ks->kubeconfig_file);
-    pg_cfg_strv_free(ks->namespaces, ks->n_namespaces);
-    for (size_t i = 0; i < ks->n_selectors; i++) {
-        free(ks->selectors[i].label);
-        free(ks->selectors[i].field);
-    }
-    free(ks->selectors);
-    pg_cfg_http_free(&ks->http);
-}
-
 static void load_params(struct pg_cfg_ld *l, yaml_node_t *m, struct pg_cfg_scrape *s)
 {
     if (!m || pg_yaml_is_null(m))
@@ -678,37 +133,70 @@ static void load_params(struct pg_cfg_ld *l, yaml_node_t *m, struct pg_cfg_scrap
     }
 }
 
-static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
+/* The keys of a scrape config: these, and every discovery mechanism's key. */
+static const char *const scrape_keys[] = {
+    "job_name",        "scrape_interval", "scrape_timeout",   "delta_profiling_duration",
+    "scheme",          "params",          "profiling_config", "basic_auth",
+    "authorization",   "tls_config",      "proxy_url",        "follow_redirects",
+    "body_size_limit", "relabel_configs",
+};
+#define N_SCRAPE_KEYS (sizeof(scrape_keys) / sizeof(scrape_keys[0]))
+#define MAX_SD_MECHANISMS 32
+
+/* Checks job j's keys against scrape_keys and the registry's config keys. Returns 0, or -1
+ * when a key is unknown or repeated, or j is not a mapping (reported). */
+static int check_scrape_keys(struct pg_cfg_ld *l, yaml_node_t *j)
+{
+    size_t n_mech;
+    const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n_mech);
+    const char *k[N_SCRAPE_KEYS + MAX_SD_MECHANISMS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < N_SCRAPE_KEYS; i++)
+        k[n++] = scrape_keys[i];
+    for (size_t i = 0; i < n_mech && i < MAX_SD_MECHANISMS; i++)
+        k[n++] = reg[i]->config_key;
+    k[n] = NULL;
+    return pg_yaml_check_keys(l->y, j, k, "config.ScrapeConfig", l->errs);
+}
+
+/* Appends the config its mechanism loads from node to s->sd. */
+static void load_sd_one(struct pg_cfg_ld *l, yaml_node_t *node, const struct pg_sd_mechanism *mech,
                         struct pg_cfg_scrape *s)
 {
-    static const char *const k[] = {"job_name",
-                                    "scrape_interval",
-                                    "scrape_timeout",
-                                    "delta_profiling_duration",
-                                    "scheme",
-                                    "params",
-                                    "profiling_config",
-                                    "basic_auth",
-                                    "authorization",
-                                    "tls_config",
-                                    "proxy_url",
-                                    "follow_redirects",
-                                    "body_size_limit",
-                                    "static_configs",
-                                    "file_sd_configs",
-                                    "http_sd_configs",
-                                    "consul_sd_configs",
-                                    "kubernetes_sd_configs",
-                                    "relabel_configs",
-                                    NULL};
-    s->line = (int)j->start_mark.line + 1;
-    s->col = (int)j->start_mark.column + 1;
-    if (pg_yaml_check_keys(l->y, j, k, "config.ScrapeConfig", l->errs) < 0 &&
-        j->type != YAML_MAPPING_NODE)
+    struct pg_cfg_sd *t = realloc(s->sd, (s->n_sd + 1) * sizeof(*t));
+    void *cfg = t ? mech->config_load(l, node) : NULL;
+    if (t)
+        s->sd = t;
+    if (!cfg) {
+        pg_yaml_error(l->y, node, l->errs, "%s: out of memory", mech->config_key);
         return;
-    pg_cfg_get_str(l, j, "job_name", 1, &s->job_name);
-    if (!s->job_name || !*s->job_name)
-        pg_yaml_error(l->y, j, l->errs, "job_name is empty");
+    }
+    s->sd[s->n_sd].mech = mech;
+    s->sd[s->n_sd++].cfg = cfg;
+}
+
+/* Every mechanism of the registry loads its key of job j (Prometheus's
+ * discovery.RegisterConfig): one config per item, or one for the whole sequence. */
+static void load_sd(struct pg_cfg_ld *l, yaml_node_t *j, struct pg_cfg_scrape *s)
+{
+    size_t n_mech;
+    const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n_mech);
+    for (size_t m = 0; m < n_mech; m++) {
+        yaml_node_t *seq = pg_yaml_get(l->y, j, reg[m]->config_key);
+        size_t cnt = pg_cfg_seq_len(l, seq, reg[m]->config_key);
+        if (cnt && reg[m]->config_whole_list)
+            load_sd_one(l, seq, reg[m], s);
+        else
+            for (size_t i = 0; i < cnt; i++)
+                load_sd_one(l, pg_yaml_at(l->y, seq->data.sequence.items.start[i]), reg[m], s);
+    }
+}
+
+/* scrape_interval, scrape_timeout and delta_profiling_duration of job j, with their
+ * defaults from the global config and their checks. */
+static void load_scrape_timing(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
+                               struct pg_cfg_scrape *s)
+{
     s->scrape_interval_ms = cfg->scrape_interval_ms;
     s->scrape_timeout_ms = -1;
     s->delta_profiling_duration_ms = -1;
@@ -740,13 +228,11 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
                       "delta_profiling_duration must be below scrape_interval for job \"%s\"",
                       s->job_name ? s->job_name : "");
     }
-    pg_cfg_get_str(l, j, "scheme", 1, &s->scheme);
-    if (!s->scheme)
-        s->scheme = strdup("http");
-    else if (strcmp(s->scheme, "http") && strcmp(s->scheme, "https"))
-        pg_yaml_error(l->y, pg_yaml_get(l->y, j, "scheme"), l->errs,
-                      "unknown scrape config scheme: %s", s->scheme);
-    load_params(l, pg_yaml_get(l->y, j, "params"), s);
+}
+
+/* profiling_config of job j: path_prefix and the profile types. */
+static void load_scrape_profiling(struct pg_cfg_ld *l, yaml_node_t *j, struct pg_cfg_scrape *s)
+{
     yaml_node_t *pc = pg_yaml_get(l->y, j, "profiling_config");
     if (pc && pg_yaml_is_null(pc))
         pc = NULL;
@@ -769,16 +255,33 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
     if (!s->path_prefix)
         s->path_prefix = strdup("");
     load_profiles(l, pc && pc->type == YAML_MAPPING_NODE ? pc : NULL, s);
+}
+
+static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
+                        struct pg_cfg_scrape *s)
+{
+    s->line = (int)j->start_mark.line + 1;
+    s->col = (int)j->start_mark.column + 1;
+    if (check_scrape_keys(l, j) < 0 && j->type != YAML_MAPPING_NODE)
+        return;
+    pg_cfg_get_str(l, j, "job_name", 1, &s->job_name);
+    if (!s->job_name || !*s->job_name)
+        pg_yaml_error(l->y, j, l->errs, "job_name is empty");
+    load_scrape_timing(l, cfg, j, s);
+    pg_cfg_get_str(l, j, "scheme", 1, &s->scheme);
+    if (!s->scheme)
+        s->scheme = strdup("http");
+    else if (strcmp(s->scheme, "http") && strcmp(s->scheme, "https"))
+        pg_yaml_error(l->y, pg_yaml_get(l->y, j, "scheme"), l->errs,
+                      "unknown scrape config scheme: %s", s->scheme);
+    load_params(l, pg_yaml_get(l->y, j, "params"), s);
+    load_scrape_profiling(l, j, s);
     pg_cfg_load_http(l, j, &s->http, 0);
     s->body_size_limit = 0;
     pg_cfg_get_size(l, j, "body_size_limit", &s->body_size_limit);
     if (s->body_size_limit == 0)
         s->body_size_limit = DEFAULT_BODY_LIMIT;
-    load_static(l, pg_yaml_get(l->y, j, "static_configs"), s);
-    load_file_sd(l, pg_yaml_get(l->y, j, "file_sd_configs"), s);
-    load_http_sd(l, pg_yaml_get(l->y, j, "http_sd_configs"), s);
-    load_consul_sd(l, pg_yaml_get(l->y, j, "consul_sd_configs"), s);
-    load_kube_sd(l, pg_yaml_get(l->y, j, "kubernetes_sd_configs"), s);
+    load_sd(l, j, s);
     yaml_node_t *rc = pg_yaml_get(l->y, j, "relabel_configs");
     if (rc && !pg_yaml_is_null(rc))
         pg_cfg_parse_relabel_configs(l->y, rc, "relabel_configs", &s->relabel, &s->n_relabel,
@@ -802,23 +305,9 @@ static void free_scrape(struct pg_cfg_scrape *s)
     }
     free(s->profiles);
     pg_cfg_http_free(&s->http);
-    for (size_t i = 0; i < s->n_static; i++) {
-        pg_cfg_strv_free(s->static_configs[i].targets, s->static_configs[i].n_targets);
-        pg_labels_reset(&s->static_configs[i].labels);
-    }
-    free(s->static_configs);
-    for (size_t i = 0; i < s->n_file_sd; i++)
-        pg_cfg_strv_free(s->file_sd[i].files, s->file_sd[i].n_files);
-    free(s->file_sd);
-    for (size_t i = 0; i < s->n_http_sd; i++)
-        free_http_sd(&s->http_sd[i]);
-    free(s->http_sd);
-    for (size_t i = 0; i < s->n_consul_sd; i++)
-        free_consul_sd(&s->consul_sd[i]);
-    free(s->consul_sd);
-    for (size_t i = 0; i < s->n_kube_sd; i++)
-        free_kube_sd(&s->kube_sd[i]);
-    free(s->kube_sd);
+    for (size_t i = 0; i < s->n_sd; i++)
+        s->sd[i].mech->config_free(s->sd[i].cfg);
+    free(s->sd);
     pg_cfg_relabel_rules_free(s->relabel, s->n_relabel);
 }
 
@@ -1134,6 +623,23 @@ done:
         return NULL;
     }
     return cfg;
+}
+
+size_t pg_cfg_sd_count(const struct pg_cfg_scrape *s, const struct pg_sd_mechanism *mech)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_sd; i++)
+        n += s->sd[i].mech == mech;
+    return n;
+}
+
+const void *pg_cfg_sd_get(const struct pg_cfg_scrape *s, const struct pg_sd_mechanism *mech,
+                          size_t i)
+{
+    for (size_t k = 0; k < s->n_sd; k++)
+        if (s->sd[k].mech == mech && i-- == 0)
+            return s->sd[k].cfg;
+    return NULL;
 }
 
 const struct pg_cfg_profile *pg_cfg_profile_find(const struct pg_cfg_scrape *s, const char *name)

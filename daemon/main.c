@@ -7,6 +7,8 @@
 #include "config/config.h"
 #include "daemon/run.h"
 #include "daemon/targets.h"
+#include "discovery/sd.h"
+#include "discovery/static.h"
 
 static void usage(FILE *f)
 {
@@ -45,8 +47,9 @@ static int cmd_check(int argc, char **argv)
     }
     size_t n_static = 0, n_file = 0, n_types = 0;
     for (size_t i = 0; i < cfg->n_scrape; i++) {
-        n_static += cfg->scrape[i].n_static;
-        n_file += cfg->scrape[i].n_file_sd;
+        const struct pg_cfg_static_sd *st = pg_cfg_sd_get(&cfg->scrape[i], &pg_sd_static, 0);
+        n_static += st ? st->n_groups : 0;
+        n_file += pg_cfg_sd_count(&cfg->scrape[i], &pg_sd_file);
         for (size_t j = 0; j < cfg->scrape[i].n_profiles; j++)
             n_types += cfg->scrape[i].profiles[j].enabled != 0;
     }

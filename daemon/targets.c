@@ -15,6 +15,8 @@
 #include "config/config.h"
 #include "config/units.h"
 #include "discovery/file_sd.h"
+#include "discovery/sd.h"
+#include "discovery/static.h"
 #include "discovery/target.h"
 #include "discovery/tgroup.h"
 
@@ -181,8 +183,9 @@ int pg_cmd_targets(int argc, char **argv)
     o.dropped = json_array();
     for (size_t j = 0; j < cfg->n_scrape; j++) {
         o.job = &cfg->scrape[j];
-        for (size_t g = 0; g < o.job->n_static; g++) {
-            const struct pg_cfg_static_group *sg = &o.job->static_configs[g];
+        const struct pg_cfg_static_sd *st = pg_cfg_sd_get(o.job, &pg_sd_static, 0);
+        for (size_t g = 0; st && g < st->n_groups; g++) {
+            const struct pg_cfg_static_group *sg = &st->groups[g];
             for (size_t t = 0; t < sg->n_targets; t++) {
                 struct pg_labels tl;
                 pg_labels_init(&tl);
@@ -191,10 +194,11 @@ int pg_cmd_targets(int argc, char **argv)
                 pg_labels_reset(&tl);
             }
         }
-        for (size_t f = 0; f < o.job->n_file_sd; f++) {
+        for (size_t f = 0; f < pg_cfg_sd_count(o.job, &pg_sd_file); f++) {
             struct pg_tgroup *groups = NULL;
             size_t n = 0;
-            if (pg_sd_file_read_all(&o.job->file_sd[f], &groups, &n, on_file_error, NULL) < 0) {
+            if (pg_sd_file_read_all(pg_cfg_sd_get(o.job, &pg_sd_file, f), &groups, &n,
+                                    on_file_error, NULL) < 0) {
                 fprintf(stderr, "file_sd: out of memory\n");
                 continue;
             }
