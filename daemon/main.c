@@ -8,7 +8,6 @@
 #include "daemon/run.h"
 #include "daemon/targets.h"
 #include "discovery/sd.h"
-#include "discovery/static.h"
 
 static void usage(FILE *f)
 {
@@ -24,6 +23,23 @@ static void usage(FILE *f)
           "  version     print the version and build information\n"
           "  help        show this help\n",
           f);
+}
+
+/* Writes "static 2, file 1" (the discovery configs per mechanism, registry order; "none")
+ * into buf. */
+static void sd_summary(const struct pg_cfg *cfg, char *buf, size_t len)
+{
+    size_t n_mech, used = 0;
+    const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n_mech);
+    snprintf(buf, len, "none");
+    for (size_t m = 0; m < n_mech; m++) {
+        size_t n = 0;
+        for (size_t i = 0; i < cfg->n_scrape; i++)
+            n += pg_cfg_sd_count(&cfg->scrape[i], reg[m]);
+        if (n && used < len)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s %zu", used ? ", " : "",
+                                     reg[m]->name, n);
+    }
 }
 
 /* profgate check CONFIG: exit 0 with a summary, or print every error and exit 1. */
@@ -45,17 +61,15 @@ static int cmd_check(int argc, char **argv)
         pg_cfg_errors_reset(&errs);
         return 1;
     }
-    size_t n_static = 0, n_file = 0, n_types = 0;
-    for (size_t i = 0; i < cfg->n_scrape; i++) {
-        const struct pg_cfg_static_sd *st = pg_cfg_sd_get(&cfg->scrape[i], &pg_sd_static, 0);
-        n_static += st ? st->n_groups : 0;
-        n_file += pg_cfg_sd_count(&cfg->scrape[i], &pg_sd_file);
+    size_t n_types = 0;
+    for (size_t i = 0; i < cfg->n_scrape; i++)
         for (size_t j = 0; j < cfg->scrape[i].n_profiles; j++)
             n_types += cfg->scrape[i].profiles[j].enabled != 0;
-    }
-    printf("%s: OK: %zu scrape job(s) (%zu static and %zu file discovery configs, %zu "
-           "profile types enabled), %zu remote_write backend(s), receiver %s\n",
-           argv[2], cfg->n_scrape, n_static, n_file, n_types, cfg->n_remote,
+    char sd[512];
+    sd_summary(cfg, sd, sizeof(sd));
+    printf("%s: OK: %zu scrape job(s) (discovery: %s; %zu profile types enabled), %zu "
+           "remote_write backend(s), receiver %s\n",
+           argv[2], cfg->n_scrape, sd, n_types, cfg->n_remote,
            cfg->receiver_enabled ? "enabled" : "disabled");
     pg_cfg_free(cfg);
     pg_cfg_errors_reset(&errs);
