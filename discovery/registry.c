@@ -15,6 +15,7 @@
     X(pg_sd_http)                                                                                  \
     X(pg_sd_consul)                                                                                \
     X(pg_sd_kubernetes)                                                                            \
+    X(pg_sd_dns)                                                                                   \
     /* end of the registry */
 
 #define PG_SD_DECLARE(m) extern const struct pg_sd_mechanism m;

@@ -9,7 +9,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config clang-format clang libclang-rt-dev \
   libevent-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev \
   libpcre2-dev libsqlite3-dev zlib1g-dev libjansson-dev libcmocka-dev libdeflate-dev libxxhash-dev \
-  golang-go prometheus python3 ca-certificates curl >/dev/null
+  golang-go prometheus python3 python3-dnslib ca-certificates curl >/dev/null
 # Node.js and npm for tests/e2e/test_sdk_nodejs.py (the Pyroscope Node.js SDK is installed
 # from the npm registry by the test). Only when missing: a Node.js from elsewhere (nvm,
 # NodeSource) is kept, and Debian's npm would conflict with it.

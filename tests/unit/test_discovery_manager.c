@@ -176,7 +176,9 @@ static void test_lookup(void **state)
     assert_ptr_equal(pg_sd_lookup("http"), &pg_sd_http);
     assert_ptr_equal(pg_sd_lookup("consul"), &pg_sd_consul);
     assert_ptr_equal(pg_sd_lookup("kubernetes"), &pg_sd_kubernetes);
-    assert_null(pg_sd_lookup("dns"));
+    assert_non_null(pg_sd_lookup("dns"));
+    assert_string_equal(pg_sd_lookup("dns")->config_key, "dns_sd_configs");
+    assert_null(pg_sd_lookup("ec2"));
     assert_null(pg_sd_lookup(NULL));
     pg_sd_manager_destroy(NULL);
 }
