@@ -3,8 +3,10 @@
  * The loader walks the libyaml document with positions (config/yaml.c), checks keys
  * against per-type allow lists (unknown keys are errors), applies defaults only to
  * absent fields, reads *_file secrets, and validates cross-field rules (timeouts, delta
- * duration, duplicate job names, and the service-discovery configs' rules as Prometheus
- * words them). Every problem is reported; loading never stops early. */
+ * duration, duplicate job names). A scrape job's discovery keys (static_configs and every
+ * *_sd_configs) are dispatched through the mechanism registry (discovery/sd.h): each
+ * mechanism loads and validates its own configs with the helpers of config/load.h. Every
+ * problem is reported; loading never stops early. */
 #include "config/config.h"
 
 #include <errno.h>
@@ -13,19 +15,16 @@
 #include <string.h>
 
 #include "config/legacy.h"
+#include "config/load.h"
 #include "config/relabel_cfg.h"
 #include "config/yaml.h"
+#include "discovery/sd.h"
 
 #define DEFAULT_INTERVAL_MS 15000
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_BODY_LIMIT (64ull << 20)
 #define DEFAULT_QUEUE_SIZE 64
 #define MAX_WORKERS 256
-
-struct ld {
-    struct pg_yaml *y;
-    struct pg_cfg_errors *errs;
-};
 
 /* Built-in Go profile types (DESIGN.md "Profile types"). */
 static const struct {
@@ -44,230 +43,6 @@ static const struct {
 };
 #define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))
 
-static void free_strv(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-/* Reads a whole secret file, trimming one trailing newline (as Prometheus does with
- * strings.TrimSpace). Returns a new string or NULL with an error at node n. */
-static char *read_secret_file(struct ld *l, yaml_node_t *n, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        pg_yaml_error(l->y, n, l->errs, "unable to read file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    char chunk[4096];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (len + r + 1 > cap) {
-            cap = (len + r + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                pg_yaml_error(l->y, n, l->errs, "out of memory reading %s", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        memcpy(buf + len, chunk, r);
-        len += r;
-    }
-    fclose(f);
-    if (!buf)
-        buf = strdup("");
-    else
-        buf[len] = '\0';
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-        buf[--len] = '\0';
-    return buf;
-}
-
-static int get_str(struct ld *l, yaml_node_t *map, const char *key, int expand, char **out)
-{
-    yaml_node_t *n = pg_yaml_get(l->y, map, key);
-    if (!n || pg_yaml_is_null(n))
-        return 0;
-    free(*out);
-    *out = NULL;
-    return pg_yaml_str(l->y, n, key, expand, out, l->errs);
-}
-
-/* secret `key` or `key_file` (not both). */
-static void get_secret(struct ld *l, yaml_node_t *map, const char *key, char **out)
-{
-    char fkey[64];
-    snprintf(fkey, sizeof(fkey), "%s_file", key);
-    yaml_node_t *v = pg_yaml_get(l->y, map, key), *f = pg_yaml_get(l->y, map, fkey);
-    if (v && f && !pg_yaml_is_null(v) && !pg_yaml_is_null(f)) {
-        pg_yaml_error(l->y, f, l->errs, "at most one of %s and %s must be configured", key, fkey);
-        return;
-    }
-    if (f && !pg_yaml_is_null(f)) {
-        char *path = NULL;
-        if (pg_yaml_str(l->y, f, fkey, 1, &path, l->errs) == 0) {
-            free(*out);
-            *out = read_secret_file(l, f, path);
-        }
-        free(path);
-    } else {
-        get_str(l, map, key, 1, out);
-    }
-}
-
-static void get_dur(struct ld *l, yaml_node_t *map, const char *key, int64_t *out)
-{
-    yaml_node_t *n = pg_yaml_get(l->y, map, key);
-    if (n && !pg_yaml_is_null(n))
-        pg_yaml_duration(l->y, n, key, out, l->errs);
-}
-
-static void get_bool(struct ld *l, yaml_node_t *map, const char *key, int *out)
-{
-    yaml_node_t *n = pg_yaml_get(l->y, map, key);
-    if (n && !pg_yaml_is_null(n))
-        pg_yaml_bool(l->y, n, key, out, l->errs);
-}
-
-static void get_uint(struct ld *l, yaml_node_t *map, const char *key, uint64_t *out)
-{
-    yaml_node_t *n = pg_yaml_get(l->y, map, key);
-    if (n && !pg_yaml_is_null(n))
-        pg_yaml_uint(l->y, n, key, out, l->errs);
-}
-
-static void get_size(struct ld *l, yaml_node_t *map, const char *key, uint64_t *out)
-{
-    yaml_node_t *n = pg_yaml_get(l->y, map, key);
-    if (n && !pg_yaml_is_null(n))
-        pg_yaml_size(l->y, n, key, out, l->errs);
-}
-
-/* A sequence of strings into a new vector. */
-static void get_strv(struct ld *l, yaml_node_t *map, const char *key, int expand, char ***out,
-                     size_t *n)
-{
-    yaml_node_t *s = pg_yaml_get(l->y, map, key);
-    if (!s || pg_yaml_is_null(s))
-        return;
-    if (s->type != YAML_SEQUENCE_NODE) {
-        pg_yaml_error(l->y, s, l->errs, "%s: expected a sequence of strings", key);
-        return;
-    }
-    size_t cnt = (size_t)(s->data.sequence.items.top - s->data.sequence.items.start);
-    char **v = calloc(cnt ? cnt : 1, sizeof(*v));
-    if (!v) {
-        pg_yaml_error(l->y, s, l->errs, "%s: out of memory", key);
-        return;
-    }
-    size_t k = 0;
-    for (yaml_node_item_t *it = s->data.sequence.items.start; it < s->data.sequence.items.top;
-         it++) {
-        char *str = NULL;
-        if (pg_yaml_str(l->y, pg_yaml_at(l->y, *it), key, expand, &str, l->errs) == 0)
-            v[k++] = str;
-    }
-    *out = v;
-    *n = k;
-}
-
-/* A mapping of label name -> value into ls, names validated. */
-static void get_labels(struct ld *l, yaml_node_t *map, const char *key, struct pg_labels *ls)
-{
-    yaml_node_t *m = pg_yaml_get(l->y, map, key);
-    if (!m || pg_yaml_is_null(m))
-        return;
-    if (m->type != YAML_MAPPING_NODE) {
-        pg_yaml_error(l->y, m, l->errs, "%s: expected a mapping of label names to values", key);
-        return;
-    }
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = pg_yaml_at(l->y, p->key), *v = pg_yaml_at(l->y, p->value);
-        char *name = NULL, *value = NULL;
-        if (pg_yaml_str(l->y, k, key, 0, &name, l->errs) == 0 &&
-            pg_yaml_str(l->y, v, key, 1, &value, l->errs) == 0) {
-            if (!*name)
-                pg_yaml_error(l->y, k, l->errs, "%s: %s is not a valid label name", key, "\"\"");
-            else if (pg_labels_get(ls, name))
-                pg_yaml_error(l->y, k, l->errs, "%s: duplicate label name %s", key, name);
-            else
-                pg_labels_set(ls, name, value);
-        }
-        free(name);
-        free(value);
-    }
-}
-
-static void load_http(struct ld *l, yaml_node_t *map, struct pg_cfg_http *h, int with_headers)
-{
-    h->follow_redirects = 1;
-    pg_labels_init(&h->headers);
-    yaml_node_t *ba = pg_yaml_get(l->y, map, "basic_auth");
-    if (ba && !pg_yaml_is_null(ba)) {
-        static const char *const k[] = {"username", "password", "password_file", NULL};
-        if (pg_yaml_check_keys(l->y, ba, k, "config.BasicAuth", l->errs) == 0) {
-            get_str(l, ba, "username", 1, &h->basic_auth_username);
-            get_secret(l, ba, "password", &h->basic_auth_password);
-        }
-    }
-    yaml_node_t *au = pg_yaml_get(l->y, map, "authorization");
-    if (au && !pg_yaml_is_null(au)) {
-        static const char *const k[] = {"type", "credentials", "credentials_file", NULL};
-        if (pg_yaml_check_keys(l->y, au, k, "config.Authorization", l->errs) == 0) {
-            get_str(l, au, "type", 1, &h->auth_type);
-            get_secret(l, au, "credentials", &h->auth_credentials);
-            if (!h->auth_type)
-                h->auth_type = strdup("Bearer");
-            if (strcasecmp(h->auth_type, "basic") == 0)
-                pg_yaml_error(l->y, au, l->errs,
-                              "authorization type cannot be set to \"basic\", use \"basic_auth\" "
-                              "instead");
-        }
-        if (h->basic_auth_username || h->basic_auth_password)
-            pg_yaml_error(l->y, au, l->errs,
-                          "at most one of basic_auth and authorization must be configured");
-    }
-    yaml_node_t *tls = pg_yaml_get(l->y, map, "tls_config");
-    if (tls && !pg_yaml_is_null(tls)) {
-        static const char *const k[] = {
-            "ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify", NULL};
-        if (pg_yaml_check_keys(l->y, tls, k, "config.TLSConfig", l->errs) == 0) {
-            get_str(l, tls, "ca_file", 1, &h->tls.ca_file);
-            get_str(l, tls, "cert_file", 1, &h->tls.cert_file);
-            get_str(l, tls, "key_file", 1, &h->tls.key_file);
-            get_str(l, tls, "server_name", 1, &h->tls.server_name);
-            get_bool(l, tls, "insecure_skip_verify", &h->tls.insecure_skip_verify);
-            if (!!h->tls.cert_file != !!h->tls.key_file)
-                pg_yaml_error(l->y, tls, l->errs,
-                              "tls_config: cert_file and key_file must be set together");
-        }
-    }
-    get_str(l, map, "proxy_url", 1, &h->proxy_url);
-    get_bool(l, map, "follow_redirects", &h->follow_redirects);
-    if (with_headers)
-        get_labels(l, map, "headers", &h->headers);
-}
-
-static void free_http(struct pg_cfg_http *h)
-{
-    free(h->basic_auth_username);
-    free(h->basic_auth_password);
-    free(h->auth_type);
-    free(h->auth_credentials);
-    free(h->tls.ca_file);
-    free(h->tls.cert_file);
-    free(h->tls.key_file);
-    free(h->tls.server_name);
-    free(h->proxy_url);
-    pg_labels_reset(&h->headers);
-}
-
 void pg_cfg_default_profiles(struct pg_cfg_scrape *s, size_t extra)
 {
     s->profiles = calloc(N_BUILTIN + extra, sizeof(*s->profiles));
@@ -282,7 +57,7 @@ void pg_cfg_default_profiles(struct pg_cfg_scrape *s, size_t extra)
     }
 }
 
-static void load_profiles(struct ld *l, yaml_node_t *pc, struct pg_cfg_scrape *s)
+static void load_profiles(struct pg_cfg_ld *l, yaml_node_t *pc, struct pg_cfg_scrape *s)
 {
     size_t n_custom = 0;
     yaml_node_t *custom = pc ? pg_yaml_get(l->y, pc, "custom") : NULL;
@@ -295,9 +70,9 @@ static void load_profiles(struct ld *l, yaml_node_t *pc, struct pg_cfg_scrape *s
         if (t && !pg_yaml_is_null(t)) {
             static const char *const k[] = {"enabled", "path", "delta", NULL};
             if (pg_yaml_check_keys(l->y, t, k, "profiling_config type", l->errs) == 0) {
-                get_bool(l, t, "enabled", &p->enabled);
-                get_str(l, t, "path", 1, &p->path);
-                get_bool(l, t, "delta", &p->delta);
+                pg_cfg_get_bool(l, t, "enabled", &p->enabled);
+                pg_cfg_get_str(l, t, "path", 1, &p->path);
+                pg_cfg_get_bool(l, t, "delta", &p->delta);
             }
         }
     }
@@ -310,10 +85,10 @@ static void load_profiles(struct ld *l, yaml_node_t *pc, struct pg_cfg_scrape *s
             continue;
         struct pg_cfg_profile *p = &s->profiles[s->n_profiles++];
         p->enabled = 1;
-        get_str(l, c, "name", 1, &p->name);
-        get_str(l, c, "path", 1, &p->path);
-        get_bool(l, c, "delta", &p->delta);
-        get_bool(l, c, "enabled", &p->enabled);
+        pg_cfg_get_str(l, c, "name", 1, &p->name);
+        pg_cfg_get_str(l, c, "path", 1, &p->path);
+        pg_cfg_get_bool(l, c, "delta", &p->delta);
+        pg_cfg_get_bool(l, c, "enabled", &p->enabled);
         if (!p->name || !*p->name)
             pg_yaml_error(l->y, c, l->errs, "custom profile requires a name");
         if (!p->path || p->path[0] != '/')
@@ -325,630 +100,7 @@ static void load_profiles(struct ld *l, yaml_node_t *pc, struct pg_cfg_scrape *s
     }
 }
 
-static void load_static(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    if (!seq || pg_yaml_is_null(seq))
-        return;
-    if (seq->type != YAML_SEQUENCE_NODE) {
-        pg_yaml_error(l->y, seq, l->errs, "static_configs: expected a sequence");
-        return;
-    }
-    size_t cnt = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-    s->static_configs = calloc(cnt ? cnt : 1, sizeof(*s->static_configs));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"targets", "labels", NULL};
-        struct pg_cfg_static_group *sg = &s->static_configs[s->n_static++];
-        pg_labels_init(&sg->labels);
-        if (pg_yaml_check_keys(l->y, g, k, "targetgroup.Group", l->errs) < 0)
-            continue;
-        get_strv(l, g, "targets", 1, &sg->targets, &sg->n_targets);
-        get_labels(l, g, "labels", &sg->labels);
-    }
-}
-
-static void load_file_sd(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    if (!seq || pg_yaml_is_null(seq))
-        return;
-    if (seq->type != YAML_SEQUENCE_NODE) {
-        pg_yaml_error(l->y, seq, l->errs, "file_sd_configs: expected a sequence");
-        return;
-    }
-    size_t cnt = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-    s->file_sd = calloc(cnt ? cnt : 1, sizeof(*s->file_sd));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"files", "refresh_interval", NULL};
-        struct pg_cfg_file_sd *f = &s->file_sd[s->n_file_sd++];
-        f->refresh_interval_ms = 5 * 60 * 1000;
-        if (pg_yaml_check_keys(l->y, g, k, "file.SDConfig", l->errs) < 0)
-            continue;
-        get_strv(l, g, "files", 1, &f->files, &f->n_files);
-        get_dur(l, g, "refresh_interval", &f->refresh_interval_ms);
-        if (f->n_files == 0)
-            pg_yaml_error(l->y, g, l->errs,
-                          "file service discovery config must contain at "
-                          "least one path name");
-        for (size_t j = 0; j < f->n_files; j++) {
-            const char *p = f->files[j];
-            size_t n = strlen(p);
-            int ok = (n > 5 && !strcmp(p + n - 5, ".json")) ||
-                     (n > 4 && !strcmp(p + n - 4, ".yml")) ||
-                     (n > 5 && !strcmp(p + n - 5, ".yaml"));
-            if (!ok)
-                pg_yaml_error(l->y, g, l->errs,
-                              "path name %s is not valid for file discovery (must end in "
-                              ".json, .yml or .yaml)",
-                              p);
-        }
-    }
-}
-
-/* The position to report a problem with key at: its value node, or the map itself. */
-static yaml_node_t *key_node(struct ld *l, yaml_node_t *map, const char *key)
-{
-    yaml_node_t *n = pg_yaml_get(l->y, map, key);
-    return n ? n : map;
-}
-
-/* The HTTP client keys every *_sd_configs entry accepts (Prometheus's inline
- * HTTPClientConfig, as far as profgate supports it for scrape jobs). */
-#define SD_HTTP_KEYS "basic_auth", "authorization", "tls_config", "proxy_url", "follow_redirects"
-
-/* Returns 1 when h differs from the default HTTP client configuration (Prometheus compares
- * with config.DefaultHTTPClientConfig: nothing set, follow_redirects true). */
-static int http_is_custom(const struct pg_cfg_http *h)
-{
-    return h->basic_auth_username || h->basic_auth_password || h->auth_type ||
-           h->auth_credentials || h->tls.ca_file || h->tls.cert_file || h->tls.key_file ||
-           h->tls.server_name || h->tls.insecure_skip_verify || h->proxy_url ||
-           !h->follow_redirects;
-}
-
-/* Splits url's scheme (letters, digits, + - . after a leading letter, ended by ':') and
- * checks for a host after "//". Returns the scheme length (0 = none) and sets *has_host. */
-static size_t url_scheme(const char *url, int *has_host)
-{
-    size_t i = 0;
-    *has_host = 0;
-    if (!((url[0] >= 'a' && url[0] <= 'z') || (url[0] >= 'A' && url[0] <= 'Z')))
-        return 0;
-    while (url[i] && url[i] != ':') {
-        char c = url[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '-' || c == '.'))
-            return 0;
-        i++;
-    }
-    if (url[i] != ':')
-        return 0;
-    if (url[i + 1] == '/' && url[i + 2] == '/') {
-        const char *h = url + i + 3;
-        size_t hl = strcspn(h, "/?#");
-        const char *at = memchr(h, '@', hl);
-        if (at)
-            hl -= (size_t)(at + 1 - h);
-        *has_host = hl > 0;
-    }
-    return i;
-}
-
-/* Returns 1 if url's scheme is http or https (case-insensitive, as Go's url.Parse). */
-static int url_is_http(const char *url, int *has_host)
-{
-    size_t n = url_scheme(url, has_host);
-    return (n == 4 && !strncasecmp(url, "http", 4)) || (n == 5 && !strncasecmp(url, "https", 5));
-}
-
-static void check_refresh(struct ld *l, yaml_node_t *g, int64_t ms)
-{
-    if (ms <= 0)
-        pg_yaml_error(l->y, key_node(l, g, "refresh_interval"), l->errs,
-                      "refresh_interval must be greater than 0");
-}
-
-/* Returns the number of entries of the sequence at key in j, reporting a non-sequence. */
-static size_t sd_count(struct ld *l, yaml_node_t *seq, const char *key)
-{
-    if (!seq || pg_yaml_is_null(seq))
-        return 0;
-    if (seq->type != YAML_SEQUENCE_NODE) {
-        pg_yaml_error(l->y, seq, l->errs, "%s: expected a sequence", key);
-        return 0;
-    }
-    return (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-}
-
-/* http_sd_configs (Prometheus discovery/http: SDConfig). */
-static void load_http_sd(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    size_t cnt = sd_count(l, seq, "http_sd_configs");
-    if (!cnt)
-        return;
-    s->http_sd = calloc(cnt, sizeof(*s->http_sd));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"url", "refresh_interval", SD_HTTP_KEYS, NULL};
-        struct pg_cfg_http_sd *h = &s->http_sd[s->n_http_sd++];
-        h->refresh_interval_ms = 60 * 1000;
-        h->http.follow_redirects = 1;
-        pg_labels_init(&h->http.headers);
-        h->line = (int)g->start_mark.line + 1;
-        h->col = (int)g->start_mark.column + 1;
-        if (pg_yaml_check_keys(l->y, g, k, "http.SDConfig", l->errs) < 0)
-            continue;
-        get_str(l, g, "url", 1, &h->url);
-        get_dur(l, g, "refresh_interval", &h->refresh_interval_ms);
-        load_http(l, g, &h->http, 0);
-        check_refresh(l, g, h->refresh_interval_ms);
-        int has_host;
-        if (!h->url || !*h->url)
-            pg_yaml_error(l->y, g, l->errs, "URL is missing");
-        else if (!url_is_http(h->url, &has_host))
-            pg_yaml_error(l->y, key_node(l, g, "url"), l->errs,
-                          "URL scheme must be 'http' or 'https'");
-        else if (!has_host)
-            pg_yaml_error(l->y, key_node(l, g, "url"), l->errs, "host is missing in URL");
-    }
-}
-
-static void free_http_sd(struct pg_cfg_http_sd *h)
-{
-    free(h->url);
-    free_http(&h->http);
-}
-
-/* consul_sd_configs (Prometheus discovery/consul: SDConfig). */
-static void load_consul_sd(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    size_t cnt = sd_count(l, seq, "consul_sd_configs");
-    if (!cnt)
-        return;
-    s->consul_sd = calloc(cnt, sizeof(*s->consul_sd));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"server",        "path_prefix",      "token",
-                                        "token_file",    "datacenter",       "namespace",
-                                        "partition",     "scheme",           "username",
-                                        "password",      "password_file",    "services",
-                                        "tags",          "node_meta",        "tag_separator",
-                                        "allow_stale",   "refresh_interval", "filter",
-                                        "health_filter", SD_HTTP_KEYS,       NULL};
-        struct pg_cfg_consul_sd *c = &s->consul_sd[s->n_consul_sd++];
-        pg_labels_init(&c->node_meta);
-        pg_labels_init(&c->http.headers);
-        c->http.follow_redirects = 1;
-        c->allow_stale = 1;
-        c->refresh_interval_ms = 30 * 1000;
-        c->line = (int)g->start_mark.line + 1;
-        c->col = (int)g->start_mark.column + 1;
-        if (pg_yaml_check_keys(l->y, g, k, "consul.SDConfig", l->errs) < 0)
-            continue;
-        get_str(l, g, "server", 1, &c->server);
-        get_str(l, g, "path_prefix", 1, &c->path_prefix);
-        get_secret(l, g, "token", &c->token);
-        get_str(l, g, "datacenter", 1, &c->datacenter);
-        get_str(l, g, "namespace", 1, &c->namespace_);
-        get_str(l, g, "partition", 1, &c->partition);
-        get_str(l, g, "scheme", 1, &c->scheme);
-        get_strv(l, g, "services", 1, &c->services, &c->n_services);
-        get_strv(l, g, "tags", 1, &c->tags, &c->n_tags);
-        get_labels(l, g, "node_meta", &c->node_meta);
-        get_str(l, g, "tag_separator", 1, &c->tag_separator);
-        get_bool(l, g, "allow_stale", &c->allow_stale);
-        get_dur(l, g, "refresh_interval", &c->refresh_interval_ms);
-        get_str(l, g, "filter", 1, &c->filter);
-        get_str(l, g, "health_filter", 1, &c->health_filter);
-        load_http(l, g, &c->http, 0);
-        /* deprecated username/password: folded into basic_auth, as Prometheus does */
-        char *user = NULL, *pass = NULL;
-        get_str(l, g, "username", 1, &user);
-        get_secret(l, g, "password", &pass);
-        if (user || pass) {
-            if (c->http.basic_auth_username || c->http.basic_auth_password) {
-                pg_yaml_error(l->y, key_node(l, g, "basic_auth"), l->errs,
-                              "at most one of consul SD configuration username and password and "
-                              "basic auth can be configured");
-                free(user);
-                free(pass);
-            } else {
-                c->http.basic_auth_username = user;
-                c->http.basic_auth_password = pass;
-            }
-        }
-        if (c->token && c->http.auth_type)
-            pg_yaml_error(l->y, key_node(l, g, "authorization"), l->errs,
-                          "at most one of consul SD token, authorization, or oauth2 can be "
-                          "configured");
-        if (!c->server)
-            c->server = strdup("localhost:8500");
-        if (!c->path_prefix)
-            c->path_prefix = strdup("");
-        if (!c->scheme)
-            c->scheme = strdup("http");
-        if (!c->tag_separator)
-            c->tag_separator = strdup(",");
-        if (strspn(c->server, " \t\r\n") == strlen(c->server))
-            pg_yaml_error(l->y, key_node(l, g, "server"), l->errs,
-                          "consul SD configuration requires a server address");
-        if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https"))
-            pg_yaml_error(l->y, key_node(l, g, "scheme"), l->errs,
-                          "unknown consul SD configuration scheme: %s (want http or https)",
-                          c->scheme);
-        check_refresh(l, g, c->refresh_interval_ms);
-    }
-}
-
-static void free_consul_sd(struct pg_cfg_consul_sd *c)
-{
-    free(c->server);
-    free(c->path_prefix);
-    free(c->token);
-    free(c->datacenter);
-    free(c->namespace_);
-    free(c->partition);
-    free(c->scheme);
-    free_strv(c->services, c->n_services);
-    free_strv(c->tags, c->n_tags);
-    pg_labels_reset(&c->node_meta);
-    free(c->tag_separator);
-    free(c->filter);
-    free(c->health_filter);
-    free_http(&c->http);
-}
-
-static const char *const kube_roles[] = {
-    [PG_CFG_KUBE_POD] = "pod",
-    [PG_CFG_KUBE_SERVICE] = "service",
-    [PG_CFG_KUBE_ENDPOINTS] = "endpoints",
-    [PG_CFG_KUBE_ENDPOINTSLICE] = "endpointslice",
-    [PG_CFG_KUBE_NODE] = "node",
-    [PG_CFG_KUBE_INGRESS] = "ingress",
-};
-#define N_KUBE_ROLES (sizeof(kube_roles) / sizeof(kube_roles[0]))
-
-/* Reads a Kubernetes SD role at key of map. Returns the role, -1 when absent, -2 when
- * invalid (reported). */
-static int get_kube_role(struct ld *l, yaml_node_t *map, const char *key)
-{
-    char *r = NULL;
-    yaml_node_t *n = pg_yaml_get(l->y, map, key);
-    if (!n || pg_yaml_is_null(n))
-        return -1;
-    if (pg_yaml_str(l->y, n, key, 1, &r, l->errs) < 0)
-        return -2;
-    int role = -2;
-    for (size_t i = 0; i < N_KUBE_ROLES; i++)
-        if (!strcmp(r, kube_roles[i]))
-            role = (int)i;
-    if (role == -2)
-        pg_yaml_error(l->y, n, l->errs, "unknown Kubernetes SD role \"%s\"", r);
-    free(r);
-    return role;
-}
-
-/* The selector roles each role accepts (Prometheus kubernetes.SDConfig.UnmarshalYAML). */
-static int kube_selector_allowed(int role, int sel, const char **list)
-{
-    static const char *const lists[] = {
-        [PG_CFG_KUBE_POD] = "pod",
-        [PG_CFG_KUBE_SERVICE] = "service",
-        [PG_CFG_KUBE_ENDPOINTS] = "pod, service, endpoints",
-        [PG_CFG_KUBE_ENDPOINTSLICE] = "pod, service, endpointslice",
-        [PG_CFG_KUBE_NODE] = "node",
-        [PG_CFG_KUBE_INGRESS] = "ingress",
-    };
-    *list = lists[role];
-    if (sel == role)
-        return 1;
-    if (role == PG_CFG_KUBE_ENDPOINTS || role == PG_CFG_KUBE_ENDPOINTSLICE)
-        return sel == PG_CFG_KUBE_POD || sel == PG_CFG_KUBE_SERVICE;
-    return 0;
-}
-
-/* ---- Kubernetes selector syntax (as k8s.io/apimachinery labels.Parse and
- * fields.ParseSelector accept it), so a bad selector fails at load, not at the API. ---- */
-
-static int sel_is_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* A label name part or value: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends
- * (empty allowed only when empty_ok). */
-static int sel_valid_name(const char *s, size_t n, int empty_ok)
-{
-    if (n == 0)
-        return empty_ok;
-    if (n > 63 || !sel_is_alnum(s[0]) || !sel_is_alnum(s[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!sel_is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return 0;
-    return 1;
-}
-
-/* A label key: [prefix/]name, the prefix a DNS subdomain of at most 253 characters. */
-static int sel_valid_key(const char *s, size_t n)
-{
-    const char *slash = memchr(s, '/', n);
-    if (!slash)
-        return sel_valid_name(s, n, 0);
-    size_t pl = (size_t)(slash - s);
-    if (pl == 0 || pl > 253)
-        return 0;
-    for (size_t i = 0; i < pl; i++)
-        if (!sel_is_alnum(s[i]) && s[i] != '-' && s[i] != '.')
-            return 0;
-    return sel_valid_name(slash + 1, n - pl - 1, 0);
-}
-
-/* Lexer: skips blanks, returns the next token's start and length in *tok and *len (0 at the end).
- * Operators are "!=", "==", "=", "!", "<", ">", "(", ")", ","; anything else up to one of
- * those or a blank is an identifier. */
-static const char *sel_next(const char *p, const char **tok, size_t *len)
-{
-    static const char ops[] = "!=<>(),";
-    while (*p == ' ' || *p == '\t')
-        p++;
-    *tok = p;
-    if (!*p) {
-        *len = 0;
-        return p;
-    }
-    if ((p[0] == '!' || p[0] == '=') && p[1] == '=')
-        *len = 2;
-    else if (strchr(ops, *p))
-        *len = 1;
-    else {
-        size_t n = 0;
-        while (p[n] && p[n] != ' ' && p[n] != '\t' && !strchr(ops, p[n]))
-            n++;
-        *len = n;
-    }
-    return p + *len;
-}
-
-static int sel_is(const char *tok, size_t len, const char *s)
-{
-    return len == strlen(s) && !strncmp(tok, s, len);
-}
-
-static int sel_is_ident(const char *tok, size_t len)
-{
-    return len > 0 && !strchr("!=<>(),", tok[0]);
-}
-
-/* Returns NULL when s is a valid label selector, else a static reason. */
-static const char *kube_label_selector_error(const char *s)
-{
-    const char *p = s, *t;
-    size_t n;
-    p = sel_next(p, &t, &n);
-    if (n == 0)
-        return NULL; /* empty selects everything */
-    for (;;) {
-        int negated = 0;
-        if (sel_is(t, n, "!")) {
-            negated = 1;
-            p = sel_next(p, &t, &n);
-        }
-        if (!sel_is_ident(t, n) || !sel_valid_key(t, n))
-            return "invalid label key";
-        p = sel_next(p, &t, &n);
-        if (!negated && (sel_is(t, n, "=") || sel_is(t, n, "==") || sel_is(t, n, "!="))) {
-            p = sel_next(p, &t, &n);
-            if (sel_is_ident(t, n)) {
-                if (!sel_valid_name(t, n, 1))
-                    return "invalid label value";
-                p = sel_next(p, &t, &n);
-            } /* else an empty value */
-        } else if (!negated && (sel_is(t, n, "<") || sel_is(t, n, ">"))) {
-            p = sel_next(p, &t, &n);
-            size_t i = sel_is_ident(t, n) && t[0] == '-';
-            if (!sel_is_ident(t, n) || i == n)
-                return "expected an integer after < or >";
-            for (; i < n; i++)
-                if (t[i] < '0' || t[i] > '9')
-                    return "expected an integer after < or >";
-            p = sel_next(p, &t, &n);
-        } else if (!negated && (sel_is(t, n, "in") || sel_is(t, n, "notin"))) {
-            p = sel_next(p, &t, &n);
-            if (!sel_is(t, n, "("))
-                return "expected ( after in/notin";
-            p = sel_next(p, &t, &n);
-            while (!sel_is(t, n, ")")) {
-                if (sel_is_ident(t, n)) {
-                    if (!sel_valid_name(t, n, 1))
-                        return "invalid label value";
-                    p = sel_next(p, &t, &n);
-                }
-                if (sel_is(t, n, ","))
-                    p = sel_next(p, &t, &n);
-                else if (!sel_is(t, n, ")"))
-                    return "expected , or ) in value set";
-            }
-            p = sel_next(p, &t, &n);
-        }
-        if (n == 0)
-            return NULL;
-        if (!sel_is(t, n, ","))
-            return "expected , between requirements";
-        p = sel_next(p, &t, &n);
-    }
-}
-
-/* Returns NULL when s is a valid field selector (comma-separated key=value, key==value or
- * key!=value terms, "\" escaping), else a static reason. */
-static const char *kube_field_selector_error(const char *s)
-{
-    if (!*s)
-        return NULL;
-    const char *term = s;
-    for (const char *p = s;; p++) {
-        if (*p == '\\' && p[1]) {
-            p++;
-            continue;
-        }
-        if (*p != ',' && *p != '\0')
-            continue;
-        /* term is [term, p) */
-        const char *op = NULL;
-        for (const char *q = term; q < p; q++) {
-            if (*q == '\\' && q + 1 < p) {
-                q++;
-                continue;
-            }
-            if (*q == '=' || (*q == '!' && q + 1 < p && q[1] == '=')) {
-                op = q;
-                break;
-            }
-        }
-        if (!op)
-            return "each term needs =, == or !=";
-        if (op == term)
-            return "empty field name";
-        if (!*p)
-            return NULL;
-        term = p + 1;
-    }
-}
-
-/* kubernetes_sd_configs (Prometheus discovery/kubernetes: SDConfig). */
-static void load_kube_sd(struct ld *l, yaml_node_t *seq, struct pg_cfg_scrape *s)
-{
-    size_t cnt = sd_count(l, seq, "kubernetes_sd_configs");
-    if (!cnt)
-        return;
-    s->kube_sd = calloc(cnt, sizeof(*s->kube_sd));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
-        static const char *const k[] = {"role",       "api_server", "kubeconfig_file",
-                                        "namespaces", "selectors",  "attach_metadata",
-                                        SD_HTTP_KEYS, NULL};
-        struct pg_cfg_kube_sd *ks = &s->kube_sd[s->n_kube_sd++];
-        pg_labels_init(&ks->http.headers);
-        ks->http.follow_redirects = 1;
-        ks->line = (int)g->start_mark.line + 1;
-        ks->col = (int)g->start_mark.column + 1;
-        if (pg_yaml_check_keys(l->y, g, k, "kubernetes.SDConfig", l->errs) < 0)
-            continue;
-        int role = get_kube_role(l, g, "role");
-        if (role == -1)
-            pg_yaml_error(l->y, g, l->errs,
-                          "role missing (one of: pod, service, endpoints, endpointslice, node, "
-                          "ingress)");
-        ks->role = role >= 0 ? (enum pg_cfg_kube_role)role : PG_CFG_KUBE_POD;
-        get_str(l, g, "api_server", 1, &ks->api_server);
-        get_str(l, g, "kubeconfig_file", 1, &ks->kubeconfig_file);
-        load_http(l, g, &ks->http, 0);
-
-        yaml_node_t *ns = pg_yaml_get(l->y, g, "namespaces");
-        if (ns && !pg_yaml_is_null(ns)) {
-            static const char *const nk[] = {"own_namespace", "names", NULL};
-            if (pg_yaml_check_keys(l->y, ns, nk, "kubernetes.NamespaceDiscovery", l->errs) == 0) {
-                get_bool(l, ns, "own_namespace", &ks->own_namespace);
-                get_strv(l, ns, "names", 1, &ks->namespaces, &ks->n_namespaces);
-            }
-        }
-        yaml_node_t *am = pg_yaml_get(l->y, g, "attach_metadata");
-        if (am && !pg_yaml_is_null(am)) {
-            static const char *const ak[] = {"node", "namespace", NULL};
-            if (pg_yaml_check_keys(l->y, am, ak, "kubernetes.AttachMetadataConfig", l->errs) == 0) {
-                get_bool(l, am, "node", &ks->attach_node);
-                get_bool(l, am, "namespace", &ks->attach_namespace);
-            }
-        }
-
-        if (ks->api_server && *ks->api_server) {
-            int has_host;
-            if (!url_is_http(ks->api_server, &has_host))
-                pg_yaml_error(l->y, key_node(l, g, "api_server"), l->errs,
-                              "api_server: URL scheme must be 'http' or 'https'");
-            else if (!has_host)
-                pg_yaml_error(l->y, key_node(l, g, "api_server"), l->errs,
-                              "api_server: host is missing in URL");
-        } else if (ks->api_server) {
-            free(ks->api_server); /* "" is unset, as an empty config.URL */
-            ks->api_server = NULL;
-        }
-        if (ks->kubeconfig_file && !*ks->kubeconfig_file) {
-            free(ks->kubeconfig_file);
-            ks->kubeconfig_file = NULL;
-        }
-        int custom = http_is_custom(&ks->http);
-        if (ks->api_server && ks->kubeconfig_file)
-            pg_yaml_error(l->y, key_node(l, g, "kubeconfig_file"), l->errs,
-                          "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
-        else if (ks->kubeconfig_file && custom)
-            pg_yaml_error(l->y, key_node(l, g, "kubeconfig_file"), l->errs,
-                          "cannot use a custom HTTP client configuration together with "
-                          "'kubeconfig_file'");
-        else if (!ks->api_server && custom)
-            pg_yaml_error(l->y, g, l->errs,
-                          "to use custom HTTP client configuration please provide the "
-                          "'api_server' URL explicitly");
-        if (ks->api_server && ks->own_namespace)
-            pg_yaml_error(l->y, key_node(l, ns, "own_namespace"), l->errs,
-                          "cannot use 'api_server' and 'namespaces.own_namespace' "
-                          "simultaneously");
-        if (ks->kubeconfig_file && ks->own_namespace)
-            pg_yaml_error(l->y, key_node(l, ns, "own_namespace"), l->errs,
-                          "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' "
-                          "simultaneously");
-
-        size_t ns_cnt = sd_count(l, pg_yaml_get(l->y, g, "selectors"), "selectors");
-        yaml_node_t *sels = pg_yaml_get(l->y, g, "selectors");
-        if (ns_cnt)
-            ks->selectors = calloc(ns_cnt, sizeof(*ks->selectors));
-        for (size_t j = 0; j < ns_cnt; j++) {
-            yaml_node_t *sn = pg_yaml_at(l->y, sels->data.sequence.items.start[j]);
-            static const char *const sk[] = {"role", "label", "field", NULL};
-            if (pg_yaml_check_keys(l->y, sn, sk, "kubernetes.SelectorConfig", l->errs) < 0)
-                continue;
-            struct pg_cfg_kube_selector *sel = &ks->selectors[ks->n_selectors++];
-            int srole = get_kube_role(l, sn, "role");
-            sel->role = srole >= 0 ? (enum pg_cfg_kube_role)srole : PG_CFG_KUBE_POD;
-            get_str(l, sn, "label", 1, &sel->label);
-            get_str(l, sn, "field", 1, &sel->field);
-            const char *why;
-            if (sel->label && (why = kube_label_selector_error(sel->label)))
-                pg_yaml_error(l->y, key_node(l, sn, "label"), l->errs,
-                              "invalid label selector \"%s\": %s", sel->label, why);
-            if (sel->field && (why = kube_field_selector_error(sel->field)))
-                pg_yaml_error(l->y, key_node(l, sn, "field"), l->errs,
-                              "invalid field selector \"%s\": %s", sel->field, why);
-            if (srole == -2 || role < 0)
-                continue;
-            const char *list;
-            for (size_t m = 0; srole >= 0 && m + 1 < ks->n_selectors; m++)
-                if ((int)ks->selectors[m].role == srole) {
-                    pg_yaml_error(l->y, key_node(l, sn, "role"), l->errs,
-                                  "duplicated selector role: %s", kube_roles[srole]);
-                    srole = -3;
-                }
-            if (srole != -3 && !kube_selector_allowed(role, srole, &list))
-                pg_yaml_error(l->y, key_node(l, sn, "role"), l->errs,
-                              "%s role supports only %s selectors", kube_roles[role], list);
-        }
-    }
-}
-
-static void free_kube_sd(struct pg_cfg_kube_sd *ks)
-{
-    free(ks->api_server);
-    free(ks->kubeconfig_file);
-    free_strv(ks->namespaces, ks->n_namespaces);
-    for (size_t i = 0; i < ks->n_selectors; i++) {
-        free(ks->selectors[i].label);
-        free(ks->selectors[i].field);
-    }
-    free(ks->selectors);
-    free_http(&ks->http);
-}
-
-static void load_params(struct ld *l, yaml_node_t *m, struct pg_cfg_scrape *s)
+static void load_params(struct pg_cfg_ld *l, yaml_node_t *m, struct pg_cfg_scrape *s)
 {
     if (!m || pg_yaml_is_null(m))
         return;
@@ -981,42 +133,76 @@ static void load_params(struct ld *l, yaml_node_t *m, struct pg_cfg_scrape *s)
     }
 }
 
-static void load_scrape(struct ld *l, struct pg_cfg *cfg, yaml_node_t *j, struct pg_cfg_scrape *s)
+/* The keys of a scrape config: these, and every discovery mechanism's key. */
+static const char *const scrape_keys[] = {
+    "job_name",        "scrape_interval", "scrape_timeout",   "delta_profiling_duration",
+    "scheme",          "params",          "profiling_config", "basic_auth",
+    "authorization",   "tls_config",      "proxy_url",        "follow_redirects",
+    "body_size_limit", "relabel_configs",
+};
+#define N_SCRAPE_KEYS (sizeof(scrape_keys) / sizeof(scrape_keys[0]))
+#define MAX_SD_MECHANISMS 32
+
+/* Checks job j's keys against scrape_keys and the registry's config keys. Returns 0, or -1
+ * when a key is unknown or repeated, or j is not a mapping (reported). */
+static int check_scrape_keys(struct pg_cfg_ld *l, yaml_node_t *j)
 {
-    static const char *const k[] = {"job_name",
-                                    "scrape_interval",
-                                    "scrape_timeout",
-                                    "delta_profiling_duration",
-                                    "scheme",
-                                    "params",
-                                    "profiling_config",
-                                    "basic_auth",
-                                    "authorization",
-                                    "tls_config",
-                                    "proxy_url",
-                                    "follow_redirects",
-                                    "body_size_limit",
-                                    "static_configs",
-                                    "file_sd_configs",
-                                    "http_sd_configs",
-                                    "consul_sd_configs",
-                                    "kubernetes_sd_configs",
-                                    "relabel_configs",
-                                    NULL};
-    s->line = (int)j->start_mark.line + 1;
-    s->col = (int)j->start_mark.column + 1;
-    if (pg_yaml_check_keys(l->y, j, k, "config.ScrapeConfig", l->errs) < 0 &&
-        j->type != YAML_MAPPING_NODE)
+    size_t n_mech;
+    const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n_mech);
+    const char *k[N_SCRAPE_KEYS + MAX_SD_MECHANISMS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < N_SCRAPE_KEYS; i++)
+        k[n++] = scrape_keys[i];
+    for (size_t i = 0; i < n_mech && i < MAX_SD_MECHANISMS; i++)
+        k[n++] = reg[i]->config_key;
+    k[n] = NULL;
+    return pg_yaml_check_keys(l->y, j, k, "config.ScrapeConfig", l->errs);
+}
+
+/* Appends the config its mechanism loads from node to s->sd. */
+static void load_sd_one(struct pg_cfg_ld *l, yaml_node_t *node, const struct pg_sd_mechanism *mech,
+                        struct pg_cfg_scrape *s)
+{
+    struct pg_cfg_sd *t = realloc(s->sd, (s->n_sd + 1) * sizeof(*t));
+    void *cfg = t ? mech->config_load(l, node) : NULL;
+    if (t)
+        s->sd = t;
+    if (!cfg) {
+        pg_yaml_error(l->y, node, l->errs, "%s: out of memory", mech->config_key);
         return;
-    get_str(l, j, "job_name", 1, &s->job_name);
-    if (!s->job_name || !*s->job_name)
-        pg_yaml_error(l->y, j, l->errs, "job_name is empty");
+    }
+    s->sd[s->n_sd].mech = mech;
+    s->sd[s->n_sd++].cfg = cfg;
+}
+
+/* Every mechanism of the registry loads its key of job j (Prometheus's
+ * discovery.RegisterConfig): one config per item, or one for the whole sequence. */
+static void load_sd(struct pg_cfg_ld *l, yaml_node_t *j, struct pg_cfg_scrape *s)
+{
+    size_t n_mech;
+    const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n_mech);
+    for (size_t m = 0; m < n_mech; m++) {
+        yaml_node_t *seq = pg_yaml_get(l->y, j, reg[m]->config_key);
+        size_t cnt = pg_cfg_seq_len(l, seq, reg[m]->config_key);
+        if (cnt && reg[m]->config_whole_list)
+            load_sd_one(l, seq, reg[m], s);
+        else
+            for (size_t i = 0; i < cnt; i++)
+                load_sd_one(l, pg_yaml_at(l->y, seq->data.sequence.items.start[i]), reg[m], s);
+    }
+}
+
+/* scrape_interval, scrape_timeout and delta_profiling_duration of job j, with their
+ * defaults from the global config and their checks. */
+static void load_scrape_timing(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
+                               struct pg_cfg_scrape *s)
+{
     s->scrape_interval_ms = cfg->scrape_interval_ms;
     s->scrape_timeout_ms = -1;
     s->delta_profiling_duration_ms = -1;
-    get_dur(l, j, "scrape_interval", &s->scrape_interval_ms);
-    get_dur(l, j, "scrape_timeout", &s->scrape_timeout_ms);
-    get_dur(l, j, "delta_profiling_duration", &s->delta_profiling_duration_ms);
+    pg_cfg_get_dur(l, j, "scrape_interval", &s->scrape_interval_ms);
+    pg_cfg_get_dur(l, j, "scrape_timeout", &s->scrape_timeout_ms);
+    pg_cfg_get_dur(l, j, "delta_profiling_duration", &s->delta_profiling_duration_ms);
     if (s->scrape_timeout_ms < 0)
         s->scrape_timeout_ms = cfg->scrape_timeout_ms < s->scrape_interval_ms
                                    ? cfg->scrape_timeout_ms
@@ -1042,13 +228,11 @@ static void load_scrape(struct ld *l, struct pg_cfg *cfg, yaml_node_t *j, struct
                       "delta_profiling_duration must be below scrape_interval for job \"%s\"",
                       s->job_name ? s->job_name : "");
     }
-    get_str(l, j, "scheme", 1, &s->scheme);
-    if (!s->scheme)
-        s->scheme = strdup("http");
-    else if (strcmp(s->scheme, "http") && strcmp(s->scheme, "https"))
-        pg_yaml_error(l->y, pg_yaml_get(l->y, j, "scheme"), l->errs,
-                      "unknown scrape config scheme: %s", s->scheme);
-    load_params(l, pg_yaml_get(l->y, j, "params"), s);
+}
+
+/* profiling_config of job j: path_prefix and the profile types. */
+static void load_scrape_profiling(struct pg_cfg_ld *l, yaml_node_t *j, struct pg_cfg_scrape *s)
+{
     yaml_node_t *pc = pg_yaml_get(l->y, j, "profiling_config");
     if (pc && pg_yaml_is_null(pc))
         pc = NULL;
@@ -1066,21 +250,38 @@ static void load_scrape(struct ld *l, struct pg_cfg *cfg, yaml_node_t *j, struct
                                          "custom",
                                          NULL};
         pg_yaml_check_keys(l->y, pc, pk, "config.ProfilingConfig", l->errs);
-        get_str(l, pc, "path_prefix", 1, &s->path_prefix);
+        pg_cfg_get_str(l, pc, "path_prefix", 1, &s->path_prefix);
     }
     if (!s->path_prefix)
         s->path_prefix = strdup("");
     load_profiles(l, pc && pc->type == YAML_MAPPING_NODE ? pc : NULL, s);
-    load_http(l, j, &s->http, 0);
+}
+
+static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
+                        struct pg_cfg_scrape *s)
+{
+    s->line = (int)j->start_mark.line + 1;
+    s->col = (int)j->start_mark.column + 1;
+    if (check_scrape_keys(l, j) < 0 && j->type != YAML_MAPPING_NODE)
+        return;
+    pg_cfg_get_str(l, j, "job_name", 1, &s->job_name);
+    if (!s->job_name || !*s->job_name)
+        pg_yaml_error(l->y, j, l->errs, "job_name is empty");
+    load_scrape_timing(l, cfg, j, s);
+    pg_cfg_get_str(l, j, "scheme", 1, &s->scheme);
+    if (!s->scheme)
+        s->scheme = strdup("http");
+    else if (strcmp(s->scheme, "http") && strcmp(s->scheme, "https"))
+        pg_yaml_error(l->y, pg_yaml_get(l->y, j, "scheme"), l->errs,
+                      "unknown scrape config scheme: %s", s->scheme);
+    load_params(l, pg_yaml_get(l->y, j, "params"), s);
+    load_scrape_profiling(l, j, s);
+    pg_cfg_load_http(l, j, &s->http, 0);
     s->body_size_limit = 0;
-    get_size(l, j, "body_size_limit", &s->body_size_limit);
+    pg_cfg_get_size(l, j, "body_size_limit", &s->body_size_limit);
     if (s->body_size_limit == 0)
         s->body_size_limit = DEFAULT_BODY_LIMIT;
-    load_static(l, pg_yaml_get(l->y, j, "static_configs"), s);
-    load_file_sd(l, pg_yaml_get(l->y, j, "file_sd_configs"), s);
-    load_http_sd(l, pg_yaml_get(l->y, j, "http_sd_configs"), s);
-    load_consul_sd(l, pg_yaml_get(l->y, j, "consul_sd_configs"), s);
-    load_kube_sd(l, pg_yaml_get(l->y, j, "kubernetes_sd_configs"), s);
+    load_sd(l, j, s);
     yaml_node_t *rc = pg_yaml_get(l->y, j, "relabel_configs");
     if (rc && !pg_yaml_is_null(rc))
         pg_cfg_parse_relabel_configs(l->y, rc, "relabel_configs", &s->relabel, &s->n_relabel,
@@ -1094,7 +295,7 @@ static void free_scrape(struct pg_cfg_scrape *s)
     free(s->path_prefix);
     for (size_t i = 0; i < s->n_params; i++) {
         free(s->params[i].name);
-        free_strv(s->params[i].values, s->params[i].n_values);
+        pg_cfg_strv_free(s->params[i].values, s->params[i].n_values);
     }
     free(s->params);
     for (size_t i = 0; i < s->n_profiles; i++) {
@@ -1103,28 +304,14 @@ static void free_scrape(struct pg_cfg_scrape *s)
         free(s->profiles[i].sent_name);
     }
     free(s->profiles);
-    free_http(&s->http);
-    for (size_t i = 0; i < s->n_static; i++) {
-        free_strv(s->static_configs[i].targets, s->static_configs[i].n_targets);
-        pg_labels_reset(&s->static_configs[i].labels);
-    }
-    free(s->static_configs);
-    for (size_t i = 0; i < s->n_file_sd; i++)
-        free_strv(s->file_sd[i].files, s->file_sd[i].n_files);
-    free(s->file_sd);
-    for (size_t i = 0; i < s->n_http_sd; i++)
-        free_http_sd(&s->http_sd[i]);
-    free(s->http_sd);
-    for (size_t i = 0; i < s->n_consul_sd; i++)
-        free_consul_sd(&s->consul_sd[i]);
-    free(s->consul_sd);
-    for (size_t i = 0; i < s->n_kube_sd; i++)
-        free_kube_sd(&s->kube_sd[i]);
-    free(s->kube_sd);
+    pg_cfg_http_free(&s->http);
+    for (size_t i = 0; i < s->n_sd; i++)
+        s->sd[i].mech->config_free(s->sd[i].cfg);
+    free(s->sd);
     pg_cfg_relabel_rules_free(s->relabel, s->n_relabel);
 }
 
-static void load_remote(struct ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, size_t idx)
+static void load_remote(struct pg_cfg_ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, size_t idx)
 {
     static const char *const k[] = {"name",
                                     "url",
@@ -1149,7 +336,7 @@ static void load_remote(struct ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, 
     rw->max_backoff_ms = 5 * 60 * 1000;
     rw->concurrency = 1;
     rw->batch_max_bytes = 4u << 20;
-    load_http(l, r, &rw->http, 1);
+    pg_cfg_load_http(l, r, &rw->http, 1);
     /* the default name is set first: an item that is not a mapping returns early below,
      * and the duplicate-name check must still see a name (issue 15) */
     char dflt[32];
@@ -1159,12 +346,12 @@ static void load_remote(struct ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, 
         rw->name = strdup(dflt);
         return;
     }
-    get_str(l, r, "name", 1, &rw->name);
-    get_str(l, r, "url", 1, &rw->url);
+    pg_cfg_get_str(l, r, "name", 1, &rw->name);
+    pg_cfg_get_str(l, r, "url", 1, &rw->url);
     if (!rw->url || !*rw->url)
         pg_yaml_error(l->y, r, l->errs, "remote_write: url is required");
     char *api = NULL;
-    get_str(l, r, "api", 1, &api);
+    pg_cfg_get_str(l, r, "api", 1, &api);
     if (!api || !strcmp(api, "push"))
         rw->api = PG_CFG_API_PUSH;
     else if (!strcmp(api, "ingest"))
@@ -1177,13 +364,13 @@ static void load_remote(struct ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, 
     free(api);
     if (!rw->name)
         rw->name = strdup(dflt);
-    get_labels(l, r, "external_labels", &rw->external_labels);
-    get_dur(l, r, "remote_timeout", &rw->remote_timeout_ms);
-    get_dur(l, r, "min_backoff", &rw->min_backoff_ms);
-    get_dur(l, r, "max_backoff", &rw->max_backoff_ms);
-    get_uint(l, r, "max_retries", &rw->max_retries);
-    get_uint(l, r, "concurrency", &rw->concurrency);
-    get_size(l, r, "batch_max_bytes", &rw->batch_max_bytes);
+    pg_cfg_get_labels(l, r, "external_labels", &rw->external_labels);
+    pg_cfg_get_dur(l, r, "remote_timeout", &rw->remote_timeout_ms);
+    pg_cfg_get_dur(l, r, "min_backoff", &rw->min_backoff_ms);
+    pg_cfg_get_dur(l, r, "max_backoff", &rw->max_backoff_ms);
+    pg_cfg_get_uint(l, r, "max_retries", &rw->max_retries);
+    pg_cfg_get_uint(l, r, "concurrency", &rw->concurrency);
+    pg_cfg_get_size(l, r, "batch_max_bytes", &rw->batch_max_bytes);
     if (rw->min_backoff_ms > rw->max_backoff_ms)
         pg_yaml_error(l->y, r, l->errs, "remote_write %s: min_backoff is above max_backoff",
                       rw->name);
@@ -1192,8 +379,8 @@ static void load_remote(struct ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, 
                       "remote_write %s: concurrency must be at least 1", rw->name);
 }
 
-static void load_seq(struct ld *l, yaml_node_t *root, const char *key, size_t elem, void **out,
-                     size_t *n)
+static void load_seq(struct pg_cfg_ld *l, yaml_node_t *root, const char *key, size_t elem,
+                     void **out, size_t *n)
 {
     yaml_node_t *s = pg_yaml_get(l->y, root, key);
     if (!s || pg_yaml_is_null(s))
@@ -1207,7 +394,7 @@ static void load_seq(struct ld *l, yaml_node_t *root, const char *key, size_t el
 }
 
 /* receiver: the push receiver (DESIGN.md "HTTP surface"; docs/configuration.md). */
-static void load_receiver(struct ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
+static void load_receiver(struct pg_cfg_ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
 {
     static const char *const k[] = {"enabled",
                                     "max_body_size",
@@ -1219,20 +406,20 @@ static void load_receiver(struct ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
                                     "write_timeout",
                                     NULL};
     pg_yaml_check_keys(l->y, rc, k, "config.ReceiverConfig", l->errs);
-    get_bool(l, rc, "enabled", &cfg->receiver_enabled);
-    get_size(l, rc, "max_body_size", &cfg->receiver_max_body_size);
+    pg_cfg_get_bool(l, rc, "enabled", &cfg->receiver_enabled);
+    pg_cfg_get_size(l, rc, "max_body_size", &cfg->receiver_max_body_size);
     if (cfg->receiver_max_body_size == 0)
         pg_yaml_error(l->y, pg_yaml_get(l->y, rc, "max_body_size"), l->errs,
                       "receiver: max_body_size must be greater than 0");
-    get_uint(l, rc, "max_connections", &cfg->receiver_max_connections);
+    pg_cfg_get_uint(l, rc, "max_connections", &cfg->receiver_max_connections);
     if (cfg->receiver_max_connections == 0)
         pg_yaml_error(l->y, pg_yaml_get(l->y, rc, "max_connections"), l->errs,
                       "receiver: max_connections must be at least 1");
-    get_dur(l, rc, "read_timeout", &cfg->receiver_read_timeout_ms);
+    pg_cfg_get_dur(l, rc, "read_timeout", &cfg->receiver_read_timeout_ms);
     if (cfg->receiver_read_timeout_ms <= 0)
         pg_yaml_error(l->y, pg_yaml_get(l->y, rc, "read_timeout"), l->errs,
                       "receiver: read_timeout must be greater than 0");
-    get_dur(l, rc, "write_timeout", &cfg->receiver_write_timeout_ms);
+    pg_cfg_get_dur(l, rc, "write_timeout", &cfg->receiver_write_timeout_ms);
     if (cfg->receiver_write_timeout_ms <= 0)
         pg_yaml_error(l->y, pg_yaml_get(l->y, rc, "write_timeout"), l->errs,
                       "receiver: write_timeout must be greater than 0");
@@ -1251,8 +438,8 @@ static void load_receiver(struct ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
                 if (pg_yaml_check_keys(l->y, u, uk, "config.ReceiverBasicAuth", l->errs) < 0)
                     continue;
                 struct pg_cfg_receiver_user *ru = &cfg->receiver_users[cfg->n_receiver_users++];
-                get_str(l, u, "username", 1, &ru->username);
-                get_secret(l, u, "password", &ru->password);
+                pg_cfg_get_str(l, u, "username", 1, &ru->username);
+                pg_cfg_get_secret(l, u, "password", &ru->password);
                 if (!ru->username || !*ru->username)
                     pg_yaml_error(l->y, u, l->errs, "receiver: basic_auth: username is required");
                 else if (!pg_yaml_get(l->y, u, "password") &&
@@ -1279,7 +466,7 @@ static void load_receiver(struct ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
     if (tf && !pg_yaml_is_null(tf) &&
         pg_yaml_str(l->y, tf, "bearer_tokens_file", 1, &cfg->receiver_bearer_tokens_file,
                     l->errs) == 0) {
-        char *text = read_secret_file(l, tf, cfg->receiver_bearer_tokens_file);
+        char *text = pg_cfg_read_secret_file(l, tf, cfg->receiver_bearer_tokens_file);
         size_t cap = 0;
         for (char *line = text, *next; line && *line; line = next) {
             next = strchr(line, '\n');
@@ -1318,12 +505,12 @@ static void load_receiver(struct ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
 }
 
 /* The top-level processing block: worker threads and their queue. */
-static void load_processing(struct ld *l, yaml_node_t *pr, struct pg_cfg *cfg)
+static void load_processing(struct pg_cfg_ld *l, yaml_node_t *pr, struct pg_cfg *cfg)
 {
     static const char *const k[] = {"workers", "queue_size", NULL};
     pg_yaml_check_keys(l->y, pr, k, "config.ProcessingConfig", l->errs);
-    get_uint(l, pr, "workers", &cfg->processing_workers);
-    get_uint(l, pr, "queue_size", &cfg->processing_queue_size);
+    pg_cfg_get_uint(l, pr, "workers", &cfg->processing_workers);
+    pg_cfg_get_uint(l, pr, "queue_size", &cfg->processing_queue_size);
     if (cfg->processing_workers > MAX_WORKERS)
         pg_yaml_error(l->y, pg_yaml_get(l->y, pr, "workers"), l->errs,
                       "processing.workers must be at most %d (0 = one per CPU)", MAX_WORKERS);
@@ -1340,7 +527,7 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
         pg_yaml_free(&y);
         return NULL;
     }
-    struct ld l = {&y, errs};
+    struct pg_cfg_ld l = {&y, errs};
     struct pg_cfg *cfg = calloc(1, sizeof(*cfg));
     cfg->file = strdup(path);
     cfg->scrape_interval_ms = DEFAULT_INTERVAL_MS;
@@ -1372,14 +559,14 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
                                         NULL};
         pg_yaml_check_keys(&y, g, k, "config.GlobalConfig", errs);
         int timeout_set = pg_yaml_get(&y, g, "scrape_timeout") != NULL;
-        get_dur(&l, g, "scrape_interval", &cfg->scrape_interval_ms);
-        get_dur(&l, g, "scrape_timeout", &cfg->scrape_timeout_ms);
+        pg_cfg_get_dur(&l, g, "scrape_interval", &cfg->scrape_interval_ms);
+        pg_cfg_get_dur(&l, g, "scrape_timeout", &cfg->scrape_timeout_ms);
         if (!timeout_set && cfg->scrape_timeout_ms > cfg->scrape_interval_ms)
             cfg->scrape_timeout_ms = cfg->scrape_interval_ms;
         if (cfg->scrape_timeout_ms > cfg->scrape_interval_ms)
             pg_yaml_error(&y, pg_yaml_get(&y, g, "scrape_timeout"), errs,
                           "global scrape timeout greater than scrape interval");
-        get_labels(&l, g, "external_labels", &cfg->external_labels);
+        pg_cfg_get_labels(&l, g, "external_labels", &cfg->external_labels);
     }
 
     void *arr = NULL;
@@ -1402,9 +589,9 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     if (st && !pg_yaml_is_null(st)) {
         static const char *const k[] = {"path", "max_size", "max_age", NULL};
         pg_yaml_check_keys(&y, st, k, "config.StorageConfig", errs);
-        get_str(&l, st, "path", 1, &cfg->storage_path);
-        get_size(&l, st, "max_size", &cfg->storage_max_size);
-        get_dur(&l, st, "max_age", &cfg->storage_max_age_ms);
+        pg_cfg_get_str(&l, st, "path", 1, &cfg->storage_path);
+        pg_cfg_get_size(&l, st, "max_size", &cfg->storage_max_size);
+        pg_cfg_get_dur(&l, st, "max_age", &cfg->storage_max_age_ms);
     }
 
     arr = NULL;
@@ -1438,6 +625,23 @@ done:
     return cfg;
 }
 
+size_t pg_cfg_sd_count(const struct pg_cfg_scrape *s, const struct pg_sd_mechanism *mech)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_sd; i++)
+        n += s->sd[i].mech == mech;
+    return n;
+}
+
+const void *pg_cfg_sd_get(const struct pg_cfg_scrape *s, const struct pg_sd_mechanism *mech,
+                          size_t i)
+{
+    for (size_t k = 0; k < s->n_sd; k++)
+        if (s->sd[k].mech == mech && i-- == 0)
+            return s->sd[k].cfg;
+    return NULL;
+}
+
 const struct pg_cfg_profile *pg_cfg_profile_find(const struct pg_cfg_scrape *s, const char *name)
 {
     for (size_t i = 0; i < s->n_profiles; i++)
@@ -1459,7 +663,7 @@ void pg_cfg_free(struct pg_cfg *cfg)
     for (size_t i = 0; i < cfg->n_remote; i++) {
         free(cfg->remote[i].name);
         free(cfg->remote[i].url);
-        free_http(&cfg->remote[i].http);
+        pg_cfg_http_free(&cfg->remote[i].http);
         pg_labels_reset(&cfg->remote[i].external_labels);
     }
     free(cfg->remote);
@@ -1469,7 +673,7 @@ void pg_cfg_free(struct pg_cfg *cfg)
     }
     free(cfg->receiver_users);
     free(cfg->receiver_bearer_tokens_file);
-    free_strv(cfg->receiver_bearer_tokens, cfg->n_receiver_bearer_tokens);
+    pg_cfg_strv_free(cfg->receiver_bearer_tokens, cfg->n_receiver_bearer_tokens);
     pg_cfg_relabel_rules_free(cfg->receiver_relabel, cfg->n_receiver_relabel);
     free(cfg);
 }

@@ -2,8 +2,10 @@
  *
  * pg_cfg_load reads the whole file, applies defaults (DESIGN.md "Configuration"), reads
  * *_file secrets, expands ${VAR} and validates, reporting every problem with its
- * file:line:col into the caller's error list. The result is immutable once loaded: reload
- * builds a new one and swaps. Everything in it is owned by the struct pg_cfg. */
+ * file:line:col into the caller's error list. The *_sd_configs keys (and static_configs)
+ * are loaded by the discovery mechanisms of the registry (discovery/sd.h), each into its
+ * own config struct. The result is immutable once loaded: reload builds a new one and
+ * swaps. Everything in it is owned by the struct pg_cfg. */
 #ifndef PG_CONFIG_H
 #define PG_CONFIG_H
 
@@ -47,78 +49,13 @@ struct pg_cfg_param {
     size_t n_values;
 };
 
-struct pg_cfg_static_group {
-    char **targets;
-    size_t n_targets;
-    struct pg_labels labels;
-};
+struct pg_sd_mechanism;
 
-struct pg_cfg_file_sd {
-    char **files;
-    size_t n_files;
-    int64_t refresh_interval_ms; /* default 5m */
-};
-
-/* http_sd_configs entry (Prometheus's HTTP SD). */
-struct pg_cfg_http_sd {
-    char *url;
-    int64_t refresh_interval_ms; /* default 1m */
-    struct pg_cfg_http http;
-    int line, col;
-};
-
-/* consul_sd_configs entry, fields and defaults as Prometheus's. */
-struct pg_cfg_consul_sd {
-    char *server;      /* default "localhost:8500" */
-    char *path_prefix; /* "" */
-    char *token;       /* secret; NULL when unset */
-    char *datacenter;  /* NULL: ask /v1/agent/self */
-    char *namespace_;  /* NULL when unset (Consul Enterprise) */
-    char *partition;   /* NULL when unset */
-    char *scheme;      /* default "http" */
-    char **services;   /* empty = all services */
-    size_t n_services;
-    char **tags; /* every tag must be present */
-    size_t n_tags;
-    struct pg_labels node_meta;
-    char *tag_separator;         /* default "," */
-    int allow_stale;             /* default 1 */
-    int64_t refresh_interval_ms; /* default 30s */
-    char *filter;                /* NULL when unset; applied to /v1/catalog/services */
-    char *health_filter;         /* NULL when unset; applied to /v1/health/service/<name> */
-    struct pg_cfg_http http;
-    int line, col;
-};
-
-enum pg_cfg_kube_role {
-    PG_CFG_KUBE_POD = 0,
-    PG_CFG_KUBE_SERVICE,
-    PG_CFG_KUBE_ENDPOINTS,
-    PG_CFG_KUBE_ENDPOINTSLICE,
-    PG_CFG_KUBE_NODE,
-    PG_CFG_KUBE_INGRESS,
-};
-
-struct pg_cfg_kube_selector {
-    enum pg_cfg_kube_role role;
-    char *label; /* NULL when unset */
-    char *field; /* NULL when unset */
-};
-
-/* kubernetes_sd_configs entry, fields and defaults as Prometheus's. */
-struct pg_cfg_kube_sd {
-    enum pg_cfg_kube_role role; /* required */
-    char *api_server;           /* NULL: in-cluster or kubeconfig_file */
-    char *kubeconfig_file;      /* NULL when unset */
-    int own_namespace;          /* namespaces.own_namespace */
-    char **namespaces;          /* namespaces.names; empty = all */
-    size_t n_namespaces;
-    struct pg_cfg_kube_selector *selectors;
-    size_t n_selectors;
-    int attach_node;      /* attach_metadata.node */
-    int attach_namespace; /* attach_metadata.namespace */
-    struct pg_cfg_http http;
-    int line, col;
+/* One service-discovery config of a job: a *_sd_configs entry, or all of static_configs.
+ * Its mechanism (discovery/sd.h) loaded it from the key it registered and owns its type. */
+struct pg_cfg_sd {
+    const struct pg_sd_mechanism *mech;
+    void *cfg; /* the mechanism's struct pg_cfg_<name>_sd, owned (mech->config_free) */
 };
 
 struct pg_cfg_scrape {
@@ -133,16 +70,8 @@ struct pg_cfg_scrape {
     size_t n_profiles;
     struct pg_cfg_http http;
     uint64_t body_size_limit; /* 0 in the file means the default, 64MiB */
-    struct pg_cfg_static_group *static_configs;
-    size_t n_static;
-    struct pg_cfg_file_sd *file_sd;
-    size_t n_file_sd;
-    struct pg_cfg_http_sd *http_sd;
-    size_t n_http_sd;
-    struct pg_cfg_consul_sd *consul_sd;
-    size_t n_consul_sd;
-    struct pg_cfg_kube_sd *kube_sd;
-    size_t n_kube_sd;
+    struct pg_cfg_sd *sd; /* discovery configs, in registry order, then file order */
+    size_t n_sd;
     struct pg_relabel_rule *relabel;
     size_t n_relabel;
 };
@@ -197,6 +126,14 @@ struct pg_cfg {
 /* Loads and validates path. Returns a new config (free with pg_cfg_free), or NULL when
  * any error was reported into errs (then nothing is allocated). */
 struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs);
+
+/* Returns the number of discovery configs of mechanism mech in job s. */
+size_t pg_cfg_sd_count(const struct pg_cfg_scrape *s, const struct pg_sd_mechanism *mech);
+
+/* Returns the i-th discovery config of mechanism mech in job s (borrowed; the mechanism's
+ * config struct), or NULL when there are not that many. */
+const void *pg_cfg_sd_get(const struct pg_cfg_scrape *s, const struct pg_sd_mechanism *mech,
+                          size_t i);
 
 /* Returns the profile type named name in job s (borrowed), or NULL. */
 const struct pg_cfg_profile *pg_cfg_profile_find(const struct pg_cfg_scrape *s, const char *name);

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "discovery/sd.h"
+#include "discovery/static.h"
+
 #define LEGACY_DEFAULT_BODY_LIMIT (64ull << 20)
 
 static const struct {
@@ -107,6 +110,48 @@ static void load_labels(struct pg_yaml *y, yaml_node_t *m, struct pg_labels *ls,
     }
 }
 
+/* Adds c to s's discovery configs as the static mechanism's config (taking it over; freed
+ * here when that fails). */
+static void add_static(struct pg_cfg_scrape *s, struct pg_cfg_static_sd *c)
+{
+    struct pg_cfg_sd *t = realloc(s->sd, (s->n_sd + 1) * sizeof(*t));
+    if (!t) {
+        pg_sd_static.config_free(c);
+        return;
+    }
+    s->sd = t;
+    s->sd[s->n_sd].mech = &pg_sd_static;
+    s->sd[s->n_sd++].cfg = c;
+}
+
+/* One static-configs entry g into sg. */
+static void load_group(struct pg_yaml *y, yaml_node_t *g, struct pg_cfg_static_group *sg,
+                       struct pg_cfg_errors *errs)
+{
+    static const char *const k[] = {"application", "spy-name", "targets", "labels", NULL};
+    pg_labels_init(&sg->labels);
+    if (pg_yaml_check_keys(y, g, k, "legacy.StaticConfig", errs) < 0 &&
+        g->type != YAML_MAPPING_NODE)
+        return;
+    load_targets(y, get(y, g, "targets"), sg, errs);
+    load_labels(y, get(y, g, "labels"), &sg->labels, errs);
+    yaml_node_t *app = get(y, g, "application");
+    char *name = NULL;
+    if (app && pg_yaml_str(y, app, "application", 1, &name, errs) == 0) {
+        if (pg_labels_get(&sg->labels, "service_name"))
+            pg_yaml_error(y, app, errs, "application and labels.service_name cannot both be set");
+        else
+            pg_labels_set(&sg->labels, "service_name", name);
+    }
+    free(name);
+    char *spy = NULL; /* spy-name: only validated as a string; profgate scrapes pprof */
+    yaml_node_t *sn = get(y, g, "spy-name");
+    if (sn)
+        pg_yaml_str(y, sn, "spy-name", 0, &spy, errs);
+    free(spy);
+}
+
+/* static-configs: the static mechanism's config (discovery/static.h), as static_configs. */
 static void load_static(struct pg_yaml *y, yaml_node_t *seq, struct pg_cfg_scrape *s,
                         struct pg_cfg_errors *errs)
 {
@@ -117,33 +162,18 @@ static void load_static(struct pg_yaml *y, yaml_node_t *seq, struct pg_cfg_scrap
         return;
     }
     size_t cnt = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-    s->static_configs = calloc(cnt ? cnt : 1, sizeof(*s->static_configs));
-    for (size_t i = 0; i < cnt; i++) {
-        static const char *const k[] = {"application", "spy-name", "targets", "labels", NULL};
-        yaml_node_t *g = pg_yaml_at(y, seq->data.sequence.items.start[i]);
-        struct pg_cfg_static_group *sg = &s->static_configs[s->n_static++];
-        pg_labels_init(&sg->labels);
-        if (pg_yaml_check_keys(y, g, k, "legacy.StaticConfig", errs) < 0 &&
-            g->type != YAML_MAPPING_NODE)
-            continue;
-        load_targets(y, get(y, g, "targets"), sg, errs);
-        load_labels(y, get(y, g, "labels"), &sg->labels, errs);
-        yaml_node_t *app = get(y, g, "application");
-        char *name = NULL;
-        if (app && pg_yaml_str(y, app, "application", 1, &name, errs) == 0) {
-            if (pg_labels_get(&sg->labels, "service_name"))
-                pg_yaml_error(y, app, errs,
-                              "application and labels.service_name cannot both be set");
-            else
-                pg_labels_set(&sg->labels, "service_name", name);
-        }
-        free(name);
-        char *spy = NULL; /* spy-name: only validated as a string; profgate scrapes pprof */
-        yaml_node_t *sn = get(y, g, "spy-name");
-        if (sn)
-            pg_yaml_str(y, sn, "spy-name", 0, &spy, errs);
-        free(spy);
+    if (cnt == 0)
+        return;
+    struct pg_cfg_static_sd *c = calloc(1, sizeof(*c));
+    if (!c || !(c->groups = calloc(cnt, sizeof(*c->groups)))) {
+        free(c);
+        pg_yaml_error(y, seq, errs, "static-configs: out of memory");
+        return;
     }
+    for (size_t i = 0; i < cnt; i++)
+        load_group(y, pg_yaml_at(y, seq->data.sequence.items.start[i]), &c->groups[c->n_groups++],
+                   errs);
+    add_static(s, c);
 }
 
 static void load_job(struct pg_yaml *y, struct pg_cfg *cfg, yaml_node_t *j, struct pg_cfg_scrape *s,

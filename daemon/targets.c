@@ -1,22 +1,33 @@
 /* targets.c - `profgate targets CONFIG [--json] [--explain]`: one-shot discovery and
  * relabeling, printing what profgate would scrape.
  *
- * Discovery here is static_configs plus one read of every file_sd file; the result is
- * the same computation the scraper uses (discovery/target.c), so what this prints is
- * what `run` scrapes. --json prints Prometheus's /api/v1/targets shape with one active
+ * Discovery here is the real discovery manager with every mechanism of the registry on a
+ * private event loop, until each job's first full snapshot (every instance emitted once,
+ * as the manager syncs a job) or PG_TARGETS_WAIT_MS; a source that is down is logged and
+ * its job printed with what the others found. The targets then go through the same
+ * computation the scraper uses (discovery/target.c), so what this prints is what `run`
+ * scrapes. --json prints Prometheus's /api/v1/targets shape with one active
  * entry per (target x enabled profile type); --explain traces every relabel rule. */
 #include "daemon/targets.h"
 
+#include <curl/curl.h>
+#include <event2/event.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
 #include "config/units.h"
-#include "discovery/file_sd.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "discovery/manager.h"
 #include "discovery/target.h"
 #include "discovery/tgroup.h"
+
+/* How long discovery may take before the jobs are printed with what was found. */
+#define PG_TARGETS_WAIT_MS 10000
 
 struct out {
     json_t *active, *dropped;
@@ -137,10 +148,130 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     pg_labels_reset(&lab);
 }
 
-static void on_file_error(void *ud, const char *path, const char *msg)
+/* The first snapshot of every job, in config order. */
+struct snapshots {
+    const struct pg_cfg *cfg;
+    struct pg_tgroup **groups; /* per job: a deep copy of its first snapshot, or NULL */
+    size_t *n;
+    int *synced;
+    size_t waiting; /* jobs with discovery configs that have not synced yet */
+    struct event_base *base;
+};
+
+/* Deep-copies src into dst. Returns 0 or -1 (dst then needs no reset). */
+static int copy_group(struct pg_tgroup *dst, const struct pg_tgroup *src)
 {
-    (void)ud;
-    fprintf(stderr, "file_sd: %s: %s\n", path, msg);
+    if (pg_tgroup_init(dst, src->source) < 0)
+        return -1;
+    if (pg_labels_copy(&dst->labels, &src->labels) < 0)
+        goto fail;
+    for (size_t i = 0; i < src->n_targets; i++) {
+        struct pg_labels *t = pg_tgroup_add_target(dst);
+        if (!t || pg_labels_copy(t, &src->targets[i]) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    pg_tgroup_reset(dst);
+    return -1;
+}
+
+/* The manager's sync: keeps job's first snapshot; stops the loop once every job has one. */
+static void on_sync(void *ud, const char *job, const struct pg_tgroup *groups, size_t n)
+{
+    struct snapshots *sn = ud;
+    size_t j = 0;
+    while (j < sn->cfg->n_scrape && strcmp(sn->cfg->scrape[j].job_name, job))
+        j++;
+    if (j == sn->cfg->n_scrape || sn->synced[j])
+        return;
+    sn->synced[j] = 1;
+    sn->groups[j] = calloc(n ? n : 1, sizeof(**sn->groups));
+    for (size_t g = 0; sn->groups[j] && g < n; g++)
+        if (copy_group(&sn->groups[j][sn->n[j]], &groups[g]) == 0)
+            sn->n[j]++;
+    if (--sn->waiting == 0)
+        event_base_loopbreak(sn->base);
+}
+
+/* Runs discovery for every job of cfg until each has synced once or the wait is over. */
+static void discover(struct snapshots *sn)
+{
+    const struct pg_cfg *cfg = sn->cfg;
+    struct pg_sd_manager *m = pg_sd_manager_create(sn->base, 0, on_sync, sn);
+    if (!m) {
+        fputs("profgate targets: out of memory\n", stderr);
+        return;
+    }
+    for (size_t j = 0; j < cfg->n_scrape; j++) {
+        sn->waiting += cfg->scrape[j].n_sd > 0;
+        if (pg_sd_manager_add_job(m, &cfg->scrape[j]) < 0)
+            fprintf(stderr, "job %s: a discovery config could not start\n",
+                    cfg->scrape[j].job_name);
+    }
+    struct timeval wait = {PG_TARGETS_WAIT_MS / 1000, (PG_TARGETS_WAIT_MS % 1000) * 1000};
+    if (sn->waiting > 0) {
+        event_base_loopexit(sn->base, &wait);
+        event_base_dispatch(sn->base);
+    }
+    for (size_t j = 0; j < cfg->n_scrape; j++)
+        if (cfg->scrape[j].n_sd > 0 && !sn->synced[j])
+            fprintf(stderr, "job %s: discovery found nothing within %d s\n",
+                    cfg->scrape[j].job_name, PG_TARGETS_WAIT_MS / 1000);
+    pg_sd_manager_destroy(m);
+}
+
+/* Discovers every job of cfg into sn (free with snapshots_free). Returns 0 or -1. */
+static int snapshots_take(struct snapshots *sn, const struct pg_cfg *cfg)
+{
+    memset(sn, 0, sizeof(*sn));
+    sn->cfg = cfg;
+    size_t n = cfg->n_scrape ? cfg->n_scrape : 1;
+    sn->groups = calloc(n, sizeof(*sn->groups));
+    sn->n = calloc(n, sizeof(*sn->n));
+    sn->synced = calloc(n, sizeof(*sn->synced));
+    sn->base = event_base_new();
+    if (!sn->groups || !sn->n || !sn->synced || !sn->base)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    pg_log_set_level(PG_LOG_WARN); /* problems only: no "started" chatter on stderr */
+    discover(sn);
+    pg_metrics_shutdown();
+    curl_global_cleanup();
+    return 0;
+}
+
+static void snapshots_free(struct snapshots *sn)
+{
+    for (size_t j = 0; sn->groups && j < sn->cfg->n_scrape; j++)
+        pg_tgroup_free_array(sn->groups[j], sn->n[j]);
+    free(sn->groups);
+    free(sn->n);
+    free(sn->synced);
+    if (sn->base)
+        event_base_free(sn->base);
+}
+
+/* Prints o's result: Prometheus's /api/v1/targets JSON, or the summary line. */
+static void print_result(struct out *o)
+{
+    if (o->json) {
+        json_t *root = json_object();
+        json_t *data = json_object();
+        json_object_set_new(data, "activeTargets", o->active);
+        json_object_set_new(data, "droppedTargets", o->dropped);
+        json_object_set_new(root, "status", json_string("success"));
+        json_object_set_new(root, "data", data);
+        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        putchar('\n');
+        json_decref(root);
+    } else {
+        printf("%zu active (target x profile type), %zu dropped\n", json_array_size(o->active),
+               json_array_size(o->dropped));
+        json_decref(o->active);
+        json_decref(o->dropped);
+    }
 }
 
 int pg_cmd_targets(int argc, char **argv)
@@ -155,10 +286,11 @@ int pg_cmd_targets(int argc, char **argv)
         else if (!strcmp(argv[i], "--help") || argv[i][0] == '-' || path) {
             int help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
             fputs("usage: profgate targets CONFIG [--json] [--explain]\n\n"
-                  "Runs discovery once (static_configs, file_sd_configs), applies relabeling\n"
-                  "and prints every active target per enabled profile type and every dropped\n"
-                  "target. --json prints Prometheus's /api/v1/targets shape; --explain prints\n"
-                  "the label set after each relabel rule.\n",
+                  "Runs discovery once (static_configs and every *_sd_configs, until each\n"
+                  "job's sources answered or 10 s passed), applies relabeling and prints\n"
+                  "every active target per enabled profile type and every dropped target.\n"
+                  "--json prints Prometheus's /api/v1/targets shape; --explain prints the\n"
+                  "label set after each relabel rule.\n",
                   help ? stdout : stderr);
             return help ? 0 : 2;
         } else
@@ -177,49 +309,23 @@ int pg_cmd_targets(int argc, char **argv)
         return 1;
     }
     pg_cfg_errors_reset(&errs);
+    struct snapshots sn;
+    if (snapshots_take(&sn, cfg) < 0) {
+        fputs("profgate targets: out of memory\n", stderr);
+        snapshots_free(&sn);
+        pg_cfg_free(cfg);
+        return 1;
+    }
     o.active = json_array();
     o.dropped = json_array();
     for (size_t j = 0; j < cfg->n_scrape; j++) {
         o.job = &cfg->scrape[j];
-        for (size_t g = 0; g < o.job->n_static; g++) {
-            const struct pg_cfg_static_group *sg = &o.job->static_configs[g];
-            for (size_t t = 0; t < sg->n_targets; t++) {
-                struct pg_labels tl;
-                pg_labels_init(&tl);
-                pg_labels_set(&tl, "__address__", sg->targets[t]);
-                one_target(&o, &sg->labels, &tl);
-                pg_labels_reset(&tl);
-            }
-        }
-        for (size_t f = 0; f < o.job->n_file_sd; f++) {
-            struct pg_tgroup *groups = NULL;
-            size_t n = 0;
-            if (pg_sd_file_read_all(&o.job->file_sd[f], &groups, &n, on_file_error, NULL) < 0) {
-                fprintf(stderr, "file_sd: out of memory\n");
-                continue;
-            }
-            for (size_t g = 0; g < n; g++)
-                for (size_t t = 0; t < groups[g].n_targets; t++)
-                    one_target(&o, &groups[g].labels, &groups[g].targets[t]);
-            pg_tgroup_free_array(groups, n);
-        }
+        for (size_t g = 0; g < sn.n[j]; g++)
+            for (size_t t = 0; t < sn.groups[j][g].n_targets; t++)
+                one_target(&o, &sn.groups[j][g].labels, &sn.groups[j][g].targets[t]);
     }
-    if (o.json) {
-        json_t *root = json_object();
-        json_t *data = json_object();
-        json_object_set_new(data, "activeTargets", o.active);
-        json_object_set_new(data, "droppedTargets", o.dropped);
-        json_object_set_new(root, "status", json_string("success"));
-        json_object_set_new(root, "data", data);
-        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-        putchar('\n');
-        json_decref(root);
-    } else {
-        printf("%zu active (target x profile type), %zu dropped\n", json_array_size(o.active),
-               json_array_size(o.dropped));
-        json_decref(o.active);
-        json_decref(o.dropped);
-    }
+    print_result(&o);
+    snapshots_free(&sn);
     pg_cfg_free(cfg);
     return 0;
 }

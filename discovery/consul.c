@@ -14,7 +14,8 @@
  * index did not change emits nothing. A failed request (transport error, non-200, bad
  * JSON) counts a failure, emits nothing (the last targets stay), and is retried after an
  * exponential backoff (1s..30s with jitter). stop cancels every in-flight request.
- * Requests go through core/httpc on a pg_curlm the instance owns. */
+ * Requests go through core/httpc on a pg_curlm the instance owns. Each consul_sd_configs
+ * entry is loaded here into a struct pg_cfg_consul_sd (consul.h). */
 #include <event2/event.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -23,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "config/config.h"
+#include "config/load.h"
 #include "core/backoff.h"
 #include "core/curlm.h"
 #include "core/httpc.h"
@@ -327,6 +328,117 @@ uint64_t pg_sd_consul_next_index(uint64_t prev, uint64_t got)
  * The mechanism */
 
 enum pg_sd_consul_kind { PG_SD_CONSUL_SELF = 0, PG_SD_CONSUL_CATALOG, PG_SD_CONSUL_SERVICE };
+
+/* ---- config (Prometheus discovery/consul: SDConfig) ---------------------------------- */
+
+/* Reads the fields of entry g into c (defaults already set). */
+static void consul_config_fields(struct pg_cfg_ld *l, yaml_node_t *g, struct pg_cfg_consul_sd *c)
+{
+    pg_cfg_get_str(l, g, "server", 1, &c->server);
+    pg_cfg_get_str(l, g, "path_prefix", 1, &c->path_prefix);
+    pg_cfg_get_secret(l, g, "token", &c->token);
+    pg_cfg_get_str(l, g, "datacenter", 1, &c->datacenter);
+    pg_cfg_get_str(l, g, "namespace", 1, &c->namespace_);
+    pg_cfg_get_str(l, g, "partition", 1, &c->partition);
+    pg_cfg_get_str(l, g, "scheme", 1, &c->scheme);
+    pg_cfg_get_strv(l, g, "services", 1, &c->services, &c->n_services);
+    pg_cfg_get_strv(l, g, "tags", 1, &c->tags, &c->n_tags);
+    pg_cfg_get_labels(l, g, "node_meta", &c->node_meta);
+    pg_cfg_get_str(l, g, "tag_separator", 1, &c->tag_separator);
+    pg_cfg_get_bool(l, g, "allow_stale", &c->allow_stale);
+    pg_cfg_get_dur(l, g, "refresh_interval", &c->refresh_interval_ms);
+    pg_cfg_get_str(l, g, "filter", 1, &c->filter);
+    pg_cfg_get_str(l, g, "health_filter", 1, &c->health_filter);
+    pg_cfg_load_http(l, g, &c->http, 0);
+    /* deprecated username/password: folded into basic_auth, as Prometheus does */
+    char *user = NULL, *pass = NULL;
+    pg_cfg_get_str(l, g, "username", 1, &user);
+    pg_cfg_get_secret(l, g, "password", &pass);
+    if (user || pass) {
+        if (c->http.basic_auth_username || c->http.basic_auth_password) {
+            pg_yaml_error(l->y, pg_cfg_key_node(l, g, "basic_auth"), l->errs,
+                          "at most one of consul SD configuration username and password and "
+                          "basic auth can be configured");
+            free(user);
+            free(pass);
+        } else {
+            c->http.basic_auth_username = user;
+            c->http.basic_auth_password = pass;
+        }
+    }
+}
+
+/* Fills the defaults of the string fields left unset and validates c (entry g). */
+static void consul_config_check(struct pg_cfg_ld *l, yaml_node_t *g, struct pg_cfg_consul_sd *c)
+{
+    if (c->token && c->http.auth_type)
+        pg_yaml_error(l->y, pg_cfg_key_node(l, g, "authorization"), l->errs,
+                      "at most one of consul SD token, authorization, or oauth2 can be "
+                      "configured");
+    if (!c->server)
+        c->server = strdup("localhost:8500");
+    if (!c->path_prefix)
+        c->path_prefix = strdup("");
+    if (!c->scheme)
+        c->scheme = strdup("http");
+    if (!c->tag_separator)
+        c->tag_separator = strdup(",");
+    if (strspn(c->server, " \t\r\n") == strlen(c->server))
+        pg_yaml_error(l->y, pg_cfg_key_node(l, g, "server"), l->errs,
+                      "consul SD configuration requires a server address");
+    if (strcmp(c->scheme, "http") && strcmp(c->scheme, "https"))
+        pg_yaml_error(l->y, pg_cfg_key_node(l, g, "scheme"), l->errs,
+                      "unknown consul SD configuration scheme: %s (want http or https)", c->scheme);
+    pg_cfg_check_refresh(l, g, c->refresh_interval_ms);
+}
+
+static void *consul_config_load(struct pg_cfg_ld *l, yaml_node_t *g)
+{
+    static const char *const k[] = {"server",        "path_prefix",      "token",
+                                    "token_file",    "datacenter",       "namespace",
+                                    "partition",     "scheme",           "username",
+                                    "password",      "password_file",    "services",
+                                    "tags",          "node_meta",        "tag_separator",
+                                    "allow_stale",   "refresh_interval", "filter",
+                                    "health_filter", PG_CFG_HTTP_KEYS,   NULL};
+    struct pg_cfg_consul_sd *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    pg_labels_init(&c->node_meta);
+    pg_labels_init(&c->http.headers);
+    c->http.follow_redirects = 1;
+    c->allow_stale = 1;
+    c->refresh_interval_ms = 30 * 1000;
+    c->line = (int)g->start_mark.line + 1;
+    c->col = (int)g->start_mark.column + 1;
+    if (pg_yaml_check_keys(l->y, g, k, "consul.SDConfig", l->errs) < 0)
+        return c;
+    consul_config_fields(l, g, c);
+    consul_config_check(l, g, c);
+    return c;
+}
+
+static void consul_config_free(void *cfg)
+{
+    struct pg_cfg_consul_sd *c = cfg;
+    if (!c)
+        return;
+    free(c->server);
+    free(c->path_prefix);
+    free(c->token);
+    free(c->datacenter);
+    free(c->namespace_);
+    free(c->partition);
+    free(c->scheme);
+    pg_cfg_strv_free(c->services, c->n_services);
+    pg_cfg_strv_free(c->tags, c->n_tags);
+    pg_labels_reset(&c->node_meta);
+    free(c->tag_separator);
+    free(c->filter);
+    free(c->health_filter);
+    pg_cfg_http_free(&c->http);
+    free(c);
+}
 
 struct pg_sd_consul;
 
@@ -883,6 +995,9 @@ static void consul_destroy(void *inst)
 
 const struct pg_sd_mechanism pg_sd_consul = {
     .name = "consul",
+    .config_key = "consul_sd_configs",
+    .config_load = consul_config_load,
+    .config_free = consul_config_free,
     .create = consul_create,
     .start = consul_start,
     .stop = consul_stop,

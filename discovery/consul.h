@@ -1,6 +1,8 @@
-/* consul.h - the pure parts of the "consul" discovery mechanism (discovery/consul.c).
+/* consul.h - the config and the pure parts of the "consul" discovery mechanism
+ * (discovery/consul.c).
  *
- * Exposed for unit tests: turning Consul HTTP API answers (/v1/health/service/<name>,
+ * struct pg_cfg_consul_sd is one consul_sd_configs entry, loaded by consul.c. Exposed for
+ * unit tests: turning Consul HTTP API answers (/v1/health/service/<name>,
  * /v1/catalog/services) into target groups and service lists exactly as Prometheus's
  * discovery/consul does, with no I/O. The mechanism itself is pg_sd_consul (sd.h). */
 #ifndef PG_DISCOVERY_CONSUL_H
@@ -9,7 +11,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/config.h"
+#include "core/labels.h"
 #include "discovery/tgroup.h"
+
+/* One consul_sd_configs entry, fields and defaults as Prometheus's discovery/consul
+ * SDConfig. */
+struct pg_cfg_consul_sd {
+    char *server;      /* default "localhost:8500" */
+    char *path_prefix; /* "" */
+    char *token;       /* secret; NULL when unset */
+    char *datacenter;  /* NULL: ask /v1/agent/self */
+    char *namespace_;  /* NULL when unset (Consul Enterprise) */
+    char *partition;   /* NULL when unset */
+    char *scheme;      /* default "http" */
+    char **services;   /* empty = all services */
+    size_t n_services;
+    char **tags; /* every tag must be present */
+    size_t n_tags;
+    struct pg_labels node_meta;
+    char *tag_separator;         /* default "," */
+    int allow_stale;             /* default 1 */
+    int64_t refresh_interval_ms; /* default 30s */
+    char *filter;                /* NULL when unset; applied to /v1/catalog/services */
+    char *health_filter;         /* NULL when unset; applied to /v1/health/service/<name> */
+    struct pg_cfg_http http;     /* deprecated username/password folded into basic_auth */
+    int line, col;               /* position of the entry in the file */
+};
 
 /* Builds the group of one service from the JSON body of /v1/health/service/<service>
  * (an array of {Node, Service, Checks}). *out is initialised here with source = service,

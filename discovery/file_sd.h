@@ -8,9 +8,17 @@
 #define PG_DISCOVERY_FILE_SD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "discovery/tgroup.h"
+
+/* The file mechanism's config: one file_sd_configs entry (loaded by file_watch.c). */
+struct pg_cfg_file_sd {
+    char **files; /* patterns; each must end in .json, .yml or .yaml */
+    size_t n_files;
+    int64_t refresh_interval_ms; /* default 5m */
+};
 
 /* Label added to every group: the path of the file it came from. */
 #define PG_SD_FILE_PATH_LABEL "__meta_filepath"

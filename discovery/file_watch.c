@@ -1,10 +1,10 @@
 /* file_watch.c - the "file" discovery mechanism (Prometheus file_sd_configs).
  *
- * Reads every file matching the config's patterns (via pg_sd_file_read), then re-reads on
- * inotify events in the patterns' directories and on a refresh_interval timer. Each
- * refresh emits the groups of every file plus empty groups for sources that disappeared
- * (a file deleted or holding fewer groups). A file that fails to parse keeps its previous
- * groups. The instance owns the inotify fd and its event. */
+ * Loads one file_sd_configs entry (struct pg_cfg_file_sd, file_sd.h). Reads every file matching the
+ * config's patterns (via pg_sd_file_read), then re-reads on inotify events in the patterns'
+ * directories and on a refresh_interval timer. Each refresh emits the groups of every file plus
+ * empty groups for sources that disappeared (a file deleted or holding fewer groups). A file that
+ * fails to parse keeps its previous groups. The instance owns the inotify fd and its event. */
 #include <errno.h>
 #include <event2/event.h>
 #include <glob.h>
@@ -13,10 +13,52 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "config/config.h"
+#include "config/load.h"
 #include "core/log.h"
 #include "discovery/file_sd.h"
 #include "discovery/sd.h"
+
+/* Returns 1 when path ends in an extension file_sd reads. */
+static int pg_sd_file_ext_ok(const char *p)
+{
+    size_t n = strlen(p);
+    return (n > 5 && !strcmp(p + n - 5, ".json")) || (n > 4 && !strcmp(p + n - 4, ".yml")) ||
+           (n > 5 && !strcmp(p + n - 5, ".yaml"));
+}
+
+/* Loads one file_sd_configs entry (Prometheus discovery/file: SDConfig). */
+static void *pg_sd_file_config_load(struct pg_cfg_ld *l, yaml_node_t *g)
+{
+    static const char *const k[] = {"files", "refresh_interval", NULL};
+    struct pg_cfg_file_sd *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->refresh_interval_ms = 5 * 60 * 1000;
+    if (pg_yaml_check_keys(l->y, g, k, "file.SDConfig", l->errs) < 0)
+        return f;
+    pg_cfg_get_strv(l, g, "files", 1, &f->files, &f->n_files);
+    pg_cfg_get_dur(l, g, "refresh_interval", &f->refresh_interval_ms);
+    if (f->n_files == 0)
+        pg_yaml_error(l->y, g, l->errs,
+                      "file service discovery config must contain at "
+                      "least one path name");
+    for (size_t j = 0; j < f->n_files; j++)
+        if (!pg_sd_file_ext_ok(f->files[j]))
+            pg_yaml_error(l->y, g, l->errs,
+                          "path name %s is not valid for file discovery (must end in "
+                          ".json, .yml or .yaml)",
+                          f->files[j]);
+    return f;
+}
+
+static void pg_sd_file_config_free(void *cfg)
+{
+    struct pg_cfg_file_sd *f = cfg;
+    if (!f)
+        return;
+    pg_cfg_strv_free(f->files, f->n_files);
+    free(f);
+}
 
 struct pg_sd_file_entry {
     char *path;
@@ -287,6 +329,9 @@ static void pg_sd_file_destroy(void *inst)
 
 const struct pg_sd_mechanism pg_sd_file = {
     .name = "file",
+    .config_key = "file_sd_configs",
+    .config_load = pg_sd_file_config_load,
+    .config_free = pg_sd_file_config_free,
     .create = pg_sd_file_create,
     .start = pg_sd_file_start,
     .stop = pg_sd_file_stop,

@@ -8,24 +8,65 @@
  * were present in the previous good response but not in this one are emitted as empty
  * groups. Any failure (transport, status, content type, JSON) is counted (and logged once
  * per streak of failures), and nothing is emitted, so the last good targets stay. The instance owns
- * its curl multi driver, its refresh timer and the request in flight. */
+ * its curl multi driver, its refresh timer and the request in flight. Each http_sd_configs
+ * entry is loaded here into a struct pg_cfg_http_sd (http_sd.h). */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "config/config.h"
+#include "config/load.h"
 #include "core/curlm.h"
 #include "core/httpc.h"
 #include "core/log.h"
 #include "discovery/file_sd.h"
+#include "discovery/http_sd.h"
 #include "discovery/sd.h"
 
 /* Label added to every group: the URL it came from. */
 #define PG_SD_HTTP_URL_LABEL "__meta_url"
 /* Lower bound of the request timeout (the timeout is otherwise refresh_interval). */
 #define PG_SD_HTTP_MIN_TIMEOUT_MS 5000
+
+/* Loads one http_sd_configs entry (Prometheus discovery/http: SDConfig). */
+static void *pg_sd_http_config_load(struct pg_cfg_ld *l, yaml_node_t *g)
+{
+    static const char *const k[] = {"url", "refresh_interval", PG_CFG_HTTP_KEYS, NULL};
+    struct pg_cfg_http_sd *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->refresh_interval_ms = 60 * 1000;
+    h->http.follow_redirects = 1;
+    pg_labels_init(&h->http.headers);
+    h->line = (int)g->start_mark.line + 1;
+    h->col = (int)g->start_mark.column + 1;
+    if (pg_yaml_check_keys(l->y, g, k, "http.SDConfig", l->errs) < 0)
+        return h;
+    pg_cfg_get_str(l, g, "url", 1, &h->url);
+    pg_cfg_get_dur(l, g, "refresh_interval", &h->refresh_interval_ms);
+    pg_cfg_load_http(l, g, &h->http, 0);
+    pg_cfg_check_refresh(l, g, h->refresh_interval_ms);
+    int has_host;
+    if (!h->url || !*h->url)
+        pg_yaml_error(l->y, g, l->errs, "URL is missing");
+    else if (!pg_cfg_url_is_http(h->url, &has_host))
+        pg_yaml_error(l->y, pg_cfg_key_node(l, g, "url"), l->errs,
+                      "URL scheme must be 'http' or 'https'");
+    else if (!has_host)
+        pg_yaml_error(l->y, pg_cfg_key_node(l, g, "url"), l->errs, "host is missing in URL");
+    return h;
+}
+
+static void pg_sd_http_config_free(void *cfg)
+{
+    struct pg_cfg_http_sd *h = cfg;
+    if (!h)
+        return;
+    free(h->url);
+    pg_cfg_http_free(&h->http);
+    free(h);
+}
 
 struct pg_sd_http_inst {
     const struct pg_cfg_http_sd *cfg;
@@ -280,6 +321,9 @@ static void pg_sd_http_destroy(void *inst)
 
 const struct pg_sd_mechanism pg_sd_http = {
     .name = "http",
+    .config_key = "http_sd_configs",
+    .config_load = pg_sd_http_config_load,
+    .config_free = pg_sd_http_config_free,
     .create = pg_sd_http_create,
     .start = pg_sd_http_start,
     .stop = pg_sd_http_stop,

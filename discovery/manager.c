@@ -1,4 +1,4 @@
-/* manager.c - the discovery manager (see manager.h) and the mechanism registry.
+/* manager.c - the discovery manager (see manager.h) and the per-mechanism metrics.
  *
  * Each mechanism instance emits into a per-instance table of the latest group per source;
  * an emit marks the instance's job dirty and arms one coalescing timer. When it fires,
@@ -60,19 +60,6 @@ static void pg_sd_metric_sync(const char *job, size_t n_targets)
     pg_metric_inc(pg_metric_counter("profgate_sd_updates_total",
                                     "Target snapshots delivered to the scraper, by job.", "job"),
                   lv, 1);
-}
-
-static const struct pg_sd_mechanism *const pg_sd_registry[] = {
-    &pg_sd_static, &pg_sd_file, &pg_sd_http, &pg_sd_consul, &pg_sd_kubernetes};
-
-const struct pg_sd_mechanism *pg_sd_lookup(const char *name)
-{
-    if (!name)
-        return NULL;
-    for (size_t i = 0; i < sizeof(pg_sd_registry) / sizeof(pg_sd_registry[0]); i++)
-        if (strcmp(pg_sd_registry[i]->name, name) == 0)
-            return pg_sd_registry[i];
-    return NULL;
 }
 
 struct pg_sd_job;
@@ -365,19 +352,8 @@ int pg_sd_manager_add_job(struct pg_sd_manager *m, const struct pg_cfg_scrape *j
     j->cfg = job;
     m->jobs[m->n_jobs++] = j;
     int rc = 0;
-    if (job->n_static > 0 && pg_sd_add_inst(m, j, &pg_sd_static, job) < 0)
-        rc = -1;
-    for (size_t i = 0; i < job->n_file_sd; i++)
-        if (pg_sd_add_inst(m, j, &pg_sd_file, &job->file_sd[i]) < 0)
-            rc = -1;
-    for (size_t i = 0; i < job->n_http_sd; i++)
-        if (pg_sd_add_inst(m, j, &pg_sd_http, &job->http_sd[i]) < 0)
-            rc = -1;
-    for (size_t i = 0; i < job->n_consul_sd; i++)
-        if (pg_sd_add_inst(m, j, &pg_sd_consul, &job->consul_sd[i]) < 0)
-            rc = -1;
-    for (size_t i = 0; i < job->n_kube_sd; i++)
-        if (pg_sd_add_inst(m, j, &pg_sd_kubernetes, &job->kube_sd[i]) < 0)
+    for (size_t i = 0; i < job->n_sd; i++)
+        if (pg_sd_add_inst(m, j, job->sd[i].mech, job->sd[i].cfg) < 0)
             rc = -1;
     return rc;
 }

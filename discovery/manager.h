@@ -26,9 +26,10 @@ typedef void (*pg_sd_sync_fn)(void *ud, const char *job, const struct pg_tgroup 
 struct pg_sd_manager *pg_sd_manager_create(struct event_base *base, int64_t coalesce_ms,
                                            pg_sd_sync_fn on_sync, void *ud);
 
-/* Creates and starts a static instance (when job has static_configs) and one instance per
- * file_sd, http_sd, consul_sd and kubernetes_sd entry. job is borrowed and must outlive the
- * manager. Returns 0, or -1 (the instances started so far keep running until destroy). */
+/* Creates and starts one instance per discovery config of job (job->sd: one per
+ * *_sd_configs entry and one for all static_configs, in registry order). job is borrowed
+ * and must outlive the manager. Returns 0, or -1 (the instances started so far keep
+ * running until destroy). */
 int pg_sd_manager_add_job(struct pg_sd_manager *m, const struct pg_cfg_scrape *job);
 
 /* For reload: every instance of m that has not emitted yet takes a copy of the groups of

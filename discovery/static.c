@@ -1,18 +1,55 @@
 /* static.c - the "static" discovery mechanism (Prometheus static_configs).
  *
- * Emits each of a job's static_configs as group "static/<i>" once, from a zero-delay timer
- * so the first emit happens from the loop like every other mechanism. */
+ * Loads a job's whole static_configs sequence as one config (static.h) and emits each
+ * entry as group "static/<i>" once, from a zero-delay timer so the first emit happens from
+ * the loop like every other mechanism. */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
+#include "config/load.h"
 #include "core/log.h"
 #include "discovery/sd.h"
+#include "discovery/static.h"
+
+/* Loads the whole static_configs sequence seq (not empty: config.c skips an empty one). */
+static void *pg_sd_static_config_load(struct pg_cfg_ld *l, yaml_node_t *seq)
+{
+    size_t cnt = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    struct pg_cfg_static_sd *c = calloc(1, sizeof(*c));
+    if (!c || !(c->groups = calloc(cnt ? cnt : 1, sizeof(*c->groups)))) {
+        free(c);
+        return NULL;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *g = pg_yaml_at(l->y, seq->data.sequence.items.start[i]);
+        static const char *const k[] = {"targets", "labels", NULL};
+        struct pg_cfg_static_group *sg = &c->groups[c->n_groups++];
+        pg_labels_init(&sg->labels);
+        if (pg_yaml_check_keys(l->y, g, k, "targetgroup.Group", l->errs) < 0)
+            continue;
+        pg_cfg_get_strv(l, g, "targets", 1, &sg->targets, &sg->n_targets);
+        pg_cfg_get_labels(l, g, "labels", &sg->labels);
+    }
+    return c;
+}
+
+static void pg_sd_static_config_free(void *cfg)
+{
+    struct pg_cfg_static_sd *c = cfg;
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_groups; i++) {
+        pg_cfg_strv_free(c->groups[i].targets, c->groups[i].n_targets);
+        pg_labels_reset(&c->groups[i].labels);
+    }
+    free(c->groups);
+    free(c);
+}
 
 struct pg_sd_static_inst {
-    const struct pg_cfg_scrape *cfg;
+    const struct pg_cfg_static_sd *cfg;
     char *job;
     struct event *ev; /* owned zero-delay timer */
     pg_sd_emit_fn emit;
@@ -36,7 +73,7 @@ static void *pg_sd_static_create(const void *cfg, const char *job)
 static void pg_sd_static_fire(evutil_socket_t fd, short what, void *arg)
 {
     struct pg_sd_static_inst *s = arg;
-    size_t n = s->cfg->n_static;
+    size_t n = s->cfg->n_groups;
     (void)fd;
     (void)what;
     struct pg_tgroup *g = calloc(n ? n : 1, sizeof(*g));
@@ -45,7 +82,7 @@ static void pg_sd_static_fire(evutil_socket_t fd, short what, void *arg)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        const struct pg_cfg_static_group *sg = &s->cfg->static_configs[i];
+        const struct pg_cfg_static_group *sg = &s->cfg->groups[i];
         char src[32];
         snprintf(src, sizeof(src), "static/%zu", i);
         if (pg_tgroup_init(&g[i], src) < 0 || pg_labels_copy(&g[i].labels, &sg->labels) < 0)
@@ -97,6 +134,10 @@ static void pg_sd_static_destroy(void *inst)
 
 const struct pg_sd_mechanism pg_sd_static = {
     .name = "static",
+    .config_key = "static_configs",
+    .config_whole_list = 1,
+    .config_load = pg_sd_static_config_load,
+    .config_free = pg_sd_static_config_free,
     .create = pg_sd_static_create,
     .start = pg_sd_static_start,
     .stop = pg_sd_static_stop,

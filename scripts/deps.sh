@@ -9,7 +9,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config clang-format clang libclang-rt-dev \
   libevent-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev \
   libpcre2-dev libsqlite3-dev zlib1g-dev libjansson-dev libcmocka-dev libdeflate-dev libxxhash-dev \
-  golang-go prometheus python3 ca-certificates curl >/dev/null
+  golang-go prometheus python3 python3-dnslib ca-certificates curl >/dev/null
 # Packaging (tests/packaging/, tests/e2e/test_cli_docs.py): `file` for CPack's
 # dpkg-shlibdeps step (dpkg-dev comes with build-essential), groff to lint the man page,
 # man-db and systemd for `systemd-analyze verify` (which also runs `man profgate`;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "discovery/kubernetes/sd_config.h"
 #include "core/curlm.h"
 
 #define PG_KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"

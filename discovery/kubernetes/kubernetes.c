@@ -1,6 +1,6 @@
 /* kubernetes.c - the "kubernetes" discovery mechanism (Prometheus kubernetes_sd_configs).
  *
- * One instance per kubernetes_sd_configs entry. It runs one informer per watched resource
+ * One instance per kubernetes_sd_configs entry (loaded by sd_config.c). It runs one informer per watched resource
  * kind and namespace (cluster-wide when no namespace is configured; nodes and namespaces
  * are always cluster-wide), each following client-go's reflector: LIST (paginated with
  * limit/continue, label and field selectors of the same role) fills the kind's store
@@ -40,6 +40,7 @@
 #include "core/metrics.h"
 #include "discovery/kubernetes/client.h"
 #include "discovery/kubernetes/roles.h"
+#include "discovery/kubernetes/sd_config.h"
 #include "discovery/sd.h"
 
 #define KUBE_LIST_MAX ((size_t)256 << 20) /* one LIST page body */
@@ -971,6 +972,9 @@ static int kube_start(void *inst, struct event_base *base, pg_sd_emit_fn emit, v
 
 const struct pg_sd_mechanism pg_sd_kubernetes = {
     .name = "kubernetes",
+    .config_key = "kubernetes_sd_configs",
+    .config_load = pg_kube_config_load,
+    .config_free = pg_kube_config_free,
     .create = kube_create,
     .start = kube_start,
     .stop = kube_stop,

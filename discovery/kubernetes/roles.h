@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "discovery/kubernetes/sd_config.h"
 #include "discovery/tgroup.h"
 
 struct pg_kube_store;

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "discovery/sd.h"
+#include "discovery/static.h"
 #include "testutil.h"
 
 static struct pg_cfg *load_text(const char *text, struct pg_cfg_errors *errs)
@@ -63,12 +65,14 @@ static void test_doc_config(void **state)
     assert_int_equal(s->delta_profiling_duration_ms, 9000);
     assert_string_equal(s->scheme, "http");
     assert_string_equal(s->path_prefix, "");
-    assert_int_equal(s->n_static, 1);
-    assert_int_equal(s->static_configs[0].n_targets, 1);
-    assert_string_equal(s->static_configs[0].targets[0], "hostname:6060");
-    assert_string_equal(pg_labels_get(&s->static_configs[0].labels, "service_name"), "rideshare");
-    assert_string_equal(pg_labels_get(&s->static_configs[0].labels, "env"), "dev");
-    assert_null(pg_labels_get(&s->static_configs[0].labels, "spy_name"));
+    const struct pg_cfg_static_sd *st = pg_cfg_sd_get(s, &pg_sd_static, 0);
+    assert_non_null(st);
+    assert_int_equal(st->n_groups, 1);
+    assert_int_equal(st->groups[0].n_targets, 1);
+    assert_string_equal(st->groups[0].targets[0], "hostname:6060");
+    assert_string_equal(pg_labels_get(&st->groups[0].labels, "service_name"), "rideshare");
+    assert_string_equal(pg_labels_get(&st->groups[0].labels, "env"), "dev");
+    assert_null(pg_labels_get(&st->groups[0].labels, "spy_name"));
     assert_int_equal(s->n_profiles, 9);
     for (size_t i = 0; i < s->n_profiles; i++) {
         int want =

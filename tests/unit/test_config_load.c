@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "discovery/file_sd.h"
+#include "discovery/sd.h"
+#include "discovery/static.h"
 #include "testutil.h"
 
 static struct pg_cfg *load_text(const char *text, struct pg_cfg_errors *errs)
@@ -109,10 +112,14 @@ static void test_full(void **state)
     assert_false(pg_cfg_profile_find(s, "mutex")->enabled);
     assert_true(pg_cfg_profile_find(s, "my_profile")->delta);
     assert_string_equal(pg_cfg_profile_find(s, "my_profile")->path, "/debug/custom");
-    assert_int_equal(s->n_static, 1);
-    assert_int_equal(s->static_configs[0].n_targets, 2);
-    assert_string_equal(pg_labels_get(&s->static_configs[0].labels, "service_name"), "api");
-    assert_int_equal(s->file_sd[0].refresh_interval_ms, 60000);
+    const struct pg_cfg_static_sd *st = pg_cfg_sd_get(s, &pg_sd_static, 0);
+    assert_non_null(st);
+    assert_int_equal(st->n_groups, 1);
+    assert_int_equal(st->groups[0].n_targets, 2);
+    assert_string_equal(pg_labels_get(&st->groups[0].labels, "service_name"), "api");
+    const struct pg_cfg_file_sd *fsd = pg_cfg_sd_get(s, &pg_sd_file, 0);
+    assert_non_null(fsd);
+    assert_int_equal(fsd->refresh_interval_ms, 60000);
     assert_int_equal(s->n_relabel, 1);
     assert_true(c->storage_max_size == 512ull << 20);
     assert_int_equal(c->storage_max_age_ms, 3600000);
@@ -144,166 +151,6 @@ static void test_errors_free_everything(void **state)
     pg_cfg_errors_reset(&errs);
 }
 
-static void test_sd_defaults(void **state)
-{
-    (void)state;
-    struct pg_cfg_errors errs;
-    pg_cfg_errors_init(&errs);
-    struct pg_cfg *c = load_text("scrape_configs:\n"
-                                 "  - job_name: a\n"
-                                 "    http_sd_configs: [{url: 'http://sd.local/targets'}]\n"
-                                 "    consul_sd_configs: [{}]\n"
-                                 "    kubernetes_sd_configs: [{role: pod}]\n",
-                                 &errs);
-    pg_cfg_errors_print(&errs, stderr);
-    assert_non_null(c);
-    const struct pg_cfg_scrape *s = &c->scrape[0];
-    assert_int_equal(s->n_http_sd, 1);
-    assert_string_equal(s->http_sd[0].url, "http://sd.local/targets");
-    assert_int_equal(s->http_sd[0].refresh_interval_ms, 60000);
-    assert_true(s->http_sd[0].http.follow_redirects);
-    assert_int_equal(s->http_sd[0].line, 3);
-    assert_int_equal(s->n_consul_sd, 1);
-    const struct pg_cfg_consul_sd *co = &s->consul_sd[0];
-    assert_string_equal(co->server, "localhost:8500");
-    assert_string_equal(co->path_prefix, "");
-    assert_string_equal(co->scheme, "http");
-    assert_string_equal(co->tag_separator, ",");
-    assert_true(co->allow_stale);
-    assert_int_equal(co->refresh_interval_ms, 30000);
-    assert_null(co->token);
-    assert_null(co->datacenter);
-    assert_null(co->namespace_);
-    assert_null(co->partition);
-    assert_null(co->filter);
-    assert_null(co->health_filter);
-    assert_int_equal(co->n_services, 0);
-    assert_int_equal(co->n_tags, 0);
-    assert_int_equal(co->node_meta.n, 0);
-    assert_int_equal(s->n_kube_sd, 1);
-    const struct pg_cfg_kube_sd *k = &s->kube_sd[0];
-    assert_int_equal(k->role, PG_CFG_KUBE_POD);
-    assert_null(k->api_server);
-    assert_null(k->kubeconfig_file);
-    assert_false(k->own_namespace);
-    assert_int_equal(k->n_namespaces, 0);
-    assert_int_equal(k->n_selectors, 0);
-    assert_false(k->attach_node);
-    assert_false(k->attach_namespace);
-    pg_cfg_free(c);
-    pg_cfg_errors_reset(&errs);
-}
-
-static void test_sd_full(void **state)
-{
-    (void)state;
-    FILE *f = fopen("/tmp/pg_cfg_test_sd_token", "w");
-    fputs("tok-from-file\n", f);
-    fclose(f);
-    setenv("PG_TEST_CONSUL_TOKEN", "tok-env", 1);
-    struct pg_cfg_errors errs;
-    pg_cfg_errors_init(&errs);
-    struct pg_cfg *c =
-        load_text("scrape_configs:\n"
-                  "  - job_name: a\n"
-                  "    http_sd_configs:\n"
-                  "      - url: https://sd.local/t\n"
-                  "        refresh_interval: 10s\n"
-                  "        basic_auth: {username: u, password: p}\n"
-                  "        tls_config: {insecure_skip_verify: true}\n"
-                  "        follow_redirects: false\n"
-                  "    consul_sd_configs:\n"
-                  "      - server: consul:8501\n"
-                  "        path_prefix: /consul\n"
-                  "        token: \"${PG_TEST_CONSUL_TOKEN}\"\n"
-                  "        datacenter: dc2\n"
-                  "        namespace: ns\n"
-                  "        partition: part\n"
-                  "        scheme: https\n"
-                  "        services: [api, web]\n"
-                  "        tags: [prod]\n"
-                  "        node_meta: {rack: r1}\n"
-                  "        tag_separator: ';'\n"
-                  "        allow_stale: false\n"
-                  "        refresh_interval: 1m\n"
-                  "        filter: 'Service.Tags contains \"x\"'\n"
-                  "        health_filter: 'Checks.Status == \"passing\"'\n"
-                  "      - token_file: /tmp/pg_cfg_test_sd_token\n"
-                  "        username: cu\n"
-                  "        password: cp\n"
-                  "    kubernetes_sd_configs:\n"
-                  "      - role: endpoints\n"
-                  "        api_server: https://k8s.local:6443\n"
-                  "        authorization: {credentials: kt}\n"
-                  "        namespaces: {names: [default, prod]}\n"
-                  "        selectors:\n"
-                  "          - {role: pod, label: 'app=api', field: 'spec.nodeName=n1'}\n"
-                  "          - {role: endpoints, label: 'tier in (web)'}\n"
-                  "        attach_metadata: {node: true, namespace: true}\n"
-                  "      - role: node\n"
-                  "        kubeconfig_file: /etc/kube/config\n"
-                  "      - role: ingress\n"
-                  "        namespaces: {own_namespace: true}\n",
-                  &errs);
-    pg_cfg_errors_print(&errs, stderr);
-    assert_non_null(c);
-    const struct pg_cfg_scrape *s = &c->scrape[0];
-    const struct pg_cfg_http_sd *h = &s->http_sd[0];
-    assert_int_equal(h->refresh_interval_ms, 10000);
-    assert_string_equal(h->http.basic_auth_username, "u");
-    assert_string_equal(h->http.basic_auth_password, "p");
-    assert_true(h->http.tls.insecure_skip_verify);
-    assert_false(h->http.follow_redirects);
-
-    assert_int_equal(s->n_consul_sd, 2);
-    const struct pg_cfg_consul_sd *co = &s->consul_sd[0];
-    assert_string_equal(co->server, "consul:8501");
-    assert_string_equal(co->path_prefix, "/consul");
-    assert_string_equal(co->token, "tok-env");
-    assert_string_equal(co->datacenter, "dc2");
-    assert_string_equal(co->namespace_, "ns");
-    assert_string_equal(co->partition, "part");
-    assert_string_equal(co->scheme, "https");
-    assert_int_equal(co->n_services, 2);
-    assert_string_equal(co->services[1], "web");
-    assert_int_equal(co->n_tags, 1);
-    assert_string_equal(co->tags[0], "prod");
-    assert_string_equal(pg_labels_get(&co->node_meta, "rack"), "r1");
-    assert_string_equal(co->tag_separator, ";");
-    assert_false(co->allow_stale);
-    assert_int_equal(co->refresh_interval_ms, 60000);
-    assert_string_equal(co->filter, "Service.Tags contains \"x\"");
-    assert_string_equal(co->health_filter, "Checks.Status == \"passing\"");
-    co = &s->consul_sd[1];
-    assert_string_equal(co->token, "tok-from-file");
-    assert_string_equal(co->http.basic_auth_username, "cu"); /* deprecated fields folded */
-    assert_string_equal(co->http.basic_auth_password, "cp");
-
-    assert_int_equal(s->n_kube_sd, 3);
-    const struct pg_cfg_kube_sd *k = &s->kube_sd[0];
-    assert_int_equal(k->role, PG_CFG_KUBE_ENDPOINTS);
-    assert_string_equal(k->api_server, "https://k8s.local:6443");
-    assert_string_equal(k->http.auth_type, "Bearer");
-    assert_string_equal(k->http.auth_credentials, "kt");
-    assert_int_equal(k->n_namespaces, 2);
-    assert_string_equal(k->namespaces[1], "prod");
-    assert_int_equal(k->n_selectors, 2);
-    assert_int_equal(k->selectors[0].role, PG_CFG_KUBE_POD);
-    assert_string_equal(k->selectors[0].label, "app=api");
-    assert_string_equal(k->selectors[0].field, "spec.nodeName=n1");
-    assert_int_equal(k->selectors[1].role, PG_CFG_KUBE_ENDPOINTS);
-    assert_null(k->selectors[1].field);
-    assert_true(k->attach_node);
-    assert_true(k->attach_namespace);
-    assert_int_equal(s->kube_sd[1].role, PG_CFG_KUBE_NODE);
-    assert_string_equal(s->kube_sd[1].kubeconfig_file, "/etc/kube/config");
-    assert_int_equal(s->kube_sd[2].role, PG_CFG_KUBE_INGRESS);
-    assert_true(s->kube_sd[2].own_namespace);
-    pg_cfg_free(c);
-    pg_cfg_errors_reset(&errs);
-    unlink("/tmp/pg_cfg_test_sd_token");
-}
-
 /* Loads text, which must fail with exactly one error containing want at line:col. */
 static void expect_one_error(const char *text, int line, int col, const char *want)
 {
@@ -318,34 +165,6 @@ static void expect_one_error(const char *text, int line, int col, const char *wa
     assert_int_equal(errs.v[0].line, line);
     assert_int_equal(errs.v[0].col, col);
     pg_cfg_errors_reset(&errs);
-}
-
-static void test_sd_errors(void **state)
-{
-    (void)state;
-    expect_one_error("scrape_configs:\n  - job_name: a\n    http_sd_configs: [{url: "
-                     "'ftp://x/y'}]\n",
-                     3, 29, "URL scheme must be 'http' or 'https'");
-    expect_one_error(
-        "scrape_configs:\n  - job_name: a\n    http_sd_configs: [{url: 'http:///y'}]\n", 3, 29,
-        "host is missing in URL");
-    expect_one_error("scrape_configs:\n  - job_name: a\n    http_sd_configs: [{url: "
-                     "'http://x', refresh_interval: 0s}]\n",
-                     3, 59, "refresh_interval must be greater than 0");
-    expect_one_error("scrape_configs:\n  - job_name: a\n    consul_sd_configs: [{server: ' '}]\n",
-                     3, 34, "consul SD configuration requires a server address");
-    expect_one_error("scrape_configs:\n  - job_name: a\n    kubernetes_sd_configs:\n"
-                     "      - role: pod\n        selectors: [{role: node}]\n",
-                     5, 28, "pod role supports only pod selectors");
-    expect_one_error("scrape_configs:\n  - job_name: a\n    kubernetes_sd_configs:\n"
-                     "      - role: endpoints\n        selectors: [{role: pod}, {role: pod}]\n",
-                     5, 41, "duplicated selector role: pod");
-    expect_one_error("scrape_configs:\n  - job_name: a\n    kubernetes_sd_configs:\n"
-                     "      - role: pod\n        namespaces: {bogus: 1}\n",
-                     5, 22, "field bogus not found in type kubernetes.NamespaceDiscovery");
-    expect_one_error("scrape_configs:\n  - job_name: a\n    kubernetes_sd_configs:\n"
-                     "      - role: pod\n        selectors: [{role: pod, label: 'a in (x,)y'}]\n",
-                     5, 40, "invalid label selector");
 }
 
 static void test_processing(void **state)
@@ -379,9 +198,6 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_errors_free_everything),
-        cmocka_unit_test(test_sd_defaults),
-        cmocka_unit_test(test_sd_full),
-        cmocka_unit_test(test_sd_errors),
         cmocka_unit_test(test_processing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "core/metrics.h"
 #include "discovery/manager.h"
+#include "discovery/http_sd.h"
 #include "discovery/sd.h"
 #include "testutil.h"
 
@@ -365,8 +366,9 @@ static void test_manager_http_job(void **state)
     assert_non_null(m);
     struct pg_cfg_scrape job = {0};
     job.job_name = "mgr-job";
-    job.http_sd = &f->cfg;
-    job.n_http_sd = 1;
+    struct pg_cfg_sd sd = {.mech = &pg_sd_http, .cfg = &f->cfg};
+    job.sd = &sd;
+    job.n_sd = 1;
     assert_int_equal(pg_sd_manager_add_job(m, &job), 0);
     assert_true(wait_for(f->base, &sr.syncs, 1));
     assert_string_equal(sr.job, "mgr-job");

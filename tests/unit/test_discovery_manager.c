@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "discovery/file_sd.h"
 #include "discovery/manager.h"
 #include "discovery/sd.h"
+#include "discovery/static.h"
 
 struct snap {
     int syncs;
@@ -110,10 +112,11 @@ static void test_manager_static_and_file(void **state)
     struct pg_cfg_scrape job;
     memset(&job, 0, sizeof(job));
     job.job_name = "api";
-    job.static_configs = &sg;
-    job.n_static = 1;
-    job.file_sd = &fsd;
-    job.n_file_sd = 1;
+    struct pg_cfg_static_sd st = {.groups = &sg, .n_groups = 1};
+    struct pg_cfg_sd sd[] = {{.mech = &pg_sd_static, .cfg = &st},
+                             {.mech = &pg_sd_file, .cfg = &fsd}};
+    job.sd = sd;
+    job.n_sd = 2;
 
     struct event_base *base = event_base_new();
     assert_non_null(base);
@@ -173,15 +176,43 @@ static void test_lookup(void **state)
     assert_ptr_equal(pg_sd_lookup("http"), &pg_sd_http);
     assert_ptr_equal(pg_sd_lookup("consul"), &pg_sd_consul);
     assert_ptr_equal(pg_sd_lookup("kubernetes"), &pg_sd_kubernetes);
-    assert_null(pg_sd_lookup("dns"));
+    assert_non_null(pg_sd_lookup("dns"));
+    assert_string_equal(pg_sd_lookup("dns")->config_key, "dns_sd_configs");
+    assert_null(pg_sd_lookup("ec2"));
     assert_null(pg_sd_lookup(NULL));
     pg_sd_manager_destroy(NULL);
+}
+
+/* Every registered mechanism has every hook, and a unique name and *_configs key. */
+static void test_registry(void **state)
+{
+    (void)state;
+    size_t n;
+    const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n);
+    assert_true(n >= 5);
+    for (size_t i = 0; i < n; i++) {
+        const struct pg_sd_mechanism *m = reg[i];
+        size_t kl = strlen(m->config_key);
+        assert_true(kl > 8 && !strcmp(m->config_key + kl - 8, "_configs"));
+        assert_non_null(m->config_load);
+        assert_non_null(m->config_free);
+        assert_non_null(m->create);
+        assert_non_null(m->start);
+        assert_non_null(m->stop);
+        assert_non_null(m->destroy);
+        assert_ptr_equal(pg_sd_lookup(m->name), m);
+        for (size_t j = 0; j < i; j++) {
+            assert_string_not_equal(reg[j]->name, m->name);
+            assert_string_not_equal(reg[j]->config_key, m->config_key);
+        }
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_registry),
         cmocka_unit_test(test_manager_static_and_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
