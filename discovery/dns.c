@@ -47,6 +47,7 @@
 
 #include "config/load.h"
 #include "core/log.h"
+#include "discovery/dns_internal.h"
 #include "discovery/sd.h"
 
 #define DNS_MECHANISM "dns"
@@ -338,9 +339,7 @@ static int dns_add_record(struct pg_tgroup *g, const char *name, unsigned type,
     return 0;
 }
 
-/* Reads the answer section of msg (a NOERROR answer to our question) into a new group g
- * for name. Returns 0, or -1 with a reason in err (g then needs no reset). */
-static int dns_parse_answers(const unsigned char *msg, size_t len, const char *name, unsigned port,
+int pg_sd_dns_parse_answers(const unsigned char *msg, size_t len, const char *name, unsigned port,
                              struct pg_tgroup *g, char *err, size_t errlen)
 {
     const unsigned char *eom = msg + len, *p = msg + 12;
@@ -517,7 +516,7 @@ static void dns_on_answer(struct dns_lookup *lk, const unsigned char *msg, size_
     if (rcode == 0) {
         struct pg_tgroup g;
         const struct pg_cfg_dns_sd *c = lk->d->cfg;
-        if (dns_parse_answers(msg, len, c->names[lk->idx], (unsigned)c->port, &g, err,
+        if (pg_sd_dns_parse_answers(msg, len, c->names[lk->idx], (unsigned)c->port, &g, err,
                               sizeof(err)) < 0) {
             dns_server_failed(lk, err);
             return;
