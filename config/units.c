@@ -9,14 +9,19 @@
  */
 #include "config/units.h"
 
+#include "core/errmsg.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, const char *s)
+#define BAD_DURATION "not a valid duration string: \"%s\""
+#define BAD_SIZE "not a valid size string: \"%s\""
+
+/* s as an error message shows it */
+static const char *shown(const char *s)
 {
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, fmt, s != NULL ? s : "(null)");
+    return s != NULL ? s : "(null)";
 }
 
 static int is_digit(char c)
@@ -61,13 +66,12 @@ static const struct dur_unit dur_units[] = {
 
 int pg_units_parse_duration(const char *s, int64_t *out_ms, char *err, size_t errlen)
 {
-    static const char *bad = "not a valid duration string: \"%s\"";
     if (s == NULL || out_ms == NULL) {
-        set_err(err, errlen, bad, s);
+        pg_errmsg_set(err, errlen, BAD_DURATION, shown(s));
         return -1;
     }
     if (*s == '\0') {
-        set_err(err, errlen, "empty duration string%s", "");
+        pg_errmsg_set(err, errlen, "empty duration string");
         return -1;
     }
     if (strcmp(s, "0") == 0) {
@@ -81,11 +85,11 @@ int pg_units_parse_duration(const char *s, int64_t *out_ms, char *err, size_t er
         uint64_t v;
         int rc = read_uint(&p, &v);
         if (rc == -2) {
-            set_err(err, errlen, "duration out of range: \"%s\"", s);
+            pg_errmsg_set(err, errlen, "duration out of range: \"%s\"", shown(s));
             return -1;
         }
         if (rc != 0) {
-            set_err(err, errlen, bad, s);
+            pg_errmsg_set(err, errlen, BAD_DURATION, shown(s));
             return -1;
         }
         /* Identify the unit: "ms" must be checked before "m". */
@@ -105,18 +109,18 @@ int pg_units_parse_duration(const char *s, int64_t *out_ms, char *err, size_t er
         else if (p[0] == 's')
             u = 5;
         else {
-            set_err(err, errlen, bad, s);
+            pg_errmsg_set(err, errlen, BAD_DURATION, shown(s));
             return -1;
         }
         if (u < next) { /* repeated or out of order */
-            set_err(err, errlen, bad, s);
+            pg_errmsg_set(err, errlen, BAD_DURATION, shown(s));
             return -1;
         }
         next = u + 1;
         p += strlen(dur_units[u].name);
         uint64_t mult = (uint64_t)dur_units[u].mult;
         if (v > (uint64_t)INT64_MAX / mult || (int64_t)(v * mult) > INT64_MAX - total) {
-            set_err(err, errlen, "duration out of range: \"%s\"", s);
+            pg_errmsg_set(err, errlen, "duration out of range: \"%s\"", shown(s));
             return -1;
         }
         total += (int64_t)(v * mult);
@@ -177,20 +181,19 @@ static const struct size_unit size_units[] = {
 
 int pg_units_parse_size(const char *s, uint64_t *out_bytes, char *err, size_t errlen)
 {
-    static const char *bad = "not a valid size string: \"%s\"";
     if (s == NULL || out_bytes == NULL || *s == '\0') {
-        set_err(err, errlen, bad, s);
+        pg_errmsg_set(err, errlen, BAD_SIZE, shown(s));
         return -1;
     }
     const char *p = s;
     uint64_t v;
     int rc = read_uint(&p, &v);
     if (rc == -2) {
-        set_err(err, errlen, "size out of range: \"%s\"", s);
+        pg_errmsg_set(err, errlen, "size out of range: \"%s\"", shown(s));
         return -1;
     }
     if (rc != 0) {
-        set_err(err, errlen, bad, s);
+        pg_errmsg_set(err, errlen, BAD_SIZE, shown(s));
         return -1;
     }
     uint64_t mult = 1;
@@ -200,13 +203,13 @@ int pg_units_parse_size(const char *s, uint64_t *out_bytes, char *err, size_t er
             if (strcmp(p, size_units[i].name) == 0)
                 break;
         if (i == N_SIZE_UNITS) {
-            set_err(err, errlen, bad, s);
+            pg_errmsg_set(err, errlen, BAD_SIZE, shown(s));
             return -1;
         }
         mult = size_units[i].mult;
     }
     if (v > UINT64_MAX / mult) {
-        set_err(err, errlen, "size out of range: \"%s\"", s);
+        pg_errmsg_set(err, errlen, "size out of range: \"%s\"", shown(s));
         return -1;
     }
     *out_bytes = v * mult;

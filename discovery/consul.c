@@ -22,14 +22,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "config/load.h"
 #include "core/backoff.h"
+#include "core/clock.h"
 #include "core/curlm.h"
 #include "core/httpc.h"
+#include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/sbuf.h"
 #include "discovery/consul.h"
 #include "discovery/sd.h"
 
@@ -41,12 +43,6 @@
 
 /* ---------------------------------------------------------------------------------------
  * Pure parts (consul.h) */
-
-static void set_err(char *err, size_t errlen, const char *fmt, const char *a)
-{
-    if (err && errlen)
-        snprintf(err, errlen, fmt, a ? a : "");
-}
 
 /* Appends Prometheus's strutil.SanitizeLabelName(k) to prefix into a new string: every
  * rune outside [a-zA-Z0-9_] becomes one '_'. Returns NULL on OOM. */
@@ -216,13 +212,13 @@ int pg_sd_consul_service_group(const char *body, size_t len, const char *service
     json_error_t je;
     json_t *root = json_loadb(body, len, 0, &je);
     if (!root) {
-        set_err(err, errlen, "invalid JSON: %s", je.text);
+        pg_errmsg_set(err, errlen, "invalid JSON: %s", je.text);
         memset(out, 0, sizeof(*out));
         return -1;
     }
     if (!json_is_array(root)) {
         json_decref(root);
-        set_err(err, errlen, "health/service answer is not a JSON array%s", NULL);
+        pg_errmsg_set(err, errlen, "health/service answer is not a JSON array");
         memset(out, 0, sizeof(*out));
         return -1;
     }
@@ -244,7 +240,7 @@ int pg_sd_consul_service_group(const char *body, size_t len, const char *service
 oom:
     json_decref(root);
     pg_tgroup_reset(out);
-    set_err(err, errlen, "out of memory%s", NULL);
+    pg_errmsg_set(err, errlen, "out of memory");
     return -1;
 }
 
@@ -266,12 +262,12 @@ int pg_sd_consul_catalog_names(const char *body, size_t len, char *const *servic
     json_error_t je;
     json_t *root = json_loadb(body, len, 0, &je);
     if (!root) {
-        set_err(err, errlen, "invalid JSON: %s", je.text);
+        pg_errmsg_set(err, errlen, "invalid JSON: %s", je.text);
         return -1;
     }
     if (!json_is_object(root)) {
         json_decref(root);
-        set_err(err, errlen, "catalog/services answer is not a JSON object%s", NULL);
+        pg_errmsg_set(err, errlen, "catalog/services answer is not a JSON object");
         return -1;
     }
     char **v = calloc(json_object_size(root) + 1, sizeof(*v));
@@ -313,7 +309,7 @@ int pg_sd_consul_catalog_names(const char *body, size_t len, char *const *servic
 oom:
     pg_sd_consul_names_free(v, k);
     json_decref(root);
-    set_err(err, errlen, "out of memory%s", NULL);
+    pg_errmsg_set(err, errlen, "out of memory");
     return -1;
 }
 
@@ -476,13 +472,6 @@ struct pg_sd_consul {
     size_t n_svcs, cap_svcs;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void count_metric(const char *name, const char *help)
 {
     static const char *const lv[] = {"consul"};
@@ -499,62 +488,13 @@ static void count_failure(void)
     count_metric("profgate_sd_refresh_failures_total", "Failed discovery refreshes by mechanism.");
 }
 
-/* A growable string. */
-struct sbuf {
-    char *s;
-    size_t n, cap;
-    int oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
+static void sb_param(struct pg_sbuf *b, const char *name, const char *value)
 {
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + n + 1)
-            nc *= 2;
-        char *ns = realloc(b->s, nc);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-/* Appends s percent-encoded (everything but RFC 3986 unreserved characters). */
-static void sb_esc(struct sbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-            sb_add(b, (const char *)&ch, 1);
-        } else {
-            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-            sb_add(b, e, 3);
-        }
-    }
-}
-
-static void sb_param(struct sbuf *b, const char *name, const char *value)
-{
-    sb_str(b, "&");
-    sb_str(b, name);
+    pg_sbuf_str(b, "&");
+    pg_sbuf_str(b, name);
     if (value) {
-        sb_str(b, "=");
-        sb_esc(b, value);
+        pg_sbuf_str(b, "=");
+        pg_sbuf_escape(b, value, strlen(value));
     }
 }
 
@@ -563,11 +503,11 @@ static char *watch_url(const struct pg_sd_consul_watch *w)
 {
     const struct pg_sd_consul *c = w->c;
     const struct pg_cfg_consul_sd *cfg = c->cfg;
-    struct sbuf b = {0};
+    struct pg_sbuf b = {0};
     char num[64];
-    sb_str(&b, c->base_url);
+    pg_sbuf_str(&b, c->base_url);
     if (w->kind == PG_SD_CONSUL_SELF) {
-        sb_str(&b, "/v1/agent/self?");
+        pg_sbuf_str(&b, "/v1/agent/self?");
         if (cfg->namespace_)
             sb_param(&b, "ns", cfg->namespace_);
         if (cfg->partition)
@@ -575,13 +515,13 @@ static char *watch_url(const struct pg_sd_consul_watch *w)
         goto done;
     }
     if (w->kind == PG_SD_CONSUL_CATALOG) {
-        sb_str(&b, "/v1/catalog/services");
+        pg_sbuf_str(&b, "/v1/catalog/services");
     } else {
-        sb_str(&b, "/v1/health/service/");
-        sb_esc(&b, w->service);
+        pg_sbuf_str(&b, "/v1/health/service/");
+        pg_sbuf_escape(&b, w->service, strlen(w->service));
     }
     snprintf(num, sizeof(num), "?index=%" PRIu64 "&wait=%dms", w->index, PG_SD_CONSUL_WAIT_MS);
-    sb_str(&b, num);
+    pg_sbuf_str(&b, num);
     if (c->dc && c->dc[0])
         sb_param(&b, "dc", c->dc);
     if (cfg->allow_stale)
@@ -598,7 +538,7 @@ static char *watch_url(const struct pg_sd_consul_watch *w)
         size_t kl = strlen(l->name), vl = strlen(l->value);
         char *kv = malloc(kl + vl + 2);
         if (!kv) {
-            b.oom = 1;
+            b.failed = 1;
             break;
         }
         memcpy(kv, l->name, kl);
@@ -611,11 +551,7 @@ static char *watch_url(const struct pg_sd_consul_watch *w)
     if (filter && filter[0])
         sb_param(&b, "filter", filter);
 done:
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    return pg_sbuf_take(&b);
 }
 
 static void watch_send(evutil_socket_t fd, short what, void *arg);
@@ -705,7 +641,7 @@ static void watch_send(evutil_socket_t fd, short what, void *arg)
         .capture_header = "X-Consul-Index",
     };
     char err[256] = "";
-    w->started_ms = now_ms();
+    w->started_ms = pg_clock_mono_ms();
     count_refresh();
     w->req = pg_httpc_start(c->curlm, &o, on_done, w, err, sizeof(err));
     free(url);
@@ -879,7 +815,7 @@ static void on_done(void *ud, const struct pg_httpc_resp *resp)
         watch_fail(w, why, resp->retry_after_ms);
         return;
     }
-    int64_t next = c->cfg->refresh_interval_ms - (now_ms() - w->started_ms);
+    int64_t next = c->cfg->refresh_interval_ms - (pg_clock_mono_ms() - w->started_ms);
     if (w->kind == PG_SD_CONSUL_SELF) {
         handle_self(w, resp); /* schedules what comes next, or a retry */
         return;
@@ -944,7 +880,7 @@ static int consul_start(void *inst, struct event_base *base, pg_sd_emit_fn emit,
     c->emit = emit;
     c->ud = ud;
     c->stopped = 0;
-    c->rng = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)c;
+    c->rng = (uint64_t)pg_clock_mono_ms() ^ (uint64_t)(uintptr_t)c;
     const char *scheme = cfg->scheme ? cfg->scheme : "http";
     const char *server = cfg->server ? cfg->server : "localhost:8500";
     const char *prefix = cfg->path_prefix ? cfg->path_prefix : "";

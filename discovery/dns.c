@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "config/load.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "discovery/dns_internal.h"
 #include "discovery/sd.h"
@@ -340,7 +341,7 @@ static int dns_add_record(struct pg_tgroup *g, const char *name, unsigned type,
 }
 
 int pg_sd_dns_parse_answers(const unsigned char *msg, size_t len, const char *name, unsigned port,
-                             struct pg_tgroup *g, char *err, size_t errlen)
+                            struct pg_tgroup *g, char *err, size_t errlen)
 {
     const unsigned char *eom = msg + len, *p = msg + 12;
     unsigned qd = dns_get16(msg + 4), an = dns_get16(msg + 6);
@@ -407,13 +408,6 @@ struct pg_sd_dns_inst {
     size_t n_round;
     size_t pending; /* lookups of the running round not finished */
 };
-
-static int64_t dns_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Closes the query in flight of lk, if any. */
 static void dns_query_close(struct dns_lookup *lk)
@@ -517,7 +511,7 @@ static void dns_on_answer(struct dns_lookup *lk, const unsigned char *msg, size_
         struct pg_tgroup g;
         const struct pg_cfg_dns_sd *c = lk->d->cfg;
         if (pg_sd_dns_parse_answers(msg, len, c->names[lk->idx], (unsigned)c->port, &g, err,
-                              sizeof(err)) < 0) {
+                                    sizeof(err)) < 0) {
             dns_server_failed(lk, err);
             return;
         }
@@ -567,7 +561,7 @@ static void dns_on_udp(evutil_socket_t fd, short what, void *arg)
         dns_on_answer(lk, buf, (size_t)n);
         return;
     }
-    int64_t left = lk->deadline_ms - dns_now_ms(); /* not ours: wait on */
+    int64_t left = lk->deadline_ms - pg_clock_mono_ms(); /* not ours: wait on */
     struct timeval tv = {(time_t)(left > 0 ? left / 1000 : 0),
                          (suseconds_t)(left > 0 ? (left % 1000) * 1000 : 0)};
     event_add(lk->ev, &tv);
@@ -648,7 +642,7 @@ static int dns_query_start(struct dns_lookup *lk)
         snprintf(lk->err, sizeof(lk->err), "%s: not a valid DNS name", lk->cand[lk->cand_i]);
         return -1;
     }
-    lk->deadline_ms = dns_now_ms() + rc->timeout_ms;
+    lk->deadline_ms = pg_clock_mono_ms() + rc->timeout_ms;
     int rc2 = lk->tcp ? dns_send_tcp(lk, sa, rc->server_len[s], q, len)
                       : dns_send_udp(lk, sa, rc->server_len[s], q, len);
     if (rc2 < 0) {

@@ -8,8 +8,8 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 /* Delay of a manager's first sync (later ones are at most once per coalesce_ms). */
@@ -96,13 +96,6 @@ struct pg_sd_manager {
     size_t n_jobs;
 };
 
-static int64_t pg_sd_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Deep-copies src into dst. Returns 0 or -1 (dst then needs no free). */
 static int pg_sd_tgroup_copy(struct pg_tgroup *dst, const struct pg_tgroup *src)
 {
@@ -126,7 +119,7 @@ static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
     struct pg_sd_manager *m = arg;
     (void)fd;
     (void)what;
-    m->last_fire_ms = pg_sd_now_ms();
+    m->last_fire_ms = pg_clock_mono_ms();
     for (size_t j = 0; j < m->n_jobs; j++) {
         struct pg_sd_job *job = m->jobs[j];
         if (!job->dirty)
@@ -134,13 +127,13 @@ static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
         int ready = 1;
         for (size_t i = 0; i < job->n_insts; i++)
             ready &= job->insts[i]->emitted;
-        int64_t wait = m->created_ms + PG_SD_READY_GRACE_MS - pg_sd_now_ms();
+        int64_t wait = m->created_ms + PG_SD_READY_GRACE_MS - pg_clock_mono_ms();
         if (!ready && wait > 0) {
             /* some source has not reported yet: sync when it does, or at the grace end */
             struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000)};
-            if (!evtimer_pending(m->timer, NULL) || m->timer_due_ms > pg_sd_now_ms() + wait) {
+            if (!evtimer_pending(m->timer, NULL) || m->timer_due_ms > pg_clock_mono_ms() + wait) {
                 evtimer_add(m->timer, &tv);
-                m->timer_due_ms = pg_sd_now_ms() + wait;
+                m->timer_due_ms = pg_clock_mono_ms() + wait;
             }
             continue;
         }
@@ -169,7 +162,7 @@ static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
 
 static void pg_sd_schedule(struct pg_sd_manager *m)
 {
-    int64_t now = pg_sd_now_ms();
+    int64_t now = pg_clock_mono_ms();
     int64_t delay = m->last_fire_ms + m->coalesce_ms - now;
     if (m->last_fire_ms == 0)
         /* first sync: soon, but late enough for every instance's first emit to land */
@@ -252,7 +245,7 @@ struct pg_sd_manager *pg_sd_manager_create(struct event_base *base, int64_t coal
     m->coalesce_ms = coalesce_ms > 0 ? coalesce_ms : 0;
     m->on_sync = on_sync;
     m->ud = ud;
-    m->created_ms = pg_sd_now_ms();
+    m->created_ms = pg_clock_mono_ms();
     m->timer = evtimer_new(base, pg_sd_on_timer, m);
     if (!m->timer) {
         pg_sd_manager_destroy(m);

@@ -12,19 +12,11 @@
 #include <string.h>
 
 #include "config/units.h"
+#include "core/errmsg.h"
+#include "core/sbuf.h"
 
 #define PARAM_PREFIX "__param_"
 #define META_PREFIX "__meta_"
-
-static void set_err(char *err, size_t errlen, const char *msg, const char *arg)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    if (arg != NULL)
-        snprintf(err, errlen, "%s%s", arg, msg);
-    else
-        snprintf(err, errlen, "%s", msg);
-}
 
 static int set_if_unset(struct pg_labels *ls, const char *name, const char *value)
 {
@@ -112,19 +104,19 @@ int pg_target_populate(const struct pg_cfg_scrape *job, const struct pg_labels *
     if (kept <= 0) {
         /* an error (a regex limit hit) drops the target too, with the reason */
         if (kept < 0)
-            set_err(err, errlen, rerr, NULL);
+            pg_errmsg_set(err, errlen, "%s", rerr);
         pg_labels_reset(out);
         return kept;
     }
 
     const char *addr = pg_labels_get(out, "__address__");
     if (addr == NULL || addr[0] == '\0') {
-        set_err(err, errlen, "no address", NULL);
+        pg_errmsg_set(err, errlen, "no address");
         pg_labels_reset(out);
         return -1;
     }
     if (strchr(addr, '/') != NULL) {
-        set_err(err, errlen, " is not a valid hostname", addr);
+        pg_errmsg_set(err, errlen, "%s is not a valid hostname", addr);
         pg_labels_reset(out);
         return -1;
     }
@@ -144,7 +136,7 @@ int pg_target_populate(const struct pg_cfg_scrape *job, const struct pg_labels *
     }
     return 1;
 oom:
-    set_err(err, errlen, "out of memory", NULL);
+    pg_errmsg_set(err, errlen, "out of memory");
     pg_labels_reset(out);
     return -1;
 }
@@ -175,62 +167,11 @@ void pg_target_infer_service_name(struct pg_labels *ls, const struct pg_labels *
     }
 }
 
-/* A growable string. */
-struct sbuf {
-    char *s;
-    size_t n, cap;
-    int failed;
-};
-
-static void sb_putn(struct sbuf *b, const char *s, size_t len)
-{
-    if (b->failed)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (ns == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-}
-
-static void sb_put(struct sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-/* Appends s escaped as Go's url.QueryEscape. */
-static void sb_query_escape(struct sbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            sb_putn(b, (const char *)p, 1);
-        } else if (c == ' ') {
-            sb_put(b, "+");
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            sb_putn(b, e, 3);
-        }
-    }
-}
-
 int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *labels,
                       const struct pg_labels *discovered, const struct pg_cfg_profile *p,
                       struct pg_labels *out, char **url)
 {
-    struct sbuf b = {0};
+    struct pg_sbuf b = {0};
     struct pg_labels q;
     pg_labels_init(&q);
     *url = NULL;
@@ -265,18 +206,18 @@ int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *l
             goto fail;
     }
 
-    sb_put(&b, scheme);
-    sb_put(&b, "://");
-    sb_put(&b, addr);
-    sb_put(&b, prefix);
-    sb_put(&b, path);
+    pg_sbuf_str(&b, scheme);
+    pg_sbuf_str(&b, "://");
+    pg_sbuf_str(&b, addr);
+    pg_sbuf_str(&b, prefix);
+    pg_sbuf_str(&b, path);
     for (size_t i = 0; i < q.n; i++) {
-        sb_put(&b, i == 0 ? "?" : "&");
-        sb_query_escape(&b, q.v[i].name);
-        sb_put(&b, "=");
-        sb_query_escape(&b, q.v[i].value);
+        pg_sbuf_str(&b, i == 0 ? "?" : "&");
+        pg_sbuf_query_escape(&b, q.v[i].name);
+        pg_sbuf_str(&b, "=");
+        pg_sbuf_query_escape(&b, q.v[i].value);
     }
-    if (b.failed || b.s == NULL)
+    if (pg_sbuf_cstr(&b) == NULL)
         goto fail;
 
     /* series labels; profile path reuses the URL's path part */
@@ -296,11 +237,11 @@ int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *l
         goto fail;
 
     pg_labels_reset(&q);
-    *url = b.s;
+    *url = pg_sbuf_take(&b);
     return 0;
 fail:
     pg_labels_reset(&q);
     pg_labels_reset(out);
-    free(b.s);
+    pg_sbuf_reset(&b);
     return -1;
 }
