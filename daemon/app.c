@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/curlm.h"
+#include "core/errmsg.h"
 #include "core/log.h"
 #include "core/looplag.h"
 #include "core/metrics.h"
@@ -201,7 +202,7 @@ static int app_start_sinks(struct pg_app *a, struct pg_cfg *cfg, char *err, size
 {
     const char **names = calloc(cfg->n_remote ? cfg->n_remote : 1, sizeof(*names));
     if (!names) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < cfg->n_remote; i++)
@@ -212,14 +213,14 @@ static int app_start_sinks(struct pg_app *a, struct pg_cfg *cfg, char *err, size
     free(names);
     if (!a->buf) {
         /* the buffer's errors name the path (storage.path, the lock or the database) */
-        snprintf(err, errlen, "%s", berr);
+        pg_errmsg_set(err, errlen, "%s", berr);
         return -1;
     }
     pg_buf_stats(a->buf, &a->last_stats);
     pg_sink_writer_set_buffer(a->writer, a->buf);
     a->queues = calloc(cfg->n_remote ? cfg->n_remote : 1, sizeof(*a->queues));
     if (!a->queues) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < cfg->n_remote; i++) {
@@ -227,7 +228,7 @@ static int app_start_sinks(struct pg_app *a, struct pg_cfg *cfg, char *err, size
         a->queues[i] = pg_sink_queue_create(a->base, a->cm, a->buf, &cfg->remote[i],
                                             &cfg->external_labels, qerr, sizeof(qerr));
         if (!a->queues[i]) {
-            snprintf(err, errlen, "remote_write %s: %s", cfg->remote[i].name, qerr);
+            pg_errmsg_set(err, errlen, "remote_write %s: %s", cfg->remote[i].name, qerr);
             return -1;
         }
         a->n_queues++;
@@ -307,7 +308,7 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     struct pg_app *a = calloc(1, sizeof(*a));
     if (!a) {
         pg_cfg_free(cfg);
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
     a->base = base;
@@ -318,11 +319,11 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     a->cfg = cfg;
     app_register_metrics(a);
     if (!(a->cm = pg_curlm_create(base))) {
-        snprintf(err, errlen, "could not start the HTTP client");
+        pg_errmsg_set(err, errlen, "could not start the HTTP client");
         goto fail;
     }
     if (!(a->writer = pg_sink_writer_create(base, NULL, PG_APP_FLUSH_MS, app_on_commit, a))) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         goto fail;
     }
     if (app_start_sinks(a, cfg, err, errlen) < 0)
@@ -331,12 +332,12 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         opts->processing_workers_set ? opts->processing_workers : (int)cfg->processing_workers;
     if (!(a->wq = pg_workq_new(base, workers, (size_t)cfg->processing_queue_size)) ||
         !(a->lag = pg_looplag_new(base, 250))) {
-        snprintf(err, errlen, "could not start the processing workers");
+        pg_errmsg_set(err, errlen, "could not start the processing workers");
         goto fail;
     }
     if (!(a->scraper = pg_scraper_create(base, a->cm, a->wq, app_sink, a)) ||
         pg_scraper_apply(a->scraper, cfg) < 0) {
-        snprintf(err, errlen, "could not start the scraper");
+        pg_errmsg_set(err, errlen, "could not start the scraper");
         goto fail;
     }
     if (!(a->web = pg_web_create(base, a, a->opts.listen_address, err, errlen)))
@@ -345,13 +346,13 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         !(a->receiver = pg_receiver_create(a, a->web, base, cfg, err, errlen)))
         goto fail;
     if (!(a->sd = app_start_discovery(a, cfg))) {
-        snprintf(err, errlen, "could not start discovery");
+        pg_errmsg_set(err, errlen, "could not start discovery");
         goto fail;
     }
     struct timeval ev = {PG_APP_EVICT_MS / 1000, 0};
     a->evict_ev = event_new(base, -1, EV_PERSIST, app_on_evict, a);
     if (!a->evict_ev || event_add(a->evict_ev, &ev) < 0) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         goto fail;
     }
     app_reload_metric(a, 1);
@@ -394,7 +395,7 @@ static int app_reload_discovery(struct pg_app *a, struct pg_cfg *cfg, char *err,
     pg_sd_manager_destroy(a->sd); /* borrows the old jobs: destroy before freeing old */
     a->sd = sd;
     if (!sd) {
-        snprintf(err, errlen, "out of memory starting discovery; targets are not updated");
+        pg_errmsg_set(err, errlen, "out of memory starting discovery; targets are not updated");
         pg_log_error("config", "msg=\"%s\"", err);
         return -1;
     }
@@ -416,7 +417,7 @@ static int app_reload_receiver(struct pg_app *a, struct pg_cfg *cfg, char *err, 
         char rerr[256] = "";
         if (!(a->receiver = pg_receiver_create(a, a->web, a->base, cfg, rerr, sizeof(rerr)))) {
             pg_log_error("receiver", "msg=\"could not restart the receiver\" err=\"%s\"", rerr);
-            snprintf(err, errlen, "receiver: %s", rerr);
+            pg_errmsg_set(err, errlen, "receiver: %s", rerr);
             return -1;
         }
     }
@@ -472,7 +473,7 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
 
     /* scrape side first: on failure nothing has changed yet */
     if (pg_scraper_apply(a->scraper, cfg) < 0) {
-        snprintf(err, errlen, "out of memory applying the scrape configs");
+        pg_errmsg_set(err, errlen, "out of memory applying the scrape configs");
         pg_log_error("config", "msg=\"reload failed; keeping the running config\" err=\"%s\"", err);
         pg_cfg_free(cfg);
         app_reload_metric(a, 0);

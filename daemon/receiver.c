@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "core/base64.h"
+#include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/workq.h"
@@ -588,7 +589,7 @@ struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
 {
     struct pg_receiver *r = calloc(1, sizeof(*r));
     if (!r) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
     r->app = app;
@@ -598,13 +599,13 @@ struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
     r->wq = pg_app_workq(app);
     register_metrics(r);
     if (pg_web_route(web, PG_RECEIVER_INGEST_PATH, handle_ingest, r) < 0) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         pg_receiver_destroy(r);
         return NULL;
     }
     r->have_ingest = 1;
     if (pg_web_route(web, PG_RECEIVER_PUSH_PATH, handle_push, r) < 0) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         pg_receiver_destroy(r);
         return NULL;
     }

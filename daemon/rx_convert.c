@@ -13,6 +13,7 @@
 
 #include "core/base64.h"
 #include "core/clock.h"
+#include "core/errmsg.h"
 #include "core/utf8.h"
 #include "daemon/ingest_parse.h"
 #include "profile/folded.h"
@@ -274,22 +275,22 @@ static int build_labels(const struct lp *v, size_t n, struct pg_labels *out, cha
                         size_t errlen)
 {
     if (n > PG_INGEST_MAX_LABEL_NAMES) {
-        snprintf(err, errlen, "profile series has %zu label names; limit %d", n,
-                 PG_INGEST_MAX_LABEL_NAMES);
+        pg_errmsg_set(err, errlen, "profile series has %zu label names; limit %d", n,
+                      PG_INGEST_MAX_LABEL_NAMES);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         const char *k = v[i].name ? v[i].name : "", *val = v[i].value ? v[i].value : "";
         if (!pg_utf8_valid(k, strlen(k))) {
-            snprintf(err, errlen, "invalid labels: label name is not valid UTF-8");
+            pg_errmsg_set(err, errlen, "invalid labels: label name is not valid UTF-8");
             return -1;
         }
         if (pg_labels_get(out, k)) {
-            snprintf(err, errlen, "invalid labels: duplicate label name: '%.64s'", k);
+            pg_errmsg_set(err, errlen, "invalid labels: duplicate label name: '%.64s'", k);
             return -1;
         }
         if (pg_labels_set(out, k, val) < 0) {
-            snprintf(err, errlen, "out of memory");
+            pg_errmsg_set(err, errlen, "out of memory");
             return -1;
         }
     }
@@ -337,7 +338,7 @@ static int sample_times(struct pg_rx_item *x, const uint8_t *raw, size_t rawlen,
     pprof_times(raw, rawlen, &t, &d);
     x->from_ns = t > 0 ? t : pg_clock_unix_ns();
     if (__builtin_add_overflow(x->from_ns, d > 0 ? d : 0, &x->until_ns)) {
-        snprintf(err, errlen, "time_nanos + duration_nanos overflows 64-bit nanoseconds");
+        pg_errmsg_set(err, errlen, "time_nanos + duration_nanos overflows 64-bit nanoseconds");
         return -1;
     }
     return 0;
@@ -351,7 +352,7 @@ static int add_sample(struct pg_rx_items *it, const struct pg_labels *ls, uint8_
 {
     if (!len) {
         free(data);
-        snprintf(err, errlen, "empty raw profile");
+        pg_errmsg_set(err, errlen, "empty raw profile");
         return -1;
     }
     uint8_t *raw = NULL;
@@ -377,7 +378,7 @@ static int add_sample(struct pg_rx_items *it, const struct pg_labels *ls, uint8_
     int rc = 0;
     if (!x || pg_labels_copy(&x->labels, ls) < 0) {
         free(data);
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         rc = -1;
     } else {
         /* the item owns data from here: a failure drops it with the request */
@@ -407,8 +408,8 @@ static int push_proto_series(const Push__V1__RawProfileSeries *se, size_t s, str
                              struct inflate_budget *bud, char *err, size_t errlen)
 {
     if (se->n_labels > PG_INGEST_MAX_LABEL_NAMES) {
-        snprintf(err, errlen, "series %zu: profile series has %zu label names; limit %d", s,
-                 se->n_labels, PG_INGEST_MAX_LABEL_NAMES);
+        pg_errmsg_set(err, errlen, "series %zu: profile series has %zu label names; limit %d", s,
+                      se->n_labels, PG_INGEST_MAX_LABEL_NAMES);
         return -1;
     }
     struct lp v[PG_INGEST_MAX_LABEL_NAMES];
@@ -421,19 +422,19 @@ static int push_proto_series(const Push__V1__RawProfileSeries *se, size_t s, str
     char e2[400];
     int rc = 0;
     if (build_labels(v, se->n_labels, &ls, e2, sizeof(e2)) < 0) {
-        snprintf(err, errlen, "series %zu: %s", s, e2);
+        pg_errmsg_set(err, errlen, "series %zu: %s", s, e2);
         rc = -1;
     }
     for (size_t k = 0; rc == 0 && k < se->n_samples; k++) {
         uint8_t *copy;
         if (dup_bytes(&se->samples[k]->raw_profile, &copy) < 0) {
-            snprintf(err, errlen, "out of memory");
+            pg_errmsg_set(err, errlen, "out of memory");
             rc = -1;
             break;
         }
         rc = add_sample(it, &ls, copy, se->samples[k]->raw_profile.len, bud, e2, sizeof(e2));
         if (rc < 0)
-            snprintf(err, errlen, "series %zu sample %zu: %s", s, k, e2);
+            pg_errmsg_set(err, errlen, "series %zu sample %zu: %s", s, k, e2);
     }
     pg_labels_reset(&ls);
     return rc;
@@ -444,7 +445,7 @@ static int parse_push_proto(const uint8_t *b, size_t n, uint64_t max_body, struc
 {
     Push__V1__PushRequest *pr = push__v1__push_request__unpack(NULL, n, b);
     if (!pr) {
-        snprintf(err, errlen, "invalid protobuf: cannot decode push.v1.PushRequest");
+        pg_errmsg_set(err, errlen, "invalid protobuf: cannot decode push.v1.PushRequest");
         return -1;
     }
     int rc = 0;
@@ -470,8 +471,8 @@ static int push_json_labels(json_t *labels, size_t s, struct pg_labels *ls, char
 {
     size_t nl = json_array_size(labels);
     if (nl > PG_INGEST_MAX_LABEL_NAMES) {
-        snprintf(err, errlen, "series %zu: profile series has %zu label names; limit %d", s, nl,
-                 PG_INGEST_MAX_LABEL_NAMES);
+        pg_errmsg_set(err, errlen, "series %zu: profile series has %zu label names; limit %d", s,
+                      nl, PG_INGEST_MAX_LABEL_NAMES);
         return -1;
     }
     struct lp v[PG_INGEST_MAX_LABEL_NAMES];
@@ -480,13 +481,13 @@ static int push_json_labels(json_t *labels, size_t s, struct pg_labels *ls, char
         v[i].name = json_is_object(l) ? json_str_field(l, "name", NULL) : NULL;
         v[i].value = json_is_object(l) ? json_str_field(l, "value", NULL) : NULL;
         if (!v[i].name || !v[i].value) {
-            snprintf(err, errlen, "series %zu: label %zu needs string name and value", s, i);
+            pg_errmsg_set(err, errlen, "series %zu: label %zu needs string name and value", s, i);
             return -1;
         }
     }
     char e2[400];
     if (build_labels(v, nl, ls, e2, sizeof(e2)) < 0) {
-        snprintf(err, errlen, "series %zu: %s", s, e2);
+        pg_errmsg_set(err, errlen, "series %zu: %s", s, e2);
         return -1;
     }
     return 0;
@@ -500,7 +501,7 @@ static int push_json_series(json_t *se, size_t s, struct pg_rx_items *it,
     json_t *samples = json_object_get(se, "samples");
     if (!json_is_object(se) || (labels && !json_is_array(labels)) ||
         (samples && !json_is_array(samples))) {
-        snprintf(err, errlen, "series %zu: invalid JSON shape", s);
+        pg_errmsg_set(err, errlen, "series %zu: invalid JSON shape", s);
         return -1;
     }
     struct pg_labels ls;
@@ -518,13 +519,13 @@ static int push_json_series(json_t *se, size_t s, struct pg_rx_items *it,
         size_t dl = 0;
         char e2[400];
         if (!b64 || pg_base64_decode(b64, strlen(b64), 0, &dec, &dl) < 0) {
-            snprintf(err, errlen, "series %zu sample %zu: rawProfile must be base64", s, k);
+            pg_errmsg_set(err, errlen, "series %zu sample %zu: rawProfile must be base64", s, k);
             rc = -1;
             break;
         }
         rc = add_sample(it, &ls, dec, dl, bud, e2, sizeof(e2));
         if (rc < 0)
-            snprintf(err, errlen, "series %zu sample %zu: %s", s, k, e2);
+            pg_errmsg_set(err, errlen, "series %zu sample %zu: %s", s, k, e2);
     }
     pg_labels_reset(&ls);
     return rc;
@@ -536,7 +537,7 @@ static int parse_push_json(const uint8_t *b, size_t n, uint64_t max_body, struct
     json_error_t je;
     json_t *root = json_loadb((const char *)b, n, 0, &je);
     if (!root || !json_is_object(root)) {
-        snprintf(err, errlen, "invalid JSON: %s", root ? "want an object" : je.text);
+        pg_errmsg_set(err, errlen, "invalid JSON: %s", root ? "want an object" : je.text);
         json_decref(root);
         return -1;
     }
@@ -545,7 +546,7 @@ static int parse_push_json(const uint8_t *b, size_t n, uint64_t max_body, struct
     inflate_budget_init(&bud, max_body);
     json_t *series = json_object_get(root, "series");
     if (series && !json_is_array(series)) {
-        snprintf(err, errlen, "invalid JSON: series must be an array");
+        pg_errmsg_set(err, errlen, "invalid JSON: series must be an array");
         rc = -1;
     }
     size_t s;

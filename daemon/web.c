@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "config/units.h"
+#include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/utf8.h"
@@ -409,18 +410,18 @@ struct pg_web *pg_web_create(struct event_base *base, struct pg_app *app, const 
     char host[256];
     unsigned port;
     if (parse_address(address, host, sizeof(host), &port) < 0) {
-        snprintf(err, errlen, "--web.listen-address %s: want host:port", address);
+        pg_errmsg_set(err, errlen, "--web.listen-address %s: want host:port", address);
         return NULL;
     }
     struct pg_web *w = calloc(1, sizeof(*w));
     if (!w) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
     w->base = base;
     w->app = app;
     if (!(w->http = evhttp_new(base))) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         pg_web_destroy(w);
         return NULL;
     }
@@ -434,8 +435,8 @@ struct pg_web *pg_web_create(struct event_base *base, struct pg_app *app, const 
     struct evhttp_bound_socket *bs =
         evhttp_bind_socket_with_handle(w->http, host, (ev_uint16_t)port);
     if (!bs) {
-        snprintf(err, errlen, "listen on %s: cannot bind (address in use or not available)",
-                 address);
+        pg_errmsg_set(err, errlen, "listen on %s: cannot bind (address in use or not available)",
+                      address);
         pg_web_destroy(w);
         return NULL;
     }

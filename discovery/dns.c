@@ -47,6 +47,7 @@
 
 #include "config/load.h"
 #include "core/clock.h"
+#include "core/errmsg.h"
 #include "core/log.h"
 #include "discovery/dns_internal.h"
 #include "discovery/sd.h"
@@ -213,7 +214,7 @@ static int dns_resolv_load(struct dns_resolv *rc, char *err, size_t errlen)
     rc->attempts = 1;
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errlen, "could not load %s: %s", path, strerror(errno));
+        pg_errmsg_set(err, errlen, "could not load %s: %s", path, strerror(errno));
         return -1;
     }
     char line[1024];
@@ -223,7 +224,7 @@ static int dns_resolv_load(struct dns_resolv *rc, char *err, size_t errlen)
     }
     fclose(f);
     if (rc->n_servers == 0) {
-        snprintf(err, errlen, "no nameserver in %s", path);
+        pg_errmsg_set(err, errlen, "no nameserver in %s", path);
         return -1;
     }
     return 0;
@@ -346,7 +347,7 @@ int pg_sd_dns_parse_answers(const unsigned char *msg, size_t len, const char *na
     const unsigned char *eom = msg + len, *p = msg + 12;
     unsigned qd = dns_get16(msg + 4), an = dns_get16(msg + 6);
     if (pg_tgroup_init(g, name) < 0) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     for (unsigned i = 0; i < qd; i++) {
@@ -369,7 +370,7 @@ int pg_sd_dns_parse_answers(const unsigned char *msg, size_t len, const char *na
     return 0;
 malformed:
     pg_tgroup_reset(g);
-    snprintf(err, errlen, "malformed answer");
+    pg_errmsg_set(err, errlen, "malformed answer");
     return -1;
 }
 

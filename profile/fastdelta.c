@@ -4,6 +4,8 @@
  * elements and strings they use. */
 #include "profile/fastdelta.h"
 
+#include "core/errmsg.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +84,7 @@ static int resolve_types(const struct pg_pprof_index *ix, const char *const *typ
 {
     size_t n = n_types ? n_types : ix->n_stype;
     if (n > PG_FD_MAX_TYPES) {
-        snprintf(err, errlen, "delta: more than %d sample types", PG_FD_MAX_TYPES);
+        pg_errmsg_set(err, errlen, "delta: more than %d sample types", PG_FD_MAX_TYPES);
         return -1;
     }
     uint64_t h = n;
@@ -96,8 +98,8 @@ static int resolve_types(const struct pg_pprof_index *ix, const char *const *typ
                     break;
             }
             if (k == ix->n_stype) {
-                snprintf(err, errlen, "delta: sample type %s not in the profile",
-                         types[t] ? types[t] : "(null)");
+                pg_errmsg_set(err, errlen, "delta: sample type %s not in the profile",
+                              types[t] ? types[t] : "(null)");
                 return -1;
             }
         } else {
@@ -418,7 +420,7 @@ int pg_fastdelta_apply(struct pg_fastdelta *d, const uint8_t *pb, size_t len,
     memset(res, 0, sizeof(*res));
     struct pg_pprof_index *ix = pg_pprof_index_thread();
     if (!d || !pb || (n_types && !types) || !ix) {
-        snprintf(err, errlen, "delta: %s", ix ? "invalid argument" : "out of memory");
+        pg_errmsg_set(err, errlen, "delta: %s", ix ? "invalid argument" : "out of memory");
         return -1;
     }
     size_t tidx[PG_FD_MAX_TYPES], nd;
@@ -427,12 +429,12 @@ int pg_fastdelta_apply(struct pg_fastdelta *d, const uint8_t *pb, size_t len,
         resolve_types(ix, types, n_types, tidx, &nd, &sig, err, errlen) < 0)
         return -1;
     if (ix->n_stype > PG_FD_MAX_TYPES) {
-        snprintf(err, errlen, "delta: more than %d sample types", PG_FD_MAX_TYPES);
+        pg_errmsg_set(err, errlen, "delta: more than %d sample types", PG_FD_MAX_TYPES);
         return -1;
     }
     struct table nt;
     if (build_table(ix, tidx, nd, &nt) < 0) {
-        snprintf(err, errlen, "delta: out of memory");
+        pg_errmsg_set(err, errlen, "delta: out of memory");
         return -1;
     }
     res->samples_in = ix->n_sample;
@@ -449,7 +451,7 @@ int pg_fastdelta_apply(struct pg_fastdelta *d, const uint8_t *pb, size_t len,
     if (write_output(d, ix, &nt, tidx, res) < 0) {
         free(nt.slots);
         memset(res, 0, sizeof(*res));
-        snprintf(err, errlen, "delta: out of memory");
+        pg_errmsg_set(err, errlen, "delta: out of memory");
         return -1;
     }
     install(d, &nt, nd, sig);

@@ -2,6 +2,8 @@
  * cache of libdeflate objects (see gz.h). */
 #include "profile/gz.h"
 
+#include "core/errmsg.h"
+
 #include <libdeflate.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -89,7 +91,7 @@ static void explain_bad(const uint8_t *in, size_t inlen, char *err, size_t errle
     uint8_t sink[16384];
     memset(&zs, 0, sizeof(zs));
     if (inflateInit2(&zs, 15 + 16) != Z_OK) {
-        snprintf(err, errlen, "gzip: corrupt input");
+        pg_errmsg_set(err, errlen, "gzip: corrupt input");
         return;
     }
     zs.next_in = (Bytef *)(uintptr_t)in;
@@ -101,9 +103,10 @@ static void explain_bad(const uint8_t *in, size_t inlen, char *err, size_t errle
         rc = inflate(&zs, Z_NO_FLUSH);
     } while (rc == Z_OK);
     if (rc == Z_BUF_ERROR && zs.avail_in == 0)
-        snprintf(err, errlen, "gzip: truncated input");
+        pg_errmsg_set(err, errlen, "gzip: truncated input");
     else
-        snprintf(err, errlen, "gzip: %s", rc != Z_STREAM_END && zs.msg ? zs.msg : "corrupt input");
+        pg_errmsg_set(err, errlen, "gzip: %s",
+                      rc != Z_STREAM_END && zs.msg ? zs.msg : "corrupt input");
     inflateEnd(&zs);
 }
 
@@ -126,7 +129,7 @@ static int inflate_member(struct libdeflate_decompressor *dec, const uint8_t *in
             return -1;
         }
         if (*cap >= limit) {
-            snprintf(err, errlen, "gzip: decompressed body exceeds limit of %zu bytes", limit);
+            pg_errmsg_set(err, errlen, "gzip: decompressed body exceeds limit of %zu bytes", limit);
             return -1;
         }
         size_t ncap = *cap > limit / 2 ? limit : *cap * 2;
@@ -134,7 +137,7 @@ static int inflate_member(struct libdeflate_decompressor *dec, const uint8_t *in
             ncap = limit < 4096 ? limit : 4096;
         uint8_t *nb = realloc(*buf, ncap ? ncap : 1);
         if (!nb) {
-            snprintf(err, errlen, "gzip: out of memory");
+            pg_errmsg_set(err, errlen, "gzip: out of memory");
             return -1;
         }
         *buf = nb;
@@ -149,17 +152,17 @@ int pg_gz_inflate(const uint8_t *in, size_t inlen, size_t limit, uint8_t **out, 
     if (c && !c->dec)
         c->dec = libdeflate_alloc_decompressor();
     if (!c || !c->dec) {
-        snprintf(err, errlen, "gzip: out of memory");
+        pg_errmsg_set(err, errlen, "gzip: out of memory");
         return -1;
     }
     if (!pg_gz_is_gzip(in, inlen)) {
-        snprintf(err, errlen, "gzip: not a gzip stream");
+        pg_errmsg_set(err, errlen, "gzip: not a gzip stream");
         return -1;
     }
     size_t cap = first_cap(in, inlen, limit), used = 0, pos = 0;
     uint8_t *buf = malloc(cap ? cap : 1);
     if (!buf) {
-        snprintf(err, errlen, "gzip: out of memory");
+        pg_errmsg_set(err, errlen, "gzip: out of memory");
         return -1;
     }
     while (pos < inlen && pg_gz_is_gzip(in + pos, inlen - pos)) {

@@ -3,6 +3,8 @@
  * only adds the limits and the consistency rules a collector must not take on trust. */
 #include "profile/pprof.h"
 
+#include "core/errmsg.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -51,8 +53,8 @@ static const char *sniff(const uint8_t *body, size_t len, const char *ct)
 #define CHECK_STR(idx, what)                                                                       \
     do {                                                                                           \
         if ((idx) < 0 || (size_t)(idx) >= p->n_string_table) {                                     \
-            snprintf(err, errlen, "pprof: %s string index %lld out of range", what,                \
-                     (long long)(idx));                                                            \
+            pg_errmsg_set(err, errlen, "pprof: %s string index %lld out of range", what,           \
+                          (long long)(idx));                                                       \
             return -1;                                                                             \
         }                                                                                          \
     } while (0)
@@ -60,11 +62,11 @@ static const char *sniff(const uint8_t *body, size_t len, const char *ct)
 int pg_pprof_validate(const Perftools__Profiles__Profile *p, char *err, size_t errlen)
 {
     if (p->n_string_table == 0 || p->string_table[0][0] != '\0') {
-        snprintf(err, errlen, "pprof: string table must start with the empty string");
+        pg_errmsg_set(err, errlen, "pprof: string table must start with the empty string");
         return -1;
     }
     if (p->n_sample_type == 0) {
-        snprintf(err, errlen, "pprof: profile has no sample types");
+        pg_errmsg_set(err, errlen, "pprof: profile has no sample types");
         return -1;
     }
     for (size_t i = 0; i < p->n_sample_type; i++) {
@@ -87,8 +89,8 @@ int pg_pprof_validate(const Perftools__Profiles__Profile *p, char *err, size_t e
     for (size_t i = 0; i < p->n_sample; i++) {
         const Perftools__Profiles__Sample *s = p->sample[i];
         if (s->n_value != p->n_sample_type) {
-            snprintf(err, errlen, "pprof: sample %zu has %zu values for %zu sample types", i,
-                     s->n_value, p->n_sample_type);
+            pg_errmsg_set(err, errlen, "pprof: sample %zu has %zu values for %zu sample types", i,
+                          s->n_value, p->n_sample_type);
             return -1;
         }
         for (size_t j = 0; j < s->n_label; j++) {
@@ -130,23 +132,23 @@ int pg_pprof_unwrap(const uint8_t *body, size_t len, const char *content_type, s
                     uint8_t **raw, size_t *rawlen, char *err, size_t errlen)
 {
     if (len == 0) {
-        snprintf(err, errlen, "empty body");
+        pg_errmsg_set(err, errlen, "empty body");
         return -1;
     }
     const char *why = sniff(body, len, content_type);
     if (why) {
-        snprintf(err, errlen, "%s", why);
+        pg_errmsg_set(err, errlen, "%s", why);
         return -1;
     }
     if (pg_gz_is_gzip(body, len))
         return pg_gz_inflate(body, len, limit, raw, rawlen, err, errlen);
     if (len > limit) {
-        snprintf(err, errlen, "body exceeds limit of %zu bytes", limit);
+        pg_errmsg_set(err, errlen, "body exceeds limit of %zu bytes", limit);
         return -1;
     }
     *raw = malloc(len);
     if (!*raw) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     memcpy(*raw, body, len);
@@ -195,7 +197,7 @@ int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, si
                      "rejected",
                      bud.limit, PG_PPROF_BUDGET_RATIO, blen);
         else
-            snprintf(err, errlen, "pprof: body is not a valid protobuf profile");
+            pg_errmsg_set(err, errlen, "pprof: body is not a valid protobuf profile");
         free(buf);
         return -1;
     }

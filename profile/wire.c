@@ -2,6 +2,8 @@
  * Field numbers are those of core/proto/profile.proto. */
 #include "profile/wire.h"
 
+#include "core/errmsg.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 
 #define BAD(...)                                                                                   \
     do {                                                                                           \
-        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        pg_errmsg_set(err, errlen, __VA_ARGS__);                                                   \
         return -1;                                                                                 \
     } while (0)
 #define MALFORMED() BAD("pprof: body is not a valid protobuf profile")

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errmsg.h"
 #include "core/utf8.h"
 
 #ifndef PCRE2_CODE_UNIT_WIDTH
@@ -545,10 +546,10 @@ int pg_re2_translate(const char *re, char **outp, char *err, size_t errlen)
     if (!w || p.oom || p.code) {
         if (err && errlen) {
             if (!w || p.oom)
-                snprintf(err, errlen, "out of memory");
+                pg_errmsg_set(err, errlen, "out of memory");
             else
-                snprintf(err, errlen, "error parsing regexp: %s: `%.*s`", p.code,
-                         (int)(p.ex1 - p.ex0), p.s + p.ex0);
+                pg_errmsg_set(err, errlen, "error parsing regexp: %s: `%.*s`", p.code,
+                              (int)(p.ex1 - p.ex0), p.s + p.ex0);
         }
         free(w);
         free(p.o);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/sbuf.h"
@@ -74,7 +75,7 @@ int pg_relabel_compile(struct pg_relabel_rule *r, char *err, size_t errlen)
             PCRE2_UCHAR msg[256];
             if (pcre2_get_error_message(ec, msg, sizeof msg) < 0)
                 snprintf((char *)msg, sizeof msg, "error %d", ec);
-            snprintf(err, errlen, "error parsing regexp: %s", (const char *)msg);
+            pg_errmsg_set(err, errlen, "error parsing regexp: %s", (const char *)msg);
         }
         return -1;
     }
@@ -496,8 +497,8 @@ int pg_relabel_process_err(const struct pg_relabel_rule *rules, size_t n, struct
     for (size_t i = 0; i < n; i++) {
         int kept = apply(&rules[i], ls);
         if (kept < 0 && err != NULL && errlen > 0)
-            snprintf(err, errlen, "relabel_configs[%zu]: %s", i,
-                     kept == PG_RELABEL_ERR_LIMIT ? "regex match limit hit" : "out of memory");
+            pg_errmsg_set(err, errlen, "relabel_configs[%zu]: %s", i,
+                          kept == PG_RELABEL_ERR_LIMIT ? "regex match limit hit" : "out of memory");
         if (trace != NULL)
             trace(ud, i, ls, kept > 0);
         if (kept <= 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/errmsg.h"
 #include "core/httpc.h"
 #include "core/log.h"
 
@@ -80,20 +81,21 @@ struct pg_sink_inst *pg_sink_inst_create(const char *component, const struct pg_
                                          char *err, size_t errlen)
 {
     if (!cfg || !cfg->url || !cfg->url[0]) {
-        snprintf(err, errlen, "remote_write %s: url is empty", cfg && cfg->name ? cfg->name : "?");
+        pg_errmsg_set(err, errlen, "remote_write %s: url is empty",
+                      cfg && cfg->name ? cfg->name : "?");
         return NULL;
     }
     if (need_cm && !cm) {
-        snprintf(err, errlen, "remote_write %s: no HTTP client", cfg->name ? cfg->name : "?");
+        pg_errmsg_set(err, errlen, "remote_write %s: no HTTP client", cfg->name ? cfg->name : "?");
         return NULL;
     }
     if (!base) {
-        snprintf(err, errlen, "remote_write %s: no event loop", cfg->name ? cfg->name : "?");
+        pg_errmsg_set(err, errlen, "remote_write %s: no event loop", cfg->name ? cfg->name : "?");
         return NULL;
     }
     struct pg_sink_inst *in = calloc(1, sizeof(*in));
     if (!in) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
     in->cfg = cfg;
@@ -101,7 +103,7 @@ struct pg_sink_inst *pg_sink_inst_create(const char *component, const struct pg_
     in->base = base;
     pg_labels_init(&in->global_external);
     if (global_external && pg_labels_copy(&in->global_external, global_external) != 0) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         pg_sink_inst_destroy(in);
         return NULL;
     }
@@ -130,15 +132,15 @@ int pg_sink_encode_begin(const struct pg_sink_inst *in, const struct pg_buf_item
     if (labels)
         pg_labels_init(labels);
     if (n == 0) {
-        snprintf(err, errlen, "no profile to encode");
+        pg_errmsg_set(err, errlen, "no profile to encode");
         return -1;
     }
     if (items[0].len == 0) {
-        snprintf(err, errlen, "empty profile body (id %" PRId64 ")", items[0].id);
+        pg_errmsg_set(err, errlen, "empty profile body (id %" PRId64 ")", items[0].id);
         return -1;
     }
     if (labels && pg_sink_inst_labels(in, &items[0], labels) != 0) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     return 0;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/errmsg.h"
 #include "core/log.h"
 #include "sink/walckpt.h"
 
@@ -271,12 +272,12 @@ static int lock_dir(struct pg_buf *b, const char *dir, char *err, size_t errlen)
 {
     char path[PATH_MAX], pid[32] = "";
     if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >= sizeof(path)) {
-        snprintf(err, errlen, "lock file path too long");
+        pg_errmsg_set(err, errlen, "lock file path too long");
         return -1;
     }
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+        pg_errmsg_set(err, errlen, "open %s: %s", path, strerror(errno));
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -289,13 +290,13 @@ static int lock_dir(struct pg_buf *b, const char *dir, char *err, size_t errlen)
                      "storage.path %s is in use by another profgate (pid %s; lock file %s)", dir,
                      pid[0] ? pid : "unknown", path);
         else
-            snprintf(err, errlen, "lock %s: %s", path, strerror(e));
+            pg_errmsg_set(err, errlen, "lock %s: %s", path, strerror(e));
         close(fd);
         return -1;
     }
     int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
-        snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+        pg_errmsg_set(err, errlen, "write %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
@@ -329,7 +330,7 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
     char path[PATH_MAX];
     struct pg_buf *b = calloc(1, sizeof(*b));
     if (!b) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
     b->lock_fd = -1;
@@ -338,30 +339,31 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
     if (n_backends) {
         b->cursors = calloc(n_backends, sizeof(*b->cursors));
         if (!b->cursors) {
-            snprintf(err, errlen, "out of memory");
+            pg_errmsg_set(err, errlen, "out of memory");
             goto fail;
         }
     }
     for (size_t i = 0; i < n_backends; i++) {
         if (!(b->cursors[i].backend = xstrdup(backends[i]))) {
-            snprintf(err, errlen, "out of memory");
+            pg_errmsg_set(err, errlen, "out of memory");
             goto fail;
         }
         b->n_cursors++;
     }
     if (mkdirs(dir) != 0) {
-        snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+        pg_errmsg_set(err, errlen, "mkdir %s: %s", dir, strerror(errno));
         goto fail;
     }
     if (lock_dir(b, dir, err, errlen) != 0)
         goto fail;
     if ((size_t)snprintf(path, sizeof(path), "%s/buffer.db", dir) >= sizeof(path)) {
-        snprintf(err, errlen, "buffer path too long");
+        pg_errmsg_set(err, errlen, "buffer path too long");
         goto fail;
     }
     if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
-        snprintf(err, errlen, "open %s: %s", path, b->db ? sqlite3_errmsg(b->db) : "no memory");
+        pg_errmsg_set(err, errlen, "open %s: %s", path,
+                      b->db ? sqlite3_errmsg(b->db) : "no memory");
         goto fail;
     }
     sqlite3_busy_timeout(b->db, PG_BUF_BUSY_TIMEOUT_MS);
@@ -373,7 +375,7 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
                            "INSERT INTO profiles(labels,name,from_ns,until_ns,tenant,body,size,"
                            "created_ms) VALUES(?,?,?,?,?,?,?,?)",
                            -1, &b->insert, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(b->db));
+        pg_errmsg_set(err, errlen, "%s: %s", path, sqlite3_errmsg(b->db));
         goto fail;
     }
     start_checkpointer(b, path);

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/errmsg.h"
 #include "core/log.h"
 
 #define COMPONENT_MAX 100
@@ -114,7 +115,7 @@ static int file_encode(void *inst, const struct pg_buf_item *items, size_t n,
         path = NULL;
     int rc = pg_sink_payload_one(out, it, path, sidecar_json(&ls, it));
     if (rc != 0)
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
     pg_labels_reset(&ls);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errmsg.h"
 #include "core/sbuf.h"
 
 static void *ingest_create(const struct pg_cfg_remote *cfg, const struct pg_labels *global_external,
@@ -73,7 +74,7 @@ static int ingest_encode(void *inst, const struct pg_buf_item *items, size_t n,
                              strdup("Content-Type: application/octet-stream"));
 done:
     if (rc != 0)
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
     pg_sbuf_reset(&name);
     pg_sbuf_reset(&url);
     pg_labels_reset(&ls);

@@ -6,6 +6,8 @@
  * HTTP send of backend.c. */
 #include "sink/backend.h"
 
+#include "core/errmsg.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +99,7 @@ static int push_encode(void *inst, const struct pg_buf_item *items, size_t n,
     size_t used = 0, total = 0, profile_bytes = 0;
     int rc = -1;
     if (!ss || !sp) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
@@ -107,7 +109,7 @@ static int push_encode(void *inst, const struct pg_buf_item *items, size_t n,
         if (series_build(in, it, &ss[i]) != 0) {
             series_free(&ss[i]);
             if (i == 0) {
-                snprintf(err, errlen, "out of memory");
+                pg_errmsg_set(err, errlen, "out of memory");
                 goto done;
             }
             break; /* send what is built; the rest goes in a later request */
@@ -131,7 +133,7 @@ static int push_encode(void *inst, const struct pg_buf_item *items, size_t n,
     out->url = malloc(strlen(in->cfg->url) + sizeof(push_path));
     out->headers = calloc(2, sizeof(*out->headers));
     if (!out->body || !out->url || !out->headers) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         goto done;
     }
     out->len = push__v1__push_request__pack(&req, out->body);
@@ -142,7 +144,7 @@ static int push_encode(void *inst, const struct pg_buf_item *items, size_t n,
     out->headers[1] = strdup("Connect-Protocol-Version: 1");
     out->n_headers = 2;
     if (!out->headers[0] || !out->headers[1]) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         goto done;
     }
     out->n_items = used;

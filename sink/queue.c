@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/backoff.h"
+#include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "sink/backend.h"
@@ -398,7 +399,7 @@ struct pg_sink_queue *pg_sink_queue_create_type(struct event_base *base, struct 
 {
     struct pg_sink_queue *q = calloc(1, sizeof(*q));
     if (!q) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
     q->base = base;
@@ -416,28 +417,28 @@ struct pg_sink_queue *pg_sink_queue_create_type(struct event_base *base, struct 
     if (!q->rng)
         q->rng = 0x9e3779b97f4a7c15u;
     if (pg_buf_cursor(buf, cfg->name, &q->read_id) != 0) {
-        snprintf(err, errlen, "remote_write %s: the buffer has no cursor for it", cfg->name);
+        pg_errmsg_set(err, errlen, "remote_write %s: the buffer has no cursor for it", cfg->name);
         goto fail;
     }
     q->ack_want = q->acked = q->read_id;
     if (!(q->win = calloc(q->cap_win, sizeof(*q->win)))) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         goto fail;
     }
     char berr[256] = "";
     if (!(q->inst = type->create(cfg, global_external, cm, base, berr, sizeof(berr)))) {
-        snprintf(err, errlen, "remote_write %s: %s", cfg->name, berr);
+        pg_errmsg_set(err, errlen, "remote_write %s: %s", cfg->name, berr);
         goto fail;
     }
     struct timeval tv = {.tv_sec = QUEUE_POLL_MS / 1000, .tv_usec = (QUEUE_POLL_MS % 1000) * 1000};
     if (!(q->poll = event_new(base, -1, EV_PERSIST, poll_fired, q)) ||
         event_add(q->poll, &tv) != 0) {
-        snprintf(err, errlen, "remote_write %s: cannot arm the poll timer", cfg->name);
+        pg_errmsg_set(err, errlen, "remote_write %s: cannot arm the poll timer", cfg->name);
         goto fail;
     }
     register_metrics(q);
     if (pg_metrics_add_collector(collect, q) != 0) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         goto fail;
     }
     q->collector = 1;
@@ -457,7 +458,7 @@ struct pg_sink_queue *pg_sink_queue_create(struct event_base *base, struct pg_cu
 {
     const struct pg_sink_backend_type *type = pg_sink_backend_for(cfg->api);
     if (!type) {
-        snprintf(err, errlen, "remote_write %s: unknown api", cfg->name);
+        pg_errmsg_set(err, errlen, "remote_write %s: unknown api", cfg->name);
         return NULL;
     }
     return pg_sink_queue_create_type(base, cm, buf, cfg, global_external, type, err, errlen);

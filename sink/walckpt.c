@@ -4,6 +4,8 @@
  * lock. */
 #include "sink/walckpt.h"
 
+#include "core/errmsg.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -91,8 +93,8 @@ static int open_db(struct pg_walckpt *c, const char *path, char *err, size_t err
     if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
         sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "checkpoint connection to %s: %s", path,
-                 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        pg_errmsg_set(err, errlen, "checkpoint connection to %s: %s", path,
+                      c->db ? sqlite3_errmsg(c->db) : "out of memory");
         return -1;
     }
     return 0;
@@ -115,24 +117,24 @@ struct pg_walckpt *pg_walckpt_start(const char *path, char *err, size_t errlen)
         err[0] = '\0';
     struct pg_walckpt *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         free(c);
-        snprintf(err, errlen, "pthread_mutex_init failed");
+        pg_errmsg_set(err, errlen, "pthread_mutex_init failed");
         return NULL;
     }
     if (pthread_cond_init(&c->cv, NULL) != 0) {
         pthread_mutex_destroy(&c->mu);
         free(c);
-        snprintf(err, errlen, "pthread_cond_init failed");
+        pg_errmsg_set(err, errlen, "pthread_cond_init failed");
         return NULL;
     }
     if (open_db(c, path, err, errlen) == 0 && start_thread(c) == 0)
         return c;
     if (errlen && !err[0])
-        snprintf(err, errlen, "could not start the checkpoint thread");
+        pg_errmsg_set(err, errlen, "could not start the checkpoint thread");
     sqlite3_close(c->db);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
