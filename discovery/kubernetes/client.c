@@ -1,6 +1,6 @@
-/* client.c - the Kubernetes API client (see client.h): line splitter, kubeconfig
- * parsing (libyaml document API), authentication resolution and asynchronous GETs on the
- * curl multi driver.
+/* client.c - the Kubernetes API client (see client.h): kubeconfig parsing (libyaml
+ * document API), authentication resolution and asynchronous GETs on the curl multi driver
+ * (watch streams are split into lines by core/linesplit.c).
  *
  * Every request builds its own easy handle: Accept: application/json, then what every
  * profgate request has and, with api_server, the config's HTTP client options
@@ -27,80 +27,6 @@
 
 #define PG_KUBE_ERRBODY_MAX ((size_t)64 << 10)
 #define PG_KUBE_TOKEN_MAX ((size_t)1 << 20)
-
-/* ---- line splitter ------------------------------------------------------------------- */
-
-void pg_kube_lines_init(struct pg_kube_lines *l, size_t max)
-{
-    memset(l, 0, sizeof(*l));
-    l->max = max ? max : 1;
-}
-
-void pg_kube_lines_reset(struct pg_kube_lines *l)
-{
-    free(l->buf);
-    l->buf = NULL;
-    l->len = l->cap = 0;
-}
-
-static int lines_append(struct pg_kube_lines *l, const char *data, size_t n)
-{
-    if (n > l->max - l->len)
-        return -2;
-    if (l->len + n > l->cap) {
-        size_t cap = l->cap ? l->cap : 4096;
-        while (cap < l->len + n)
-            cap = cap > l->max / 2 ? l->max : cap * 2;
-        if (cap > l->max)
-            cap = l->max; /* never hold more than max bytes */
-        char *b = realloc(l->buf, cap);
-        if (!b)
-            return -3;
-        l->buf = b;
-        l->cap = cap;
-    }
-    memcpy(l->buf + l->len, data, n);
-    l->len += n;
-    return 0;
-}
-
-int pg_kube_lines_feed(struct pg_kube_lines *l, const char *data, size_t n, pg_kube_line_fn fn,
-                       void *ud)
-{
-    while (n > 0) {
-        const char *nl = memchr(data, '\n', n);
-        if (!nl)
-            return lines_append(l, data, n);
-        size_t part = (size_t)(nl - data);
-        if (l->len == 0) {
-            /* the whole line is in this chunk: no copy */
-            if (part > l->max)
-                return -2;
-            if (part > 0 && fn(ud, data, part) < 0)
-                return -1;
-        } else {
-            int rc = lines_append(l, data, part);
-            if (rc < 0)
-                return rc;
-            size_t len = l->len;
-            l->len = 0;
-            if (fn(ud, l->buf, len) < 0)
-                return -1;
-        }
-        data = nl + 1;
-        n -= part + 1;
-    }
-    return 0;
-}
-
-int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud)
-{
-    if (l->len == 0)
-        return 0;
-    size_t len = l->len;
-    l->len = 0;
-    return fn(ud, l->buf, len) < 0 ? -1 : 0;
-}
 
 /* ---- log-safe text ------------------------------------------------------------------- */
 

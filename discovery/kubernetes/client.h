@@ -23,36 +23,39 @@
 #include "config/config.h"
 #include "discovery/kubernetes/sd_config.h"
 #include "core/curlm.h"
+#include "core/linesplit.h"
 
 #define PG_KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 /* ---- line splitter ------------------------------------------------------------------- */
 
-/* Called with one complete line (without its '\n'; may end in '\r'; not NUL-terminated),
- * borrowed for the call. Returns 0 to go on, -1 to stop the stream. */
-typedef int (*pg_kube_line_fn)(void *ud, const char *line, size_t len);
+/* Watch streams are split by core's line splitter (core/linesplit.h, used by the streaming
+ * mode of core/httpc.h); these are its names as the watch code, the tests and the fuzz
+ * harness know them. struct pg_kube_lines is struct pg_linesplit; pg_kube_lines_feed
+ * returns 0, -1 when fn asked to stop, -2 when a line exceeds max, -3 on OOM. */
+#define pg_kube_lines pg_linesplit
+typedef pg_linesplit_fn pg_kube_line_fn;
 
-/* Accumulates bytes and hands out complete lines; a line longer than max is an error.
- * Holds at most max bytes. */
-struct pg_kube_lines {
-    char *buf;
-    size_t len, cap, max;
-};
+static inline void pg_kube_lines_init(struct pg_kube_lines *l, size_t max)
+{
+    pg_linesplit_init(l, max);
+}
 
-/* Initialises l for lines of at most max bytes. Cannot fail. */
-void pg_kube_lines_init(struct pg_kube_lines *l, size_t max);
+static inline int pg_kube_lines_feed(struct pg_kube_lines *l, const char *data, size_t n,
+                                     pg_kube_line_fn fn, void *ud)
+{
+    return pg_linesplit_feed(l, data, n, fn, ud);
+}
 
-/* Feeds n bytes; calls fn for each completed non-empty line. Returns 0, -1 when fn asked to
- * stop, -2 when a line exceeds max, -3 on OOM. After a negative return the splitter must be
- * reset before reuse. */
-int pg_kube_lines_feed(struct pg_kube_lines *l, const char *data, size_t n, pg_kube_line_fn fn,
-                       void *ud);
+static inline int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud)
+{
+    return pg_linesplit_finish(l, fn, ud);
+}
 
-/* Delivers a pending unterminated line (end of stream). Returns as pg_kube_lines_feed. */
-int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud);
-
-/* Frees the buffer and empties l (reusable afterwards). */
-void pg_kube_lines_reset(struct pg_kube_lines *l);
+static inline void pg_kube_lines_reset(struct pg_kube_lines *l)
+{
+    pg_linesplit_reset(l);
+}
 
 /* ---- log-safe text ------------------------------------------------------------------- */
 
