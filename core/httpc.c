@@ -455,6 +455,56 @@ oom:
     return -1;
 }
 
+/* The method, and the body of a POST or custom method. */
+static int configure_method(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char *err,
+                            size_t errlen)
+{
+    CURL *e = r->easy;
+    if (strcmp(r->method, "GET") == 0) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(r->method, "POST") == 0) {
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        SET(CURLOPT_POSTFIELDS, r->post ? (const char *)r->post : "");
+        /* a followed 301/302/303 must resend the POST, not turn it into a GET that a
+         * landing page could answer 200 (a push would then count as delivered) */
+        SET(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+        /* no 100-continue round trip: send the body right away */
+        if (pg_httpc_add_header(&r->lists, "Expect:") != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    } else if (strcmp(r->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        SET(CURLOPT_CUSTOMREQUEST, r->method);
+        if (r->post) {
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+            SET(CURLOPT_POSTFIELDS, (const char *)r->post);
+        }
+    }
+    return 0;
+}
+
+/* The opts' PEM blobs (copied by curl), after pg_httpc_apply: they win over its files. */
+static int configure_pem(CURL *e, const struct pg_httpc_opts *o, char *err, size_t errlen)
+{
+    if (o->ca_pem.data) {
+        struct curl_blob b = {(void *)o->ca_pem.data, o->ca_pem.len, CURL_BLOB_COPY};
+        SET(CURLOPT_CAINFO_BLOB, &b);
+    }
+    if (o->cert_pem.data) {
+        struct curl_blob b = {(void *)o->cert_pem.data, o->cert_pem.len, CURL_BLOB_COPY};
+        SET(CURLOPT_SSLCERT_BLOB, &b);
+        SET(CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (o->key_pem.data) {
+        struct curl_blob b = {(void *)o->key_pem.data, o->key_pem.len, CURL_BLOB_COPY};
+        SET(CURLOPT_SSLKEY_BLOB, &b);
+        SET(CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    return 0;
+}
+
 static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char *err,
                      size_t errlen)
 {
@@ -473,35 +523,20 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
     SET(CURLOPT_BUFFERSIZE, (long)rb);
     if (o->timeout_ms > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-
-    if (strcmp(r->method, "GET") == 0) {
-        SET(CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(r->method, "POST") == 0) {
-        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        SET(CURLOPT_POSTFIELDS, r->post ? (const char *)r->post : "");
-        /* a followed 301/302/303 must resend the POST, not turn it into a GET that a
-         * landing page could answer 200 (a push would then count as delivered) */
-        SET(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
-        /* no 100-continue round trip: send the body right away */
-        if (pg_httpc_add_header(l, "Expect:") != 0)
-            goto oom;
-    } else if (strcmp(r->method, "HEAD") == 0) {
-        SET(CURLOPT_NOBODY, 1L);
-    } else {
-        SET(CURLOPT_CUSTOMREQUEST, r->method);
-        if (r->post) {
-            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-            SET(CURLOPT_POSTFIELDS, (const char *)r->post);
-        }
-    }
-
+    if (o->connect_timeout_ms > 0)
+        SET(CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+    if (o->tcp_keepalive)
+        SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    if (configure_method(r, o, err, errlen) != 0)
+        return -1;
     if (o->accept_gzip && pg_httpc_add_header(l, "Accept-Encoding: gzip") != 0)
         goto oom;
     if (o->fresh_connection) {
         SET(CURLOPT_FORBID_REUSE, 1L);
         SET(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
     }
-    if (pg_httpc_apply(e, r->url, o->http, l, err, errlen) != 0)
+    if (pg_httpc_apply(e, r->url, o->http, l, err, errlen) != 0 ||
+        configure_pem(e, o, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < o->n_headers; i++) {
         if (o->headers[i] && pg_httpc_add_header(l, "%s", o->headers[i]) != 0)

@@ -51,6 +51,12 @@ struct pg_httpc_resp {
  * cancel it from inside. Never called from inside pg_httpc_start or pg_httpc_cancel. */
 typedef void (*pg_httpc_done_fn)(void *ud, const struct pg_httpc_resp *resp);
 
+/* TLS material in memory (PEM), copied at start; data NULL = none. */
+struct pg_httpc_pem {
+    const void *data;
+    size_t len;
+};
+
 /* Bounds and default of pg_httpc_opts.recv_buffer (libcurl's CURLOPT_BUFFERSIZE limits). */
 #define PG_HTTPC_RECV_BUFFER_MIN 1024
 #define PG_HTTPC_RECV_BUFFER_DEFAULT 16384
@@ -78,12 +84,17 @@ struct pg_httpc_opts {
                                    PG_HTTPC_RECV_BUFFER_DEFAULT. The minimum suits requests
                                    that wait long for their answer (a 220 KB body then costs
                                    ~0.1 ms more CPU in recv calls than with the default) */
+    int64_t connect_timeout_ms; /* bound of connection setup; 0 = libcurl's (300 s) */
+    int tcp_keepalive;          /* TCP keep-alive probes, for connections quiet for long */
+    /* PEM taking the place of http's tls_config files (e.g. a kubeconfig's *-data fields):
+     * CA certificates, client certificate, client key */
+    struct pg_httpc_pem ca_pem, cert_pem, key_pem;
 };
 
-/* Starts a request on m (borrowed; must outlive the request). All of o is copied.
- * Returns the request (owned by the driver until done runs; keep the pointer only to
- * cancel it), or NULL with a reason in err on a setup failure (bad TLS file names are
- * reported when the transfer runs, through done). */
+/* Starts a request on m (borrowed; must outlive the request). All of o is copied (o->http
+ * is read during the call only). Returns the request (owned by the driver until done runs;
+ * keep the pointer only to cancel it), or NULL with a reason in err on a setup failure (bad
+ * TLS file names are reported when the transfer runs, through done). */
 struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_opts *o,
                                     pg_httpc_done_fn done, void *ud, char *err, size_t errlen);
 

@@ -4,7 +4,7 @@
  * (127.0.0.1, port 0) in the same event loop as the client, and waits for conditions with
  * a deadline. A raw TCP listener that reads and never answers stands in for a hung server
  * (it sees the client hang up, which evhttp does not report for a pending request) and
- * for a TLS server (it keeps the ClientHello, to check SNI). */
+ * for a TLS server (it keeps the ClientHello, to check SNI, or fails before it). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -798,6 +798,36 @@ static void test_tls_server_name(void **state)
     result_reset(&res);
 }
 
+static void test_tls_pem(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", f->raw_port);
+    /* PEM in memory takes the place of the configured files: curl refuses these blobs
+     * (error texts of libcurl with OpenSSL), and never looks at the files */
+    struct pg_cfg_http http = {.follow_redirects = 1};
+    pg_labels_init(&http.headers);
+    http.tls.ca_file = "/nonexistent/ca.pem";
+    struct pg_httpc_opts o = {.url = url, .http = &http, .timeout_ms = 5000};
+    o.ca_pem = (struct pg_httpc_pem){"not a certificate", 17};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_non_null(strstr(res.error, "CA certificate blob"));
+    assert_null(strstr(res.error, "/nonexistent"));
+
+    o.ca_pem.data = NULL;
+    http.tls.ca_file = NULL;
+    http.tls.insecure_skip_verify = 1;
+    http.tls.cert_file = "/nonexistent/cert.pem";
+    o.cert_pem = (struct pg_httpc_pem){"not a certificate", 17};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_non_null(strstr(res.error, "SSLCERT_BLOB"));
+    assert_null(strstr(res.error, "/nonexistent"));
+    result_reset(&res);
+}
+
 static void test_many_concurrent(void **state)
 {
     struct fx *f = *state;
@@ -1025,6 +1055,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_url, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_server_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_pem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_cancels_and_starts, setup, teardown),
