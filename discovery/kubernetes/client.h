@@ -13,7 +13,8 @@
  * service-account directory is /var/run/secrets/kubernetes.io/serviceaccount unless the
  * environment variable PROFGATE_K8S_SA_DIR names another one (for tests).
  *
- * Requests run on a struct pg_curlm (core/curlm.h) with their own easy handles. */
+ * Requests are core/httpc requests on a struct pg_curlm (core/curlm.h), with its pooled
+ * easy handles; a watch uses httpc's streaming mode. */
 #ifndef PG_DISCOVERY_KUBE_CLIENT_H
 #define PG_DISCOVERY_KUBE_CLIENT_H
 
@@ -128,7 +129,7 @@ struct pg_kube_resp {
     int failed;        /* transport failure, aborted stream, or body over the limit */
     const char *error; /* one-line reason when failed, else NULL */
     const char *body;  /* whole-body mode: the body (NUL-terminated); stream mode: the
-                          first bytes of a non-200 body; never NULL */
+                          first bytes of a non-2xx body (NUL-terminated); never NULL */
     size_t len;
     double duration_s;
 };
@@ -140,11 +141,11 @@ typedef void (*pg_kube_done_fn)(void *ud, const struct pg_kube_resp *resp);
 struct pg_kube_req;
 
 /* GETs server + path_query on m (borrowed; must outlive the request). With on_line NULL the
- * body is gathered (at most max bytes, else failure); otherwise a 200 body is split into
- * lines of at most max bytes handed to on_line as they arrive (a non-200 body is kept, up
- * to 64 KiB, for the error). timeout_ms bounds the whole request (0 = none). Returns the
- * request (owned by itself until done runs), or NULL with a reason in err (log-safe as
- * resp->error). */
+ * body is gathered (at most max bytes, else failure); otherwise a 2xx body is split into
+ * lines of at most max bytes handed to on_line (with ud) as they arrive (a non-2xx body is
+ * kept, up to 64 KiB, for the error); on_line must not cancel the request, it returns -1 to
+ * stop it. timeout_ms bounds the whole request (0 = none). Returns the request (owned by
+ * itself until done runs), or NULL with a reason in err (log-safe as resp->error). */
 struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
                                 const char *path_query, size_t max, int64_t timeout_ms,
                                 pg_kube_line_fn on_line, pg_kube_done_fn done, void *ud, char *err,
