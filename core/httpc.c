@@ -18,9 +18,9 @@
  * or through a struct pg_linesplit to on_line, any other is gathered as above but bounded
  * by truncation. on_head runs just before that first byte is handed on.
  *
- * What applies the config's HTTP client options to a handle is public
- * (pg_httpc_apply, pg_httpc_server_name) for clients that need their own write functions,
- * such as the Kubernetes client's watch streams.
+ * This is the one place where HTTP options are applied to a curl handle (pg_httpc_apply);
+ * clients needing more than a gathered body use the streaming mode, not handles of their
+ * own.
  *
  * tls_config.server_name: libcurl has no SNI override, so for https URLs the URL's host
  * is replaced by server_name (SNI and certificate check then use it) and CURLOPT_CONNECT_TO
@@ -52,6 +52,12 @@ enum pg_httpc_body_mode {
     PG_HTTPC_BODY_UNSEEN = 0, /* no body byte of the final response yet */
     PG_HTTPC_BODY_STREAM,     /* 2xx: handed to on_chunk or on_line */
     PG_HTTPC_BODY_GATHER,     /* other status: kept for done, up to max_body */
+};
+
+/* The curl lists a configured easy handle points into; they must outlive the transfer. */
+struct pg_httpc_lists {
+    struct curl_slist *headers;    /* request header lines (CURLOPT_HTTPHEADER, set last) */
+    struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of tls server_name */
 };
 
 struct pg_httpc_req {
@@ -144,6 +150,16 @@ void pg_httpc_status_error(long status, char *out, size_t outlen)
 const char *pg_httpc_user_agent(void)
 {
     return "profgate/" PG_VERSION;
+}
+
+/* Frees both lists and zeroes l. */
+static void pg_httpc_lists_free(struct pg_httpc_lists *l)
+{
+    if (l == NULL)
+        return;
+    curl_slist_free_all(l->headers);
+    curl_slist_free_all(l->connect_to);
+    l->headers = l->connect_to = NULL;
 }
 
 static void req_free(struct pg_httpc_req *r)
@@ -415,16 +431,10 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
     req_free(r);
 }
 
-void pg_httpc_lists_free(struct pg_httpc_lists *l)
-{
-    if (l == NULL)
-        return;
-    curl_slist_free_all(l->headers);
-    curl_slist_free_all(l->connect_to);
-    l->headers = l->connect_to = NULL;
-}
-
-int pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
+/* Appends the header line formatted from fmt to l->headers ("Name;" is curl's spelling of
+ * an empty value). Returns 0, or -1 on OOM (the list is unchanged). */
+static int __attribute__((format(printf, 2, 3)))
+pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
 {
     char *line;
     va_list ap;
@@ -441,8 +451,14 @@ int pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
     return 0;
 }
 
-int pg_httpc_server_name(CURL *easy, const char *url, const char *server_name,
-                         struct pg_httpc_lists *l, char *err, size_t errlen)
+/* TLS server name for an https url already set on easy (nothing is done for other
+ * schemes, as in Prometheus): libcurl has no SNI override, so the URL's host is replaced
+ * by server_name (SNI and the certificate check then use it), CURLOPT_CONNECT_TO maps
+ * server_name:port back to the original host:port (l->connect_to), and a Host header
+ * with the original host[:port] is appended to l->headers. Returns 0, or -1 with a
+ * reason in err (invalid URL or server_name, OOM). */
+static int pg_httpc_server_name(CURL *easy, const char *url, const char *server_name,
+                                struct pg_httpc_lists *l, char *err, size_t errlen)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *newurl = NULL;
@@ -506,8 +522,17 @@ out:
         }                                                                                          \
     } while (0)
 
-int pg_httpc_apply(CURL *e, const char *url, const struct pg_cfg_http *h, struct pg_httpc_lists *l,
-                   char *err, size_t errlen)
+/* Sets url (borrowed; copied by curl) on e together with what every profgate request has
+ * (http and https only, also on redirects; no signals; the User-Agent) and applies the
+ * config's HTTP client options h (borrowed; may be NULL: follow redirects, no proxy, TLS
+ * defaults): follow_redirects (at most 10), proxy_url (otherwise none, also not from the
+ * environment), basic auth, "Authorization: <type> <credentials>", tls_config (ca_file,
+ * cert_file, key_file, insecure_skip_verify, server_name as pg_httpc_server_name) and the
+ * extra headers, appended to l->headers. Does not set CURLOPT_HTTPHEADER, the method,
+ * callbacks or timeouts. Returns 0, or -1 with a reason in err (a curl option refused, an
+ * invalid URL or server_name, OOM); the lists may then hold some entries. */
+static int pg_httpc_apply(CURL *e, const char *url, const struct pg_cfg_http *h,
+                          struct pg_httpc_lists *l, char *err, size_t errlen)
 {
     SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");

@@ -150,45 +150,4 @@ void pg_httpc_status_error(long status, char *out, size_t outlen);
 /* Returns "profgate/<version>". */
 const char *pg_httpc_user_agent(void);
 
-/* ---- for clients that drive their own easy handles (e.g. the Kubernetes client) ---- */
-
-/* The curl lists a configured easy handle points into. They must outlive the transfer:
- * the caller owns them (zero-initialise) and frees them with pg_httpc_lists_free after
- * curl_easy_cleanup of the handle. */
-struct pg_httpc_lists {
-    struct curl_slist *headers;    /* request header lines; the caller sets
-                                      CURLOPT_HTTPHEADER to it once it added its own */
-    struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of tls server_name (set here) */
-};
-
-/* Frees both lists and zeroes l. Accepts NULL. */
-void pg_httpc_lists_free(struct pg_httpc_lists *l);
-
-/* Appends the header line formatted from fmt to l->headers ("Name;" is curl's spelling of
- * an empty value). Returns 0, or -1 on OOM (the list is unchanged). */
-int pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Sets url (borrowed; copied by curl) on easy together with what every profgate request
- * has (http and https only, also on redirects; no signals; the User-Agent) and applies the
- * config's HTTP client options http (borrowed; may be NULL: follow redirects, no proxy,
- * TLS defaults): follow_redirects (at most 10), proxy_url (otherwise none, also not from
- * the environment), basic auth, "Authorization: <type> <credentials>", tls_config
- * (ca_file, cert_file, key_file, insecure_skip_verify, server_name as
- * pg_httpc_server_name) and the extra headers, appended to l->headers. Does not set
- * CURLOPT_HTTPHEADER (see struct pg_httpc_lists), the method, callbacks or timeouts.
- * Returns 0, or -1 with a reason in err (a curl option refused, an invalid URL or
- * server_name, OOM); the lists may then hold some entries (free them as usual). */
-int pg_httpc_apply(CURL *easy, const char *url, const struct pg_cfg_http *http,
-                   struct pg_httpc_lists *l, char *err, size_t errlen);
-
-/* TLS server name for an https url already set on easy (nothing is done for other
- * schemes, as in Prometheus): libcurl has no SNI override, so the URL's host is replaced
- * by server_name (SNI and the certificate check then use it), CURLOPT_CONNECT_TO maps
- * server_name:port back to the original host:port (l->connect_to), and a Host header
- * with the original host[:port] is appended to l->headers. Returns 0, or -1 with a
- * reason in err (invalid URL or server_name, OOM). */
-int pg_httpc_server_name(CURL *easy, const char *url, const char *server_name,
-                         struct pg_httpc_lists *l, char *err, size_t errlen);
-
 #endif
