@@ -11,11 +11,16 @@
  * Content-Type, Content-Encoding and Retry-After of the final response (captures are
  * reset at every status line, so redirects and 1xx responses do not leak through). When
  * curl reports completion the request builds a struct pg_httpc_resp, calls the user's
- * callback once and frees itself.
+ * callback once and frees itself. The body buffer always has room for a NUL after it.
  *
- * What applies the config's HTTP client options to a handle is public
- * (pg_httpc_apply, pg_httpc_server_name) for clients that need their own write functions,
- * such as the Kubernetes client's watch streams.
+ * Streaming mode: the first body byte of the final response (curl passes no body of a
+ * followed redirect or a 1xx to the write callback) decides: a 2xx body goes to on_chunk
+ * or through a struct pg_linesplit to on_line, any other is gathered as above but bounded
+ * by truncation. on_head runs just before that first byte is handed on.
+ *
+ * This is the one place where HTTP options are applied to a curl handle (pg_httpc_apply);
+ * clients needing more than a gathered body use the streaming mode, not handles of their
+ * own.
  *
  * tls_config.server_name: libcurl has no SNI override, so for https URLs the URL's host
  * is replaced by server_name (SNI and certificate check then use it) and CURLOPT_CONNECT_TO
@@ -32,10 +37,28 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/linesplit.h"
+
 #define PG_HTTPC_DEFAULT_MAX_BODY ((size_t)64 << 20)
 /* first body allocation without a Content-Length, and the most trusted from one */
 #define PG_HTTPC_BODY_FIRST 4096
 #define PG_HTTPC_BODY_FIRST_MAX ((size_t)1 << 20)
+/* streaming mode: defaults of max_line and of the kept non-2xx body */
+#define PG_HTTPC_DEFAULT_MAX_LINE ((size_t)1 << 20)
+#define PG_HTTPC_DEFAULT_ERROR_BODY ((size_t)64 << 10)
+
+/* Streaming mode: what happens to the body of the final response. */
+enum pg_httpc_body_mode {
+    PG_HTTPC_BODY_UNSEEN = 0, /* no body byte of the final response yet */
+    PG_HTTPC_BODY_STREAM,     /* 2xx: handed to on_chunk or on_line */
+    PG_HTTPC_BODY_GATHER,     /* other status: kept for done, up to max_body */
+};
+
+/* The curl lists a configured easy handle points into; they must outlive the transfer. */
+struct pg_httpc_lists {
+    struct curl_slist *headers;    /* request header lines (CURLOPT_HTTPHEADER, set last) */
+    struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of tls server_name */
+};
 
 struct pg_httpc_req {
     struct pg_curlm *m;
@@ -46,9 +69,15 @@ struct pg_httpc_req {
     char *url;    /* as given, for error messages */
     char *method; /* upper case */
     uint8_t *post;
-    uint8_t *buf;
+    uint8_t *buf; /* cap + 1 bytes when allocated: a NUL follows the body */
     size_t len, cap, max_body;
-    int too_large;
+    int too_large, stopped, nomem; /* why on_write aborted the transfer */
+    /* streaming mode (stream set) */
+    int stream;
+    enum pg_httpc_body_mode body_mode;
+    pg_httpc_head_fn on_head;
+    pg_httpc_data_fn on_line, on_chunk;
+    struct pg_linesplit lines;
     char *content_type, *content_encoding, *retry_after;
     char *capture_name, *captured; /* opts.capture_header and its value */
     struct timespec start;
@@ -123,6 +152,16 @@ const char *pg_httpc_user_agent(void)
     return "profgate/" PG_VERSION;
 }
 
+/* Frees both lists and zeroes l. */
+static void pg_httpc_lists_free(struct pg_httpc_lists *l)
+{
+    if (l == NULL)
+        return;
+    curl_slist_free_all(l->headers);
+    curl_slist_free_all(l->connect_to);
+    l->headers = l->connect_to = NULL;
+}
+
 static void req_free(struct pg_httpc_req *r)
 {
     if (r == NULL)
@@ -138,95 +177,8 @@ static void req_free(struct pg_httpc_req *r)
     free(r->retry_after);
     free(r->capture_name);
     free(r->captured);
+    pg_linesplit_reset(&r->lines);
     free(r);
-}
-
-static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct pg_httpc_req *r = userp;
-    size_t n = size * nmemb;
-    if (n > r->max_body - r->len) {
-        r->too_large = 1;
-        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-    }
-    if (r->len + n > r->cap) {
-        size_t cap = r->cap;
-        if (cap == 0) { /* first bytes: the announced size, if any (bounded) */
-            curl_off_t cl = -1;
-            curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-            cap = PG_HTTPC_BODY_FIRST;
-            if (cl > 0 && (uint64_t)cl <= PG_HTTPC_BODY_FIRST_MAX && (uint64_t)cl <= r->max_body)
-                cap = (size_t)cl;
-            if (cap > r->max_body)
-                cap = r->max_body;
-        }
-        while (cap < r->len + n)
-            cap = cap > r->max_body / 2 ? r->max_body : cap * 2;
-        uint8_t *b = realloc(r->buf, cap);
-        if (b == NULL)
-            return 0;
-        r->buf = b;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, data, n);
-    r->len += n;
-    return n;
-}
-
-/* Stores a copy of the trimmed value [v, v+n) in *slot. */
-static void capture(char **slot, const char *v, size_t n)
-{
-    while (n > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
-    char *s = strndup(v, n);
-    if (s == NULL)
-        return;
-    free(*slot);
-    *slot = s;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct pg_httpc_req *r = userp;
-    size_t n = size * nmemb;
-    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-        /* a new response (redirect, 1xx, proxy CONNECT): forget the previous one */
-        free(r->content_type);
-        free(r->content_encoding);
-        free(r->retry_after);
-        free(r->captured);
-        r->content_type = r->content_encoding = r->retry_after = r->captured = NULL;
-        r->len = 0;
-        return n;
-    }
-    static const struct {
-        const char *name;
-        size_t off;
-    } want[] = {
-        {"content-type", offsetof(struct pg_httpc_req, content_type)},
-        {"content-encoding", offsetof(struct pg_httpc_req, content_encoding)},
-        {"retry-after", offsetof(struct pg_httpc_req, retry_after)},
-    };
-    const char *colon = memchr(data, ':', n);
-    if (colon == NULL)
-        return n;
-    size_t nlen = (size_t)(colon - data);
-    if (r->capture_name && nlen == strlen(r->capture_name) &&
-        strncasecmp(data, r->capture_name, nlen) == 0) {
-        capture(&r->captured, colon + 1, n - nlen - 1);
-        return n;
-    }
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        if (nlen == strlen(want[i].name) && strncasecmp(data, want[i].name, nlen) == 0) {
-            capture((char **)((char *)r + want[i].off), colon + 1, n - nlen - 1);
-            break;
-        }
-    }
-    return n;
 }
 
 /* Retry-After as delay-seconds or an HTTP date, in ms from now; -1 when absent/invalid. */
@@ -258,6 +210,193 @@ static double elapsed_s(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/* Copies what the final response's headers said into resp (borrowed from r). */
+static void resp_headers(const struct pg_httpc_req *r, struct pg_httpc_resp *resp)
+{
+    resp->content_type = r->content_type;
+    resp->content_encoding = r->content_encoding;
+    resp->retry_after_ms = retry_after_ms(r->retry_after);
+    resp->captured = r->captured;
+}
+
+/* Appends n bytes to the body buffer, which never grows past max_body (the caller checked
+ * that n fits). Returns 0, or -1 on OOM (r->nomem set). */
+static int body_append(struct pg_httpc_req *r, const char *data, size_t n)
+{
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap;
+        if (cap == 0) { /* first bytes: the announced size, if any (bounded) */
+            curl_off_t cl = -1;
+            curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+            cap = PG_HTTPC_BODY_FIRST;
+            if (cl > 0 && (uint64_t)cl <= PG_HTTPC_BODY_FIRST_MAX && (uint64_t)cl <= r->max_body)
+                cap = (size_t)cl;
+            if (cap > r->max_body)
+                cap = r->max_body;
+        }
+        while (cap < r->len + n)
+            cap = cap > r->max_body / 2 ? r->max_body : cap * 2;
+        uint8_t *b = realloc(r->buf, cap + 1);
+        if (b == NULL) {
+            r->nomem = 1;
+            return -1;
+        }
+        r->buf = b;
+        r->cap = cap;
+    }
+    memcpy(r->buf + r->len, data, n);
+    r->len += n;
+    r->buf[r->len] = '\0';
+    return 0;
+}
+
+/* Streaming mode, first body byte of the final response: picks what happens to the body
+ * and tells on_head. Returns 0, or -1 when on_head stopped the transfer. */
+static int stream_begin(struct pg_httpc_req *r)
+{
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    r->body_mode = status >= 200 && status < 300 ? PG_HTTPC_BODY_STREAM : PG_HTTPC_BODY_GATHER;
+    if (r->on_head == NULL)
+        return 0;
+    struct pg_httpc_resp head = {.status = status, .body = (const uint8_t *)""};
+    resp_headers(r, &head);
+    head.duration_s = elapsed_s(&r->start);
+    return r->on_head(r->ud, &head) < 0 ? -1 : 0;
+}
+
+/* Streaming mode write function: returns n, or 0 to abort (reason in r). */
+static size_t stream_write(struct pg_httpc_req *r, const char *data, size_t n)
+{
+    if (r->body_mode == PG_HTTPC_BODY_UNSEEN && stream_begin(r) < 0) {
+        r->stopped = 1;
+        return 0;
+    }
+    if (r->body_mode == PG_HTTPC_BODY_GATHER) { /* an error answer: keep its start */
+        size_t keep = n < r->max_body - r->len ? n : r->max_body - r->len;
+        return keep == 0 || body_append(r, data, keep) == 0 ? n : 0;
+    }
+    if (r->on_chunk) {
+        if (r->on_chunk(r->ud, data, n) >= 0)
+            return n;
+        r->stopped = 1;
+        return 0;
+    }
+    switch (pg_linesplit_feed(&r->lines, data, n, r->on_line, r->ud)) {
+    case 0: return n;
+    case PG_LINESPLIT_STOPPED: r->stopped = 1; return 0;
+    case PG_LINESPLIT_TOO_LONG: r->too_large = 1; return 0;
+    default: r->nomem = 1; return 0;
+    }
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct pg_httpc_req *r = userp;
+    size_t n = size * nmemb;
+    if (r->stream)
+        return stream_write(r, data, n);
+    if (n > r->max_body - r->len) {
+        r->too_large = 1;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    return body_append(r, data, n) == 0 ? n : 0;
+}
+
+/* Stores a copy of the trimmed value [v, v+n) in *slot. */
+static void capture(char **slot, const char *v, size_t n)
+{
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    char *s = strndup(v, n);
+    if (s == NULL)
+        return;
+    free(*slot);
+    *slot = s;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct pg_httpc_req *r = userp;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        /* a new response (redirect, 1xx, proxy CONNECT): forget the previous one */
+        free(r->content_type);
+        free(r->content_encoding);
+        free(r->retry_after);
+        free(r->captured);
+        r->content_type = r->content_encoding = r->retry_after = r->captured = NULL;
+        r->len = 0;
+        r->body_mode = PG_HTTPC_BODY_UNSEEN;
+        pg_linesplit_reset(&r->lines);
+        return n;
+    }
+    static const struct {
+        const char *name;
+        size_t off;
+    } want[] = {
+        {"content-type", offsetof(struct pg_httpc_req, content_type)},
+        {"content-encoding", offsetof(struct pg_httpc_req, content_encoding)},
+        {"retry-after", offsetof(struct pg_httpc_req, retry_after)},
+    };
+    const char *colon = memchr(data, ':', n);
+    if (colon == NULL)
+        return n;
+    size_t nlen = (size_t)(colon - data);
+    if (r->capture_name && nlen == strlen(r->capture_name) &&
+        strncasecmp(data, r->capture_name, nlen) == 0) {
+        capture(&r->captured, colon + 1, n - nlen - 1);
+        return n;
+    }
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (nlen == strlen(want[i].name) && strncasecmp(data, want[i].name, nlen) == 0) {
+            capture((char **)((char *)r + want[i].off), colon + 1, n - nlen - 1);
+            break;
+        }
+    }
+    return n;
+}
+
+/* Writes why the transfer failed into err: one of on_write's reasons, else Go's style
+ * 'Get "http://host/path": reason' with the URL's password redacted. Sets the failure kind
+ * in resp. */
+static void fail_text(const struct pg_httpc_req *r, CURLcode result, struct pg_httpc_resp *resp,
+                      char *err, size_t errlen)
+{
+    if (r->too_large) {
+        resp->too_large = 1;
+        if (r->stream)
+            snprintf(err, errlen, "line exceeds limit of %zu bytes", r->lines.max);
+        else
+            snprintf(err, errlen, "body exceeds limit of %zu bytes", r->max_body);
+        return;
+    }
+    if (r->stopped) {
+        resp->stopped = 1;
+        snprintf(err, errlen, "stream stopped by the caller");
+        return;
+    }
+    char verb[16];
+    size_t i = 0;
+    for (; r->method[i] && i < sizeof(verb) - 1; i++)
+        verb[i] = i == 0 ? r->method[i] : (char)tolower((unsigned char)r->method[i]);
+    verb[i] = '\0';
+    const char *why = r->nomem       ? "out of memory"
+                      : r->errbuf[0] ? r->errbuf
+                                     : curl_easy_strerror(result);
+    char shown[512];
+    pg_httpc_redact_url(r->url, shown, sizeof(shown));
+    snprintf(err, errlen, "%s \"%s\": %s", verb, shown, why);
+    size_t n = strlen(err);
+    while (n > 0 && isspace((unsigned char)err[n - 1]))
+        err[--n] = '\0'; /* curl's messages may end in a space or newline */
+    resp->timed_out = !r->nomem && result == CURLE_OPERATION_TIMEDOUT;
+}
+
 static void on_done(void *ud, CURL *easy, CURLcode result)
 {
     struct pg_httpc_req *r = ud;
@@ -268,41 +407,22 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
     resp.status = status;
     resp.duration_s = elapsed_s(&r->start);
     resp.retry_after_ms = -1;
-    if (result != CURLE_OK || r->too_large) {
+    if (result == CURLE_OK && r->on_line && r->body_mode == PG_HTTPC_BODY_STREAM &&
+        pg_linesplit_finish(&r->lines, r->on_line, r->ud) != 0)
+        r->stopped = 1; /* the unterminated last line was refused */
+    if (result != CURLE_OK || r->too_large || r->stopped || r->nomem) {
         resp.failed = 1;
-        if (r->too_large) {
-            resp.too_large = 1;
-            snprintf(err, sizeof(err), "body exceeds limit of %zu bytes", r->max_body);
-        } else {
-            /* Go's style: Get "http://host/path": reason */
-            char verb[16];
-            size_t i = 0;
-            for (; r->method[i] && i < sizeof(verb) - 1; i++)
-                verb[i] = i == 0 ? r->method[i] : (char)tolower((unsigned char)r->method[i]);
-            verb[i] = '\0';
-            const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(result);
-            char shown[512];
-            pg_httpc_redact_url(r->url, shown, sizeof(shown));
-            snprintf(err, sizeof(err), "%s \"%s\": %s", verb, shown, why);
-            size_t n = strlen(err);
-            while (n > 0 && isspace((unsigned char)err[n - 1]))
-                err[--n] = '\0'; /* curl's messages may end in a space or newline */
-            resp.timed_out = result == CURLE_OPERATION_TIMEDOUT;
-        }
+        fail_text(r, result, &resp, err, sizeof(err));
         resp.error = err;
         resp.body = (const uint8_t *)"";
         resp.len = 0;
     } else {
-        resp.body = r->buf ? r->buf : (const uint8_t *)"";
+        resp.body = r->len ? r->buf : (const uint8_t *)"";
         resp.len = r->len;
     }
-    if (!resp.failed || status > 0) {
-        /* on failure after a response started (e.g. too large) the headers still inform */
-        resp.content_type = r->content_type;
-        resp.content_encoding = r->content_encoding;
-        resp.retry_after_ms = retry_after_ms(r->retry_after);
-        resp.captured = r->captured;
-    }
+    /* on failure after a response started (e.g. too large) the headers still inform */
+    if (!resp.failed || status > 0)
+        resp_headers(r, &resp);
     /* nothing of the handle is needed any more: back to the pool before the callback,
      * which may start requests that reuse it */
     pg_curlm_easy_put(r->m, easy);
@@ -311,16 +431,10 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
     req_free(r);
 }
 
-void pg_httpc_lists_free(struct pg_httpc_lists *l)
-{
-    if (l == NULL)
-        return;
-    curl_slist_free_all(l->headers);
-    curl_slist_free_all(l->connect_to);
-    l->headers = l->connect_to = NULL;
-}
-
-int pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
+/* Appends the header line formatted from fmt to l->headers ("Name;" is curl's spelling of
+ * an empty value). Returns 0, or -1 on OOM (the list is unchanged). */
+static int __attribute__((format(printf, 2, 3)))
+pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
 {
     char *line;
     va_list ap;
@@ -337,8 +451,14 @@ int pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
     return 0;
 }
 
-int pg_httpc_server_name(CURL *easy, const char *url, const char *server_name,
-                         struct pg_httpc_lists *l, char *err, size_t errlen)
+/* TLS server name for an https url already set on easy (nothing is done for other
+ * schemes, as in Prometheus): libcurl has no SNI override, so the URL's host is replaced
+ * by server_name (SNI and the certificate check then use it), CURLOPT_CONNECT_TO maps
+ * server_name:port back to the original host:port (l->connect_to), and a Host header
+ * with the original host[:port] is appended to l->headers. Returns 0, or -1 with a
+ * reason in err (invalid URL or server_name, OOM). */
+static int pg_httpc_server_name(CURL *easy, const char *url, const char *server_name,
+                                struct pg_httpc_lists *l, char *err, size_t errlen)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *newurl = NULL;
@@ -402,8 +522,17 @@ out:
         }                                                                                          \
     } while (0)
 
-int pg_httpc_apply(CURL *e, const char *url, const struct pg_cfg_http *h, struct pg_httpc_lists *l,
-                   char *err, size_t errlen)
+/* Sets url (borrowed; copied by curl) on e together with what every profgate request has
+ * (http and https only, also on redirects; no signals; the User-Agent) and applies the
+ * config's HTTP client options h (borrowed; may be NULL: follow redirects, no proxy, TLS
+ * defaults): follow_redirects (at most 10), proxy_url (otherwise none, also not from the
+ * environment), basic auth, "Authorization: <type> <credentials>", tls_config (ca_file,
+ * cert_file, key_file, insecure_skip_verify, server_name as pg_httpc_server_name) and the
+ * extra headers, appended to l->headers. Does not set CURLOPT_HTTPHEADER, the method,
+ * callbacks or timeouts. Returns 0, or -1 with a reason in err (a curl option refused, an
+ * invalid URL or server_name, OOM); the lists may then hold some entries. */
+static int pg_httpc_apply(CURL *e, const char *url, const struct pg_cfg_http *h,
+                          struct pg_httpc_lists *l, char *err, size_t errlen)
 {
     SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -455,6 +584,56 @@ oom:
     return -1;
 }
 
+/* The method, and the body of a POST or custom method. */
+static int configure_method(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char *err,
+                            size_t errlen)
+{
+    CURL *e = r->easy;
+    if (strcmp(r->method, "GET") == 0) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(r->method, "POST") == 0) {
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        SET(CURLOPT_POSTFIELDS, r->post ? (const char *)r->post : "");
+        /* a followed 301/302/303 must resend the POST, not turn it into a GET that a
+         * landing page could answer 200 (a push would then count as delivered) */
+        SET(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+        /* no 100-continue round trip: send the body right away */
+        if (pg_httpc_add_header(&r->lists, "Expect:") != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    } else if (strcmp(r->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        SET(CURLOPT_CUSTOMREQUEST, r->method);
+        if (r->post) {
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+            SET(CURLOPT_POSTFIELDS, (const char *)r->post);
+        }
+    }
+    return 0;
+}
+
+/* The opts' PEM blobs (copied by curl), after pg_httpc_apply: they win over its files. */
+static int configure_pem(CURL *e, const struct pg_httpc_opts *o, char *err, size_t errlen)
+{
+    if (o->ca_pem.data) {
+        struct curl_blob b = {(void *)o->ca_pem.data, o->ca_pem.len, CURL_BLOB_COPY};
+        SET(CURLOPT_CAINFO_BLOB, &b);
+    }
+    if (o->cert_pem.data) {
+        struct curl_blob b = {(void *)o->cert_pem.data, o->cert_pem.len, CURL_BLOB_COPY};
+        SET(CURLOPT_SSLCERT_BLOB, &b);
+        SET(CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (o->key_pem.data) {
+        struct curl_blob b = {(void *)o->key_pem.data, o->key_pem.len, CURL_BLOB_COPY};
+        SET(CURLOPT_SSLKEY_BLOB, &b);
+        SET(CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    return 0;
+}
+
 static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char *err,
                      size_t errlen)
 {
@@ -473,35 +652,20 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
     SET(CURLOPT_BUFFERSIZE, (long)rb);
     if (o->timeout_ms > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-
-    if (strcmp(r->method, "GET") == 0) {
-        SET(CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(r->method, "POST") == 0) {
-        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        SET(CURLOPT_POSTFIELDS, r->post ? (const char *)r->post : "");
-        /* a followed 301/302/303 must resend the POST, not turn it into a GET that a
-         * landing page could answer 200 (a push would then count as delivered) */
-        SET(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
-        /* no 100-continue round trip: send the body right away */
-        if (pg_httpc_add_header(l, "Expect:") != 0)
-            goto oom;
-    } else if (strcmp(r->method, "HEAD") == 0) {
-        SET(CURLOPT_NOBODY, 1L);
-    } else {
-        SET(CURLOPT_CUSTOMREQUEST, r->method);
-        if (r->post) {
-            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-            SET(CURLOPT_POSTFIELDS, (const char *)r->post);
-        }
-    }
-
+    if (o->connect_timeout_ms > 0)
+        SET(CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+    if (o->tcp_keepalive)
+        SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    if (configure_method(r, o, err, errlen) != 0)
+        return -1;
     if (o->accept_gzip && pg_httpc_add_header(l, "Accept-Encoding: gzip") != 0)
         goto oom;
     if (o->fresh_connection) {
         SET(CURLOPT_FORBID_REUSE, 1L);
         SET(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
     }
-    if (pg_httpc_apply(e, r->url, o->http, l, err, errlen) != 0)
+    if (pg_httpc_apply(e, r->url, o->http, l, err, errlen) != 0 ||
+        configure_pem(e, o, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < o->n_headers; i++) {
         if (o->headers[i] && pg_httpc_add_header(l, "%s", o->headers[i]) != 0)
@@ -516,6 +680,28 @@ oom:
 }
 
 #undef SET
+
+/* Streaming mode from the opts: checks the callbacks, bounds lines and the error body. */
+static int stream_setup(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char *err,
+                        size_t errlen)
+{
+    if (o->on_line && o->on_chunk) {
+        snprintf(err, errlen, "on_line and on_chunk are exclusive");
+        return -1;
+    }
+    r->stream = o->on_line || o->on_chunk;
+    if (o->on_head && !r->stream) {
+        snprintf(err, errlen, "on_head needs on_line or on_chunk");
+        return -1;
+    }
+    r->on_head = o->on_head;
+    r->on_line = o->on_line;
+    r->on_chunk = o->on_chunk;
+    pg_linesplit_init(&r->lines, o->max_line ? o->max_line : PG_HTTPC_DEFAULT_MAX_LINE);
+    if (r->stream && !o->max_body)
+        r->max_body = PG_HTTPC_DEFAULT_ERROR_BODY;
+    return 0;
+}
 
 struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_opts *o,
                                     pg_httpc_done_fn done, void *ud, char *err, size_t errlen)
@@ -539,6 +725,8 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
     r->done = done;
     r->ud = ud;
     r->max_body = o->max_body ? o->max_body : PG_HTTPC_DEFAULT_MAX_BODY;
+    if (stream_setup(r, o, err, errlen) != 0)
+        goto fail;
     r->url = strdup(o->url);
     r->method = strdup(o->method && *o->method ? o->method : "GET");
     r->easy = pg_curlm_easy_get(m);

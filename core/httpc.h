@@ -1,19 +1,33 @@
 /* httpc.h - one asynchronous HTTP request on the shared curl multi driver.
  *
  * The client side of every profgate HTTP exchange (scrapes, remote_write, HTTP-based
- * discovery) is a struct pg_httpc_req: configure it with pg_httpc_opts (method, URL,
- * the config's HTTP client options: basic auth, authorization, tls_config, proxy_url,
- * follow_redirects, extra headers), start it, and get exactly one completion callback
- * from the loop with status, headers of interest and the body. The response body is
- * bounded: a body longer than max_body (as sent on the wire; no transparent decoding is
+ * discovery, the Kubernetes API) is a struct pg_httpc_req: configure it with pg_httpc_opts
+ * (method, URL, the config's HTTP client options: basic auth, authorization, tls_config,
+ * proxy_url, follow_redirects, extra headers), start it, and get exactly one completion
+ * callback from the loop with status, headers of interest and the body. The response body
+ * is bounded: a body longer than max_body (as sent on the wire; no transparent decoding is
  * done) fails the request with "body exceeds limit of N bytes" without buffering more.
  * Every request carries "User-Agent: profgate/<version>".
+ *
+ * Streaming mode (opts.on_line or opts.on_chunk set), for long-lived requests such as
+ * Kubernetes watches: the body of a 2xx final response is not gathered but handed over as
+ * it arrives, either chunk by chunk as curl receives it (on_chunk) or line by line
+ * (on_line: core/linesplit.h, each line without its '\n', empty lines skipped, an
+ * unterminated last line delivered when the transfer ends without error). One line is
+ * bounded by max_line: a longer line fails the request (too_large) without buffering it.
+ * There is no overall body limit: bound the request with timeout_ms or cancel it. on_head,
+ * when set, gets the final response's status and headers before its first chunk or line.
+ * The body of a non-2xx final response is not streamed: it is gathered for done, truncated
+ * (not failed) at max_body (0 = 64 KiB), so an error answer (a watch's 410 Gone, a 403) is
+ * reported with its text. Any of these callbacks returning a negative value stops the
+ * transfer; done then reports it failed with resp->stopped set. They run on the loop
+ * inside curl's callbacks, so they must not start or cancel requests (done may).
  *
  * Memory per request in flight: libcurl's receive buffer is sized per request
  * (recv_buffer; small for requests that wait long, such as CPU profiles held for
  * seconds=), the easy handle comes from the driver's pool (pg_curlm_easy_get) and the
  * body buffer is allocated when the first byte arrives (at Content-Length when known) and
- * doubled on demand.
+ * doubled on demand; a streamed body holds at most the line in progress (max_line).
  *
  * The options type is the config's struct pg_cfg_http (config/config.h, read only; no
  * function of the config module is called). */
@@ -34,10 +48,12 @@ struct pg_httpc_resp {
     long status;         /* HTTP status of the final response, 0 when none arrived */
     int failed;          /* 1 when the transfer failed (no usable response): error set */
     int timed_out;       /* 1 when the failure was the timeout */
-    int too_large;       /* 1 when the failure was max_body */
+    int too_large;       /* 1 when the failure was max_body (streaming: max_line) */
+    int stopped;         /* streaming: 1 when the failure was a callback stopping it */
     const char *error;   /* one-line reason when failed, else NULL, e.g.
                             "Get \"http://x/y\": connection refused" style text */
-    const uint8_t *body; /* response body (never NULL; may be empty) */
+    const uint8_t *body; /* response body (never NULL; may be empty; a NUL byte follows it,
+                            not counted in len); streaming: the body of a non-2xx answer */
     size_t len;
     const char *content_type;     /* Content-Type header value or NULL */
     const char *content_encoding; /* Content-Encoding header value or NULL */
@@ -50,6 +66,22 @@ struct pg_httpc_resp {
  * transport failure). The request is freed right after the callback returns: do not
  * cancel it from inside. Never called from inside pg_httpc_start or pg_httpc_cancel. */
 typedef void (*pg_httpc_done_fn)(void *ud, const struct pg_httpc_resp *resp);
+
+/* Streaming mode: called with the next chunk of the body, or with the next complete line
+ * (not NUL-terminated), borrowed for the call. Returns 0 to go on, a negative value to
+ * stop the transfer. Same type as pg_linesplit_fn. */
+typedef int (*pg_httpc_data_fn)(void *ud, const char *data, size_t len);
+
+/* Streaming mode: called at most once, when the body of the final response begins (not for
+ * an empty body), with its status and headers (head->body empty, head->duration_s the time
+ * to the first byte). Returns 0 to go on, a negative value to stop the transfer. */
+typedef int (*pg_httpc_head_fn)(void *ud, const struct pg_httpc_resp *head);
+
+/* TLS material in memory (PEM), copied at start; data NULL = none. */
+struct pg_httpc_pem {
+    const void *data;
+    size_t len;
+};
 
 /* Bounds and default of pg_httpc_opts.recv_buffer (libcurl's CURLOPT_BUFFERSIZE limits). */
 #define PG_HTTPC_RECV_BUFFER_MIN 1024
@@ -78,17 +110,29 @@ struct pg_httpc_opts {
                                    PG_HTTPC_RECV_BUFFER_DEFAULT. The minimum suits requests
                                    that wait long for their answer (a 220 KB body then costs
                                    ~0.1 ms more CPU in recv calls than with the default) */
+    int64_t connect_timeout_ms; /* bound of connection setup; 0 = libcurl's (300 s) */
+    int tcp_keepalive;          /* TCP keep-alive probes, for connections quiet for long */
+    /* PEM taking the place of http's tls_config files (e.g. a kubeconfig's *-data fields):
+     * CA certificates, client certificate, client key */
+    struct pg_httpc_pem ca_pem, cert_pem, key_pem;
+    /* streaming mode (see above): on_line or on_chunk, not both; on_head only with them */
+    pg_httpc_head_fn on_head;
+    pg_httpc_data_fn on_line;
+    pg_httpc_data_fn on_chunk;
+    size_t max_line; /* on_line: bound of one line in bytes; 0 = 1 MiB */
 };
 
-/* Starts a request on m (borrowed; must outlive the request). All of o is copied.
- * Returns the request (owned by the driver until done runs; keep the pointer only to
- * cancel it), or NULL with a reason in err on a setup failure (bad TLS file names are
- * reported when the transfer runs, through done). */
+/* Starts a request on m (borrowed; must outlive the request). All of o is copied (o->http
+ * is read during the call only). done and the streaming callbacks get ud. Returns the
+ * request (owned by the driver until done runs; keep the pointer only to cancel it), or
+ * NULL with a reason in err on a setup failure (bad TLS file names are reported when the
+ * transfer runs, through done). */
 struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_opts *o,
                                     pg_httpc_done_fn done, void *ud, char *err, size_t errlen);
 
-/* Cancels a running request: the transfer is aborted, done is not called, everything is
- * freed. Accepts NULL. */
+/* Cancels a running request (a long-lived stream too): the transfer is aborted, done is
+ * not called, everything is freed. Not from inside the request's own callbacks. Accepts
+ * NULL. */
 void pg_httpc_cancel(struct pg_httpc_req *r);
 
 /* Writes url into out with a userinfo password replaced, as Prometheus shows secrets:
@@ -105,46 +149,5 @@ void pg_httpc_status_error(long status, char *out, size_t outlen);
 
 /* Returns "profgate/<version>". */
 const char *pg_httpc_user_agent(void);
-
-/* ---- for clients that drive their own easy handles (e.g. the Kubernetes client) ---- */
-
-/* The curl lists a configured easy handle points into. They must outlive the transfer:
- * the caller owns them (zero-initialise) and frees them with pg_httpc_lists_free after
- * curl_easy_cleanup of the handle. */
-struct pg_httpc_lists {
-    struct curl_slist *headers;    /* request header lines; the caller sets
-                                      CURLOPT_HTTPHEADER to it once it added its own */
-    struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of tls server_name (set here) */
-};
-
-/* Frees both lists and zeroes l. Accepts NULL. */
-void pg_httpc_lists_free(struct pg_httpc_lists *l);
-
-/* Appends the header line formatted from fmt to l->headers ("Name;" is curl's spelling of
- * an empty value). Returns 0, or -1 on OOM (the list is unchanged). */
-int pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Sets url (borrowed; copied by curl) on easy together with what every profgate request
- * has (http and https only, also on redirects; no signals; the User-Agent) and applies the
- * config's HTTP client options http (borrowed; may be NULL: follow redirects, no proxy,
- * TLS defaults): follow_redirects (at most 10), proxy_url (otherwise none, also not from
- * the environment), basic auth, "Authorization: <type> <credentials>", tls_config
- * (ca_file, cert_file, key_file, insecure_skip_verify, server_name as
- * pg_httpc_server_name) and the extra headers, appended to l->headers. Does not set
- * CURLOPT_HTTPHEADER (see struct pg_httpc_lists), the method, callbacks or timeouts.
- * Returns 0, or -1 with a reason in err (a curl option refused, an invalid URL or
- * server_name, OOM); the lists may then hold some entries (free them as usual). */
-int pg_httpc_apply(CURL *easy, const char *url, const struct pg_cfg_http *http,
-                   struct pg_httpc_lists *l, char *err, size_t errlen);
-
-/* TLS server name for an https url already set on easy (nothing is done for other
- * schemes, as in Prometheus): libcurl has no SNI override, so the URL's host is replaced
- * by server_name (SNI and the certificate check then use it), CURLOPT_CONNECT_TO maps
- * server_name:port back to the original host:port (l->connect_to), and a Host header
- * with the original host[:port] is appended to l->headers. Returns 0, or -1 with a
- * reason in err (invalid URL or server_name, OOM). */
-int pg_httpc_server_name(CURL *easy, const char *url, const char *server_name,
-                         struct pg_httpc_lists *l, char *err, size_t errlen);
 
 #endif

@@ -1,15 +1,15 @@
-/* client.c - the Kubernetes API client (see client.h): line splitter, kubeconfig
- * parsing (libyaml document API), authentication resolution and asynchronous GETs on the
- * curl multi driver.
+/* client.c - the Kubernetes API client (see client.h): kubeconfig parsing (libyaml
+ * document API), authentication resolution and asynchronous GETs.
  *
- * Every request builds its own easy handle: Accept: application/json, then what every
- * profgate request has and, with api_server, the config's HTTP client options
- * (pg_httpc_apply of core/httpc.h); otherwise the kubeconfig's or in-cluster settings:
- * TLS (CA file or blob, client cert/key file or blob, verification, tls-server-name),
- * proxy, basic auth or "Authorization: Bearer <token>" (token read from its file when the
- * file's mtime changed). The write function is either a bounded whole-body buffer or a
- * line splitter. Error texts and the logged server name show a URL password as
- * "<secret>" and carry no '"' (they are logged as quoted logfmt values). */
+ * Every request is a core/httpc request (pooled easy handle on the shared curl multi):
+ * a LIST gathers its body, a WATCH uses httpc's streaming mode (lines). It carries
+ * "Accept: application/json" and, with api_server, the config's HTTP client options;
+ * otherwise the kubeconfig's or in-cluster settings, turned into the same options: TLS
+ * (CA, client cert and key as files, or their *-data as PEM in memory; verification,
+ * tls-server-name), proxy, and "Authorization: Bearer <token>" (token read from its file
+ * when the file's mtime changed) or basic auth. Error texts and the logged server name
+ * show a URL password as "<secret>" and carry no '"' (they are logged as quoted logfmt
+ * values). */
 #include "discovery/kubernetes/client.h"
 
 #include <ctype.h>
@@ -27,80 +27,7 @@
 
 #define PG_KUBE_ERRBODY_MAX ((size_t)64 << 10)
 #define PG_KUBE_TOKEN_MAX ((size_t)1 << 20)
-
-/* ---- line splitter ------------------------------------------------------------------- */
-
-void pg_kube_lines_init(struct pg_kube_lines *l, size_t max)
-{
-    memset(l, 0, sizeof(*l));
-    l->max = max ? max : 1;
-}
-
-void pg_kube_lines_reset(struct pg_kube_lines *l)
-{
-    free(l->buf);
-    l->buf = NULL;
-    l->len = l->cap = 0;
-}
-
-static int lines_append(struct pg_kube_lines *l, const char *data, size_t n)
-{
-    if (n > l->max - l->len)
-        return -2;
-    if (l->len + n > l->cap) {
-        size_t cap = l->cap ? l->cap : 4096;
-        while (cap < l->len + n)
-            cap = cap > l->max / 2 ? l->max : cap * 2;
-        if (cap > l->max)
-            cap = l->max; /* never hold more than max bytes */
-        char *b = realloc(l->buf, cap);
-        if (!b)
-            return -3;
-        l->buf = b;
-        l->cap = cap;
-    }
-    memcpy(l->buf + l->len, data, n);
-    l->len += n;
-    return 0;
-}
-
-int pg_kube_lines_feed(struct pg_kube_lines *l, const char *data, size_t n, pg_kube_line_fn fn,
-                       void *ud)
-{
-    while (n > 0) {
-        const char *nl = memchr(data, '\n', n);
-        if (!nl)
-            return lines_append(l, data, n);
-        size_t part = (size_t)(nl - data);
-        if (l->len == 0) {
-            /* the whole line is in this chunk: no copy */
-            if (part > l->max)
-                return -2;
-            if (part > 0 && fn(ud, data, part) < 0)
-                return -1;
-        } else {
-            int rc = lines_append(l, data, part);
-            if (rc < 0)
-                return rc;
-            size_t len = l->len;
-            l->len = 0;
-            if (fn(ud, l->buf, len) < 0)
-                return -1;
-        }
-        data = nl + 1;
-        n -= part + 1;
-    }
-    return 0;
-}
-
-int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud)
-{
-    if (l->len == 0)
-        return 0;
-    size_t len = l->len;
-    l->len = 0;
-    return fn(ud, l->buf, len) < 0 ? -1 : 0;
-}
+#define PG_KUBE_CONNECT_TIMEOUT_MS 10000
 
 /* ---- log-safe text ------------------------------------------------------------------- */
 
@@ -468,7 +395,7 @@ const char *pg_kube_client_own_namespace(const struct pg_kube_client *c)
 
 /* The bearer token to send (borrowed), re-reading the token file when it changed; NULL
  * when there is none. */
-static const char *client_token(struct pg_kube_client *c)
+static char *client_token(struct pg_kube_client *c)
 {
     if (c->kc.token_file) {
         struct stat st;
@@ -495,231 +422,81 @@ static const char *client_token(struct pg_kube_client *c)
 /* ---- requests ------------------------------------------------------------------------ */
 
 struct pg_kube_req {
-    struct pg_curlm *m;
-    CURL *easy;
-    struct pg_httpc_lists lists; /* headers and connect_to of easy */
-    pg_kube_line_fn on_line;
+    struct pg_httpc_req *http; /* the running request (core/httpc owns it until done) */
     pg_kube_done_fn done;
     void *ud;
-    char *url;
-    char *log_url; /* url with its password redacted, for error texts */
-    size_t max;
-    /* whole body, or the error body of a stream */
-    char *buf;
-    size_t len, cap;
-    struct pg_kube_lines lines;
-    int status_known; /* stream: 1 = 200 (lines), 2 = other (buffer) */
-    int too_large, line_err, stopped;
-    struct timespec start;
-    char errbuf[CURL_ERROR_SIZE];
+    pg_kube_line_fn on_line; /* a watch: its lines go there, else NULL */
+    size_t max;              /* body or line limit */
+    char *log_url;           /* the URL with its password redacted, for error texts */
 };
 
 static void req_free(struct pg_kube_req *r)
 {
-    if (!r)
-        return;
-    if (r->easy)
-        curl_easy_cleanup(r->easy);
-    pg_httpc_lists_free(&r->lists);
-    pg_kube_lines_reset(&r->lines);
-    free(r->url);
     free(r->log_url);
-    free(r->buf);
     free(r);
 }
 
-static int buf_append(struct pg_kube_req *r, const char *data, size_t n, size_t max)
-{
-    if (n > max - r->len)
-        return -1;
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 16384;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        if (cap > max + 1)
-            cap = max + 1;
-        char *b = realloc(r->buf, cap);
-        if (!b)
-            return -1;
-        r->buf = b;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, data, n);
-    r->len += n;
-    r->buf[r->len] = '\0';
-    return 0;
-}
-
-static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct pg_kube_req *r = userp;
-    size_t n = size * nmemb;
-    if (!r->on_line) {
-        if (buf_append(r, data, n, r->max) < 0) {
-            r->too_large = 1;
-            return 0;
-        }
-        return n;
-    }
-    if (!r->status_known) {
-        long status = 0;
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        r->status_known = status == 200 ? 1 : 2;
-    }
-    if (r->status_known == 2) {
-        if (r->len < PG_KUBE_ERRBODY_MAX)
-            buf_append(r, data, n < PG_KUBE_ERRBODY_MAX - r->len ? n : PG_KUBE_ERRBODY_MAX - r->len,
-                       PG_KUBE_ERRBODY_MAX);
-        return n;
-    }
-    int rc = pg_kube_lines_feed(&r->lines, data, n, r->on_line, r->ud);
-    if (rc == -1) {
-        r->stopped = 1;
-        return 0;
-    }
-    if (rc < 0) {
-        r->line_err = rc;
-        return 0;
-    }
-    return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct pg_kube_req *r = userp;
-    size_t n = size * nmemb;
-    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-        /* a new response (redirect, 1xx): start over */
-        r->status_known = 0;
-        r->len = 0;
-        pg_kube_lines_reset(&r->lines);
-    }
-    return n;
-}
-
-static void on_done(void *ud, CURL *easy, CURLcode result)
+/* core/httpc's answer in the client's terms: its own wording for the limits and a stop,
+ * every error text logfmt-safe. */
+static void on_done(void *ud, const struct pg_httpc_resp *h)
 {
     struct pg_kube_req *r = ud;
-    struct pg_kube_resp resp = {0};
-    char err[CURL_ERROR_SIZE + 512];
-    long status = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    resp.status = status;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    resp.duration_s =
-        (double)(now.tv_sec - r->start.tv_sec) + (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
-    if (result == CURLE_OK && r->on_line && r->status_known == 1) {
-        int rc = pg_kube_lines_finish(&r->lines, r->on_line, r->ud);
-        if (rc == -1)
-            r->stopped = 1;
-    }
-    if (r->too_large) {
-        resp.failed = 1;
-        snprintf(err, sizeof(err), "Get '%s': body exceeds limit of %zu bytes", r->log_url, r->max);
-    } else if (r->line_err) {
-        resp.failed = 1;
-        snprintf(err, sizeof(err), "Get '%s': %s", r->log_url,
-                 r->line_err == -2 ? "watch event line exceeds limit" : "out of memory");
-    } else if (r->stopped) {
-        resp.failed = 1;
-        snprintf(err, sizeof(err), "Get '%s': stream stopped by the watcher", r->log_url);
-    } else if (result != CURLE_OK) {
-        resp.failed = 1;
-        snprintf(err, sizeof(err), "Get '%s': %s", r->log_url,
-                 r->errbuf[0] ? r->errbuf : curl_easy_strerror(result));
-        size_t n = strlen(err);
-        while (n > 0 && isspace((unsigned char)err[n - 1]))
-            err[--n] = '\0';
-    }
-    if (resp.failed) {
+    struct pg_kube_resp resp = {.status = h->status,
+                                .failed = h->failed,
+                                .body = (const char *)h->body,
+                                .len = h->len,
+                                .duration_s = h->duration_s};
+    char err[2048]; /* room for core/httpc's error texts */
+    if (h->failed) {
+        if (h->too_large && r->on_line)
+            snprintf(err, sizeof(err), "Get '%s': watch event line exceeds limit", r->log_url);
+        else if (h->too_large)
+            snprintf(err, sizeof(err), "Get '%s': body exceeds limit of %zu bytes", r->log_url,
+                     r->max);
+        else if (h->stopped)
+            snprintf(err, sizeof(err), "Get '%s': stream stopped by the watcher", r->log_url);
+        else
+            snprintf(err, sizeof(err), "%s", h->error); /* Get "<redacted URL>": reason */
         pg_kube_log_safe(err);
         resp.error = err;
     }
-    resp.body = r->buf ? r->buf : "";
-    resp.len = r->len;
     r->done(r->ud, &resp);
     req_free(r);
 }
 
-static int configure(struct pg_kube_client *c, struct pg_kube_req *r, int64_t timeout_ms, char *err,
-                     size_t errlen)
+/* The HTTP client options of a kubeconfig or in-cluster client for one request, in h and
+ * o (pointing into c): proxy, TLS (files, or PEM data instead), tls-server-name, and
+ * "Authorization: Bearer <token>" (token file re-read when changed) or basic auth. */
+static void kubeconfig_http(struct pg_kube_client *c, struct pg_cfg_http *h,
+                            struct pg_httpc_opts *o)
 {
-    CURL *e = r->easy;
     const struct pg_kube_kubeconfig *k = &c->kc;
-    struct pg_httpc_lists *l = &r->lists;
-#define SET(opt, val)                                                                              \
-    do {                                                                                           \
-        if (curl_easy_setopt(e, opt, val) != CURLE_OK) {                                           \
-            snprintf(err, errlen, "setting %s failed", #opt);                                      \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
-    SET(CURLOPT_ERRORBUFFER, r->errbuf);
-    SET(CURLOPT_WRITEFUNCTION, on_write);
-    SET(CURLOPT_WRITEDATA, r);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, r);
-    SET(CURLOPT_HTTPGET, 1L);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    if (timeout_ms > 0)
-        SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    if (pg_httpc_add_header(l, "Accept: application/json") < 0)
-        goto oom;
-    /* api_server: the config's HTTP client options; kubeconfig or in-cluster: none here
-     * (redirects followed, no proxy), the kubeconfig's settings follow */
-    if (pg_httpc_apply(e, r->url, c->http, l, err, errlen) < 0)
-        return -1;
-
-    if (!c->http) { /* kubeconfig or in-cluster */
-        if (k->proxy_url)
-            SET(CURLOPT_PROXY, k->proxy_url);
-        if (k->ca_data) {
-            struct curl_blob b = {k->ca_data, k->ca_len, CURL_BLOB_COPY};
-            SET(CURLOPT_CAINFO_BLOB, &b);
-        } else if (k->ca_file) {
-            SET(CURLOPT_CAINFO, k->ca_file);
-        }
-        if (k->cert_data) {
-            struct curl_blob b = {k->cert_data, k->cert_len, CURL_BLOB_COPY};
-            SET(CURLOPT_SSLCERT_BLOB, &b);
-            SET(CURLOPT_SSLCERTTYPE, "PEM");
-        } else if (k->cert_file) {
-            SET(CURLOPT_SSLCERT, k->cert_file);
-        }
-        if (k->key_data) {
-            struct curl_blob b = {k->key_data, k->key_len, CURL_BLOB_COPY};
-            SET(CURLOPT_SSLKEY_BLOB, &b);
-            SET(CURLOPT_SSLKEYTYPE, "PEM");
-        } else if (k->key_file) {
-            SET(CURLOPT_SSLKEY, k->key_file);
-        }
-        if (k->insecure_skip_verify) {
-            SET(CURLOPT_SSL_VERIFYPEER, 0L);
-            SET(CURLOPT_SSL_VERIFYHOST, 0L);
-        }
-        if (k->tls_server_name &&
-            pg_httpc_server_name(e, r->url, k->tls_server_name, l, err, errlen) < 0) {
-            snprintf(err, errlen, "invalid tls-server-name '%s'", k->tls_server_name);
-            return -1;
-        }
-        const char *tok = client_token(c);
-        if (tok && *tok) {
-            if (pg_httpc_add_header(l, "Authorization: Bearer %s", tok) < 0)
-                goto oom;
-        } else if (k->username) {
-            SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-            SET(CURLOPT_USERNAME, k->username);
-            SET(CURLOPT_PASSWORD, k->password ? k->password : "");
-        }
+    memset(h, 0, sizeof(*h));
+    pg_labels_init(&h->headers);
+    h->follow_redirects = 1;
+    h->proxy_url = k->proxy_url;
+    h->tls.ca_file = k->ca_data ? NULL : k->ca_file;
+    h->tls.cert_file = k->cert_data ? NULL : k->cert_file;
+    h->tls.key_file = k->key_data ? NULL : k->key_file;
+    h->tls.server_name = k->tls_server_name;
+    h->tls.insecure_skip_verify = k->insecure_skip_verify;
+    o->ca_pem = (struct pg_httpc_pem){k->ca_data, k->ca_len};
+    o->cert_pem = (struct pg_httpc_pem){k->cert_data, k->cert_len};
+    o->key_pem = (struct pg_httpc_pem){k->key_data, k->key_len};
+    char *tok = client_token(c);
+    if (tok && *tok) {
+        h->auth_credentials = tok; /* type Bearer */
+    } else if (k->username) {
+        h->basic_auth_username = k->username;
+        h->basic_auth_password = k->password;
     }
-    SET(CURLOPT_HTTPHEADER, l->headers);
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-    return -1;
-#undef SET
+}
+
+/* Hands a watch line to the caller's callback, with the caller's ud. */
+static int watch_line(void *ud, const char *line, size_t len)
+{
+    struct pg_kube_req *r = ud;
+    return r->on_line(r->ud, line, len);
 }
 
 struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
@@ -727,48 +504,49 @@ struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
                                 pg_kube_line_fn on_line, pg_kube_done_fn done, void *ud, char *err,
                                 size_t errlen)
 {
+    static const char *const accept[] = {"Accept: application/json"};
+    char *url = NULL;
     struct pg_kube_req *r = calloc(1, sizeof(*r));
-    if (!r) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
+    if (!r || asprintf(&url, "%s%s", c->server, path_query) < 0) {
+        url = NULL;
+        goto oom;
     }
-    r->m = m;
+    if (!(r->log_url = redact_url(url)))
+        goto oom;
     r->on_line = on_line;
     r->done = done;
     r->ud = ud;
     r->max = max ? max : 1;
-    pg_kube_lines_init(&r->lines, r->max);
-    if (asprintf(&r->url, "%s%s", c->server, path_query) < 0) {
-        r->url = NULL;
-        goto oom;
+    /* a watch keeps the start of a non-200 answer for the error, a LIST all of it */
+    struct pg_httpc_opts o = {.url = url,
+                              .http = c->http,
+                              .headers = accept,
+                              .n_headers = 1,
+                              .timeout_ms = timeout_ms,
+                              .connect_timeout_ms = PG_KUBE_CONNECT_TIMEOUT_MS,
+                              .tcp_keepalive = 1,
+                              .max_body = on_line ? PG_KUBE_ERRBODY_MAX : r->max,
+                              .on_line = on_line ? watch_line : NULL,
+                              .max_line = r->max};
+    struct pg_cfg_http kh;
+    if (!c->http) { /* kubeconfig or in-cluster */
+        kubeconfig_http(c, &kh, &o);
+        o.http = &kh;
     }
-    if (!(r->log_url = redact_url(r->url)))
-        goto oom;
-    if (!(r->easy = curl_easy_init()))
-        goto oom;
-    if (configure(c, r, timeout_ms, err, errlen) < 0)
-        goto fail;
-    clock_gettime(CLOCK_MONOTONIC, &r->start);
-    if (pg_curlm_add(m, r->easy, on_done, r) < 0) {
-        snprintf(err, errlen, "cannot add transfer");
+    if (!(r->http = pg_httpc_start(m, &o, on_done, r, err, errlen))) {
+        if (!c->http && strstr(err, "tls_config.server_name")) /* as the kubeconfig says */
+            snprintf(err, errlen, "invalid tls-server-name '%s'", c->kc.tls_server_name);
+        pg_kube_log_safe(err);
         goto fail;
     }
+    free(url);
     return r;
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
-    if (r->url && r->log_url && strcmp(r->url, r->log_url) != 0) {
-        /* a reason that quotes the URL (e.g. "invalid URL") must not show its password */
-        char *at = strstr(err, r->url);
-        if (at) {
-            char *tail = strdup(at + strlen(r->url));
-            size_t pre = (size_t)(at - err);
-            snprintf(at, errlen - pre, "%s%s", r->log_url, tail ? tail : "");
-            free(tail);
-        }
-    }
-    pg_kube_log_safe(err);
-    req_free(r);
+    free(url);
+    if (r)
+        req_free(r);
     return NULL;
 }
 
@@ -776,6 +554,6 @@ void pg_kube_cancel(struct pg_kube_req *r)
 {
     if (!r)
         return;
-    pg_curlm_remove(r->m, r->easy);
+    pg_httpc_cancel(r->http);
     req_free(r);
 }

@@ -13,7 +13,8 @@
  * service-account directory is /var/run/secrets/kubernetes.io/serviceaccount unless the
  * environment variable PROFGATE_K8S_SA_DIR names another one (for tests).
  *
- * Requests run on a struct pg_curlm (core/curlm.h) with their own easy handles. */
+ * Requests are core/httpc requests on a struct pg_curlm (core/curlm.h), with its pooled
+ * easy handles; a watch uses httpc's streaming mode. */
 #ifndef PG_DISCOVERY_KUBE_CLIENT_H
 #define PG_DISCOVERY_KUBE_CLIENT_H
 
@@ -23,36 +24,39 @@
 #include "config/config.h"
 #include "discovery/kubernetes/sd_config.h"
 #include "core/curlm.h"
+#include "core/linesplit.h"
 
 #define PG_KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 /* ---- line splitter ------------------------------------------------------------------- */
 
-/* Called with one complete line (without its '\n'; may end in '\r'; not NUL-terminated),
- * borrowed for the call. Returns 0 to go on, -1 to stop the stream. */
-typedef int (*pg_kube_line_fn)(void *ud, const char *line, size_t len);
+/* Watch streams are split by core's line splitter (core/linesplit.h, used by the streaming
+ * mode of core/httpc.h); these are its names as the watch code, the tests and the fuzz
+ * harness know them. struct pg_kube_lines is struct pg_linesplit; pg_kube_lines_feed
+ * returns 0, -1 when fn asked to stop, -2 when a line exceeds max, -3 on OOM. */
+#define pg_kube_lines pg_linesplit
+typedef pg_linesplit_fn pg_kube_line_fn;
 
-/* Accumulates bytes and hands out complete lines; a line longer than max is an error.
- * Holds at most max bytes. */
-struct pg_kube_lines {
-    char *buf;
-    size_t len, cap, max;
-};
+static inline void pg_kube_lines_init(struct pg_kube_lines *l, size_t max)
+{
+    pg_linesplit_init(l, max);
+}
 
-/* Initialises l for lines of at most max bytes. Cannot fail. */
-void pg_kube_lines_init(struct pg_kube_lines *l, size_t max);
+static inline int pg_kube_lines_feed(struct pg_kube_lines *l, const char *data, size_t n,
+                                     pg_kube_line_fn fn, void *ud)
+{
+    return pg_linesplit_feed(l, data, n, fn, ud);
+}
 
-/* Feeds n bytes; calls fn for each completed non-empty line. Returns 0, -1 when fn asked to
- * stop, -2 when a line exceeds max, -3 on OOM. After a negative return the splitter must be
- * reset before reuse. */
-int pg_kube_lines_feed(struct pg_kube_lines *l, const char *data, size_t n, pg_kube_line_fn fn,
-                       void *ud);
+static inline int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud)
+{
+    return pg_linesplit_finish(l, fn, ud);
+}
 
-/* Delivers a pending unterminated line (end of stream). Returns as pg_kube_lines_feed. */
-int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud);
-
-/* Frees the buffer and empties l (reusable afterwards). */
-void pg_kube_lines_reset(struct pg_kube_lines *l);
+static inline void pg_kube_lines_reset(struct pg_kube_lines *l)
+{
+    pg_linesplit_reset(l);
+}
 
 /* ---- log-safe text ------------------------------------------------------------------- */
 
@@ -125,7 +129,7 @@ struct pg_kube_resp {
     int failed;        /* transport failure, aborted stream, or body over the limit */
     const char *error; /* one-line reason when failed, else NULL */
     const char *body;  /* whole-body mode: the body (NUL-terminated); stream mode: the
-                          first bytes of a non-200 body; never NULL */
+                          first bytes of a non-2xx body (NUL-terminated); never NULL */
     size_t len;
     double duration_s;
 };
@@ -137,11 +141,11 @@ typedef void (*pg_kube_done_fn)(void *ud, const struct pg_kube_resp *resp);
 struct pg_kube_req;
 
 /* GETs server + path_query on m (borrowed; must outlive the request). With on_line NULL the
- * body is gathered (at most max bytes, else failure); otherwise a 200 body is split into
- * lines of at most max bytes handed to on_line as they arrive (a non-200 body is kept, up
- * to 64 KiB, for the error). timeout_ms bounds the whole request (0 = none). Returns the
- * request (owned by itself until done runs), or NULL with a reason in err (log-safe as
- * resp->error). */
+ * body is gathered (at most max bytes, else failure); otherwise a 2xx body is split into
+ * lines of at most max bytes handed to on_line (with ud) as they arrive (a non-2xx body is
+ * kept, up to 64 KiB, for the error); on_line must not cancel the request, it returns -1 to
+ * stop it. timeout_ms bounds the whole request (0 = none). Returns the request (owned by
+ * itself until done runs), or NULL with a reason in err (log-safe as resp->error). */
 struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
                                 const char *path_query, size_t max, int64_t timeout_ms,
                                 pg_kube_line_fn on_line, pg_kube_done_fn done, void *ud, char *err,

@@ -4,7 +4,9 @@
  * (127.0.0.1, port 0) in the same event loop as the client, and waits for conditions with
  * a deadline. A raw TCP listener that reads and never answers stands in for a hung server
  * (it sees the client hang up, which evhttp does not report for a pending request) and
- * for a TLS server (it keeps the ClientHello, to check SNI). */
+ * for a TLS server (it keeps the ClientHello, to check SNI, or fails before it); given a
+ * canned answer, it is a stream that never ends. The streaming mode is tested against
+ * chunked evhttp replies cut at awkward places. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,6 +22,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,12 @@ struct fx {
     int raw_closed;      /* connections the client closed */
     uint8_t hello[4096]; /* bytes received, all connections */
     size_t hello_len;
+    const char *raw_answer; /* sent once a request's headers arrived, then silence */
+    /* /stream: a chunked reply of stream_chunks (NULL-terminated), one every 10 ms */
+    const char *const *stream_chunks;
+    struct evhttp_request *stream_req; /* NULL once finished */
+    int stream_step;
+    struct event *stream_ev;
 };
 
 /* What a done callback saw, copied out of the borrowed response. */
@@ -120,6 +129,41 @@ static void reply_text(struct evhttp_request *req, int code, const char *reason,
     evbuffer_add(b, text, strlen(text));
     evhttp_send_reply(req, code, reason, b);
     evbuffer_free(b);
+}
+
+/* Sends the next chunk of the /stream reply, or ends it. */
+static void stream_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct fx *f = arg;
+    if (f->stream_req == NULL)
+        return;
+    const char *c = f->stream_chunks[f->stream_step];
+    if (c == NULL || evhttp_request_get_connection(f->stream_req) == NULL) {
+        /* the end, or the client hung up (evhttp then leaves the request to us): this
+         * sends the end or frees the request */
+        evhttp_send_reply_end(f->stream_req);
+        f->stream_req = NULL;
+        return;
+    }
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, c, strlen(c));
+    evhttp_send_reply_chunk(f->stream_req, b);
+    evbuffer_free(b);
+    f->stream_step++;
+    struct timeval tv = {0, 10000};
+    evtimer_add(f->stream_ev, &tv);
+}
+
+static void stream_start(struct fx *f, struct evhttp_request *req)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply_start(req, 200, "OK");
+    f->stream_req = req;
+    f->stream_step = 0;
+    struct timeval tv = {0, 10000};
+    evtimer_add(f->stream_ev, &tv);
 }
 
 static void handle(struct evhttp_request *req, void *arg)
@@ -201,6 +245,16 @@ static void handle(struct evhttp_request *req, void *arg)
         evhttp_add_header(out, "Content-Encoding", "gzip");
         evhttp_send_reply(req, 200, "OK", b);
         evbuffer_free(b);
+    } else if (strcmp(path, "/stream") == 0) {
+        stream_start(f, req);
+    } else if (strcmp(path, "/redirect-stream") == 0) {
+        evhttp_add_header(out, "Location", "/stream");
+        reply_text(req, 302, "Found", "moved\nhere\n");
+    } else if (strcmp(path, "/gone") == 0) {
+        evhttp_add_header(out, "Content-Type", "application/json");
+        reply_text(req, 410, "Gone",
+                   "{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\"}\n"
+                   "{\"second\":\"line\"}\n");
     } else if (strcmp(path, "/hang") == 0) {
         /* never answered: the client times out or cancels */
         f->hang_seen++;
@@ -244,6 +298,10 @@ static void raw_read(struct bufferevent *bev, void *arg)
     evbuffer_drain(in, evbuffer_get_length(in));
     if (before == 0 && f->hello_len > 0)
         f->raw_seen++;
+    if (f->raw_answer && memmem(f->hello, f->hello_len, "\r\n\r\n", 4)) {
+        bufferevent_write(bev, f->raw_answer, strlen(f->raw_answer));
+        f->raw_answer = NULL;
+    }
     if (f->hello_len >= 5 && f->hello[0] == 0x16 &&
         f->hello_len >= 5 + ((size_t)f->hello[3] << 8 | f->hello[4]))
         raw_drop(f, bev);
@@ -301,6 +359,7 @@ static int setup(void **state)
 
     /* keeps EVLOOP_ONCE from blocking past a deadline */
     f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
+    f->stream_ev = evtimer_new(f->base, stream_tick, f);
     struct timeval tv = {0, 20000};
     event_add(f->tick, &tv);
     f->m = pg_curlm_create(f->base);
@@ -318,7 +377,10 @@ static int teardown(void **state)
         if (f->raw_bev[i])
             bufferevent_free(f->raw_bev[i]);
     evconnlistener_free(f->raw);
+    if (f->stream_req && evhttp_request_get_connection(f->stream_req) == NULL)
+        evhttp_send_reply_end(f->stream_req); /* hung up on: ours to free */
     evhttp_free(f->http);
+    event_free(f->stream_ev);
     event_free(f->tick);
     event_base_free(f->base);
     free(f);
@@ -798,6 +860,36 @@ static void test_tls_server_name(void **state)
     result_reset(&res);
 }
 
+static void test_tls_pem(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", f->raw_port);
+    /* PEM in memory takes the place of the configured files: curl refuses these blobs
+     * (error texts of libcurl with OpenSSL), and never looks at the files */
+    struct pg_cfg_http http = {.follow_redirects = 1};
+    pg_labels_init(&http.headers);
+    http.tls.ca_file = "/nonexistent/ca.pem";
+    struct pg_httpc_opts o = {.url = url, .http = &http, .timeout_ms = 5000};
+    o.ca_pem = (struct pg_httpc_pem){"not a certificate", 17};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_non_null(strstr(res.error, "CA certificate blob"));
+    assert_null(strstr(res.error, "/nonexistent"));
+
+    o.ca_pem.data = NULL;
+    http.tls.ca_file = NULL;
+    http.tls.insecure_skip_verify = 1;
+    http.tls.cert_file = "/nonexistent/cert.pem";
+    o.cert_pem = (struct pg_httpc_pem){"not a certificate", 17};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 1);
+    assert_non_null(strstr(res.error, "SSLCERT_BLOB"));
+    assert_null(strstr(res.error, "/nonexistent"));
+    result_reset(&res);
+}
+
 static void test_many_concurrent(void **state)
 {
     struct fx *f = *state;
@@ -1009,8 +1101,265 @@ static void test_curlm_destroy_running(void **state)
     pg_curlm_destroy(NULL);
 }
 
+/* ---- streaming mode ---- */
+
+/* What a streamed request saw: its head, lines or chunks, and its completion. */
+struct stream_res {
+    struct result r;
+    int heads;
+    long head_status;
+    char head_ctype[64];
+    int lines_at_head; /* lines seen when the head came: must be 0 */
+    int stop_head;     /* on_head refuses */
+    char lines[16][64];
+    int n_lines;
+    int stop_at; /* on_line refuses the n-th line (1-based), 0 = never */
+    char chunks[256];
+    size_t chunks_len;
+    int n_chunks;
+    int stopped;
+};
+
+static int s_head(void *ud, const struct pg_httpc_resp *head)
+{
+    struct stream_res *s = ud;
+    s->heads++;
+    s->head_status = head->status;
+    snprintf(s->head_ctype, sizeof(s->head_ctype), "%s",
+             head->content_type ? head->content_type : "");
+    s->lines_at_head = s->n_lines + s->n_chunks;
+    assert_int_equal(head->failed, 0);
+    assert_int_equal(head->len, 0);
+    return s->stop_head ? -1 : 0;
+}
+
+static int s_line(void *ud, const char *line, size_t len)
+{
+    struct stream_res *s = ud;
+    assert_true(s->n_lines < 16 && len < 64);
+    assert_int_equal(s->heads, 1);
+    memcpy(s->lines[s->n_lines], line, len);
+    s->lines[s->n_lines][len] = '\0';
+    s->n_lines++;
+    return s->stop_at && s->n_lines == s->stop_at ? -1 : 0;
+}
+
+static int s_chunk(void *ud, const char *data, size_t len)
+{
+    struct stream_res *s = ud;
+    assert_true(s->chunks_len + len < sizeof(s->chunks));
+    memcpy(s->chunks + s->chunks_len, data, len);
+    s->chunks_len += len;
+    s->chunks[s->chunks_len] = '\0';
+    s->n_chunks++;
+    return 0;
+}
+
+static void s_done(void *ud, const struct pg_httpc_resp *resp)
+{
+    struct stream_res *s = ud;
+    assert_int_equal(resp->body[resp->len], '\0'); /* a NUL follows the body */
+    s->stopped = resp->stopped;
+    on_result(&s->r, resp);
+}
+
+/* Starts a streamed request and waits (5 s at most) for its completion into s. */
+static void stream_fetch(struct fx *f, const struct pg_httpc_opts *o, struct stream_res *s)
+{
+    char err[256];
+    result_reset(&s->r);
+    struct pg_httpc_req *r = pg_httpc_start(f->m, o, s_done, s, err, sizeof(err));
+    assert_non_null(r);
+    RUN_UNTIL(f, s->r.n == 1, 5000);
+    assert_int_equal(s->r.n, 1);
+    /* a /stream the client left early: let the server finish it before the next one */
+    RUN_UNTIL(f, f->stream_req == NULL, 5000);
+    assert_null(f->stream_req);
+}
+
+static void test_stream_lines(void **state)
+{
+    struct fx *f = *state;
+    /* events cut inside a line, two lines in one chunk, an empty line, no final newline */
+    static const char *const chunks[] = {"{\"a\":", "1}\n{\"b\"", ":2}\n\n{\"c\":3}\n{\"d", "\":4}",
+                                         NULL};
+    f->stream_chunks = chunks;
+    char url[256];
+    url_of(f, url, sizeof(url), "/stream");
+    /* max_body does not bound a streamed 2xx body */
+    struct pg_httpc_opts o = {.url = url,
+                              .timeout_ms = 5000,
+                              .max_body = 8,
+                              .on_head = s_head,
+                              .on_line = s_line,
+                              .max_line = 16};
+    struct stream_res s = {0};
+    stream_fetch(f, &o, &s);
+    assert_int_equal(s.r.failed, 0);
+    assert_int_equal(s.r.status, 200);
+    assert_int_equal(s.r.len, 0);
+    assert_int_equal(s.heads, 1);
+    assert_int_equal(s.head_status, 200);
+    assert_string_equal(s.head_ctype, "application/json");
+    assert_int_equal(s.lines_at_head, 0);
+    assert_int_equal(s.n_lines, 4);
+    assert_string_equal(s.lines[0], "{\"a\":1}");
+    assert_string_equal(s.lines[1], "{\"b\":2}");
+    assert_string_equal(s.lines[2], "{\"c\":3}");
+    assert_string_equal(s.lines[3], "{\"d\":4}");
+    assert_string_equal(s.r.ctype, "application/json");
+    result_reset(&s.r);
+
+    /* through a redirect: the head and lines are the final response's only */
+    memset(&s, 0, sizeof(s));
+    url_of(f, url, sizeof(url), "/redirect-stream");
+    stream_fetch(f, &o, &s);
+    assert_int_equal(s.r.failed, 0);
+    assert_int_equal(s.heads, 1);
+    assert_int_equal(s.head_status, 200);
+    assert_int_equal(s.n_lines, 4);
+    assert_string_equal(s.lines[0], "{\"a\":1}");
+    result_reset(&s.r);
+
+    /* chunk mode: the body as received, piece by piece */
+    memset(&s, 0, sizeof(s));
+    url_of(f, url, sizeof(url), "/stream");
+    o.on_line = NULL;
+    o.on_chunk = s_chunk;
+    stream_fetch(f, &o, &s);
+    assert_int_equal(s.r.failed, 0);
+    assert_int_equal(s.heads, 1);
+    assert_int_equal(s.lines_at_head, 0);
+    assert_true(s.n_chunks >= 1);
+    assert_string_equal(s.chunks, "{\"a\":1}\n{\"b\":2}\n\n{\"c\":3}\n{\"d\":4}");
+    result_reset(&s.r);
+}
+
+static void test_stream_line_limit(void **state)
+{
+    struct fx *f = *state;
+    /* a line of exactly max_line bytes passes; the next, cut across chunks, is one too long */
+    static const char *const chunks[] = {"12345678\n", "1234", "56789\n", "after\n", NULL};
+    f->stream_chunks = chunks;
+    char url[256];
+    url_of(f, url, sizeof(url), "/stream");
+    struct pg_httpc_opts o = {
+        .url = url, .timeout_ms = 5000, .on_head = s_head, .on_line = s_line, .max_line = 8};
+    struct stream_res s = {0};
+    stream_fetch(f, &o, &s);
+    assert_int_equal(s.r.failed, 1);
+    assert_int_equal(s.r.too_large, 1);
+    assert_int_equal(s.stopped, 0);
+    assert_int_equal(s.r.status, 200);
+    assert_string_equal(s.r.error, "line exceeds limit of 8 bytes");
+    assert_int_equal(s.n_lines, 1);
+    assert_string_equal(s.lines[0], "12345678");
+    result_reset(&s.r);
+}
+
+static void test_stream_stop(void **state)
+{
+    struct fx *f = *state;
+    static const char *const chunks[] = {"one\ntwo\n", "three\n", NULL};
+    f->stream_chunks = chunks;
+    char url[256];
+    url_of(f, url, sizeof(url), "/stream");
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000, .on_head = s_head, .on_line = s_line};
+    /* the line callback stops the stream */
+    struct stream_res s = {.stop_at = 2};
+    stream_fetch(f, &o, &s);
+    assert_int_equal(s.r.failed, 1);
+    assert_int_equal(s.stopped, 1);
+    assert_int_equal(s.r.too_large, 0);
+    assert_string_equal(s.r.error, "stream stopped by the caller");
+    assert_int_equal(s.n_lines, 2);
+    result_reset(&s.r);
+
+    /* the head callback refuses: no line at all */
+    memset(&s, 0, sizeof(s));
+    s.stop_head = 1;
+    stream_fetch(f, &o, &s);
+    assert_int_equal(s.r.failed, 1);
+    assert_int_equal(s.stopped, 1);
+    assert_int_equal(s.heads, 1);
+    assert_int_equal(s.n_lines, 0);
+    result_reset(&s.r);
+
+    /* streaming options that make no sense */
+    char err[128];
+    o.on_chunk = s_chunk;
+    assert_null(pg_httpc_start(f->m, &o, s_done, &s, err, sizeof(err)));
+    assert_string_equal(err, "on_line and on_chunk are exclusive");
+    o.on_line = o.on_chunk = NULL;
+    assert_null(pg_httpc_start(f->m, &o, s_done, &s, err, sizeof(err)));
+    assert_string_equal(err, "on_head needs on_line or on_chunk");
+}
+
+static void test_stream_error_status(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/gone");
+    struct pg_httpc_opts o = {
+        .url = url, .timeout_ms = 5000, .on_head = s_head, .on_line = s_line, .max_line = 16};
+    /* a 410 is not streamed: its body (longer than max_line) goes to done, not failed */
+    struct stream_res s = {0};
+    stream_fetch(f, &o, &s);
+    assert_int_equal(s.r.failed, 0);
+    assert_int_equal(s.r.status, 410);
+    assert_int_equal(s.heads, 1);
+    assert_int_equal(s.head_status, 410);
+    assert_int_equal(s.n_lines, 0);
+    assert_string_equal((char *)s.r.body,
+                        "{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\"}\n"
+                        "{\"second\":\"line\"}\n");
+    assert_string_equal(s.r.ctype, "application/json");
+    result_reset(&s.r);
+
+    /* bounded by max_body: the start is kept, the rest dropped; still not a failure */
+    memset(&s, 0, sizeof(s));
+    o.max_body = 20;
+    stream_fetch(f, &o, &s);
+    assert_int_equal(s.r.failed, 0);
+    assert_int_equal(s.r.status, 410);
+    assert_int_equal(s.r.len, 20);
+    assert_string_equal((char *)s.r.body, "{\"kind\":\"Status\",\"co");
+    result_reset(&s.r);
+}
+
+static void test_stream_cancel(void **state)
+{
+    struct fx *f = *state;
+    /* a watch that sends one event, then nothing for as long as it is open */
+    f->raw_answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n"
+                    "11\r\n{\"type\":\"ADDED\"}\n\r\n";
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/watch", f->raw_port);
+    struct pg_httpc_opts o = {.url = url, .on_head = s_head, .on_line = s_line}; /* no timeout */
+    struct stream_res s = {0};
+    struct pg_httpc_req *r = pg_httpc_start(f->m, &o, s_done, &s, NULL, 0);
+    assert_non_null(r);
+    RUN_UNTIL(f, s.n_lines == 1, 5000);
+    assert_int_equal(s.n_lines, 1);
+    assert_string_equal(s.lines[0], "{\"type\":\"ADDED\"}");
+    assert_int_equal(s.head_status, 200);
+    int64_t dl = now_ms() + 200;
+    RUN_UNTIL(f, now_ms() > dl, 1000);
+    assert_int_equal(s.r.n, 0); /* still open */
+    assert_int_equal(pg_curlm_running(f->m), 1);
+    pg_httpc_cancel(r);
+    assert_int_equal(pg_curlm_running(f->m), 0);
+    /* the server sees the connection go away; done is never called */
+    RUN_UNTIL(f, f->raw_closed == 1, 5000);
+    assert_int_equal(f->raw_closed, 1);
+    assert_int_equal(s.r.n, 0);
+    assert_int_equal(s.n_lines, 1);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* the server writes to streams the client aborted */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
@@ -1025,11 +1374,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_url, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_server_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_pem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_cancels_and_starts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_cancels_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_curlm_destroy_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_line_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_error_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_cancel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
