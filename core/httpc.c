@@ -37,6 +37,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/errmsg.h"
 #include "core/linesplit.h"
 
 #define PG_HTTPC_DEFAULT_MAX_BODY ((size_t)64 << 20)
@@ -370,14 +371,14 @@ static void fail_text(const struct pg_httpc_req *r, CURLcode result, struct pg_h
     if (r->too_large) {
         resp->too_large = 1;
         if (r->stream)
-            snprintf(err, errlen, "line exceeds limit of %zu bytes", r->lines.max);
+            pg_errmsg_set(err, errlen, "line exceeds limit of %zu bytes", r->lines.max);
         else
-            snprintf(err, errlen, "body exceeds limit of %zu bytes", r->max_body);
+            pg_errmsg_set(err, errlen, "body exceeds limit of %zu bytes", r->max_body);
         return;
     }
     if (r->stopped) {
         resp->stopped = 1;
-        snprintf(err, errlen, "stream stopped by the caller");
+        pg_errmsg_set(err, errlen, "stream stopped by the caller");
         return;
     }
     char verb[16];
@@ -390,7 +391,7 @@ static void fail_text(const struct pg_httpc_req *r, CURLcode result, struct pg_h
                                      : curl_easy_strerror(result);
     char shown[512];
     pg_httpc_redact_url(r->url, shown, sizeof(shown));
-    snprintf(err, errlen, "%s \"%s\": %s", verb, shown, why);
+    pg_errmsg_set(err, errlen, "%s \"%s\": %s", verb, shown, why);
     size_t n = strlen(err);
     while (n > 0 && isspace((unsigned char)err[n - 1]))
         err[--n] = '\0'; /* curl's messages may end in a space or newline */
@@ -471,7 +472,7 @@ static int pg_httpc_server_name(CURL *easy, const char *url, const char *server_
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
         char shown[512];
         pg_httpc_redact_url(url, shown, sizeof(shown));
-        snprintf(err, errlen, "invalid URL \"%s\"", shown);
+        pg_errmsg_set(err, errlen, "invalid URL \"%s\"", shown);
         goto out;
     }
     if (strcasecmp(scheme, "https") != 0) {
@@ -484,7 +485,7 @@ static int pg_httpc_server_name(CURL *easy, const char *url, const char *server_
     if (pg_httpc_add_header(l, has_port ? "Host: %s:%s" : "Host: %s", host, port) != 0)
         goto oom;
     if (curl_url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK) {
-        snprintf(err, errlen, "invalid tls_config.server_name \"%s\"", server_name);
+        pg_errmsg_set(err, errlen, "invalid tls_config.server_name \"%s\"", server_name);
         goto out;
     }
     if (curl_url_get(u, CURLUPART_URL, &newurl, 0) != CURLUE_OK)
@@ -503,7 +504,7 @@ static int pg_httpc_server_name(CURL *easy, const char *url, const char *server_
     rc = 0;
     goto out;
 oom:
-    snprintf(err, errlen, "out of memory");
+    pg_errmsg_set(err, errlen, "out of memory");
 out:
     curl_free(scheme);
     curl_free(host);
@@ -517,7 +518,7 @@ out:
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (curl_easy_setopt(e, opt, val) != CURLE_OK) {                                           \
-            snprintf(err, errlen, "setting %s failed", #opt);                                      \
+            pg_errmsg_set(err, errlen, "setting %s failed", #opt);                                 \
             return -1;                                                                             \
         }                                                                                          \
     } while (0)
@@ -580,7 +581,7 @@ static int pg_httpc_apply(CURL *e, const char *url, const struct pg_cfg_http *h,
     }
     return 0;
 oom:
-    snprintf(err, errlen, "out of memory");
+    pg_errmsg_set(err, errlen, "out of memory");
     return -1;
 }
 
@@ -599,7 +600,7 @@ static int configure_method(struct pg_httpc_req *r, const struct pg_httpc_opts *
         SET(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
         /* no 100-continue round trip: send the body right away */
         if (pg_httpc_add_header(&r->lists, "Expect:") != 0) {
-            snprintf(err, errlen, "out of memory");
+            pg_errmsg_set(err, errlen, "out of memory");
             return -1;
         }
     } else if (strcmp(r->method, "HEAD") == 0) {
@@ -675,7 +676,7 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
         SET(CURLOPT_HTTPHEADER, l->headers);
     return 0;
 oom:
-    snprintf(err, errlen, "out of memory");
+    pg_errmsg_set(err, errlen, "out of memory");
     return -1;
 }
 
@@ -686,12 +687,12 @@ static int stream_setup(struct pg_httpc_req *r, const struct pg_httpc_opts *o, c
                         size_t errlen)
 {
     if (o->on_line && o->on_chunk) {
-        snprintf(err, errlen, "on_line and on_chunk are exclusive");
+        pg_errmsg_set(err, errlen, "on_line and on_chunk are exclusive");
         return -1;
     }
     r->stream = o->on_line || o->on_chunk;
     if (o->on_head && !r->stream) {
-        snprintf(err, errlen, "on_head needs on_line or on_chunk");
+        pg_errmsg_set(err, errlen, "on_head needs on_line or on_chunk");
         return -1;
     }
     r->on_head = o->on_head;
@@ -713,12 +714,12 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
     }
     err[0] = '\0';
     if (m == NULL || o == NULL || done == NULL || o->url == NULL || *o->url == '\0') {
-        snprintf(err, errlen, "no URL");
+        pg_errmsg_set(err, errlen, "no URL");
         return NULL;
     }
     struct pg_httpc_req *r = calloc(1, sizeof(*r));
     if (r == NULL) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
     r->m = m;
@@ -747,12 +748,12 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
         goto fail;
     clock_gettime(CLOCK_MONOTONIC, &r->start);
     if (pg_curlm_add(m, r->easy, on_done, r) != 0) {
-        snprintf(err, errlen, "cannot add transfer");
+        pg_errmsg_set(err, errlen, "cannot add transfer");
         goto fail;
     }
     return r;
 oom:
-    snprintf(err, errlen, "out of memory");
+    pg_errmsg_set(err, errlen, "out of memory");
 fail:
     req_free(r);
     return NULL;

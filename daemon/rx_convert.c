@@ -365,10 +365,10 @@ static int add_sample(struct pg_rx_items *it, const struct pg_labels *ls, uint8_
     if (pg_pprof_prepare(data, len, NULL, (size_t)lim, &raw, &rawlen, err, errlen) < 0) {
         free(data);
         if (by_budget && strstr(err, "exceeds limit")) {
-            snprintf(err, errlen,
-                     "the request's raw profiles decompress to more than %llu bytes in total "
-                     "(%dx receiver.max_body_size)",
-                     (unsigned long long)bud->total, PG_RX_INFLATE_RATIO);
+            pg_errmsg_set(err, errlen,
+                          "the request's raw profiles decompress to more than %llu bytes in total "
+                          "(%dx receiver.max_body_size)",
+                          (unsigned long long)bud->total, PG_RX_INFLATE_RATIO);
             return -2;
         }
         return -1;

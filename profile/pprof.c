@@ -192,10 +192,10 @@ int pg_pprof_check(const uint8_t *body, size_t len, const char *content_type, si
     Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(&alloc, blen, buf);
     if (!p) {
         if (bud.exceeded)
-            snprintf(err, errlen,
-                     "pprof: decoding needs more than %zu bytes (%dx the %zu-byte profile): "
-                     "rejected",
-                     bud.limit, PG_PPROF_BUDGET_RATIO, blen);
+            pg_errmsg_set(err, errlen,
+                          "pprof: decoding needs more than %zu bytes (%dx the %zu-byte profile): "
+                          "rejected",
+                          bud.limit, PG_PPROF_BUDGET_RATIO, blen);
         else
             pg_errmsg_set(err, errlen, "pprof: body is not a valid protobuf profile");
         free(buf);

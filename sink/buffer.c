@@ -286,9 +286,9 @@ static int lock_dir(struct pg_buf *b, const char *dir, char *err, size_t errlen)
         pid[n > 0 ? n : 0] = '\0';
         pid[strspn(pid, "0123456789")] = '\0';
         if (e == EWOULDBLOCK)
-            snprintf(err, errlen,
-                     "storage.path %s is in use by another profgate (pid %s; lock file %s)", dir,
-                     pid[0] ? pid : "unknown", path);
+            pg_errmsg_set(err, errlen,
+                          "storage.path %s is in use by another profgate (pid %s; lock file %s)",
+                          dir, pid[0] ? pid : "unknown", path);
         else
             pg_errmsg_set(err, errlen, "lock %s: %s", path, strerror(e));
         close(fd);

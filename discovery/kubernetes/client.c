@@ -22,6 +22,7 @@
 #include <yaml.h>
 
 #include "core/base64.h"
+#include "core/errmsg.h"
 #include "core/httpc.h"
 #include "core/log.h"
 
@@ -164,7 +165,7 @@ int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, ch
     memset(out, 0, sizeof(*out));
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot open kubeconfig %s: %s", path, strerror(errno));
+        pg_errmsg_set(err, errlen, "cannot open kubeconfig %s: %s", path, strerror(errno));
         return -1;
     }
     yaml_parser_t parser;
@@ -173,36 +174,37 @@ int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, ch
     char *dir = NULL;
     if (!yaml_parser_initialize(&parser)) {
         fclose(f);
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(err, errlen, "kubeconfig %s: %s at line %zu", path,
-                 parser.problem ? parser.problem : "YAML error", parser.problem_mark.line + 1);
+        pg_errmsg_set(err, errlen, "kubeconfig %s: %s at line %zu", path,
+                      parser.problem ? parser.problem : "YAML error", parser.problem_mark.line + 1);
         goto out;
     }
     have_doc = 1;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root || root->type != YAML_MAPPING_NODE) {
-        snprintf(err, errlen, "kubeconfig %s: not a mapping", path);
+        pg_errmsg_set(err, errlen, "kubeconfig %s: not a mapping", path);
         goto out;
     }
     const char *cur = yscalar(ymap_get(&doc, root, "current-context"));
     if (!cur || !*cur) {
-        snprintf(err, errlen, "kubeconfig %s: no current-context", path);
+        pg_errmsg_set(err, errlen, "kubeconfig %s: no current-context", path);
         goto out;
     }
     yaml_node_t *ctx = ynamed(&doc, root, "contexts", "context", cur);
     if (!ctx) {
-        snprintf(err, errlen, "kubeconfig %s: context \"%s\" not found", path, cur);
+        pg_errmsg_set(err, errlen, "kubeconfig %s: context \"%s\" not found", path, cur);
         goto out;
     }
     const char *cname = yscalar(ymap_get(&doc, ctx, "cluster"));
     const char *uname = yscalar(ymap_get(&doc, ctx, "user"));
     yaml_node_t *cl = ynamed(&doc, root, "clusters", "cluster", cname);
     if (!cl) {
-        snprintf(err, errlen, "kubeconfig %s: cluster \"%s\" not found", path, cname ? cname : "");
+        pg_errmsg_set(err, errlen, "kubeconfig %s: cluster \"%s\" not found", path,
+                      cname ? cname : "");
         goto out;
     }
     yaml_node_t *us = ynamed(&doc, root, "users", "user", uname); /* may be absent */
@@ -212,7 +214,7 @@ int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, ch
 
     const char *server = yscalar(ymap_get(&doc, cl, "server"));
     if (!server || !*server) {
-        snprintf(err, errlen, "kubeconfig %s: cluster \"%s\" has no server", path, cname);
+        pg_errmsg_set(err, errlen, "kubeconfig %s: cluster \"%s\" has no server", path, cname);
         goto out;
     }
     if (dup_opt(&out->server, server) < 0 ||
@@ -227,7 +229,7 @@ int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, ch
         goto oom;
     if (b64_opt(yscalar(ymap_get(&doc, cl, "certificate-authority-data")), &out->ca_data,
                 &out->ca_len) < 0) {
-        snprintf(err, errlen, "kubeconfig %s: bad certificate-authority-data", path);
+        pg_errmsg_set(err, errlen, "kubeconfig %s: bad certificate-authority-data", path);
         goto out;
     }
     if (us) {
@@ -242,8 +244,8 @@ int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, ch
                     &out->cert_len) < 0 ||
             b64_opt(yscalar(ymap_get(&doc, us, "client-key-data")), &out->key_data, &out->key_len) <
                 0) {
-            snprintf(err, errlen, "kubeconfig %s: bad client-certificate-data/client-key-data",
-                     path);
+            pg_errmsg_set(err, errlen, "kubeconfig %s: bad client-certificate-data/client-key-data",
+                          path);
             goto out;
         }
         if (dup_opt(&out->token, yscalar(ymap_get(&doc, us, "token"))) < 0 ||
@@ -259,7 +261,7 @@ int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, ch
     rc = 0;
     goto out;
 oom:
-    snprintf(err, errlen, "out of memory");
+    pg_errmsg_set(err, errlen, "out of memory");
 out:
     if (rc < 0)
         pg_kube_kubeconfig_reset(out);
@@ -331,7 +333,7 @@ struct pg_kube_client *pg_kube_client_create(const struct pg_cfg_kube_sd *cfg, c
 {
     struct pg_kube_client *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, errlen, "out of memory");
+        pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
     c->cfg = cfg;
@@ -349,9 +351,9 @@ struct pg_kube_client *pg_kube_client_create(const struct pg_cfg_kube_sd *cfg, c
         const char *host = getenv("KUBERNETES_SERVICE_HOST");
         const char *port = getenv("KUBERNETES_SERVICE_PORT");
         if (!host || !*host || !port || !*port) {
-            snprintf(err, errlen,
-                     "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and "
-                     "KUBERNETES_SERVICE_PORT must be defined");
+            pg_errmsg_set(err, errlen,
+                          "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and "
+                          "KUBERNETES_SERVICE_PORT must be defined");
             goto fail;
         }
         int v6 = strchr(host, ':') != NULL;
@@ -377,7 +379,7 @@ struct pg_kube_client *pg_kube_client_create(const struct pg_cfg_kube_sd *cfg, c
         goto oom;
     return c;
 oom:
-    snprintf(err, errlen, "out of memory");
+    pg_errmsg_set(err, errlen, "out of memory");
 fail:
     pg_kube_client_destroy(c);
     return NULL;
@@ -535,14 +537,14 @@ struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
     }
     if (!(r->http = pg_httpc_start(m, &o, on_done, r, err, errlen))) {
         if (!c->http && strstr(err, "tls_config.server_name")) /* as the kubeconfig says */
-            snprintf(err, errlen, "invalid tls-server-name '%s'", c->kc.tls_server_name);
+            pg_errmsg_set(err, errlen, "invalid tls-server-name '%s'", c->kc.tls_server_name);
         pg_kube_log_safe(err);
         goto fail;
     }
     free(url);
     return r;
 oom:
-    snprintf(err, errlen, "out of memory");
+    pg_errmsg_set(err, errlen, "out of memory");
 fail:
     free(url);
     if (r)
