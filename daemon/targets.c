@@ -158,24 +158,6 @@ struct snapshots {
     struct event_base *base;
 };
 
-/* Deep-copies src into dst. Returns 0 or -1 (dst then needs no reset). */
-static int copy_group(struct pg_tgroup *dst, const struct pg_tgroup *src)
-{
-    if (pg_tgroup_init(dst, src->source) < 0)
-        return -1;
-    if (pg_labels_copy(&dst->labels, &src->labels) < 0)
-        goto fail;
-    for (size_t i = 0; i < src->n_targets; i++) {
-        struct pg_labels *t = pg_tgroup_add_target(dst);
-        if (!t || pg_labels_copy(t, &src->targets[i]) < 0)
-            goto fail;
-    }
-    return 0;
-fail:
-    pg_tgroup_reset(dst);
-    return -1;
-}
-
 /* The manager's sync: keeps job's first snapshot; stops the loop once every job has one. */
 static void on_sync(void *ud, const char *job, const struct pg_tgroup *groups, size_t n)
 {
@@ -188,7 +170,7 @@ static void on_sync(void *ud, const char *job, const struct pg_tgroup *groups, s
     sn->synced[j] = 1;
     sn->groups[j] = calloc(n ? n : 1, sizeof(**sn->groups));
     for (size_t g = 0; sn->groups[j] && g < n; g++)
-        if (copy_group(&sn->groups[j][sn->n[j]], &groups[g]) == 0)
+        if (pg_tgroup_copy(&sn->groups[j][sn->n[j]], &groups[g]) == 0)
             sn->n[j]++;
     if (--sn->waiting == 0)
         event_base_loopbreak(sn->base);

@@ -96,24 +96,6 @@ struct pg_sd_manager {
     size_t n_jobs;
 };
 
-/* Deep-copies src into dst. Returns 0 or -1 (dst then needs no free). */
-static int pg_sd_tgroup_copy(struct pg_tgroup *dst, const struct pg_tgroup *src)
-{
-    if (pg_tgroup_init(dst, src->source) < 0)
-        return -1;
-    if (pg_labels_copy(&dst->labels, &src->labels) < 0)
-        goto fail;
-    for (size_t i = 0; i < src->n_targets; i++) {
-        struct pg_labels *t = pg_tgroup_add_target(dst);
-        if (!t || pg_labels_copy(t, &src->targets[i]) < 0)
-            goto fail;
-    }
-    return 0;
-fail:
-    pg_tgroup_reset(dst);
-    return -1;
-}
-
 static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct pg_sd_manager *m = arg;
@@ -208,7 +190,7 @@ static void pg_sd_on_emit(void *ud, struct pg_tgroup *groups, size_t n)
             continue;
         }
         struct pg_tgroup copy;
-        if (pg_sd_tgroup_copy(&copy, g) < 0) {
+        if (pg_tgroup_copy(&copy, g) < 0) {
             pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", in->job->cfg->job_name);
             continue;
         }
@@ -319,7 +301,7 @@ void pg_sd_manager_adopt(struct pg_sd_manager *m, const struct pg_sd_manager *ol
                 continue;
             size_t n = 0;
             for (size_t k = 0; k < oi->n; k++)
-                if (pg_sd_tgroup_copy(&g[n], &oi->groups[k]) == 0)
+                if (pg_tgroup_copy(&g[n], &oi->groups[k]) == 0)
                     n++;
             free(in->groups);
             in->groups = g;

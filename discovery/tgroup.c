@@ -22,6 +22,23 @@ struct pg_labels *pg_tgroup_add_target(struct pg_tgroup *g)
     return &nv[g->n_targets++];
 }
 
+int pg_tgroup_copy(struct pg_tgroup *dst, const struct pg_tgroup *src)
+{
+    if (pg_tgroup_init(dst, src->source) < 0)
+        return -1;
+    if (pg_labels_copy(&dst->labels, &src->labels) < 0)
+        goto fail;
+    for (size_t i = 0; i < src->n_targets; i++) {
+        struct pg_labels *t = pg_tgroup_add_target(dst);
+        if (!t || pg_labels_copy(t, &src->targets[i]) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    pg_tgroup_reset(dst);
+    return -1;
+}
+
 void pg_tgroup_reset(struct pg_tgroup *g)
 {
     free(g->source);

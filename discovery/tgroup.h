@@ -23,6 +23,10 @@ int pg_tgroup_init(struct pg_tgroup *g, const char *source);
 /* Appends an empty target label set to g and returns it (borrowed), or NULL on OOM. */
 struct pg_labels *pg_tgroup_add_target(struct pg_tgroup *g);
 
+/* Deep-copies src into dst (uninitialised). Returns 0 or -1 on OOM (dst then needs no
+ * reset). */
+int pg_tgroup_copy(struct pg_tgroup *dst, const struct pg_tgroup *src);
+
 /* Frees what g owns (not g itself). Accepts a zeroed g. */
 void pg_tgroup_reset(struct pg_tgroup *g);
 
