@@ -85,15 +85,9 @@ static void app_collect(void *ud)
         pg_metric_inc(a->m_buf_appended, NULL, (double)(st.appended - a->last_stats.appended));
     if (st.checkpoints >= a->last_stats.checkpoints)
         pg_metric_inc(a->m_buf_ckpt, NULL, (double)(st.checkpoints - a->last_stats.checkpoints));
-    if (st.checkpoint_errors > a->last_stats.checkpoint_errors) {
+    if (st.checkpoint_errors >= a->last_stats.checkpoint_errors) /* logged by the buffer */
         pg_metric_inc(a->m_buf_ckpt_errors, NULL,
                       (double)(st.checkpoint_errors - a->last_stats.checkpoint_errors));
-        pg_log_warn("buffer",
-                    "msg=\"WAL checkpoint failed; the WAL keeps the profiles and grows until one "
-                    "succeeds\" failures=%llu err=\"%s\"",
-                    (unsigned long long)(st.checkpoint_errors - a->last_stats.checkpoint_errors),
-                    st.checkpoint_error);
-    }
     if (st.evicted > a->last_stats.evicted)
         pg_log_warn("buffer",
                     "msg=\"evicted oldest profiles (storage.max_size or max_age)\" "

@@ -51,7 +51,8 @@ struct pg_buf {
     uint64_t max_size;
     int64_t max_age_ms;
     struct pg_buf_stats st;
-    struct pg_walckpt *ckpt; /* WAL checkpoints off the caller's thread, or NULL */
+    struct pg_walckpt *ckpt;  /* WAL checkpoints off the caller's thread, or NULL */
+    uint64_t ckpt_err_logged; /* checkpoint failures already logged */
 };
 
 static const char *const schema =
@@ -322,6 +323,21 @@ static void start_checkpointer(struct pg_buf *b, const char *path)
                 "msg=\"WAL checkpoints stay in the commits (on the event loop)\" err=\"%s\"", err);
 }
 
+/* Logs the checkpoint failures since the last call (on the buffer's thread, at each
+ * commit, so a failing checkpoint shows in the log whether or not /metrics is read). */
+static void log_checkpoint_errors(struct pg_buf *b)
+{
+    struct pg_walckpt_stats cs;
+    pg_walckpt_stats(b->ckpt, &cs);
+    if (cs.errors <= b->ckpt_err_logged)
+        return;
+    pg_log_warn("buffer",
+                "msg=\"WAL checkpoint failed; the WAL keeps the profiles and grows until one "
+                "succeeds\" failures=%llu err=\"%s\"",
+                (unsigned long long)(cs.errors - b->ckpt_err_logged), cs.last_error);
+    b->ckpt_err_logged = cs.errors;
+}
+
 /* ---- public API ---- */
 
 struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t n_backends,
@@ -462,8 +478,10 @@ int pg_buf_flush(struct pg_buf *b)
     if (exec_retry(b, "COMMIT") == 0) {
         b->in_txn = 0;
         b->txn_appends = 0;
-        if (b->ckpt)
+        if (b->ckpt) {
+            log_checkpoint_errors(b);
             pg_walckpt_kick(b->ckpt);
+        }
         return 0;
     }
     b->st.errors++;

@@ -697,8 +697,24 @@ static long file_size(const char *dir, const char *name)
     return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
 }
 
-/* The checkpoint thread (sink/walckpt.h) keeps the WAL short while commits go on: 24
- * flushes of 512 KiB each, 110 ms apart (the thread checkpoints at most every 100 ms).
+/* Waits (at most 5 s) until the checkpoint thread has run one more checkpoint than
+ * before. It is the one the caller's commit kicked, unless a periodic one was running
+ * then (the kicked one follows it): either way the WAL holds at most two commits. */
+static void wait_checkpoint_after(struct pg_buf *b, uint64_t before)
+{
+    struct timespec ms = {0, 1000000};
+    for (int i = 0; i < 5000; i++) {
+        struct pg_buf_stats st;
+        pg_buf_stats(b, &st);
+        if (st.checkpoints >= before + 1)
+            return;
+        nanosleep(&ms, NULL);
+    }
+    fail_msg("no checkpoint within 5 s of a commit");
+}
+
+/* The checkpoint thread (sink/walckpt.h) checkpoints after commits, so the WAL restarts
+ * and stays about one commit long: 24 flushes of 512 KiB, each followed by a checkpoint.
  * SQLite's own automatic checkpoint would let the WAL reach 1000 pages (4 MiB) first; with
  * none at all it would hold all 12 MiB. */
 static void test_wal_checkpoint_thread(void **state)
@@ -706,14 +722,15 @@ static void test_wal_checkpoint_thread(void **state)
     const char *dir = *state;
     struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
     long max_wal = 0;
-    struct timespec gap = {0, 110 * 1000000L};
     for (int i = 0; i < 24; i++) {
+        struct pg_buf_stats st0;
+        pg_buf_stats(b, &st0);
         append_n(b, i, 1, 512 * 1024);
         assert_int_equal(pg_buf_flush(b), 0);
         long w = file_size(dir, "buffer.db-wal");
         if (w > max_wal)
             max_wal = w;
-        nanosleep(&gap, NULL);
+        wait_checkpoint_after(b, st0.checkpoints);
     }
     struct pg_buf_stats st;
     pg_buf_stats(b, &st);
