@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,9 +140,23 @@ static void test_delay(int ms)
         ;
 }
 
+/* Lowers the calling worker thread's scheduling priority by PG_WORKQ_NICE (Linux: nice
+ * is per thread). A failure only costs latency, so it is ignored. */
+static void lower_priority(void)
+{
+#ifdef SYS_gettid
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (cur != -1 || errno == 0)
+        (void)setpriority(PRIO_PROCESS, (id_t)tid, cur + PG_WORKQ_NICE);
+#endif
+}
+
 static void *worker_main(void *arg)
 {
     struct pg_workq *q = arg;
+    lower_priority();
     pthread_mutex_lock(&q->mu);
     for (;;) {
         while (!q->stopping && q->waiting.head == NULL)

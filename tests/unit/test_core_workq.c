@@ -3,7 +3,7 @@
  * freeing with jobs pending calls done for each (cancelled when work never ran), so
  * nothing leaks (LSan/ASan builds check that); a higher-priority submit evicts a waiting
  * job of lower priority; drain delivers every accepted job; the depth/capacity
- * accessors. */
+ * accessors; workers run PG_WORKQ_NICE below the loop thread's priority. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -227,6 +229,56 @@ static void test_default_workers(void **state)
     pg_metrics_shutdown();
 }
 
+static int thread_nice(void)
+{
+    return getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+}
+
+struct nice_job {
+    int nice;
+    int *done_count;
+};
+
+static void nice_work(void *p)
+{
+    struct nice_job *j = p;
+    j->nice = thread_nice();
+}
+
+static void nice_done(void *p, enum pg_workq_status st)
+{
+    struct nice_job *j = p;
+    assert_int_equal(st, PG_WORKQ_DONE);
+    (*j->done_count)++;
+}
+
+/* The loop thread keeps its priority; every worker runs PG_WORKQ_NICE lower (capped at
+ * nice 19), so the loop preempts them when the cores are busy. */
+static void test_workers_run_at_lower_priority(void **state)
+{
+    (void)state;
+    int loop_nice = thread_nice();
+    int want = loop_nice + PG_WORKQ_NICE > 19 ? 19 : loop_nice + PG_WORKQ_NICE;
+    struct event_base *base = event_base_new();
+    struct pg_workq *q = pg_workq_new(base, 2, 16);
+    assert_non_null(q);
+    enum { N = 8 };
+    struct nice_job jobs[N];
+    int done_count = 0;
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct nice_job){.nice = -100, .done_count = &done_count};
+        assert_int_equal(pg_workq_submit(q, nice_work, nice_done, &jobs[i]), 0);
+    }
+    run_until_count(base, &done_count, N);
+    assert_int_equal(done_count, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(jobs[i].nice, want);
+    assert_int_equal(thread_nice(), loop_nice);
+    pg_workq_free(q);
+    event_base_free(base);
+    pg_metrics_shutdown();
+}
+
 int main(void)
 {
     loop_thread = pthread_self();
@@ -236,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_priority_evicts),
         cmocka_unit_test(test_default_workers),
+        cmocka_unit_test(test_workers_run_at_lower_priority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
