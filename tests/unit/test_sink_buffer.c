@@ -747,6 +747,89 @@ static void test_wal_checkpoint_thread(void **state)
     pg_buf_close(b);
 }
 
+/* Runs sql on dir/buffer.db through a connection of the test's own. */
+static void db_exec(const char *dir, const char *sql)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/buffer.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+/* Returns the first column of the first row of sql on dir/buffer.db, as an int. */
+static int64_t db_int(const char *dir, const char *sql)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/buffer.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A new buffer has 64 KiB pages and the body as its last column (so the columns after it
+ * are read without walking the blob's overflow pages). */
+static void test_layout(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 2, 0, 0);
+    append_n(b, 0, 3, 200000);
+    assert_int_equal(pg_buf_flush(b), 0);
+    assert_int_equal(db_int(dir, "PRAGMA page_size"), 65536);
+    assert_int_equal(db_int(dir, "SELECT cid FROM pragma_table_info('profiles') WHERE "
+                                 "name='body'"),
+                     db_int(dir, "SELECT MAX(cid) FROM pragma_table_info('profiles')"));
+    pg_buf_close(b);
+}
+
+/* A buffer created before the layout change (body in the middle, 4 KiB pages) opens and
+ * keeps working: its rows read back, new ids continue after the old sequence, acks and
+ * the counts are right. */
+static void test_old_layout(void **state)
+{
+    const char *dir = *state;
+    db_exec(dir, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+                 "CREATE TABLE profiles(id INTEGER PRIMARY KEY AUTOINCREMENT, labels TEXT,"
+                 " name TEXT, from_ns INTEGER, until_ns INTEGER, tenant TEXT, body BLOB,"
+                 " size INTEGER, created_ms INTEGER);"
+                 "CREATE TABLE cursors(backend TEXT PRIMARY KEY, last_id INTEGER);"
+                 "INSERT INTO profiles VALUES(7,'3:job3:old','cpu',1,2,NULL,x'0102',2,1000);"
+                 "UPDATE sqlite_sequence SET seq=9 WHERE name='profiles';");
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 1);
+    assert_int_equal(st.bytes, 2);
+    append_n(b, 0, 1, 10);
+    assert_int_equal(pg_buf_flush(b), 0);
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read(b, "a", 0, 0, &it, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(it[0].id, 7);
+    assert_string_equal(pg_labels_get(&it[0].labels, "job"), "old");
+    assert_int_equal(it[0].len, 2);
+    assert_int_equal(it[0].body[1], 2);
+    assert_int_equal(it[1].id, 10);
+    assert_int_equal(it[1].len, 10);
+    assert_int_equal(pg_buf_ack(b, "a", 7), 0);
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 1);
+    assert_int_equal(st.bytes, 10);
+    pg_buf_items_free(it, n);
+    pg_buf_close(b);
+    assert_int_equal(db_int(dir, "PRAGMA page_size"), 4096);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -770,6 +853,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_checkpoint_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_layout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
