@@ -49,6 +49,7 @@ struct pg_sink_queue {
     const struct pg_sink_backend_type *type;
     void *inst;
     struct event *poll;
+    struct event *more; /* fill the next batch in a later loop iteration */
     uint64_t rng;
     int64_t min_backoff, max_backoff;
     size_t max_bytes;
@@ -291,13 +292,25 @@ static struct batch *batch_new(struct pg_sink_queue *q)
     return b;
 }
 
-/* Takes rows from the buffer into new batches while can_send allows. */
+/* Takes rows from the buffer into one new batch when can_send allows, and when another
+ * may follow, fills it in a later loop iteration: reading and encoding a batch (up to
+ * batch_max_bytes) is the loop's longest step, so other events run between batches. */
 static void fill(struct pg_sink_queue *q)
 {
     if (q->filling)
         return;
     q->filling = 1;
-    while (can_send(q) && ra_fill(q)) {
+    int sent = 0;
+    while (can_send(q)) {
+        if (sent) {
+            /* a 0 s timer, not event_active: libevent runs events activated during a
+             * callback in the same iteration, before it polls again */
+            static const struct timeval now = {0, 0};
+            event_add(q->more, &now);
+            break;
+        }
+        if (!ra_fill(q))
+            break;
         const struct pg_buf_item *items = q->ra + q->ra_pos;
         size_t n = q->ra_n - q->ra_pos;
         struct batch *b = batch_new(q);
@@ -338,6 +351,7 @@ static void fill(struct pg_sink_queue *q)
             ra_clear(q);
         batch_send(b);
         ack_done(q); /* a send that could not start may have been dropped at once */
+        sent = 1;
     }
     q->filling = 0;
     update_in_flight(q);
@@ -432,7 +446,7 @@ struct pg_sink_queue *pg_sink_queue_create_type(struct event_base *base, struct 
     }
     struct timeval tv = {.tv_sec = QUEUE_POLL_MS / 1000, .tv_usec = (QUEUE_POLL_MS % 1000) * 1000};
     if (!(q->poll = event_new(base, -1, EV_PERSIST, poll_fired, q)) ||
-        event_add(q->poll, &tv) != 0) {
+        !(q->more = event_new(base, -1, 0, poll_fired, q)) || event_add(q->poll, &tv) != 0) {
         pg_errmsg_set(err, errlen, "remote_write %s: cannot arm the poll timer", cfg->name);
         goto fail;
     }
@@ -489,6 +503,8 @@ void pg_sink_queue_destroy(struct pg_sink_queue *q)
     ra_clear(q);
     if (q->poll)
         event_free(q->poll);
+    if (q->more)
+        event_free(q->more);
     if (q->inst)
         q->type->destroy(q->inst);
     free(q);
