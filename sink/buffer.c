@@ -29,7 +29,8 @@
 
 struct pg_buf_cursor {
     char *backend;
-    int64_t last_id;
+    int64_t last_id;    /* acknowledged (committed, or in the open transaction) */
+    int64_t durable_id; /* acknowledged in a committed transaction */
 };
 
 /* Counters saved at SAVEPOINT and restored by ROLLBACK TO. */
@@ -45,6 +46,7 @@ struct pg_buf {
     int in_sp;             /* a request's savepoint is open inside the transaction */
     int sp_began_txn;      /* that request's begin opened the transaction */
     uint64_t txn_appends;  /* rows appended in the open transaction */
+    int64_t committed_max; /* highest id a committed transaction appended (readers stop there) */
     struct pg_buf_mark sp; /* counters at the savepoint */
     struct pg_buf_cursor *cursors;
     size_t n_cursors;
@@ -186,6 +188,22 @@ static int load_counts(struct pg_buf *b)
     return rc;
 }
 
+/* A transaction committed: its acknowledgements are durable and its rows readable. The
+ * AUTOINCREMENT sequence is the highest id ever committed (ids are never reused after
+ * it, while rows of a rolled-back transaction give their ids back). On a failed read
+ * readers keep the old bound and see the new rows after the next commit. */
+static void committed(struct pg_buf *b)
+{
+    for (size_t i = 0; i < b->n_cursors; i++)
+        b->cursors[i].durable_id = b->cursors[i].last_id;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(b->db, "SELECT seq FROM sqlite_sequence WHERE name='profiles'", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        b->committed_max = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+}
+
 /* The open transaction was rolled back: its appended rows are lost (counted), except
  * those of an open request, whose caller is told the request failed. */
 static void rolled_back(struct pg_buf *b)
@@ -195,6 +213,8 @@ static void rolled_back(struct pg_buf *b)
     b->txn_appends = 0;
     b->in_txn = 0;
     b->in_sp = 0;
+    for (size_t i = 0; i < b->n_cursors; i++)
+        b->cursors[i].last_id = b->cursors[i].durable_id; /* its acks are undone too */
 }
 
 /* Called after a failed statement: if SQLite rolled the transaction back on its own
@@ -266,7 +286,7 @@ static int load_cursors(struct pg_buf *b)
         sqlite3_bind_text(sel, 1, b->cursors[i].backend, -1, SQLITE_STATIC);
         if (sqlite3_step(sel) != SQLITE_ROW)
             goto out;
-        b->cursors[i].last_id = sqlite3_column_int64(sel, 0);
+        b->cursors[i].last_id = b->cursors[i].durable_id = sqlite3_column_int64(sel, 0);
     }
     rc = 0;
 out:
@@ -394,7 +414,7 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
     sqlite3_busy_timeout(b->db, PG_BUF_BUSY_TIMEOUT_MS);
     if (sqlite3_exec(b->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(b->db, schema, NULL, NULL, NULL) != SQLITE_OK || load_cursors(b) != 0 ||
-        load_counts(b) != 0 ||
+        load_counts(b) != 0 || (committed(b), 0) ||
         sqlite3_prepare_v2(b->db,
                            "INSERT INTO profiles(labels,name,from_ns,until_ns,tenant,body,size,"
                            "created_ms) VALUES(?,?,?,?,?,?,?,?)",
@@ -486,6 +506,7 @@ int pg_buf_flush(struct pg_buf *b)
     if (exec_retry(b, "COMMIT") == 0) {
         b->in_txn = 0;
         b->txn_appends = 0;
+        committed(b);
         if (b->ckpt) {
             log_checkpoint_errors(b);
             pg_walckpt_kick(b->ckpt);
@@ -530,8 +551,10 @@ int pg_buf_request_end(struct pg_buf *b, int keep)
             b->in_sp = 0;
             /* a request that stored nothing (all relabel-dropped) in a transaction it
              * opened: end it now, the writer has nothing pending to commit it */
-            if (b->sp_began_txn && b->txn_appends == b->sp.txn_appends && exec(b, "COMMIT") == 0)
+            if (b->sp_began_txn && b->txn_appends == b->sp.txn_appends && exec(b, "COMMIT") == 0) {
                 b->in_txn = 0;
+                committed(b);
+            }
             return 0;
         }
         after_error(b);
@@ -611,7 +634,7 @@ int pg_buf_read(struct pg_buf *b, const char *backend, size_t max_items, size_t 
     *items = NULL;
     *n = 0;
     struct pg_buf_cursor *c = cursor_find(b, backend);
-    if (!c)
+    if (!c || pg_buf_flush(b) != 0)
         return -1;
     return pg_buf_read_after(b, c->last_id, max_items, max_bytes, items, n);
 }
@@ -621,21 +644,20 @@ int pg_buf_read_after(struct pg_buf *b, int64_t after_id, size_t max_items, size
 {
     *items = NULL;
     *n = 0;
-    if (pg_buf_flush(b) != 0)
-        return -1;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(b->db,
                            "SELECT id,labels,name,from_ns,until_ns,tenant,body FROM profiles "
-                           "WHERE id>? ORDER BY id LIMIT ?",
+                           "WHERE id>? AND id<=? ORDER BY id LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK) {
         b->st.errors++;
         return -1;
     }
     sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, b->committed_max);
     sqlite3_int64 limit = -1; /* SQLite: a negative LIMIT means none */
     if (max_items && max_items <= (size_t)INT64_MAX)
         limit = (sqlite3_int64)max_items;
-    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int64(st, 3, limit);
     struct pg_buf_item *v = NULL;
     size_t cnt = 0, cap = 0, bytes = 0;
     int rc;
@@ -701,10 +723,46 @@ int64_t pg_buf_count_after(struct pg_buf *b, int64_t after_id)
     return n;
 }
 
+/* Moves the cursor row to last_id and deletes the rows up to min, in the open
+ * transaction. Returns 0, or -1 on a SQLite error. */
+static int ack_rows(struct pg_buf *b, struct pg_buf_cursor *c, int64_t last_id, int64_t min)
+{
+    sqlite3_stmt *up = NULL, *cnt = NULL, *del = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(b->db, "UPDATE cursors SET last_id=? WHERE backend=?", -1, &up, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(b->db,
+                           "SELECT COUNT(*), COALESCE(SUM(size),0) FROM profiles WHERE id<=?", -1,
+                           &cnt, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->db, "DELETE FROM profiles WHERE id<=?", -1, &del, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(up, 1, last_id);
+    sqlite3_bind_text(up, 2, c->backend, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(cnt, 1, min);
+    sqlite3_bind_int64(del, 1, min);
+    if (sqlite3_step(up) != SQLITE_DONE || sqlite3_step(cnt) != SQLITE_ROW)
+        goto out;
+    uint64_t rows = (uint64_t)sqlite3_column_int64(cnt, 0);
+    uint64_t bytes = (uint64_t)sqlite3_column_int64(cnt, 1);
+    if (sqlite3_step(del) != SQLITE_DONE)
+        goto out;
+    b->st.rows -= rows < b->st.rows ? rows : b->st.rows;
+    b->st.bytes -= bytes < b->st.bytes ? bytes : b->st.bytes;
+    rc = 0;
+out:
+    sqlite3_finalize(up);
+    sqlite3_finalize(cnt);
+    sqlite3_finalize(del);
+    return rc;
+}
+
+/* An acknowledgement joins the open batch (under a savepoint, so a failure undoes it
+ * alone) and is durable at the batch's commit: acks then cost no commit of their own on
+ * a busy buffer. With no batch open it commits at once. */
 int pg_buf_ack(struct pg_buf *b, const char *backend, int64_t last_id)
 {
     struct pg_buf_cursor *c = cursor_find(b, backend);
-    if (!c || pg_buf_flush(b) != 0)
+    if (!c || b->in_sp)
         return -1;
     if (last_id <= c->last_id)
         return 0;
@@ -712,48 +770,37 @@ int pg_buf_ack(struct pg_buf *b, const char *backend, int64_t last_id)
     for (size_t i = 0; i < b->n_cursors; i++)
         if (&b->cursors[i] != c && b->cursors[i].last_id < min)
             min = b->cursors[i].last_id;
-    sqlite3_stmt *up = NULL, *cnt = NULL, *del = NULL;
-    uint64_t rows = 0, bytes = 0;
+    int began = !b->in_txn;
     if (begin(b) != 0)
         return -1;
-    if (sqlite3_prepare_v2(b->db, "UPDATE cursors SET last_id=? WHERE backend=?", -1, &up, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(b->db,
-                           "SELECT COUNT(*), COALESCE(SUM(size),0) FROM profiles WHERE id<=?", -1,
-                           &cnt, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(b->db, "DELETE FROM profiles WHERE id<=?", -1, &del, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_int64(up, 1, last_id);
-    sqlite3_bind_text(up, 2, c->backend, -1, SQLITE_STATIC);
-    if (sqlite3_step(up) != SQLITE_DONE)
-        goto fail;
-    sqlite3_bind_int64(cnt, 1, min);
-    if (sqlite3_step(cnt) != SQLITE_ROW)
-        goto fail;
-    rows = (uint64_t)sqlite3_column_int64(cnt, 0);
-    bytes = (uint64_t)sqlite3_column_int64(cnt, 1);
-    sqlite3_bind_int64(del, 1, min);
-    if (sqlite3_step(del) != SQLITE_DONE)
-        goto fail;
-    sqlite3_finalize(up);
-    sqlite3_finalize(cnt);
-    sqlite3_finalize(del);
-    b->st.rows -= rows < b->st.rows ? rows : b->st.rows;
-    b->st.bytes -= bytes < b->st.bytes ? bytes : b->st.bytes;
-    if (pg_buf_flush(b) != 0)
-        return -1; /* flush resynchronised the counters; the cursor stays */
+    if (sqlite3_exec(b->db, "SAVEPOINT pg_ack", NULL, NULL, NULL) != SQLITE_OK) {
+        after_error(b);
+        return -1;
+    }
+    uint64_t rows = b->st.rows, bytes = b->st.bytes;
+    if (ack_rows(b, c, last_id, min) != 0) {
+        after_error(b);
+        if (!b->in_txn)
+            return -1; /* SQLite rolled back the whole batch (counted by after_error) */
+        b->st.rows = rows;
+        b->st.bytes = bytes;
+        if (sqlite3_exec(b->db, "ROLLBACK TO pg_ack", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(b->db, "RELEASE pg_ack", NULL, NULL, NULL) != SQLITE_OK) {
+            if (!sqlite3_get_autocommit(b->db))
+                sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+            rolled_back(b);
+            load_counts(b);
+        }
+        return -1;
+    }
+    if (sqlite3_exec(b->db, "RELEASE pg_ack", NULL, NULL, NULL) != SQLITE_OK) {
+        after_error(b);
+        return -1;
+    }
     c->last_id = last_id;
+    if (began)
+        return pg_buf_flush(b); /* on failure the cursor went back to durable_id */
     return 0;
-fail:
-    b->st.errors++;
-    sqlite3_finalize(up);
-    sqlite3_finalize(cnt);
-    sqlite3_finalize(del);
-    if (!sqlite3_get_autocommit(b->db))
-        sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
-    rolled_back(b);
-    load_counts(b);
-    return -1;
 }
 
 int pg_buf_evict(struct pg_buf *b)

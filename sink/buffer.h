@@ -11,8 +11,15 @@
  * batched). It is durable only after pg_buf_flush returns 0; the caller flushes on a
  * short timer and before acknowledging a profile to anyone. With WAL and
  * synchronous=NORMAL a flushed row survives a process crash (not necessarily a power
- * loss). pg_buf_read, pg_buf_ack and pg_buf_close flush pending appends first. WAL
- * checkpoints run on a thread of the buffer's own (sink/walckpt.h), not in the commits.
+ * loss). pg_buf_read and pg_buf_close flush pending appends first; pg_buf_read_after
+ * does not, and sees only rows of committed batches. An acknowledgement joins the pending
+ * batch (durable at its commit; at once when no batch is open), so a busy buffer commits
+ * once per flush, not once per ack or read. WAL checkpoints run on a thread of the
+ * buffer's own (sink/walckpt.h), not in the commits.
+ *
+ * Layout: a new database has 64 KiB pages and the body as the last column (a 220 KB
+ * profile is 4 overflow pages, not 55, and the columns before the body are read without
+ * walking them); a database created before keeps its page size and column order.
  *
  * Requests: pg_buf_request_begin opens a savepoint inside the current batch;
  * pg_buf_request_end releases it (the request's rows stay in the batch) or rolls back to
@@ -117,8 +124,9 @@ int pg_buf_read(struct pg_buf *b, const char *backend, size_t max_items, size_t 
                 struct pg_buf_item **items, size_t *n);
 
 /* As pg_buf_read, but reads the rows with id > after_id, whatever any cursor says (a
- * queue that keeps several requests in flight reads past its durable cursor). Returns 0
- * or -1 on a SQLite error. */
+ * queue that keeps several requests in flight reads past its durable cursor), and only
+ * rows of committed batches: it does not flush (pending appends become readable at the
+ * next pg_buf_flush). Returns 0 or -1 on a SQLite error. */
 int pg_buf_read_after(struct pg_buf *b, int64_t after_id, size_t max_items, size_t max_bytes,
                       struct pg_buf_item **items, size_t *n);
 
@@ -133,9 +141,12 @@ int64_t pg_buf_count_after(struct pg_buf *b, int64_t after_id);
 /* Frees n items and the array. Accepts NULL. */
 void pg_buf_items_free(struct pg_buf_item *items, size_t n);
 
-/* Durably advances backend's cursor to last_id (never backwards) and deletes the rows
- * every backend has acknowledged. Returns 0, or -1 for an unknown backend or on a
- * SQLite error. */
+/* Advances backend's cursor to last_id (never backwards) and deletes the rows every
+ * backend has acknowledged, in the pending batch: durable at the next pg_buf_flush, or
+ * at once when no batch was open. A batch that fails to commit takes its acks back
+ * (the cursor returns to its last durable value; the rows are read and sent again).
+ * Returns 0, or -1 for an unknown backend, while a request is open, or on a SQLite error
+ * (the ack is undone; the pending batch stays unless SQLite rolled it back). */
 int pg_buf_ack(struct pg_buf *b, const char *backend, int64_t last_id);
 
 /* Deletes oldest rows while the buffer is over max_size or they are older than

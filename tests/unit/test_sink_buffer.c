@@ -365,7 +365,7 @@ static void test_open_fails(void **state)
 }
 
 /* read_after ignores the cursors: it reads past what a backend has acknowledged, with
- * the same limits as pg_buf_read, and counts pending (unflushed) rows. */
+ * the same limits as pg_buf_read, but only committed rows (it does not flush). */
 static void test_read_after(void **state)
 {
     const char *dir = *state;
@@ -373,6 +373,10 @@ static void test_read_after(void **state)
     append_n(b, 0, 5, 10);
     struct pg_buf_item *it;
     size_t n;
+    assert_int_equal(pg_buf_read_after(b, 0, 0, 0, &it, &n), 0);
+    assert_int_equal(n, 0); /* pending, not committed */
+    assert_int_equal(pg_buf_flush(b), 0);
+    append_n(b, 5, 1, 10); /* pending again: not read below */
     assert_int_equal(pg_buf_read_after(b, 0, 0, 0, &it, &n), 0);
     assert_int_equal(n, 5);
     int64_t id0 = it[0].id;
@@ -394,10 +398,14 @@ static void test_read_after(void **state)
     assert_int_equal(pg_buf_read_after(b, id0 + 4, 0, 0, &it, &n), 0);
     assert_int_equal(n, 0);
     assert_null(it);
+    assert_int_equal(pg_buf_flush(b), 0);
+    assert_int_equal(pg_buf_read_after(b, id0 + 4, 0, 0, &it, &n), 0);
+    assert_int_equal(n, 1);
+    pg_buf_items_free(it, n);
     /* independent of the cursors: acking "a" does not change what read_after returns */
     assert_int_equal(pg_buf_ack(b, "a", id0 + 4), 0);
     assert_int_equal(pg_buf_read_after(b, id0 + 1, 0, 0, &it, &n), 0);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
     pg_buf_items_free(it, n);
     pg_buf_close(b);
 }
@@ -747,19 +755,6 @@ static void test_wal_checkpoint_thread(void **state)
     pg_buf_close(b);
 }
 
-/* Runs sql on dir/buffer.db through a connection of the test's own. */
-static void db_exec(const char *dir, const char *sql)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/buffer.db", dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg ? msg : "?");
-    sqlite3_close(db);
-}
-
 /* Returns the first column of the first row of sql on dir/buffer.db, as an int. */
 static int64_t db_int(const char *dir, const char *sql)
 {
@@ -797,13 +792,13 @@ static void test_layout(void **state)
 static void test_old_layout(void **state)
 {
     const char *dir = *state;
-    db_exec(dir, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
-                 "CREATE TABLE profiles(id INTEGER PRIMARY KEY AUTOINCREMENT, labels TEXT,"
-                 " name TEXT, from_ns INTEGER, until_ns INTEGER, tenant TEXT, body BLOB,"
-                 " size INTEGER, created_ms INTEGER);"
-                 "CREATE TABLE cursors(backend TEXT PRIMARY KEY, last_id INTEGER);"
-                 "INSERT INTO profiles VALUES(7,'3:job3:old','cpu',1,2,NULL,x'0102',2,1000);"
-                 "UPDATE sqlite_sequence SET seq=9 WHERE name='profiles';");
+    side_sql(dir, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+                  "CREATE TABLE profiles(id INTEGER PRIMARY KEY AUTOINCREMENT, labels TEXT,"
+                  " name TEXT, from_ns INTEGER, until_ns INTEGER, tenant TEXT, body BLOB,"
+                  " size INTEGER, created_ms INTEGER);"
+                  "CREATE TABLE cursors(backend TEXT PRIMARY KEY, last_id INTEGER);"
+                  "INSERT INTO profiles VALUES(7,'3:job3:old','cpu',1,2,NULL,x'0102',2,1000);"
+                  "UPDATE sqlite_sequence SET seq=9 WHERE name='profiles';");
     struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
     struct pg_buf_stats st;
     pg_buf_stats(b, &st);
@@ -828,6 +823,104 @@ static void test_old_layout(void **state)
     pg_buf_items_free(it, n);
     pg_buf_close(b);
     assert_int_equal(db_int(dir, "PRAGMA page_size"), 4096);
+}
+
+/* The cursor of backend "a" as a second connection sees it (committed only, WAL). */
+static int64_t durable_cursor(const char *dir)
+{
+    return db_int(dir, "SELECT last_id FROM cursors WHERE backend='a'");
+}
+
+/* An ack joins the pending batch and is durable at its commit; with no batch open it is
+ * durable at once. */
+static void test_ack_in_batch(void **state)
+{
+    const char *dir = *state;
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    append_n(b, 0, 3, 4);
+    assert_int_equal(pg_buf_flush(b), 0);
+    struct pg_buf_item *it;
+    size_t n;
+    assert_int_equal(pg_buf_read_after(b, 0, 0, 0, &it, &n), 0);
+    assert_int_equal(n, 3);
+    int64_t id1 = it[1].id, id2 = it[2].id;
+    pg_buf_items_free(it, n);
+    append_n(b, 3, 1, 4); /* a pending batch */
+    assert_int_equal(pg_buf_ack(b, "a", id1), 0);
+    int64_t c = 0;
+    assert_int_equal(pg_buf_cursor(b, "a", &c), 0);
+    assert_int_equal(c, id1);
+    assert_int_equal(durable_cursor(dir), 0);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 2);
+    assert_int_equal(pg_buf_flush(b), 0);
+    assert_int_equal(durable_cursor(dir), id1);
+    assert_int_equal(pg_buf_ack(b, "a", id2), 0); /* no batch open: commits at once */
+    assert_int_equal(durable_cursor(dir), id2);
+    assert_int_equal(db_int(dir, "SELECT COUNT(*) FROM profiles"), 1);
+    pg_buf_close(b);
+}
+
+/* A batch that SQLite rolls back (RAISE(ROLLBACK), like SQLITE_FULL) takes its acks with
+ * it: the cursor returns to its durable value and the rows are read again. */
+static void test_ack_undone_with_batch(void **state)
+{
+    const char *dir = *state;
+    pg_buf_close(open_buf(dir, two, 1, 0, 0));
+    side_sql(dir, "CREATE TRIGGER full BEFORE INSERT ON profiles WHEN NEW.name='p9' "
+                  "BEGIN SELECT RAISE(ROLLBACK,'full'); END;");
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    append_n(b, 0, 3, 4);
+    assert_int_equal(pg_buf_flush(b), 0);
+    append_n(b, 3, 1, 4);
+    int64_t c0 = 0, c = 0;
+    assert_int_equal(pg_buf_cursor(b, "a", &c0), 0);
+    assert_int_equal(pg_buf_ack(b, "a", c0 + 2), 0);
+    struct pg_labels ls;
+    pg_labels_init(&ls);
+    const uint8_t body[4] = {0};
+    assert_int_equal(pg_buf_append(b, &ls, "p9", 0, 0, NULL, body, sizeof(body)), -1);
+    assert_int_equal(pg_buf_cursor(b, "a", &c), 0);
+    assert_int_equal(c, c0);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.rows, 3);
+    assert_int_equal(st.lost, 1);
+    const char *want[] = {"p0", "p1", "p2"};
+    expect_names(b, want, 3);
+    assert_int_equal(pg_buf_ack(b, "a", c0 + 2), 0); /* the same ack goes through again */
+    assert_int_equal(durable_cursor(dir), c0 + 2);
+    pg_labels_reset(&ls);
+    pg_buf_close(b);
+}
+
+/* An ack that fails is undone alone: the pending batch stays and commits. */
+static void test_ack_failure_keeps_batch(void **state)
+{
+    const char *dir = *state;
+    pg_buf_close(open_buf(dir, two, 1, 0, 0));
+    side_sql(dir, "CREATE TRIGGER nodel BEFORE DELETE ON profiles "
+                  "BEGIN SELECT RAISE(ABORT,'no delete'); END;");
+    struct pg_buf *b = open_buf(dir, two, 1, 0, 0);
+    append_n(b, 0, 2, 4);
+    assert_int_equal(pg_buf_flush(b), 0);
+    append_n(b, 2, 1, 4);
+    int64_t c0 = 0, c = 0;
+    assert_int_equal(pg_buf_cursor(b, "a", &c0), 0);
+    assert_int_equal(pg_buf_ack(b, "a", c0 + 2), -1);
+    assert_int_equal(pg_buf_cursor(b, "a", &c), 0);
+    assert_int_equal(c, c0);
+    assert_int_equal(pg_buf_flush(b), 0);
+    struct pg_buf_stats st;
+    pg_buf_stats(b, &st);
+    assert_int_equal(st.lost, 0);
+    assert_int_equal(st.rows, 3);
+    assert_int_equal(st.errors, 1);
+    const char *want[] = {"p0", "p1", "p2"};
+    expect_names(b, want, 3);
+    assert_int_equal(durable_cursor(dir), c0);
+    pg_buf_close(b);
 }
 
 int main(void)
@@ -855,6 +948,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_checkpoint_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_in_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_undone_with_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_failure_keeps_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
