@@ -312,8 +312,7 @@ static void mark_rest(const struct pg_pprof_index *ix, struct marks *m)
         if (!m->loc[i])
             continue;
         const struct pg_pprof_loc *l = &ix->loc[i];
-        uint32_t mi = l->mapping_id ? pg_pprof_idmap_find(&ix->map_ids, ix->n_map, l->mapping_id)
-                                    : PG_PPROF_NOT_FOUND;
+        uint32_t mi = l->mapping_id ? pg_pprof_map_find(ix, l->mapping_id) : PG_PPROF_NOT_FOUND;
         if (mi != PG_PPROF_NOT_FOUND)
             m->map[mi] = 1;
         for (uint32_t j = 0; j < l->n_line; j++) {

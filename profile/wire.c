@@ -300,11 +300,11 @@ static int scan_other(struct pg_pprof_index *ix, const struct pg_pb_field *f)
 
 static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, const uint8_t *fend)
 {
-    uint64_t v[7] = {0};
     if (f->num >= 1 && f->num <= 6 && f->wt != PG_WT_LEN)
         return -1;
     switch (f->num) {
     case 1: { /* sample_type */
+        uint64_t v[3] = {0};
         if (read_scalars(f->data, f->len, v, 2) < 0 ||
             pg_pprof_grow(&ix->stype, &ix->cap_stype, 2 * ix->n_stype + 2, sizeof(int64_t)) < 0)
             return -1;
@@ -318,6 +318,7 @@ static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, co
         return s ? span_of(ix, f, &s->s) : -1;
     }
     case 3: {
+        uint64_t v[7] = {0};
         struct pg_pprof_map *m = PUSH(ix->map, ix->n_map, ix->cap_map);
         if (!m || read_scalars(f->data, f->len, v, 6) < 0)
             return -1;
@@ -331,6 +332,7 @@ static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, co
         return l ? scan_loc(ix, f, l) : -1;
     }
     case 5: {
+        uint64_t v[6] = {0};
         struct pg_pprof_fn *fn = PUSH(ix->fn, ix->n_fn, ix->cap_fn);
         if (!fn || read_scalars(f->data, f->len, v, 5) < 0)
             return -1;
@@ -357,16 +359,35 @@ static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, co
     return 0;
 }
 
+/* Samples and strings (one-byte tags, only their spans kept) are taken here, the rest by
+ * scan_field. */
 static int scan_top(struct pg_pprof_index *ix, char *err, size_t errlen)
 {
-    const uint8_t *p = ix->pb, *end = ix->pb + ix->len;
+    const uint8_t *p = ix->pb, *end = ix->pb + ix->len, *q;
     struct pg_pb_field f;
-    int r;
-    while ((r = pg_pb_next(&p, end, &f)) == 1)
-        if (scan_field(ix, &f, p) < 0)
+    struct pg_pprof_span *s;
+    uint64_t n;
+    while (p < end) {
+        if (p[0] == (2 << 3 | PG_WT_LEN) || p[0] == (6 << 3 | PG_WT_LEN)) {
+            q = p + 1;
+            if (pg_pb_varint(&q, end, &n) < 0 || n > (uint64_t)(end - q))
+                MALFORMED();
+            if (p[0] == (2 << 3 | PG_WT_LEN)) {
+                struct pg_pprof_sample *sm = PUSH(ix->sample, ix->n_sample, ix->cap_sample);
+                s = sm ? &sm->s : NULL;
+            } else {
+                s = PUSH(ix->str, ix->n_str, ix->cap_str);
+            }
+            if (!s)
+                MALFORMED();
+            s->off = (uint32_t)(q - ix->pb);
+            s->len = (uint32_t)n;
+            p = q + n;
+            continue;
+        }
+        if (pg_pb_next(&p, end, &f) < 0 || scan_field(ix, &f, p) < 0)
             MALFORMED();
-    if (r < 0)
-        MALFORMED();
+    }
     return 0;
 }
 
@@ -482,11 +503,24 @@ static int check_loc(struct pg_pprof_index *ix, struct pg_pprof_loc *l, int hash
 {
     uint64_t mh = 0;
     if (l->mapping_id) {
-        uint32_t mi = pg_pprof_idmap_find(&ix->map_ids, ix->n_map, l->mapping_id);
+        uint32_t mi = pg_pprof_map_find(ix, l->mapping_id);
         if (mi == PG_PPROF_NOT_FOUND)
             BAD("pprof: location %llu references missing mapping %llu", (unsigned long long)l->id,
                 (unsigned long long)l->mapping_id);
         mh = ix->map[mi].hash;
+    }
+    if (hash && l->n_line == 1) { /* the common case: the hash input on the stack */
+        const struct pg_pprof_line *ln = &ix->lines[l->line_off];
+        uint64_t h[4] = {l->address, mh, 0, (uint64_t)ln->line};
+        if (ln->function_id) {
+            uint32_t fi = pg_pprof_fn_find(ix, ln->function_id);
+            if (fi == PG_PPROF_NOT_FOUND)
+                BAD("pprof: location %llu references missing function %llu",
+                    (unsigned long long)l->id, (unsigned long long)ln->function_id);
+            h[2] = ix->fn[fi].hash;
+        }
+        ix->lochash[l - ix->loc] = l->hash = XXH3_64bits(h, sizeof(h));
+        return 0;
     }
     size_t nt = 0;
     if (hash) {
@@ -556,26 +590,38 @@ static int sample_locs(struct pg_pprof_index *ix, const struct pg_pb_field *f, s
         BAD("pprof: out of memory");
     if (f->wt == PG_WT_LEN && ix->loc_ids.dense) { /* the common case, kept tight */
         const uint8_t *p = f->data, *end = f->data + f->len;
-        /* tmp and locidx may still be NULL when only checking (hash == 0) */
-        uint64_t *th = hash ? ix->tmp + *nt : NULL;
-        const uint64_t *lh = ix->lochash;
-        uint32_t *li = hash ? ix->locidx + ix->n_locidx : NULL, n = 0;
         uint64_t nloc = ix->n_loc;
+        if (!hash) { /* tmp and locidx may still be NULL */
+            while (p < end) {
+                if (pg_pb_varint(&p, end, &x) < 0)
+                    MALFORMED();
+                if (x - 1 >= nloc)
+                    BAD("pprof: sample %zu references missing location %llu", i,
+                        (unsigned long long)x);
+            }
+            return 0;
+        }
+        uint64_t *th = ix->tmp + *nt;
+        const uint64_t *lh = ix->lochash;
+        uint32_t *li = ix->locidx + ix->n_locidx;
+        size_t n = 0;
         while (p < end) {
-            if (pg_pb_varint(&p, end, &x) < 0)
+            x = p[0];
+            if (x < 0x80) {
+                p++;
+            } else if (end - p >= 2 && p[1] < 0x80) {
+                x = (x & 0x7f) | (uint64_t)p[1] << 7;
+                p += 2;
+            } else if (pg_pb_varint(&p, end, &x) < 0) {
                 MALFORMED();
+            }
             if (x - 1 >= nloc)
                 BAD("pprof: sample %zu references missing location %llu", i, (unsigned long long)x);
-            if (hash) {
-                th[n] = lh[x - 1];
-                li[n] = (uint32_t)(x - 1);
-            }
-            n++;
+            th[n] = lh[x - 1];
+            li[n++] = (uint32_t)(x - 1);
         }
-        if (hash) {
-            *nt += n;
-            ix->n_locidx += n;
-        }
+        *nt += n;
+        ix->n_locidx += n;
         return 0;
     }
     pg_pb_ints_begin(&it, f);

@@ -232,6 +232,12 @@ static inline uint32_t pg_pprof_loc_find(const struct pg_pprof_index *ix, uint64
         return id >= 1 && id <= ix->n_loc ? (uint32_t)(id - 1) : PG_PPROF_NOT_FOUND;
     return pg_pprof_idmap_find(&ix->loc_ids, ix->n_loc, id);
 }
+static inline uint32_t pg_pprof_map_find(const struct pg_pprof_index *ix, uint64_t id)
+{
+    if (ix->map_ids.dense)
+        return id >= 1 && id <= ix->n_map ? (uint32_t)(id - 1) : PG_PPROF_NOT_FOUND;
+    return pg_pprof_idmap_find(&ix->map_ids, ix->n_map, id);
+}
 static inline uint32_t pg_pprof_fn_find(const struct pg_pprof_index *ix, uint64_t id)
 {
     if (ix->fn_ids.dense)
