@@ -6,6 +6,7 @@
 
 #include "core/errmsg.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,15 +208,6 @@ static size_t varint_size(uint64_t v)
     return n;
 }
 
-/* tag (field, LEN) + length + payload */
-static size_t put_msg(uint8_t *p, uint32_t field, const uint8_t *data, size_t len)
-{
-    size_t n = put_varint(p, (uint64_t)field << 3 | PG_WT_LEN);
-    n += put_varint(p + n, len);
-    memcpy(p + n, data, len);
-    return n + len;
-}
-
 struct marks {
     uint8_t *str, *loc, *fn, *map;
 };
@@ -320,8 +312,7 @@ static void mark_rest(const struct pg_pprof_index *ix, struct marks *m)
         if (!m->loc[i])
             continue;
         const struct pg_pprof_loc *l = &ix->loc[i];
-        uint32_t mi = l->mapping_id ? pg_pprof_idmap_find(&ix->map_ids, ix->n_map, l->mapping_id)
-                                    : PG_PPROF_NOT_FOUND;
+        uint32_t mi = l->mapping_id ? pg_pprof_map_find(ix, l->mapping_id) : PG_PPROF_NOT_FOUND;
         if (mi != PG_PPROF_NOT_FOUND)
             m->map[mi] = 1;
         for (uint32_t j = 0; j < l->n_line; j++) {
@@ -349,20 +340,50 @@ static void mark_rest(const struct pg_pprof_index *ix, struct marks *m)
         }
 }
 
+/* Writes field `field` (< 16) for each of the n elements whose span is at base + soff +
+ * i * stride:
+ * kept ones with their payload, others as empty (with empty != 0) or not at all. A kept element
+ * that starts where the previous one ended in pb, after a header of canonical length, had
+ * exactly the header written here (a longer one would not fit), so such runs are copied from
+ * pb in one memcpy. */
+static size_t put_elems(const struct pg_pprof_index *ix, const uint8_t *kept, size_t n,
+                        const void *base, size_t soff, size_t stride, uint32_t field, int empty,
+                        uint8_t *out)
+{
+    const uint8_t tag = (uint8_t)(field << 3 | PG_WT_LEN);
+    size_t w = 0, rs = 0, re = 0; /* the run being gathered: pb[rs..re) */
+    for (size_t i = 0; i < n; i++) {
+        const struct pg_pprof_span *s = (const void *)((const uint8_t *)base + soff + i * stride);
+        if (kept[i] && re && s->off == re + 1 + varint_size(s->len)) {
+            re = (size_t)s->off + s->len;
+            continue;
+        }
+        memcpy(out + w, ix->pb + rs, re - rs);
+        w += re - rs;
+        rs = re = 0;
+        if (kept[i]) {
+            out[w++] = tag;
+            w += put_varint(out + w, s->len);
+            rs = s->off;
+            re = (size_t)s->off + s->len;
+        } else if (empty) {
+            out[w++] = tag;
+            out[w++] = 0;
+        }
+    }
+    memcpy(out + w, ix->pb + rs, re - rs);
+    return w + (re - rs);
+}
+
 static size_t write_tables(const struct pg_pprof_index *ix, const struct marks *m, uint8_t *out)
 {
     size_t w = 0;
-    for (size_t i = 0; i < ix->n_map; i++)
-        if (m->map[i])
-            w += put_msg(out + w, 3, ix->pb + ix->map[i].s.off, ix->map[i].s.len);
-    for (size_t i = 0; i < ix->n_loc; i++)
-        if (m->loc[i])
-            w += put_msg(out + w, 4, ix->pb + ix->loc[i].s.off, ix->loc[i].s.len);
-    for (size_t i = 0; i < ix->n_fn; i++)
-        if (m->fn[i])
-            w += put_msg(out + w, 5, ix->pb + ix->fn[i].s.off, ix->fn[i].s.len);
-    for (size_t i = 0; i < ix->n_str; i++)
-        w += put_msg(out + w, 6, ix->pb + ix->str[i].off, m->str[i] ? ix->str[i].len : 0);
+#define ELEMS(T, a) ix->a, offsetof(T, s), sizeof(T)
+    w += put_elems(ix, m->map, ix->n_map, ELEMS(struct pg_pprof_map, map), 3, 0, out + w);
+    w += put_elems(ix, m->loc, ix->n_loc, ELEMS(struct pg_pprof_loc, loc), 4, 0, out + w);
+    w += put_elems(ix, m->fn, ix->n_fn, ELEMS(struct pg_pprof_fn, fn), 5, 0, out + w);
+#undef ELEMS
+    w += put_elems(ix, m->str, ix->n_str, ix->str, 0, sizeof(*ix->str), 6, 1, out + w);
     return w;
 }
 

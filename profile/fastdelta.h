@@ -28,8 +28,9 @@
  *
  * Cost (tests/bench/bench_profile.c, generator's heap profile: 244 KB gzip, 556 KB decoded,
  * 3000 stacks, 4 sample types, 2 delta'd; 2-core machine shared with other builds, load ~6):
- * median 1.5 ms CPU per scrape, versus 17 ms for protobuf-c unpack + validate +
- * the reference delta (tests/ref/delta_ref.h) + pack in the same run. Callers
+ * median 1.3 ms CPU per scrape (1.5 ms before the cheaper wire reading, docs/performance.md),
+ * versus 17 ms for protobuf-c unpack + validate + the reference delta (tests/ref/delta_ref.h)
+ * + pack in the same run. Callers
  * that run pg_fastdelta_apply need not run pg_pprof_wire_check first (use pg_pprof_unwrap).
  *
  * Not thread-safe per state; different states may be used from different threads

@@ -35,7 +35,37 @@ void pg_pb_ints_begin(struct pg_pb_ints *it, const struct pg_pb_field *f)
     }
 }
 
-int pg_pprof_grow(void *buf, size_t *cap, size_t n, size_t sz)
+struct pg_pb_vr pg_pb_varint_long(const uint8_t *p, const uint8_t *end)
+{
+    struct pg_pb_vr r = {NULL, 0};
+    uint64_t x = 0;
+    if (end - p >= 10) { /* no end check per byte */
+        for (int i = 0; i < 10; i++) {
+            uint8_t b = p[i];
+            x |= (uint64_t)(b & 0x7f) << (7 * i);
+            if (b < 0x80) {
+                r.p = p + i + 1;
+                r.v = x;
+                return r;
+            }
+        }
+        return r;
+    }
+    for (int s = 0; s < 70; s += 7) {
+        if (p >= end)
+            return r;
+        uint8_t b = *p++;
+        x |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80)) {
+            r.p = p;
+            r.v = x;
+            return r;
+        }
+    }
+    return r;
+}
+
+int pg_pprof_grow_slow(void *buf, size_t *cap, size_t n, size_t sz)
 {
     if (n <= *cap)
         return 0;
@@ -53,8 +83,9 @@ int pg_pprof_grow(void *buf, size_t *cap, size_t n, size_t sz)
 }
 
 #define PUSH(arr, n, cap)                                                                          \
-    (((n) < (cap) || pg_pprof_grow(&(arr), &(cap), (n) + 1, sizeof(*(arr))) == 0) ? &(arr)[(n)++]  \
-                                                                                  : NULL)
+    (((n) < (cap) || pg_pprof_grow_slow(&(arr), &(cap), (n) + 1, sizeof(*(arr))) == 0)             \
+         ? &(arr)[(n)++]                                                                           \
+         : NULL)
 
 /* ---- per-thread scratch ---- */
 
@@ -130,51 +161,89 @@ static int span_of(const struct pg_pprof_index *ix, const struct pg_pb_field *f,
 }
 
 /* Reads the varint fields of a small message into vals[1..nmax] (others skipped); a known
- * field with another wire type is malformed. */
+ * field with another wire type is malformed. Fields 1-15 of wire type 0 (one-byte tag: all
+ * of pprof's scalars) are read without pg_pb_next. */
 static int read_scalars(const uint8_t *p, size_t len, uint64_t *vals, uint32_t nmax)
 {
     const uint8_t *end = p + len;
     struct pg_pb_field f;
-    int r;
-    while ((r = pg_pb_next(&p, end, &f)) == 1) {
+    uint64_t v;
+    while (p < end) {
+        uint8_t t = p[0];
+        if ((t & 0x87) == 0 && t >= 8) {
+            p++;
+            if (pg_pb_varint(&p, end, &v) < 0)
+                return -1;
+            if ((uint32_t)(t >> 3) <= nmax)
+                vals[t >> 3] = v;
+            continue;
+        }
+        if (pg_pb_next(&p, end, &f) < 0)
+            return -1;
         if (f.num > nmax)
             continue;
         if (f.wt != PG_WT_VARINT)
             return -1;
         vals[f.num] = f.v;
     }
-    return r;
+    return 0;
 }
 
-/* A location's scalars, and its lines into ix->lines. */
+/* One line of a location (payload p[0..len)) into ix->lines. */
+static int scan_line(struct pg_pprof_index *ix, const uint8_t *p, size_t len)
+{
+    uint64_t v[4] = {0};
+    struct pg_pprof_line *ln = PUSH(ix->lines, ix->n_lines, ix->cap_lines);
+    if (!ln || read_scalars(p, len, v, 3) < 0)
+        return -1;
+    ln->function_id = v[1];
+    ln->line = (int64_t)v[2];
+    return 0;
+}
+
+/* A location's scalars, and its lines into ix->lines. Fields 1-4 with their one-byte tags are
+ * read here; anything else goes through pg_pb_next. */
 static int scan_loc(struct pg_pprof_index *ix, const struct pg_pb_field *lf, struct pg_pprof_loc *l)
 {
     const uint8_t *p = lf->data, *end = lf->data + lf->len;
     struct pg_pb_field f;
-    int r;
+    uint64_t s[4] = {0}, x; /* by field number: id, mapping_id, address */
     memset(l, 0, sizeof(*l));
     span_of(ix, lf, &l->s);
     l->line_off = (uint32_t)ix->n_lines;
-    while ((r = pg_pb_next(&p, end, &f)) == 1) {
-        if (f.num == 4) {
-            uint64_t v[4] = {0};
-            struct pg_pprof_line *ln = PUSH(ix->lines, ix->n_lines, ix->cap_lines);
-            if (f.wt != PG_WT_LEN || !ln || read_scalars(f.data, f.len, v, 3) < 0)
+    while (p < end) {
+        uint8_t t = p[0];
+        if (t == (4 << 3 | PG_WT_LEN)) {
+            p++;
+            if (pg_pb_varint(&p, end, &x) < 0 || x > (uint64_t)(end - p) ||
+                scan_line(ix, p, (size_t)x) < 0)
                 return -1;
-            ln->function_id = v[1];
-            ln->line = (int64_t)v[2];
+            p += x;
+            l->n_line++;
+            continue;
+        }
+        if (t == 1 << 3 || t == 2 << 3 || t == 3 << 3) {
+            p++;
+            if (pg_pb_varint(&p, end, &s[t >> 3]) < 0)
+                return -1;
+            continue;
+        }
+        if (pg_pb_next(&p, end, &f) < 0)
+            return -1;
+        if (f.num == 4) {
+            if (f.wt != PG_WT_LEN || scan_line(ix, f.data, f.len) < 0)
+                return -1;
             l->n_line++;
         } else if (f.num <= 5 && f.wt != PG_WT_VARINT) {
             return -1;
-        } else if (f.num == 1) {
-            l->id = f.v;
-        } else if (f.num == 2) {
-            l->mapping_id = f.v;
-        } else if (f.num == 3) {
-            l->address = f.v;
+        } else if (f.num <= 3) {
+            s[f.num] = f.v;
         }
     }
-    return r;
+    l->id = s[1];
+    l->mapping_id = s[2];
+    l->address = s[3];
+    return 0;
 }
 
 /* Top-level fields copied verbatim (7-14 and unknown ones): checks wire types and collects
@@ -231,11 +300,11 @@ static int scan_other(struct pg_pprof_index *ix, const struct pg_pb_field *f)
 
 static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, const uint8_t *fend)
 {
-    uint64_t v[7] = {0};
     if (f->num >= 1 && f->num <= 6 && f->wt != PG_WT_LEN)
         return -1;
     switch (f->num) {
     case 1: { /* sample_type */
+        uint64_t v[3] = {0};
         if (read_scalars(f->data, f->len, v, 2) < 0 ||
             pg_pprof_grow(&ix->stype, &ix->cap_stype, 2 * ix->n_stype + 2, sizeof(int64_t)) < 0)
             return -1;
@@ -249,6 +318,7 @@ static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, co
         return s ? span_of(ix, f, &s->s) : -1;
     }
     case 3: {
+        uint64_t v[7] = {0};
         struct pg_pprof_map *m = PUSH(ix->map, ix->n_map, ix->cap_map);
         if (!m || read_scalars(f->data, f->len, v, 6) < 0)
             return -1;
@@ -262,6 +332,7 @@ static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, co
         return l ? scan_loc(ix, f, l) : -1;
     }
     case 5: {
+        uint64_t v[6] = {0};
         struct pg_pprof_fn *fn = PUSH(ix->fn, ix->n_fn, ix->cap_fn);
         if (!fn || read_scalars(f->data, f->len, v, 5) < 0)
             return -1;
@@ -288,16 +359,35 @@ static int scan_field(struct pg_pprof_index *ix, const struct pg_pb_field *f, co
     return 0;
 }
 
+/* Samples and strings (one-byte tags, only their spans kept) are taken here, the rest by
+ * scan_field. */
 static int scan_top(struct pg_pprof_index *ix, char *err, size_t errlen)
 {
-    const uint8_t *p = ix->pb, *end = ix->pb + ix->len;
+    const uint8_t *p = ix->pb, *end = ix->pb + ix->len, *q;
     struct pg_pb_field f;
-    int r;
-    while ((r = pg_pb_next(&p, end, &f)) == 1)
-        if (scan_field(ix, &f, p) < 0)
+    struct pg_pprof_span *s;
+    uint64_t n;
+    while (p < end) {
+        if (p[0] == (2 << 3 | PG_WT_LEN) || p[0] == (6 << 3 | PG_WT_LEN)) {
+            q = p + 1;
+            if (pg_pb_varint(&q, end, &n) < 0 || n > (uint64_t)(end - q))
+                MALFORMED();
+            if (p[0] == (2 << 3 | PG_WT_LEN)) {
+                struct pg_pprof_sample *sm = PUSH(ix->sample, ix->n_sample, ix->cap_sample);
+                s = sm ? &sm->s : NULL;
+            } else {
+                s = PUSH(ix->str, ix->n_str, ix->cap_str);
+            }
+            if (!s)
+                MALFORMED();
+            s->off = (uint32_t)(q - ix->pb);
+            s->len = (uint32_t)n;
+            p = q + n;
+            continue;
+        }
+        if (pg_pb_next(&p, end, &f) < 0 || scan_field(ix, &f, p) < 0)
             MALFORMED();
-    if (r < 0)
-        MALFORMED();
+    }
     return 0;
 }
 
@@ -413,11 +503,24 @@ static int check_loc(struct pg_pprof_index *ix, struct pg_pprof_loc *l, int hash
 {
     uint64_t mh = 0;
     if (l->mapping_id) {
-        uint32_t mi = pg_pprof_idmap_find(&ix->map_ids, ix->n_map, l->mapping_id);
+        uint32_t mi = pg_pprof_map_find(ix, l->mapping_id);
         if (mi == PG_PPROF_NOT_FOUND)
             BAD("pprof: location %llu references missing mapping %llu", (unsigned long long)l->id,
                 (unsigned long long)l->mapping_id);
         mh = ix->map[mi].hash;
+    }
+    if (hash && l->n_line == 1) { /* the common case: the hash input on the stack */
+        const struct pg_pprof_line *ln = &ix->lines[l->line_off];
+        uint64_t h[4] = {l->address, mh, 0, (uint64_t)ln->line};
+        if (ln->function_id) {
+            uint32_t fi = pg_pprof_fn_find(ix, ln->function_id);
+            if (fi == PG_PPROF_NOT_FOUND)
+                BAD("pprof: location %llu references missing function %llu",
+                    (unsigned long long)l->id, (unsigned long long)ln->function_id);
+            h[2] = ix->fn[fi].hash;
+        }
+        ix->lochash[l - ix->loc] = l->hash = XXH3_64bits(h, sizeof(h));
+        return 0;
     }
     size_t nt = 0;
     if (hash) {
@@ -487,24 +590,38 @@ static int sample_locs(struct pg_pprof_index *ix, const struct pg_pb_field *f, s
         BAD("pprof: out of memory");
     if (f->wt == PG_WT_LEN && ix->loc_ids.dense) { /* the common case, kept tight */
         const uint8_t *p = f->data, *end = f->data + f->len;
-        /* tmp and locidx may still be NULL when only checking (hash == 0) */
-        uint64_t *th = hash ? ix->tmp + *nt : NULL;
-        uint32_t *li = hash ? ix->locidx + ix->n_locidx : NULL, n = 0, nloc = (uint32_t)ix->n_loc;
+        uint64_t nloc = ix->n_loc;
+        if (!hash) { /* tmp and locidx may still be NULL */
+            while (p < end) {
+                if (pg_pb_varint(&p, end, &x) < 0)
+                    MALFORMED();
+                if (x - 1 >= nloc)
+                    BAD("pprof: sample %zu references missing location %llu", i,
+                        (unsigned long long)x);
+            }
+            return 0;
+        }
+        uint64_t *th = ix->tmp + *nt;
+        const uint64_t *lh = ix->lochash;
+        uint32_t *li = ix->locidx + ix->n_locidx;
+        size_t n = 0;
         while (p < end) {
-            if (pg_pb_varint(&p, end, &x) < 0)
+            x = p[0];
+            if (x < 0x80) {
+                p++;
+            } else if (end - p >= 2 && p[1] < 0x80) {
+                x = (x & 0x7f) | (uint64_t)p[1] << 7;
+                p += 2;
+            } else if (pg_pb_varint(&p, end, &x) < 0) {
                 MALFORMED();
+            }
             if (x - 1 >= nloc)
                 BAD("pprof: sample %zu references missing location %llu", i, (unsigned long long)x);
-            if (hash) {
-                th[n] = ix->lochash[x - 1];
-                li[n] = (uint32_t)(x - 1);
-            }
-            n++;
+            th[n] = lh[x - 1];
+            li[n++] = (uint32_t)(x - 1);
         }
-        if (hash) {
-            *nt += n;
-            ix->n_locidx += n;
-        }
+        *nt += n;
+        ix->n_locidx += n;
         return 0;
     }
     pg_pb_ints_begin(&it, f);
@@ -522,15 +639,38 @@ static int sample_locs(struct pg_pprof_index *ix, const struct pg_pb_field *f, s
     return 0;
 }
 
+/* Values of one field occurrence (packed or not) into vals[*nv..nst) (vals NULL: counted
+ * only); *nv counts them all. */
+static int read_values(const struct pg_pb_field *f, int64_t *vals, size_t nst, size_t *nv)
+{
+    size_t n = *nv;
+    uint64_t x;
+    if (f->wt == PG_WT_VARINT) {
+        if (vals && n < nst)
+            vals[n] = (int64_t)f->v;
+        *nv = n + 1;
+        return 0;
+    }
+    if (f->wt != PG_WT_LEN)
+        return -1;
+    for (const uint8_t *p = f->data, *end = p + f->len; p < end; n++) {
+        if (pg_pb_varint(&p, end, &x) < 0)
+            return -1;
+        if (vals && n < nst)
+            vals[n] = (int64_t)x;
+    }
+    *nv = n;
+    return 0;
+}
+
 static int check_sample(struct pg_pprof_index *ix, size_t i, int hash, char *err, size_t errlen)
 {
     struct pg_pprof_sample *sm = &ix->sample[i];
     const uint8_t *p = ix->pb + sm->s.off, *end = p + sm->s.len;
     size_t nv = 0, nt = 0, nst = ix->n_stype;
-    uint64_t lh = 0, x;
+    uint64_t lh = 0;
     struct pg_pb_field f;
-    struct pg_pb_ints it;
-    int r, q, nvf = 0;
+    int r, nvf = 0;
     sm->loc_off = (uint32_t)ix->n_locidx;
     sm->n_label = 0;
     while ((r = pg_pb_next(&p, end, &f)) == 1) {
@@ -540,13 +680,7 @@ static int check_sample(struct pg_pprof_index *ix, size_t i, int hash, char *err
         } else if (f.num == 2) {
             sm->voff = (uint32_t)(f.start - ix->pb);
             sm->vlen = nvf++ ? PG_PPROF_SPREAD : (uint32_t)(p - f.start);
-            pg_pb_ints_begin(&it, &f);
-            while ((q = pg_pb_ints_next(&it, &x)) == 1) {
-                if (hash && nv < nst)
-                    ix->vals[i * nst + nv] = (int64_t)x;
-                nv++;
-            }
-            if (q < 0)
+            if (read_values(&f, hash ? ix->vals + i * nst : NULL, nst, &nv) < 0)
                 MALFORMED();
         } else if (f.num == 3) {
             if (check_label(ix, &f, hash, &lh, err, errlen) < 0)

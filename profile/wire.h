@@ -15,6 +15,9 @@
 
 /* ---- wire reader ---- */
 
+/* the readers are small and on every hot path: inlined even where gcc would not */
+#define PG_PB_INLINE static inline __attribute__((always_inline))
+
 enum { PG_WT_VARINT = 0, PG_WT_I64 = 1, PG_WT_LEN = 2, PG_WT_I32 = 5 };
 
 struct pg_pb_field {
@@ -26,46 +29,40 @@ struct pg_pb_field {
     const uint8_t *start; /* first byte of the field (its tag) */
 };
 
-/* Reads a varint at *pp (< end). Returns 0 and advances, or -1 when truncated/too long. */
-static inline int pg_pb_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+/* The tail of pg_pb_varint, out of line: reads a varint at p (< end) of any length; p is NULL
+ * when truncated or too long. Returned by value so that callers' cursors stay in registers. */
+struct pg_pb_vr {
+    const uint8_t *p;
+    uint64_t v;
+};
+struct pg_pb_vr pg_pb_varint_long(const uint8_t *p, const uint8_t *end);
+
+/* Reads a varint at *pp (< end). Returns 0 and advances, or -1 when truncated/too long.
+ * 1- and 2-byte varints (tags, ids, most small values) are read inline. */
+PG_PB_INLINE int pg_pb_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
 {
     const uint8_t *p = *pp;
-    if (p < end && *p < 0x80) {
-        *v = *p;
+    if (__builtin_expect(p < end && p[0] < 0x80, 1)) {
+        *v = p[0];
         *pp = p + 1;
         return 0;
     }
-    if (end - p >= 10) { /* no end check per byte */
-        uint64_t r = p[0] & 0x7f;
-        for (int i = 1; i < 10; i++) {
-            uint8_t b = p[i];
-            r |= (uint64_t)(b & 0x7f) << (7 * i);
-            if (b < 0x80) {
-                *v = r;
-                *pp = p + i + 1;
-                return 0;
-            }
-        }
+    if (end - p >= 2 && p[1] < 0x80) { /* p[0] >= 0x80 here */
+        *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        *pp = p + 2;
+        return 0;
+    }
+    struct pg_pb_vr r = pg_pb_varint_long(p, end);
+    if (!r.p)
         return -1;
-    }
-    uint64_t r = 0;
-    for (int s = 0; s < 70; s += 7) {
-        if (p >= end)
-            return -1;
-        uint8_t b = *p++;
-        r |= (uint64_t)(b & 0x7f) << s;
-        if (!(b & 0x80)) {
-            *v = r;
-            *pp = p;
-            return 0;
-        }
-    }
-    return -1;
+    *v = r.v;
+    *pp = r.p;
+    return 0;
 }
 
 /* Reads the next field at *pp. Returns 1 (field read, *pp advanced), 0 at end, -1 when
  * malformed (bad tag, group wire types, truncated). */
-static inline int pg_pb_next(const uint8_t **pp, const uint8_t *end, struct pg_pb_field *f)
+PG_PB_INLINE int pg_pb_next(const uint8_t **pp, const uint8_t *end, struct pg_pb_field *f)
 {
     const uint8_t *p = *pp;
     if (p >= end)
@@ -73,8 +70,10 @@ static inline int pg_pb_next(const uint8_t **pp, const uint8_t *end, struct pg_p
     f->start = p;
     f->data = NULL;
     f->len = 0;
-    uint64_t tag;
-    if (pg_pb_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+    uint64_t tag = p[0];
+    if (tag >= 0x08 && tag < 0x80) /* one-byte tag: field 1..15 */
+        p++;
+    else if (pg_pb_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
         return -1;
     f->num = (uint32_t)(tag >> 3);
     f->wt = (int)(tag & 7);
@@ -233,6 +232,12 @@ static inline uint32_t pg_pprof_loc_find(const struct pg_pprof_index *ix, uint64
         return id >= 1 && id <= ix->n_loc ? (uint32_t)(id - 1) : PG_PPROF_NOT_FOUND;
     return pg_pprof_idmap_find(&ix->loc_ids, ix->n_loc, id);
 }
+static inline uint32_t pg_pprof_map_find(const struct pg_pprof_index *ix, uint64_t id)
+{
+    if (ix->map_ids.dense)
+        return id >= 1 && id <= ix->n_map ? (uint32_t)(id - 1) : PG_PPROF_NOT_FOUND;
+    return pg_pprof_idmap_find(&ix->map_ids, ix->n_map, id);
+}
 static inline uint32_t pg_pprof_fn_find(const struct pg_pprof_index *ix, uint64_t id)
 {
     if (ix->fn_ids.dense)
@@ -241,7 +246,11 @@ static inline uint32_t pg_pprof_fn_find(const struct pg_pprof_index *ix, uint64_
 }
 
 /* Grows *buf (elements of size sz, *cap of them) to hold at least n. Returns 0 or -1. */
-int pg_pprof_grow(void *buf, size_t *cap, size_t n, size_t sz);
+int pg_pprof_grow_slow(void *buf, size_t *cap, size_t n, size_t sz);
+static inline int pg_pprof_grow(void *buf, size_t *cap, size_t n, size_t sz)
+{
+    return n <= *cap ? 0 : pg_pprof_grow_slow(buf, cap, n, sz);
+}
 
 /* The calling thread's scratch index (created on demand), or NULL when out of memory. */
 struct pg_pprof_index *pg_pprof_index_thread(void);

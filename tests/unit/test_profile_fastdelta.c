@@ -492,6 +492,99 @@ static void test_heapgen(void **state)
     pg_fastdelta_free(d);
 }
 
+static size_t put_varint(uint8_t *o, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        o[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    o[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Varint v with one byte more than needed (a valid overlong encoding). */
+static size_t put_overlong(uint8_t *o, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        o[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    o[n++] = (uint8_t)(v | 0x80);
+    o[n++] = 0;
+    return n;
+}
+
+/* pb with some mapping, location, function and string fields' headers overlong (the tag on
+ * every 3rd, the length on every 2nd): the same profile to a decoder. */
+static uint8_t *overlong_headers(const uint8_t *pb, size_t len, size_t *olen)
+{
+    uint8_t *o = malloc(2 * len + 64);
+    assert_non_null(o);
+    const uint8_t *p = pb, *end = pb + len;
+    struct pg_pb_field f;
+    size_t w = 0, k = 0;
+    while (pg_pb_next(&p, end, &f) == 1) {
+        if (f.num < 3 || f.num > 6 || f.wt != PG_WT_LEN || k++ % 6 == 5) {
+            memcpy(o + w, f.start, (size_t)(p - f.start));
+            w += (size_t)(p - f.start);
+            continue;
+        }
+        uint8_t tag = (uint8_t)(f.num << 3 | PG_WT_LEN);
+        if (k % 3 == 0)
+            w += put_overlong(o + w, tag);
+        else
+            o[w++] = tag;
+        if (k % 2 == 0)
+            w += put_overlong(o + w, f.len);
+        else
+            w += put_varint(o + w, f.len);
+        memcpy(o + w, f.data, f.len);
+        w += f.len;
+    }
+    *olen = w;
+    return o;
+}
+
+/* Kept mappings, locations, functions and strings are written with canonical headers whatever
+ * the input's (runs of canonical input fields are copied as they are): the output of a
+ * profile with overlong headers is byte for byte that of the same profile encoded
+ * canonically. */
+static void test_overlong_headers(void **state)
+{
+    (void)state;
+    struct pg_heapgen_params hp;
+    pg_heapgen_default(&hp);
+    hp.n_stacks = 200;
+    hp.n_functions = 400;
+    char err[256];
+    struct pg_fastdelta *a = pg_fastdelta_new(), *b = pg_fastdelta_new();
+    struct pg_fastdelta_result ra, rb;
+    for (unsigned e = 0; e < 3; e++) {
+        uint8_t *pb, *ol;
+        size_t len, olen;
+        assert_int_equal(pg_heapgen_profile(&hp, e, &pb, &len), 0);
+        ol = overlong_headers(pb, len, &olen);
+        assert_true(olen > len);
+        assert_int_equal(pg_fastdelta_apply(a, pb, len, ALLOC, 2, &ra, err, sizeof(err)), 0);
+        assert_int_equal(pg_fastdelta_apply(b, ol, olen, ALLOC, 2, &rb, err, sizeof(err)), 0);
+        assert_int_equal(ra.primed, rb.primed);
+        assert_int_equal(ra.len, rb.len);
+        assert_int_equal(ra.samples_out, rb.samples_out);
+        if (e > 0) {
+            assert_non_null(ra.out);
+            assert_memory_equal(ra.out, rb.out, ra.len);
+        }
+        free(ra.out);
+        free(rb.out);
+        free(ol);
+        free(pb);
+    }
+    pg_fastdelta_free(a);
+    pg_fastdelta_free(b);
+}
+
 /* doc_url (field 15) names a string no other field uses: the delta keeps that string
  * (it only blanks strings nothing references). */
 static void test_doc_url_kept(void **state)
@@ -552,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_heapgen),
         cmocka_unit_test(test_doc_url_kept),
+        cmocka_unit_test(test_overlong_headers),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     pg_profile_thread_release();
