@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config/errors.h"
+#include "core/httpcfg.h"
 #include "core/labels.h"
 #include "relabel/relabel.h"
 
@@ -24,23 +25,6 @@ struct pg_cfg_profile {
     int enabled;
     int delta;   /* cumulative: profgate computes the delta between scrapes */
     int seconds; /* takes ?seconds=N (process_cpu, fgprof) */
-};
-
-struct pg_cfg_tls {
-    char *ca_file, *cert_file, *key_file, *server_name;
-    int insecure_skip_verify;
-};
-
-/* HTTP client options shared by scrape jobs and remote_write. Secrets are loaded. */
-struct pg_cfg_http {
-    char *basic_auth_username;
-    char *basic_auth_password; /* from password or password_file */
-    char *auth_type;           /* authorization.type, default Bearer when credentials set */
-    char *auth_credentials;    /* from credentials or credentials_file */
-    struct pg_cfg_tls tls;
-    char *proxy_url;
-    int follow_redirects;     /* default 1 */
-    struct pg_labels headers; /* extra request headers (remote_write) */
 };
 
 struct pg_cfg_param {
@@ -68,9 +52,9 @@ struct pg_cfg_scrape {
     size_t n_params;
     struct pg_cfg_profile *profiles; /* built-in types in table order, then custom */
     size_t n_profiles;
-    struct pg_cfg_http http;
+    struct pg_httpc_cfg http;
     uint64_t body_size_limit; /* 0 in the file means the default, 64MiB */
-    struct pg_cfg_sd *sd; /* discovery configs, in registry order, then file order */
+    struct pg_cfg_sd *sd;     /* discovery configs, in registry order, then file order */
     size_t n_sd;
     struct pg_relabel_rule *relabel;
     size_t n_relabel;
@@ -82,7 +66,7 @@ struct pg_cfg_remote {
     char *name;
     char *url; /* for api file: a directory */
     enum pg_cfg_api api;
-    struct pg_cfg_http http;
+    struct pg_httpc_cfg http;
     struct pg_labels external_labels;
     int64_t remote_timeout_ms, min_backoff_ms, max_backoff_ms;
     uint64_t max_retries;     /* 0 = forever */

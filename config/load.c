@@ -168,7 +168,7 @@ void pg_cfg_get_labels(struct pg_cfg_ld *l, yaml_node_t *map, const char *key, s
     }
 }
 
-void pg_cfg_load_http(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_cfg_http *h,
+void pg_cfg_load_http(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_httpc_cfg *h,
                       int with_headers)
 {
     h->follow_redirects = 1;
@@ -219,7 +219,7 @@ void pg_cfg_load_http(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_cfg_http 
         pg_cfg_get_labels(l, map, "headers", &h->headers);
 }
 
-void pg_cfg_http_free(struct pg_cfg_http *h)
+void pg_cfg_http_free(struct pg_httpc_cfg *h)
 {
     free(h->basic_auth_username);
     free(h->basic_auth_password);
@@ -242,7 +242,7 @@ yaml_node_t *pg_cfg_key_node(struct pg_cfg_ld *l, yaml_node_t *map, const char *
 
 /* Returns 1 when h differs from the default HTTP client configuration (Prometheus compares
  * with config.DefaultHTTPClientConfig: nothing set, follow_redirects true). */
-int pg_cfg_http_is_custom(const struct pg_cfg_http *h)
+int pg_cfg_http_is_custom(const struct pg_httpc_cfg *h)
 {
     return h->basic_auth_username || h->basic_auth_password || h->auth_type ||
            h->auth_credentials || h->tls.ca_file || h->tls.cert_file || h->tls.key_file ||

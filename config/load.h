@@ -64,15 +64,15 @@ void pg_cfg_get_labels(struct pg_cfg_ld *l, yaml_node_t *map, const char *key,
 /* The HTTP client options of map (basic_auth, authorization, tls_config, proxy_url,
  * follow_redirects, and headers when with_headers) into h, which it initialises
  * (follow_redirects defaults to 1). Free with pg_cfg_http_free. */
-void pg_cfg_load_http(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_cfg_http *h,
+void pg_cfg_load_http(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_httpc_cfg *h,
                       int with_headers);
 
 /* Frees what h owns. */
-void pg_cfg_http_free(struct pg_cfg_http *h);
+void pg_cfg_http_free(struct pg_httpc_cfg *h);
 
 /* Returns 1 when h differs from the default HTTP client configuration (Prometheus compares
  * with config.DefaultHTTPClientConfig: nothing set, follow_redirects true). */
-int pg_cfg_http_is_custom(const struct pg_cfg_http *h);
+int pg_cfg_http_is_custom(const struct pg_httpc_cfg *h);
 
 /* Returns 1 if url's scheme is http or https (case-insensitive, as Go's url.Parse), and
  * sets *has_host to whether a host follows "//". */

@@ -532,7 +532,7 @@ out:
  * extra headers, appended to l->headers. Does not set CURLOPT_HTTPHEADER, the method,
  * callbacks or timeouts. Returns 0, or -1 with a reason in err (a curl option refused, an
  * invalid URL or server_name, OOM); the lists may then hold some entries. */
-static int pg_httpc_apply(CURL *e, const char *url, const struct pg_cfg_http *h,
+static int pg_httpc_apply(CURL *e, const char *url, const struct pg_httpc_cfg *h,
                           struct pg_httpc_lists *l, char *err, size_t errlen)
 {
     SET(CURLOPT_URL, url);

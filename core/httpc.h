@@ -29,16 +29,16 @@
  * body buffer is allocated when the first byte arrives (at Content-Length when known) and
  * doubled on demand; a streamed body holds at most the line in progress (max_line).
  *
- * The options type is the config's struct pg_cfg_http (config/config.h, read only; no
- * function of the config module is called). */
+ * The options type is struct pg_httpc_cfg (core/httpcfg.h, read only): the config loader
+ * fills it, the client only reads it. */
 #ifndef PG_CORE_HTTPC_H
 #define PG_CORE_HTTPC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "core/curlm.h"
+#include "core/httpcfg.h"
 
 struct pg_httpc_req;
 
@@ -89,10 +89,10 @@ struct pg_httpc_pem {
 #define PG_HTTPC_RECV_BUFFER_MAX (512 * 1024)
 
 struct pg_httpc_opts {
-    const char *method;             /* "GET" (default when NULL) or "POST" */
-    const char *url;                /* required */
-    const struct pg_cfg_http *http; /* may be NULL: no auth, TLS defaults, follow redirects */
-    const char *const *headers;     /* extra "Name: value" lines (copied), may be NULL */
+    const char *method;              /* "GET" (default when NULL) or "POST" */
+    const char *url;                 /* required */
+    const struct pg_httpc_cfg *http; /* may be NULL: no auth, TLS defaults, follow redirects */
+    const char *const *headers;      /* extra "Name: value" lines (copied), may be NULL */
     size_t n_headers;
     const uint8_t *body; /* POST body, copied at start; may be NULL */
     size_t body_len;

@@ -262,7 +262,7 @@ static int str_eq(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static int http_eq(const struct pg_cfg_http *a, const struct pg_cfg_http *b)
+static int http_eq(const struct pg_httpc_cfg *a, const struct pg_httpc_cfg *b)
 {
     return str_eq(a->basic_auth_username, b->basic_auth_username) &&
            str_eq(a->basic_auth_password, b->basic_auth_password) &&

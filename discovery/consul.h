@@ -35,7 +35,7 @@ struct pg_cfg_consul_sd {
     int64_t refresh_interval_ms; /* default 30s */
     char *filter;                /* NULL when unset; applied to /v1/catalog/services */
     char *health_filter;         /* NULL when unset; applied to /v1/health/service/<name> */
-    struct pg_cfg_http http;     /* deprecated username/password folded into basic_auth */
+    struct pg_httpc_cfg http;    /* deprecated username/password folded into basic_auth */
     int line, col;               /* position of the entry in the file */
 };
 

@@ -11,7 +11,7 @@
 struct pg_cfg_http_sd {
     char *url;                   /* required, http or https with a host */
     int64_t refresh_interval_ms; /* default 1m */
-    struct pg_cfg_http http;
+    struct pg_httpc_cfg http;
     int line, col; /* position of the entry in the file */
 };
 

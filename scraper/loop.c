@@ -78,7 +78,7 @@ static void h_u64(XXH3_state_t *st, uint64_t v)
     XXH3_64bits_update(st, b, sizeof b);
 }
 
-static void http_hash(XXH3_state_t *st, const struct pg_cfg_http *c)
+static void http_hash(XXH3_state_t *st, const struct pg_httpc_cfg *c)
 {
     h_str(st, c->basic_auth_username);
     h_str(st, c->basic_auth_password);

@@ -277,7 +277,7 @@ out:
 
 struct pg_kube_client {
     const struct pg_cfg_kube_sd *cfg;
-    const struct pg_cfg_http *http; /* api_server mode: the config's options, else NULL */
+    const struct pg_httpc_cfg *http; /* api_server mode: the config's options, else NULL */
     char *server;
     char *log_server;             /* server with its password redacted */
     struct pg_kube_kubeconfig kc; /* kubeconfig or in-cluster settings */
@@ -469,7 +469,7 @@ static void on_done(void *ud, const struct pg_httpc_resp *h)
 /* The HTTP client options of a kubeconfig or in-cluster client for one request, in h and
  * o (pointing into c): proxy, TLS (files, or PEM data instead), tls-server-name, and
  * "Authorization: Bearer <token>" (token file re-read when changed) or basic auth. */
-static void kubeconfig_http(struct pg_kube_client *c, struct pg_cfg_http *h,
+static void kubeconfig_http(struct pg_kube_client *c, struct pg_httpc_cfg *h,
                             struct pg_httpc_opts *o)
 {
     const struct pg_kube_kubeconfig *k = &c->kc;
@@ -530,7 +530,7 @@ struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
                               .max_body = on_line ? PG_KUBE_ERRBODY_MAX : r->max,
                               .on_line = on_line ? watch_line : NULL,
                               .max_line = r->max};
-    struct pg_cfg_http kh;
+    struct pg_httpc_cfg kh;
     if (!c->http) { /* kubeconfig or in-cluster */
         kubeconfig_http(c, &kh, &o);
         o.http = &kh;

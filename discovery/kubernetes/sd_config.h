@@ -37,7 +37,7 @@ struct pg_cfg_kube_sd {
     size_t n_selectors;
     int attach_node;      /* attach_metadata.node */
     int attach_namespace; /* attach_metadata.namespace */
-    struct pg_cfg_http http;
+    struct pg_httpc_cfg http;
     int line, col; /* position of the entry in the file */
 };
 

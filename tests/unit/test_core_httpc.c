@@ -469,7 +469,7 @@ static void test_headers_auth(void **state)
     struct fx *f = *state;
     char url[256];
     url_of(f, url, sizeof(url), "/echo");
-    struct pg_cfg_http http = {.follow_redirects = 1};
+    struct pg_httpc_cfg http = {.follow_redirects = 1};
     pg_labels_init(&http.headers);
     assert_int_equal(pg_labels_set(&http.headers, "X-Scope-OrgID", "team-a"), 0);
     http.basic_auth_username = "user";
@@ -493,7 +493,7 @@ static void test_headers_auth(void **state)
     assert_non_null(strstr(b, "X-Scope-OrgID: team-a\n"));
 
     /* bearer (default type), no gzip, no config headers */
-    struct pg_cfg_http bearer = {.follow_redirects = 1, .auth_credentials = "tok"};
+    struct pg_httpc_cfg bearer = {.follow_redirects = 1, .auth_credentials = "tok"};
     pg_labels_init(&bearer.headers);
     struct pg_httpc_opts o2 = {.url = url, .http = &bearer, .timeout_ms = 5000};
     fetch(f, &o2, &res);
@@ -552,7 +552,7 @@ static void test_redirects(void **state)
     assert_string_equal(res.ctype, "text/plain");
     assert_int_equal(res.retry_after_ms, -1);
 
-    struct pg_cfg_http http = {.follow_redirects = 0};
+    struct pg_httpc_cfg http = {.follow_redirects = 0};
     pg_labels_init(&http.headers);
     o.http = &http;
     fetch(f, &o, &res);
@@ -613,7 +613,7 @@ static void test_pooled_handle_no_leak(void **state)
     struct fx *f = *state;
     char url[256];
     url_of(f, url, sizeof(url), "/echoall");
-    struct pg_cfg_http http = {.follow_redirects = 0, .auth_credentials = "secret-token"};
+    struct pg_httpc_cfg http = {.follow_redirects = 0, .auth_credentials = "secret-token"};
     pg_labels_init(&http.headers);
     assert_int_equal(pg_labels_set(&http.headers, "X-Config-Header", "cfg"), 0);
     http.basic_auth_username = "user";
@@ -829,7 +829,7 @@ static void test_tls_server_name(void **state)
     struct fx *f = *state;
     char url[256];
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/debug/pprof/allocs", f->raw_port);
-    struct pg_cfg_http http = {.follow_redirects = 1};
+    struct pg_httpc_cfg http = {.follow_redirects = 1};
     pg_labels_init(&http.headers);
     http.tls.server_name = "pg-sni.invalid";
     struct pg_httpc_opts o = {.url = url, .http = &http, .timeout_ms = 5000};
@@ -867,7 +867,7 @@ static void test_tls_pem(void **state)
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/", f->raw_port);
     /* PEM in memory takes the place of the configured files: curl refuses these blobs
      * (error texts of libcurl with OpenSSL), and never looks at the files */
-    struct pg_cfg_http http = {.follow_redirects = 1};
+    struct pg_httpc_cfg http = {.follow_redirects = 1};
     pg_labels_init(&http.headers);
     http.tls.ca_file = "/nonexistent/ca.pem";
     struct pg_httpc_opts o = {.url = url, .http = &http, .timeout_ms = 5000};
