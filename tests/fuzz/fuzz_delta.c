@@ -116,9 +116,11 @@ static int snap_build(struct snap *s, const uint8_t *pb, size_t len, int all)
     s->skey = malloc((s->n + 1) * sizeof(uint64_t));
     if (!s->key || !s->vals || !s->skey)
         abort();
-    memcpy(s->key, ix->key, s->n * sizeof(uint64_t));
-    memcpy(s->vals, ix->vals, s->n * s->nst * sizeof(int64_t));
-    memcpy(s->skey, ix->key, s->n * sizeof(uint64_t));
+    if (s->n) { /* a profile without samples may have no key array at all */
+        memcpy(s->key, ix->key, s->n * sizeof(uint64_t));
+        memcpy(s->vals, ix->vals, s->n * s->nst * sizeof(int64_t));
+        memcpy(s->skey, ix->key, s->n * sizeof(uint64_t));
+    }
     qsort(s->skey, s->n, sizeof(uint64_t), cmp_u64);
     for (size_t i = 0; i < s->n; i++) /* unique */
         if (!i || s->skey[i] != s->skey[s->nk - 1])
