@@ -45,6 +45,8 @@ struct pg_workq {
     size_t n_running;               /* jobs a worker is running (mu) */
     struct list waiting, completed; /* guarded by mu */
     size_t n_waiting;               /* guarded by mu */
+    struct list urgent;             /* urgent jobs: taken first, outside cap (mu) */
+    size_t n_urgent;                /* guarded by mu */
     unsigned min_prio;              /* lowest priority among waiting jobs (mu) */
     size_t n_at_min;                /* waiting jobs with that priority (mu) */
     int stopping;                   /* guarded by mu */
@@ -159,14 +161,19 @@ static void *worker_main(void *arg)
     lower_priority();
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->stopping && q->waiting.head == NULL)
+        while (!q->stopping && q->waiting.head == NULL && q->urgent.head == NULL)
             pthread_cond_wait(&q->cv, &q->mu);
         if (q->stopping)
             break; /* waiting jobs are cancelled by pg_workq_free */
-        struct item *it = list_pop(&q->waiting);
-        q->n_waiting--;
+        struct item *it = list_pop(&q->urgent);
+        if (it) {
+            q->n_urgent--;
+        } else {
+            it = list_pop(&q->waiting);
+            q->n_waiting--;
+            prio_removed(q, it->prio);
+        }
         q->n_running++;
-        prio_removed(q, it->prio);
         pthread_mutex_unlock(&q->mu);
         uint64_t t0 = (uint64_t)pg_clock_mono_ns();
         if (q->test_delay_ms > 0)
@@ -175,7 +182,7 @@ static void *worker_main(void *arg)
         uint64_t t1 = (uint64_t)pg_clock_mono_ns();
         pthread_mutex_lock(&q->mu);
         q->busy_ns += t1 - t0;
-        if (--q->n_running == 0 && q->n_waiting == 0)
+        if (--q->n_running == 0 && q->n_waiting == 0 && q->n_urgent == 0)
             pthread_cond_broadcast(&q->idle_cv);
         int was_empty = q->completed.head == NULL;
         list_push(&q->completed, it);
@@ -363,6 +370,26 @@ int pg_workq_submit_prio(struct pg_workq *q, pg_workq_work_fn work, pg_workq_don
     return 0;
 }
 
+int pg_workq_submit_urgent(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn done,
+                           void *job)
+{
+    struct item *it = malloc(sizeof(*it));
+    if (it == NULL)
+        return -1;
+    *it = (struct item){.work = work, .done = done, .job = job};
+    pthread_mutex_lock(&q->mu);
+    if (q->stopping) {
+        pthread_mutex_unlock(&q->mu);
+        free(it);
+        return -1;
+    }
+    list_push(&q->urgent, it);
+    q->n_urgent++;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
 int pg_workq_submit(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn done, void *job)
 {
     return pg_workq_submit_prio(q, work, done, job, 0);
@@ -406,9 +433,9 @@ int pg_workq_drain(struct pg_workq *q, int64_t timeout_ms)
     }
     int rc = 0;
     pthread_mutex_lock(&q->mu);
-    while (rc == 0 && (q->n_waiting > 0 || q->n_running > 0))
+    while (rc == 0 && (q->n_waiting > 0 || q->n_urgent > 0 || q->n_running > 0))
         rc = pthread_cond_timedwait(&q->idle_cv, &q->mu, &until);
-    int idle = q->n_waiting == 0 && q->n_running == 0;
+    int idle = q->n_waiting == 0 && q->n_urgent == 0 && q->n_running == 0;
     struct list l = q->completed;
     q->completed.head = q->completed.tail = NULL;
     pthread_mutex_unlock(&q->mu);
@@ -434,6 +461,7 @@ void pg_workq_free(struct pg_workq *q)
         close(q->efd);
     /* no thread is left: the lists are ours */
     deliver(&q->completed, PG_WORKQ_DONE);
+    deliver(&q->urgent, PG_WORKQ_CANCELLED);
     deliver(&q->waiting, PG_WORKQ_CANCELLED);
     free(q->threads);
     pthread_cond_destroy(&q->idle_cv);

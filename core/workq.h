@@ -55,6 +55,13 @@ typedef void (*pg_workq_done_fn)(void *job, enum pg_workq_status status); /* loo
  * left running). Call from the loop thread. */
 struct pg_workq *pg_workq_new(struct event_base *base, int n_workers, size_t queue_cap);
 
+/* Queues job ahead of every waiting job, outside queue_cap and never evicted: for work
+ * whose submitter bounds it itself (a forwarding queue has at most one job in flight) and
+ * that must not be shed behind the scrapes. Loop thread only. Returns 0, or -1 on OOM or
+ * while the pool stops (job untouched). */
+int pg_workq_submit_urgent(struct pg_workq *q, pg_workq_work_fn work, pg_workq_done_fn done,
+                           void *job);
+
 /* Queues job for work then done. Loop thread only. Returns 0 (the queue owns job until
  * done), or -1 when queue_cap jobs already wait or memory ran out (job untouched: the
  * caller still owns it and sheds the work). */

@@ -226,6 +226,11 @@ static int app_start_sinks(struct pg_app *a, struct pg_cfg *cfg, char *err, size
             return -1;
         }
         a->n_queues++;
+        if (pg_sink_queue_use_workq(a->queues[i], a->wq) != 0)
+            pg_log_warn("sink",
+                        "remote=%s msg=\"cannot open a buffer reader; reading on the event "
+                        "loop\"",
+                        cfg->remote[i].name);
         pg_log_info("sink", "remote=%s url=%s msg=\"forwarding\"", cfg->remote[i].name,
                     cfg->remote[i].url);
     }
@@ -320,8 +325,6 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         pg_errmsg_set(err, errlen, "out of memory");
         goto fail;
     }
-    if (app_start_sinks(a, cfg, err, errlen) < 0)
-        goto fail;
     int workers =
         opts->processing_workers_set ? opts->processing_workers : (int)cfg->processing_workers;
     if (!(a->wq = pg_workq_new(base, workers, (size_t)cfg->processing_queue_size)) ||
@@ -329,6 +332,8 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         pg_errmsg_set(err, errlen, "could not start the processing workers");
         goto fail;
     }
+    if (app_start_sinks(a, cfg, err, errlen) < 0)
+        goto fail;
     if (!(a->scraper = pg_scraper_create(base, a->cm, a->wq, app_sink, a)) ||
         pg_scraper_apply(a->scraper, cfg) < 0) {
         pg_errmsg_set(err, errlen, "could not start the scraper");
@@ -541,7 +546,9 @@ void pg_app_destroy(struct pg_app *a)
     pg_web_destroy(a->web);
     pg_sd_manager_destroy(a->sd);
     pg_scraper_destroy(a->scraper); /* orphans the jobs still on the workers */
-    pg_workq_free(a->wq);           /* joins the workers, frees the orphaned jobs */
+    for (size_t i = 0; i < a->n_queues; i++)
+        pg_sink_queue_use_workq(a->queues[i], NULL); /* their jobs complete in the free */
+    pg_workq_free(a->wq); /* joins the workers, frees the orphaned jobs */
     pg_looplag_free(a->lag);
     if (a->writer)
         app_stop_sinks(a);

@@ -54,6 +54,7 @@ struct pg_buf {
     int64_t max_age_ms;
     struct pg_buf_stats st;
     struct pg_walckpt *ckpt;  /* WAL checkpoints off the caller's thread, or NULL */
+    char *path;               /* dir/buffer.db, for readers */
     uint64_t ckpt_err_logged; /* checkpoint failures already logged */
 };
 
@@ -427,6 +428,10 @@ struct pg_buf *pg_buf_open(const char *dir, const char *const *backends, size_t 
         goto fail;
     }
     start_checkpointer(b, path);
+    if (!(b->path = xstrdup(path))) {
+        pg_errmsg_set(err, errlen, "out of memory");
+        goto fail;
+    }
     return b;
 fail:
     pg_buf_close(b);
@@ -452,6 +457,7 @@ void pg_buf_close(struct pg_buf *b)
     for (size_t i = 0; i < b->n_cursors; i++)
         free(b->cursors[i].backend);
     free(b->cursors);
+    free(b->path);
     free(b);
 }
 
@@ -643,21 +649,21 @@ int pg_buf_read(struct pg_buf *b, const char *backend, size_t max_items, size_t 
     return pg_buf_read_after(b, c->last_id, max_items, max_bytes, items, n);
 }
 
-int pg_buf_read_after(struct pg_buf *b, int64_t after_id, size_t max_items, size_t max_bytes,
-                      struct pg_buf_item **items, size_t *n)
+/* Reads rows after_id < id <= bound from db (the limits as pg_buf_read_after's). Returns
+ * 0, or -1 on a SQLite error or OOM (nothing returned). */
+static int read_rows(sqlite3 *db, int64_t after_id, int64_t bound, size_t max_items,
+                     size_t max_bytes, struct pg_buf_item **items, size_t *n)
 {
     *items = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(b->db,
+    if (sqlite3_prepare_v2(db,
                            "SELECT id,labels,name,from_ns,until_ns,tenant,body FROM profiles "
                            "WHERE id>? AND id<=? ORDER BY id LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        b->st.errors++;
+                           -1, &st, NULL) != SQLITE_OK)
         return -1;
-    }
     sqlite3_bind_int64(st, 1, after_id);
-    sqlite3_bind_int64(st, 2, b->committed_max);
+    sqlite3_bind_int64(st, 2, bound);
     sqlite3_int64 limit = -1; /* SQLite: a negative LIMIT means none */
     if (max_items && max_items <= (size_t)INT64_MAX)
         limit = (sqlite3_int64)max_items;
@@ -682,10 +688,8 @@ int pg_buf_read_after(struct pg_buf *b, int64_t after_id, size_t max_items, size
         cnt++;
         bytes += len;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        b->st.errors++;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         goto fail;
-    }
     sqlite3_finalize(st);
     if (cnt == 0) {
         free(v);
@@ -698,6 +702,54 @@ fail:
     sqlite3_finalize(st);
     pg_buf_items_free(v, cnt);
     return -1;
+}
+
+int pg_buf_read_after(struct pg_buf *b, int64_t after_id, size_t max_items, size_t max_bytes,
+                      struct pg_buf_item **items, size_t *n)
+{
+    if (read_rows(b->db, after_id, b->committed_max, max_items, max_bytes, items, n) != 0) {
+        b->st.errors++;
+        return -1;
+    }
+    return 0;
+}
+
+int64_t pg_buf_committed_max(const struct pg_buf *b)
+{
+    return b->committed_max;
+}
+
+/* ---- readers: a connection of their own, for another thread ---- */
+
+struct pg_buf_reader {
+    sqlite3 *db;
+};
+
+struct pg_buf_reader *pg_buf_reader_open(const struct pg_buf *b)
+{
+    struct pg_buf_reader *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    if (sqlite3_open_v2(b->path, &r->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        pg_buf_reader_close(r);
+        return NULL;
+    }
+    sqlite3_busy_timeout(r->db, PG_BUF_BUSY_TIMEOUT_MS);
+    return r;
+}
+
+int pg_buf_reader_read(struct pg_buf_reader *r, int64_t after_id, int64_t bound, size_t max_items,
+                       size_t max_bytes, struct pg_buf_item **items, size_t *n)
+{
+    return read_rows(r->db, after_id, bound, max_items, max_bytes, items, n);
+}
+
+void pg_buf_reader_close(struct pg_buf_reader *r)
+{
+    if (!r)
+        return;
+    sqlite3_close(r->db);
+    free(r);
 }
 
 int pg_buf_cursor(struct pg_buf *b, const char *backend, int64_t *last_id)

@@ -41,7 +41,8 @@
  * value>:<value>", concatenated with no separator (e.g. {job="a b"} is "3:job3:a b").
  * Any bytes except NUL round-trip.
  *
- * A struct pg_buf is not thread-safe: use it from one thread (the event loop). */
+ * A struct pg_buf is not thread-safe: use it from one thread (the event loop); another
+ * thread reads through a struct pg_buf_reader. */
 #ifndef PG_SINK_BUFFER_H
 #define PG_SINK_BUFFER_H
 
@@ -129,6 +130,24 @@ int pg_buf_read(struct pg_buf *b, const char *backend, size_t max_items, size_t 
  * next pg_buf_flush). Returns 0 or -1 on a SQLite error. */
 int pg_buf_read_after(struct pg_buf *b, int64_t after_id, size_t max_items, size_t max_bytes,
                       struct pg_buf_item **items, size_t *n);
+
+/* The highest id of a committed batch: the bound for pg_buf_reader_read. */
+int64_t pg_buf_committed_max(const struct pg_buf *b);
+
+/* Readers: a read-only use of the buffer from another thread, through a SQLite
+ * connection of its own (WAL lets it read while the owner's thread writes; it sees
+ * committed rows only). A reader is used by one thread at a time and may outlive its
+ * buffer (closing it last is fine). pg_buf_reader_open returns NULL on failure. */
+struct pg_buf_reader;
+struct pg_buf_reader *pg_buf_reader_open(const struct pg_buf *b);
+
+/* As pg_buf_read_after, for rows after_id < id <= bound (pg_buf_committed_max read on the
+ * owner's thread when the read was decided). Returns 0 or -1 (SQLite error or OOM). */
+int pg_buf_reader_read(struct pg_buf_reader *r, int64_t after_id, int64_t bound, size_t max_items,
+                       size_t max_bytes, struct pg_buf_item **items, size_t *n);
+
+/* Closes r. Accepts NULL. */
+void pg_buf_reader_close(struct pg_buf_reader *r);
 
 /* Stores backend's durable cursor (the last acknowledged id, 0 when none) in *last_id.
  * Returns 0, or -1 for an unknown backend. */

@@ -8,7 +8,13 @@
  * read-ahead so that a backend that takes one profile per request does not re-read the
  * batch for each. Whenever the oldest batch is done the cursor is acknowledged up to its
  * last_id, so the durable cursor never passes an undelivered profile. A 1 s fallback
- * timer retries reads and acknowledgements in case a kick was missed or an ack failed. */
+ * timer retries reads and acknowledgements in case a kick was missed or an ack failed.
+ *
+ * With a worker pool (pg_sink_queue_use_workq), reading the next batch's rows and
+ * encoding it run on a worker (a fill job: its own SQLite reader, the read-ahead moved
+ * into the job and back); the loop only turns the result into a batch and sends it. One
+ * fill job at a time per queue. A queue destroyed while its job runs hands the job its
+ * reader and backend instance, which the job's done frees. */
 #include "sink/queue.h"
 
 #include <event2/event.h>
@@ -21,6 +27,7 @@
 #include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/workq.h"
 #include "sink/backend.h"
 
 #define QUEUE_READ_ITEMS 512     /* rows read from the buffer at a time */
@@ -60,6 +67,10 @@ struct pg_sink_queue {
 
     struct pg_buf_item *ra; /* read-ahead: rows with id > read_id not yet encoded */
     size_t ra_n, ra_pos;
+
+    struct pg_workq *wq;      /* borrowed; NULL: read and encode on the loop */
+    struct pg_buf_reader *rd; /* the fill jobs' connection (with wq) */
+    struct fill_job *job;     /* the fill job in flight, or NULL */
 
     struct batch **win; /* window in id order */
     size_t n_win, cap_win;
@@ -292,13 +303,187 @@ static struct batch *batch_new(struct pg_sink_queue *q)
     return b;
 }
 
+/* Turns the encode result (rc, pl, err) for the rows at the read-ahead's position into
+ * a batch. Returns 1 when the batch was sent, 0 when the first row could not be encoded
+ * (dropped, counted, acknowledged), -1 when the rows stay for a later attempt (OOM).
+ * Takes pl's contents. */
+static int take_batch(struct pg_sink_queue *q, struct pg_sink_payload *pl, int rc, const char *err)
+{
+    const struct pg_buf_item *items = q->ra + q->ra_pos;
+    size_t n = q->ra_n - q->ra_pos;
+    struct batch *b = batch_new(q);
+    if (!b || rc != 0)
+        pg_sink_payload_reset(pl);
+    if (!b)
+        return -1; /* the poll timer tries again */
+    if (rc != 0) {
+        b->first_id = b->last_id = items[0].id;
+        b->n_profiles = 1;
+        count(q, q->m_dropped, 1);
+        char safe[300];
+        pg_log_warn("sink.queue",
+                    "remote=%s msg=\"dropping 1 profiles\" reason=encode id=%lld err=\"%s\"",
+                    q->cfg->name, (long long)items[0].id, log_safe(err, safe, sizeof(safe)));
+        b->state = BATCH_DONE;
+        q->ra_pos++;
+        q->read_id = b->last_id;
+        ack_done(q);
+        return 0;
+    }
+    b->payload = *pl;
+    memset(pl, 0, sizeof(*pl));
+    size_t used = b->payload.n_items;
+    if (used == 0)
+        used = 1;
+    if (used > n)
+        used = n;
+    b->first_id = items[0].id;
+    b->last_id = items[used - 1].id;
+    b->n_profiles = used;
+    if (items[0].tenant && !(b->tenant = strdup(items[0].tenant))) {
+        /* cannot keep the tenant: undo, leave the rows for the next attempt */
+        q->n_win--;
+        batch_free(b);
+        return -1;
+    }
+    q->ra_pos += used;
+    q->read_id = b->last_id;
+    if (q->ra_pos >= q->ra_n)
+        ra_clear(q);
+    batch_send(b);
+    ack_done(q); /* a send that could not start may have been dropped at once */
+    return 1;
+}
+
+/* ---- fill jobs: read and encode on a worker ---- */
+
+struct fill_job {
+    struct pg_sink_queue *q; /* NULL once the queue is gone: done only frees */
+    int orphan;              /* the job owns rd and inst (the queue was destroyed) */
+    struct pg_buf_reader *rd;
+    const struct pg_sink_backend_type *type;
+    void *inst;
+    int64_t after_id, bound;
+    size_t max_bytes;
+    struct pg_buf_item *ra; /* the read-ahead, moved in and back out */
+    size_t ra_n, ra_pos;
+    int read_failed, encoded, rc;
+    struct pg_sink_payload payload;
+    char err[256];
+};
+
+static void fill_job_free(struct fill_job *j)
+{
+    pg_buf_items_free(j->ra, j->ra_n);
+    pg_sink_payload_reset(&j->payload);
+    if (j->orphan) {
+        pg_buf_reader_close(j->rd);
+        if (j->inst)
+            j->type->destroy(j->inst);
+    }
+    free(j);
+}
+
+/* Worker thread: refills the read-ahead when it is used up, then encodes a batch from it.
+ * Touches only the job (the reader and the backend instance are the job's for now;
+ * encode is pure). */
+static void fill_work(void *p)
+{
+    struct fill_job *j = p;
+    if (j->ra_pos >= j->ra_n) {
+        pg_buf_items_free(j->ra, j->ra_n);
+        j->ra = NULL;
+        j->ra_n = j->ra_pos = 0;
+        if (pg_buf_reader_read(j->rd, j->after_id, j->bound, QUEUE_READ_ITEMS, j->max_bytes, &j->ra,
+                               &j->ra_n) != 0) {
+            j->read_failed = 1;
+            return;
+        }
+    }
+    if (j->ra_pos >= j->ra_n)
+        return; /* nothing to send */
+    j->encoded = 1;
+    j->rc = j->type->encode(j->inst, j->ra + j->ra_pos, j->ra_n - j->ra_pos, &j->payload, j->err,
+                            sizeof(j->err));
+}
+
+static void fill(struct pg_sink_queue *q);
+
+/* Loop thread: takes the read-ahead back and sends the job's batch. */
+static void fill_done(void *p, enum pg_workq_status st)
+{
+    struct fill_job *j = p;
+    struct pg_sink_queue *q = j->q;
+    if (!q) {
+        fill_job_free(j);
+        return;
+    }
+    q->job = NULL;
+    ra_clear(q);
+    q->ra = j->ra;
+    q->ra_n = j->ra_n;
+    q->ra_pos = j->ra_pos;
+    j->ra = NULL;
+    j->ra_n = 0;
+    if (j->read_failed && !q->read_failing)
+        pg_log_warn("sink.queue", "remote=%s msg=\"cannot read the buffer, will retry\"",
+                    q->cfg->name);
+    if (st == PG_WORKQ_DONE && !j->read_failed)
+        q->read_failing = 0;
+    else if (j->read_failed)
+        q->read_failing = 1;
+    int more = 0;
+    if (st == PG_WORKQ_DONE && j->encoded) {
+        q->filling = 1; /* a send that completes at once must not start a job meanwhile */
+        more = take_batch(q, &j->payload, j->rc, j->err) >= 0;
+        q->filling = 0;
+        update_in_flight(q);
+    }
+    fill_job_free(j);
+    if (more)
+        fill(q); /* the next batch, if the window has room */
+}
+
+/* Starts a fill job when the window has room and none is in flight. On a full worker
+ * queue or OOM nothing starts: the next kick or the poll timer tries again. */
+static void fill_async(struct pg_sink_queue *q)
+{
+    if (!can_send(q))
+        return;
+    struct fill_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    *j = (struct fill_job){.q = q,
+                           .rd = q->rd,
+                           .type = q->type,
+                           .inst = q->inst,
+                           .after_id = q->read_id,
+                           .bound = pg_buf_committed_max(q->buf),
+                           .max_bytes = q->max_bytes,
+                           .ra = q->ra,
+                           .ra_n = q->ra_n,
+                           .ra_pos = q->ra_pos};
+    if (pg_workq_submit_urgent(q->wq, fill_work, fill_done, j) != 0) {
+        free(j); /* the read-ahead stays with the queue */
+        return;
+    }
+    q->ra = NULL;
+    q->ra_n = q->ra_pos = 0;
+    q->job = j;
+}
+
 /* Takes rows from the buffer into one new batch when can_send allows, and when another
  * may follow, fills it in a later loop iteration: reading and encoding a batch (up to
- * batch_max_bytes) is the loop's longest step, so other events run between batches. */
+ * batch_max_bytes) is the loop's longest step, so other events run between batches.
+ * With a worker pool the read and the encode run in a fill job instead. */
 static void fill(struct pg_sink_queue *q)
 {
-    if (q->filling)
+    if (q->filling || q->job)
         return;
+    if (q->wq) {
+        fill_async(q);
+        return;
+    }
     q->filling = 1;
     int sent = 0;
     while (can_send(q)) {
@@ -311,52 +496,18 @@ static void fill(struct pg_sink_queue *q)
         }
         if (!ra_fill(q))
             break;
-        const struct pg_buf_item *items = q->ra + q->ra_pos;
-        size_t n = q->ra_n - q->ra_pos;
-        struct batch *b = batch_new(q);
-        if (!b)
-            break; /* OOM: the poll timer tries again */
+        struct pg_sink_payload pl = {0};
         char err[256] = "";
-        if (q->type->encode(q->inst, items, n, &b->payload, err, sizeof(err)) != 0) {
-            b->first_id = b->last_id = items[0].id;
-            b->n_profiles = 1;
-            count(q, q->m_dropped, 1);
-            char safe[300];
-            pg_log_warn("sink.queue",
-                        "remote=%s msg=\"dropping 1 profiles\" reason=encode id=%lld err=\"%s\"",
-                        q->cfg->name, (long long)items[0].id, log_safe(err, safe, sizeof(safe)));
-            b->state = BATCH_DONE;
-            q->ra_pos++;
-            q->read_id = b->last_id;
-            ack_done(q);
-            continue;
-        }
-        size_t used = b->payload.n_items;
-        if (used == 0)
-            used = 1;
-        if (used > n)
-            used = n;
-        b->first_id = items[0].id;
-        b->last_id = items[used - 1].id;
-        b->n_profiles = used;
-        if (items[0].tenant && !(b->tenant = strdup(items[0].tenant))) {
-            /* cannot keep the tenant: undo, leave the rows for the next attempt */
-            q->n_win--;
-            batch_free(b);
+        int rc =
+            q->type->encode(q->inst, q->ra + q->ra_pos, q->ra_n - q->ra_pos, &pl, err, sizeof(err));
+        int t = take_batch(q, &pl, rc, err);
+        if (t < 0)
             break;
-        }
-        q->ra_pos += used;
-        q->read_id = b->last_id;
-        if (q->ra_pos >= q->ra_n)
-            ra_clear(q);
-        batch_send(b);
-        ack_done(q); /* a send that could not start may have been dropped at once */
-        sent = 1;
+        sent = t > 0;
     }
     q->filling = 0;
     update_in_flight(q);
 }
-
 static void advance(struct pg_sink_queue *q)
 {
     ack_done(q);
@@ -484,9 +635,17 @@ void pg_sink_queue_kick(struct pg_sink_queue *q)
         fill(q);
 }
 
+int pg_sink_queue_use_workq(struct pg_sink_queue *q, struct pg_workq *wq)
+{
+    if (wq && !q->rd && !(q->rd = pg_buf_reader_open(q->buf)))
+        return -1;
+    q->wq = wq;
+    return 0;
+}
+
 int pg_sink_queue_idle(const struct pg_sink_queue *q)
 {
-    if (q->n_win > 0)
+    if (q->n_win > 0 || q->job)
         return 0;
     return pg_buf_count_after(q->buf, q->read_id) == 0;
 }
@@ -505,6 +664,14 @@ void pg_sink_queue_destroy(struct pg_sink_queue *q)
         event_free(q->poll);
     if (q->more)
         event_free(q->more);
+    if (q->job) {
+        /* the job may be reading and encoding right now: it gets what it uses */
+        q->job->q = NULL;
+        q->job->orphan = 1;
+        q->rd = NULL;
+        q->inst = NULL;
+    }
+    pg_buf_reader_close(q->rd);
     if (q->inst)
         q->type->destroy(q->inst);
     free(q);

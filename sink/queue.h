@@ -56,6 +56,13 @@ struct pg_sink_queue *pg_sink_queue_create_type(struct event_base *base, struct 
  * slot and is not backing off. Cheap; call after every pg_buf_flush. */
 void pg_sink_queue_kick(struct pg_sink_queue *q);
 
+/* Reads and encodes the next batches on wq's workers (borrowed; it must outlive the
+ * queue's use of it) instead of the loop, through a SQLite reader of the queue's own.
+ * wq NULL goes back to the loop (a fill job in flight still completes through the old
+ * pool). Returns 0, or -1 when the reader cannot be opened (the queue is unchanged). */
+struct pg_workq;
+int pg_sink_queue_use_workq(struct pg_sink_queue *q, struct pg_workq *wq);
+
 /* Returns 1 when nothing is in flight and nothing unsent is buffered for this backend. */
 int pg_sink_queue_idle(const struct pg_sink_queue *q);
 

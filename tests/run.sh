@@ -16,12 +16,12 @@ jobs=$(nproc)
 # but profgate's threads share data only through core/workq.c (mutex + eventfd), so no
 # suppressions are needed; keep it that way (a suppression file would be committed next
 # to this script and named here, each entry explained).
-tsan_tests='unit.test_core_workq|unit.test_sink_buffer|unit.test_scraper_loop|unit.test_daemon_receiver|e2e.test_run_pipeline|e2e.test_run_workers|e2e.test_receiver_workers|e2e.test_receiver_bad_pushes'
+tsan_tests='unit.test_core_workq|unit.test_sink_buffer|unit.test_sink_queue|e2e.test_run_backends|unit.test_scraper_loop|unit.test_daemon_receiver|e2e.test_run_pipeline|e2e.test_run_workers|e2e.test_receiver_workers|e2e.test_receiver_bad_pushes'
 run_tsan() {
   dir=build-test-tsan
   echo "== build (tsan)"
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DPG_SANITIZE_THREAD=ON >/dev/null
-  cmake --build "$dir" -j"$jobs" --target profgate test_core_workq test_scraper_loop test_daemon_receiver test_sink_buffer
+  cmake --build "$dir" -j"$jobs" --target profgate test_core_workq test_scraper_loop test_daemon_receiver test_sink_buffer test_sink_queue
   echo "== test (tsan)"
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     ctest --test-dir "$dir" --output-on-failure -j"$jobs" -R "$tsan_tests"

@@ -34,6 +34,9 @@ struct job {
     int *seen;        /* per id: done calls */
 };
 
+static atomic_int order_seq;
+static atomic_int order_of[8]; /* work sets order_of[id] (ids < 8) from order_seq */
+
 static void work(void *p)
 {
     struct job *j = p;
@@ -41,6 +44,8 @@ static void work(void *p)
         usleep(1000);
     j->worker = pthread_self();
     j->value = j->id * 2;
+    if (j->id >= 0 && j->id < 8)
+        atomic_store(&order_of[j->id], atomic_fetch_add(&order_seq, 1));
 }
 
 static void done(void *p, enum pg_workq_status st)
@@ -229,6 +234,48 @@ static void test_default_workers(void **state)
     pg_metrics_shutdown();
 }
 
+/* An urgent job is accepted with the bounded queue full, runs before the jobs waiting
+ * there, and is cancelled (done called) when the pool is freed before it ran. */
+static void test_urgent(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct pg_workq *q = pg_workq_new(base, 1, 1);
+    assert_non_null(q);
+    enum { N = 5 };
+    int done_count = 0, cancelled = 0, seen[N] = {0};
+    atomic_int gate = 0;
+    struct job *jobs[N];
+    for (int i = 0; i < N; i++)
+        jobs[i] = new_job(i, &done_count, &cancelled, seen, i == 0 ? &gate : NULL);
+    assert_int_equal(pg_workq_submit(q, work, done, jobs[0]), 0);
+    double end = mono_s() + 10;
+    while (pg_workq_depth(q) > 0 && mono_s() < end)
+        usleep(1000); /* job 0 is on the worker, held by the gate */
+    assert_int_equal(pg_workq_submit(q, work, done, jobs[1]), 0);
+    assert_int_equal(pg_workq_submit(q, work, done, jobs[2]), -1); /* the queue is full */
+    free(jobs[2]);
+    assert_int_equal(pg_workq_submit_urgent(q, work, done, jobs[3]), 0);
+    assert_int_equal(pg_workq_depth(q), 1); /* urgent jobs are outside the bound */
+    atomic_store(&gate, 1);
+    run_until_count(base, &done_count, 3);
+    assert_int_equal(done_count, 3);
+    assert_true(atomic_load(&order_of[3]) < atomic_load(&order_of[1])); /* ahead */
+    /* freed with an urgent job that never ran: its done is called, cancelled */
+    atomic_store(&gate, 0);
+    struct job *hold = new_job(0, &done_count, &cancelled, seen, &gate);
+    assert_int_equal(pg_workq_submit(q, work, done, hold), 0);
+    end = mono_s() + 10;
+    while (pg_workq_depth(q) > 0 && mono_s() < end)
+        usleep(1000);
+    assert_int_equal(pg_workq_submit_urgent(q, work, done, jobs[4]), 0);
+    atomic_store(&gate, 1);
+    pg_workq_free(q);
+    assert_int_equal(seen[4], 1);
+    event_base_free(base);
+    pg_metrics_shutdown();
+}
+
 static int thread_nice(void)
 {
     return getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
@@ -289,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_priority_evicts),
         cmocka_unit_test(test_default_workers),
         cmocka_unit_test(test_workers_run_at_lower_priority),
+        cmocka_unit_test(test_urgent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

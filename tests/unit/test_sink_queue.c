@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 
 #include "core/curlm.h"
 #include "core/metrics.h"
+#include "core/workq.h"
 #include "sink/backend.h"
 #include "sink/buffer.h"
 #include "sink/queue.h"
@@ -48,6 +50,8 @@ struct fake_ctl {
     int64_t delivered[MAX_IDS];
     size_t n_delivered;
     size_t sends, live, max_live, cancels, created, destroyed;
+    pthread_t loop;  /* the test's thread */
+    size_t off_loop; /* encodes run on another thread (written by one worker at a time) */
     struct timespec send_at[MAX_SCRIPT];
 };
 
@@ -94,6 +98,8 @@ static int fake_encode(void *inst, const struct pg_buf_item *items, size_t n,
 {
     struct fake_inst *fi = inst;
     memset(out, 0, sizeof(*out));
+    if (!pthread_equal(pthread_self(), fi->ctl->loop))
+        fi->ctl->off_loop++;
     if (items[0].name && strcmp(items[0].name, "bad") == 0) {
         snprintf(err, errlen, "cannot encode \"bad\"");
         return -1;
@@ -619,6 +625,74 @@ static void test_concurrency_out_of_order(void **state)
     pg_buf_close(b);
 }
 
+static int cond_all12(void *arg)
+{
+    struct ooo *o = arg;
+    return o->ctl->n_delivered >= 12 && pg_sink_queue_idle(o->q);
+}
+
+/* With a worker pool the next batches are read (through the queue's own SQLite reader)
+ * and encoded on a worker: every row is delivered once, the cursor never passes an
+ * undelivered row and ends at the last id. */
+static void test_workq_fill(void **state)
+{
+    struct fx *f = *state;
+    struct pg_buf *b = open_buf(f->dir, one_a, 1);
+    append_n(b, 0, 12, NULL);
+    struct fake_ctl ctl = {
+        .name = "a", .per_payload = 2, .dflt = PG_SINK_OK, .delay_ms = 1, .loop = pthread_self()};
+    g_ctl[0] = &ctl;
+    struct pg_cfg_remote r;
+    remote_init(&r, "a");
+    r.concurrency = 2;
+    struct pg_workq *wq = pg_workq_new(f->base, 2, 8);
+    assert_non_null(wq);
+    struct pg_sink_queue *q = queue_new(f, b, &r);
+    assert_int_equal(ctl.off_loop, 0); /* the first batch, at create, on the loop */
+    assert_int_equal(pg_sink_queue_use_workq(q, wq), 0);
+    struct ooo o = {&ctl, b, q, 0};
+    assert_true(run_until(f->base, cond_all12, &o, check_cursor, 5000));
+    assert_int_equal(o.violations, 0);
+    assert_int_equal(ctl.n_delivered, 12);
+    for (int64_t id = 1; id <= 12; id++)
+        assert_true(delivered_has(&ctl, id));
+    assert_true(ctl.off_loop >= 5); /* the other 5 batches */
+    assert_int_equal(cursor_of(b, "a"), 12);
+    pg_sink_queue_destroy(q);
+    pg_workq_free(wq);
+    pg_buf_close(b);
+}
+
+/* A queue destroyed while its fill job runs: the job finishes with the reader and the
+ * backend instance it was given and frees them (ASan/LSan check the rest). */
+static void test_workq_destroy_in_flight(void **state)
+{
+    struct fx *f = *state;
+    struct pg_buf *b = open_buf(f->dir, one_a, 1);
+    append_n(b, 0, 6, NULL);
+    struct fake_ctl ctl = {
+        .name = "a", .per_payload = 2, .dflt = PG_SINK_OK, .delay_ms = 1, .loop = pthread_self()};
+    g_ctl[0] = &ctl;
+    struct pg_cfg_remote r;
+    remote_init(&r, "a");
+    r.concurrency = 2;
+    setenv("PROFGATE_TEST_WORK_DELAY_MS", "200", 1); /* read by pg_workq_new */
+    struct pg_workq *wq = pg_workq_new(f->base, 1, 8);
+    unsetenv("PROFGATE_TEST_WORK_DELAY_MS");
+    assert_non_null(wq);
+    struct pg_sink_queue *q = queue_new(f, b, &r); /* one batch sent at create */
+    assert_int_equal(pg_sink_queue_use_workq(q, wq), 0);
+    pg_sink_queue_kick(q); /* a fill job for the second slot: 200 ms on the worker */
+    assert_false(pg_sink_queue_idle(q));
+    pg_sink_queue_destroy(q);
+    assert_int_equal(ctl.destroyed, 0); /* the job still holds the instance */
+    assert_int_equal(pg_workq_drain(wq, 5000), 0);
+    assert_int_equal(ctl.destroyed, 1);
+    assert_int_equal(ctl.off_loop, 1);
+    pg_workq_free(wq);
+    pg_buf_close(b);
+}
+
 static const char *const fast_slow[] = {"fast", "slow"};
 
 struct two_q {
@@ -855,6 +929,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_error_and_send_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrency_out_of_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workq_fill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workq_destroy_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_backend_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_in_flight_and_resend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_in_backoff, setup, teardown),
