@@ -393,6 +393,95 @@ static void load_seq(struct pg_cfg_ld *l, yaml_node_t *root, const char *key, si
     *out = calloc(*n ? *n : 1, elem);
 }
 
+/* Loads one receiver.basic_auth entry into the next slot of cfg->receiver_users, checking
+ * that it has a username, a non-empty password and a username not used before. */
+static void load_receiver_user(struct pg_cfg_ld *l, yaml_node_t *u, struct pg_cfg *cfg)
+{
+    static const char *const uk[] = {"username", "password", "password_file", NULL};
+    if (pg_yaml_check_keys(l->y, u, uk, "config.ReceiverBasicAuth", l->errs) < 0)
+        return;
+    struct pg_cfg_receiver_user *ru = &cfg->receiver_users[cfg->n_receiver_users++];
+    pg_cfg_get_str(l, u, "username", 1, &ru->username);
+    pg_cfg_get_secret(l, u, "password", &ru->password);
+    if (!ru->username || !*ru->username)
+        pg_yaml_error(l->y, u, l->errs, "receiver: basic_auth: username is required");
+    else if (!pg_yaml_get(l->y, u, "password") && !pg_yaml_get(l->y, u, "password_file"))
+        pg_yaml_error(l->y, u, l->errs,
+                      "receiver: basic_auth: user %s needs a password or "
+                      "password_file",
+                      ru->username);
+    else if (!ru->password || !*ru->password)
+        pg_yaml_error(l->y, u, l->errs,
+                      "receiver: basic_auth: user %s has an empty password (an unset "
+                      "${VAR} or an empty password_file would let anyone push)",
+                      ru->username);
+    for (size_t j = 0; ru->username && j + 1 < cfg->n_receiver_users; j++)
+        if (cfg->receiver_users[j].username &&
+            !strcmp(cfg->receiver_users[j].username, ru->username))
+            pg_yaml_error(l->y, pg_yaml_get(l->y, u, "username"), l->errs,
+                          "receiver: basic_auth: duplicate username %s", ru->username);
+}
+
+/* Loads receiver.basic_auth (a sequence of {username, password}) into cfg->receiver_users. */
+static void load_receiver_users(struct pg_cfg_ld *l, yaml_node_t *ba, struct pg_cfg *cfg)
+{
+    if (ba->type != YAML_SEQUENCE_NODE) {
+        pg_yaml_error(l->y, ba, l->errs,
+                      "receiver: basic_auth: expected a sequence of {username, password}");
+        return;
+    }
+    size_t cnt = (size_t)(ba->data.sequence.items.top - ba->data.sequence.items.start);
+    cfg->receiver_users = calloc(cnt ? cnt : 1, sizeof(*cfg->receiver_users));
+    for (size_t i = 0; cfg->receiver_users && i < cnt; i++)
+        load_receiver_user(l, pg_yaml_at(l->y, ba->data.sequence.items.start[i]), cfg);
+}
+
+/* Appends each non-blank line of text (a bearer tokens file, modified in place), trimmed of
+ * surrounding blanks, to cfg->receiver_bearer_tokens; stops early on OOM. */
+static void add_receiver_tokens(char *text, struct pg_cfg *cfg)
+{
+    size_t cap = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        else
+            next = line + strlen(line);
+        while (*line == ' ' || *line == '\t')
+            line++;
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (!n)
+            continue;
+        if (cfg->n_receiver_bearer_tokens == cap) {
+            cap = cap ? cap * 2 : 4;
+            char **v = realloc(cfg->receiver_bearer_tokens, cap * sizeof(*v));
+            if (!v)
+                break;
+            cfg->receiver_bearer_tokens = v;
+        }
+        char *t = strdup(line);
+        if (t)
+            cfg->receiver_bearer_tokens[cfg->n_receiver_bearer_tokens++] = t;
+    }
+}
+
+/* Loads receiver.bearer_tokens_file: reads the file named by tf (one token a line), which
+ * must hold at least one token. */
+static void load_receiver_tokens(struct pg_cfg_ld *l, yaml_node_t *tf, struct pg_cfg *cfg)
+{
+    if (pg_yaml_str(l->y, tf, "bearer_tokens_file", 1, &cfg->receiver_bearer_tokens_file,
+                    l->errs) != 0)
+        return;
+    char *text = pg_cfg_read_secret_file(l, tf, cfg->receiver_bearer_tokens_file);
+    add_receiver_tokens(text, cfg);
+    if (text && cfg->n_receiver_bearer_tokens == 0)
+        pg_yaml_error(l->y, tf, l->errs, "receiver: bearer_tokens_file %s has no tokens",
+                      cfg->receiver_bearer_tokens_file);
+    free(text);
+}
+
 /* receiver: the push receiver (DESIGN.md "HTTP surface"; docs/configuration.md). */
 static void load_receiver(struct pg_cfg_ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
 {
@@ -425,78 +514,12 @@ static void load_receiver(struct pg_cfg_ld *l, yaml_node_t *rc, struct pg_cfg *c
                       "receiver: write_timeout must be greater than 0");
 
     yaml_node_t *ba = pg_yaml_get(l->y, rc, "basic_auth");
-    if (ba && !pg_yaml_is_null(ba)) {
-        if (ba->type != YAML_SEQUENCE_NODE) {
-            pg_yaml_error(l->y, ba, l->errs,
-                          "receiver: basic_auth: expected a sequence of {username, password}");
-        } else {
-            size_t cnt = (size_t)(ba->data.sequence.items.top - ba->data.sequence.items.start);
-            cfg->receiver_users = calloc(cnt ? cnt : 1, sizeof(*cfg->receiver_users));
-            for (size_t i = 0; cfg->receiver_users && i < cnt; i++) {
-                yaml_node_t *u = pg_yaml_at(l->y, ba->data.sequence.items.start[i]);
-                static const char *const uk[] = {"username", "password", "password_file", NULL};
-                if (pg_yaml_check_keys(l->y, u, uk, "config.ReceiverBasicAuth", l->errs) < 0)
-                    continue;
-                struct pg_cfg_receiver_user *ru = &cfg->receiver_users[cfg->n_receiver_users++];
-                pg_cfg_get_str(l, u, "username", 1, &ru->username);
-                pg_cfg_get_secret(l, u, "password", &ru->password);
-                if (!ru->username || !*ru->username)
-                    pg_yaml_error(l->y, u, l->errs, "receiver: basic_auth: username is required");
-                else if (!pg_yaml_get(l->y, u, "password") &&
-                         !pg_yaml_get(l->y, u, "password_file"))
-                    pg_yaml_error(l->y, u, l->errs,
-                                  "receiver: basic_auth: user %s needs a password or "
-                                  "password_file",
-                                  ru->username);
-                else if (!ru->password || !*ru->password)
-                    pg_yaml_error(l->y, u, l->errs,
-                                  "receiver: basic_auth: user %s has an empty password (an unset "
-                                  "${VAR} or an empty password_file would let anyone push)",
-                                  ru->username);
-                for (size_t j = 0; ru->username && j + 1 < cfg->n_receiver_users; j++)
-                    if (cfg->receiver_users[j].username &&
-                        !strcmp(cfg->receiver_users[j].username, ru->username))
-                        pg_yaml_error(l->y, pg_yaml_get(l->y, u, "username"), l->errs,
-                                      "receiver: basic_auth: duplicate username %s", ru->username);
-            }
-        }
-    }
+    if (ba && !pg_yaml_is_null(ba))
+        load_receiver_users(l, ba, cfg);
 
     yaml_node_t *tf = pg_yaml_get(l->y, rc, "bearer_tokens_file");
-    if (tf && !pg_yaml_is_null(tf) &&
-        pg_yaml_str(l->y, tf, "bearer_tokens_file", 1, &cfg->receiver_bearer_tokens_file,
-                    l->errs) == 0) {
-        char *text = pg_cfg_read_secret_file(l, tf, cfg->receiver_bearer_tokens_file);
-        size_t cap = 0;
-        for (char *line = text, *next; line && *line; line = next) {
-            next = strchr(line, '\n');
-            if (next)
-                *next++ = '\0';
-            else
-                next = line + strlen(line);
-            while (*line == ' ' || *line == '\t')
-                line++;
-            size_t n = strlen(line);
-            while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r'))
-                line[--n] = '\0';
-            if (!n)
-                continue;
-            if (cfg->n_receiver_bearer_tokens == cap) {
-                cap = cap ? cap * 2 : 4;
-                char **v = realloc(cfg->receiver_bearer_tokens, cap * sizeof(*v));
-                if (!v)
-                    break;
-                cfg->receiver_bearer_tokens = v;
-            }
-            char *t = strdup(line);
-            if (t)
-                cfg->receiver_bearer_tokens[cfg->n_receiver_bearer_tokens++] = t;
-        }
-        if (text && cfg->n_receiver_bearer_tokens == 0)
-            pg_yaml_error(l->y, tf, l->errs, "receiver: bearer_tokens_file %s has no tokens",
-                          cfg->receiver_bearer_tokens_file);
-        free(text);
-    }
+    if (tf && !pg_yaml_is_null(tf))
+        load_receiver_tokens(l, tf, cfg);
 
     yaml_node_t *rl = pg_yaml_get(l->y, rc, "relabel_configs");
     if (rl)
@@ -519,15 +542,9 @@ static void load_processing(struct pg_cfg_ld *l, yaml_node_t *pr, struct pg_cfg 
                       "processing.queue_size must be between 1 and 1000000");
 }
 
-struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
+/* Allocates a config for the file path holding the defaults of every top-level setting. */
+static struct pg_cfg *cfg_new(const char *path)
 {
-    size_t before = errs->n;
-    struct pg_yaml y;
-    if (pg_yaml_load_file(&y, path, errs) < 0) {
-        pg_yaml_free(&y);
-        return NULL;
-    }
-    struct pg_cfg_ld l = {&y, errs};
     struct pg_cfg *cfg = calloc(1, sizeof(*cfg));
     cfg->file = strdup(path);
     cfg->scrape_interval_ms = DEFAULT_INTERVAL_MS;
@@ -541,6 +558,83 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     cfg->receiver_read_timeout_ms = 30000;
     cfg->receiver_write_timeout_ms = 30000;
     cfg->processing_queue_size = DEFAULT_QUEUE_SIZE;
+    return cfg;
+}
+
+/* The global block: default scrape interval and timeout, external labels. */
+static void load_global(struct pg_cfg_ld *l, yaml_node_t *g, struct pg_cfg *cfg)
+{
+    static const char *const k[] = {"scrape_interval", "scrape_timeout", "external_labels", NULL};
+    pg_yaml_check_keys(l->y, g, k, "config.GlobalConfig", l->errs);
+    int timeout_set = pg_yaml_get(l->y, g, "scrape_timeout") != NULL;
+    pg_cfg_get_dur(l, g, "scrape_interval", &cfg->scrape_interval_ms);
+    pg_cfg_get_dur(l, g, "scrape_timeout", &cfg->scrape_timeout_ms);
+    if (!timeout_set && cfg->scrape_timeout_ms > cfg->scrape_interval_ms)
+        cfg->scrape_timeout_ms = cfg->scrape_interval_ms;
+    if (cfg->scrape_timeout_ms > cfg->scrape_interval_ms)
+        pg_yaml_error(l->y, pg_yaml_get(l->y, g, "scrape_timeout"), l->errs,
+                      "global scrape timeout greater than scrape interval");
+    pg_cfg_get_labels(l, g, "external_labels", &cfg->external_labels);
+}
+
+/* scrape_configs: every scrape job, whose job names must be unique. */
+static void load_scrapes(struct pg_cfg_ld *l, yaml_node_t *root, struct pg_cfg *cfg)
+{
+    void *arr = NULL;
+    size_t n = 0;
+    load_seq(l, root, "scrape_configs", sizeof(struct pg_cfg_scrape), &arr, &n);
+    cfg->scrape = arr;
+    yaml_node_t *sc = pg_yaml_get(l->y, root, "scrape_configs");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *j = pg_yaml_at(l->y, sc->data.sequence.items.start[i]);
+        struct pg_cfg_scrape *s = &cfg->scrape[cfg->n_scrape++];
+        pg_labels_init(&s->http.headers);
+        load_scrape(l, cfg, j, s);
+        for (size_t k = 0; s->job_name && k + 1 < cfg->n_scrape; k++)
+            if (cfg->scrape[k].job_name && !strcmp(cfg->scrape[k].job_name, s->job_name))
+                pg_yaml_error(l->y, pg_yaml_get(l->y, j, "job_name"), l->errs,
+                              "found multiple scrape configs with job name \"%s\"", s->job_name);
+    }
+}
+
+/* The storage block: the buffer's path and limits. */
+static void load_storage(struct pg_cfg_ld *l, yaml_node_t *st, struct pg_cfg *cfg)
+{
+    static const char *const k[] = {"path", "max_size", "max_age", NULL};
+    pg_yaml_check_keys(l->y, st, k, "config.StorageConfig", l->errs);
+    pg_cfg_get_str(l, st, "path", 1, &cfg->storage_path);
+    pg_cfg_get_size(l, st, "max_size", &cfg->storage_max_size);
+    pg_cfg_get_dur(l, st, "max_age", &cfg->storage_max_age_ms);
+}
+
+/* remote_write: every remote, whose names must be unique. */
+static void load_remotes(struct pg_cfg_ld *l, yaml_node_t *root, struct pg_cfg *cfg)
+{
+    void *arr = NULL;
+    size_t n = 0;
+    load_seq(l, root, "remote_write", sizeof(struct pg_cfg_remote), &arr, &n);
+    cfg->remote = arr;
+    yaml_node_t *rw = pg_yaml_get(l->y, root, "remote_write");
+    for (size_t i = 0; i < n; i++) {
+        struct pg_cfg_remote *r = &cfg->remote[cfg->n_remote++];
+        load_remote(l, pg_yaml_at(l->y, rw->data.sequence.items.start[i]), r, i);
+        for (size_t k = 0; r->name && k + 1 < cfg->n_remote; k++)
+            if (cfg->remote[k].name && !strcmp(cfg->remote[k].name, r->name))
+                pg_yaml_error(l->y, pg_yaml_at(l->y, rw->data.sequence.items.start[i]), l->errs,
+                              "found multiple remote_write configs with name \"%s\"", r->name);
+    }
+}
+
+struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
+{
+    size_t before = errs->n;
+    struct pg_yaml y;
+    if (pg_yaml_load_file(&y, path, errs) < 0) {
+        pg_yaml_free(&y);
+        return NULL;
+    }
+    struct pg_cfg_ld l = {&y, errs};
+    struct pg_cfg *cfg = cfg_new(path);
 
     yaml_node_t *root = pg_yaml_root(&y);
     if (!root || pg_yaml_is_null(root))
@@ -554,59 +648,16 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     pg_yaml_check_keys(&y, root, top, "config.Config", errs);
 
     yaml_node_t *g = pg_yaml_get(&y, root, "global");
-    if (g && !pg_yaml_is_null(g)) {
-        static const char *const k[] = {"scrape_interval", "scrape_timeout", "external_labels",
-                                        NULL};
-        pg_yaml_check_keys(&y, g, k, "config.GlobalConfig", errs);
-        int timeout_set = pg_yaml_get(&y, g, "scrape_timeout") != NULL;
-        pg_cfg_get_dur(&l, g, "scrape_interval", &cfg->scrape_interval_ms);
-        pg_cfg_get_dur(&l, g, "scrape_timeout", &cfg->scrape_timeout_ms);
-        if (!timeout_set && cfg->scrape_timeout_ms > cfg->scrape_interval_ms)
-            cfg->scrape_timeout_ms = cfg->scrape_interval_ms;
-        if (cfg->scrape_timeout_ms > cfg->scrape_interval_ms)
-            pg_yaml_error(&y, pg_yaml_get(&y, g, "scrape_timeout"), errs,
-                          "global scrape timeout greater than scrape interval");
-        pg_cfg_get_labels(&l, g, "external_labels", &cfg->external_labels);
-    }
+    if (g && !pg_yaml_is_null(g))
+        load_global(&l, g, cfg);
 
-    void *arr = NULL;
-    size_t n = 0;
-    load_seq(&l, root, "scrape_configs", sizeof(struct pg_cfg_scrape), &arr, &n);
-    cfg->scrape = arr;
-    yaml_node_t *sc = pg_yaml_get(&y, root, "scrape_configs");
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *j = pg_yaml_at(&y, sc->data.sequence.items.start[i]);
-        struct pg_cfg_scrape *s = &cfg->scrape[cfg->n_scrape++];
-        pg_labels_init(&s->http.headers);
-        load_scrape(&l, cfg, j, s);
-        for (size_t k = 0; s->job_name && k + 1 < cfg->n_scrape; k++)
-            if (cfg->scrape[k].job_name && !strcmp(cfg->scrape[k].job_name, s->job_name))
-                pg_yaml_error(&y, pg_yaml_get(&y, j, "job_name"), errs,
-                              "found multiple scrape configs with job name \"%s\"", s->job_name);
-    }
+    load_scrapes(&l, root, cfg);
 
     yaml_node_t *st = pg_yaml_get(&y, root, "storage");
-    if (st && !pg_yaml_is_null(st)) {
-        static const char *const k[] = {"path", "max_size", "max_age", NULL};
-        pg_yaml_check_keys(&y, st, k, "config.StorageConfig", errs);
-        pg_cfg_get_str(&l, st, "path", 1, &cfg->storage_path);
-        pg_cfg_get_size(&l, st, "max_size", &cfg->storage_max_size);
-        pg_cfg_get_dur(&l, st, "max_age", &cfg->storage_max_age_ms);
-    }
+    if (st && !pg_yaml_is_null(st))
+        load_storage(&l, st, cfg);
 
-    arr = NULL;
-    n = 0;
-    load_seq(&l, root, "remote_write", sizeof(struct pg_cfg_remote), &arr, &n);
-    cfg->remote = arr;
-    yaml_node_t *rw = pg_yaml_get(&y, root, "remote_write");
-    for (size_t i = 0; i < n; i++) {
-        struct pg_cfg_remote *r = &cfg->remote[cfg->n_remote++];
-        load_remote(&l, pg_yaml_at(&y, rw->data.sequence.items.start[i]), r, i);
-        for (size_t k = 0; r->name && k + 1 < cfg->n_remote; k++)
-            if (cfg->remote[k].name && !strcmp(cfg->remote[k].name, r->name))
-                pg_yaml_error(&y, pg_yaml_at(&y, rw->data.sequence.items.start[i]), errs,
-                              "found multiple remote_write configs with name \"%s\"", r->name);
-    }
+    load_remotes(&l, root, cfg);
 
     yaml_node_t *rc = pg_yaml_get(&y, root, "receiver");
     if (rc && !pg_yaml_is_null(rc))

@@ -5,7 +5,7 @@
  * private event loop, until each job's first full snapshot (every instance emitted once,
  * as the manager syncs a job) or PG_TARGETS_WAIT_MS; a source that is down is logged and
  * its job printed with what the others found. The targets then go through the same
- * computation the scraper uses (discovery/target.c), so what this prints is what `run`
+ * computation the scraper uses (scraper/target.c), so what this prints is what `run`
  * scrapes. --json prints Prometheus's /api/v1/targets shape with one active
  * entry per (target x enabled profile type); --explain traces every relabel rule. */
 #include "daemon/targets.h"
@@ -23,8 +23,8 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "discovery/manager.h"
-#include "discovery/target.h"
 #include "discovery/tgroup.h"
+#include "scraper/target.h"
 
 /* How long discovery may take before the jobs are printed with what was found. */
 #define PG_TARGETS_WAIT_MS 10000

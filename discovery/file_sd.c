@@ -217,22 +217,24 @@ static const char *ysc(const yaml_node_t *n)
     return (const char *)n->data.scalar.value;
 }
 
-static int yaml_group(struct pg_yaml *y, yaml_node_t *item, size_t i, const char *path,
-                      struct gvec *gv, char *err, size_t errlen)
+/* Finds a target group's targets and labels (NULL when absent or null) in the mapping item,
+ * rejecting other, repeated or mistyped keys; -1 with err set on an error. */
+static int yaml_group_fields(struct pg_yaml *y, yaml_node_t *item, size_t i, const char *path,
+                             yaml_node_t **targets, yaml_node_t **labels, char *err, size_t errlen)
 {
     if (item->type != YAML_MAPPING_NODE) {
         YERR(item, "target group %zu must be a mapping, got %s", i, ykind(item));
         return -1;
     }
-    yaml_node_t *targets = NULL, *labels = NULL;
+    *targets = *labels = NULL;
     for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
          p++) {
         yaml_node_t *k = pg_yaml_at(y, p->key), *v = pg_yaml_at(y, p->value);
         yaml_node_t **slot = NULL;
         if (k->type == YAML_SCALAR_NODE && !strcmp(ysc(k), "targets"))
-            slot = &targets;
+            slot = targets;
         else if (k->type == YAML_SCALAR_NODE && !strcmp(ysc(k), "labels"))
-            slot = &labels;
+            slot = labels;
         if (!slot) {
             YERR(k, "field %s not found in type targetgroup",
                  k->type == YAML_SCALAR_NODE ? ysc(k) : "(non-scalar)");
@@ -244,68 +246,98 @@ static int yaml_group(struct pg_yaml *y, yaml_node_t *item, size_t i, const char
         }
         *slot = v;
     }
-    if (targets && pg_yaml_is_null(targets))
-        targets = NULL;
-    if (labels && pg_yaml_is_null(labels))
-        labels = NULL;
-    if (targets && targets->type != YAML_SEQUENCE_NODE) {
-        YERR(targets, "targets must be a list, got %s", ykind(targets));
+    if (*targets && pg_yaml_is_null(*targets))
+        *targets = NULL;
+    if (*labels && pg_yaml_is_null(*labels))
+        *labels = NULL;
+    if (*targets && (*targets)->type != YAML_SEQUENCE_NODE) {
+        YERR(*targets, "targets must be a list, got %s", ykind(*targets));
         return -1;
     }
-    if (labels && labels->type != YAML_MAPPING_NODE) {
-        YERR(labels, "labels must be a mapping, got %s", ykind(labels));
+    if (*labels && (*labels)->type != YAML_MAPPING_NODE) {
+        YERR(*labels, "labels must be a mapping, got %s", ykind(*labels));
         return -1;
     }
-    struct pg_tgroup *g = gvec_add(gv, path, PG_SD_FILE_PATH_LABEL, i);
-    if (!g)
-        goto oom;
-    if (labels) {
-        for (yaml_node_pair_t *p = labels->data.mapping.pairs.start;
-             p < labels->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = pg_yaml_at(y, p->key), *v = pg_yaml_at(y, p->value);
-            if (k->type != YAML_SCALAR_NODE) {
-                YERR(k, "label names must be strings, got %s", ykind(k));
-                return -1;
-            }
-            if (pg_yaml_is_null(k) || !*ysc(k)) {
-                YERR(k, "empty label name");
-                return -1;
-            }
-            if (v->type != YAML_SCALAR_NODE || pg_yaml_is_null(v)) {
-                YERR(v, "value of label %s must be a string", ysc(k));
-                return -1;
-            }
-            if (pg_labels_get(&g->labels, ysc(k)) && strcmp(ysc(k), PG_SD_FILE_PATH_LABEL)) {
-                YERR(k, "duplicate key %s", ysc(k));
-                return -1;
-            }
-            if (pg_labels_setn(&g->labels, ysc(k), strlen(ysc(k)), ysc(v), v->data.scalar.length) !=
-                0)
-                goto oom;
+    return 0;
+}
+
+/* Sets the labels of the mapping labels on g, then the file's meta label; -1 with err set on a
+ * bad or repeated label or OOM. */
+static int yaml_group_labels(struct pg_yaml *y, yaml_node_t *labels, struct pg_tgroup *g,
+                             const char *path, char *err, size_t errlen)
+{
+    for (yaml_node_pair_t *p = labels->data.mapping.pairs.start; p < labels->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = pg_yaml_at(y, p->key), *v = pg_yaml_at(y, p->value);
+        if (k->type != YAML_SCALAR_NODE) {
+            YERR(k, "label names must be strings, got %s", ykind(k));
+            return -1;
         }
-        if (pg_labels_set(&g->labels, PG_SD_FILE_PATH_LABEL, path) != 0)
+        if (pg_yaml_is_null(k) || !*ysc(k)) {
+            YERR(k, "empty label name");
+            return -1;
+        }
+        if (v->type != YAML_SCALAR_NODE || pg_yaml_is_null(v)) {
+            YERR(v, "value of label %s must be a string", ysc(k));
+            return -1;
+        }
+        if (pg_labels_get(&g->labels, ysc(k)) && strcmp(ysc(k), PG_SD_FILE_PATH_LABEL)) {
+            YERR(k, "duplicate key %s", ysc(k));
+            return -1;
+        }
+        if (pg_labels_setn(&g->labels, ysc(k), strlen(ysc(k)), ysc(v), v->data.scalar.length) != 0)
             goto oom;
     }
-    if (targets) {
-        for (yaml_node_item_t *t = targets->data.sequence.items.start;
-             t < targets->data.sequence.items.top; t++) {
-            yaml_node_t *v = pg_yaml_at(y, *t);
-            if (v->type != YAML_SCALAR_NODE) {
-                YERR(v, "targets must be strings, got %s", ykind(v));
-                return -1;
-            }
-            if (pg_yaml_is_null(v) || v->data.scalar.length == 0) {
-                YERR(v, "empty target");
-                return -1;
-            }
-            if (add_target(g, ysc(v), v->data.scalar.length) != 0)
-                goto oom;
-        }
-    }
+    if (pg_labels_set(&g->labels, PG_SD_FILE_PATH_LABEL, path) != 0)
+        goto oom;
     return 0;
 oom:
     pg_errmsg_set(err, errlen, "%s: out of memory", path);
     return -1;
+}
+
+/* Adds the targets of the sequence targets to g; -1 with err set on a non-string or empty
+ * target or OOM. */
+static int yaml_group_targets(struct pg_yaml *y, yaml_node_t *targets, struct pg_tgroup *g,
+                              const char *path, char *err, size_t errlen)
+{
+    for (yaml_node_item_t *t = targets->data.sequence.items.start;
+         t < targets->data.sequence.items.top; t++) {
+        yaml_node_t *v = pg_yaml_at(y, *t);
+        if (v->type != YAML_SCALAR_NODE) {
+            YERR(v, "targets must be strings, got %s", ykind(v));
+            return -1;
+        }
+        if (pg_yaml_is_null(v) || v->data.scalar.length == 0) {
+            YERR(v, "empty target");
+            return -1;
+        }
+        if (add_target(g, ysc(v), v->data.scalar.length) != 0) {
+            pg_errmsg_set(err, errlen, "%s: out of memory", path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Appends target group i of the file path (the YAML node item) to gv; -1 with err set on an
+ * error. */
+static int yaml_group(struct pg_yaml *y, yaml_node_t *item, size_t i, const char *path,
+                      struct gvec *gv, char *err, size_t errlen)
+{
+    yaml_node_t *targets, *labels;
+    if (yaml_group_fields(y, item, i, path, &targets, &labels, err, errlen) < 0)
+        return -1;
+    struct pg_tgroup *g = gvec_add(gv, path, PG_SD_FILE_PATH_LABEL, i);
+    if (!g) {
+        pg_errmsg_set(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    if (labels && yaml_group_labels(y, labels, g, path, err, errlen) < 0)
+        return -1;
+    if (targets && yaml_group_targets(y, targets, g, path, err, errlen) < 0)
+        return -1;
+    return 0;
 }
 
 static int read_yaml(const char *path, struct gvec *gv, char *err, size_t errlen)

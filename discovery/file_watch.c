@@ -106,11 +106,49 @@ static int pg_sd_file_has_source(const struct pg_sd_file_entry *e, size_t n, con
     return 0;
 }
 
-/* Re-reads all files and emits. Returns 0 or -1 on OOM (old state kept). */
-static int pg_sd_file_refresh(struct pg_sd_file_inst *f)
+/* Appends to the new entry list ne the entry of one matched file: its groups, or when it cannot
+ * be read the groups it had in f->files (moved over), or nothing when it had none. Returns 0 or
+ * -1 on OOM. */
+static int pg_sd_file_add(struct pg_sd_file_inst *f, const char *path, struct pg_sd_file_entry **ne,
+                          size_t *nn, size_t *cap)
 {
-    struct pg_sd_file_entry *ne = NULL;
-    size_t nn = 0, cap = 0;
+    if (pg_sd_file_find(*ne, *nn, path))
+        return 0;
+    if (*nn == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        struct pg_sd_file_entry *t = realloc(*ne, nc * sizeof(*t));
+        if (!t)
+            return -1;
+        *ne = t;
+        *cap = nc;
+    }
+    struct pg_sd_file_entry *e = &(*ne)[*nn];
+    memset(e, 0, sizeof(*e));
+    char err[256];
+    if (pg_sd_file_read(path, &e->groups, &e->n, err, sizeof(err)) < 0) {
+        struct pg_sd_file_entry *old = pg_sd_file_find(f->files, f->n_files, path);
+        pg_log_warn("sd.file",
+                    "job=%s msg=\"cannot read file, keeping previous "
+                    "groups\" path=%s err=\"%s\"",
+                    f->job, path, err);
+        if (!old)
+            return 0;
+        /* keep the previous groups: move them over */
+        e->groups = old->groups;
+        e->n = old->n;
+        old->groups = NULL;
+        old->n = 0;
+    }
+    e->path = strdup(path);
+    (*nn)++;
+    return e->path ? 0 : -1;
+}
+
+/* Reads every file matching the config's patterns into a new entry list (*ne, *nn), each file
+ * once. Returns 0 or -1 on OOM (the entries read so far are left in *ne for the caller). */
+static int pg_sd_file_scan(struct pg_sd_file_inst *f, struct pg_sd_file_entry **ne, size_t *nn)
+{
+    size_t cap = 0;
     for (size_t p = 0; p < f->cfg->n_files; p++) {
         glob_t gl;
         memset(&gl, 0, sizeof(gl));
@@ -126,47 +164,21 @@ static int pg_sd_file_refresh(struct pg_sd_file_inst *f)
             continue;
         }
         for (size_t i = 0; i < gl.gl_pathc; i++) {
-            const char *path = gl.gl_pathv[i];
-            if (pg_sd_file_find(ne, nn, path))
-                continue;
-            if (nn == cap) {
-                size_t nc = cap ? cap * 2 : 8;
-                struct pg_sd_file_entry *t = realloc(ne, nc * sizeof(*t));
-                if (!t) {
-                    globfree(&gl);
-                    goto oom;
-                }
-                ne = t;
-                cap = nc;
-            }
-            struct pg_sd_file_entry *e = &ne[nn];
-            memset(e, 0, sizeof(*e));
-            char err[256];
-            if (pg_sd_file_read(path, &e->groups, &e->n, err, sizeof(err)) < 0) {
-                struct pg_sd_file_entry *old = pg_sd_file_find(f->files, f->n_files, path);
-                pg_log_warn("sd.file",
-                            "job=%s msg=\"cannot read file, keeping previous "
-                            "groups\" path=%s err=\"%s\"",
-                            f->job, path, err);
-                if (!old)
-                    continue;
-                /* keep the previous groups: move them over */
-                e->groups = old->groups;
-                e->n = old->n;
-                old->groups = NULL;
-                old->n = 0;
-            }
-            e->path = strdup(path);
-            nn++;
-            if (!e->path) {
+            if (pg_sd_file_add(f, gl.gl_pathv[i], ne, nn, &cap) < 0) {
                 globfree(&gl);
-                goto oom;
+                return -1;
             }
         }
         globfree(&gl);
     }
+    return 0;
+}
 
-    /* emit: all current groups plus empty groups for vanished sources */
+/* Emits all groups of the new entries ne plus empty groups for the sources of f->files that
+ * vanished, after making ne the current entries. Returns 0 or -1 on OOM (nothing emitted,
+ * ne not taken). */
+static int pg_sd_file_emit(struct pg_sd_file_inst *f, struct pg_sd_file_entry *ne, size_t nn)
+{
     size_t total = 0, gone = 0;
     for (size_t i = 0; i < nn; i++)
         total += ne[i].n;
@@ -176,7 +188,7 @@ static int pg_sd_file_refresh(struct pg_sd_file_inst *f)
                 gone++;
     struct pg_tgroup *out = calloc(total + gone + 1, sizeof(*out));
     if (!out)
-        goto oom;
+        return -1;
     size_t k = 0;
     for (size_t i = 0; i < nn; i++)
         for (size_t j = 0; j < ne[i].n; j++)
@@ -190,7 +202,7 @@ static int pg_sd_file_refresh(struct pg_sd_file_inst *f)
                     for (size_t x = first_empty; x < k; x++)
                         pg_tgroup_reset(&out[x]);
                     free(out);
-                    goto oom;
+                    return -1;
                 }
                 k++;
             }
@@ -203,7 +215,15 @@ static int pg_sd_file_refresh(struct pg_sd_file_inst *f)
         pg_tgroup_reset(&out[x]);
     free(out);
     return 0;
-oom:
+}
+
+/* Re-reads all files and emits. Returns 0 or -1 on OOM (old state kept). */
+static int pg_sd_file_refresh(struct pg_sd_file_inst *f)
+{
+    struct pg_sd_file_entry *ne = NULL;
+    size_t nn = 0;
+    if (pg_sd_file_scan(f, &ne, &nn) == 0 && pg_sd_file_emit(f, ne, nn) == 0)
+        return 0;
     /* groups moved out of f->files for failing files are lost here; acceptable on OOM */
     pg_sd_file_entries_free(ne, nn);
     pg_log_error("sd.file", "job=%s msg=\"out of memory during refresh\"", f->job);

@@ -16,8 +16,8 @@
 #include "config/units.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "discovery/target.h"
 #include "scraper/loop.h"
+#include "scraper/target.h"
 
 struct pool {
     struct pg_scrape_pool_ref ref; /* handed to the loops; ref.name == name */

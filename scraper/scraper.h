@@ -3,7 +3,7 @@
  * pg_scraper_apply installs a config's scrape jobs (one pool per job_name); discovery
  * then hands each pool full snapshots of its target groups (pg_scraper_sync, wired to
  * the discovery manager's on_sync). A pool turns every discovered target into final
- * labels (discovery/target.h: pg_target_populate, then pg_target_profile per enabled
+ * labels (scraper/target.h: pg_target_populate, then pg_target_profile per enabled
  * profile type) and keeps one loop per (target x type), identified by a 64-bit hash of
  * its series labels, URL, interval and timeout: a loop whose hash is still wanted after
  * a sync or a reload keeps its schedule and state (delta baseline, health); a loop no

@@ -159,6 +159,112 @@ void pg_kube_kubeconfig_reset(struct pg_kube_kubeconfig *k)
     memset(k, 0, sizeof(*k));
 }
 
+/* The entries of a kubeconfig that the current context selects, with what reading them needs. */
+struct kubeconfig_sel {
+    yaml_document_t *doc;
+    const char *path;  /* the kubeconfig, for errors and logs */
+    const char *dir;   /* its directory (relative file names resolve against it), or NULL */
+    const char *cname; /* the context's cluster name */
+    yaml_node_t *ctx, *cl;
+    yaml_node_t *us; /* the context's user, or NULL */
+};
+
+/* Finds the current context and its cluster and user; -1 with err set when one that is
+ * required is missing. */
+static int kubeconfig_select(struct kubeconfig_sel *s, yaml_node_t *root, char *err, size_t errlen)
+{
+    const char *path = s->path;
+    const char *cur = yscalar(ymap_get(s->doc, root, "current-context"));
+    if (!cur || !*cur) {
+        pg_errmsg_set(err, errlen, "kubeconfig %s: no current-context", path);
+        return -1;
+    }
+    s->ctx = ynamed(s->doc, root, "contexts", "context", cur);
+    if (!s->ctx) {
+        pg_errmsg_set(err, errlen, "kubeconfig %s: context \"%s\" not found", path, cur);
+        return -1;
+    }
+    s->cname = yscalar(ymap_get(s->doc, s->ctx, "cluster"));
+    const char *uname = yscalar(ymap_get(s->doc, s->ctx, "user"));
+    s->cl = ynamed(s->doc, root, "clusters", "cluster", s->cname);
+    if (!s->cl) {
+        pg_errmsg_set(err, errlen, "kubeconfig %s: cluster \"%s\" not found", path,
+                      s->cname ? s->cname : "");
+        return -1;
+    }
+    s->us = ynamed(s->doc, root, "users", "user", uname); /* may be absent */
+    return 0;
+}
+
+/* Copies the selected cluster's settings (server, TLS, proxy) and the context's namespace
+ * into out; -1 with err set on a missing server, bad CA data or OOM. */
+static int kubeconfig_cluster(const struct kubeconfig_sel *s, struct pg_kube_kubeconfig *out,
+                              char *err, size_t errlen)
+{
+    yaml_document_t *doc = s->doc;
+    const char *server = yscalar(ymap_get(doc, s->cl, "server"));
+    if (!server || !*server) {
+        pg_errmsg_set(err, errlen, "kubeconfig %s: cluster \"%s\" has no server", s->path,
+                      s->cname);
+        return -1;
+    }
+    if (dup_opt(&out->server, server) < 0 ||
+        dup_opt(&out->namespace_, yscalar(ymap_get(doc, s->ctx, "namespace"))) < 0 ||
+        dup_opt(&out->tls_server_name, yscalar(ymap_get(doc, s->cl, "tls-server-name"))) < 0 ||
+        dup_opt(&out->proxy_url, yscalar(ymap_get(doc, s->cl, "proxy-url"))) < 0)
+        goto oom;
+    const char *ins = yscalar(ymap_get(doc, s->cl, "insecure-skip-tls-verify"));
+    out->insecure_skip_verify = ins && strcmp(ins, "true") == 0;
+    const char *ca = yscalar(ymap_get(doc, s->cl, "certificate-authority"));
+    if (ca && *ca && !(out->ca_file = resolve_path(s->dir, ca)))
+        goto oom;
+    if (b64_opt(yscalar(ymap_get(doc, s->cl, "certificate-authority-data")), &out->ca_data,
+                &out->ca_len) < 0) {
+        pg_errmsg_set(err, errlen, "kubeconfig %s: bad certificate-authority-data", s->path);
+        return -1;
+    }
+    return 0;
+oom:
+    pg_errmsg_set(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Copies the selected user's credentials (client certificate and key, token, basic auth)
+ * into out; -1 with err set on bad certificate or key data or OOM. */
+static int kubeconfig_user(const struct kubeconfig_sel *s, struct pg_kube_kubeconfig *out,
+                           char *err, size_t errlen)
+{
+    yaml_document_t *doc = s->doc;
+    yaml_node_t *us = s->us;
+    const char *cf = yscalar(ymap_get(doc, us, "client-certificate"));
+    const char *kf = yscalar(ymap_get(doc, us, "client-key"));
+    const char *tf = yscalar(ymap_get(doc, us, "tokenFile"));
+    if ((cf && *cf && !(out->cert_file = resolve_path(s->dir, cf))) ||
+        (kf && *kf && !(out->key_file = resolve_path(s->dir, kf))) ||
+        (tf && *tf && !(out->token_file = resolve_path(s->dir, tf))))
+        goto oom;
+    if (b64_opt(yscalar(ymap_get(doc, us, "client-certificate-data")), &out->cert_data,
+                &out->cert_len) < 0 ||
+        b64_opt(yscalar(ymap_get(doc, us, "client-key-data")), &out->key_data, &out->key_len) < 0) {
+        pg_errmsg_set(err, errlen, "kubeconfig %s: bad client-certificate-data/client-key-data",
+                      s->path);
+        return -1;
+    }
+    if (dup_opt(&out->token, yscalar(ymap_get(doc, us, "token"))) < 0 ||
+        dup_opt(&out->username, yscalar(ymap_get(doc, us, "username"))) < 0 ||
+        dup_opt(&out->password, yscalar(ymap_get(doc, us, "password"))) < 0)
+        goto oom;
+    if (ymap_get(doc, us, "exec") || ymap_get(doc, us, "auth-provider"))
+        pg_log_warn("sd.kubernetes",
+                    "kubeconfig=%s msg=\"exec and auth-provider credentials are not "
+                    "supported; using the static credentials only\"",
+                    s->path);
+    return 0;
+oom:
+    pg_errmsg_set(err, errlen, "out of memory");
+    return -1;
+}
+
 int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, char *err,
                             size_t errlen)
 {
@@ -189,79 +295,19 @@ int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, ch
         pg_errmsg_set(err, errlen, "kubeconfig %s: not a mapping", path);
         goto out;
     }
-    const char *cur = yscalar(ymap_get(&doc, root, "current-context"));
-    if (!cur || !*cur) {
-        pg_errmsg_set(err, errlen, "kubeconfig %s: no current-context", path);
+    struct kubeconfig_sel sel = {.doc = &doc, .path = path};
+    if (kubeconfig_select(&sel, root, err, errlen) < 0)
         goto out;
-    }
-    yaml_node_t *ctx = ynamed(&doc, root, "contexts", "context", cur);
-    if (!ctx) {
-        pg_errmsg_set(err, errlen, "kubeconfig %s: context \"%s\" not found", path, cur);
-        goto out;
-    }
-    const char *cname = yscalar(ymap_get(&doc, ctx, "cluster"));
-    const char *uname = yscalar(ymap_get(&doc, ctx, "user"));
-    yaml_node_t *cl = ynamed(&doc, root, "clusters", "cluster", cname);
-    if (!cl) {
-        pg_errmsg_set(err, errlen, "kubeconfig %s: cluster \"%s\" not found", path,
-                      cname ? cname : "");
-        goto out;
-    }
-    yaml_node_t *us = ynamed(&doc, root, "users", "user", uname); /* may be absent */
     const char *slash = strrchr(path, '/');
-    if (slash && !(dir = strndup(path, (size_t)(slash - path) + (slash == path))))
-        goto oom;
-
-    const char *server = yscalar(ymap_get(&doc, cl, "server"));
-    if (!server || !*server) {
-        pg_errmsg_set(err, errlen, "kubeconfig %s: cluster \"%s\" has no server", path, cname);
+    if (slash && !(dir = strndup(path, (size_t)(slash - path) + (slash == path)))) {
+        pg_errmsg_set(err, errlen, "out of memory");
         goto out;
     }
-    if (dup_opt(&out->server, server) < 0 ||
-        dup_opt(&out->namespace_, yscalar(ymap_get(&doc, ctx, "namespace"))) < 0 ||
-        dup_opt(&out->tls_server_name, yscalar(ymap_get(&doc, cl, "tls-server-name"))) < 0 ||
-        dup_opt(&out->proxy_url, yscalar(ymap_get(&doc, cl, "proxy-url"))) < 0)
-        goto oom;
-    const char *ins = yscalar(ymap_get(&doc, cl, "insecure-skip-tls-verify"));
-    out->insecure_skip_verify = ins && strcmp(ins, "true") == 0;
-    const char *ca = yscalar(ymap_get(&doc, cl, "certificate-authority"));
-    if (ca && *ca && !(out->ca_file = resolve_path(dir, ca)))
-        goto oom;
-    if (b64_opt(yscalar(ymap_get(&doc, cl, "certificate-authority-data")), &out->ca_data,
-                &out->ca_len) < 0) {
-        pg_errmsg_set(err, errlen, "kubeconfig %s: bad certificate-authority-data", path);
+    sel.dir = dir;
+    if (kubeconfig_cluster(&sel, out, err, errlen) < 0 ||
+        (sel.us && kubeconfig_user(&sel, out, err, errlen) < 0))
         goto out;
-    }
-    if (us) {
-        const char *cf = yscalar(ymap_get(&doc, us, "client-certificate"));
-        const char *kf = yscalar(ymap_get(&doc, us, "client-key"));
-        const char *tf = yscalar(ymap_get(&doc, us, "tokenFile"));
-        if ((cf && *cf && !(out->cert_file = resolve_path(dir, cf))) ||
-            (kf && *kf && !(out->key_file = resolve_path(dir, kf))) ||
-            (tf && *tf && !(out->token_file = resolve_path(dir, tf))))
-            goto oom;
-        if (b64_opt(yscalar(ymap_get(&doc, us, "client-certificate-data")), &out->cert_data,
-                    &out->cert_len) < 0 ||
-            b64_opt(yscalar(ymap_get(&doc, us, "client-key-data")), &out->key_data, &out->key_len) <
-                0) {
-            pg_errmsg_set(err, errlen, "kubeconfig %s: bad client-certificate-data/client-key-data",
-                          path);
-            goto out;
-        }
-        if (dup_opt(&out->token, yscalar(ymap_get(&doc, us, "token"))) < 0 ||
-            dup_opt(&out->username, yscalar(ymap_get(&doc, us, "username"))) < 0 ||
-            dup_opt(&out->password, yscalar(ymap_get(&doc, us, "password"))) < 0)
-            goto oom;
-        if (ymap_get(&doc, us, "exec") || ymap_get(&doc, us, "auth-provider"))
-            pg_log_warn("sd.kubernetes",
-                        "kubeconfig=%s msg=\"exec and auth-provider credentials are not "
-                        "supported; using the static credentials only\"",
-                        path);
-    }
     rc = 0;
-    goto out;
-oom:
-    pg_errmsg_set(err, errlen, "out of memory");
 out:
     if (rc < 0)
         pg_kube_kubeconfig_reset(out);

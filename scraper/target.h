@@ -8,8 +8,8 @@
  * already in the target's labels (set by relabeling, starting with "/") replaces
  * path_prefix + the type's path for every type of that target. Labels whose names
  * start with "__" stay in the set for internal use; only public ones are shown/sent. */
-#ifndef PG_DISCOVERY_TARGET_H
-#define PG_DISCOVERY_TARGET_H
+#ifndef PG_SCRAPER_TARGET_H
+#define PG_SCRAPER_TARGET_H
 
 #include <stddef.h>
 

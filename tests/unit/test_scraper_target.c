@@ -1,4 +1,4 @@
-/* test_discovery_target.c - unit tests for discovery/target: Prometheus 3 target label
+/* test_scraper_target.c - unit tests for scraper/target: Prometheus 3 target label
  * population (precedence, defaults, params, relabel drop, address checks, __meta_
  * removal, instance default), service_name inference and per-profile URLs/labels.
  * Jobs are loaded from YAML written to a temporary file with pg_cfg_load. */
@@ -15,7 +15,7 @@
 
 #include "config/config.h"
 #include "core/labels.h"
-#include "discovery/target.h"
+#include "scraper/target.h"
 
 static struct pg_cfg *load_text(const char *text)
 {

@@ -3,8 +3,11 @@
  * Mirrors scrape/target.go PopulateLabels: discovered labels (group overlaid by target),
  * defaults added only where unset, relabelling, address validation, removal of __meta_*
  * labels and the instance default. The profile URL query is encoded like Go's
- * url.Values.Encode (keys sorted, QueryEscape: unreserved bytes kept, space as '+'). */
-#include "discovery/target.h"
+ * url.Values.Encode (keys sorted, QueryEscape: unreserved bytes kept, space as '+').
+ *
+ * Part of the scraper, as scrape/target.go is of Prometheus's scrape package: its users
+ * are the scrape pools (scraper.c) and the `targets` command (daemon/targets.c). */
+#include "scraper/target.h"
 
 #include <inttypes.h>
 #include <stdio.h>
