@@ -52,6 +52,17 @@ static void json_escape(char *out, size_t *n, size_t cap, const char *s)
     }
 }
 
+const char *pg_log_safe(const char *msg, char *out, size_t outlen)
+{
+    size_t j = 0;
+    for (size_t i = 0; msg && msg[i] && j + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        out[j++] = c == '"' ? '\'' : c == '\\' ? '/' : c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    out[j] = '\0';
+    return out;
+}
+
 void pg_log(enum pg_log_level level, const char *component, const char *fmt, ...)
 {
     if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed))

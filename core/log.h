@@ -7,6 +7,8 @@
 #ifndef PG_LOG_H
 #define PG_LOG_H
 
+#include <stddef.h>
+
 enum pg_log_level { PG_LOG_DEBUG = 0, PG_LOG_INFO, PG_LOG_WARN, PG_LOG_ERROR };
 enum pg_log_format { PG_LOG_LOGFMT = 0, PG_LOG_JSON };
 
@@ -20,6 +22,12 @@ void pg_log_set_format(enum pg_log_format fmt);
 
 void pg_log(enum pg_log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Copies msg (may be NULL: "") into out (outlen >= 1, truncating) so that it can stand
+ * inside a quoted logfmt value: '"' becomes '\'', '\\' becomes '/', control characters
+ * become spaces. out may be msg (the text is rewritten in place). Returns out. The one
+ * quoting function for text that did not come from us (errors, response bodies). */
+const char *pg_log_safe(const char *msg, char *out, size_t outlen);
 
 #define pg_log_debug(c, ...) pg_log(PG_LOG_DEBUG, c, __VA_ARGS__)
 #define pg_log_info(c, ...) pg_log(PG_LOG_INFO, c, __VA_ARGS__)

@@ -809,9 +809,7 @@ static void on_done(void *ud, const struct pg_httpc_resp *resp)
             bl--;
         snprintf(why, sizeof(why), "Unexpected response code: %ld (%.*s)", resp->status, (int)bl,
                  (const char *)resp->body);
-        for (char *p = why; *p; p++)
-            if (*p == '"' || *p == '\n' || *p == '\r')
-                *p = '\'';
+        pg_log_safe(why, why, sizeof(why));
         watch_fail(w, why, resp->retry_after_ms);
         return;
     }

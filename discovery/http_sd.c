@@ -129,19 +129,10 @@ static int pg_sd_http_is_json(const char *ct)
     return *ct == '\0' || *ct == ';';
 }
 
-/* Copies msg into out (logfmt-safe: double quotes become single quotes). */
-static void pg_sd_http_quote(const char *msg, char *out, size_t len)
-{
-    snprintf(out, len, "%s", msg);
-    for (char *p = out; *p; p++)
-        if (*p == '"' || *p == '\n')
-            *p = *p == '"' ? '\'' : ' ';
-}
-
 static void pg_sd_http_fail(struct pg_sd_http_inst *s, const char *reason)
 {
     char q[512];
-    pg_sd_http_quote(reason, q, sizeof(q));
+    pg_log_safe(reason, q, sizeof(q));
     if (!s->failing) /* every failure is counted; a streak is logged once */
         pg_log_warn("sd.http",
                     "job=%s url=%s msg=\"refresh failed, keeping previous targets\" err=\"%s\"",

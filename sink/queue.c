@@ -82,18 +82,6 @@ struct pg_sink_queue {
         *m_pending, *m_in_flight;
 };
 
-/* Copies msg into out (outlen >= 1) so that it fits in a quoted log value. */
-static const char *log_safe(const char *msg, char *out, size_t outlen)
-{
-    size_t j = 0;
-    for (size_t i = 0; msg && msg[i] && j + 1 < outlen; i++) {
-        unsigned char c = (unsigned char)msg[i];
-        out[j++] = c == '"' ? '\'' : c == '\\' ? '/' : c < 0x20 ? ' ' : (char)c;
-    }
-    out[j] = '\0';
-    return out;
-}
-
 static double seconds_since(const struct timespec *t0)
 {
     struct timespec now;
@@ -144,7 +132,7 @@ static void batch_drop(struct batch *b, long status, const char *why, const char
                 "remote=%s msg=\"dropping %zu profiles\" reason=%s status=%ld attempts=%u "
                 "err=\"%s\"",
                 q->cfg->name, b->n_profiles, why, status, b->attempt,
-                log_safe(message, safe, sizeof(safe)));
+                pg_log_safe(message, safe, sizeof(safe)));
     b->state = BATCH_DONE;
 }
 
@@ -177,7 +165,7 @@ static void batch_result(struct batch *b, enum pg_sink_result r, long status,
                 "remote=%s msg=\"retrying\" profiles=%zu attempt=%u delay_ms=%lld status=%ld "
                 "err=\"%s\"",
                 q->cfg->name, b->n_profiles, b->attempt, (long long)delay, status,
-                log_safe(message, safe, sizeof(safe)));
+                pg_log_safe(message, safe, sizeof(safe)));
     struct timeval tv = {.tv_sec = (time_t)(delay / 1000),
                          .tv_usec = (suseconds_t)((delay % 1000) * 1000)};
     b->state = BATCH_BACKOFF;
@@ -323,7 +311,7 @@ static int take_batch(struct pg_sink_queue *q, struct pg_sink_payload *pl, int r
         char safe[300];
         pg_log_warn("sink.queue",
                     "remote=%s msg=\"dropping 1 profiles\" reason=encode id=%lld err=\"%s\"",
-                    q->cfg->name, (long long)items[0].id, log_safe(err, safe, sizeof(safe)));
+                    q->cfg->name, (long long)items[0].id, pg_log_safe(err, safe, sizeof(safe)));
         b->state = BATCH_DONE;
         q->ra_pos++;
         q->read_id = b->last_id;

@@ -44,33 +44,6 @@ static char *redact_url(const char *url)
     return out;
 }
 
-void pg_kube_log_safe(char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '"')
-            *s = '\'';
-        else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = ' ';
-    }
-}
-
-int pg_kube_redact_url(const char *url, char *buf, size_t len)
-{
-    char *r = redact_url(url);
-    if (!r)
-        return -1;
-    snprintf(buf, len, "%s", r);
-    free(r);
-    return 0;
-}
-
-/* ---- base64 -------------------------------------------------------------------------- */
-
-int pg_kube_base64_decode(const char *in, size_t n, uint8_t **out, size_t *outlen)
-{
-    return pg_base64_decode(in, n, PG_BASE64_IGNORE_SPACE, out, outlen);
-}
-
 /* ---- kubeconfig ---------------------------------------------------------------------- */
 
 static yaml_node_t *ymap_get(yaml_document_t *d, yaml_node_t *map, const char *key)
@@ -135,7 +108,7 @@ static int b64_opt(const char *src, uint8_t **dst, size_t *len)
 {
     if (!src || !*src)
         return 0;
-    return pg_kube_base64_decode(src, strlen(src), dst, len);
+    return pg_base64_decode(src, strlen(src), PG_BASE64_IGNORE_SPACE, dst, len);
 }
 
 void pg_kube_kubeconfig_reset(struct pg_kube_kubeconfig *k)
@@ -473,7 +446,7 @@ struct pg_kube_req {
     struct pg_httpc_req *http; /* the running request (core/httpc owns it until done) */
     pg_kube_done_fn done;
     void *ud;
-    pg_kube_line_fn on_line; /* a watch: its lines go there, else NULL */
+    pg_linesplit_fn on_line; /* a watch: its lines go there, else NULL */
     size_t max;              /* body or line limit */
     char *log_url;           /* the URL with its password redacted, for error texts */
 };
@@ -505,7 +478,7 @@ static void on_done(void *ud, const struct pg_httpc_resp *h)
             snprintf(err, sizeof(err), "Get '%s': stream stopped by the watcher", r->log_url);
         else
             snprintf(err, sizeof(err), "%s", h->error); /* Get "<redacted URL>": reason */
-        pg_kube_log_safe(err);
+        pg_log_safe(err, err, sizeof(err));
         resp.error = err;
     }
     r->done(r->ud, &resp);
@@ -549,7 +522,7 @@ static int watch_line(void *ud, const char *line, size_t len)
 
 struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
                                 const char *path_query, size_t max, int64_t timeout_ms,
-                                pg_kube_line_fn on_line, pg_kube_done_fn done, void *ud, char *err,
+                                pg_linesplit_fn on_line, pg_kube_done_fn done, void *ud, char *err,
                                 size_t errlen)
 {
     static const char *const accept[] = {"Accept: application/json"};
@@ -584,7 +557,7 @@ struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
     if (!(r->http = pg_httpc_start(m, &o, on_done, r, err, errlen))) {
         if (!c->http && strstr(err, "tls_config.server_name")) /* as the kubeconfig says */
             pg_errmsg_set(err, errlen, "invalid tls-server-name '%s'", c->kc.tls_server_name);
-        pg_kube_log_safe(err);
+        pg_log_safe(err, err, sizeof(err));
         goto fail;
     }
     free(url);

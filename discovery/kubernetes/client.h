@@ -28,47 +28,6 @@
 
 #define PG_KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
-/* ---- line splitter ------------------------------------------------------------------- */
-
-/* Watch streams are split by core's line splitter (core/linesplit.h, used by the streaming
- * mode of core/httpc.h); these are its names as the watch code, the tests and the fuzz
- * harness know them. struct pg_kube_lines is struct pg_linesplit; pg_kube_lines_feed
- * returns 0, -1 when fn asked to stop, -2 when a line exceeds max, -3 on OOM. */
-#define pg_kube_lines pg_linesplit
-typedef pg_linesplit_fn pg_kube_line_fn;
-
-static inline void pg_kube_lines_init(struct pg_kube_lines *l, size_t max)
-{
-    pg_linesplit_init(l, max);
-}
-
-static inline int pg_kube_lines_feed(struct pg_kube_lines *l, const char *data, size_t n,
-                                     pg_kube_line_fn fn, void *ud)
-{
-    return pg_linesplit_feed(l, data, n, fn, ud);
-}
-
-static inline int pg_kube_lines_finish(struct pg_kube_lines *l, pg_kube_line_fn fn, void *ud)
-{
-    return pg_linesplit_finish(l, fn, ud);
-}
-
-static inline void pg_kube_lines_reset(struct pg_kube_lines *l)
-{
-    pg_linesplit_reset(l);
-}
-
-/* ---- log-safe text ------------------------------------------------------------------- */
-
-/* Writes url into buf (truncated to len) with the password of its userinfo shown as
- * "<secret>" ("http://bob:<secret>@host/path"), as Prometheus redacts URLs. Returns 0, or
- * -1 on OOM (buf untouched). */
-int pg_kube_redact_url(const char *url, char *buf, size_t len);
-
-/* Makes s safe inside a double-quoted logfmt value, in place: '"' becomes '\'' and control
- * characters become spaces. Accepts NULL. Cannot fail. */
-void pg_kube_log_safe(char *s);
-
 /* ---- kubeconfig ---------------------------------------------------------------------- */
 
 /* What the current context of a kubeconfig file says. Every member is owned (NULL/0 when
@@ -97,10 +56,6 @@ int pg_kube_kubeconfig_load(const char *path, struct pg_kube_kubeconfig *out, ch
 
 /* Frees what k owns. Accepts a zeroed k. */
 void pg_kube_kubeconfig_reset(struct pg_kube_kubeconfig *k);
-
-/* Decodes standard base64 (whitespace ignored, padding optional) into a new buffer
- * (owned by the caller, NUL-terminated for convenience). Returns 0, or -1 on bad input/OOM. */
-int pg_kube_base64_decode(const char *in, size_t n, uint8_t **out, size_t *outlen);
 
 /* ---- client -------------------------------------------------------------------------- */
 
@@ -148,7 +103,7 @@ struct pg_kube_req;
  * itself until done runs), or NULL with a reason in err (log-safe as resp->error). */
 struct pg_kube_req *pg_kube_get(struct pg_kube_client *c, struct pg_curlm *m,
                                 const char *path_query, size_t max, int64_t timeout_ms,
-                                pg_kube_line_fn on_line, pg_kube_done_fn done, void *ud, char *err,
+                                pg_linesplit_fn on_line, pg_kube_done_fn done, void *ud, char *err,
                                 size_t errlen);
 
 /* Aborts a running request; done is not called. Accepts NULL. */

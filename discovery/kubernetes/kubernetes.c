@@ -1,8 +1,8 @@
 /* kubernetes.c - the "kubernetes" discovery mechanism (Prometheus kubernetes_sd_configs).
  *
- * One instance per kubernetes_sd_configs entry (loaded by sd_config.c). It runs one informer per watched resource
- * kind and namespace (cluster-wide when no namespace is configured; nodes and namespaces
- * are always cluster-wide), each following client-go's reflector: LIST (paginated with
+ * One instance per kubernetes_sd_configs entry (loaded by sd_config.c). It runs one informer per
+ * watched resource kind and namespace (cluster-wide when no namespace is configured; nodes and
+ * namespaces are always cluster-wide), each following client-go's reflector: LIST (paginated with
  * limit/continue, label and field selectors of the same role) fills the kind's store
  * (roles.h), then WATCH from the list's resourceVersion with allowWatchBookmarks and a
  * random timeoutSeconds in [300, 600). Events update the store; BOOKMARK only moves the
@@ -547,7 +547,7 @@ static void on_list_done(void *ud, const struct pg_kube_resp *resp)
     json_t *items = json_object_get(root, "items");
     if (!root || !(json_is_array(items) || json_is_null(items))) {
         pg_metric_inc(k->m_fail, mech_label, 1);
-        pg_kube_log_safe(jerr.text);
+        pg_log_safe(jerr.text, jerr.text, sizeof(jerr.text));
         pg_log_warn("sd.kubernetes",
                     "job=%s resource=%s namespace=%s msg=\"bad list response\" err=\"%s\"", k->job,
                     kk_info[f->kind].resource, inf_desc(f), root ? "no items" : jerr.text);
@@ -658,7 +658,7 @@ static int on_event_line(void *ud, const char *line, size_t len)
     const char *type = jstr(ev, "type");
     json_t *obj = ev ? json_object_get(ev, "object") : NULL;
     if (!type || !json_is_object(obj)) {
-        pg_kube_log_safe(jerr.text);
+        pg_log_safe(jerr.text, jerr.text, sizeof(jerr.text));
         pg_log_warn("sd.kubernetes", "job=%s resource=%s msg=\"bad watch event\" err=\"%s\"",
                     k->job, kk_info[f->kind].resource, ev ? "no type or object" : jerr.text);
         json_decref(ev);
@@ -692,8 +692,8 @@ static int on_event_line(void *ud, const char *line, size_t len)
             char reason[128], msg[512];
             snprintf(reason, sizeof(reason), "%s", jstr(obj, "reason") ? jstr(obj, "reason") : "");
             snprintf(msg, sizeof(msg), "%s", jstr(obj, "message") ? jstr(obj, "message") : "");
-            pg_kube_log_safe(reason);
-            pg_kube_log_safe(msg);
+            pg_log_safe(reason, reason, sizeof(reason));
+            pg_log_safe(msg, msg, sizeof(msg));
             pg_log_warn("sd.kubernetes",
                         "job=%s resource=%s namespace=%s msg=\"watch error event\" code=%lld "
                         "reason=\"%s\" message=\"%s\"",
@@ -898,7 +898,7 @@ static void *kube_create(const void *cfg, const char *job)
         goto fail;
     char err[512];
     if (!(k->client = pg_kube_client_create(c, err, sizeof(err)))) {
-        pg_kube_log_safe(err);
+        pg_log_safe(err, err, sizeof(err));
         pg_log_error("sd.kubernetes",
                      "job=%s msg=\"cannot configure the Kubernetes client\" "
                      "err=\"%s\"",

@@ -3,7 +3,7 @@
  * Input: byte 0 % 3 picks the surface, (byte 0 / 3) % 6 the role; the rest is:
  * - 0: a LIST body ({"items": [...]}): every item goes into the role's store and its
  *   group is built with pg_kube_build_group, as the informer does after a LIST;
- * - 1: a watch stream: lines split by pg_kube_lines_feed/finish (1 MiB line cap, as the
+ * - 1: a watch stream: lines split by pg_linesplit_feed/finish (1 MiB line cap, as the
  *   client), each an event {"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, "object"}
  *   applied to the store, then the group of the object built;
  * - 2: a kubeconfig file, written to a private scratch directory and loaded with
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/linesplit.h"
 #include "discovery/kubernetes/client.h"
 #include "discovery/kubernetes/roles.h"
 #include "tests/fuzz/tgroup_check.h"
@@ -125,11 +126,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (data[0] % 3 == 0) {
             list_body(&r, b, n);
         } else {
-            struct pg_kube_lines l;
-            pg_kube_lines_init(&l, 1u << 20);
-            if (pg_kube_lines_feed(&l, b, n, on_line, &r) == 0)
-                pg_kube_lines_finish(&l, on_line, &r);
-            pg_kube_lines_reset(&l);
+            struct pg_linesplit l;
+            pg_linesplit_init(&l, 1u << 20);
+            if (pg_linesplit_feed(&l, b, n, on_line, &r) == 0)
+                pg_linesplit_finish(&l, on_line, &r);
+            pg_linesplit_reset(&l);
         }
     }
     if (r.store != pods && r.store != svcs && r.store != nodes)

@@ -804,6 +804,10 @@ static void test_connection_refused(void **state)
     assert_string_equal(shown, "http://h/p");
     pg_httpc_redact_url("http://user@h/p", shown, sizeof(shown));
     assert_string_equal(shown, "http://user@h/p");
+    pg_httpc_redact_url("https://u:p@ss@host/", shown, sizeof(shown)); /* '@' in the password */
+    assert_string_equal(shown, "https://u:<secret>@host/");
+    pg_httpc_redact_url("http://host/a:b@c", shown, sizeof(shown)); /* '@' after the host */
+    assert_string_equal(shown, "http://host/a:b@c");
 }
 
 static void test_bad_url(void **state)
