@@ -38,4 +38,10 @@ static inline int64_t pg_clock_mono_ms(void)
     return pg_clock_mono_ns() / 1000000;
 }
 
+/* Seconds since start_ns, a pg_clock_mono_ns reading (durations in metrics). */
+static inline double pg_clock_mono_since_s(int64_t start_ns)
+{
+    return (double)(pg_clock_mono_ns() - start_ns) / 1e9;
+}
+
 #endif

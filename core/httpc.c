@@ -28,6 +28,8 @@
  * It has no effect on plain http URLs, as in Prometheus. */
 #include "core/httpc.h"
 
+#include "core/clock.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -81,7 +83,7 @@ struct pg_httpc_req {
     struct pg_linesplit lines;
     char *content_type, *content_encoding, *retry_after;
     char *capture_name, *captured; /* opts.capture_header and its value */
-    struct timespec start;
+    int64_t start_ns;              /* pg_clock_mono_ns at start */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -198,17 +200,8 @@ static int64_t retry_after_ms(const char *v)
     time_t t = curl_getdate(v, NULL);
     if (t == (time_t)-1)
         return -1;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t ms = ((int64_t)t - (int64_t)now.tv_sec) * 1000 - now.tv_nsec / 1000000;
+    int64_t ms = (int64_t)t * 1000 - pg_clock_unix_ms();
     return ms > 0 ? ms : 0;
-}
-
-static double elapsed_s(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
 /* Copies what the final response's headers said into resp (borrowed from r). */
@@ -262,7 +255,7 @@ static int stream_begin(struct pg_httpc_req *r)
         return 0;
     struct pg_httpc_resp head = {.status = status, .body = (const uint8_t *)""};
     resp_headers(r, &head);
-    head.duration_s = elapsed_s(&r->start);
+    head.duration_s = pg_clock_mono_since_s(r->start_ns);
     return r->on_head(r->ud, &head) < 0 ? -1 : 0;
 }
 
@@ -406,7 +399,7 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     resp.status = status;
-    resp.duration_s = elapsed_s(&r->start);
+    resp.duration_s = pg_clock_mono_since_s(r->start_ns);
     resp.retry_after_ms = -1;
     if (result == CURLE_OK && r->on_line && r->body_mode == PG_HTTPC_BODY_STREAM &&
         pg_linesplit_finish(&r->lines, r->on_line, r->ud) != 0)
@@ -746,7 +739,7 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
     }
     if (configure(r, o, err, errlen) != 0)
         goto fail;
-    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    r->start_ns = pg_clock_mono_ns();
     if (pg_curlm_add(m, r->easy, on_done, r) != 0) {
         pg_errmsg_set(err, errlen, "cannot add transfer");
         goto fail;

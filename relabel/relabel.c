@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -156,14 +157,13 @@ static void limit_hit(const char *subject)
                                     "heap limit (the target or series was dropped).",
                                     NULL),
                   NULL, 1);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now_s = (long long)(pg_clock_mono_ns() / 1000000000);
     long long prev = last_log_s;
-    if (prev >= 0 && ts.tv_sec - prev < 10) {
+    if (prev >= 0 && now_s - prev < 10) {
         unlogged++;
         return;
     }
-    last_log_s = ts.tv_sec;
+    last_log_s = now_s;
     unsigned long long skipped = unlogged;
     unlogged = 0;
     pg_log_warn("relabel",

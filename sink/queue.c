@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "core/backoff.h"
+#include "core/clock.h"
 #include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -46,7 +47,7 @@ struct batch {
     enum batch_state state;
     void *handle;        /* running send, or NULL */
     struct event *timer; /* backoff timer, created on first use */
-    struct timespec started;
+    int64_t started_ns;  /* pg_clock_mono_ns when the attempt started */
 };
 
 struct pg_sink_queue {
@@ -81,13 +82,6 @@ struct pg_sink_queue {
     struct pg_metric *m_profiles, *m_bytes, *m_failed, *m_retried, *m_dropped, *m_duration,
         *m_pending, *m_in_flight;
 };
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 static void count(struct pg_sink_queue *q, struct pg_metric *m, double v)
 {
@@ -182,7 +176,7 @@ static void batch_send(struct batch *b)
 {
     struct pg_sink_queue *q = b->q;
     b->state = BATCH_SENDING;
-    clock_gettime(CLOCK_MONOTONIC, &b->started);
+    b->started_ns = pg_clock_mono_ns();
     b->handle = q->type->send(q->inst, &b->payload, b->tenant, send_done, b);
     if (!b->handle)
         batch_result(b, PG_SINK_RETRY, 0, -1, "request could not be started");
@@ -204,7 +198,7 @@ static void send_done(void *ud, enum pg_sink_result r, long http_status, int64_t
     struct pg_sink_queue *q = b->q;
     b->handle = NULL;
     const char *lv[1] = {q->cfg->name};
-    pg_metric_observe(q->m_duration, lv, seconds_since(&b->started));
+    pg_metric_observe(q->m_duration, lv, pg_clock_mono_since_s(b->started_ns));
     batch_result(b, r, http_status, retry_after_ms, message);
     advance(q);
 }
