@@ -7,7 +7,8 @@
  * Profiles flow scraper -> app_sink -> the sink writer (sink/writer.h), which the
  * receiver uses too; the writer's 100 ms timer commits the pending batch and the app
  * kicks the queues after each commit, so a profile is durable within ~100 ms of its
- * scrape. */
+ * scrape. The HTTP server sees the app only through the host interface filled in at
+ * the end of this file (pg_app_web_host). */
 #include "daemon/app.h"
 
 #include <event2/event.h>
@@ -339,7 +340,9 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         pg_errmsg_set(err, errlen, "could not start the scraper");
         goto fail;
     }
-    if (!(a->web = pg_web_create(base, a, a->opts.listen_address, err, errlen)))
+    struct pg_web_host wh;
+    pg_app_web_host(a, &wh);
+    if (!(a->web = pg_web_create(base, &wh, a->opts.listen_address, err, errlen)))
         goto fail;
     if (cfg->receiver_enabled &&
         !(a->receiver = pg_receiver_create(a, a->web, base, cfg, err, errlen)))
@@ -520,19 +523,32 @@ struct pg_workq *pg_app_workq(struct pg_app *a)
     return a->wq;
 }
 
-struct pg_scraper *pg_app_scraper(struct pg_app *a)
-{
-    return a->scraper;
-}
+/* ---- the host interface handed to web ---- */
 
-const struct pg_cfg *pg_app_config(struct pg_app *a)
+static int app_ready(void *ud)
 {
-    return a->cfg;
-}
-
-int pg_app_ready(struct pg_app *a)
-{
+    struct pg_app *a = ud;
     return a->ready;
+}
+
+static int app_reload(void *ud, char *err, size_t errlen)
+{
+    return pg_app_reload(ud, err, errlen);
+}
+
+static const char *app_config_file(void *ud)
+{
+    struct pg_app *a = ud;
+    return a->cfg->file;
+}
+
+void pg_app_web_host(struct pg_app *a, struct pg_web_host *h)
+{
+    *h = (struct pg_web_host){.ud = a,
+                              .scraper = a->scraper,
+                              .ready = app_ready,
+                              .reload = app_reload,
+                              .config_file = app_config_file};
 }
 
 void pg_app_destroy(struct pg_app *a)

@@ -665,7 +665,9 @@ static int setup_inproc(void **st)
     F.app = pg_app_create(F.base, &opts, cfg, err, sizeof(err));
     if (!F.app)
         fail_msg("app: %s", err);
-    F.web = pg_web_create(F.base, F.app, "127.0.0.1:0", err, sizeof(err));
+    struct pg_web_host wh;
+    pg_app_web_host(F.app, &wh);
+    F.web = pg_web_create(F.base, &wh, "127.0.0.1:0", err, sizeof(err));
     assert_non_null(F.web);
     F.port = pg_web_port(F.web);
     assert_true(F.port > 0);
