@@ -671,7 +671,9 @@ static int setup_inproc(void **st)
     assert_non_null(F.web);
     F.port = pg_web_port(F.web);
     assert_true(F.port > 0);
-    F.recv = pg_receiver_create(F.app, F.web, F.base, F.rcfg, err, sizeof(err));
+    struct pg_receiver_host rh;
+    pg_app_receiver_host(F.app, &rh);
+    F.recv = pg_receiver_create(&rh, F.web, F.base, F.rcfg, err, sizeof(err));
     assert_non_null(F.recv);
     return 0;
 }
