@@ -7,7 +7,8 @@
  * Profiles flow scraper -> app_sink -> the sink writer (sink/writer.h), which the
  * receiver uses too; the writer's 100 ms timer commits the pending batch and the app
  * kicks the queues after each commit, so a profile is durable within ~100 ms of its
- * scrape. */
+ * scrape. The HTTP server and the receiver see the app only through the host interfaces
+ * filled in at the end of this file (pg_app_web_host, pg_app_receiver_host). */
 #include "daemon/app.h"
 
 #include <event2/event.h>
@@ -146,20 +147,6 @@ static void app_on_commit(void *ud)
     struct pg_app *a = ud;
     for (size_t i = 0; i < a->n_queues; i++)
         pg_sink_queue_kick(a->queues[i]);
-}
-
-struct pg_sink_writer *pg_app_writer(struct pg_app *a)
-{
-    return a->writer;
-}
-
-int pg_app_buffer_full(struct pg_app *a)
-{
-    if (!a->buf || !a->cfg->storage_max_size)
-        return 0;
-    struct pg_buf_stats st;
-    pg_buf_stats(a->buf, &st);
-    return st.bytes > a->cfg->storage_max_size / 10 * 9;
 }
 
 static void app_on_evict(evutil_socket_t fd, short what, void *ud)
@@ -339,10 +326,14 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         pg_errmsg_set(err, errlen, "could not start the scraper");
         goto fail;
     }
-    if (!(a->web = pg_web_create(base, a, a->opts.listen_address, err, errlen)))
+    struct pg_web_host wh;
+    pg_app_web_host(a, &wh);
+    if (!(a->web = pg_web_create(base, &wh, a->opts.listen_address, err, errlen)))
         goto fail;
+    struct pg_receiver_host rh;
+    pg_app_receiver_host(a, &rh);
     if (cfg->receiver_enabled &&
-        !(a->receiver = pg_receiver_create(a, a->web, base, cfg, err, errlen)))
+        !(a->receiver = pg_receiver_create(&rh, a->web, base, cfg, err, errlen)))
         goto fail;
     if (!(a->sd = app_start_discovery(a, cfg))) {
         pg_errmsg_set(err, errlen, "could not start discovery");
@@ -414,7 +405,9 @@ static int app_reload_receiver(struct pg_app *a, struct pg_cfg *cfg, char *err, 
         a->receiver = NULL;
     } else if (cfg->receiver_enabled) {
         char rerr[256] = "";
-        if (!(a->receiver = pg_receiver_create(a, a->web, a->base, cfg, rerr, sizeof(rerr)))) {
+        struct pg_receiver_host rh;
+        pg_app_receiver_host(a, &rh);
+        if (!(a->receiver = pg_receiver_create(&rh, a->web, a->base, cfg, rerr, sizeof(rerr)))) {
             pg_log_error("receiver", "msg=\"could not restart the receiver\" err=\"%s\"", rerr);
             pg_errmsg_set(err, errlen, "receiver: %s", rerr);
             return -1;
@@ -515,24 +508,48 @@ void pg_app_shutdown(struct pg_app *a)
     event_base_loopexit(a->base, NULL);
 }
 
-struct pg_workq *pg_app_workq(struct pg_app *a)
+/* ---- the host interfaces handed to web and the receiver ---- */
+
+static int app_buffer_full(void *ud)
 {
-    return a->wq;
+    struct pg_app *a = ud;
+    if (!a->buf || !a->cfg->storage_max_size)
+        return 0;
+    struct pg_buf_stats st;
+    pg_buf_stats(a->buf, &st);
+    return st.bytes > a->cfg->storage_max_size / 10 * 9;
 }
 
-struct pg_scraper *pg_app_scraper(struct pg_app *a)
+static int app_ready(void *ud)
 {
-    return a->scraper;
-}
-
-const struct pg_cfg *pg_app_config(struct pg_app *a)
-{
-    return a->cfg;
-}
-
-int pg_app_ready(struct pg_app *a)
-{
+    struct pg_app *a = ud;
     return a->ready;
+}
+
+static int app_reload(void *ud, char *err, size_t errlen)
+{
+    return pg_app_reload(ud, err, errlen);
+}
+
+static const char *app_config_file(void *ud)
+{
+    struct pg_app *a = ud;
+    return a->cfg->file;
+}
+
+void pg_app_web_host(struct pg_app *a, struct pg_web_host *h)
+{
+    *h = (struct pg_web_host){.ud = a,
+                              .scraper = a->scraper,
+                              .ready = app_ready,
+                              .reload = app_reload,
+                              .config_file = app_config_file};
+}
+
+void pg_app_receiver_host(struct pg_app *a, struct pg_receiver_host *h)
+{
+    *h = (struct pg_receiver_host){
+        .writer = a->writer, .workq = a->wq, .buffer_full = app_buffer_full, .ud = a};
 }
 
 void pg_app_destroy(struct pg_app *a)

@@ -8,7 +8,12 @@
  * loops), a new discovery manager replaces the old one, and buffer and queues are
  * rebuilt only when storage or remote_write changed. A bad config is logged in full and
  * the old one keeps running. SIGTERM/SIGINT stop scraping, flush the buffer's pending
- * batch and leave the loop. */
+ * batch and leave the loop.
+ *
+ * Layering inside daemon/: the app is the wiring and the only file that sees struct
+ * pg_app; it includes web.h and receiver.h and hands them narrow host interfaces
+ * (struct pg_web_host, struct pg_receiver_host). web and the receiver never include
+ * this header. */
 #ifndef PG_DAEMON_APP_H
 #define PG_DAEMON_APP_H
 
@@ -19,10 +24,8 @@
 
 struct event_base;
 struct pg_app;
-struct pg_scraper;
-struct pg_buf;
-struct pg_sink_writer;
-struct pg_workq;
+struct pg_receiver_host;
+struct pg_web_host;
 
 /* Command-line overrides applied to every loaded config (NULL = from the file). */
 struct pg_app_opts {
@@ -45,22 +48,16 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen);
 /* Stops scraping, flushes the buffer and makes the loop exit. */
 void pg_app_shutdown(struct pg_app *a);
 
-/* For the receiver: the sink writer that stores profiles into the buffer (borrowed; the
- * same writer for the app's lifetime, whatever buffer a reload switches it to). A commit
- * through it wakes the backends. */
-struct pg_sink_writer *pg_app_writer(struct pg_app *a);
+/* Fills *h with the app as host of an HTTP server (daemon/web.h): its readiness,
+ * reload, config file and scraper. Everything in *h is borrowed from a and valid for a's
+ * lifetime. The app serves its own server with it; tests build another one the same way. */
+void pg_app_web_host(struct pg_app *a, struct pg_web_host *h);
 
-/* Returns 1 when the buffer holds more than its high-water mark (90% of storage.max_size),
- * so a receiver should push back (429) instead of forcing evictions. */
-int pg_app_buffer_full(struct pg_app *a);
-
-/* For the receiver: the processing workers (borrowed; for the app's lifetime). */
-struct pg_workq *pg_app_workq(struct pg_app *a);
-
-/* Accessors for the HTTP server (borrowed). */
-struct pg_scraper *pg_app_scraper(struct pg_app *a);
-const struct pg_cfg *pg_app_config(struct pg_app *a);
-int pg_app_ready(struct pg_app *a);
+/* Fills *h with the app as host of a receiver (daemon/receiver.h): the sink writer (the
+ * same for a's lifetime, whatever buffer a reload switches it to), the processing workers
+ * and the buffer's high-water mark (over 90% of storage.max_size: push back with 429
+ * instead of forcing evictions). Borrowed from a and valid for a's lifetime. */
+void pg_app_receiver_host(struct pg_app *a, struct pg_receiver_host *h);
 
 /* Frees everything. Accepts NULL. */
 void pg_app_destroy(struct pg_app *a);

@@ -35,7 +35,6 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/workq.h"
-#include "daemon/app.h"
 #include "daemon/ingest_parse.h"
 #include "daemon/rx_convert.h"
 #include "daemon/web.h"
@@ -45,11 +44,10 @@
 #define RETRY_AFTER_S "5"
 
 struct pg_receiver {
-    struct pg_app *app;
+    struct pg_receiver_host host; /* copied; workq NULL: convert inline */
     struct pg_web *web;
     struct event_base *base;
     const struct pg_cfg *cfg;
-    struct pg_workq *wq; /* the app's processing workers, or NULL: convert inline */
     int have_ingest, have_push;
     struct pg_metric *m_req, *m_prof, *m_drop, *m_bytes;
     struct reqctx *inflight; /* requests a worker is converting */
@@ -284,7 +282,7 @@ static int common_checks(struct reqctx *c)
                     (unsigned long long)max);
         return -1;
     }
-    if (pg_app_buffer_full(r->app)) {
+    if (r->host.buffer_full && r->host.buffer_full(r->host.ud)) {
         count_dropped(r, "buffer_full", 1);
         reply_error(c, 429, "buffer over its high-water mark: retry later");
         return -1;
@@ -342,7 +340,7 @@ static int relabel_keep(struct reqctx *c, struct pg_rx_item *x)
 static long store_items(struct reqctx *c, struct pg_rx_items *it)
 {
     struct pg_receiver *r = c->r;
-    struct pg_sink_writer *w = pg_app_writer(r->app);
+    struct pg_sink_writer *w = r->host.writer;
     size_t kept = 0, relabeled = 0;
     if (pg_sink_writer_begin_request(w) < 0)
         goto fail;
@@ -378,7 +376,7 @@ static void store_and_reply(struct reqctx *c, struct pg_rx_items *it)
     if (stored < 0)
         return;
     size_t kept = (size_t)stored;
-    if (kept && pg_sink_writer_commit(pg_app_writer(r->app)) < 0) {
+    if (kept && pg_sink_writer_commit(r->host.writer) < 0) {
         count_dropped(r, "storage", (double)kept);
         pg_log_error("receiver", "route=%s msg=\"commit failed\" profiles=%zu",
                      route_name[c->route], kept);
@@ -473,12 +471,12 @@ static void submit(struct reqctx *c, struct pg_rx_job *job)
         r->inflight->prev = f;
     r->inflight = f;
     r->n_inflight++;
-    if (r->wq == NULL) {
+    if (r->host.workq == NULL) {
         pg_rx_convert(job);
         job_done(f, PG_WORKQ_DONE);
         return;
     }
-    if (pg_workq_submit(r->wq, job_work, job_done, f) != 0) {
+    if (pg_workq_submit(r->host.workq, job_work, job_done, f) != 0) {
         inflight_unlink(f);
         free_inflight(f);
         count_dropped(r, "overloaded", 1);
@@ -583,7 +581,7 @@ static void register_metrics(struct pg_receiver *r)
                           "Request body bytes received by the receiver, by route.", "route");
 }
 
-struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
+struct pg_receiver *pg_receiver_create(const struct pg_receiver_host *host, struct pg_web *web,
                                        struct event_base *base, const struct pg_cfg *cfg, char *err,
                                        size_t errlen)
 {
@@ -592,11 +590,10 @@ struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
         pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
-    r->app = app;
+    r->host = *host;
     r->web = web;
     r->base = base;
     r->cfg = cfg;
-    r->wq = pg_app_workq(app);
     register_metrics(r);
     if (pg_web_route(web, PG_RECEIVER_INGEST_PATH, handle_ingest, r) < 0) {
         pg_errmsg_set(err, errlen, "out of memory");

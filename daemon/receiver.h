@@ -1,11 +1,13 @@
 /* receiver.h - the push receiver: Pyroscope's POST /ingest and push.v1 PusherService/Push.
  *
  * Makes profgate a gateway that Pyroscope SDKs and other profgates push to. Both routes
- * are served on the daemon's HTTP server (pg_web) and write into the app's durable buffer:
- * a request is answered 200 only after the sink writer committed its profiles, and is
- * stored all or nothing (a 503 leaves nothing of it in the buffer). Decoding and
- * converting a request's profiles runs on the app's processing workers
- * (daemon/rx_convert.h), never on the event loop; its reply waits for them.
+ * are served on the daemon's HTTP server (pg_web) and write into the durable buffer
+ * through the sink writer its host hands over (struct pg_receiver_host, filled in by
+ * daemon/app.c; the receiver never includes daemon/app.h): a request is answered 200 only
+ * after the sink writer committed its profiles, and is stored all or nothing (a 503
+ * leaves nothing of it in the buffer). Decoding and converting a request's profiles runs
+ * on the host's processing workers (daemon/rx_convert.h), never on the event loop; its
+ * reply waits for them.
  *
  * POST /ingest (Pyroscope's legacy SDK API; answers in plain text):
  *   ?name=app{k=v,...}&from=&until=&format=&spyName=&sampleRate= (daemon/ingest_parse.h),
@@ -36,18 +38,34 @@
 #include "config/config.h"
 
 struct event_base;
-struct pg_app;
-struct pg_web;
 struct pg_receiver;
+struct pg_sink_writer;
+struct pg_web;
+struct pg_workq;
+
+/* What the receiver needs from the daemon that hosts it (daemon/app.c fills it in).
+ * pg_receiver_create copies the struct; writer, workq and ud are borrowed and must
+ * outlive the receiver. */
+struct pg_receiver_host {
+    /* stores the profiles (a commit through it wakes the backends); the same writer for
+     * the host's lifetime, whatever buffer it writes to */
+    struct pg_sink_writer *writer;
+    struct pg_workq *workq; /* the processing workers, or NULL: convert on the loop */
+    /* 1 while the buffer is over its high-water mark: answer 429 instead of storing.
+     * NULL = never full. */
+    int (*buffer_full)(void *ud);
+    void *ud; /* passed to buffer_full */
+};
 
 #define PG_RECEIVER_INGEST_PATH "/ingest"
 #define PG_RECEIVER_PUSH_PATH "/push.v1.PusherService/Push"
 
 /* Registers the receiver's routes on web and applies receiver.max_connections,
- * read_timeout, write_timeout and max_body_size to it. Borrows app, web, base and cfg
- * (cfg must outlive the receiver: recreate the receiver when the config is swapped).
- * Returns the receiver, or NULL with a reason in err (nothing registered then). */
-struct pg_receiver *pg_receiver_create(struct pg_app *app, struct pg_web *web,
+ * read_timeout, write_timeout and max_body_size to it. Copies *host (see struct
+ * pg_receiver_host for what it borrows); borrows web, base and cfg (cfg must outlive the
+ * receiver, or be replaced with pg_receiver_reconfigure before it is freed). Returns the
+ * receiver, or NULL with a reason in err (nothing registered then). */
+struct pg_receiver *pg_receiver_create(const struct pg_receiver_host *host, struct pg_web *web,
                                        struct event_base *base, const struct pg_cfg *cfg, char *err,
                                        size_t errlen);
 

@@ -1,7 +1,8 @@
 /* web.c - the HTTP server (see web.h): dispatch by path, the targets API in Prometheus's
  * /api/v1/targets shape, /metrics, lifecycle endpoints and a small human status page.
  *
- * Everything runs on the event loop; handlers answer immediately from in-memory state. */
+ * Everything runs on the event loop; handlers answer immediately from in-memory state.
+ * The daemon's state comes through the host interface (struct pg_web_host in web.h). */
 #include "daemon/web.h"
 
 #include <arpa/inet.h>
@@ -24,7 +25,6 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/utf8.h"
-#include "daemon/app.h"
 #include "scraper/scraper.h"
 
 /* Request line + headers (Go's http.Server allows 1 MB; 64 KiB is plenty for /ingest
@@ -39,7 +39,7 @@ struct pg_web_route {
 
 struct pg_web {
     struct event_base *base;
-    struct pg_app *app;
+    struct pg_web_host host; /* copied; borrows host.scraper and host.ud */
     struct evhttp *http;
     struct pg_web_route *routes;
     size_t n_routes;
@@ -187,7 +187,7 @@ static void handle_targets(struct pg_web *w, struct evhttp_request *req)
         }
     }
     struct targets_ctx c = {pool && *pool ? pool : NULL, json_array(), json_array()};
-    struct pg_scraper *s = pg_app_scraper(w->app);
+    struct pg_scraper *s = w->host.scraper;
     if (want_active)
         pg_scraper_foreach_active(s, on_active, &c);
     if (want_dropped)
@@ -225,7 +225,7 @@ static void handle_reload(struct pg_web *w, struct evhttp_request *req)
         return;
     }
     char err[4096];
-    if (pg_app_reload(w->app, err, sizeof(err)) < 0) {
+    if (w->host.reload(w->host.ud, err, sizeof(err)) < 0) {
         size_t n = strlen(err) + 64;
         char *msg = malloc(n);
         if (!msg) {
@@ -283,12 +283,12 @@ static void handle_index(struct pg_web *w, struct evhttp_request *req)
                         "text-align:left}tr.down{background:#fdd}tr.up{background:#dfd}"
                         "</style></head><body><h1>profgate %s</h1><p>config: ",
                         PG_VERSION);
-    html_escape(b, pg_app_config(w->app)->file);
+    html_escape(b, w->host.config_file(w->host.ud));
     evbuffer_add_printf(b, " &middot; <a href=\"/metrics\">metrics</a> &middot; "
                            "<a href=\"/api/v1/targets\">targets API</a></p>"
                            "<table><tr><th>job</th><th>endpoint</th><th>type</th><th>state</th>"
                            "<th>last scrape</th><th>duration</th><th>error</th></tr>\n");
-    pg_scraper_foreach_active(pg_app_scraper(w->app), on_active_html, b);
+    pg_scraper_foreach_active(w->host.scraper, on_active_html, b);
     evbuffer_add_printf(b, "</table></body></html>\n");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/html; charset=utf-8");
@@ -362,7 +362,7 @@ static void on_request(struct evhttp_request *req, void *ud)
     } else if (!strcmp(path, "/-/healthy")) {
         reply_text(req, 200, "OK", "text/plain; charset=utf-8", "profgate is Healthy.\n");
     } else if (!strcmp(path, "/-/ready")) {
-        if (pg_app_ready(w->app))
+        if (w->host.ready(w->host.ud))
             reply_text(req, 200, "OK", "text/plain; charset=utf-8", "profgate is Ready.\n");
         else
             reply_text(req, 503, "Service Unavailable", "text/plain; charset=utf-8",
@@ -404,12 +404,12 @@ static int parse_address(const char *addr, char *host, size_t hostlen, unsigned 
     return 0;
 }
 
-struct pg_web *pg_web_create(struct event_base *base, struct pg_app *app, const char *address,
-                             char *err, size_t errlen)
+struct pg_web *pg_web_create(struct event_base *base, const struct pg_web_host *host,
+                             const char *address, char *err, size_t errlen)
 {
-    char host[256];
+    char bind_host[256];
     unsigned port;
-    if (parse_address(address, host, sizeof(host), &port) < 0) {
+    if (parse_address(address, bind_host, sizeof(bind_host), &port) < 0) {
         pg_errmsg_set(err, errlen, "--web.listen-address %s: want host:port", address);
         return NULL;
     }
@@ -419,7 +419,7 @@ struct pg_web *pg_web_create(struct event_base *base, struct pg_app *app, const 
         return NULL;
     }
     w->base = base;
-    w->app = app;
+    w->host = *host;
     if (!(w->http = evhttp_new(base))) {
         pg_errmsg_set(err, errlen, "out of memory");
         pg_web_destroy(w);
@@ -433,7 +433,7 @@ struct pg_web *pg_web_create(struct event_base *base, struct pg_app *app, const 
      * pg_web_set_limits / evhttp's default */
     evhttp_set_max_headers_size(w->http, PG_WEB_MAX_HEADERS_SIZE);
     struct evhttp_bound_socket *bs =
-        evhttp_bind_socket_with_handle(w->http, host, (ev_uint16_t)port);
+        evhttp_bind_socket_with_handle(w->http, bind_host, (ev_uint16_t)port);
     if (!bs) {
         pg_errmsg_set(err, errlen, "listen on %s: cannot bind (address in use or not available)",
                       address);

@@ -3,7 +3,11 @@
  * Routes (Prometheus's spelling and shapes): GET /api/v1/targets (?state=active|dropped|any,
  * ?scrapePool=JOB), GET /metrics (text format 0.0.4), GET /-/healthy, GET /-/ready,
  * POST|PUT /-/reload, and a human page at /. Other components add their own routes with
- * pg_web_route (the receiver's /ingest and push.v1 routes). */
+ * pg_web_route (the receiver's /ingest and push.v1 routes).
+ *
+ * The server knows the daemon only through struct pg_web_host (readiness, reload, the
+ * config file's name, the scrape pools), which the wiring (daemon/app.c) fills in: web
+ * never includes daemon/app.h. */
 #ifndef PG_DAEMON_WEB_H
 #define PG_DAEMON_WEB_H
 
@@ -12,16 +16,29 @@
 
 struct event_base;
 struct evhttp_request;
-struct pg_app;
+struct pg_scraper;
 struct pg_web;
+
+/* What the server needs from the daemon it serves. Fixed for the server's lifetime:
+ * scraper (borrowed) and the callbacks; state that a reload changes is asked through the
+ * callbacks on ud (borrowed). pg_web_create copies the struct; scraper and ud must
+ * outlive the server. */
+struct pg_web_host {
+    void *ud;                                          /* passed to every callback */
+    struct pg_scraper *scraper;                        /* /api/v1/targets and / */
+    int (*ready)(void *ud);                            /* 1: /-/ready answers 200 */
+    int (*reload)(void *ud, char *err, size_t errlen); /* /-/reload: 0, or -1 + err */
+    const char *(*config_file)(void *ud);              /* shown on /; borrowed */
+};
 
 /* Handles one request; the handler must send a reply (now or later). */
 typedef void (*pg_web_handler_fn)(struct evhttp_request *req, void *ud);
 
 /* Listens on address ("host:port", "[v6]:port" or ":port"; port 0 picks a free one) and
- * serves app's state (borrowed). Returns NULL with a reason in err on failure. */
-struct pg_web *pg_web_create(struct event_base *base, struct pg_app *app, const char *address,
-                             char *err, size_t errlen);
+ * serves host's state (the struct is copied; see struct pg_web_host for what it borrows).
+ * Returns NULL with a reason in err on failure. */
+struct pg_web *pg_web_create(struct event_base *base, const struct pg_web_host *host,
+                             const char *address, char *err, size_t errlen);
 
 /* Adds an exact-path route (path copied). Returns 0 or -1. */
 int pg_web_route(struct pg_web *w, const char *path, pg_web_handler_fn fn, void *ud);

@@ -71,11 +71,15 @@ static void pg_fuzz_receiver_init(void)
     pg_fuzz_rx.app = pg_app_create(pg_fuzz_rx.base, &opts, cfg, err, sizeof err);
     if (!pg_fuzz_rx.app)
         abort();
-    pg_fuzz_rx.web = pg_web_create(pg_fuzz_rx.base, pg_fuzz_rx.app, "127.0.0.1:0", err, sizeof err);
+    struct pg_web_host wh;
+    pg_app_web_host(pg_fuzz_rx.app, &wh);
+    pg_fuzz_rx.web = pg_web_create(pg_fuzz_rx.base, &wh, "127.0.0.1:0", err, sizeof err);
     if (!pg_fuzz_rx.web)
         abort();
-    pg_fuzz_rx.recv = pg_receiver_create(pg_fuzz_rx.app, pg_fuzz_rx.web, pg_fuzz_rx.base,
-                                         pg_fuzz_rx.rcfg, err, sizeof err);
+    struct pg_receiver_host rh;
+    pg_app_receiver_host(pg_fuzz_rx.app, &rh);
+    pg_fuzz_rx.recv =
+        pg_receiver_create(&rh, pg_fuzz_rx.web, pg_fuzz_rx.base, pg_fuzz_rx.rcfg, err, sizeof err);
     if (!pg_fuzz_rx.recv)
         abort();
 }

@@ -665,11 +665,15 @@ static int setup_inproc(void **st)
     F.app = pg_app_create(F.base, &opts, cfg, err, sizeof(err));
     if (!F.app)
         fail_msg("app: %s", err);
-    F.web = pg_web_create(F.base, F.app, "127.0.0.1:0", err, sizeof(err));
+    struct pg_web_host wh;
+    pg_app_web_host(F.app, &wh);
+    F.web = pg_web_create(F.base, &wh, "127.0.0.1:0", err, sizeof(err));
     assert_non_null(F.web);
     F.port = pg_web_port(F.web);
     assert_true(F.port > 0);
-    F.recv = pg_receiver_create(F.app, F.web, F.base, F.rcfg, err, sizeof(err));
+    struct pg_receiver_host rh;
+    pg_app_receiver_host(F.app, &rh);
+    F.recv = pg_receiver_create(&rh, F.web, F.base, F.rcfg, err, sizeof(err));
     assert_non_null(F.recv);
     return 0;
 }
