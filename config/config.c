@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "config/legacy.h"
-#include "config/load.h"
+#include "yamlcfg/load.h"
 #include "config/relabel_cfg.h"
-#include "config/yaml.h"
+#include "yamlcfg/yaml.h"
 #include "discovery/sd.h"
 
 #define DEFAULT_INTERVAL_MS 15000

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/errors.h"
+#include "yamlcfg/errors.h"
 #include "core/httpcfg.h"
 #include "core/labels.h"
 #include "relabel/relabel.h"

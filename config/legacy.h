@@ -22,8 +22,8 @@
 #define PG_CONFIG_LEGACY_H
 
 #include "config/config.h"
-#include "config/errors.h"
-#include "config/yaml.h"
+#include "yamlcfg/errors.h"
+#include "yamlcfg/yaml.h"
 
 /* Fills cfg->scrape from the legacy document rooted at root (a mapping with
  * `scrape-configs`). Problems go to errs with positions; cfg stays freeable by

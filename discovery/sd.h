@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 
-#include "config/load.h"
+#include "yamlcfg/load.h"
 #include "discovery/tgroup.h"
 
 struct event_base;

@@ -1,8 +1,8 @@
 /* kubernetes.c - the "kubernetes" discovery mechanism (Prometheus kubernetes_sd_configs).
  *
- * One instance per kubernetes_sd_configs entry (loaded by sd_config.c). It runs one informer per watched resource
- * kind and namespace (cluster-wide when no namespace is configured; nodes and namespaces
- * are always cluster-wide), each following client-go's reflector: LIST (paginated with
+ * One instance per kubernetes_sd_configs entry (loaded by sd_config.c). It runs one informer per
+ * watched resource kind and namespace (cluster-wide when no namespace is configured; nodes and
+ * namespaces are always cluster-wide), each following client-go's reflector: LIST (paginated with
  * limit/continue, label and field selectors of the same role) fills the kind's store
  * (roles.h), then WATCH from the list's resourceVersion with allowWatchBookmarks and a
  * random timeoutSeconds in [300, 600). Events update the store; BOOKMARK only moves the
@@ -33,7 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config/config.h"
 #include "core/backoff.h"
 #include "core/curlm.h"
 #include "core/log.h"
