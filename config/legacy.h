@@ -31,9 +31,4 @@
 void pg_cfg_load_legacy(struct pg_yaml *y, yaml_node_t *root, struct pg_cfg *cfg,
                         struct pg_cfg_errors *errs);
 
-/* Sets s->profiles to every built-in profile type with its default settings, in table
- * order, with room for `extra` more entries after them (defined in config.c).
- * s->profiles must be empty. */
-void pg_cfg_default_profiles(struct pg_cfg_scrape *s, size_t extra);
-
 #endif
