@@ -1,11 +1,11 @@
 /* config.c - loads profgate's YAML config into struct pg_cfg (see config.h).
  *
- * The loader walks the libyaml document with positions (config/yaml.c), checks keys
+ * The loader walks the libyaml document with positions (yamlcfg/yaml.c), checks keys
  * against per-type allow lists (unknown keys are errors), applies defaults only to
  * absent fields, reads *_file secrets, and validates cross-field rules (timeouts, delta
  * duration, duplicate job names). A scrape job's discovery keys (static_configs and every
  * *_sd_configs) are dispatched through the mechanism registry (discovery/sd.h): each
- * mechanism loads and validates its own configs with the helpers of config/load.h. Every
+ * mechanism loads and validates its own configs with the helpers of yamlcfg/load.h. Every
  * problem is reported; loading never stops early. */
 #include "config/config.h"
 
@@ -15,47 +15,17 @@
 #include <string.h>
 
 #include "config/legacy.h"
-#include "config/load.h"
+#include "config/profiles.h"
 #include "config/relabel_cfg.h"
-#include "config/yaml.h"
 #include "discovery/sd.h"
+#include "yamlcfg/load.h"
+#include "yamlcfg/yaml.h"
 
 #define DEFAULT_INTERVAL_MS 15000
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_BODY_LIMIT (64ull << 20)
 #define DEFAULT_QUEUE_SIZE 64
 #define MAX_WORKERS 256
-
-/* Built-in Go profile types (DESIGN.md "Profile types"). */
-static const struct {
-    const char *name, *path, *sent;
-    int enabled, delta, seconds;
-} builtin[] = {
-    {"process_cpu", "/debug/pprof/profile", "process_cpu", 1, 0, 1},
-    {"memory", "/debug/pprof/allocs", "memory", 1, 1, 0},
-    {"block", "/debug/pprof/block", "block", 1, 1, 0},
-    {"mutex", "/debug/pprof/mutex", "mutex", 1, 1, 0},
-    {"goroutine", "/debug/pprof/goroutine", "goroutine", 1, 0, 0},
-    {"fgprof", "/debug/fgprof", "fgprof", 0, 0, 1},
-    {"godeltaprof_memory", "/debug/pprof/delta_heap", "memory", 0, 0, 0},
-    {"godeltaprof_mutex", "/debug/pprof/delta_mutex", "mutex", 0, 0, 0},
-    {"godeltaprof_block", "/debug/pprof/delta_block", "block", 0, 0, 0},
-};
-#define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))
-
-void pg_cfg_default_profiles(struct pg_cfg_scrape *s, size_t extra)
-{
-    s->profiles = calloc(N_BUILTIN + extra, sizeof(*s->profiles));
-    for (size_t i = 0; i < N_BUILTIN; i++) {
-        struct pg_cfg_profile *p = &s->profiles[s->n_profiles++];
-        p->name = strdup(builtin[i].name);
-        p->path = strdup(builtin[i].path);
-        p->sent_name = strdup(builtin[i].sent);
-        p->enabled = builtin[i].enabled;
-        p->delta = builtin[i].delta;
-        p->seconds = builtin[i].seconds;
-    }
-}
 
 static void load_profiles(struct pg_cfg_ld *l, yaml_node_t *pc, struct pg_cfg_scrape *s)
 {
@@ -64,9 +34,9 @@ static void load_profiles(struct pg_cfg_ld *l, yaml_node_t *pc, struct pg_cfg_sc
     if (custom && custom->type == YAML_SEQUENCE_NODE)
         n_custom = (size_t)(custom->data.sequence.items.top - custom->data.sequence.items.start);
     pg_cfg_default_profiles(s, n_custom);
-    for (size_t i = 0; i < N_BUILTIN; i++) {
+    for (size_t i = 0; i < pg_cfg_n_builtin_profiles; i++) {
         struct pg_cfg_profile *p = &s->profiles[i];
-        yaml_node_t *t = pc ? pg_yaml_get(l->y, pc, builtin[i].name) : NULL;
+        yaml_node_t *t = pc ? pg_yaml_get(l->y, pc, pg_cfg_builtin_profiles[i].name) : NULL;
         if (t && !pg_yaml_is_null(t)) {
             static const char *const k[] = {"enabled", "path", "delta", NULL};
             if (pg_yaml_check_keys(l->y, t, k, "profiling_config type", l->errs) == 0) {

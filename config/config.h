@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/errors.h"
+#include "yamlcfg/errors.h"
 #include "core/httpcfg.h"
 #include "core/labels.h"
 #include "relabel/relabel.h"
@@ -34,13 +34,7 @@ struct pg_cfg_param {
 };
 
 struct pg_sd_mechanism;
-
-/* One service-discovery config of a job: a *_sd_configs entry, or all of static_configs.
- * Its mechanism (discovery/sd.h) loaded it from the key it registered and owns its type. */
-struct pg_cfg_sd {
-    const struct pg_sd_mechanism *mech;
-    void *cfg; /* the mechanism's struct pg_cfg_<name>_sd, owned (mech->config_free) */
-};
+struct pg_cfg_sd; /* a job's discovery config: (mechanism, its config), in discovery/sd.h */
 
 struct pg_cfg_scrape {
     char *job_name;

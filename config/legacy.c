@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/profiles.h"
 #include "discovery/sd.h"
 #include "discovery/static.h"
 

@@ -22,18 +22,13 @@
 #define PG_CONFIG_LEGACY_H
 
 #include "config/config.h"
-#include "config/errors.h"
-#include "config/yaml.h"
+#include "yamlcfg/errors.h"
+#include "yamlcfg/yaml.h"
 
 /* Fills cfg->scrape from the legacy document rooted at root (a mapping with
  * `scrape-configs`). Problems go to errs with positions; cfg stays freeable by
  * pg_cfg_free in every case. */
 void pg_cfg_load_legacy(struct pg_yaml *y, yaml_node_t *root, struct pg_cfg *cfg,
                         struct pg_cfg_errors *errs);
-
-/* Sets s->profiles to every built-in profile type with its default settings, in table
- * order, with room for `extra` more entries after them (defined in config.c).
- * s->profiles must be empty. */
-void pg_cfg_default_profiles(struct pg_cfg_scrape *s, size_t extra);
 
 #endif

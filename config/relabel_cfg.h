@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#include "config/errors.h"
-#include "config/yaml.h"
+#include "yamlcfg/errors.h"
+#include "yamlcfg/yaml.h"
 #include "relabel/relabel.h"
 
 /* Parses seq (a sequence of relabel config mappings; NULL or a YAML null means no rules)

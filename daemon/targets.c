@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "config/units.h"
+#include "yamlcfg/units.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "discovery/manager.h"

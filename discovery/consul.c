@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/load.h"
+#include "yamlcfg/load.h"
 #include "core/backoff.h"
 #include "core/clock.h"
 #include "core/curlm.h"

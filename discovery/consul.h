@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "core/httpcfg.h"
 #include "core/labels.h"
 #include "discovery/tgroup.h"
 

@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config/load.h"
+#include "yamlcfg/load.h"
 #include "core/clock.h"
 #include "core/errmsg.h"
 #include "core/log.h"

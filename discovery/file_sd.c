@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "core/errmsg.h"
-#include "config/yaml.h"
+#include "yamlcfg/yaml.h"
 
 struct gvec {
     struct pg_tgroup *v;

@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "discovery/tgroup.h"
 
 /* The file mechanism's config: one file_sd_configs entry (loaded by file_watch.c). */

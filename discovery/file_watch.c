@@ -13,7 +13,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "config/load.h"
+#include "yamlcfg/load.h"
 #include "core/log.h"
 #include "discovery/file_sd.h"
 #include "discovery/sd.h"

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config/load.h"
+#include "yamlcfg/load.h"
 #include "core/curlm.h"
 #include "core/httpc.h"
 #include "core/log.h"

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "config/config.h"
+#include "core/httpcfg.h"
 
 /* One http_sd_configs entry (Prometheus's discovery/http SDConfig). */
 struct pg_cfg_http_sd {

@@ -77,7 +77,7 @@ struct pg_sd_inst {
 };
 
 struct pg_sd_job {
-    const struct pg_cfg_scrape *cfg;
+    const char *name; /* the job name, borrowed */
     struct pg_sd_inst **insts;
     size_t n_insts;
     int dirty;
@@ -125,7 +125,7 @@ static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
             total += job->insts[i]->n;
         struct pg_tgroup *snap = calloc(total + 1, sizeof(*snap));
         if (!snap) {
-            pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", job->cfg->job_name);
+            pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", job->name);
             job->dirty = 1;
             continue;
         }
@@ -135,9 +135,9 @@ static void pg_sd_on_timer(evutil_socket_t fd, short what, void *arg)
                 snap[k++] = job->insts[i]->groups[g]; /* shallow, borrowed for the call */
                 n_targets += job->insts[i]->groups[g].n_targets;
             }
-        pg_sd_metric_sync(job->cfg->job_name, n_targets);
+        pg_sd_metric_sync(job->name, n_targets);
         if (m->on_sync)
-            m->on_sync(m->ud, job->cfg->job_name, snap, k);
+            m->on_sync(m->ud, job->name, snap, k);
         free(snap);
     }
 }
@@ -191,7 +191,7 @@ static void pg_sd_on_emit(void *ud, struct pg_tgroup *groups, size_t n)
         }
         struct pg_tgroup copy;
         if (pg_tgroup_copy(&copy, g) < 0) {
-            pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", in->job->cfg->job_name);
+            pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", in->job->name);
             continue;
         }
         if (at < in->n) {
@@ -204,7 +204,7 @@ static void pg_sd_on_emit(void *ud, struct pg_tgroup *groups, size_t n)
             struct pg_tgroup *t = realloc(in->groups, nc * sizeof(*t));
             if (!t) {
                 pg_tgroup_reset(&copy);
-                pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", in->job->cfg->job_name);
+                pg_log_error("sd.manager", "job=%s msg=\"out of memory\"", in->job->name);
                 continue;
             }
             in->groups = t;
@@ -249,14 +249,14 @@ static int pg_sd_add_inst(struct pg_sd_manager *m, struct pg_sd_job *job,
     in->m = m;
     in->job = job;
     in->mech = mech;
-    in->h = mech->create(cfg, job->cfg->job_name);
+    in->h = mech->create(cfg, job->name);
     if (!in->h) {
         free(in);
         return -1;
     }
     job->insts[job->n_insts++] = in; /* registered before start: start may emit */
     if (mech->start(in->h, m->base, pg_sd_on_emit, in) < 0) {
-        pg_log_error("sd.manager", "job=%s mechanism=%s msg=\"start failed\"", job->cfg->job_name,
+        pg_log_error("sd.manager", "job=%s mechanism=%s msg=\"start failed\"", job->name,
                      mech->name);
         mech->stop(in->h);
         return -1;
@@ -281,7 +281,7 @@ void pg_sd_manager_adopt(struct pg_sd_manager *m, const struct pg_sd_manager *ol
         struct pg_sd_job *nj = m->jobs[j];
         const struct pg_sd_job *oj = NULL;
         for (size_t o = 0; o < old->n_jobs && !oj; o++)
-            if (strcmp(old->jobs[o]->cfg->job_name, nj->cfg->job_name) == 0)
+            if (strcmp(old->jobs[o]->name, nj->name) == 0)
                 oj = old->jobs[o];
         if (!oj)
             continue;
@@ -315,7 +315,8 @@ void pg_sd_manager_adopt(struct pg_sd_manager *m, const struct pg_sd_manager *ol
     pg_sd_schedule(m);
 }
 
-int pg_sd_manager_add_job(struct pg_sd_manager *m, const struct pg_cfg_scrape *job)
+int pg_sd_manager_add(struct pg_sd_manager *m, const char *job_name, const struct pg_cfg_sd *sd,
+                      size_t n_sd)
 {
     struct pg_sd_job **t = realloc(m->jobs, (m->n_jobs + 1) * sizeof(*t));
     if (!t)
@@ -324,11 +325,11 @@ int pg_sd_manager_add_job(struct pg_sd_manager *m, const struct pg_cfg_scrape *j
     struct pg_sd_job *j = calloc(1, sizeof(*j));
     if (!j)
         return -1;
-    j->cfg = job;
+    j->name = job_name;
     m->jobs[m->n_jobs++] = j;
     int rc = 0;
-    for (size_t i = 0; i < job->n_sd; i++)
-        if (pg_sd_add_inst(m, j, job->sd[i].mech, job->sd[i].cfg) < 0)
+    for (size_t i = 0; i < n_sd; i++)
+        if (pg_sd_add_inst(m, j, sd[i].mech, sd[i].cfg) < 0)
             rc = -1;
     return rc;
 }

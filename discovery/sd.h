@@ -7,7 +7,7 @@
  *   load one config (its own struct, named struct pg_cfg_<name>_sd, with its defaults and
  *   validation) from YAML and free it. config/config.c dispatches every key of the
  *   registry to them, so a scrape job holds a list of (mechanism, config) pairs
- *   (struct pg_cfg_sd in config/config.h);
+ *   (struct pg_cfg_sd below);
  * - running it: create an instance from its config, start it on an event loop with an
  *   emit callback, stop and destroy it. Contract (as in Prometheus): the first emit is the
  *   full set, groups are keyed by source, an empty group (0 targets) removes its source.
@@ -21,8 +21,8 @@
 
 #include <stddef.h>
 
-#include "config/load.h"
 #include "discovery/tgroup.h"
+#include "yamlcfg/load.h"
 
 struct event_base;
 
@@ -59,6 +59,14 @@ struct pg_sd_mechanism {
     void (*stop)(void *inst);
     /* Stops (if needed) and frees the instance. Accepts NULL. */
     void (*destroy)(void *inst);
+};
+
+/* One service-discovery config of a job: a *_sd_configs entry, or all of static_configs.
+ * Its mechanism loaded it from the key it registered and owns its type. A scrape job
+ * (struct pg_cfg_scrape, config/config.h) owns an array of them. */
+struct pg_cfg_sd {
+    const struct pg_sd_mechanism *mech;
+    void *cfg; /* the mechanism's struct pg_cfg_<name>_sd, owned (mech->config_free) */
 };
 
 /* Mechanisms that other code names directly (tests building jobs by hand, the legacy

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/load.h"
+#include "yamlcfg/load.h"
 #include "core/log.h"
 #include "discovery/sd.h"
 #include "discovery/static.h"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/units.h"
+#include "yamlcfg/units.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "scraper/loop.h"

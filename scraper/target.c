@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/units.h"
+#include "yamlcfg/units.h"
 #include "core/errmsg.h"
 #include "core/sbuf.h"
 

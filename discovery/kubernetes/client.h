@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "discovery/kubernetes/sd_config.h"
 #include "core/curlm.h"
 #include "core/linesplit.h"

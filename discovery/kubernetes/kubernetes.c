@@ -33,7 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config/config.h"
 #include "core/backoff.h"
 #include "core/curlm.h"
 #include "core/log.h"

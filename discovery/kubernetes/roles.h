@@ -19,7 +19,6 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "config/config.h"
 #include "discovery/kubernetes/sd_config.h"
 #include "discovery/tgroup.h"
 

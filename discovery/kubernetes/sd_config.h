@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 
-#include "config/config.h"
-#include "config/load.h"
+#include "core/httpcfg.h"
+#include "yamlcfg/load.h"
 
 enum pg_cfg_kube_role {
     PG_CFG_KUBE_POD = 0,

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "config/errors.h"
+#include "yamlcfg/errors.h"
 
 static char dir[64], path[96];
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "config/relabel_cfg.h"
-#include "config/yaml.h"
+#include "yamlcfg/yaml.h"
 #include "tests/fuzz/relabel_input.h"
 
 static void check_result(int kept, const char *err, const struct pg_labels *ls)

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "config/errors.h"
+#include "yamlcfg/errors.h"
 #include "core/log.h"
 #include "daemon/app.h"
 #include "daemon/receiver_internal.h"

@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#include "config/units.h"
+#include "yamlcfg/units.h"
 
 #define SEC 1000LL
 #define MIN (60 * SEC)

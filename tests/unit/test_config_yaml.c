@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/yaml.h"
+#include "yamlcfg/yaml.h"
 
 static const char doc[] = "global:\n"
                           "  scrape_interval: 15s\n"

@@ -4,15 +4,16 @@
  * Each reads one optional key of a YAML mapping: absent or null leaves *out unchanged (so
  * the caller sets defaults first, and they apply only to absent fields), a present value
  * is parsed and a bad one is reported at its file:line:col. Loading never stops early. */
-#ifndef PG_CONFIG_LOAD_H
-#define PG_CONFIG_LOAD_H
+#ifndef PG_YAMLCFG_LOAD_H
+#define PG_YAMLCFG_LOAD_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
-#include "config/errors.h"
-#include "config/yaml.h"
+#include "core/httpcfg.h"
+#include "core/labels.h"
+#include "yamlcfg/errors.h"
+#include "yamlcfg/yaml.h"
 
 /* A loader's context: the document and where problems go. */
 struct pg_cfg_ld {

@@ -1,5 +1,5 @@
 /* errors.c - the positioned configuration error list (see errors.h). */
-#include "config/errors.h"
+#include "yamlcfg/errors.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -3,8 +3,8 @@
  * Config loading and validation never stop at the first problem: every check appends to
  * a caller-owned list, and `profgate check` prints them all as "file:line:col: message".
  * Lines and columns are 1-based, as editors show them. */
-#ifndef PG_CONFIG_ERRORS_H
-#define PG_CONFIG_ERRORS_H
+#ifndef PG_YAMLCFG_ERRORS_H
+#define PG_YAMLCFG_ERRORS_H
 
 #include <stddef.h>
 #include <stdio.h>

@@ -5,13 +5,13 @@
  * ${VAR} references expanded from the environment: strings only where the caller asks
  * (relabel replacements use the same syntax for regex groups and are read raw); numbers,
  * durations and sizes always (they cannot contain '$' themselves). */
-#ifndef PG_CONFIG_YAML_H
-#define PG_CONFIG_YAML_H
+#ifndef PG_YAMLCFG_YAML_H
+#define PG_YAMLCFG_YAML_H
 
 #include <stdint.h>
 #include <yaml.h>
 
-#include "config/errors.h"
+#include "yamlcfg/errors.h"
 
 struct pg_yaml {
     yaml_document_t doc;

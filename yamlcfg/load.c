@@ -1,6 +1,6 @@
 /* load.c - the helpers every config loader uses (see load.h): typed reads of optional
  * keys, secrets and *_file secrets, label maps, the HTTP client options, URL checks. */
-#include "config/load.h"
+#include "yamlcfg/load.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* yaml.c - positioned access to libyaml documents for the config loader (see yaml.h). */
-#include "config/yaml.h"
+#include "yamlcfg/yaml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config/units.h"
+#include "yamlcfg/units.h"
 
 static int load(struct pg_yaml *y, yaml_parser_t *p, struct pg_cfg_errors *errs)
 {

@@ -1,5 +1,5 @@
 /*
- * config/units.c - duration and byte-size parsing/formatting (Prometheus syntax).
+ * yamlcfg/units.c - duration and byte-size parsing/formatting (Prometheus syntax).
  *
  * Durations mirror Prometheus model.ParseDuration (ordered y/w/d/h/m/s/ms
  * integer pairs, or the bare "0") and model.Duration.String. Sizes mirror
@@ -7,7 +7,7 @@
  * following Prometheus, so "512MB" == 512 * 1024 * 1024 bytes. All arithmetic
  * is overflow-checked; any overflow is reported as a parse error.
  */
-#include "config/units.h"
+#include "yamlcfg/units.h"
 
 #include "core/errmsg.h"
 
