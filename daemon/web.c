@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "config/units.h"
+#include "yamlcfg/units.h"
 #include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
