@@ -53,6 +53,8 @@ struct pg_app {
     size_t n_queues;
     struct pg_web *web;
     struct pg_receiver *receiver; /* NULL unless receiver.enabled; borrows cfg */
+    struct pg_web *rx_web;        /* the receiver's own listener, or NULL: on web */
+    char *rx_addr;                /* rx_web's receiver.listen_address */
     struct event *evict_ev;
     struct pg_buf_stats last_stats;
     int ready;
@@ -288,6 +290,68 @@ static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
     return 1;
 }
 
+/* Closes the receiver and its own listener, if any. */
+static void app_stop_receiver(struct pg_app *a)
+{
+    pg_receiver_destroy(a->receiver);
+    a->receiver = NULL;
+    pg_web_destroy(a->rx_web);
+    a->rx_web = NULL;
+    free(a->rx_addr);
+    a->rx_addr = NULL;
+}
+
+/* Opens receiver.listen_address for the receiver, with its TLS. Returns the listener, or
+ * NULL with err set. */
+static struct pg_web *app_receiver_listener(struct pg_app *a, const struct pg_cfg *cfg, char *err,
+                                            size_t errlen)
+{
+    struct pg_web_host h = {.workq = a->wq, .routes_only = 1};
+    char werr[512] = "";
+    struct pg_web *w = pg_web_create(a->base, &h, cfg->receiver_listen_address, werr, sizeof(werr));
+    if (!w) {
+        pg_errmsg_set(err, errlen, "receiver: listen_address: %s", werr);
+        return NULL;
+    }
+    if (cfg->receiver_tls &&
+        pg_web_set_tls(w, cfg->receiver_tls, "receiver", werr, sizeof(werr)) < 0) {
+        pg_errmsg_set(err, errlen, "receiver: tls_server_config: %s", werr);
+        pg_web_destroy(w);
+        return NULL;
+    }
+    pg_log_info("receiver",
+                "address=%s tls=%s client_auth=%s msg=\"receiver listening on its own "
+                "port\"",
+                cfg->receiver_listen_address, cfg->receiver_tls ? "on" : "off",
+                cfg->receiver_tls ? pg_cfg_client_auth_name(cfg->receiver_tls->client_auth)
+                                  : "none");
+    return w;
+}
+
+/* Starts the receiver on its own listener (receiver.listen_address) or on the web port.
+ * Returns 0, or -1 with err set (nothing started). */
+static int app_start_receiver(struct pg_app *a, const struct pg_cfg *cfg, char *err, size_t errlen)
+{
+    struct pg_web *own = NULL;
+    if (cfg->receiver_listen_address) {
+        if (!(own = app_receiver_listener(a, cfg, err, errlen)))
+            return -1;
+        if (!(a->rx_addr = strdup(cfg->receiver_listen_address))) {
+            pg_web_destroy(own);
+            pg_errmsg_set(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    struct pg_receiver_host rh;
+    pg_app_receiver_host(a, &rh);
+    a->rx_web = own;
+    if (!(a->receiver = pg_receiver_create(&rh, own ? own : a->web, a->base, cfg, err, errlen))) {
+        app_stop_receiver(a);
+        return -1;
+    }
+    return 0;
+}
+
 struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *opts,
                              struct pg_cfg *cfg, char *err, size_t errlen)
 {
@@ -301,6 +365,8 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     a->opts.config_file = opts->config_file ? strdup(opts->config_file) : NULL;
     a->opts.listen_address = strdup(opts->listen_address ? opts->listen_address : "127.0.0.1:4100");
     a->opts.storage_path = opts->storage_path ? strdup(opts->storage_path) : NULL;
+    a->opts.web_config_file = opts->web_config_file ? strdup(opts->web_config_file) : NULL;
+    a->opts.enable_lifecycle = opts->enable_lifecycle;
     app_apply_overrides(&a->opts, cfg);
     a->cfg = cfg;
     app_register_metrics(a);
@@ -330,10 +396,10 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     pg_app_web_host(a, &wh);
     if (!(a->web = pg_web_create(base, &wh, a->opts.listen_address, err, errlen)))
         goto fail;
-    struct pg_receiver_host rh;
-    pg_app_receiver_host(a, &rh);
-    if (cfg->receiver_enabled &&
-        !(a->receiver = pg_receiver_create(&rh, a->web, base, cfg, err, errlen)))
+    if (a->opts.web_config_file &&
+        pg_web_use_config(a->web, a->opts.web_config_file, err, errlen) < 0)
+        goto fail;
+    if (cfg->receiver_enabled && app_start_receiver(a, cfg, err, errlen) < 0)
         goto fail;
     if (!(a->sd = app_start_discovery(a, cfg))) {
         pg_errmsg_set(err, errlen, "could not start discovery");
@@ -392,24 +458,35 @@ static int app_reload_discovery(struct pg_app *a, struct pg_cfg *cfg, char *err,
     return 0;
 }
 
-/* Points the receiver at cfg, or stops or starts it as cfg says. Returns 0, or -1 with
- * err set. */
-static int app_reload_receiver(struct pg_app *a, struct pg_cfg *cfg, char *err, size_t errlen)
+/* Points the receiver at cfg, or stops or starts it (or moves it to another listener) as
+ * cfg says; old is the config being replaced. Returns 0, or -1 with err set. */
+static int app_reload_receiver(struct pg_app *a, struct pg_cfg *cfg, const struct pg_cfg *old,
+                               char *err, size_t errlen)
 {
     /* the receiver borrows the config: point it at the new one before old is freed (it
      * keeps its requests in flight) */
-    if (a->receiver && cfg->receiver_enabled) {
+    if (a->receiver && cfg->receiver_enabled && str_eq(a->rx_addr, cfg->receiver_listen_address)) {
+        int rc = 0;
+        char terr[512];
+        if (a->rx_web && !pg_cfg_tls_server_equal(old->receiver_tls, cfg->receiver_tls) &&
+            pg_web_set_tls(a->rx_web, cfg->receiver_tls, "receiver", terr, sizeof(terr)) < 0) {
+            pg_log_error("receiver",
+                         "msg=\"tls_server_config not applied; keeping the running one\" "
+                         "err=\"%s\"",
+                         terr);
+            pg_errmsg_set(err, errlen, "receiver: tls_server_config: %s", terr);
+            rc = -1;
+        }
         pg_receiver_reconfigure(a->receiver, cfg);
-    } else if (a->receiver) {
-        pg_receiver_destroy(a->receiver);
-        a->receiver = NULL;
-    } else if (cfg->receiver_enabled) {
-        char rerr[256] = "";
-        struct pg_receiver_host rh;
-        pg_app_receiver_host(a, &rh);
-        if (!(a->receiver = pg_receiver_create(&rh, a->web, a->base, cfg, rerr, sizeof(rerr)))) {
+        return rc;
+    }
+    if (a->receiver)
+        app_stop_receiver(a);
+    if (cfg->receiver_enabled) {
+        char rerr[512] = "";
+        if (app_start_receiver(a, cfg, rerr, sizeof(rerr)) < 0) {
             pg_log_error("receiver", "msg=\"could not restart the receiver\" err=\"%s\"", rerr);
-            pg_errmsg_set(err, errlen, "receiver: %s", rerr);
+            pg_errmsg_set(err, errlen, "%s", rerr);
             return -1;
         }
     }
@@ -476,7 +553,7 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
         rc = -1;
     struct pg_cfg *old = a->cfg;
     a->cfg = cfg;
-    if (app_reload_receiver(a, cfg, err, errlen) < 0)
+    if (app_reload_receiver(a, cfg, old, err, errlen) < 0)
         rc = -1;
     if (app_reload_sinks(a, cfg, old, err, errlen) < 0)
         rc = -1;
@@ -543,7 +620,9 @@ void pg_app_web_host(struct pg_app *a, struct pg_web_host *h)
                               .scraper = a->scraper,
                               .ready = app_ready,
                               .reload = app_reload,
-                              .config_file = app_config_file};
+                              .config_file = app_config_file,
+                              .workq = a->wq,
+                              .enable_lifecycle = a->opts.enable_lifecycle};
 }
 
 void pg_app_receiver_host(struct pg_app *a, struct pg_receiver_host *h)
@@ -559,7 +638,7 @@ void pg_app_destroy(struct pg_app *a)
     pg_metrics_remove_collector(app_collect, a);
     if (a->evict_ev)
         event_free(a->evict_ev);
-    pg_receiver_destroy(a->receiver);
+    app_stop_receiver(a);
     pg_web_destroy(a->web);
     pg_sd_manager_destroy(a->sd);
     pg_scraper_destroy(a->scraper); /* orphans the jobs still on the workers */
@@ -577,5 +656,6 @@ void pg_app_destroy(struct pg_app *a)
     free((char *)a->opts.config_file);
     free((char *)a->opts.listen_address);
     free((char *)a->opts.storage_path);
+    free((char *)a->opts.web_config_file);
     free(a);
 }

@@ -1,7 +1,8 @@
 /* run.c - `profgate run`: flag parsing, signals and the event loop around struct pg_app.
  *
- * Flags follow Prometheus's spelling (--web.listen-address, --storage.path, --log.level,
- * --log.format, --processing.workers; "--flag value" and "--flag=value"). SIGHUP reloads the
+ * Flags follow Prometheus's spelling (--web.listen-address, --web.config.file,
+ * --web.enable-lifecycle, --storage.path, --log.level, --log.format, --processing.workers;
+ * "--flag value" and "--flag=value"). SIGHUP reloads the
  * config, SIGTERM and SIGINT shut down cleanly (stop scraping, flush the buffer, exit 0). */
 #include "daemon/run.h"
 
@@ -15,6 +16,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "daemon/app.h"
+#include "daemon/web_config.h"
 
 static const char usage_text[] =
     "usage: profgate run CONFIG [flags]\n"
@@ -29,8 +31,12 @@ static const char usage_text[] =
     "  --log.format FORMAT        logfmt or json (default logfmt)\n"
     "  --processing.workers N     scrape processing threads, 0 = one per CPU (overrides\n"
     "                             processing.workers in CONFIG; read at start only)\n"
+    "  --web.config.file FILE     TLS and basic authentication for the web port, in the\n"
+    "                             Prometheus exporter-toolkit format (re-read on change)\n"
+    "  --web.enable-lifecycle     allow POST/PUT /-/reload (otherwise 403)\n"
     "\n"
-    "signals: SIGHUP reloads CONFIG (as POST /-/reload does); SIGTERM/SIGINT shut down.\n";
+    "signals: SIGHUP reloads CONFIG (as POST /-/reload does with --web.enable-lifecycle);\n"
+    "SIGTERM/SIGINT shut down.\n";
 
 struct run_state {
     struct pg_app *app;
@@ -116,7 +122,13 @@ static int parse_args(int argc, char **argv, struct pg_app_opts *opts)
             fputs(usage_text, stdout);
             return 0;
         }
+        if (!strcmp(argv[i], "--web.enable-lifecycle") ||
+            !strcmp(argv[i], "--no-web.enable-lifecycle")) {
+            opts->enable_lifecycle = argv[i][2] != 'n';
+            continue;
+        }
         if ((r = flag_value(argc, argv, &i, "--web.listen-address", &opts->listen_address)) ||
+            (r = flag_value(argc, argv, &i, "--web.config.file", &opts->web_config_file)) ||
             (r = flag_value(argc, argv, &i, "--storage.path", &opts->storage_path)) ||
             (r = flag_value(argc, argv, &i, "--log.level", &level)) ||
             (r = flag_value(argc, argv, &i, "--log.format", &format)) ||
@@ -205,5 +217,17 @@ int pg_cmd_run(int argc, char **argv)
         return 1;
     }
     pg_cfg_errors_reset(&errs);
+    if (opts.web_config_file) {
+        /* fail before starting anything, with every problem at its file:line:col */
+        struct pg_web_config *wc = pg_web_config_load(opts.web_config_file, &errs);
+        if (!wc) {
+            pg_cfg_errors_print(&errs, stderr);
+            fprintf(stderr, "%s: %zu error(s)\n", opts.web_config_file, errs.n);
+            pg_cfg_errors_reset(&errs);
+            pg_cfg_free(cfg);
+            return 1;
+        }
+        pg_web_config_free(wc);
+    }
     return run_app(&opts, cfg);
 }
