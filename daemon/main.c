@@ -22,6 +22,7 @@ static void usage(FILE *f)
           "commands:\n"
           "  run CONFIG [--web.listen-address ADDR] [--storage.path DIR] [--log.level LEVEL]\n"
           "             [--log.format FORMAT] [--processing.workers N]\n"
+          "             [--web.config.file FILE] [--web.enable-lifecycle]\n"
           "                 scrape, buffer and forward profiles (the daemon)\n"
           "  check CONFIG   validate a config file; print every error as file:line:col\n"
           "  check-web-config FILE\n"
@@ -95,7 +96,8 @@ static int cmd_check_web_config(int argc, char **argv)
     if (argc != 3 || argv[2][0] == '-') {
         int help = argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
         fputs("usage: profgate check-web-config FILE\n\n"
-              "Loads and validates a web config file (--web.config.file of profgate run).\n"
+              "Loads and validates FILE, a web config file of profgate run (TLS settings\n"
+              "and basic auth users, in the Prometheus exporter-toolkit format).\n"
               "Exits 0 and prints a one-line summary, or prints every problem as\n"
               "file:line:col: message and exits 1.\n",
               help ? stdout : stderr);
