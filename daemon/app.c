@@ -55,6 +55,7 @@ struct pg_app {
     struct pg_receiver *receiver; /* NULL unless receiver.enabled; borrows cfg */
     struct pg_web *rx_web;        /* the receiver's own listener, or NULL: on web */
     char *rx_addr;                /* rx_web's receiver.listen_address */
+    int rx_tls_stale;             /* the last reload's tls_server_config did not apply: retry it */
     struct event *evict_ev;
     struct pg_buf_stats last_stats;
     int ready;
@@ -293,6 +294,7 @@ static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
 /* Closes the receiver and its own listener, if any. */
 static void app_stop_receiver(struct pg_app *a)
 {
+    a->rx_tls_stale = 0;
     pg_receiver_destroy(a->receiver);
     a->receiver = NULL;
     pg_web_destroy(a->rx_web);
@@ -468,14 +470,18 @@ static int app_reload_receiver(struct pg_app *a, struct pg_cfg *cfg, const struc
     if (a->receiver && cfg->receiver_enabled && str_eq(a->rx_addr, cfg->receiver_listen_address)) {
         int rc = 0;
         char terr[512];
-        if (a->rx_web && !pg_cfg_tls_server_equal(old->receiver_tls, cfg->receiver_tls) &&
-            pg_web_set_tls(a->rx_web, cfg->receiver_tls, "receiver", terr, sizeof(terr)) < 0) {
-            pg_log_error("receiver",
-                         "msg=\"tls_server_config not applied; keeping the running one\" "
-                         "err=\"%s\"",
-                         terr);
-            pg_errmsg_set(err, errlen, "receiver: tls_server_config: %s", terr);
-            rc = -1;
+        if (a->rx_web &&
+            (a->rx_tls_stale || !pg_cfg_tls_server_equal(old->receiver_tls, cfg->receiver_tls))) {
+            a->rx_tls_stale = 0;
+            if (pg_web_set_tls(a->rx_web, cfg->receiver_tls, "receiver", terr, sizeof(terr)) < 0) {
+                pg_log_error("receiver",
+                             "msg=\"tls_server_config not applied; keeping the running one\" "
+                             "err=\"%s\"",
+                             terr);
+                pg_errmsg_set(err, errlen, "receiver: tls_server_config: %s", terr);
+                a->rx_tls_stale = 1;
+                rc = -1;
+            }
         }
         pg_receiver_reconfigure(a->receiver, cfg);
         return rc;

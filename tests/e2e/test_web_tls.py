@@ -13,6 +13,8 @@ uses), else a fixed hash of "secret" is used.
   refused, a certificate from client_ca_file is accepted;
 - a certificate and key rotated on disk while running are served to new connections
   without a restart (profgate_http_tls_config_reloads_total{result="success"});
+- a reload adds TLS to the receiver's port, moves it to another port (the old one
+  closes), and one with a certificate that does not load fails and keeps the running TLS;
 - --web.config.file basic_auth_users: no credentials 401 with WWW-Authenticate: Basic on
   /metrics, /api/v1/targets, / and /-/healthy; a wrong password 401; the right one 200;
   repeated requests cost one bcrypt (profgate_http_basic_auth_total{source="bcrypt"}); the
@@ -239,6 +241,45 @@ def test_certificate_rotated_while_running(t):
     t.stop_profgate(pg)
 
 
+def test_reload_changes_the_receiver_listener(t):
+    c = Certs(t.tmpdir)
+    crt, key = c.issue("server")
+    p1, p2 = free_port(), free_port()
+    cfg = receiver_config(t, p1, None)
+    del cfg["receiver"]["tls_server_config"]
+    pg = t.profgate(cfg, extra_args=["--web.enable-lifecycle"])
+    st, _, body = http_request("http://127.0.0.1:%d" % p1 + ingest_path("plain"), FOLDED)
+    t.check(st == 200, "plain push to the receiver's own port: %d %r" % (st, body[:200]))
+    # TLS added by a reload: the same port now wants TLS
+    pg.write_config(receiver_config(t, p1, {"cert_file": crt, "key_file": key}))
+    st, body = pg.reload()
+    t.require(st == 200, "reload adding TLS: %d %s" % (st, body))
+    st, _, _ = http_request("http://127.0.0.1:%d" % p1 + ingest_path("plain2"), FOLDED)
+    t.check(st == 0, "plain push after TLS was added: %d, want no HTTP answer" % st)
+    st, body = https(p1, ingest_path("tls"), client_ctx(c.ca), body=FOLDED)
+    t.check(st == 200, "TLS push after the reload: %d %r" % (st, body[:200]))
+    # another listen_address: the old port closes, the new one serves
+    pg.write_config(receiver_config(t, p2, {"cert_file": crt, "key_file": key}))
+    st, body = pg.reload()
+    t.require(st == 200, "reload moving the receiver: %d %s" % (st, body))
+    st, body = https(p2, ingest_path("moved"), client_ctx(c.ca), body=FOLDED)
+    t.check(st == 200, "TLS push to the new port: %d %r" % (st, body[:200]))
+    st, body = https(p1, ingest_path("old"), client_ctx(c.ca), body=FOLDED)
+    t.check(st == 0 and b"refused" in body.lower(), "the old port still answers: %d %r" % (st, body[:100]))
+    # a certificate that does not load: the reload fails, the running TLS stays
+    bad = receiver_config(t, p2, {"cert_file": "/dev/null", "key_file": key})
+    pg.write_config(bad)
+    st, body = pg.reload()
+    t.check(st == 500 and "cert_file /dev/null" in body, "reload with an unloadable certificate: %d %s" % (st, body))
+    st, body = pg.reload()
+    t.check(st == 500, "the same reload again must fail again: %d %s" % (st, body))
+    st, body = https(p2, ingest_path("kept"), client_ctx(c.ca), body=FOLDED)
+    t.check(st == 200, "TLS push after the failed reload: %d %r" % (st, body[:200]))
+    t.check(pg.metric("profgate_receiver_profiles_total") == 4, "profiles stored: %s" %
+            pg.metric("profgate_receiver_profiles_total"))
+    t.stop_profgate(pg)
+
+
 def basic(user, pw):
     return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()}
 
@@ -405,6 +446,7 @@ def test_check_web_config(t):
 
 if __name__ == "__main__":
     sys.exit(pgtest.run_tests([test_receiver_on_its_own_tls_listener, test_receiver_mtls,
-                               test_certificate_rotated_while_running, test_web_basic_auth,
+                               test_certificate_rotated_while_running,
+                               test_reload_changes_the_receiver_listener, test_web_basic_auth,
                                test_web_tls_and_config_change, test_lifecycle_flag,
                                test_check_web_config]))
