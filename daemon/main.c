@@ -54,6 +54,24 @@ static void sd_summary(const struct pg_cfg *cfg, char *buf, size_t len)
     }
 }
 
+/* Writes "enabled on :4443 (TLS)" (the receiver's state, listener and TLS) into buf. */
+static void receiver_summary(const struct pg_cfg *cfg, char *buf, size_t len)
+{
+    if (!cfg->receiver_enabled) {
+        snprintf(buf, len, "disabled");
+        return;
+    }
+    const char *tls = "";
+    if (cfg->receiver_tls)
+        tls = cfg->receiver_tls->client_auth == PG_CFG_REQUIRE_AND_VERIFY_CLIENT_CERT
+                  ? " (TLS, client certificates required)"
+                  : " (TLS)";
+    if (cfg->receiver_listen_address)
+        snprintf(buf, len, "enabled on %s%s", cfg->receiver_listen_address, tls);
+    else
+        snprintf(buf, len, "enabled");
+}
+
 /* profgate check CONFIG: exit 0 with a summary, or print every error and exit 1. */
 static int cmd_check(int argc, char **argv)
 {
@@ -80,10 +98,11 @@ static int cmd_check(int argc, char **argv)
             n_types += cfg->scrape[i].profiles[j].enabled != 0;
     char sd[512];
     sd_summary(cfg, sd, sizeof(sd));
+    char rx[400];
+    receiver_summary(cfg, rx, sizeof(rx));
     printf("%s: OK: %zu scrape job(s) (discovery: %s; %zu profile types enabled), %zu "
            "remote_write backend(s), receiver %s\n",
-           argv[2], cfg->n_scrape, sd, n_types, cfg->n_remote,
-           cfg->receiver_enabled ? "enabled" : "disabled");
+           argv[2], cfg->n_scrape, sd, n_types, cfg->n_remote, rx);
     pg_cfg_free(cfg);
     pg_cfg_errors_reset(&errs);
     return 0;

@@ -556,8 +556,9 @@ int pg_web_use_config(struct pg_web *w, const char *path, char *err, size_t errl
     if (!w->m_auth)
         w->m_auth = pg_metric_counter(
             "profgate_http_basic_auth_total",
-            "Basic authentication decisions on the web port: result is success or failure, "
-            "source is cache or bcrypt (a bcrypt comparison ran on a worker).",
+            "Basic authentication decisions on the web port for requests with Basic "
+            "credentials: result is success or failure, source is cache or bcrypt (a bcrypt "
+            "comparison ran on a worker).",
             "result,source");
     evhttp_set_bevcb(w->http, make_bev, w); /* picks up a TLS config added later */
     pg_log_info("web", "file=%s users=%zu tls=%s msg=\"web config file loaded\"", path, c->n_users,
@@ -652,9 +653,12 @@ static void authenticate(struct pg_web *w, struct evhttp_request *req)
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     struct pg_web_auth_check *c = NULL;
     int rc = pg_web_auth_lookup(w->auth, w->cfg, h, &c);
+    if (rc == PG_WEB_AUTH_NO_CREDENTIALS) {
+        unauthorized(req);
+        return;
+    }
     if (rc >= 0) {
-        if (h)
-            count_auth(w, rc, "cache");
+        count_auth(w, rc, "cache");
         if (rc)
             serve(w, req);
         else

@@ -115,7 +115,7 @@ int pg_web_auth_lookup(struct pg_web_auth *a, const struct pg_web_config *cfg, c
     size_t len;
     char *s = decode_basic(header, &colon, &len);
     if (!s)
-        return 0;
+        return PG_WEB_AUTH_NO_CREDENTIALS;
     size_t ul = (size_t)(colon - s);
     *colon = '\0';
     const char *hash = NULL;
@@ -125,13 +125,13 @@ int pg_web_auth_lookup(struct pg_web_auth *a, const struct pg_web_config *cfg, c
     const char *pw = colon + 1;
     size_t pl = len - ul - 1;
     unsigned char key[32];
-    int rc = 0;
+    int rc = PG_WEB_AUTH_NO_CREDENTIALS; /* stays so on OOM */
     if (cache_key(s, ul, hash ? hash : dummy_hash, pw, pl, key) == 0) {
         const struct entry *e = cache_find(a, key);
         if (e)
             rc = e->ok;
         else if ((*check = new_check(s, ul, hash, pw, pl)) != NULL)
-            rc = -1;
+            rc = PG_WEB_AUTH_VERIFY;
     }
     OPENSSL_cleanse(s, len);
     free(s);

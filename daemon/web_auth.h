@@ -33,9 +33,12 @@ struct pg_web_auth_check {
 struct pg_web_auth *pg_web_auth_new(size_t capacity);
 
 /* Decides an Authorization header value (NULL when absent) against cfg's users.
- * Returns 1 (allowed) or 0 (refused: missing, malformed, cached failure); or -1 when a
- * bcrypt check is needed: *check is then a new check to pass to pg_web_auth_verify and
- * pg_web_auth_remember (or to free). Loop thread. */
+ * Returns 1 (allowed, cached), 0 (refused, cached) or PG_WEB_AUTH_NO_CREDENTIALS
+ * (refused: no header, not Basic, malformed, or out of memory); or PG_WEB_AUTH_VERIFY
+ * when a bcrypt check is needed: *check is then a new check to pass to pg_web_auth_verify
+ * and pg_web_auth_remember (or to free). Loop thread. */
+#define PG_WEB_AUTH_VERIFY (-1)
+#define PG_WEB_AUTH_NO_CREDENTIALS (-2)
 int pg_web_auth_lookup(struct pg_web_auth *a, const struct pg_web_config *cfg, const char *header,
                        struct pg_web_auth_check **check);
 
