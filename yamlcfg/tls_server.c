@@ -133,7 +133,7 @@ int pg_cfg_load_tls_server(struct pg_cfg_ld *l, yaml_node_t *n, const char *what
     get_file(l, n, what, "key_file", &out->key_file);
     get_file(l, n, what, "client_ca_file", &out->client_ca_file);
     pg_cfg_get_str(l, n, "cert", 0, &out->cert);
-    pg_cfg_get_secret(l, n, "key", &out->key);
+    pg_cfg_get_str(l, n, "key", 1, &out->key); /* inline PEM; ${VAR} for a secret */
     pg_cfg_get_str(l, n, "client_ca", 0, &out->client_ca);
     get_client_auth(l, n, what, &out->client_auth);
     get_version(l, n, what, "min_version", &out->min_version);

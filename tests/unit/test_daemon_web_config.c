@@ -83,6 +83,7 @@ static void test_every_key(void **state)
     assert_int_equal(c->tls.min_version, PG_CFG_TLS13);
     assert_int_equal(c->tls.max_version, PG_CFG_TLS13);
     assert_int_equal(c->tls.prefer_server_cipher_suites, 0);
+    assert_null(c->tls.key); /* key_file is read by the listener, not kept inline */
     assert_int_equal(c->n_users, 2);
     assert_string_equal(c->users[1].name, "bob");
     assert_string_equal(c->users[1].hash, HASH);
