@@ -38,8 +38,10 @@
 /* Request line + headers (Go's http.Server allows 1 MB; 64 KiB is plenty for /ingest
  * URLs with labels and keeps 1024 slow clients under 64 MiB). */
 #define PG_WEB_MAX_HEADERS_SIZE (64 * 1024)
-/* bcrypt checks out on the workers at once; beyond, 503 (each costs 50-250 ms of CPU) */
-#define PG_WEB_MAX_AUTH_INFLIGHT 16
+/* bcrypt checks waiting or running; beyond, 503 (each costs 50-250 ms of CPU). One runs
+ * at a time, on one worker (the exporter-toolkit serializes them with a mutex too), so a
+ * flood of wrong passwords leaves the other workers to the scrapes. */
+#define PG_WEB_MAX_AUTH_PENDING 16
 /* remembered authentication outcomes */
 #define PG_WEB_AUTH_CACHE 256
 
@@ -71,18 +73,19 @@ struct pg_web {
     char *cfg_path;
     struct stat cfg_st;
     struct pg_web_auth *auth;
-    struct auth_req *auth_pending; /* requests whose credentials a worker checks */
-    size_t n_auth_pending;
+    struct auth_req *auth_running;            /* the check on a worker, or NULL */
+    struct auth_req *auth_head, **auth_tailp; /* checks waiting for it, oldest first */
+    size_t n_auth_pending;                    /* running + waiting */
     struct pg_metric *m_auth;
 };
 
-/* A request held while a worker runs its bcrypt check. w and req are NULL once the
- * server was destroyed under it (answered 503 then). */
+/* A request held while its bcrypt check waits or runs on a worker. w and req are NULL
+ * once the server was destroyed under a running check (answered 503 then). */
 struct auth_req {
     struct pg_web *w;
     struct evhttp_request *req;
     struct pg_web_auth_check *check;
-    struct auth_req *prev, *next;
+    struct auth_req *next; /* in the waiting list */
 };
 
 static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *ctype,
@@ -580,69 +583,92 @@ static void unauthorized(struct evhttp_request *req)
     reply_text(req, 401, "Unauthorized", "text/plain; charset=utf-8", "Unauthorized\n");
 }
 
-static void auth_unlink(struct auth_req *a)
-{
-    struct pg_web *w = a->w;
-    if (a->prev)
-        a->prev->next = a->next;
-    else
-        w->auth_pending = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
-    a->prev = a->next = NULL;
-    w->n_auth_pending--;
-}
-
 static void auth_work(void *arg)
 {
     struct auth_req *a = arg;
     pg_web_auth_verify(a->check);
 }
 
-/* Back on the loop: remember the outcome, then serve or refuse the request. */
+/* Answers a's request from its check's outcome and frees a. */
+static void auth_finish(struct pg_web *w, struct auth_req *a, const char *source)
+{
+    count_auth(w, a->check->ok, source);
+    if (a->check->ok)
+        serve(w, a->req);
+    else
+        unauthorized(a->req);
+    pg_web_auth_check_free(a->check);
+    free(a);
+    w->n_auth_pending--;
+}
+
+static void auth_done(void *arg, enum pg_workq_status st);
+
+/* Starts the oldest waiting check when none runs. One decided meanwhile by the cache (the
+ * same credentials checked just before) is answered without a bcrypt. */
+static void auth_kick(struct pg_web *w)
+{
+    while (!w->auth_running && w->auth_head) {
+        struct auth_req *a = w->auth_head;
+        if (!(w->auth_head = a->next))
+            w->auth_tailp = &w->auth_head;
+        a->next = NULL;
+        int known = pg_web_auth_recall(w->auth, a->check);
+        if (known >= 0) {
+            a->check->ok = known;
+            auth_finish(w, a, "cache");
+        } else if (pg_workq_submit_urgent(w->host.workq, auth_work, auth_done, a) == 0) {
+            w->auth_running = a; /* bounded by PG_WEB_MAX_AUTH_PENDING: outside the cap */
+        } else {
+            evhttp_add_header(evhttp_request_get_output_headers(a->req), "Retry-After", "1");
+            reply_text(a->req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                       "cannot check credentials now: retry later\n");
+            pg_web_auth_check_free(a->check);
+            free(a);
+            w->n_auth_pending--;
+        }
+    }
+}
+
+/* Back on the loop: remember the outcome, answer the request, start the next check. */
 static void auth_done(void *arg, enum pg_workq_status st)
 {
     struct auth_req *a = arg;
     struct pg_web *w = a->w;
-    if (w) {
-        auth_unlink(a);
-        if (st != PG_WORKQ_DONE) {
-            reply_text(a->req, 503, "Service Unavailable", "text/plain; charset=utf-8",
-                       "profgate is shutting down\n");
-        } else {
-            pg_web_auth_remember(w->auth, a->check);
-            count_auth(w, a->check->ok, "bcrypt");
-            if (a->check->ok)
-                serve(w, a->req);
-            else
-                unauthorized(a->req);
-        }
+    if (!w) { /* the server is gone; the request was answered then */
+        pg_web_auth_check_free(a->check);
+        free(a);
+        return;
     }
-    pg_web_auth_check_free(a->check);
-    free(a);
+    w->auth_running = NULL;
+    if (st == PG_WORKQ_DONE) {
+        pg_web_auth_remember(w->auth, a->check);
+        auth_finish(w, a, "bcrypt");
+    } else {
+        reply_text(a->req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                   "profgate is shutting down\n");
+        pg_web_auth_check_free(a->check);
+        free(a);
+        w->n_auth_pending--;
+    }
+    auth_kick(w);
 }
 
-/* Hands check (owned) for req to a worker. Returns 0, or -1 (check freed; not replied). */
+/* Queues check (owned) for req. Returns 0, or -1 when PG_WEB_MAX_AUTH_PENDING checks are
+ * pending or memory ran out (check freed; req not answered). */
 static int auth_submit(struct pg_web *w, struct evhttp_request *req, struct pg_web_auth_check *c)
 {
     struct auth_req *a = calloc(1, sizeof(*a));
-    if (!a || w->n_auth_pending >= PG_WEB_MAX_AUTH_INFLIGHT) {
+    if (!a || w->n_auth_pending >= PG_WEB_MAX_AUTH_PENDING) {
         free(a);
         pg_web_auth_check_free(c);
         return -1;
     }
-    *a = (struct auth_req){.w = w, .req = req, .check = c, .next = w->auth_pending};
-    if (w->auth_pending)
-        w->auth_pending->prev = a;
-    w->auth_pending = a;
+    *a = (struct auth_req){.w = w, .req = req, .check = c};
+    *w->auth_tailp = a;
+    w->auth_tailp = &a->next;
     w->n_auth_pending++;
-    /* bounded here (PG_WEB_MAX_AUTH_INFLIGHT), so outside the scrapes' queue bound */
-    if (pg_workq_submit_urgent(w->host.workq, auth_work, auth_done, a) != 0) {
-        auth_unlink(a);
-        pg_web_auth_check_free(c);
-        free(a);
-        return -1;
-    }
+    auth_kick(w);
     return 0;
 }
 
@@ -754,6 +780,7 @@ struct pg_web *pg_web_create(struct event_base *base, const struct pg_web_host *
     }
     w->base = base;
     w->host = *host;
+    w->auth_tailp = &w->auth_head;
     if (!(w->http = evhttp_new(base))) {
         pg_errmsg_set(err, errlen, "out of memory");
         pg_web_destroy(w);
@@ -860,13 +887,20 @@ void pg_web_destroy(struct pg_web *w)
         return;
     /* answer the requests whose credentials a worker still checks before evhttp frees
      * them; the check's completion then only frees it */
-    while (w->auth_pending) {
-        struct auth_req *a = w->auth_pending;
-        auth_unlink(a);
+    if (w->auth_running) {
+        struct auth_req *a = w->auth_running;
         reply_text(a->req, 503, "Service Unavailable", "text/plain; charset=utf-8",
                    "profgate is shutting down\n");
         a->w = NULL;
         a->req = NULL;
+    }
+    while (w->auth_head) {
+        struct auth_req *a = w->auth_head;
+        w->auth_head = a->next;
+        reply_text(a->req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                   "profgate is shutting down\n");
+        pg_web_auth_check_free(a->check);
+        free(a);
     }
     if (w->http)
         evhttp_free(w->http); /* runs on_conn_close for open connections, frees the SSLs */

@@ -138,6 +138,12 @@ int pg_web_auth_lookup(struct pg_web_auth *a, const struct pg_web_config *cfg, c
     return rc;
 }
 
+int pg_web_auth_recall(const struct pg_web_auth *a, const struct pg_web_auth_check *c)
+{
+    const struct entry *e = cache_find(a, c->key);
+    return e ? e->ok : -1;
+}
+
 void pg_web_auth_verify(struct pg_web_auth_check *c)
 {
     struct crypt_data *cd = calloc(1, sizeof(*cd));

@@ -5,7 +5,8 @@
  * split: pg_web_auth_lookup answers from a cache of recent outcomes keyed by
  * SHA-256(user, hash, password) (only a digest is kept, never the password), and a miss
  * is decided by pg_web_auth_verify, which the server runs on a processing worker
- * (core/workq.h), then stored with pg_web_auth_remember. As in the toolkit, an unknown
+ * (core/workq.h), one at a time, then stored with pg_web_auth_remember (a check that
+ * waited meanwhile asks pg_web_auth_recall first). As in the toolkit, an unknown
  * user is checked against a fixed dummy hash so that its answer takes as long as a wrong
  * password's, and both successes and failures are cached. bcrypt itself is libxcrypt's
  * crypt_r (libcrypt), which handles $2a$, $2b$ and $2y$; the result is compared in
@@ -41,6 +42,10 @@ struct pg_web_auth *pg_web_auth_new(size_t capacity);
 #define PG_WEB_AUTH_NO_CREDENTIALS (-2)
 int pg_web_auth_lookup(struct pg_web_auth *a, const struct pg_web_config *cfg, const char *header,
                        struct pg_web_auth_check **check);
+
+/* Returns check's cached outcome (0 or 1), or -1 when it is not cached (yet): for a
+ * check that waited while the same credentials were decided. Loop thread. */
+int pg_web_auth_recall(const struct pg_web_auth *a, const struct pg_web_auth_check *check);
 
 /* Runs the bcrypt comparison of check and sets check->ok. Any thread. */
 void pg_web_auth_verify(struct pg_web_auth_check *check);

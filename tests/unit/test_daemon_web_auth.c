@@ -169,6 +169,25 @@ static void test_cache_capacity(void **state)
     assert_true(b);
 }
 
+/* Two requests with the same new credentials both miss the cache; once the first is
+ * decided, the second is answered by recall without its own bcrypt. */
+static void test_recall_waiting_duplicate(void **state)
+{
+    struct fixture *f = *state;
+    char h[512];
+    header("alice", "wonderland", h, sizeof(h));
+    struct pg_web_auth_check *c1 = NULL, *c2 = NULL;
+    assert_int_equal(pg_web_auth_lookup(f->auth, &f->cfg, h, &c1), PG_WEB_AUTH_VERIFY);
+    assert_int_equal(pg_web_auth_lookup(f->auth, &f->cfg, h, &c2), PG_WEB_AUTH_VERIFY);
+    assert_int_equal(pg_web_auth_recall(f->auth, c2), -1);
+    pg_web_auth_verify(c1);
+    assert_int_equal(c1->ok, 1);
+    pg_web_auth_remember(f->auth, c1);
+    assert_int_equal(pg_web_auth_recall(f->auth, c2), 1);
+    pg_web_auth_check_free(c1);
+    pg_web_auth_check_free(c2);
+}
+
 static void test_is_bcrypt(void **state)
 {
     (void)state;
@@ -197,6 +216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_hash_and_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_capacity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recall_waiting_duplicate, setup, teardown),
         cmocka_unit_test(test_is_bcrypt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
