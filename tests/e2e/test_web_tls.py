@@ -19,8 +19,8 @@ uses), else a fixed hash of "secret" is used.
   /metrics, /api/v1/targets, / and /-/healthy; a wrong password 401; the right one 200;
   repeated and concurrent requests cost one bcrypt (profgate_http_basic_auth_total{source=
   "bcrypt"}); the
-  password and hash are in no log line; TLS on the web port; a changed web config file
-  applies without a restart;
+  password and hash are in no log line; the receiver's routes sharing the port need the
+  users too; TLS on the web port; a changed web config file applies without a restart;
 - --web.enable-lifecycle: without it POST /-/reload answers 403 "Lifecycle API is not
   enabled." and SIGHUP still reloads; with it 200;
 - a bad web config file stops `profgate run` with file:line:col and exit 1, and
@@ -287,7 +287,9 @@ def basic(user, pw):
 
 
 def web_auth_profgate(t, web_yml, pw, tls_ca=None, extra=()):
-    pg = t.profgate({"storage": {"path": os.path.join(t.tmpdir, "data")}}, start=False,
+    # the receiver shares the web port: the web port's users protect its routes too
+    pg = t.profgate({"storage": {"path": os.path.join(t.tmpdir, "data")},
+                     "receiver": {"enabled": True}}, start=False,
                     extra_args=["--web.config.file", web_yml] + list(extra))
     pg.headers = basic("alice", pw)
     if tls_ca:
@@ -308,6 +310,10 @@ def test_web_basic_auth(t):
                 "%s without credentials: %d %s, want 401 + WWW-Authenticate: Basic" % (path, st, hdrs))
     st, _, _ = http_request(pg.url + "/-/reload", b"", method="POST")
     t.check(st == 401, "/-/reload without credentials: %d, want 401" % st)
+    st, _, _ = http_request(pg.url + ingest_path("noauth"), FOLDED)
+    t.check(st == 401, "/ingest on the shared web port without credentials: %d, want 401" % st)
+    st, _, body = http_request(pg.url + ingest_path("auth"), FOLDED, basic("alice", pw))
+    t.check(st == 200, "/ingest on the shared web port with credentials: %d %r" % (st, body[:200]))
     st, _, _ = http_request(pg.url + "/metrics", None, basic("alice", pw + "x"), method="GET")
     t.check(st == 401, "wrong password: %d, want 401" % st)
     st, _, _ = http_request(pg.url + "/metrics", None, basic("mallory", pw), method="GET")
