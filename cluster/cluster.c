@@ -45,8 +45,9 @@ static void probe_start(struct pg_cluster *c, struct pg_cluster_member *p);
 static void live_changed(struct pg_cluster *c, const char *why)
 {
     pg_metric_inc(c->m_rebalances, NULL, 1);
-    pg_log_info("cluster", "live=%zu members=%zu reason=%s msg=\"live peers changed, "
-                           "re-syncing targets\"",
+    pg_log_info("cluster",
+                "live=%zu members=%zu reason=%s msg=\"live peers changed, "
+                "re-syncing targets\"",
                 c->members.n_live, c->members.n, why);
     if (c->host.on_change)
         c->host.on_change(c->host.ud);
@@ -68,9 +69,12 @@ static void on_probe_done(void *ud, const struct pg_httpc_resp *r)
     const char *before = pg_cluster_member_state_name(p);
     int flip = pg_cluster_member_result(p, ok, err, r->duration_s, pg_clock_unix_ms());
     const char *after = pg_cluster_member_state_name(p);
-    if (strcmp(before, after) != 0)
-        pg_log_info("cluster", "peer=%s state=%s was=%s err=\"%s\" msg=\"peer state changed\"",
-                    p->address, after, before, err);
+    if (strcmp(before, after) != 0) {
+        char safe[512], addr[256];
+        pg_log_info("cluster", "peer=\"%s\" state=%s was=%s err=\"%s\" msg=\"peer state changed\"",
+                    pg_log_safe(p->address, addr, sizeof addr), after, before,
+                    pg_log_safe(err, safe, sizeof safe));
+    }
     if (flip && pg_cluster_members_update_live(&c->members) == 1)
         live_changed(c, ok ? "peer_up" : "peer_down");
 }
@@ -97,8 +101,10 @@ static void probe_start(struct pg_cluster *c, struct pg_cluster_member *p)
     }
     if (!pr || !pr->req) {
         free(pr);
-        pg_log_warn("cluster", "peer=%s msg=\"cannot start the readiness probe\" err=\"%s\"",
-                    p->address, err[0] ? err : "out of memory");
+        char addr[256];
+        pg_log_warn("cluster", "peer=\"%s\" msg=\"cannot start the readiness probe\" err=\"%s\"",
+                    pg_log_safe(p->address, addr, sizeof addr),
+                    err[0] ? pg_log_safe(err, err, sizeof err) : "out of memory");
         return;
     }
     p->probe = pr;
@@ -131,8 +137,8 @@ static void on_peers(void *ud, const char *job, const struct pg_tgroup *groups, 
     struct pg_cluster *c = ud;
     char **addrs = NULL;
     size_t na = 0;
-    if (pg_cluster_peer_addresses(groups, n, c->cfg->peers_relabel, c->cfg->n_peers_relabel,
-                                  &addrs, &na) < 0) {
+    if (pg_cluster_peer_addresses(groups, n, c->cfg->peers_relabel, c->cfg->n_peers_relabel, &addrs,
+                                  &na) < 0) {
         pg_log_error("cluster", "msg=\"out of memory reading the peers; keeping the old list\"");
         return;
     }
@@ -249,8 +255,8 @@ static struct pg_sd_manager *start_peers(struct pg_cluster *c, const struct pg_c
 
 struct pg_cluster *pg_cluster_create(struct event_base *base, struct pg_curlm *cm,
                                      const struct pg_cluster_host *host,
-                                     const struct pg_cfg_cluster *cfg, const char *self,
-                                     char *err, size_t errlen)
+                                     const struct pg_cfg_cluster *cfg, const char *self, char *err,
+                                     size_t errlen)
 {
     struct pg_cluster *c = calloc(1, sizeof *c);
     if (!c || !(c->self = strdup(self))) {
@@ -279,13 +285,13 @@ struct pg_cluster *pg_cluster_create(struct event_base *base, struct pg_curlm *c
         pg_cluster_destroy(c);
         return NULL;
     }
-    pg_log_info("cluster", "self=%s health_check_interval_ms=%lld msg=\"cluster started\"",
-                self, (long long)cfg->health_check_interval_ms);
+    pg_log_info("cluster", "self=%s health_check_interval_ms=%lld msg=\"cluster started\"", self,
+                (long long)cfg->health_check_interval_ms);
     return c;
 }
 
-int pg_cluster_reconfigure(struct pg_cluster *c, const struct pg_cfg_cluster *cfg,
-                           const char *self, char *err, size_t errlen)
+int pg_cluster_reconfigure(struct pg_cluster *c, const struct pg_cfg_cluster *cfg, const char *self,
+                           char *err, size_t errlen)
 {
     struct pg_sd_manager *m = start_peers(c, cfg);
     char *ns = strdup(self);

@@ -66,15 +66,15 @@ struct pg_cluster_peer_info {
  * Returns NULL with a reason in err on failure. */
 struct pg_cluster *pg_cluster_create(struct event_base *base, struct pg_curlm *cm,
                                      const struct pg_cluster_host *host,
-                                     const struct pg_cfg_cluster *cfg, const char *self,
-                                     char *err, size_t errlen);
+                                     const struct pg_cfg_cluster *cfg, const char *self, char *err,
+                                     size_t errlen);
 
 /* Takes a reloaded config block (borrowed; the old one may be freed afterwards) and
  * identity: a new peers discovery that starts from the old one's peers until its own
  * first report, same probe states for peers still listed. Returns 0, or -1 with err set
  * (the old discovery keeps running then). */
-int pg_cluster_reconfigure(struct pg_cluster *c, const struct pg_cfg_cluster *cfg,
-                           const char *self, char *err, size_t errlen);
+int pg_cluster_reconfigure(struct pg_cluster *c, const struct pg_cfg_cluster *cfg, const char *self,
+                           char *err, size_t errlen);
 
 /* Returns 1 when self owns the target key key, else 0; c is the struct pg_cluster (the
  * signature of the scraper's owner predicate). */

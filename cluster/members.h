@@ -21,9 +21,9 @@
 enum pg_cluster_state { PG_CLUSTER_UNKNOWN = 0, PG_CLUSTER_UP, PG_CLUSTER_DOWN };
 
 struct pg_cluster_member {
-    char *address;  /* owned */
-    uint64_t hash;  /* pg_hrw_member_hash(address) */
-    int self;       /* 1 for this replica */
+    char *address; /* owned */
+    uint64_t hash; /* pg_hrw_member_hash(address) */
+    int self;      /* 1 for this replica */
     enum pg_cluster_state state;
     int fails;              /* consecutive failed probes */
     int64_t last_probe_ms;  /* unix ms of the last finished probe, 0 when none */

@@ -31,7 +31,8 @@ int pg_cfg_cluster_check_address(const char *addr, char *err, size_t errlen)
                       addr);
         return -1;
     }
-    if (hl == 0 || (hl == 7 && !strncmp(host, "0.0.0.0", 7)) || (hl == 2 && !strncmp(host, "::", 2))) {
+    if (hl == 0 || (hl == 7 && !strncmp(host, "0.0.0.0", 7)) ||
+        (hl == 2 && !strncmp(host, "::", 2))) {
         pg_errmsg_set(err, errlen,
                       "address %s: needs a host the other replicas can reach (not empty, "
                       "0.0.0.0 or [::])",
