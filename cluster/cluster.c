@@ -36,6 +36,7 @@ struct pg_cluster {
     struct pg_sd_manager *sd;
     struct event *timer;
     int64_t interval_ms;
+    int self_unlisted; /* the last snapshot listed peers but not self (warned once) */
     struct pg_metric *m_peers, *m_owned, *m_rebalances;
 };
 
@@ -142,6 +143,16 @@ static void on_peers(void *ud, const char *job, const struct pg_tgroup *groups, 
         pg_log_error("cluster", "msg=\"out of memory reading the peers; keeping the old list\"");
         return;
     }
+    int listed = 0;
+    for (size_t i = 0; i < na && !listed; i++)
+        listed = !strcmp(addrs[i], c->self);
+    if (na && !listed && !c->self_unlisted)
+        pg_log_warn("cluster",
+                    "self=%s peers=%zu msg=\"the peers discovery does not list this replica; "
+                    "it still counts itself (check cluster.advertise_address against the "
+                    "peers' __address__)\"",
+                    c->self, na);
+    c->self_unlisted = na && !listed;
     size_t before = c->members.n;
     int rc = pg_cluster_members_set(&c->members, c->self, addrs, na, drop_member, c);
     pg_cluster_peers_free(addrs, na);
