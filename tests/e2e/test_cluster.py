@@ -122,7 +122,7 @@ def start_replicas(t, app, n, peers_block_for, host_for=None, port_for=None, fir
         name = "r%d" % (i + first)
         pg = t.profgate(base_config(t, app, name, peers_block_for(i)), name=name, start=False)
         rc, out = pg.check_config()
-        t.require(rc == 0, "config does not load: " + out)
+        t.require(rc == 0 and "cluster enabled" in out, "config does not load: " + out)
         pg.start(port=port_for(i) if port_for else None, host=host_for(i) if host_for else None)
         pgs.append(pg)
     return pgs
