@@ -3,7 +3,10 @@
  * Ownership: the app owns the current config, the curl multi driver, the scraper, the
  * discovery manager (which borrows job configs from the current config), the buffer, the
  * queues (which borrow remote_write entries from remote_cfg: the config they were built
- * from, kept alive across reloads that leave remote_write unchanged) and the HTTP server.
+ * from, kept alive across reloads that leave remote_write unchanged), the HTTP server and,
+ * with cluster.enabled, the cluster (cluster/cluster.h: it borrows cfg->cluster; the
+ * scraper asks it which targets are this replica's, and a change of the live peers
+ * re-syncs every job through the discovery manager).
  * Profiles flow scraper -> app_sink -> the sink writer (sink/writer.h), which the
  * receiver uses too; the writer's 100 ms timer commits the pending batch and the app
  * kicks the queues after each commit, so a profile is durable within ~100 ms of its
@@ -584,6 +587,8 @@ void pg_app_shutdown(struct pg_app *a)
     pg_log_info("app", "msg=\"shutting down: stopping scrapes, flushing the buffer\"");
     pg_sd_manager_destroy(a->sd);
     a->sd = NULL;
+    if (a->scraper)
+        pg_scraper_set_owner(a->scraper, NULL, NULL);
     pg_cluster_destroy(a->cluster);
     a->cluster = NULL;
     /* profiles already fetched and being processed go to the buffer, not away: let the
@@ -661,6 +666,8 @@ void pg_app_destroy(struct pg_app *a)
     pg_web_destroy(a->web);
     pg_sd_manager_destroy(a->sd);
     a->sd = NULL;
+    if (a->scraper)
+        pg_scraper_set_owner(a->scraper, NULL, NULL);
     pg_cluster_destroy(a->cluster); /* its probes use cm */
     pg_scraper_destroy(a->scraper); /* orphans the jobs still on the workers */
     for (size_t i = 0; i < a->n_queues; i++)
