@@ -15,6 +15,8 @@ is the shards it lists as active in /api/v1/targets.
 - reload with a changed static peer list: two replicas add a third one by reload and the
   three split the targets; membership is kept across the reload (a peer that was up is
   still up right after it); `enabled: false` by reload scrapes everything again;
+- a cluster of one (self plus a listed peer that never answers) scrapes every target and
+  shows the dead peer down with its error;
 - peers from the fake Kubernetes API (kubernetes_sd_configs, role endpoints, relabeled
   to the port named "http" of the endpoints "profgate"): replicas on 127.0.0.1-3 with one
   port; adding an address to the endpoints moves a third of the targets to it, removing it
@@ -239,6 +241,37 @@ def test_reload_peer_list(t):
         t.stop_profgate(pg)
 
 
+def test_cluster_of_one(t):
+    """Only self, and a listed peer that never answers: every target is scraped here, the
+    dead peer goes from unknown to down with its error, nothing is owned by it."""
+    app = t.go_target("pprofapp")
+    port, dead = free_port(), free_port()
+    addrs = ["127.0.0.1:%d" % port, "127.0.0.1:%d" % dead]
+    pg = start_replicas(t, app, 1, lambda i: static_peers(addrs), port_for=lambda i: port)[0]
+    t.require(wait_until(lambda: set(active(pg)) == ALL, 20),
+              "a cluster of one does not scrape every target: %d" % len(active(pg)))
+
+    def dead_down():
+        d = cluster(pg)
+        p = [x for x in d["peers"] if x["address"] == addrs[1]]
+        return d if p and p[0]["state"] == "down" else None
+    d = wait_until(dead_down, 20)
+    t.require(d, "the unreachable peer is not down: %s" % cluster(pg))
+    p = [x for x in d["peers"] if x["address"] == addrs[1]][0]
+    t.check("refused" in p["lastError"] or "connect" in p["lastError"].lower(),
+            "lastError of the dead peer: %r" % p["lastError"])
+    t.check(p["ownedTargets"] == 0 and not p["self"], "dead peer entry: %s" % p)
+    me = [x for x in d["peers"] if x["self"]][0]
+    t.check(me["ownedTargets"] == N and me["state"] == "up", "self entry: %s" % me)
+    m = pg.metrics()
+    t.check(pg.metric("profgate_cluster_peers", m, state="down") == 1 and
+            pg.metric("profgate_cluster_peers", m, state="up") == 1,
+            "profgate_cluster_peers: %s" % {k: v for k, v in m.items() if k[0] == "profgate_cluster_peers"})
+    t.check(pg.metric("profgate_cluster_owned_targets", m) == N, "owned_targets != %d" % N)
+    t.check(set(active(pg)) == ALL, "targets lost while the dead peer was probed")
+    t.stop_profgate(pg)
+
+
 def endpoints(port, hosts):
     return fk.endpoints("profgate", addrs=[(h, "profgate-%d" % i, "node-1") for i, h in enumerate(hosts)],
                         port=port, port_name="http")
@@ -286,4 +319,5 @@ def test_kubernetes_peers(t):
 
 
 if __name__ == "__main__":
-    sys.exit(pgtest.run_tests([test_static_kill_restart, test_reload_peer_list, test_kubernetes_peers]))
+    sys.exit(pgtest.run_tests([test_static_kill_restart, test_reload_peer_list, test_cluster_of_one,
+                               test_kubernetes_peers]))
