@@ -40,8 +40,6 @@ struct pg_cluster {
     struct pg_metric *m_peers, *m_owned, *m_rebalances;
 };
 
-static void probe_start(struct pg_cluster *c, struct pg_cluster_member *p);
-
 /* The live set changed: count it and let the host re-sync the targets. */
 static void live_changed(struct pg_cluster *c, const char *why)
 {
