@@ -15,12 +15,13 @@ is the shards it lists as active in /api/v1/targets.
 - reload with a changed static peer list: two replicas add a third one by reload and the
   three split the targets; membership is kept across the reload (a peer that was up is
   still up right after it); `enabled: false` by reload scrapes everything again;
-- a cluster of one (self plus a listed peer that never answers) scrapes every target and
-  shows the dead peer down with its error;
+- a cluster of one (self plus listed peers that refuse or hang) scrapes every target and
+  shows those peers down with their errors;
 - peers from the fake Kubernetes API (kubernetes_sd_configs, role endpoints, relabeled
   to the port named "http" of the endpoints "profgate"): replicas on 127.0.0.1-3 with one
   port; adding an address to the endpoints moves a third of the targets to it, removing it
   moves them back."""
+import socket
 import sys
 import time
 
@@ -242,29 +243,37 @@ def test_reload_peer_list(t):
 
 
 def test_cluster_of_one(t):
-    """Only self, and a listed peer that never answers: every target is scraped here, the
-    dead peer goes from unknown to down with its error, nothing is owned by it."""
+    """Only self, and two listed peers that never answer (one refuses connections, one
+    accepts and hangs: the probe timeout): every target is scraped here, the dead peers go
+    from unknown to down with their errors, nothing is owned by them."""
     app = t.go_target("pprofapp")
     port, dead = free_port(), free_port()
-    addrs = ["127.0.0.1:%d" % port, "127.0.0.1:%d" % dead]
+    hang = socket.socket()  # accepts connections (kernel backlog) and never answers
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(16)
+    t.defer(hang.close)
+    addrs = ["127.0.0.1:%d" % port, "127.0.0.1:%d" % dead, "127.0.0.1:%d" % hang.getsockname()[1]]
     pg = start_replicas(t, app, 1, lambda i: static_peers(addrs), port_for=lambda i: port)[0]
     t.require(wait_until(lambda: set(active(pg)) == ALL, 20),
               "a cluster of one does not scrape every target: %d" % len(active(pg)))
 
     def dead_down():
         d = cluster(pg)
-        p = [x for x in d["peers"] if x["address"] == addrs[1]]
-        return d if p and p[0]["state"] == "down" else None
+        p = [x for x in d["peers"] if x["address"] in addrs[1:] and x["state"] == "down"]
+        return d if len(p) == 2 else None
     d = wait_until(dead_down, 20)
     t.require(d, "the unreachable peer is not down: %s" % cluster(pg))
     p = [x for x in d["peers"] if x["address"] == addrs[1]][0]
     t.check("refused" in p["lastError"] or "connect" in p["lastError"].lower(),
             "lastError of the dead peer: %r" % p["lastError"])
     t.check(p["ownedTargets"] == 0 and not p["self"], "dead peer entry: %s" % p)
+    h = [x for x in d["peers"] if x["address"] == addrs[2]][0]
+    t.check("timeout" in h["lastError"].lower() or "timed out" in h["lastError"].lower(),
+            "lastError of the hanging peer: %r" % h["lastError"])
     me = [x for x in d["peers"] if x["self"]][0]
     t.check(me["ownedTargets"] == N and me["state"] == "up", "self entry: %s" % me)
     m = pg.metrics()
-    t.check(pg.metric("profgate_cluster_peers", m, state="down") == 1 and
+    t.check(pg.metric("profgate_cluster_peers", m, state="down") == 2 and
             pg.metric("profgate_cluster_peers", m, state="up") == 1,
             "profgate_cluster_peers: %s" % {k: v for k, v in m.items() if k[0] == "profgate_cluster_peers"})
     t.check(pg.metric("profgate_cluster_owned_targets", m) == N, "owned_targets != %d" % N)
