@@ -101,8 +101,9 @@ static int cmd_check(int argc, char **argv)
     char rx[400];
     receiver_summary(cfg, rx, sizeof(rx));
     printf("%s: OK: %zu scrape job(s) (discovery: %s; %zu profile types enabled), %zu "
-           "remote_write backend(s), receiver %s\n",
-           argv[2], cfg->n_scrape, sd, n_types, cfg->n_remote, rx);
+           "remote_write backend(s), receiver %s, cluster %s\n",
+           argv[2], cfg->n_scrape, sd, n_types, cfg->n_remote, rx,
+           cfg->cluster.enabled ? "enabled" : "disabled");
     pg_cfg_free(cfg);
     pg_cfg_errors_reset(&errs);
     return 0;
