@@ -38,6 +38,7 @@ struct pg_web_tls {
 };
 
 static int ex_index = -1;
+static int alert_index = -1; /* the last TLS alert of a connection: 0x100 | its code */
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
 
 /* Called for every SSL freed in the process; ptr is the pg_web_tls of ours, NULL for
@@ -54,14 +55,28 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
     if (!SSL_is_init_finished((SSL *)parent)) {
         const char *lv[] = {t->listener};
         pg_metric_inc(t->m_hs_errors, lv, 1);
-        pg_log_debug("web", "listener=%s msg=\"TLS handshake failed or not completed\"",
-                     t->listener);
+        intptr_t alert = (intptr_t)SSL_get_ex_data((SSL *)parent, alert_index);
+        pg_log_debug("web",
+                     "listener=%s alert=%d alert_text=\"%s\" msg=\"TLS handshake failed or not "
+                     "completed\"",
+                     t->listener, alert ? (int)(alert & 0xff) : -1,
+                     alert ? SSL_alert_desc_string_long((int)(alert & 0xff)) : "none");
     }
 }
 
 static void ex_init(void)
 {
+    alert_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, on_ssl_free);
+}
+
+/* Remembers the last alert sent or received (why a handshake failed, for the log; 116 is
+ * TLS 1.3's certificate_required, which OpenSSL's names leave "unknown"). */
+static void on_info(const SSL *ssl, int where, int ret)
+{
+    if (!(where & SSL_CB_ALERT))
+        return;
+    SSL_set_ex_data((SSL *)ssl, alert_index, (void *)(intptr_t)(0x100 | (ret & 0xff)));
 }
 
 /* OpenSSL's reason for the last failure (the error queue is cleared). */
@@ -267,6 +282,7 @@ static SSL_CTX *build_ctx(const struct pg_cfg_tls_server *c, char *err, size_t e
         return NULL;
     }
     set_verify(ctx, c->client_auth);
+    SSL_CTX_set_info_callback(ctx, on_info);
     return ctx;
 }
 
