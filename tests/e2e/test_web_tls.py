@@ -9,6 +9,7 @@ uses), else a fixed hash of "secret" is used.
 - the receiver on its own TLS listener: pushes over HTTPS are stored, the web port's
   routes are not served there and /ingest is not on the web port; plain HTTP to it gets
   no HTTP answer and counts in profgate_http_tls_handshake_errors_total{listener="receiver"};
+- receiver.max_connections caps the receiver's listener, not the web port;
 - mTLS (RequireAndVerifyClientCert): no client certificate and one from another CA are
   refused, a certificate from client_ca_file is accepted;
 - a certificate and key rotated on disk while running are served to new connections
@@ -185,6 +186,34 @@ def test_receiver_on_its_own_tls_listener(t):
             "plain HTTP not counted in profgate_http_tls_handshake_errors_total")
     t.check(pg.metric("profgate_receiver_profiles_total") == 1,
             "profiles stored: %s" % pg.metric("profgate_receiver_profiles_total"))
+    t.stop_profgate(pg)
+
+
+def test_limits_apply_to_the_receivers_listener_alone(t):
+    rport = free_port()
+    cfg = receiver_config(t, rport, None)
+    del cfg["receiver"]["tls_server_config"]
+    cfg["receiver"]["max_connections"] = 1
+    pg = t.profgate(cfg)
+    held = http.client.HTTPConnection("127.0.0.1", rport, timeout=10)
+    held.request("POST", ingest_path("first"), body=FOLDED)
+    r = held.getresponse()
+    r.read()
+    t.check(r.status == 200, "first connection to the receiver: %d" % r.status)
+    st, hdrs, body = http_request("http://127.0.0.1:%d" % rport + ingest_path("second"), FOLDED)
+    t.check(st == 503, "second connection to the receiver with max_connections 1: %d %r, want 503" %
+            (st, body[:100]))
+    # the web port is not capped by receiver.max_connections
+    conns = []
+    for i in range(3):
+        c = http.client.HTTPConnection("127.0.0.1", pg.port, timeout=10)
+        c.request("GET", "/-/healthy")
+        r = c.getresponse()
+        r.read()
+        t.check(r.status == 200, "web port connection %d: %d" % (i, r.status))
+        conns.append(c)
+    for c in conns + [held]:
+        c.close()
     t.stop_profgate(pg)
 
 
@@ -461,7 +490,8 @@ def test_check_web_config(t):
 
 
 if __name__ == "__main__":
-    sys.exit(pgtest.run_tests([test_receiver_on_its_own_tls_listener, test_receiver_mtls,
+    sys.exit(pgtest.run_tests([test_receiver_on_its_own_tls_listener,
+                               test_limits_apply_to_the_receivers_listener_alone, test_receiver_mtls,
                                test_certificate_rotated_while_running,
                                test_reload_changes_the_receiver_listener, test_web_basic_auth,
                                test_web_tls_and_config_change, test_lifecycle_flag,
