@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config/legacy.h"
+#include "config/limits.h"
 #include "config/profiles.h"
 #include "config/relabel_cfg.h"
 #include "discovery/sd.h"
@@ -108,7 +109,7 @@ static const char *const scrape_keys[] = {
     "job_name",        "scrape_interval", "scrape_timeout",   "delta_profiling_duration",
     "scheme",          "params",          "profiling_config", "basic_auth",
     "authorization",   "tls_config",      "proxy_url",        "follow_redirects",
-    "body_size_limit", "relabel_configs",
+    "body_size_limit", "relabel_configs", PG_CFG_LIMIT_KEYS,
 };
 #define N_SCRAPE_KEYS (sizeof(scrape_keys) / sizeof(scrape_keys[0]))
 #define MAX_SD_MECHANISMS 32
@@ -173,6 +174,7 @@ static void load_scrape_timing(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_nod
     pg_cfg_get_dur(l, j, "scrape_interval", &s->scrape_interval_ms);
     pg_cfg_get_dur(l, j, "scrape_timeout", &s->scrape_timeout_ms);
     pg_cfg_get_dur(l, j, "delta_profiling_duration", &s->delta_profiling_duration_ms);
+    s->delta_profiling_duration_set = s->delta_profiling_duration_ms >= 0;
     if (s->scrape_timeout_ms < 0)
         s->scrape_timeout_ms = cfg->scrape_timeout_ms < s->scrape_interval_ms
                                    ? cfg->scrape_timeout_ms
@@ -252,6 +254,8 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
     if (s->body_size_limit == 0)
         s->body_size_limit = DEFAULT_BODY_LIMIT;
     load_sd(l, j, s);
+    pg_cfg_load_limits(l, j, &s->limits);
+    pg_cfg_inherit_limits(&s->limits, &cfg->limits);
     yaml_node_t *rc = pg_yaml_get(l->y, j, "relabel_configs");
     if (rc && !pg_yaml_is_null(rc))
         pg_cfg_parse_relabel_configs(l->y, rc, "relabel_configs", &s->relabel, &s->n_relabel,
@@ -534,8 +538,10 @@ static struct pg_cfg *cfg_new(const char *path)
 /* The global block: default scrape interval and timeout, external labels. */
 static void load_global(struct pg_cfg_ld *l, yaml_node_t *g, struct pg_cfg *cfg)
 {
-    static const char *const k[] = {"scrape_interval", "scrape_timeout", "external_labels", NULL};
+    static const char *const k[] = {"scrape_interval", "scrape_timeout", "external_labels",
+                                    PG_CFG_LIMIT_KEYS, NULL};
     pg_yaml_check_keys(l->y, g, k, "config.GlobalConfig", l->errs);
+    pg_cfg_load_limits(l, g, &cfg->limits);
     int timeout_set = pg_yaml_get(l->y, g, "scrape_timeout") != NULL;
     pg_cfg_get_dur(l, g, "scrape_interval", &cfg->scrape_interval_ms);
     pg_cfg_get_dur(l, g, "scrape_timeout", &cfg->scrape_timeout_ms);

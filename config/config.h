@@ -33,6 +33,16 @@ struct pg_cfg_param {
     size_t n_values;
 };
 
+/* Prometheus's limits of a scrape job (config/limits.h); 0 = no limit. A job's limits
+ * already include the global defaults once loaded. */
+struct pg_cfg_limits {
+    uint64_t target_limit;             /* active targets of the job */
+    uint64_t label_limit;              /* labels of a series (__name__ included) */
+    uint64_t label_name_length_limit;  /* bytes of a label name */
+    uint64_t label_value_length_limit; /* bytes of a label value */
+    uint64_t keep_dropped_targets;     /* dropped targets kept for listing */
+};
+
 struct pg_sd_mechanism;
 struct pg_cfg_sd; /* a job's discovery config: (mechanism, its config), in discovery/sd.h */
 
@@ -40,7 +50,8 @@ struct pg_cfg_scrape {
     char *job_name;
     int line, col; /* position of the job in the file */
     int64_t scrape_interval_ms, scrape_timeout_ms, delta_profiling_duration_ms;
-    char *scheme; /* http or https */
+    int delta_profiling_duration_set; /* 1 when set in the file, 0 when derived */
+    char *scheme;                     /* http or https */
     char *path_prefix;
     struct pg_cfg_param *params;
     size_t n_params;
@@ -52,6 +63,7 @@ struct pg_cfg_scrape {
     size_t n_sd;
     struct pg_relabel_rule *relabel;
     size_t n_relabel;
+    struct pg_cfg_limits limits; /* with the global defaults applied */
 };
 
 enum pg_cfg_api { PG_CFG_API_PUSH = 0, PG_CFG_API_INGEST, PG_CFG_API_FILE };
@@ -77,6 +89,7 @@ struct pg_cfg_receiver_user {
 struct pg_cfg {
     char *file;
     int64_t scrape_interval_ms, scrape_timeout_ms;
+    struct pg_cfg_limits limits; /* global defaults of the jobs' limits */
     struct pg_labels external_labels;
     struct pg_cfg_scrape *scrape;
     size_t n_scrape;

@@ -25,6 +25,7 @@
 #include "discovery/manager.h"
 #include "discovery/tgroup.h"
 #include "scraper/target.h"
+#include "scraper/target_check.h"
 
 /* How long discovery may take before the jobs are printed with what was found. */
 #define PG_TARGETS_WAIT_MS 10000
@@ -99,6 +100,9 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     }
     int rc = pg_target_populate(job, glabels, tlabels, &disc, &lab, o->explain ? trace : NULL, o,
                                 err, sizeof(err));
+    int64_t iv_ms = 0, to_ms = 0;
+    if (rc > 0 && pg_target_check(&lab, &iv_ms, &to_ms, err, sizeof(err)) != 0)
+        rc = -1;
     if (rc < 0) {
         fprintf(stderr, "job %s: skipping target: %s\n", job->job_name, err);
         if (o->explain)
@@ -110,9 +114,10 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
         json_object_set_new(d, "discoveredLabels", discovered_json(job, &disc));
         json_array_append_new(o->dropped, d);
     } else {
+        /* the target's own interval and timeout, as relabeling left them */
         char iv[32], to[32];
-        pg_units_format_duration(job->scrape_interval_ms, iv, sizeof(iv));
-        pg_units_format_duration(job->scrape_timeout_ms, to, sizeof(to));
+        pg_units_format_duration(iv_ms, iv, sizeof(iv));
+        pg_units_format_duration(to_ms, to, sizeof(to));
         for (size_t i = 0; i < job->n_profiles; i++) {
             const struct pg_cfg_profile *p = &job->profiles[i];
             if (!p->enabled)

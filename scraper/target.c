@@ -17,6 +17,7 @@
 #include "yamlcfg/units.h"
 #include "core/errmsg.h"
 #include "core/sbuf.h"
+#include "scraper/target_check.h"
 
 #define PARAM_PREFIX "__param_"
 #define META_PREFIX "__meta_"
@@ -204,7 +205,7 @@ int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *l
             goto fail;
     if (p->seconds && pg_labels_get(&q, "seconds") == NULL) {
         char secs[32];
-        snprintf(secs, sizeof secs, "%" PRId64, job->delta_profiling_duration_ms / 1000);
+        snprintf(secs, sizeof secs, "%" PRId64, pg_target_delta_duration_ms(job, labels) / 1000);
         if (pg_labels_set(&q, "seconds", secs) != 0)
             goto fail;
     }
