@@ -34,6 +34,9 @@ struct out {
     json_t *active, *dropped;
     int json, explain;
     const struct pg_cfg_scrape *job;
+    size_t job_targets; /* active targets of the current job (for target_limit) */
+    size_t job_dropped; /* dropped targets of the current job (keep_dropped_targets) */
+    size_t job_first;   /* index in active of the current job's first entry */
 };
 
 static json_t *labels_json(const struct pg_labels *ls, int public_only)
@@ -77,6 +80,37 @@ static void trace(void *ud, size_t rule, const struct pg_labels *after, int kept
     free(s);
 }
 
+/* lastError and health of an active entry a with series labels pl: "unknown" and "", or
+ * "down" with the label limits' error that `run` would report for it. */
+static void set_limit_error(json_t *a, const struct pg_cfg_scrape *job, const struct pg_labels *pl)
+{
+    struct pg_labels s;
+    pg_labels_init(&s);
+    for (size_t i = 0; i < pl->n; i++)
+        if (pg_target_is_public(pl->v[i].name) || !strcmp(pl->v[i].name, "__name__"))
+            pg_labels_set(&s, pl->v[i].name, pl->v[i].value);
+    char err[512] = "";
+    int bad = pg_target_check_label_limits(&job->limits, &s, err, sizeof err) != 0;
+    pg_labels_reset(&s);
+    json_object_set_new(a, "lastError", json_string(bad ? err : ""));
+    json_object_set_new(a, "health", json_string(bad ? "down" : "unknown"));
+}
+
+/* Over the job's target_limit, every entry of the job (active[o->job_first..]) is down
+ * with Prometheus's error, as `run` shows it. */
+static void apply_target_limit(struct out *o)
+{
+    char err[128];
+    if (!pg_target_limit_exceeded(&o->job->limits, o->job_targets, err, sizeof err))
+        return;
+    fprintf(stderr, "job %s: %s: nothing would be scraped\n", o->job->job_name, err);
+    for (size_t i = o->job_first; i < json_array_size(o->active); i++) {
+        json_t *a = json_array_get(o->active, i);
+        json_object_set_new(a, "lastError", json_string(err));
+        json_object_set_new(a, "health", json_string("down"));
+    }
+}
+
 static void one_target(struct out *o, const struct pg_labels *glabels,
                        const struct pg_labels *tlabels)
 {
@@ -110,14 +144,19 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     } else if (rc == 0) {
         if (o->explain)
             printf("  => dropped\n");
-        json_t *d = json_object();
-        json_object_set_new(d, "discoveredLabels", discovered_json(job, &disc));
-        json_array_append_new(o->dropped, d);
+        uint64_t keep = job->limits.keep_dropped_targets;
+        if (keep == 0 || o->job_dropped < keep) {
+            json_t *d = json_object();
+            json_object_set_new(d, "discoveredLabels", discovered_json(job, &disc));
+            json_array_append_new(o->dropped, d);
+        }
+        o->job_dropped++;
     } else {
         /* the target's own interval and timeout, as relabeling left them */
         char iv[32], to[32];
         pg_units_format_duration(iv_ms, iv, sizeof(iv));
         pg_units_format_duration(to_ms, to, sizeof(to));
+        o->job_targets++;
         for (size_t i = 0; i < job->n_profiles; i++) {
             const struct pg_cfg_profile *p = &job->profiles[i];
             if (!p->enabled)
@@ -137,10 +176,9 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
                 json_object_set_new(a, "scrapePool", json_string(job->job_name));
                 json_object_set_new(a, "scrapeUrl", json_string(url));
                 json_object_set_new(a, "profileType", json_string(p->name));
-                json_object_set_new(a, "lastError", json_string(""));
+                set_limit_error(a, job, &pl);
                 json_object_set_new(a, "lastScrape", json_string("0001-01-01T00:00:00Z"));
                 json_object_set_new(a, "lastScrapeDuration", json_real(0));
-                json_object_set_new(a, "health", json_string("unknown"));
                 json_object_set_new(a, "scrapeInterval", json_string(iv));
                 json_object_set_new(a, "scrapeTimeout", json_string(to));
                 json_array_append_new(o->active, a);
@@ -307,9 +345,12 @@ int pg_cmd_targets(int argc, char **argv)
     o.dropped = json_array();
     for (size_t j = 0; j < cfg->n_scrape; j++) {
         o.job = &cfg->scrape[j];
+        o.job_targets = o.job_dropped = 0;
+        o.job_first = json_array_size(o.active);
         for (size_t g = 0; g < sn.n[j]; g++)
             for (size_t t = 0; t < sn.groups[j][g].n_targets; t++)
                 one_target(&o, &sn.groups[j][g].labels, &sn.groups[j][g].targets[t]);
+        apply_target_limit(&o);
     }
     print_result(&o);
     snapshots_free(&sn);
