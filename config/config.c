@@ -448,6 +448,7 @@ static void load_receiver_tokens(struct pg_cfg_ld *l, yaml_node_t *tf, struct pg
     if (pg_yaml_str(l->y, tf, "bearer_tokens_file", 1, &cfg->receiver_bearer_tokens_file,
                     l->errs) != 0)
         return;
+    pg_cfg_resolve_in_place(l, tf, &cfg->receiver_bearer_tokens_file);
     char *text = pg_cfg_read_secret_file(l, tf, cfg->receiver_bearer_tokens_file);
     add_receiver_tokens(text, cfg);
     if (text && cfg->n_receiver_bearer_tokens == 0)

@@ -3,7 +3,7 @@
  *
  * Discovery here is the real discovery manager with every mechanism of the registry on a
  * private event loop, until each job's first full snapshot (every instance emitted once,
- * as the manager syncs a job) or PG_TARGETS_WAIT_MS; a source that is down is logged and
+ * as the manager syncs a job) or --timeout (default 10s); a source that is down is logged and
  * its job printed with what the others found. The targets then go through the same
  * computation the scraper uses (scraper/target.c), so what this prints is what `run`
  * scrapes. --json prints Prometheus's /api/v1/targets shape with one active
@@ -27,7 +27,8 @@
 #include "scraper/target.h"
 #include "scraper/target_check.h"
 
-/* How long discovery may take before the jobs are printed with what was found. */
+/* How long discovery may take before the jobs are printed with what was found (the
+ * default of --timeout). */
 #define PG_TARGETS_WAIT_MS 10000
 
 struct out {
@@ -197,7 +198,9 @@ struct snapshots {
     struct pg_tgroup **groups; /* per job: a deep copy of its first snapshot, or NULL */
     size_t *n;
     int *synced;
-    size_t waiting; /* jobs with discovery configs that have not synced yet */
+    size_t waiting;  /* jobs with discovery configs that have not synced yet */
+    int64_t wait_ms; /* --timeout */
+    char timeout_text[32];
     struct event_base *base;
 };
 
@@ -234,23 +237,25 @@ static void discover(struct snapshots *sn)
             fprintf(stderr, "job %s: a discovery config could not start\n",
                     cfg->scrape[j].job_name);
     }
-    struct timeval wait = {PG_TARGETS_WAIT_MS / 1000, (PG_TARGETS_WAIT_MS % 1000) * 1000};
+    struct timeval wait = {(time_t)(sn->wait_ms / 1000), (suseconds_t)(sn->wait_ms % 1000) * 1000};
     if (sn->waiting > 0) {
         event_base_loopexit(sn->base, &wait);
         event_base_dispatch(sn->base);
     }
     for (size_t j = 0; j < cfg->n_scrape; j++)
         if (cfg->scrape[j].n_sd > 0 && !sn->synced[j])
-            fprintf(stderr, "job %s: discovery found nothing within %d s\n",
-                    cfg->scrape[j].job_name, PG_TARGETS_WAIT_MS / 1000);
+            fprintf(stderr, "job %s: discovery found nothing within %s\n", cfg->scrape[j].job_name,
+                    sn->timeout_text);
     pg_sd_manager_destroy(m);
 }
 
 /* Discovers every job of cfg into sn (free with snapshots_free). Returns 0 or -1. */
-static int snapshots_take(struct snapshots *sn, const struct pg_cfg *cfg)
+static int snapshots_take(struct snapshots *sn, const struct pg_cfg *cfg, int64_t wait_ms)
 {
     memset(sn, 0, sizeof(*sn));
     sn->cfg = cfg;
+    sn->wait_ms = wait_ms;
+    pg_units_format_duration(wait_ms, sn->timeout_text, sizeof sn->timeout_text);
     size_t n = cfg->n_scrape ? cfg->n_scrape : 1;
     sn->groups = calloc(n, sizeof(*sn->groups));
     sn->n = calloc(n, sizeof(*sn->n));
@@ -299,32 +304,59 @@ static void print_result(struct out *o)
     }
 }
 
+#define TARGETS_USAGE "usage: profgate targets CONFIG [--json] [--explain] [--timeout DURATION]\n"
+
+/* Parses the arguments into o, *path and *wait_ms. Returns -1 to go on, else the exit
+ * code (0 after --help, 2 on a usage error). */
+static int parse_args(int argc, char **argv, struct out *o, const char **path, int64_t *wait_ms)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *tv = NULL;
+        if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            tv = argv[++i];
+        else if (!strncmp(argv[i], "--timeout=", 10))
+            tv = argv[i] + 10;
+        char err[128];
+        if (tv && (pg_units_parse_duration(tv, wait_ms, err, sizeof err) != 0 || *wait_ms <= 0)) {
+            fprintf(stderr, "profgate targets: --timeout: %s\n",
+                    *wait_ms <= 0 ? "must be greater than 0" : err);
+            return 2;
+        } else if (tv) {
+            continue;
+        } else if (!strcmp(argv[i], "--json")) {
+            o->json = 1;
+        } else if (!strcmp(argv[i], "--explain")) {
+            o->explain = 1;
+        } else if (!strcmp(argv[i], "--help") || argv[i][0] == '-' || *path) {
+            int help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+            fputs(TARGETS_USAGE "\n"
+                                "Runs discovery once (static_configs and every *_sd_configs, until "
+                                "each\njob's sources answered or --timeout (default 10s) passed), "
+                                "applies\nrelabeling and prints every active target per enabled "
+                                "profile type and\nevery dropped target. --json prints "
+                                "Prometheus's /api/v1/targets shape;\n--explain prints the label "
+                                "set after each relabel rule.\n",
+                  help ? stdout : stderr);
+            return help ? 0 : 2;
+        } else {
+            *path = argv[i];
+        }
+    }
+    if (!*path) {
+        fputs(TARGETS_USAGE, stderr);
+        return 2;
+    }
+    return -1;
+}
+
 int pg_cmd_targets(int argc, char **argv)
 {
     struct out o = {0};
     const char *path = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            o.json = 1;
-        else if (!strcmp(argv[i], "--explain"))
-            o.explain = 1;
-        else if (!strcmp(argv[i], "--help") || argv[i][0] == '-' || path) {
-            int help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-            fputs("usage: profgate targets CONFIG [--json] [--explain]\n\n"
-                  "Runs discovery once (static_configs and every *_sd_configs, until each\n"
-                  "job's sources answered or 10 s passed), applies relabeling and prints\n"
-                  "every active target per enabled profile type and every dropped target.\n"
-                  "--json prints Prometheus's /api/v1/targets shape; --explain prints the\n"
-                  "label set after each relabel rule.\n",
-                  help ? stdout : stderr);
-            return help ? 0 : 2;
-        } else
-            path = argv[i];
-    }
-    if (!path) {
-        fputs("usage: profgate targets CONFIG [--json] [--explain]\n", stderr);
-        return 2;
-    }
+    int64_t wait_ms = PG_TARGETS_WAIT_MS;
+    int rc = parse_args(argc, argv, &o, &path, &wait_ms);
+    if (rc >= 0)
+        return rc;
     struct pg_cfg_errors errs;
     pg_cfg_errors_init(&errs);
     struct pg_cfg *cfg = pg_cfg_load(path, &errs);
@@ -335,7 +367,7 @@ int pg_cmd_targets(int argc, char **argv)
     }
     pg_cfg_errors_reset(&errs);
     struct snapshots sn;
-    if (snapshots_take(&sn, cfg) < 0) {
+    if (snapshots_take(&sn, cfg, wait_ms) < 0) {
         fputs("profgate targets: out of memory\n", stderr);
         snapshots_free(&sn);
         pg_cfg_free(cfg);
