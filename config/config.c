@@ -10,6 +10,7 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,7 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
 
 static void free_scrape(struct pg_cfg_scrape *s)
 {
+    free(s->file);
     free(s->job_name);
     free(s->scheme);
     free(s->path_prefix);
@@ -574,6 +576,81 @@ static void load_scrapes(struct pg_cfg_ld *l, yaml_node_t *root, struct pg_cfg *
     }
 }
 
+/* Returns the file (the main config, or the scrape config file) job k of cfg came from. */
+static const char *job_file(const struct pg_cfg *cfg, size_t k)
+{
+    return cfg->scrape[k].file ? cfg->scrape[k].file : cfg->file;
+}
+
+/* Loads the scrape_configs of one scrape config file (Prometheus's ScrapeConfigs: that key
+ * only) and appends its jobs to cfg, whose job names must stay unique. Relative paths in
+ * it are its own directory's (the loader context is its document). */
+static void load_scrape_file(struct pg_cfg_ld *outer, const char *path, struct pg_cfg *cfg)
+{
+    struct pg_yaml y;
+    if (pg_yaml_load_file(&y, path, outer->errs) < 0) {
+        pg_yaml_free(&y);
+        return;
+    }
+    struct pg_cfg_ld l = {&y, outer->errs};
+    yaml_node_t *root = pg_yaml_root(&y);
+    static const char *const top[] = {"scrape_configs", NULL};
+    yaml_node_t *sc =
+        root && !pg_yaml_is_null(root) ? pg_yaml_get(&y, root, "scrape_configs") : NULL;
+    size_t n = pg_cfg_seq_len(&l, sc, "scrape_configs");
+    if (root && !pg_yaml_is_null(root))
+        pg_yaml_check_keys(&y, root, top, "config.ScrapeConfigs", outer->errs);
+    struct pg_cfg_scrape *v = NULL;
+    if (n == 0 || !(v = realloc(cfg->scrape, (cfg->n_scrape + n) * sizeof(*v)))) {
+        if (n)
+            pg_yaml_error(&y, sc, outer->errs, "scrape_configs: out of memory");
+        pg_yaml_free(&y);
+        return;
+    }
+    cfg->scrape = v;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *j = pg_yaml_at(&y, sc->data.sequence.items.start[i]);
+        struct pg_cfg_scrape *s = &cfg->scrape[cfg->n_scrape++];
+        memset(s, 0, sizeof(*s));
+        pg_labels_init(&s->http.headers);
+        s->file = strdup(path);
+        load_scrape(&l, cfg, j, s);
+        for (size_t k = 0; s->job_name && k + 1 < cfg->n_scrape; k++)
+            if (cfg->scrape[k].job_name && !strcmp(cfg->scrape[k].job_name, s->job_name))
+                pg_yaml_error(&y, pg_yaml_get(&y, j, "job_name"), outer->errs,
+                              "found multiple scrape configs with job name \"%s\", first found "
+                              "in \"%s\"",
+                              s->job_name, job_file(cfg, k));
+    }
+    pg_yaml_free(&y);
+}
+
+/* scrape_config_files: glob patterns (relative ones are the config file's directory's),
+ * each matching file loaded by load_scrape_file, in the order of the patterns and, per
+ * pattern, in sorted order, as Prometheus does. */
+static void load_scrape_files(struct pg_cfg_ld *l, yaml_node_t *root, struct pg_cfg *cfg)
+{
+    char **pats = NULL;
+    size_t n = 0;
+    pg_cfg_get_strv(l, root, "scrape_config_files", 1, &pats, &n);
+    yaml_node_t *node = pg_yaml_get(l->y, root, "scrape_config_files");
+    for (size_t i = 0; i < n; i++) {
+        pg_cfg_resolve_in_place(l, node, &pats[i]);
+        glob_t g;
+        int rc = glob(pats[i], 0, NULL, &g);
+        if (rc == 0)
+            for (size_t k = 0; k < g.gl_pathc; k++)
+                load_scrape_file(l, g.gl_pathv[k], cfg);
+        else if (rc != GLOB_NOMATCH)
+            pg_yaml_error(l->y, node, l->errs,
+                          "error retrieving scrape config files for \"%s\": %s", pats[i],
+                          rc == GLOB_NOSPACE ? "out of memory" : "read error");
+        if (rc == 0 || rc == GLOB_NOMATCH)
+            globfree(&g);
+    }
+    pg_cfg_strv_free(pats, n);
+}
+
 /* The storage block: the buffer's path and limits. */
 static void load_storage(struct pg_cfg_ld *l, yaml_node_t *st, struct pg_cfg *cfg)
 {
@@ -620,8 +697,9 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
         pg_cfg_load_legacy(&y, root, cfg, errs);
         goto done;
     }
-    static const char *const top[] = {"global",   "scrape_configs", "storage", "remote_write",
-                                      "receiver", "processing",     NULL};
+    static const char *const top[] = {
+        "global",       "scrape_configs", "scrape_config_files", "storage",
+        "remote_write", "receiver",       "processing",          NULL};
     pg_yaml_check_keys(&y, root, top, "config.Config", errs);
 
     yaml_node_t *g = pg_yaml_get(&y, root, "global");
@@ -629,6 +707,7 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
         load_global(&l, g, cfg);
 
     load_scrapes(&l, root, cfg);
+    load_scrape_files(&l, root, cfg);
 
     yaml_node_t *st = pg_yaml_get(&y, root, "storage");
     if (st && !pg_yaml_is_null(st))

@@ -48,6 +48,7 @@ struct pg_cfg_sd; /* a job's discovery config: (mechanism, its config), in disco
 
 struct pg_cfg_scrape {
     char *job_name;
+    char *file;    /* the scrape_config_files file it came from; NULL: the main file */
     int line, col; /* position of the job in the file */
     int64_t scrape_interval_ms, scrape_timeout_ms, delta_profiling_duration_ms;
     int delta_profiling_duration_set; /* 1 when set in the file, 0 when derived */

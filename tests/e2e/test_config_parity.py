@@ -8,6 +8,9 @@
 - `profgate targets` and `check` print each config error once, each on its own line;
 - a config with scrape jobs and no remote_write gets a WARNING line from `check` (stderr)
   and a warn-level log line from `run`, and one with a remote_write gets none;
+- `scrape_config_files` (globs relative to the config's directory) adds the jobs of each
+  matching file, whose own relative paths are that file's directory's; errors name the
+  included file, and a job name used twice names the first file;
 - `profgate targets --timeout` bounds the wait for a source that does not answer."""
 import json
 import os
@@ -122,6 +125,46 @@ def test_no_remote_write_warning(t):
     t.check(rc == 0 and "WARNING" not in err, "warning with a remote_write: %r" % err)
 
 
+def test_scrape_config_files(t):
+    conf = os.path.join(t.tmpdir, "etc")
+    os.makedirs(os.path.join(conf, "jobs.d", "sd"))
+    main = os.path.join(conf, "p.yml")
+    with open(main, "w") as f:
+        json.dump({"global": {"scrape_interval": "30s"},
+                   "scrape_config_files": ["jobs.d/*.yml", "missing/*.yml"],
+                   "scrape_configs": [{"job_name": "main", "static_configs": [{"targets": ["127.0.0.1:7001"]}]}],
+                   "remote_write": [{"url": "http://127.0.0.1:1"}]}, f)
+    with open(os.path.join(conf, "jobs.d", "b.yml"), "w") as f:
+        json.dump({"scrape_configs": [{"job_name": "from_file_sd", "file_sd_configs": [{"files": ["sd/*.json"]}]}]}, f)
+    with open(os.path.join(conf, "jobs.d", "a.yml"), "w") as f:
+        json.dump({"scrape_configs": [{"job_name": "static", "scrape_interval": "1m",
+                                       "static_configs": [{"targets": ["127.0.0.1:7002"]}]}]}, f)
+    with open(os.path.join(conf, "jobs.d", "sd", "t.json"), "w") as f:
+        json.dump([{"targets": ["127.0.0.1:7003"]}], f)
+    rc, out, err = run(["check", main], "/")
+    t.check(rc == 0 and ": OK: 3 scrape job(s)" in out, "check: rc=%d %s%s" % (rc, out, err))
+    rc, out, err = run(["targets", main, "--json"], "/")
+    t.require(rc == 0, "targets: %s" % err)
+    got = sorted({(a["scrapePool"], a["labels"]["instance"], a["scrapeInterval"])
+                  for a in json.loads(out)["data"]["activeTargets"]})
+    want = [("from_file_sd", "127.0.0.1:7003", "30s"), ("main", "127.0.0.1:7001", "30s"),
+            ("static", "127.0.0.1:7002", "1m")]
+    t.check(got == want, "targets from scrape_config_files: %s, want %s" % (got, want))
+    # errors in an included file name it; a job name used twice names the first file
+    bad = os.path.join(conf, "jobs.d", "c.yml")
+    with open(bad, "w") as f:
+        f.write("scrape_configs:\n"
+                "  - job_name: main\n"
+                "    bogus: 1\n"
+                "global: {}\n")
+    rc, out, err = run(["check", main], "/")
+    lines = err.splitlines()
+    for w in ("%s:4:1: field global not found in type config.ScrapeConfigs" % bad,
+              "%s:3:5: field bogus not found in type config.ScrapeConfig" % bad,
+              "%s:2:15: found multiple scrape configs with job name \"main\", first found in \"%s\"" % (bad, main)):
+        t.check(rc == 1 and lines.count(w) == 1, "want the line %r in:\n%s" % (w, err))
+
+
 def test_targets_timeout(t):
     down = "http://127.0.0.1:%d/sd" % free_port()
     path = os.path.join(t.tmpdir, "down.yml")
@@ -140,4 +183,4 @@ def test_targets_timeout(t):
 
 if __name__ == "__main__":
     sys.exit(pgtest.run_tests([test_relative_paths, test_errors_once, test_no_remote_write_warning,
-                               test_targets_timeout]))
+                               test_scrape_config_files, test_targets_timeout]))
