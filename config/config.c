@@ -275,6 +275,11 @@ static void free_scrape(struct pg_cfg_scrape *s)
     }
     free(s->params);
     for (size_t i = 0; i < s->n_profiles; i++) {
+        for (size_t k = 0; k < s->profiles[i].n_params; k++) {
+            free(s->profiles[i].params[k].name);
+            pg_cfg_strv_free(s->profiles[i].params[k].values, s->profiles[i].params[k].n_values);
+        }
+        free(s->profiles[i].params);
         free(s->profiles[i].name);
         free(s->profiles[i].path);
         free(s->profiles[i].sent_name);

@@ -17,20 +17,23 @@
 #include "core/labels.h"
 #include "relabel/relabel.h"
 
+struct pg_cfg_param {
+    char *name;
+    char **values;
+    size_t n_values;
+};
+
 /* One profile type a job scrapes (built-in Go type or custom). */
 struct pg_cfg_profile {
     char *name;      /* config name: process_cpu, memory, ..., or the custom name */
     char *path;      /* URL path, e.g. /debug/pprof/allocs */
     char *sent_name; /* __name__ sent to backends (godeltaprof_memory -> memory) */
     int enabled;
-    int delta;   /* cumulative: profgate computes the delta between scrapes */
-    int seconds; /* takes ?seconds=N (process_cpu, fgprof) */
-};
-
-struct pg_cfg_param {
-    char *name;
-    char **values;
-    size_t n_values;
+    int delta;                   /* cumulative: profgate computes the delta between scrapes */
+    int seconds;                 /* takes ?seconds=N (process_cpu, fgprof) */
+    struct pg_cfg_param *params; /* query parameters of this type (legacy `profiles`), below
+                                    the target's __param_<k>; NULL when none */
+    size_t n_params;
 };
 
 /* Prometheus's limits of a scrape job (config/limits.h); 0 = no limit. A job's limits

@@ -339,11 +339,17 @@ static int add_dropped(struct syncstate *st, struct pg_labels *disc)
  * interval's is in target_check.c). */
 #define PG_SCRAPE_MAX_SECONDS (24LL * 3600)
 
-/* Returns the seconds= value a profile type with p->seconds is fetched with (the timeout
- * grows by it; capped at one day). */
-static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_labels *fin)
+/* Returns the seconds= value profile type p is fetched with (the target's
+ * __param_seconds, else the type's own seconds param, else the delta duration for types
+ * with p->seconds, else 0): Go's handlers hold the request that long, so the timeout
+ * grows by it (capped at one day). */
+static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_cfg_profile *p,
+                               const struct pg_labels *fin)
 {
     const char *v = pg_labels_get(fin, "__param_seconds");
+    for (size_t i = 0; v == NULL && i < p->n_params; i++)
+        if (!strcmp(p->params[i].name, "seconds") && p->params[i].n_values > 0)
+            v = p->params[i].values[0];
     if (v != NULL) {
         char *end;
         long long n = strtoll(v, &end, 10);
@@ -353,7 +359,7 @@ static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_
             return 0;
         return n > PG_SCRAPE_MAX_SECONDS ? PG_SCRAPE_MAX_SECONDS : (int64_t)n;
     }
-    return pg_target_delta_duration_ms(job, fin) / 1000;
+    return p->seconds ? pg_target_delta_duration_ms(job, fin) / 1000 : 0;
 }
 
 /* Series labels from pg_target_profile's output: public ones, __name__, __delta__. */
@@ -423,9 +429,7 @@ static int add_profile_loop(struct syncstate *st, struct pg_labels *disc,
     int rc = -1;
     if (series_labels(&out, p) != 0)
         goto out;
-    int64_t timeout = to;
-    if (p->seconds)
-        timeout += profile_seconds(job, fin) * 1000;
+    int64_t timeout = to + profile_seconds(job, p, fin) * 1000;
     enum pg_scrape_delta_kind kind = pg_scrape_loop_delta_kind(p);
     uint64_t key = pg_scrape_loop_key(&out, url, iv, timeout, p->name, kind, job);
     if (kmap_get(&st->seen, key) != NULL) {
