@@ -5,8 +5,9 @@ A file_sd job with target_limit: 1 discovers two targets (the Go target under tw
 sets): every (target x type) entry is down with `target_limit exceeded (number of
 targets: 2, limit: 1)`, nothing is fetched or forwarded, the failures are counted. Once
 the file lists one target, the limit no longer applies: the target comes up and its
-profiles reach the receiver. A second job without a limit, on the same Go target, is
-scraped all along."""
+profiles reach the receiver. Over the limit again, a reload that raises target_limit
+brings both targets up. A second job without a limit, on the same Go target, is scraped
+all along."""
 import json
 import os
 import sys
@@ -65,6 +66,20 @@ def test_target_limit(t):
             % [(x["health"], x["lastError"]) for x in pg.active(pool="limited")])
     t.check(wait_until(lambda: rec.count(job="limited") >= 2, 20),
             "no profile of the limited job arrived once under the limit")
+
+    # over the limit again, then a reload that raises it: both targets are scraped
+    write_sd(sd, [{"targets": [app.address], "labels": {"service_name": "a", "replica": "1"}},
+                  {"targets": [app.address], "labels": {"service_name": "a", "replica": "2"}}])
+    t.check(wait_until(limited_down, 30), "not down again with two targets: %s"
+            % [(x["health"], x["lastError"]) for x in pg.active(pool="limited")])
+    cfg["scrape_configs"][0]["target_limit"] = 2
+    pg.write_config(cfg)
+    st, body = pg.reload()
+    t.check(st == 200, "reload: %d %s" % (st, body))
+    both_up = wait_until(lambda: (lambda a: a if len(a) == 2 and all(x["health"] == "up" for x in a) else None)(
+        pg.active(pool="limited")), 30)
+    t.check(both_up, "after raising target_limit to 2: %s"
+            % [(x["health"], x["lastError"]) for x in pg.active(pool="limited")])
     t.stop_profgate(pg)
 
 
