@@ -82,9 +82,11 @@ static void trace(void *ud, size_t rule, const struct pg_labels *after, int kept
 }
 
 /* lastError and health of an active entry a with series labels pl: "unknown" and "", or
- * "down" with the label limits' error that `run` would report for it. */
-static void set_limit_error(json_t *a, const struct pg_cfg_scrape *job, const struct pg_labels *pl)
+ * "down" with the label limits' error that `run` would report for it (also printed under
+ * the entry's line in the text output). */
+static void set_limit_error(const struct out *o, json_t *a, const struct pg_labels *pl)
 {
+    const struct pg_cfg_scrape *job = o->job;
     struct pg_labels s;
     pg_labels_init(&s);
     for (size_t i = 0; i < pl->n; i++)
@@ -95,6 +97,8 @@ static void set_limit_error(json_t *a, const struct pg_cfg_scrape *job, const st
     pg_labels_reset(&s);
     json_object_set_new(a, "lastError", json_string(bad ? err : ""));
     json_object_set_new(a, "health", json_string(bad ? "down" : "unknown"));
+    if (bad && (o->explain || !o->json))
+        printf("    down, not scraped: %s\n", err);
 }
 
 /* Over the job's target_limit, every entry of the job (active[o->job_first..]) is down
@@ -177,7 +181,7 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
                 json_object_set_new(a, "scrapePool", json_string(job->job_name));
                 json_object_set_new(a, "scrapeUrl", json_string(url));
                 json_object_set_new(a, "profileType", json_string(p->name));
-                set_limit_error(a, job, &pl);
+                set_limit_error(o, a, &pl);
                 json_object_set_new(a, "lastScrape", json_string("0001-01-01T00:00:00Z"));
                 json_object_set_new(a, "lastScrapeDuration", json_real(0));
                 json_object_set_new(a, "scrapeInterval", json_string(iv));
