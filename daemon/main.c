@@ -27,7 +27,7 @@ static void usage(FILE *f)
           "  check CONFIG   validate a config file; print every error as file:line:col\n"
           "  check-web-config FILE\n"
           "                 validate a --web.config.file (TLS, basic auth users)\n"
-          "  targets CONFIG [--json] [--explain]\n"
+          "  targets CONFIG [--json] [--explain] [--timeout DURATION]\n"
           "                 discover and relabel once; print what would be scraped\n"
           "  version        print the version, build information and library versions\n"
           "  help           show this help\n"
@@ -104,6 +104,11 @@ static int cmd_check(int argc, char **argv)
            "remote_write backend(s), receiver %s, cluster %s\n",
            argv[2], cfg->n_scrape, sd, n_types, cfg->n_remote, rx,
            cfg->cluster.enabled ? "enabled" : "disabled");
+    if (cfg->n_remote == 0 && (cfg->n_scrape > 0 || cfg->receiver_enabled))
+        fprintf(stderr,
+                "WARNING: %s: %s but no remote_write: profiles are kept in the buffer "
+                "(storage.path) and never forwarded; add a remote_write backend\n",
+                argv[2], cfg->n_scrape > 0 ? "scrape jobs" : "the receiver is enabled");
     pg_cfg_free(cfg);
     pg_cfg_errors_reset(&errs);
     return 0;

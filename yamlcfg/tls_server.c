@@ -71,13 +71,15 @@ static void get_client_auth(struct pg_cfg_ld *l, yaml_node_t *map, const char *w
     free(s);
 }
 
-/* A file name at key, which must be readable now (it is read again when the listener
- * starts and whenever it changes). */
+/* A file name at key, relative to the config file's directory (as Prometheus), which
+ * must be readable now (it is read again when the listener starts and whenever it
+ * changes). */
 static void get_file(struct pg_cfg_ld *l, yaml_node_t *map, const char *what, const char *key,
                      char **out)
 {
     if (pg_cfg_get_str(l, map, key, 1, out) < 0 || !*out)
         return;
+    pg_cfg_resolve_in_place(l, pg_yaml_get(l->y, map, key), out);
     if (!**out)
         pg_yaml_error(l->y, pg_yaml_get(l->y, map, key), l->errs, "%s: %s is empty", what, key);
     else if (access(*out, R_OK) != 0)

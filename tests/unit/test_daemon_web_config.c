@@ -102,6 +102,27 @@ static void test_every_key(void **state)
     pg_cfg_errors_reset(&errs);
 }
 
+/* Relative file names are resolved against the web config file's directory. */
+static void test_relative_paths(void **state)
+{
+    (void)state;
+    char pem[64];
+    pg_test_write_temp("not checked here\n", pem); /* /tmp/pg_test_XXXXXX */
+    char text[256];
+    snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: %s\n  key_file: %s\n", pem + 5,
+             pem + 5);
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_web_config *c = load_web(text, &errs); /* also in /tmp */
+    unlink(pem);
+    assert_int_equal(errs.n, 0);
+    assert_non_null(c);
+    assert_string_equal(c->tls.cert_file, pem);
+    assert_string_equal(c->tls.key_file, pem);
+    pg_web_config_free(c);
+    pg_cfg_errors_reset(&errs);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -201,6 +222,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_file_is_open),
         cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_receiver_listener_config),
         cmocka_unit_test(test_tls_context_refuses_bad_files),
