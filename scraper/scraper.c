@@ -33,6 +33,7 @@ struct pg_scraper {
     struct pg_curlm *cm;
     struct pg_workq *wq;
     struct pg_scrape_shed shed;
+    struct pg_scrape_keep keep; /* the loops' last profiles for the web UI */
     pg_scrape_sink_fn sink;
     void *ud;
     struct pg_scrape_metrics metrics;
@@ -145,6 +146,7 @@ static struct pool *pool_new(struct pg_scraper *s, const struct pg_cfg_scrape *j
     p->ref.metrics = &s->metrics;
     p->ref.wq = s->wq;
     p->ref.shed = &s->shed;
+    p->ref.keep = &s->keep;
     return p;
 }
 
@@ -177,6 +179,7 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
     s->base = base;
     s->cm = cm;
     s->wq = wq;
+    s->keep.max = PG_SCRAPER_KEEP_DEFAULT;
     s->sink = sink;
     s->ud = ud;
     struct pg_scrape_metrics *m = &s->metrics;
@@ -603,6 +606,11 @@ void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, voi
     pg_labels_reset(&info);
 }
 
+void pg_scraper_set_keep_bytes(struct pg_scraper *s, size_t max)
+{
+    s->keep.max = max;
+}
+
 void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, void *ud)
 {
     if (s == NULL)
@@ -610,7 +618,8 @@ void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, v
     for (size_t i = 0; i < s->n_pools; i++)
         for (size_t j = 0; j < s->pools[i]->n_dropped; j++) {
             struct pg_scrape_dropped_info t = {.job = s->pools[i]->name,
-                                               .discovered = &s->pools[i]->dropped[j]};
+                                               .discovered = &s->pools[i]->dropped[j],
+                                               .cfg = s->pools[i]->ref.job};
             fn(ud, &t);
         }
 }

@@ -82,12 +82,18 @@ struct pg_scrape_target_info {
     int64_t last_scrape_ms; /* unix ms of the last scrape start, 0 when none */
     double last_duration_s;
     int64_t interval_ms, timeout_ms;
+    const uint8_t *last_body; /* the last profile sent (gzip'd or raw pprof), or NULL */
+    size_t last_body_len;
+    int64_t last_body_ms;     /* unix ms of the scrape that produced it */
+    int last_not_kept;        /* 1: the last profile was over the keep budget */
+    uint64_t body_size_limit; /* the job's body_size_limit (0: the default) */
 };
 
 /* A target dropped by relabeling (or with an invalid address), for droppedTargets. */
 struct pg_scrape_dropped_info {
     const char *job;
     const struct pg_labels *discovered;
+    const struct pg_cfg_scrape *cfg; /* the job's config (its relabel_configs dropped it) */
 };
 
 /* Returns a new scraper on base and cm (both borrowed, must outlive it) that processes
@@ -117,6 +123,13 @@ typedef void (*pg_scrape_dropped_fn)(void *ud, const struct pg_scrape_dropped_in
  * stable order. */
 void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, void *ud);
 void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, void *ud);
+
+/* Sets the budget for the last profile every loop keeps for the web UI (bytes for all
+ * loops together; 0 keeps nothing; the default is PG_SCRAPER_KEEP_DEFAULT). A loop whose
+ * new profile does not fit keeps none until one fits; lowering the budget takes effect as
+ * loops replace their profiles. */
+#define PG_SCRAPER_KEEP_DEFAULT (64u << 20)
+void pg_scraper_set_keep_bytes(struct pg_scraper *s, size_t max);
 
 /* Stops every loop (cancels in-flight transfers, orphans jobs being processed); no sink
  * call happens afterwards. */
