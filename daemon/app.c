@@ -23,7 +23,10 @@
 #include "core/looplag.h"
 #include "core/metrics.h"
 #include "core/workq.h"
+#include "daemon/config_redact.h"
 #include "daemon/receiver.h"
+#include "daemon/ui.h"
+#include "daemon/ui_pushes.h"
 #include "daemon/web.h"
 #include "discovery/manager.h"
 #include "scraper/scraper.h"
@@ -36,6 +39,9 @@
 #define PG_APP_EVICT_MS 10000
 /* at most one target sync per job every 2 s under discovery churn (Prometheus: 5 s) */
 #define PG_APP_COALESCE_MS 2000
+/* the receiver's last pushes the web UI keeps: series and bytes */
+#define PG_APP_PUSHES_MAX 256
+#define PG_APP_PUSHES_BYTES (16u << 20)
 
 struct pg_app {
     struct event_base *base;
@@ -53,6 +59,10 @@ struct pg_app {
     size_t n_queues;
     struct pg_web *web;
     struct pg_receiver *receiver; /* NULL unless receiver.enabled; borrows cfg */
+    struct pg_ui *ui;             /* the web UI's routes on web */
+    struct pg_ui_pushes *pushes;  /* the receiver's last push per series, for the UI */
+    char *cfg_yaml;               /* cfg's file, redacted (daemon/config_redact.h), or NULL */
+    char cfg_yaml_err[256];       /* why cfg_yaml is NULL */
     struct event *evict_ev;
     struct pg_buf_stats last_stats;
     int ready;
@@ -288,6 +298,16 @@ static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
     return 1;
 }
 
+/* Keeps cfg's file as redacted YAML for the UI's config page (or why it is not there). */
+static void app_redact_config(struct pg_app *a, const struct pg_cfg *cfg)
+{
+    free(a->cfg_yaml);
+    a->cfg_yaml_err[0] = '\0';
+    a->cfg_yaml = pg_config_redact_file(cfg->file, a->cfg_yaml_err, sizeof(a->cfg_yaml_err));
+}
+
+static int app_start_ui(struct pg_app *a, char *err, size_t errlen);
+
 struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *opts,
                              struct pg_cfg *cfg, char *err, size_t errlen)
 {
@@ -301,6 +321,8 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     a->opts.config_file = opts->config_file ? strdup(opts->config_file) : NULL;
     a->opts.listen_address = strdup(opts->listen_address ? opts->listen_address : "127.0.0.1:4100");
     a->opts.storage_path = opts->storage_path ? strdup(opts->storage_path) : NULL;
+    a->opts.route_prefix = opts->route_prefix ? strdup(opts->route_prefix) : NULL;
+    app_redact_config(a, cfg);
     app_apply_overrides(&a->opts, cfg);
     a->cfg = cfg;
     app_register_metrics(a);
@@ -326,9 +348,13 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         pg_errmsg_set(err, errlen, "could not start the scraper");
         goto fail;
     }
+    if (opts->ui_cache_bytes_set)
+        pg_scraper_set_keep_bytes(a->scraper, opts->ui_cache_bytes);
     struct pg_web_host wh;
     pg_app_web_host(a, &wh);
     if (!(a->web = pg_web_create(base, &wh, a->opts.listen_address, err, errlen)))
+        goto fail;
+    if (app_start_ui(a, err, errlen) < 0)
         goto fail;
     struct pg_receiver_host rh;
     pg_app_receiver_host(a, &rh);
@@ -483,6 +509,7 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
     if (old != a->remote_cfg)
         pg_cfg_free(old);
     app_reload_metric(a, rc == 0);
+    app_redact_config(a, cfg);
     if (rc == 0)
         pg_log_info("config", "file=%s jobs=%zu remotes=%zu msg=\"reloaded\"", cfg->file,
                     cfg->n_scrape, cfg->n_remote);
@@ -537,6 +564,64 @@ static const char *app_config_file(void *ud)
     return a->cfg->file;
 }
 
+static void app_on_pushed(void *ud, const struct pg_labels *labels, const uint8_t *body,
+                          size_t len)
+{
+    struct pg_app *a = ud;
+    if (a->pushes)
+        pg_ui_pushes_put(a->pushes, labels, body, len, pg_clock_unix_ms());
+}
+
+static const char *app_config_yaml(void *ud, const char **why)
+{
+    struct pg_app *a = ud;
+    *why = a->cfg_yaml_err;
+    return a->cfg_yaml;
+}
+
+static size_t app_n_backends(void *ud)
+{
+    struct pg_app *a = ud;
+    return a->n_queues;
+}
+
+static void app_backend(void *ud, size_t i, struct pg_sink_queue_status *st)
+{
+    struct pg_app *a = ud;
+    pg_sink_queue_status(a->queues[i], st);
+}
+
+static int app_buffer(void *ud, struct pg_ui_buffer *out)
+{
+    struct pg_app *a = ud;
+    if (!a->buf)
+        return -1;
+    pg_buf_stats(a->buf, &out->st);
+    out->path = a->remote_cfg->storage_path;
+    out->max_size = a->remote_cfg->storage_max_size;
+    out->max_age_ms = a->remote_cfg->storage_max_age_ms;
+    return 0;
+}
+
+/* The route prefix and the web UI's routes on a->web. Returns 0, or -1 with err set. */
+static int app_start_ui(struct pg_app *a, char *err, size_t errlen)
+{
+    if (pg_web_set_route_prefix(a->web, a->opts.route_prefix) < 0 ||
+        !(a->pushes = pg_ui_pushes_new(PG_APP_PUSHES_MAX, PG_APP_PUSHES_BYTES))) {
+        pg_errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    struct pg_ui_host uh = {.ud = a,
+                            .scraper = a->scraper,
+                            .workq = a->wq,
+                            .pushes = a->pushes,
+                            .config_yaml = app_config_yaml,
+                            .n_backends = app_n_backends,
+                            .backend = app_backend,
+                            .buffer = app_buffer};
+    return (a->ui = pg_ui_create(a->web, &uh, err, errlen)) ? 0 : -1;
+}
+
 void pg_app_web_host(struct pg_app *a, struct pg_web_host *h)
 {
     *h = (struct pg_web_host){.ud = a,
@@ -548,8 +633,11 @@ void pg_app_web_host(struct pg_app *a, struct pg_web_host *h)
 
 void pg_app_receiver_host(struct pg_app *a, struct pg_receiver_host *h)
 {
-    *h = (struct pg_receiver_host){
-        .writer = a->writer, .workq = a->wq, .buffer_full = app_buffer_full, .ud = a};
+    *h = (struct pg_receiver_host){.writer = a->writer,
+                                   .workq = a->wq,
+                                   .buffer_full = app_buffer_full,
+                                   .on_stored = app_on_pushed,
+                                   .ud = a};
 }
 
 void pg_app_destroy(struct pg_app *a)
@@ -560,6 +648,7 @@ void pg_app_destroy(struct pg_app *a)
     if (a->evict_ev)
         event_free(a->evict_ev);
     pg_receiver_destroy(a->receiver);
+    pg_ui_destroy(a->ui);
     pg_web_destroy(a->web);
     pg_sd_manager_destroy(a->sd);
     pg_scraper_destroy(a->scraper); /* orphans the jobs still on the workers */
@@ -577,5 +666,8 @@ void pg_app_destroy(struct pg_app *a)
     free((char *)a->opts.config_file);
     free((char *)a->opts.listen_address);
     free((char *)a->opts.storage_path);
+    free((char *)a->opts.route_prefix);
+    pg_ui_pushes_free(a->pushes);
+    free(a->cfg_yaml);
     free(a);
 }

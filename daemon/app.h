@@ -34,6 +34,9 @@ struct pg_app_opts {
     const char *storage_path;
     int processing_workers_set; /* 1: processing_workers overrides the config */
     int processing_workers;     /* --processing.workers (0 = one per CPU) */
+    const char *route_prefix;   /* --web.route-prefix ("/pg"); NULL or "/" = none */
+    int ui_cache_bytes_set;     /* 1: ui_cache_bytes overrides the default */
+    size_t ui_cache_bytes;      /* --web.ui.profile-cache-size */
 };
 
 /* Creates the app on base (borrowed) from cfg (takes ownership). Returns NULL with a

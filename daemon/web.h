@@ -55,6 +55,12 @@ void pg_web_unroute(struct pg_web *w, const char *path);
 int pg_web_set_limits(struct pg_web *w, uint64_t max_connections, int64_t read_timeout_ms,
                       int64_t write_timeout_ms, uint64_t max_body_size);
 
+/* Serves every route under prefix (Prometheus's --web.route-prefix): "/pg" serves
+ * /pg/metrics, /pg/api/v1/targets, ...; a request for "/pg" itself is redirected to "/pg/",
+ * and paths outside the prefix get 404. NULL, "" or "/" serve from the root. The prefix is
+ * copied (without a trailing slash). Returns 0 or -1 (OOM). */
+int pg_web_set_route_prefix(struct pg_web *w, const char *prefix);
+
 /* Returns the TCP port w listens on (useful after asking for port 0), or -1. */
 int pg_web_port(const struct pg_web *w);
 

@@ -331,6 +331,8 @@ struct pg_flame *pg_flame_build(const uint8_t *body, size_t len, size_t limit, s
     }
     if (pg_pprof_index_build(ix, raw, rawlen, 0, err, errlen) < 0)
         goto fail;
+    if (sample_index == PG_FLAME_LAST_TYPE && ix->n_stype > 0)
+        sample_index = ix->n_stype - 1;
     if (sample_index >= ix->n_stype) {
         pg_errmsg_set(err, errlen, "sample type %zu out of range: the profile has %zu",
                       sample_index, ix->n_stype);

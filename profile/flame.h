@@ -36,7 +36,11 @@ struct pg_flame_node_info {
     size_t n_children; /* kept children */
 };
 
-/* Builds the tree of sample type sample_index (0-based) of the pprof body[0..len) (gzip
+/* As sample_index: the profile's last sample type (Go's cpu, inuse_space, contentions'
+ * delay...). */
+#define PG_FLAME_LAST_TYPE SIZE_MAX
+
+/* Builds the tree of sample type sample_index (0-based, or PG_FLAME_LAST_TYPE) of the pprof body[0..len) (gzip
  * inflated under limit bytes), pruned to at most max_nodes nodes (root included; >= 1) and
  * nodes at least min_frac (0..1) of the root's total wide. Returns the tree, or NULL with
  * a reason in err (a bad body, an unknown sample type, out of memory). */

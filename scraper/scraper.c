@@ -606,6 +606,14 @@ void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, voi
     pg_labels_reset(&info);
 }
 
+const struct pg_cfg_scrape *pg_scraper_job_config(struct pg_scraper *s, const char *job)
+{
+    for (size_t i = 0; s && i < s->n_pools; i++)
+        if (!strcmp(s->pools[i]->name, job))
+            return s->pools[i]->ref.job;
+    return NULL;
+}
+
 void pg_scraper_set_keep_bytes(struct pg_scraper *s, size_t max)
 {
     s->keep.max = max;

@@ -124,6 +124,9 @@ typedef void (*pg_scrape_dropped_fn)(void *ud, const struct pg_scrape_dropped_in
 void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, void *ud);
 void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, void *ud);
 
+/* Returns the running config of job (borrowed until the next apply), or NULL. */
+const struct pg_cfg_scrape *pg_scraper_job_config(struct pg_scraper *s, const char *job);
+
 /* Sets the budget for the last profile every loop keeps for the web UI (bytes for all
  * loops together; 0 keeps nothing; the default is PG_SCRAPER_KEEP_DEFAULT). A loop whose
  * new profile does not fit keeps none until one fits; lowering the budget takes effect as
