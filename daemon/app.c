@@ -564,8 +564,7 @@ static const char *app_config_file(void *ud)
     return a->cfg->file;
 }
 
-static void app_on_pushed(void *ud, const struct pg_labels *labels, const uint8_t *body,
-                          size_t len)
+static void app_on_pushed(void *ud, const struct pg_labels *labels, const uint8_t *body, size_t len)
 {
     struct pg_app *a = ud;
     if (a->pushes)

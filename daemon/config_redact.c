@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/errmsg.h"
 #include "core/sbuf.h"
@@ -101,15 +102,35 @@ static void mark(struct redact *r, int idx, int secret, int depth)
     }
 }
 
+/* 1 when a quoted scalar reads the same unquoted: a safe character set, not starting with
+ * an indicator, and not something YAML would type (a bool, null or number). */
+static int plain_same(const char *s)
+{
+    static const char *const typed[] = {"true", "false", "yes", "no", "on",
+                                        "off",  "null",  "y",   "n",  NULL};
+    if (!*s || strchr("-?:,[]{}#&*!|>'\"%@` ", *s) || s[strlen(s) - 1] == ' ' ||
+        s[strlen(s) - 1] == ':' || strstr(s, ": ") || strstr(s, " #"))
+        return 0;
+    for (size_t i = 0; typed[i]; i++)
+        if (!strcasecmp(s, typed[i]))
+            return 0;
+    if (strspn(s, "0123456789.+-eExXoOabcdefABCDEF_") == strlen(s) && strpbrk(s, "0123456789"))
+        return 0; /* may read as a number */
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_-./:@$(){}<>=+~ ", *p))
+            return 0;
+    return 1;
+}
+
 static int plain_ok(const yaml_node_t *n)
 {
     const char *s = (const char *)n->data.scalar.value;
-    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || !*s)
+    if (!*s)
         return 0;
-    for (; *s; s++)
-        if (*s == '\n' || *s == '\r')
+    for (const char *p = s; *p; p++)
+        if (*p == '\n' || *p == '\r')
             return 0;
-    return 1;
+    return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE || plain_same(s);
 }
 
 static void put_quoted(struct pg_sbuf *b, const char *s, size_t len)

@@ -9,9 +9,9 @@
  * endpoints and refresh while visible (document.visibilityState).
  *
  * Routes (GET or HEAD; added to a struct pg_web with pg_web_route):
- *   /, /targets, /service-discovery, /backends, /buffer, /config, /flamegraph; /static/NAME (css, js)
- *   /api/v1/service-discovery, /api/v1/targets/relabel_steps, /api/v1/backends,
- *   /api/v1/buffer, /api/v1/status/config, /api/v1/flamegraph, /api/v1/pushes
+ *   /, /targets, /service-discovery, /backends, /buffer, /config, /flamegraph; /static/NAME (css,
+ * js) /api/v1/service-discovery, /api/v1/targets/relabel_steps, /api/v1/backends, /api/v1/buffer,
+ * /api/v1/status/config, /api/v1/flamegraph, /api/v1/pushes
  * (/api/v1/targets is web.c's.)
  *
  * Flame graphs are computed on the processing workers (core/workq.h) from the last profile
@@ -48,7 +48,7 @@ struct pg_ui_buffer {
 struct pg_ui_host {
     void *ud;
     struct pg_scraper *scraper;
-    struct pg_workq *workq;           /* flame graphs; NULL: computed on the loop */
+    struct pg_workq *workq;            /* flame graphs; NULL: computed on the loop */
     const struct pg_ui_pushes *pushes; /* the receiver's last pushes, or NULL */
     /* the running config as redacted YAML (daemon/config_redact.h); borrowed until the
      * next reload; NULL when it could not be produced (*why says why) */

@@ -31,8 +31,8 @@
 #define FLAME_PUSH_LIMIT (256u << 20) /* decompressed size bound for pushed bodies */
 
 struct ui_flame_job {
-    struct pg_ui *ui;            /* NULL once orphaned */
-    struct evhttp_request *req;  /* answered by the completion */
+    struct pg_ui *ui;           /* NULL once orphaned */
+    struct evhttp_request *req; /* answered by the completion */
     uint8_t *body;
     size_t len, limit, sample_index, max_nodes;
     double min_width;
@@ -62,8 +62,8 @@ static void flame_work(void *arg)
         snprintf(j->err, sizeof(j->err), "out of memory");
         return;
     }
-    static const char head[] = "{\"status\":\"success\",\"data\":{\"source\":", mid[] = ",\"flame\":",
-                      tail[] = "}}";
+    static const char head[] = "{\"status\":\"success\",\"data\":{\"source\":",
+                      mid[] = ",\"flame\":", tail[] = "}}";
     size_t n = strlen(head) + strlen(j->source) + strlen(mid) + strlen(tree) + strlen(tail) + 1;
     if ((j->out = malloc(n)))
         snprintf(j->out, n, "%s%s%s%s%s", head, j->source, mid, tree, tail);

@@ -145,8 +145,7 @@ static void on_dropped(void *ud, const struct pg_scrape_dropped_info *t)
                                          err, sizeof(err))
                     : -1;
     if (rc == 0 && d.rule >= 0 && (size_t)d.rule < t->cfg->n_relabel)
-        json_object_set_new(o, "droppedBy",
-                            rule_json(&t->cfg->relabel[d.rule], (size_t)d.rule));
+        json_object_set_new(o, "droppedBy", rule_json(&t->cfg->relabel[d.rule], (size_t)d.rule));
     else
         json_object_set_new(o, "droppedBy", json_null());
     json_object_set_new(o, "error", pg_ui_jstr(rc < 0 ? (err[0] ? err : "job not found") : ""));

@@ -49,7 +49,7 @@ struct pg_web {
     struct evhttp_connection **conns;
     size_t n_conns, cap_conns;
     struct pg_metric *m_rejected;
-    int port; /* bound TCP port, -1 when unknown */
+    int port;     /* bound TCP port, -1 when unknown */
     char *prefix; /* --web.route-prefix without the trailing slash, NULL for none */
 };
 

@@ -52,7 +52,8 @@ static const char CFG[] = "global:\n"
                           "  basic_auth:\n"
                           "    - {username: sdk, password: \"rx pass\\\"quoted\"}\n"
                           "  bearer_tokens_file: /etc/profgate/tokens\n"
-                          "empty_password: \"\"\n";
+                          "empty_password: \"\"\n"
+    "typed: {a: \"true\", b: \"8080\", c: \"-x\", d: plain}\n";
 
 static void test_redacts_everything(void **state)
 {
@@ -77,10 +78,14 @@ static void test_redacts_everything(void **state)
                                        "X-Scope-OrgID: <secret>",
                                        "regex: \"x.*\"",
                                        "job_name: app",
-                                       "- \"localhost:6060\"",
+                                       "- localhost:6060",
                                        "  - job_name: app",
                                        "empty_password: \"\"",
-                                       "cluster: \"prod-1\"",
+                                       "a: \"true\"",
+                                       "b: \"8080\"",
+                                       "c: \"-x\"",
+                                       "d: plain",
+                                       "cluster: prod-1",
                                        NULL};
     for (size_t i = 0; kept[i]; i++)
         if (!strstr(s, kept[i]))
