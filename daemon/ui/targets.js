@@ -55,6 +55,7 @@
     summaryEl.textContent = nShown + " of " + data.length + " shown";
     // how long building the page took (read by tests/e2e/test_web_ui.py)
     groupsEl.setAttribute("data-render-ms", (performance.now() - t0).toFixed(1));
+    groupsEl.setAttribute("data-done-ms", performance.now().toFixed(1)); // since navigation start
   }
   groupsEl.addEventListener("click", function (ev) {
     var head = ev.target.closest(".ghead"), more = ev.target.closest("button.more");

@@ -13,7 +13,7 @@ answering 503) and a push to the receiver.
 - no secret of the config (passwords, bearer token, header value, URL password) appears
   in any page, JSON endpoint or /metrics;
 - 10,000 targets: the targets page is built in under 1 s (the page records its render
-  time; chromium's own timing, so machine load adds noise: the bound is the issue's).
+  time; read through the DevTools protocol (cdp.py), as virtual time stops the page's clock).
 Screenshots of every page are saved in $PG_BUILD/web-ui-screenshots (CI artefacts).
 Without chromium the DOM checks are skipped with a notice and the JSON/HTML checks run."""
 import base64
@@ -26,6 +26,7 @@ import sys
 import urllib.parse
 import urllib.request
 
+import cdp
 import pgtest
 from pgtest import free_port, http_get, http_request, job, remote, wait_until
 
@@ -264,13 +265,24 @@ def test_ten_thousand_targets(t, env):
     pg.get = lambda path, timeout=5: http_get(pg.url + PREFIX + path, timeout)
     pg.start(extra_args=["--web.route-prefix", PREFIX])
     t.require(wait_until(lambda: len(pg.active()) == 10000, 60, interval=1), "10k targets not active")
-    d = dom(pg.url + PREFIX + "/targets", budget=20000)
-    m = re.search(r'data-render-ms="([0-9.]+)"', d)
-    t.require(m, "render time not recorded:\n%s" % d[:2000])
-    ms = float(m.group(1))
-    print("10,000 targets: page built in %.1f ms" % ms)
-    t.check(ms < 1000, "10,000 targets took %.1f ms to render" % ms)
-    t.check("10000 of 10000 shown" in d and d.count("<tr>") <= 200, "paginated rendering")
+    # a real clock: virtual time (--dump-dom's budget) stops performance.now() while JS runs
+    b = cdp.Browser(CHROMIUM)
+    t.defer(b.close)
+    b.call("Page.navigate", {"url": pg.url + PREFIX + "/targets"})
+    got = b.wait_for("(function(){var g=document.getElementById('groups');"
+                     "return g&&g.getAttribute('data-done-ms')&&[+g.getAttribute('data-fetch-ms'),"
+                     "+g.getAttribute('data-render-ms'),+g.getAttribute('data-done-ms'),"
+                     "document.querySelectorAll('#groups tr').length,"
+                     "document.getElementById('summary').textContent];})()", 60)
+    t.require(got, "the targets page did not finish")
+    fetch_ms, render_ms, done_ms, rows, summary = got
+    print("10,000 targets: JSON fetched and parsed in %.0f ms, page built in %.0f ms, "
+          "%.0f ms from navigation to a usable page (%d table rows)" % (fetch_ms, render_ms, done_ms, rows))
+    t.check(render_ms < 1000, "10,000 targets took %.1f ms to render" % render_ms)
+    # the whole load includes chromium's first navigation and the server building ~5 MB of
+    # JSON on a shared machine: a loose sanity bound only
+    t.check(done_ms < 30000, "10,000 targets: %.0f ms from navigation to a usable page" % done_ms)
+    t.check(summary == "10000 of 10000 shown" and rows <= 201, "paginated rendering: %s, %d rows" % (summary, rows))
     t.stop_profgate(pg)
 
 
