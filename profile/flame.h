@@ -40,9 +40,9 @@ struct pg_flame_node_info {
  * delay...). */
 #define PG_FLAME_LAST_TYPE SIZE_MAX
 
-/* Builds the tree of sample type sample_index (0-based, or PG_FLAME_LAST_TYPE) of the pprof body[0..len) (gzip
- * inflated under limit bytes), pruned to at most max_nodes nodes (root included; >= 1) and
- * nodes at least min_frac (0..1) of the root's total wide. Returns the tree, or NULL with
+/* Builds the tree of sample type sample_index (0-based, or PG_FLAME_LAST_TYPE) of the pprof
+ * body[0..len) (gzip inflated under limit bytes), pruned to at most max_nodes nodes (root included;
+ * >= 1) and nodes at least min_frac (0..1) of the root's total wide. Returns the tree, or NULL with
  * a reason in err (a bad body, an unknown sample type, out of memory). */
 struct pg_flame *pg_flame_build(const uint8_t *body, size_t len, size_t limit, size_t sample_index,
                                 size_t max_nodes, double min_frac, char *err, size_t errlen);

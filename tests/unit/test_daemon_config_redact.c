@@ -53,7 +53,7 @@ static const char CFG[] = "global:\n"
                           "    - {username: sdk, password: \"rx pass\\\"quoted\"}\n"
                           "  bearer_tokens_file: /etc/profgate/tokens\n"
                           "empty_password: \"\"\n"
-    "typed: {a: \"true\", b: \"8080\", c: \"-x\", d: plain}\n";
+                          "typed: {a: \"true\", b: \"8080\", c: \"-x\", d: plain}\n";
 
 static void test_redacts_everything(void **state)
 {
