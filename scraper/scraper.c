@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack */
+#include <xxhash.h>
 
 #include "yamlcfg/units.h"
 #include "core/log.h"
@@ -26,6 +28,9 @@ struct pool {
     size_t n_loops;
     struct pg_labels *dropped; /* discovered labels of dropped targets */
     size_t n_dropped;
+    uint64_t *tkeys; /* pg_scraper_target_key of every valid target of the last sync, owned
+                        by this replica or not */
+    size_t n_tkeys;
 };
 
 struct pg_scraper {
@@ -42,6 +47,8 @@ struct pg_scraper {
     struct pool **pools; /* in config order */
     size_t n_pools;
     int stopped;
+    pg_scrape_owns_fn owns; /* NULL: every target is ours */
+    void *owns_ud;
 };
 
 static const double lateness_buckets[] = {.0005, .001, .0025, .005, .01, .025,
@@ -123,6 +130,7 @@ static void pool_free(struct pool *p)
         pg_scrape_loop_free(p->loops[i]);
     free(p->loops);
     free_dropped(p->dropped, p->n_dropped);
+    free(p->tkeys);
     free(p->name);
     free(p);
 }
@@ -296,13 +304,16 @@ oom:
 /* ---- sync ---- */
 
 struct syncstate {
+    struct pg_scraper *s;
     struct pool *pool;
     struct kmap old, seen;
     struct pg_scrape_loop **loops;
     size_t n_loops, cap_loops;
     struct pg_labels *dropped;
     size_t n_dropped, cap_dropped;
-    size_t created;
+    uint64_t *tkeys;
+    size_t n_tkeys, cap_tkeys;
+    size_t created, not_owned;
 };
 
 static int grow(void **v, size_t *cap, size_t n, size_t elem)
@@ -471,13 +482,22 @@ out:
     return rc;
 }
 
-/* Adds the loops of one active target. Returns 0, or -1 on OOM. */
+/* Adds the loops of one active target, when this replica owns it. Returns 0, or -1 on
+ * OOM. */
 static int add_target(struct syncstate *st, struct pg_labels *disc, struct pg_labels *fin)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
     int64_t iv = 0, to = 0;
     if (target_times(st, fin, &iv, &to) != 0)
         return add_dropped(st, disc);
+    uint64_t tkey = pg_scraper_target_key(st->pool->name, fin);
+    if (grow((void **)&st->tkeys, &st->cap_tkeys, st->n_tkeys, sizeof(*st->tkeys)) != 0)
+        return -1;
+    st->tkeys[st->n_tkeys++] = tkey;
+    if (st->s->owns && !st->s->owns(st->s->owns_ud, tkey)) {
+        st->not_owned++; /* another replica's: neither active nor dropped here */
+        return 0;
+    }
     struct pg_scrape_disc *d = NULL;
     int rc = 0;
     for (size_t i = 0; i < job->n_profiles && rc == 0; i++)
@@ -533,6 +553,7 @@ static void sync_rollback(struct syncstate *st)
         pool->loops[i]->claimed = 0;
     free(st->loops);
     free_dropped(st->dropped, st->n_dropped);
+    free(st->tkeys);
     kmap_free(&st->old);
     kmap_free(&st->seen);
     pg_log_error("scraper",
@@ -564,11 +585,15 @@ static void sync_commit(struct syncstate *st)
     free_dropped(pool->dropped, pool->n_dropped);
     pool->dropped = st->dropped;
     pool->n_dropped = st->n_dropped;
+    free(pool->tkeys);
+    pool->tkeys = st->tkeys;
+    pool->n_tkeys = st->n_tkeys;
     kmap_free(&st->old);
     kmap_free(&st->seen);
     pg_log_info("scraper",
-                "job=%s loops=%zu created=%zu removed=%zu dropped=%zu msg=\"targets synced\"",
-                pool->name, pool->n_loops, st->created, removed, pool->n_dropped);
+                "job=%s loops=%zu created=%zu removed=%zu dropped=%zu not_owned=%zu "
+                "msg=\"targets synced\"",
+                pool->name, pool->n_loops, st->created, removed, pool->n_dropped, st->not_owned);
 }
 
 void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgroup *groups,
@@ -581,6 +606,7 @@ void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgro
         return;
     struct syncstate st;
     memset(&st, 0, sizeof st);
+    st.s = s;
     st.pool = pool;
     if (sync_collect(&st, groups, n) != 0)
         sync_rollback(&st);
@@ -630,4 +656,35 @@ void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, v
                                                .cfg = s->pools[i]->ref.job};
             fn(ud, &t);
         }
+}
+
+/* ---- clustering ---- */
+
+uint64_t pg_scraper_target_key(const char *job, const struct pg_labels *fin)
+{
+    XXH64_state_t st;
+    XXH64_reset(&st, 0x70726f6667617465ull); /* "profgate": fixed, every replica agrees */
+    XXH64_update(&st, job, strlen(job) + 1);
+    for (size_t i = 0; fin && i < fin->n; i++) {
+        if (!pg_target_is_public(fin->v[i].name))
+            continue;
+        XXH64_update(&st, fin->v[i].name, strlen(fin->v[i].name) + 1);
+        XXH64_update(&st, fin->v[i].value, strlen(fin->v[i].value) + 1);
+    }
+    return XXH64_digest(&st);
+}
+
+void pg_scraper_set_owner(struct pg_scraper *s, pg_scrape_owns_fn fn, void *ud)
+{
+    s->owns = fn;
+    s->owns_ud = ud;
+}
+
+void pg_scraper_foreach_target_key(struct pg_scraper *s, pg_scrape_key_fn fn, void *ud)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_pools; i++)
+        for (size_t j = 0; j < s->pools[i]->n_tkeys; j++)
+            fn(ud, s->pools[i]->tkeys[j]);
 }
