@@ -694,6 +694,8 @@ static int app_buffer(void *ud, struct pg_ui_buffer *out)
     out->path = a->remote_cfg->storage_path;
     out->max_size = a->remote_cfg->storage_max_size;
     out->max_age_ms = a->remote_cfg->storage_max_age_ms;
+    pg_sink_writer_account(a->writer);
+    pg_sink_writer_dropped(a->writer, &out->dropped_commit_failed, &out->dropped_buffer_error);
     return 0;
 }
 

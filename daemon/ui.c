@@ -173,6 +173,9 @@ static void buffer_handler(struct evhttp_request *req, void *ud)
     json_object_set_new(o, "appendedProfiles", json_integer((json_int_t)b.st.appended));
     json_object_set_new(o, "evictedProfiles", json_integer((json_int_t)b.st.evicted));
     json_object_set_new(o, "lostProfiles", json_integer((json_int_t)b.st.lost));
+    json_object_set_new(o, "droppedProfiles",
+                        json_pack("{s:I,s:I}", "commit_failed", (json_int_t)b.dropped_commit_failed,
+                                  "buffer_error", (json_int_t)b.dropped_buffer_error));
     json_object_set_new(o, "errors", json_integer((json_int_t)b.st.errors));
     json_object_set_new(o, "checkpoints", json_integer((json_int_t)b.st.checkpoints));
     json_object_set_new(o, "checkpointErrors", json_integer((json_int_t)b.st.checkpoint_errors));

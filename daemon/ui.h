@@ -40,6 +40,7 @@ struct pg_ui_buffer {
     const char *path; /* storage.path (borrowed) */
     uint64_t max_size;
     int64_t max_age_ms;
+    uint64_t dropped_commit_failed, dropped_buffer_error; /* the writer's drop counts */
 };
 
 /* What the UI needs from the daemon. Fixed for the UI's lifetime: scraper, workq and

@@ -10,7 +10,10 @@
         ["Oldest profile", b.rows ? PG.esc(PG.ago(b.oldest)) : '<span class="muted">empty</span>'],
         ["max_age", PG.esc(b.maxAge)],
         ["Appended since start", b.appendedProfiles], ["Evicted (max_size / max_age)", b.evictedProfiles],
-        ["Lost (failed commits)", b.lostProfiles], ["SQLite errors", b.errors],
+        ["Lost (failed commits)", b.lostProfiles],
+        ["Dropped before the buffer", (b.droppedProfiles.commit_failed + b.droppedProfiles.buffer_error) +
+          ' <span class="muted">(commit failed ' + b.droppedProfiles.commit_failed + ", buffer error " + b.droppedProfiles.buffer_error + ")</span>"],
+        ["SQLite errors", b.errors],
         ["WAL checkpoints", b.checkpoints + (b.checkpointErrors ? ' <span class="err">(' + b.checkpointErrors + " failed: " + PG.esc(b.lastCheckpointError) + ")</span>" : "")]
       ];
       el.innerHTML = '<table class="kv">' + rows.map(function (r) { return "<tr><th>" + r[0] + "</th><td>" + r[1] + "</td></tr>"; }).join("") + "</table>";

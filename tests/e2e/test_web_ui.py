@@ -158,7 +158,8 @@ def test_json_endpoints(t, env):
     t.check(bs["beta"]["lastErrorStatus"] == 503 and bs["beta"]["failedProfiles"] > 0 and
             bs["beta"]["pendingProfiles"] > 0, "beta %s" % bs["beta"])
     st, d = api(pg, "/api/v1/buffer")
-    t.check(st == 200 and d["data"]["rows"] > 0 and d["data"]["appendedProfiles"] > 0, "buffer %s" % d)
+    t.check(st == 200 and d["data"]["rows"] > 0 and d["data"]["appendedProfiles"] > 0 and
+            d["data"]["droppedProfiles"] == {"commit_failed": 0, "buffer_error": 0}, "buffer %s" % d)
     st, d = api(pg, "/api/v1/status/config")
     y = d["data"]["yaml"]
     t.check(y.count("<secret>") >= 5 and "job_name: app" in y and "username: scraper" in y, "config yaml:\n%s" % y)
@@ -235,7 +236,7 @@ def test_pages_in_chromium(t, env):
     d = dom(base + "backends")
     t.check("alpha" in d and "beta" in d and "HTTP 503" in d, "backends page:\n%s" % d[:3000])
     d = dom(base + "buffer")
-    t.check("Profiles buffered" in d and "Evicted" in d, "buffer page")
+    t.check("Profiles buffered" in d and "Evicted" in d and "Dropped before the buffer" in d, "buffer page")
     d = dom(base + "config")
     t.check("&lt;secret&gt;" in d and "job_name: app" in d, "config page:\n%s" % d[:2000])
     d = dom(base + "flamegraph?" + flame_query(env["go"]))
