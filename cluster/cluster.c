@@ -36,7 +36,10 @@ struct pg_cluster {
     struct pg_sd_manager *sd;
     struct event *timer;
     int64_t interval_ms;
-    int self_unlisted; /* the last snapshot listed peers but not self (warned once) */
+    int self_unlisted;       /* the last snapshot listed peers but not self (warned once) */
+    int reported;            /* the peers discovery has reported once */
+    int settled;             /* the first peers report and its probes are in (or the deadline) */
+    struct event *settle_ev; /* the settling deadline */
     struct pg_metric *m_peers, *m_owned, *m_rebalances;
 };
 
@@ -50,6 +53,31 @@ static void live_changed(struct pg_cluster *c, const char *why)
                 c->members.n_live, c->members.n, why);
     if (c->host.on_change)
         c->host.on_change(c->host.ud);
+}
+
+/* Ends the settling phase once the first peers report has come and every peer it listed
+ * has answered a probe (or force: the deadline): from now on self takes its targets. */
+static void settle(struct pg_cluster *c, int force, const char *why)
+{
+    if (c->settled)
+        return;
+    if (!force) {
+        if (!c->reported)
+            return;
+        for (size_t i = 0; i < c->members.n; i++)
+            if (!c->members.v[i]->self && c->members.v[i]->last_probe_ms == 0)
+                return;
+    }
+    c->settled = 1;
+    event_del(c->settle_ev);
+    live_changed(c, why);
+}
+
+static void on_settle_deadline(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    settle(ud, 1, "settle_deadline");
 }
 
 static void on_probe_done(void *ud, const struct pg_httpc_resp *r)
@@ -74,8 +102,9 @@ static void on_probe_done(void *ud, const struct pg_httpc_resp *r)
                     pg_log_safe(p->address, addr, sizeof addr), after, before,
                     pg_log_safe(err, safe, sizeof safe));
     }
-    if (flip && pg_cluster_members_update_live(&c->members) == 1)
+    if (flip && pg_cluster_members_update_live(&c->members) == 1 && c->settled)
         live_changed(c, ok ? "peer_up" : "peer_down");
+    settle(c, 0, "settled");
 }
 
 static void probe_start(struct pg_cluster *c, struct pg_cluster_member *p)
@@ -164,8 +193,10 @@ static void on_peers(void *ud, const char *job, const struct pg_tgroup *groups, 
     for (size_t i = 0; i < c->members.n; i++)
         if (c->members.v[i]->last_probe_ms == 0)
             probe_start(c, c->members.v[i]);
-    if (rc == 1)
+    c->reported = 1;
+    if (rc == 1 && c->settled)
         live_changed(c, "peers_changed");
+    settle(c, 0, "settled");
 }
 
 /* ---- status and metrics ---- */
@@ -234,6 +265,8 @@ static void collect(void *ud)
 int pg_cluster_owns(void *ud, uint64_t key)
 {
     struct pg_cluster *c = ud;
+    if (!c->settled)
+        return 0; /* until the peers are known: taking everything would duplicate scrapes */
     size_t o = pg_cluster_members_owner(&c->members, key);
     return o == (size_t)-1 || c->members.v[o]->self;
 }
@@ -251,6 +284,17 @@ static int arm_timer(struct pg_cluster *c, int64_t interval_ms)
     c->interval_ms = interval_ms;
     struct timeval tv = {(time_t)(interval_ms / 1000), (suseconds_t)((interval_ms % 1000) * 1000)};
     return event_add(c->timer, &tv);
+}
+
+/* Settling ends at the latest after two probe intervals, even when the peers discovery
+ * has not answered (an unreachable API server must not stop this replica scraping). */
+static int arm_settle(struct pg_cluster *c)
+{
+    int64_t ms = 2 * c->interval_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    return (c->settle_ev = evtimer_new(c->base, on_settle_deadline, c))
+               ? evtimer_add(c->settle_ev, &tv)
+               : -1;
 }
 
 static struct pg_sd_manager *start_peers(struct pg_cluster *c, const struct pg_cfg_cluster *cfg)
@@ -288,8 +332,8 @@ struct pg_cluster *pg_cluster_create(struct event_base *base, struct pg_curlm *c
                                         NULL);
     if (pg_cluster_members_set(&c->members, self, NULL, 0, NULL, NULL) < 0 ||
         !(c->timer = event_new(base, -1, EV_PERSIST, on_tick, c)) ||
-        arm_timer(c, cfg->health_check_interval_ms) < 0 || !(c->sd = start_peers(c, cfg)) ||
-        pg_metrics_add_collector(collect, c) < 0) {
+        arm_timer(c, cfg->health_check_interval_ms) < 0 || arm_settle(c) < 0 ||
+        !(c->sd = start_peers(c, cfg)) || pg_metrics_add_collector(collect, c) < 0) {
         pg_errmsg_set(err, errlen, "could not start the cluster");
         pg_cluster_destroy(c);
         return NULL;
@@ -346,6 +390,8 @@ void pg_cluster_destroy(struct pg_cluster *c)
     pg_sd_manager_destroy(c->sd);
     if (c->timer)
         event_free(c->timer);
+    if (c->settle_ev)
+        event_free(c->settle_ev);
     pg_cluster_members_reset(&c->members, drop_member, c);
     free(c->self);
     free(c);

@@ -12,6 +12,11 @@
  * re-syncs every scrape job with pg_cluster_owns as the scraper's owner predicate: only
  * the targets whose owner changed start or stop their loops.
  *
+ * Settling: a new cluster owns no target (pg_cluster_owns answers 0) until its peers
+ * discovery has reported once and every listed peer has a first probe result, or 2
+ * intervals have passed; on_change is then called, so a starting replica never takes
+ * its peers' targets while it does not know them yet.
+ *
  * Split views: a dead peer is noticed within 2 health check intervals (plus the probe
  * timeout, 3/4 of an interval, when it hangs instead of refusing), then the targets are
  * re-synced within one discovery sync (the app's coalescing, 2 s); until then replicas can
