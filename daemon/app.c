@@ -304,12 +304,35 @@ static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
     return 1;
 }
 
-/* Keeps cfg's file as redacted YAML for the UI's config page (or why it is not there). */
+/* Appends the redacted YAML of a scrape_config_files file to *yaml as one more document. */
+static int app_redact_more(struct pg_app *a, const char *file, char **yaml)
+{
+    char *more = pg_config_redact_file(file, a->cfg_yaml_err, sizeof(a->cfg_yaml_err));
+    size_t n = more ? strlen(*yaml) + strlen(file) + strlen(more) + 64 : 0;
+    char *all = more ? malloc(n) : NULL;
+    if (all)
+        snprintf(all, n, "%s---\n# scrape_config_files: %s\n%s", *yaml, file, more);
+    free(more);
+    free(*yaml);
+    *yaml = all;
+    return all ? 0 : -1;
+}
+
+/* Keeps cfg's file, then each scrape_config_files file its jobs came from, as redacted YAML
+ * for the UI's config page (or why it is not there). */
 static void app_redact_config(struct pg_app *a, const struct pg_cfg *cfg)
 {
     free(a->cfg_yaml);
     a->cfg_yaml_err[0] = '\0';
     a->cfg_yaml = pg_config_redact_file(cfg->file, a->cfg_yaml_err, sizeof(a->cfg_yaml_err));
+    for (size_t i = 0; a->cfg_yaml && i < cfg->n_scrape; i++) {
+        const char *f = cfg->scrape[i].file;
+        int seen = !f;
+        for (size_t j = 0; !seen && j < i; j++)
+            seen = cfg->scrape[j].file && !strcmp(cfg->scrape[j].file, f);
+        if (!seen && app_redact_more(a, f, &a->cfg_yaml) < 0 && !a->cfg_yaml_err[0])
+            snprintf(a->cfg_yaml_err, sizeof(a->cfg_yaml_err), "out of memory");
+    }
 }
 
 static int app_start_ui(struct pg_app *a, char *err, size_t errlen);

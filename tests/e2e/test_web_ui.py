@@ -6,7 +6,7 @@ answering 503) and a push to the receiver.
 - every page's DOM after its JS ran (chromium --dump-dom --virtual-time-budget): targets
   grouped by job with up/total, states, label chips and flame graph links; service
   discovery with the dropping rule; both backends with the failing one's error; the
-  buffer; the config with <secret>; the flame graph of the Go target and of the pushed
+  buffer; the config with <secret> (scrape_config_files included); the flame graph of the Go target and of the pushed
   series, whose frames are elements named by real Go functions (runtime.*, main.*);
 - the JSON endpoints behind them (/pg/api/v1/...), the route prefix (a path outside it
   is 404, /pg redirects to /pg/), the embedded assets' Content-Type and ETag/304;
@@ -297,6 +297,25 @@ def test_interaction(t, env):
                        "!document.querySelector('.group[data-job=\"app\"] tr')", 5), "group did not collapse")
 
 
+def test_config_with_scrape_config_files(t, env):
+    """/config shows each scrape_config_files file a job came from, redacted too."""
+    os.makedirs(os.path.join(t.tmpdir, "jobs.d"))
+    with open(os.path.join(t.tmpdir, "jobs.d", "inc.yml"), "w") as f:
+        json.dump({"scrape_configs": [job("included", ["127.0.0.1:%d" % free_port()], types=("goroutine",),
+                                          basic_auth={"username": "u", "password": "INC-e2e-s3cret"})]}, f)
+    cfg = {"scrape_config_files": [os.path.join(t.tmpdir, "jobs.d", "*.yml")],
+           "scrape_configs": [], "storage": {"path": t.tmpdir + "/data-inc"}}
+    pg = t.profgate(cfg, name="inc", start=False)
+    pg.get = lambda path, timeout=5: http_get(pg.url + PREFIX + path, timeout)
+    pg.start(extra_args=["--web.route-prefix", PREFIX])
+    st, d = api(pg, "/api/v1/status/config")
+    y = d["data"]["yaml"] if st == 200 else ""
+    t.check("# scrape_config_files: " in y and "job_name: included" in y and "password: <secret>" in y,
+            "config with scrape_config_files:\n%s" % y)
+    t.check("INC-e2e-s3cret" not in y, "included file's secret visible")
+    t.stop_profgate(pg)
+
+
 def test_ten_thousand_targets(t, env):
     """10,000 (down) targets in one job: the targets page builds in under 1 s."""
     if not CHROMIUM:
@@ -334,4 +353,5 @@ def test_ten_thousand_targets(t, env):
 
 if __name__ == "__main__":
     sys.exit(pgtest.run_tests([test_json_endpoints, test_prefix_and_assets, test_no_secret_anywhere,
-                               test_pages_in_chromium, test_interaction, test_ten_thousand_targets], setup=setup))
+                               test_pages_in_chromium, test_interaction, test_config_with_scrape_config_files,
+                               test_ten_thousand_targets], setup=setup))
