@@ -44,6 +44,7 @@ struct pg_scraper {
     void *ud;
     struct pg_scrape_metrics metrics;
     struct pg_metric *targets;
+    struct pg_metric *m_keep_bytes; /* the loops' kept profiles, bytes */
     int collector;
     struct pool **pools; /* in config order */
     size_t n_pools;
@@ -177,6 +178,7 @@ static void collect_targets(void *ud)
         const char *lv[] = {s->pools[i]->name};
         pg_metric_set(s->targets, lv, (double)s->pools[i]->n_loops);
     }
+    pg_metric_set(s->m_keep_bytes, NULL, (double)s->keep.used);
 }
 
 struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *cm,
@@ -216,6 +218,9 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
                                   "job,type");
     s->targets =
         pg_metric_gauge("profgate_targets", "Active target x profile type scrape loops.", "job");
+    s->m_keep_bytes = pg_metric_gauge(
+        "profgate_ui_profile_cache_bytes",
+        "Bytes of the last profiles the scrape loops keep for the web UI's flame graphs.", NULL);
     if (pg_metrics_add_collector(collect_targets, s) == 0)
         s->collector = 1;
     else

@@ -32,8 +32,9 @@
  * previous scrape was still fetching or processing; overloaded: the processing queue was
  * full, checked before the fetch and again when the body is handed over; such a scrape
  * is dropped without marking the target down, and a delta's baseline is kept so the
- * next delta spans the gap), profgate_delta_resets_total; gauge profgate_targets{job} (active
- * target x type loops).
+ * next delta spans the gap), profgate_delta_resets_total; gauge profgate_ui_profile_cache_bytes
+ * (the loops' kept last profiles, see pg_scraper_set_keep_bytes); gauge profgate_targets{job}
+ * (active target x type loops).
  *
  * Clustering (cluster/cluster.h): with an owner predicate set (pg_scraper_set_owner), a
  * sync keeps loops only for the targets the predicate says this replica owns; the others

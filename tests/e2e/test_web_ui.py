@@ -163,6 +163,7 @@ def test_json_endpoints(t, env):
     st, d = api(pg, "/api/v1/status/config")
     y = d["data"]["yaml"]
     t.check(y.count("<secret>") >= 5 and "job_name: app" in y and "username: scraper" in y, "config yaml:\n%s" % y)
+    t.check(pg.metric("profgate_ui_profile_cache_bytes") > 0, "profile cache gauge")
     st, d = api(pg, "/api/v1/pushes")
     t.check(any(p["service"] == "pushed-svc" and p["kept"] for p in d["data"]["pushes"]), "pushes %s" % d)
     print("pushes: %s" % d["data"]["pushes"])
