@@ -45,6 +45,9 @@ struct pg_app_opts {
     int processing_workers;      /* --processing.workers (0 = one per CPU) */
     const char *web_config_file; /* --web.config.file (TLS, basic auth), or NULL */
     int enable_lifecycle;        /* --web.enable-lifecycle: POST /-/reload allowed */
+    const char *route_prefix;    /* --web.route-prefix ("/pg"); NULL or "/" = none */
+    int ui_cache_bytes_set;      /* 1: ui_cache_bytes overrides the default */
+    size_t ui_cache_bytes;       /* --web.ui.profile-cache-size */
 };
 
 /* Creates the app on base (borrowed) from cfg (takes ownership). Returns NULL with a

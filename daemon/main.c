@@ -23,6 +23,8 @@ static void usage(FILE *f)
           "  run CONFIG [--web.listen-address ADDR] [--storage.path DIR] [--log.level LEVEL]\n"
           "             [--log.format FORMAT] [--processing.workers N]\n"
           "             [--web.config.file FILE] [--web.enable-lifecycle]\n"
+          "             [--web.external-url URL] [--web.route-prefix PATH]\n"
+          "             [--web.ui.profile-cache-size SIZE]\n"
           "                 scrape, buffer and forward profiles (the daemon)\n"
           "  check CONFIG   validate a config file; print every error as file:line:col\n"
           "  check-web-config FILE\n"

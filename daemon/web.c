@@ -64,7 +64,8 @@ struct pg_web {
     struct evhttp_connection **conns;
     size_t n_conns, cap_conns;
     struct pg_metric *m_rejected;
-    int port; /* bound TCP port, -1 when unknown */
+    int port;     /* bound TCP port, -1 when unknown */
+    char *prefix; /* --web.route-prefix without the trailing slash, NULL for none */
     /* TLS: kept once made (the SSLs of open connections point at it); tls_on says whether
      * new connections use it */
     struct pg_web_tls *tls;
@@ -408,6 +409,26 @@ static int admit_connection(struct pg_web *w, struct evhttp_request *req)
     return 0;
 }
 
+/* Takes the route prefix off *path. Returns 0, or -1 when req was answered (a redirect
+ * from the prefix to the prefix with a slash, or 404 outside the prefix). */
+static int strip_prefix(struct pg_web *w, struct evhttp_request *req, const char **path)
+{
+    size_t n = strlen(w->prefix);
+    if (strncmp(*path, w->prefix, n) == 0 && (*path)[n] == '/') {
+        *path += n;
+        return 0;
+    }
+    if (strcmp(*path, w->prefix) == 0) {
+        char loc[1024];
+        snprintf(loc, sizeof(loc), "%s/", w->prefix);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
+        reply_text(req, 302, "Found", "text/plain; charset=utf-8", "");
+        return -1;
+    }
+    reply_text(req, 404, "Not Found", "text/plain; charset=utf-8", "404 page not found\n");
+    return -1;
+}
+
 /* Answers req from the routes and the built-in endpoints (authentication passed). */
 static void serve(struct pg_web *w, struct evhttp_request *req)
 {
@@ -415,6 +436,8 @@ static void serve(struct pg_web *w, struct evhttp_request *req)
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)
         path = "/";
+    if (w->prefix && strip_prefix(w, req, &path) < 0)
+        return;
     for (size_t i = 0; i < w->n_routes; i++)
         if (strcmp(w->routes[i].path, path) == 0) {
             w->routes[i].fn(req, w->routes[i].ud);
@@ -909,6 +932,23 @@ int pg_web_set_limits(struct pg_web *w, uint64_t max_connections, int64_t read_t
 #endif
 }
 
+int pg_web_set_route_prefix(struct pg_web *w, const char *prefix)
+{
+    free(w->prefix);
+    w->prefix = NULL;
+    if (!prefix)
+        return 0;
+    size_t n = strlen(prefix);
+    while (n > 0 && prefix[n - 1] == '/')
+        n--;
+    if (n == 0)
+        return 0;
+    if (!(w->prefix = malloc(n + 2)))
+        return -1;
+    snprintf(w->prefix, n + 2, "%s%.*s", prefix[0] == '/' ? "" : "/", (int)n, prefix);
+    return 0;
+}
+
 int pg_web_port(const struct pg_web *w)
 {
     return w->port;
@@ -942,6 +982,7 @@ void pg_web_destroy(struct pg_web *w)
     pg_web_auth_free(w->auth);
     free(w->cfg_path);
     free(w->conns);
+    free(w->prefix);
     for (size_t i = 0; i < w->n_routes; i++)
         free(w->routes[i].path);
     free(w->routes);

@@ -87,6 +87,11 @@ int pg_web_set_tls(struct pg_web *w, const struct pg_cfg_tls_server *tls, const 
  * does not load is logged and the previous one kept). Returns 0, or -1 with every problem
  * (file:line:col: message lines) in err. */
 int pg_web_use_config(struct pg_web *w, const char *path, char *err, size_t errlen);
+/* Serves every route under prefix (Prometheus's --web.route-prefix): "/pg" serves
+ * /pg/metrics, /pg/api/v1/targets, ...; a request for "/pg" itself is redirected to "/pg/",
+ * and paths outside the prefix get 404. NULL, "" or "/" serve from the root. The prefix is
+ * copied (without a trailing slash). Returns 0 or -1 (OOM). */
+int pg_web_set_route_prefix(struct pg_web *w, const char *prefix);
 
 /* Returns the TCP port w listens on (useful after asking for port 0), or -1. */
 int pg_web_port(const struct pg_web *w);

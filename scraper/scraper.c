@@ -39,10 +39,12 @@ struct pg_scraper {
     struct pg_curlm *cm;
     struct pg_workq *wq;
     struct pg_scrape_shed shed;
+    struct pg_scrape_keep keep; /* the loops' last profiles for the web UI */
     pg_scrape_sink_fn sink;
     void *ud;
     struct pg_scrape_metrics metrics;
     struct pg_metric *targets;
+    struct pg_metric *m_keep_bytes; /* the loops' kept profiles, bytes */
     int collector;
     struct pool **pools; /* in config order */
     size_t n_pools;
@@ -154,6 +156,7 @@ static struct pool *pool_new(struct pg_scraper *s, const struct pg_cfg_scrape *j
     p->ref.metrics = &s->metrics;
     p->ref.wq = s->wq;
     p->ref.shed = &s->shed;
+    p->ref.keep = &s->keep;
     return p;
 }
 
@@ -175,6 +178,7 @@ static void collect_targets(void *ud)
         const char *lv[] = {s->pools[i]->name};
         pg_metric_set(s->targets, lv, (double)s->pools[i]->n_loops);
     }
+    pg_metric_set(s->m_keep_bytes, NULL, (double)s->keep.used);
 }
 
 struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *cm,
@@ -186,6 +190,7 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
     s->base = base;
     s->cm = cm;
     s->wq = wq;
+    s->keep.max = PG_SCRAPER_KEEP_DEFAULT;
     s->sink = sink;
     s->ud = ud;
     struct pg_scrape_metrics *m = &s->metrics;
@@ -213,6 +218,9 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
                                   "job,type");
     s->targets =
         pg_metric_gauge("profgate_targets", "Active target x profile type scrape loops.", "job");
+    s->m_keep_bytes = pg_metric_gauge(
+        "profgate_ui_profile_cache_bytes",
+        "Bytes of the last profiles the scrape loops keep for the web UI's flame graphs.", NULL);
     if (pg_metrics_add_collector(collect_targets, s) == 0)
         s->collector = 1;
     else
@@ -648,6 +656,19 @@ void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, voi
     pg_labels_reset(&info);
 }
 
+const struct pg_cfg_scrape *pg_scraper_job_config(struct pg_scraper *s, const char *job)
+{
+    for (size_t i = 0; s && i < s->n_pools; i++)
+        if (!strcmp(s->pools[i]->name, job))
+            return s->pools[i]->ref.job;
+    return NULL;
+}
+
+void pg_scraper_set_keep_bytes(struct pg_scraper *s, size_t max)
+{
+    s->keep.max = max;
+}
+
 void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, void *ud)
 {
     if (s == NULL)
@@ -655,7 +676,8 @@ void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, v
     for (size_t i = 0; i < s->n_pools; i++)
         for (size_t j = 0; j < s->pools[i]->n_dropped; j++) {
             struct pg_scrape_dropped_info t = {.job = s->pools[i]->name,
-                                               .discovered = &s->pools[i]->dropped[j]};
+                                               .discovered = &s->pools[i]->dropped[j],
+                                               .cfg = s->pools[i]->ref.job};
             fn(ud, &t);
         }
 }

@@ -14,6 +14,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libpcre2-dev libsqlite3-dev zlib1g-dev libjansson-dev libcmocka-dev libdeflate-dev libxxhash-dev \
   libssl-dev libcrypt-dev openssl \
   golang-go prometheus python3 python3-dnslib ca-certificates curl >/dev/null
+# Headless chromium (and a font for its screenshots) for tests/e2e/test_web_ui.py, which
+# drives the web UI in a real browser (--dump-dom after the pages' JS ran, --screenshot).
+$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 # Packaging (tests/packaging/, tests/e2e/test_cli_docs.py): `file` for CPack's
 # dpkg-shlibdeps step (dpkg-dev comes with build-essential), groff to lint the man page,
 # man-db and systemd for `systemd-analyze verify` (which also runs `man profgate`;
