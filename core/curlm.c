@@ -42,6 +42,8 @@ struct pg_curlm {
     size_t running;
     CURL *pool[PG_CURLM_POOL_MAX]; /* idle handles, reset */
     size_t n_pool;
+    void *ext; /* pg_curlm_set_ext's service and its free function */
+    void (*ext_free)(void *);
 };
 
 static int curl_global_done;
@@ -276,6 +278,10 @@ void pg_curlm_destroy(struct pg_curlm *m)
 {
     if (m == NULL)
         return;
+    if (m->ext_free)
+        m->ext_free(m->ext); /* first: it may still cancel its own transfers */
+    m->ext = NULL;
+    m->ext_free = NULL;
     while (m->xfers)
         pg_curlm_remove(m, m->xfers->easy);
     /* curl may still report socket removals while closing its cached connections */
@@ -288,4 +294,15 @@ void pg_curlm_destroy(struct pg_curlm *m)
     if (m->timer)
         event_free(m->timer);
     free(m);
+}
+
+void *pg_curlm_ext(const struct pg_curlm *m)
+{
+    return m->ext;
+}
+
+void pg_curlm_set_ext(struct pg_curlm *m, void *ext, void (*free_fn)(void *))
+{
+    m->ext = ext;
+    m->ext_free = free_fn;
 }
