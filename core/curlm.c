@@ -261,6 +261,13 @@ void pg_curlm_easy_put(struct pg_curlm *m, CURL *easy)
     }
     /* every option back to its default (CURLOPT_PRIVATE too, so pg_curlm_add accepts it) */
     curl_easy_reset(easy);
+    /* libcurl 7.88 keeps the receive buffer of a transfer that failed early (a host name
+     * that does not resolve) and then refuses CURLOPT_BUFFERSIZE on that handle for good:
+     * such a handle would fail every later request that takes it from the pool */
+    if (curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE) != CURLE_OK) {
+        curl_easy_cleanup(easy);
+        return;
+    }
     m->pool[m->n_pool++] = easy;
 }
 
