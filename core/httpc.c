@@ -483,15 +483,19 @@ static int with_token(struct pg_httpc_req *r, char *err, size_t errlen)
     return rc < 0 ? -1 : 0;
 }
 
-/* After a 401 with an oauth2 token: drops that token and runs r once more with a fresh one
- * (the answer is forgotten). Returns 1 when r goes on, 0 when the 401 stands. */
+/* After a 401 with an oauth2 token: drops that token (so that later requests fetch a new
+ * one) and runs r once more with a fresh one, the answer forgotten, unless r already
+ * retried or a stream's on_head saw the 401. Returns 1 when r goes on, 0 when the 401
+ * stands. */
 static int retry_401(struct pg_httpc_req *r, CURLcode result, long status)
 {
-    if (!r->oauth2 || result != CURLE_OK || status != 401 || r->auth_retried || r->head_seen ||
-        r->too_large || r->stopped || r->nomem)
+    if (!r->oauth2 || result != CURLE_OK || status != 401 || r->too_large || r->stopped ||
+        r->nomem)
+        return 0;
+    pg_oauth2_invalidate(r->m, r->oauth2, r->auth);
+    if (r->auth_retried || r->head_seen)
         return 0;
     r->auth_retried = 1;
-    pg_oauth2_invalidate(r->m, r->oauth2, r->auth);
     r->len = 0;
     r->body_mode = PG_HTTPC_BODY_UNSEEN;
     pg_linesplit_reset(&r->lines);

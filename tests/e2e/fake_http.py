@@ -76,8 +76,9 @@ def _reply(h, code, body=b"", ctype="application/json", extra=None):
 
 
 class TokenServer(_Server):
-    def __init__(self, clients, expires_in=3600):
+    def __init__(self, clients, expires_in=3600, delay=0.0):
         super().__init__()
+        self.delay = delay  # seconds before each answer
         self.clients = dict(clients)  # client_id -> secret
         self.expires_in = expires_in
         self.requests = []  # (client_id, form dict, auth style)
@@ -121,6 +122,7 @@ class TokenServer(_Server):
                     cid, secret, style = urllib.parse.unquote_plus(u), urllib.parse.unquote_plus(p), "basic"
                 with ts.lock:
                     ts.requests.append((cid, form, style))
+                time.sleep(ts.delay)
                 if self.path != "/token" or \
                         self.headers.get("Content-Type") != "application/x-www-form-urlencoded":
                     _reply(self, 400, b'{"error":"invalid_request"}')

@@ -5,7 +5,8 @@ issued, and the Pyroscope test receiver for remote_write.
 
 - scrape and remote_write each get their own token (their own client_id, scope and
   endpoint_params reach the token endpoint, the credentials as HTTP Basic), cached: one
-  fetch serves many scrapes and pushes;
+  fetch serves many scrapes and pushes; eight targets waiting for a slow token endpoint
+  queue behind a single fetch;
 - a token with a short expires_in is fetched again before it expires; a revoked token
   (the target answers 401) is dropped and the request retried once with a fresh one, so
   the target never goes down;
@@ -75,6 +76,23 @@ def test_oauth2_scrape_and_remote_write(t):
     text = json.dumps(pg.targets()) + pg.log_text()
     for s in ["s3cret-scrape", "s3cret-write"] + list(ts.issued):
         t.check(s not in text, "secret %r visible in targets API or log" % s)
+    t.stop_profgate(pg)
+
+
+def test_oauth2_one_fetch_for_many(t):
+    # a slow token endpoint and eight targets scraped at once: they queue behind one fetch
+    ts = TokenServer({"scraper": "pw"}, delay=1.0).start()
+    t.defer(ts.stop)
+    tgs = [Target(tokens=ts, client_id="scraper").start() for _ in range(8)]
+    for tg in tgs:
+        t.defer(tg.stop)
+    cfg = {"scrape_configs": [job("many", [tg.address for tg in tgs], types=GOROUTINE_ONLY,
+                                  oauth2=oauth2(ts, "scraper", "pw"))]}
+    pg = t.profgate(cfg)
+    t.require(wait_until(lambda: all(len(tg.seen) >= 2 for tg in tgs), 20),
+              "targets not scraped: %s" % [len(tg.seen) for tg in tgs])
+    t.check(ts.fetches("scraper") == 1, "token fetches for 8 targets: %d" % ts.fetches("scraper"))
+    t.check(all(h == ("up", "") for h in health(pg, "many")), "health: %s" % health(pg, "many"))
     t.stop_profgate(pg)
 
 
@@ -191,6 +209,7 @@ def test_basic_auth_files_reread(t):
 
 
 if __name__ == "__main__":
-    sys.exit(pgtest.run_tests([test_oauth2_scrape_and_remote_write, test_oauth2_expiry_and_401,
+    sys.exit(pgtest.run_tests([test_oauth2_scrape_and_remote_write, test_oauth2_one_fetch_for_many,
+                               test_oauth2_expiry_and_401,
                                test_oauth2_token_server_down, test_http_headers_and_secrets,
                                test_basic_auth_files_reread]))
