@@ -37,6 +37,9 @@ struct pg_oauth2_entry {
     int64_t expires_ns; /* monotonic deadline (already less the delta); 0 = never */
     struct pg_httpc_req *fetch;
     struct pg_oauth2_wait queue; /* sentinel of the circular waiter list */
+    struct pg_httpc_oauth2 *cfg; /* of the latest fetch (a retry in the other style) */
+    int style;                   /* Go's AuthStyle: 0 unknown, 1 in header, 2 in params */
+    int fetch_style;             /* of the fetch in flight */
 };
 
 struct pg_oauth2_cache {
@@ -69,6 +72,7 @@ static void cache_free(void *p)
             list_unlink(e->queue.next); /* the waiters are cancelled by their owners */
         free(e->key);
         free(e->auth);
+        pg_httpc_oauth2_free(e->cfg);
         free(e);
     }
     free(c);
@@ -143,8 +147,9 @@ static int kv_cmp(const void *a, const void *b)
     return strcmp(((const struct kv *)a)->k, ((const struct kv *)b)->k);
 }
 
-/* The form body of the token request (Go's url.Values.Encode: sorted by name), or NULL. */
-static char *form_body(const struct pg_httpc_oauth2 *cfg)
+/* The form body of the token request (Go's url.Values.Encode: sorted by name), with the
+ * client credentials when secret is not NULL (AuthStyleInParams), or NULL on OOM. */
+static char *form_body(const struct pg_httpc_oauth2 *cfg, const char *secret)
 {
     struct pg_sbuf scope = {0}, out = {0};
     for (size_t i = 0; i < cfg->n_scopes; i++) {
@@ -154,7 +159,7 @@ static char *form_body(const struct pg_httpc_oauth2 *cfg)
     }
     const char *sc = pg_sbuf_cstr(&scope);
     size_t n = 0;
-    struct kv *v = calloc(cfg->endpoint_params.n + 2, sizeof(*v));
+    struct kv *v = calloc(cfg->endpoint_params.n + 4, sizeof(*v));
     if (v == NULL || sc == NULL) {
         free(v);
         pg_sbuf_reset(&scope);
@@ -167,6 +172,11 @@ static char *form_body(const struct pg_httpc_oauth2 *cfg)
         v[n++] = (struct kv){"scope", sc};
     for (size_t i = 0; i < cfg->endpoint_params.n; i++)
         v[n++] = (struct kv){cfg->endpoint_params.v[i].name, cfg->endpoint_params.v[i].value};
+    if (secret) {
+        v[n++] = (struct kv){"client_id", cfg->client_id};
+        if (*secret)
+            v[n++] = (struct kv){"client_secret", secret};
+    }
     qsort(v, n, sizeof(*v), kv_cmp);
     pg_sbuf_str(&out, "");
     for (size_t i = 0; i < n; i++) {
@@ -273,6 +283,8 @@ static void dispatch(struct pg_oauth2_entry *e, const char *error)
     }
 }
 
+static int fetch_start(struct pg_oauth2_entry *e, int style, char *err, size_t errlen);
+
 static void on_fetched(void *ud, const struct pg_httpc_resp *resp)
 {
     struct pg_oauth2_entry *e = ud;
@@ -284,27 +296,40 @@ static void on_fetched(void *ud, const struct pg_httpc_resp *resp)
         status_text(resp, err, sizeof(err));
     else
         parse_token(e, resp, err, sizeof(err));
+    if (err[0] && e->style == 0 && e->fetch_style == 1) {
+        /* Go's AuthStyleAutoDetect: the credentials in the form instead, once */
+        char why[1024];
+        if (fetch_start(e, 2, why, sizeof(why)) == 0)
+            return;
+    }
+    if (!err[0] && e->style == 0)
+        e->style = e->fetch_style; /* remembered for this token endpoint */
     dispatch(e, err[0] ? err : NULL);
 }
 
-/* The Basic credentials header of the token request (form-escaped id and secret, as Go's
- * AuthStyleInHeader), or NULL with err set. */
-static char *basic_header(const struct pg_httpc_oauth2 *cfg, char *err, size_t errlen)
+/* The client secret now (client_secret_file read again), or NULL with err set. */
+static char *client_secret(const struct pg_httpc_oauth2 *cfg, char *err, size_t errlen)
 {
     char *secret = NULL;
     if (cfg->client_secret_file) {
         char why[512];
         secret = pg_secretfile_read_trimmed(cfg->client_secret_file, why, sizeof(why));
-        if (secret == NULL) {
+        if (secret == NULL)
             pg_errmsg_set(err, errlen, "unable to read oauth2 client secret: %s", why);
-            return NULL;
-        }
+    } else if ((secret = strdup(cfg->client_secret ? cfg->client_secret : "")) == NULL) {
+        pg_errmsg_set(err, errlen, "out of memory");
     }
+    return secret;
+}
+
+/* The Basic credentials header line of the token request (form-escaped id and secret, as
+ * Go's AuthStyleInHeader), or NULL on OOM. */
+static char *basic_header(const struct pg_httpc_oauth2 *cfg, const char *secret)
+{
     struct pg_sbuf b = {0};
     pg_sbuf_query_escape(&b, cfg->client_id);
     pg_sbuf_str(&b, ":");
-    pg_sbuf_query_escape(&b, secret ? secret : cfg->client_secret ? cfg->client_secret : "");
-    free(secret);
+    pg_sbuf_query_escape(&b, secret);
     const char *cred = pg_sbuf_cstr(&b);
     char *b64 = cred ? pg_base64_encode(cred, strlen(cred)) : NULL;
     char *line = NULL;
@@ -314,21 +339,30 @@ static char *basic_header(const struct pg_httpc_oauth2 *cfg, char *err, size_t e
         memset(b.s, 0, b.len); /* no secret left behind in freed memory */
     pg_sbuf_reset(&b);
     free(b64);
-    if (line == NULL)
-        pg_errmsg_set(err, errlen, "out of memory");
     return line;
 }
 
-/* Starts e's token fetch for cfg. Returns 0, or -1 with err set. */
-static int fetch_start(struct pg_oauth2_entry *e, const struct pg_httpc_oauth2 *cfg, char *err,
-                       size_t errlen)
+static void wipe(char *s)
 {
-    char *auth = basic_header(cfg, err, errlen);
-    char *body = auth ? form_body(cfg) : NULL;
-    if (auth && body == NULL)
-        pg_errmsg_set(err, errlen, "out of memory");
+    if (s)
+        memset(s, 0, strlen(s));
+    free(s);
+}
+
+/* Starts e's token fetch with e->cfg, the credentials in the header (style 1) or in the
+ * form (style 2). Returns 0, or -1 with err set. */
+static int fetch_start(struct pg_oauth2_entry *e, int style, char *err, size_t errlen)
+{
+    const struct pg_httpc_oauth2 *cfg = e->cfg;
+    char *secret = client_secret(cfg, err, errlen);
+    if (secret == NULL)
+        return -1;
+    char *auth = style == 1 ? basic_header(cfg, secret) : NULL;
+    char *body = style == 1 && auth == NULL ? NULL : form_body(cfg, style == 2 ? secret : NULL);
     int rc = -1;
-    if (body) {
+    if (body == NULL) {
+        pg_errmsg_set(err, errlen, "out of memory");
+    } else {
         struct pg_httpc_cfg http = {.tls = cfg->tls, .proxy = cfg->proxy};
         http.follow_redirects = 1;
         http.enable_http2 = 1;
@@ -338,7 +372,7 @@ static int fetch_start(struct pg_oauth2_entry *e, const struct pg_httpc_oauth2 *
                                   .url = cfg->token_url,
                                   .http = &http,
                                   .headers = hdrs,
-                                  .n_headers = 3,
+                                  .n_headers = auth ? 3 : 2,
                                   .body = (const uint8_t *)body,
                                   .body_len = strlen(body),
                                   .timeout_ms = PG_OAUTH2_FETCH_TIMEOUT_MS,
@@ -347,15 +381,15 @@ static int fetch_start(struct pg_oauth2_entry *e, const struct pg_httpc_oauth2 *
         e->fetch = pg_httpc_start(e->cache->m, &o, on_fetched, e, why, sizeof(why));
         if (e->fetch) {
             e->cache->fetches++;
+            e->fetch_style = style;
             rc = 0;
         } else {
             pg_errmsg_set(err, errlen, "oauth2: cannot fetch token: %s", why);
         }
     }
-    if (auth)
-        memset(auth, 0, strlen(auth));
-    free(auth);
-    free(body);
+    wipe(auth);
+    wipe(body);
+    wipe(secret);
     return rc;
 }
 
@@ -375,8 +409,17 @@ int pg_oauth2_token(struct pg_curlm *m, const struct pg_httpc_oauth2 *cfg, struc
         pg_errmsg_set(err, errlen, "oauth2: token too long");
         return -1;
     }
-    if (e->fetch == NULL && fetch_start(e, cfg, err, errlen) != 0)
-        return -1;
+    if (e->fetch == NULL) {
+        struct pg_httpc_oauth2 *copy = pg_httpc_oauth2_dup(cfg);
+        if (copy == NULL) {
+            pg_errmsg_set(err, errlen, "out of memory");
+            return -1;
+        }
+        pg_httpc_oauth2_free(e->cfg);
+        e->cfg = copy;
+        if (fetch_start(e, e->style ? e->style : 1, err, errlen) != 0)
+            return -1;
+    }
     w->fn = fn;
     w->ud = ud;
     w->entry = e;

@@ -8,7 +8,9 @@
  * server), through core/httpc like any other request: POST token_url with
  * "grant_type=client_credentials", scope (space-joined scopes) and endpoint_params
  * (form-encoded, sorted by name), the client credentials as HTTP Basic auth
- * (form-escaped, as Go's AuthStyleInHeader), the oauth2 block's own tls_config and proxy.
+ * (form-escaped), the oauth2 block's own tls_config and proxy. As Go's AuthStyleAutoDetect,
+ * a first fetch that fails is tried once more with client_id and client_secret in the form
+ * instead, and the style that worked is kept for the entry.
  * client_secret_file is read at every fetch. When the fetch ends, every waiter gets the
  * "Authorization" value ("Bearer <token>") or an error text, from the loop. A failed
  * fetch is not cached: the next request tries again. After a 401 the caller drops the

@@ -76,8 +76,9 @@ def _reply(h, code, body=b"", ctype="application/json", extra=None):
 
 
 class TokenServer(_Server):
-    def __init__(self, clients, expires_in=3600, delay=0.0):
+    def __init__(self, clients, expires_in=3600, delay=0.0, styles=("basic", "body")):
         super().__init__()
+        self.styles = styles  # accepted ways of sending the client credentials
         self.delay = delay  # seconds before each answer
         self.clients = dict(clients)  # client_id -> secret
         self.expires_in = expires_in
@@ -128,7 +129,7 @@ class TokenServer(_Server):
                     _reply(self, 400, b'{"error":"invalid_request"}')
                 elif form.get("grant_type") != "client_credentials":
                     _reply(self, 400, b'{"error":"unsupported_grant_type"}')
-                elif cid not in ts.clients or ts.clients[cid] != secret:
+                elif style not in ts.styles or cid not in ts.clients or ts.clients[cid] != secret:
                     _reply(self, 401, b'{"error":"invalid_client"}')
                 else:
                     with ts.lock:

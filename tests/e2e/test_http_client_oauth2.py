@@ -96,6 +96,24 @@ def test_oauth2_one_fetch_for_many(t):
     t.stop_profgate(pg)
 
 
+def test_oauth2_credentials_in_body(t):
+    # a token endpoint that ignores HTTP Basic: Go's auto-detection sends them in the form
+    # on the second try, and keeps doing so
+    ts = TokenServer({"scraper": "pw&1"}, expires_in=11, styles=("body",)).start()
+    t.defer(ts.stop)
+    tg = Target(tokens=ts, client_id="scraper").start()
+    t.defer(tg.stop)
+    pg = t.profgate({"scrape_configs": [job("oa", [tg.address], types=GOROUTINE_ONLY,
+                                            oauth2=oauth2(ts, "scraper", "pw&1"))]})
+    t.require(wait_until(lambda: ts.fetches("scraper") >= 3, 20), "fetches: %s" % ts.requests)
+    styles = [st for _, _, st in ts.requests]
+    t.check(styles[:2] == ["basic", "body"] and set(styles[2:]) == {"body"}, "styles: %s" % styles)
+    t.check(ts.requests[1][1].get("client_secret") == "pw&1", "form: %s" % ts.requests[1][1])
+    t.check(health(pg, "oa") == [("up", "")], "health: %s" % health(pg, "oa"))
+    t.check("pw&1" not in pg.log_text() + json.dumps(pg.targets()), "secret visible")
+    t.stop_profgate(pg)
+
+
 def test_oauth2_expiry_and_401(t):
     ts = TokenServer({"scraper": "pw"}, expires_in=11).start()  # valid 1 s after the 10 s margin
     t.defer(ts.stop)
@@ -210,6 +228,6 @@ def test_basic_auth_files_reread(t):
 
 if __name__ == "__main__":
     sys.exit(pgtest.run_tests([test_oauth2_scrape_and_remote_write, test_oauth2_one_fetch_for_many,
-                               test_oauth2_expiry_and_401,
+                               test_oauth2_credentials_in_body, test_oauth2_expiry_and_401,
                                test_oauth2_token_server_down, test_http_headers_and_secrets,
                                test_basic_auth_files_reread]))
