@@ -126,7 +126,10 @@ def test_oauth2_expiry_and_401(t):
     t.check(tg.unauthorized == 0, "an expired token was sent %d times" % tg.unauthorized)
     # long-lived tokens now; revoke them: the next scrape gets 401, refreshes and retries
     ts.expires_in = 3600
-    t.require(wait_until(lambda: len(set(tg.headers_of("Authorization"))) >= 3
+    n0 = ts.fetches("scraper")
+    t.require(wait_until(lambda: ts.fetches("scraper") > n0, 10), "no fetch after the change")
+    long_lived = "Bearer " + list(ts.issued)[-1]
+    t.require(wait_until(lambda: long_lived in tg.headers_of("Authorization")
                          and health(pg, "oa") == [("up", "")], 10), "health %s" % health(pg, "oa"))
     before = ts.fetches("scraper")
     fails = pg.metric("profgate_scrape_failures_total", job="oa")
