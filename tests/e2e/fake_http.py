@@ -152,6 +152,7 @@ class Target(_Server):
         super().__init__()
         self.tokens, self.client_id, self.basic, self.tls = tokens, client_id, basic, tls
         self.seen = []  # (path, headers as a list of (name, value), client CN)
+        self.posts = []  # (path, client CN, client port): push requests answered 200
         self.unauthorized = 0
 
     @property
@@ -183,14 +184,25 @@ class Target(_Server):
             def log_message(self, *a):
                 pass
 
-            def do_GET(self):
-                cn = None
+            def peer_cn(self):
                 if isinstance(self.connection, ssl.SSLSocket):
                     cert = self.connection.getpeercert()
                     for rdn in (cert or {}).get("subject", ()):
                         for k, v in rdn:
                             if k == "commonName":
-                                cn = v
+                                return v
+                return None
+
+            def do_POST(self):
+                # a Pyroscope push endpoint that keeps nothing: 200, empty protobuf answer
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                with tg.lock:
+                    tg.posts.append((self.path, self.peer_cn(), self.client_address[1]))
+                _reply(self, 200, b"", "application/proto")
+
+            def do_GET(self):
+                cn = self.peer_cn()
                 with tg.lock:
                     tg.seen.append((self.path, list(self.headers.items()), cn))
                 if not tg.allowed(self):

@@ -18,7 +18,8 @@ TLS:
 - inline ca, cert and key (PEM in the YAML) against a server demanding a client
   certificate; without a client certificate the handshake fails;
 - cert_file / key_file replaced while running: the next scrape presents the new
-  certificate (the server sees the new CN) without a reload."""
+  certificate (the server sees the new CN) without a reload; remote_write, which keeps
+  its connection, does too (the reused connection does not hide the change)."""
 import json
 import os
 import shutil
@@ -196,7 +197,34 @@ def test_client_cert_files_rotated(t):
     t.stop_profgate(pg)
 
 
+def test_client_cert_rotated_on_reused_connection(t):
+    # remote_write keeps its connection: a rotated client certificate must still be used
+    # by the next request (a new connection), not hidden by the reused one
+    pki = make_pki(t.tmpdir)
+    backend = Target(tls=server_tls(pki, client_ca=True)).start()
+    t.defer(backend.stop)
+    tg = Target().start()
+    t.defer(tg.stop)
+    cert, key = os.path.join(t.tmpdir, "cur.pem"), os.path.join(t.tmpdir, "cur.key")
+    shutil.copy(os.path.join(pki, "client-a.pem"), cert)
+    shutil.copy(os.path.join(pki, "client-a.key"), key)
+    tls = {"ca_file": os.path.join(pki, "ca.pem"), "cert_file": cert, "key_file": key}
+    cfg = {"scrape_configs": [job("src", [tg.address], types=G)],
+           "remote_write": [remote("tls", "https://127.0.0.1:%d" % backend.port, tls_config=tls)]}
+    pg = t.profgate(cfg)
+    t.require(wait_until(lambda: len(backend.posts) >= 3, 20), "pushes: %s" % backend.posts)
+    ports = [p for _, cn, p in backend.posts if cn == "client-a"]
+    t.check(len(set(ports)) < len(ports), "no connection reuse before the rotation: %s" % ports)
+    for src, dst in (("client-b.key", key), ("client-b.pem", cert)):
+        shutil.copy(os.path.join(pki, src), dst + ".tmp")
+        os.replace(dst + ".tmp", dst)
+    t.check(wait_until(lambda: backend.posts[-1][1] == "client-b", 15),
+            "rotated certificate not used on the kept connection: %s" % backend.posts[-3:])
+    t.stop_profgate(pg)
+
+
 if __name__ == "__main__":
     sys.exit(pgtest.run_tests([test_proxy_url_and_no_proxy, test_proxy_from_environment,
                                test_environment_ignored_without_config, test_connect_proxy_https,
-                               test_tls_versions_and_inline_pem, test_client_cert_files_rotated]))
+                               test_tls_versions_and_inline_pem, test_client_cert_files_rotated,
+                               test_client_cert_rotated_on_reused_connection]))
