@@ -11,8 +11,8 @@ issued, and the Pyroscope test receiver for remote_write.
   (the target answers 401) is dropped and the request retried once with a fresh one, so
   the target never goes down;
 - the token endpoint down: the oauth2 job is down with "oauth2: cannot fetch token" and
-  the token URL, retried every scrape, while a job without oauth2 stays up; back up, the
-  job recovers;
+  the token URL, retried every scrape, while a job without oauth2 stays up; remote_write's
+  pushes fail the same way and are retried with backoff; back up, both recover;
 - http_headers values, secrets and files reach the target (a file's new content on the
   next scrape), and no secret (header secret, client secret, token) appears in
   /api/v1/targets or the log; a missing header file is a clear scrape error;
@@ -146,15 +146,17 @@ def test_oauth2_expiry_and_401(t):
 
 
 def test_oauth2_token_server_down(t):
-    ts = TokenServer({"scraper": "pw"}).start()
+    ts = TokenServer({"scraper": "pw", "writer": "wpw"}).start()
     port = ts.port
     ts.stop()  # refused from the start
     tg = Target(tokens=ts, client_id="scraper").start()
     t.defer(tg.stop)
     plain = Target().start()
     t.defer(plain.stop)
+    rec = t.receiver()
     cfg = {"scrape_configs": [job("oa", [tg.address], types=GOROUTINE_ONLY, oauth2=oauth2(ts, "scraper", "pw")),
-                              job("plain", [plain.address], types=GOROUTINE_ONLY)]}
+                              job("plain", [plain.address], types=GOROUTINE_ONLY)],
+           "remote_write": [remote("rw", rec.url, oauth2=oauth2(ts, "writer", "wpw"))]}
     pg = t.profgate(cfg)
     t.require(wait_until(lambda: health(pg, "oa") and health(pg, "oa")[0][0] == "down", 15),
               "oauth2 job health: %s" % health(pg, "oa"))
@@ -165,10 +167,16 @@ def test_oauth2_token_server_down(t):
             "the failing job is not retried every scrape")
     t.check(health(pg, "plain") == [("up", "")], "the other job: %s" % health(pg, "plain"))
     t.check(len(tg.seen) == 0, "the target was scraped without a token")
+    # remote_write: the push fails with the token error and is retried with backoff
+    t.check(wait_until(lambda: pg.metric("profgate_remote_write_retried_profiles_total", remote="rw") > 0, 15),
+            "remote_write not retried")
+    t.check(rec.requests == 0, "pushed without a token: %d requests" % rec.requests)
+    t.check("oauth2: cannot fetch token" in pg.log_text(), "no token error in the log")
     ts.start()  # same port
     t.defer(ts.stop)
     t.check(wait_until(lambda: health(pg, "oa") == [("up", "")], 15), "no recovery: %s" % health(pg, "oa"))
-    t.check(ts.fetches("scraper") >= 1, "no token fetched after recovery")
+    t.check(wait_until(lambda: rec.count(job="plain") > 0, 15), "remote_write did not recover")
+    t.check(ts.fetches("scraper") >= 1 and ts.fetches("writer") >= 1, "tokens after recovery: %s" % ts.requests)
     t.stop_profgate(pg)
 
 
