@@ -89,7 +89,8 @@ struct pg_httpc_req {
     struct pg_httpc_oauth2 *oauth2;
     struct pg_oauth2_wait wait;
     char *auth;
-    int auth_retried, head_seen, added;
+    int auth_retried, head_seen, token_timed_out;
+    int64_t timeout_ms; /* opts.timeout_ms: what is left of it bounds the transfer */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -404,6 +405,7 @@ static void fail_text(const struct pg_httpc_req *r, CURLcode result, struct pg_h
 static void fail_now(struct pg_httpc_req *r, const char *why)
 {
     struct pg_httpc_resp resp = {.failed = 1, .body = (const uint8_t *)"", .retry_after_ms = -1};
+    resp.timed_out = r->token_timed_out;
     char err[CURL_ERROR_SIZE + 1024];
     verb_error(r, why, err, sizeof(err));
     resp.error = err;
@@ -445,9 +447,20 @@ static int set_auth(struct pg_httpc_req *r, const char *auth)
 
 static void on_done(void *ud, CURL *easy, CURLcode result);
 
-/* Starts r's transfer with the Authorization value auth. Returns 0, or -1 with err set. */
+/* Starts r's transfer with the Authorization value auth, bounded by what the wait for the
+ * token left of its timeout. Returns 0, or -1 with err set. */
 static int run_with(struct pg_httpc_req *r, const char *auth, char *err, size_t errlen)
 {
+    if (r->timeout_ms > 0) {
+        int64_t left = r->timeout_ms - (pg_clock_mono_ns() - r->start_ns) / 1000000;
+        if (left <= 0) {
+            r->token_timed_out = 1;
+            pg_errmsg_set(err, errlen, "timeout of %lld ms reached waiting for the oauth2 token",
+                          (long long)r->timeout_ms);
+            return -1;
+        }
+        curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)left);
+    }
     if (set_auth(r, auth) != 0) {
         pg_errmsg_set(err, errlen, "out of memory");
         return -1;
@@ -489,8 +502,7 @@ static int with_token(struct pg_httpc_req *r, char *err, size_t errlen)
  * stands. */
 static int retry_401(struct pg_httpc_req *r, CURLcode result, long status)
 {
-    if (!r->oauth2 || result != CURLE_OK || status != 401 || r->too_large || r->stopped ||
-        r->nomem)
+    if (!r->oauth2 || result != CURLE_OK || status != 401 || r->too_large || r->stopped || r->nomem)
         return 0;
     pg_oauth2_invalidate(r->m, r->oauth2, r->auth);
     if (r->auth_retried || r->head_seen)
@@ -691,6 +703,7 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
     r->done = done;
     r->ud = ud;
     r->max_body = o->max_body ? o->max_body : PG_HTTPC_DEFAULT_MAX_BODY;
+    r->timeout_ms = o->timeout_ms;
     if (stream_setup(r, o, err, errlen) != 0)
         goto fail;
     r->url = strdup(o->url);

@@ -81,7 +81,7 @@ def test_oauth2_scrape_and_remote_write(t):
 
 def test_oauth2_one_fetch_for_many(t):
     # a slow token endpoint and eight targets scraped at once: they queue behind one fetch
-    ts = TokenServer({"scraper": "pw"}, delay=1.0).start()
+    ts = TokenServer({"scraper": "pw"}, delay=0.5).start()
     t.defer(ts.stop)
     tgs = [Target(tokens=ts, client_id="scraper").start() for _ in range(8)]
     for tg in tgs:
@@ -93,6 +93,23 @@ def test_oauth2_one_fetch_for_many(t):
               "targets not scraped: %s" % [len(tg.seen) for tg in tgs])
     t.check(ts.fetches("scraper") == 1, "token fetches for 8 targets: %d" % ts.fetches("scraper"))
     t.check(all(h == ("up", "") for h in health(pg, "many")), "health: %s" % health(pg, "many"))
+    t.stop_profgate(pg)
+
+
+def test_oauth2_token_wait_bounded(t):
+    # the scrape timeout covers the wait for the token: a token endpoint slower than the
+    # scrape timeout makes that scrape time out, the token still arrives and is used next
+    ts = TokenServer({"scraper": "pw"}, delay=2.5).start()
+    t.defer(ts.stop)
+    tg = Target(tokens=ts, client_id="scraper").start()
+    t.defer(tg.stop)
+    pg = t.profgate({"scrape_configs": [job("slow", [tg.address], types=GOROUTINE_ONLY, interval="3s",
+                                            timeout="1s", oauth2=oauth2(ts, "scraper", "pw"))]})
+    t.require(wait_until(lambda: health(pg, "slow") and health(pg, "slow")[0][0] == "down", 10),
+              "health: %s" % health(pg, "slow"))
+    t.check("waiting for the oauth2 token" in health(pg, "slow")[0][1], "lastError: %s" % health(pg, "slow"))
+    t.check(wait_until(lambda: health(pg, "slow") == [("up", "")], 10), "health: %s" % health(pg, "slow"))
+    t.check(ts.fetches("scraper") == 1, "fetches: %d" % ts.fetches("scraper"))
     t.stop_profgate(pg)
 
 
@@ -239,6 +256,7 @@ def test_basic_auth_files_reread(t):
 
 if __name__ == "__main__":
     sys.exit(pgtest.run_tests([test_oauth2_scrape_and_remote_write, test_oauth2_one_fetch_for_many,
-                               test_oauth2_credentials_in_body, test_oauth2_expiry_and_401,
+                               test_oauth2_token_wait_bounded, test_oauth2_credentials_in_body,
+                               test_oauth2_expiry_and_401,
                                test_oauth2_token_server_down, test_http_headers_and_secrets,
                                test_basic_auth_files_reread]))
