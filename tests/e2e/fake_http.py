@@ -12,7 +12,8 @@ Not a test itself (CTest runs only test_*.py).
   can be revoked (resources then answer 401), and every request is logged. stop() closes
   the port (connection refused); start() reopens the same port.
 - Target: a pprof target serving a real Go goroutine profile on any
-  /debug/pprof/goroutine request; optionally it demands a bearer token the TokenServer
+  /debug/pprof/goroutine request (and, with sd_groups set, an http_sd endpoint on /sd;
+  and a Pyroscope push endpoint that accepts and forgets every POST); optionally it demands a bearer token the TokenServer
   issued (401 otherwise) or HTTP basic credentials, and it records every request's
   headers. With a TLS context it serves HTTPS (and records the client certificate's CN).
 - Proxy: a forward proxy: absolute-form GET/POST (plain http through the proxy) and
@@ -153,6 +154,7 @@ class Target(_Server):
         self.tokens, self.client_id, self.basic, self.tls = tokens, client_id, basic, tls
         self.seen = []  # (path, headers as a list of (name, value), client CN)
         self.posts = []  # (path, client CN, client port): push requests answered 200
+        self.sd_groups = None  # when set, GET /sd answers them (Prometheus http_sd JSON)
         self.unauthorized = 0
 
     @property
@@ -210,6 +212,8 @@ class Target(_Server):
                         tg.unauthorized += 1
                     _reply(self, 401, b"unauthorized\n", "text/plain",
                            {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+                elif self.path.startswith("/sd") and tg.sd_groups is not None:
+                    _reply(self, 200, json.dumps(tg.sd_groups).encode(), "application/json")
                 elif self.path.startswith("/debug/pprof/goroutine"):
                     _reply(self, 200, GOROUTINE, "application/octet-stream")
                 else:

@@ -3,6 +3,7 @@ basic_auth files on profgate's HTTP clients, against real HTTP on loopback
 (fake_http.py): a fake OAuth 2.0 token endpoint, pprof targets that demand the tokens it
 issued, and the Pyroscope test receiver for remote_write.
 
+- http_sd_configs uses oauth2 the same way (one loader, one client for everything);
 - scrape and remote_write each get their own token (their own client_id, scope and
   endpoint_params reach the token endpoint, the credentials as HTTP Basic), cached: one
   fetch serves many scrapes and pushes; eight targets waiting for a slow token endpoint
@@ -76,6 +77,26 @@ def test_oauth2_scrape_and_remote_write(t):
     text = json.dumps(pg.targets()) + pg.log_text()
     for s in ["s3cret-scrape", "s3cret-write"] + list(ts.issued):
         t.check(s not in text, "secret %r visible in targets API or log" % s)
+    t.stop_profgate(pg)
+
+
+def test_oauth2_http_sd(t):
+    # discovery shares the options: http_sd with its own oauth2 client
+    ts = TokenServer({"sd": "sdpw"}).start()
+    t.defer(ts.stop)
+    tg = Target().start()
+    t.defer(tg.stop)
+    sd = Target(tokens=ts, client_id="sd").start()
+    t.defer(sd.stop)
+    sd.sd_groups = [{"targets": [tg.address], "labels": {"team": "a"}}]
+    j = job("sd", [], types=GOROUTINE_ONLY)
+    del j["static_configs"]
+    j["http_sd_configs"] = [{"url": "http://%s/sd" % sd.address, "refresh_interval": "1s",
+                             "oauth2": oauth2(ts, "sd", "sdpw")}]
+    pg = t.profgate({"scrape_configs": [j]})
+    t.require(wait_until(lambda: health(pg, "sd") == [("up", "")], 15), "health: %s" % health(pg, "sd"))
+    t.check(ts.fetches("sd") == 1 and sd.unauthorized == 0, "sd token: %d fetches, %d refusals"
+            % (ts.fetches("sd"), sd.unauthorized))
     t.stop_profgate(pg)
 
 
@@ -255,7 +276,8 @@ def test_basic_auth_files_reread(t):
 
 
 if __name__ == "__main__":
-    sys.exit(pgtest.run_tests([test_oauth2_scrape_and_remote_write, test_oauth2_one_fetch_for_many,
+    sys.exit(pgtest.run_tests([test_oauth2_scrape_and_remote_write, test_oauth2_http_sd,
+                               test_oauth2_one_fetch_for_many,
                                test_oauth2_token_wait_bounded, test_oauth2_credentials_in_body,
                                test_oauth2_expiry_and_401,
                                test_oauth2_token_server_down, test_http_headers_and_secrets,
