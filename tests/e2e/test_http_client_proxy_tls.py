@@ -12,6 +12,8 @@ Proxies (Prometheus's rules, Go's httpproxy):
 - without either, http_proxy / HTTP_PROXY in the environment are ignored (libcurl's own
   environment handling is off): a name only the proxy knows fails to resolve, a loopback
   target is reached directly, the proxy sees nothing.
+HTTP/2: against a Go HTTPS server, scrapes use HTTP/2 by default and HTTP/1.1 with
+enable_http2: false; remote_write the other way round (Prometheus's defaults).
 TLS:
 - min_version TLS13 against a server capped at TLS 1.2 fails with a TLS error; TLS12
   works;
@@ -24,7 +26,9 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
 import sys
+import urllib.request
 
 import pgtest
 from fake_http import Proxy, Target, make_pki, server_tls
@@ -223,8 +227,51 @@ def test_client_cert_rotated_on_reused_connection(t):
     t.stop_profgate(pg)
 
 
+def test_enable_http2(t):
+    # a Go HTTPS server (HTTP/2 through ALPN, as Go serves it) records each request's
+    # protocol: scrapes and http_sd default to HTTP/2, remote_write to HTTP/1.1 (as
+    # Prometheus), enable_http2 turns either way
+    pki = make_pki(t.tmpdir)
+    binary = pgtest.build_go("tlsapp")
+    port = pgtest.free_port()
+    logf = open(os.path.join(t.tmpdir, "tlsapp.log"), "w")
+    proc = pgtest.spawn([binary, "-listen", "127.0.0.1:%d" % port, "-cert", os.path.join(pki, "server.pem"),
+                         "-key", os.path.join(pki, "server.key")], stdout=logf, stderr=subprocess.STDOUT)
+    logf.close()
+    t.defer(lambda: (proc.kill(), proc.wait(10)))
+    ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.pem"))
+
+    def protos():
+        try:
+            with urllib.request.urlopen("https://127.0.0.1:%d/protos" % port, context=ctx, timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    t.require(wait_until(lambda: protos() is not None, 20), "tlsapp did not start")
+    tls = {"ca_file": os.path.join(pki, "ca.pem")}
+    addr = "127.0.0.1:%d" % port
+    cfg = {"scrape_configs": [job("h2", [addr], types=G, scheme="https", tls_config=tls, params={"j": ["h2"]}),
+                              job("h1", [addr], types=G, scheme="https", tls_config=tls, params={"j": ["h1"]},
+                                  enable_http2=False)],
+           "remote_write": [remote("rw1", "https://%s/rw1" % addr, tls_config=tls),
+                            remote("rw2", "https://%s/rw2" % addr, tls_config=tls, enable_http2=True)]}
+    pg = t.profgate(cfg)
+
+    def seen(prefix):
+        return {line.rsplit(" ", 1)[1] for line in (protos() or []) if line.startswith(prefix)}
+
+    t.require(wait_until(lambda: seen("POST /rw1/") and seen("POST /rw2/") and seen("GET /debug/pprof/goroutine?j=h1"),
+                         20), "requests: %s" % (protos() or [])[:6])
+    t.check(seen("GET /debug/pprof/goroutine?j=h2") == {"HTTP/2.0"}, "scrape default: %s" % seen("GET /debug/pprof/goroutine?j=h2"))
+    t.check(seen("GET /debug/pprof/goroutine?j=h1") == {"HTTP/1.1"}, "enable_http2 false: %s" % seen("GET /debug/pprof/goroutine?j=h1"))
+    t.check(seen("POST /rw1/") == {"HTTP/1.1"}, "remote_write default: %s" % seen("POST /rw1/"))
+    t.check(seen("POST /rw2/") == {"HTTP/2.0"}, "remote_write enable_http2: %s" % seen("POST /rw2/"))
+    t.stop_profgate(pg)
+
+
 if __name__ == "__main__":
     sys.exit(pgtest.run_tests([test_proxy_url_and_no_proxy, test_proxy_from_environment,
                                test_environment_ignored_without_config, test_connect_proxy_https,
                                test_tls_versions_and_inline_pem, test_client_cert_files_rotated,
-                               test_client_cert_rotated_on_reused_connection]))
+                               test_client_cert_rotated_on_reused_connection, test_enable_http2]))
