@@ -10,11 +10,15 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/cluster.h"
 #include "config/legacy.h"
+#include "config/limits.h"
+#include "config/sd_load.h"
 #include "config/profiles.h"
 #include "config/relabel_cfg.h"
 #include "discovery/sd.h"
@@ -105,8 +109,9 @@ static void load_params(struct pg_cfg_ld *l, yaml_node_t *m, struct pg_cfg_scrap
 
 /* The keys of a scrape config: these, and every discovery mechanism's key. */
 static const char *const scrape_keys[] = {
-    "job_name", "scrape_interval",  "scrape_timeout", "delta_profiling_duration", "scheme",
-    "params",   "profiling_config", PG_CFG_HTTP_KEYS, "body_size_limit",          "relabel_configs",
+    "job_name",        "scrape_interval", "scrape_timeout",   "delta_profiling_duration",
+    "scheme",          "params",          "profiling_config", PG_CFG_HTTP_KEYS,
+    "body_size_limit", "relabel_configs", PG_CFG_LIMIT_KEYS,
 };
 #define N_SCRAPE_KEYS (sizeof(scrape_keys) / sizeof(scrape_keys[0]))
 #define MAX_SD_MECHANISMS 32
@@ -127,37 +132,43 @@ static int check_scrape_keys(struct pg_cfg_ld *l, yaml_node_t *j)
     return pg_yaml_check_keys(l->y, j, k, "config.ScrapeConfig", l->errs);
 }
 
-/* Appends the config its mechanism loads from node to s->sd. */
+/* Appends the config its mechanism loads from node to *sd. */
 static void load_sd_one(struct pg_cfg_ld *l, yaml_node_t *node, const struct pg_sd_mechanism *mech,
-                        struct pg_cfg_scrape *s)
+                        struct pg_cfg_sd **sd, size_t *n_sd)
 {
-    struct pg_cfg_sd *t = realloc(s->sd, (s->n_sd + 1) * sizeof(*t));
+    struct pg_cfg_sd *t = realloc(*sd, (*n_sd + 1) * sizeof(*t));
     void *cfg = t ? mech->config_load(l, node) : NULL;
     if (t)
-        s->sd = t;
+        *sd = t;
     if (!cfg) {
         pg_yaml_error(l->y, node, l->errs, "%s: out of memory", mech->config_key);
         return;
     }
-    s->sd[s->n_sd].mech = mech;
-    s->sd[s->n_sd++].cfg = cfg;
+    (*sd)[*n_sd].mech = mech;
+    (*sd)[(*n_sd)++].cfg = cfg;
 }
 
-/* Every mechanism of the registry loads its key of job j (Prometheus's
- * discovery.RegisterConfig): one config per item, or one for the whole sequence. */
-static void load_sd(struct pg_cfg_ld *l, yaml_node_t *j, struct pg_cfg_scrape *s)
+void pg_cfg_load_sd(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_cfg_sd **sd, size_t *n_sd)
 {
     size_t n_mech;
     const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n_mech);
     for (size_t m = 0; m < n_mech; m++) {
-        yaml_node_t *seq = pg_yaml_get(l->y, j, reg[m]->config_key);
+        yaml_node_t *seq = pg_yaml_get(l->y, map, reg[m]->config_key);
         size_t cnt = pg_cfg_seq_len(l, seq, reg[m]->config_key);
         if (cnt && reg[m]->config_whole_list)
-            load_sd_one(l, seq, reg[m], s);
+            load_sd_one(l, seq, reg[m], sd, n_sd);
         else
             for (size_t i = 0; i < cnt; i++)
-                load_sd_one(l, pg_yaml_at(l->y, seq->data.sequence.items.start[i]), reg[m], s);
+                load_sd_one(l, pg_yaml_at(l->y, seq->data.sequence.items.start[i]), reg[m], sd,
+                            n_sd);
     }
+}
+
+void pg_cfg_sd_free(struct pg_cfg_sd *sd, size_t n_sd)
+{
+    for (size_t i = 0; i < n_sd; i++)
+        sd[i].mech->config_free(sd[i].cfg);
+    free(sd);
 }
 
 /* scrape_interval, scrape_timeout and delta_profiling_duration of job j, with their
@@ -171,6 +182,7 @@ static void load_scrape_timing(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_nod
     pg_cfg_get_dur(l, j, "scrape_interval", &s->scrape_interval_ms);
     pg_cfg_get_dur(l, j, "scrape_timeout", &s->scrape_timeout_ms);
     pg_cfg_get_dur(l, j, "delta_profiling_duration", &s->delta_profiling_duration_ms);
+    s->delta_profiling_duration_set = s->delta_profiling_duration_ms >= 0;
     if (s->scrape_timeout_ms < 0)
         s->scrape_timeout_ms = cfg->scrape_timeout_ms < s->scrape_interval_ms
                                    ? cfg->scrape_timeout_ms
@@ -249,7 +261,9 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
     pg_cfg_get_size(l, j, "body_size_limit", &s->body_size_limit);
     if (s->body_size_limit == 0)
         s->body_size_limit = DEFAULT_BODY_LIMIT;
-    load_sd(l, j, s);
+    pg_cfg_load_sd(l, j, &s->sd, &s->n_sd);
+    pg_cfg_load_limits(l, j, &s->limits);
+    pg_cfg_inherit_limits(&s->limits, &cfg->limits);
     yaml_node_t *rc = pg_yaml_get(l->y, j, "relabel_configs");
     if (rc && !pg_yaml_is_null(rc))
         pg_cfg_parse_relabel_configs(l->y, rc, "relabel_configs", &s->relabel, &s->n_relabel,
@@ -258,6 +272,7 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
 
 static void free_scrape(struct pg_cfg_scrape *s)
 {
+    free(s->file);
     free(s->job_name);
     free(s->scheme);
     free(s->path_prefix);
@@ -267,15 +282,18 @@ static void free_scrape(struct pg_cfg_scrape *s)
     }
     free(s->params);
     for (size_t i = 0; i < s->n_profiles; i++) {
+        for (size_t k = 0; k < s->profiles[i].n_params; k++) {
+            free(s->profiles[i].params[k].name);
+            pg_cfg_strv_free(s->profiles[i].params[k].values, s->profiles[i].params[k].n_values);
+        }
+        free(s->profiles[i].params);
         free(s->profiles[i].name);
         free(s->profiles[i].path);
         free(s->profiles[i].sent_name);
     }
     free(s->profiles);
     pg_cfg_http_free(&s->http);
-    for (size_t i = 0; i < s->n_sd; i++)
-        s->sd[i].mech->config_free(s->sd[i].cfg);
-    free(s->sd);
+    pg_cfg_sd_free(s->sd, s->n_sd);
     pg_cfg_relabel_rules_free(s->relabel, s->n_relabel);
 }
 
@@ -439,6 +457,7 @@ static void load_receiver_tokens(struct pg_cfg_ld *l, yaml_node_t *tf, struct pg
     if (pg_yaml_str(l->y, tf, "bearer_tokens_file", 1, &cfg->receiver_bearer_tokens_file,
                     l->errs) != 0)
         return;
+    pg_cfg_resolve_in_place(l, tf, &cfg->receiver_bearer_tokens_file);
     char *text = pg_cfg_read_secret_file(l, tf, cfg->receiver_bearer_tokens_file);
     add_receiver_tokens(text, cfg);
     if (text && cfg->n_receiver_bearer_tokens == 0)
@@ -523,14 +542,17 @@ static struct pg_cfg *cfg_new(const char *path)
     cfg->receiver_read_timeout_ms = 30000;
     cfg->receiver_write_timeout_ms = 30000;
     cfg->processing_queue_size = DEFAULT_QUEUE_SIZE;
+    cfg->cluster.health_check_interval_ms = PG_CFG_CLUSTER_DEFAULT_INTERVAL_MS;
     return cfg;
 }
 
 /* The global block: default scrape interval and timeout, external labels. */
 static void load_global(struct pg_cfg_ld *l, yaml_node_t *g, struct pg_cfg *cfg)
 {
-    static const char *const k[] = {"scrape_interval", "scrape_timeout", "external_labels", NULL};
+    static const char *const k[] = {"scrape_interval", "scrape_timeout", "external_labels",
+                                    PG_CFG_LIMIT_KEYS, NULL};
     pg_yaml_check_keys(l->y, g, k, "config.GlobalConfig", l->errs);
+    pg_cfg_load_limits(l, g, &cfg->limits);
     int timeout_set = pg_yaml_get(l->y, g, "scrape_timeout") != NULL;
     pg_cfg_get_dur(l, g, "scrape_interval", &cfg->scrape_interval_ms);
     pg_cfg_get_dur(l, g, "scrape_timeout", &cfg->scrape_timeout_ms);
@@ -560,6 +582,81 @@ static void load_scrapes(struct pg_cfg_ld *l, yaml_node_t *root, struct pg_cfg *
                 pg_yaml_error(l->y, pg_yaml_get(l->y, j, "job_name"), l->errs,
                               "found multiple scrape configs with job name \"%s\"", s->job_name);
     }
+}
+
+/* Returns the file (the main config, or the scrape config file) job k of cfg came from. */
+static const char *job_file(const struct pg_cfg *cfg, size_t k)
+{
+    return cfg->scrape[k].file ? cfg->scrape[k].file : cfg->file;
+}
+
+/* Loads the scrape_configs of one scrape config file (Prometheus's ScrapeConfigs: that key
+ * only) and appends its jobs to cfg, whose job names must stay unique. Relative paths in
+ * it are its own directory's (the loader context is its document). */
+static void load_scrape_file(struct pg_cfg_ld *outer, const char *path, struct pg_cfg *cfg)
+{
+    struct pg_yaml y;
+    if (pg_yaml_load_file(&y, path, outer->errs) < 0) {
+        pg_yaml_free(&y);
+        return;
+    }
+    struct pg_cfg_ld l = {&y, outer->errs};
+    yaml_node_t *root = pg_yaml_root(&y);
+    static const char *const top[] = {"scrape_configs", NULL};
+    yaml_node_t *sc =
+        root && !pg_yaml_is_null(root) ? pg_yaml_get(&y, root, "scrape_configs") : NULL;
+    size_t n = pg_cfg_seq_len(&l, sc, "scrape_configs");
+    if (root && !pg_yaml_is_null(root))
+        pg_yaml_check_keys(&y, root, top, "config.ScrapeConfigs", outer->errs);
+    struct pg_cfg_scrape *v = NULL;
+    if (n == 0 || !(v = realloc(cfg->scrape, (cfg->n_scrape + n) * sizeof(*v)))) {
+        if (n)
+            pg_yaml_error(&y, sc, outer->errs, "scrape_configs: out of memory");
+        pg_yaml_free(&y);
+        return;
+    }
+    cfg->scrape = v;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *j = pg_yaml_at(&y, sc->data.sequence.items.start[i]);
+        struct pg_cfg_scrape *s = &cfg->scrape[cfg->n_scrape++];
+        memset(s, 0, sizeof(*s));
+        pg_labels_init(&s->http.headers);
+        s->file = strdup(path);
+        load_scrape(&l, cfg, j, s);
+        for (size_t k = 0; s->job_name && k + 1 < cfg->n_scrape; k++)
+            if (cfg->scrape[k].job_name && !strcmp(cfg->scrape[k].job_name, s->job_name))
+                pg_yaml_error(&y, pg_yaml_get(&y, j, "job_name"), outer->errs,
+                              "found multiple scrape configs with job name \"%s\", first found "
+                              "in \"%s\"",
+                              s->job_name, job_file(cfg, k));
+    }
+    pg_yaml_free(&y);
+}
+
+/* scrape_config_files: glob patterns (relative ones are the config file's directory's),
+ * each matching file loaded by load_scrape_file, in the order of the patterns and, per
+ * pattern, in sorted order, as Prometheus does. */
+static void load_scrape_files(struct pg_cfg_ld *l, yaml_node_t *root, struct pg_cfg *cfg)
+{
+    char **pats = NULL;
+    size_t n = 0;
+    pg_cfg_get_strv(l, root, "scrape_config_files", 1, &pats, &n);
+    yaml_node_t *node = pg_yaml_get(l->y, root, "scrape_config_files");
+    for (size_t i = 0; i < n; i++) {
+        pg_cfg_resolve_in_place(l, node, &pats[i]);
+        glob_t g;
+        int rc = glob(pats[i], 0, NULL, &g);
+        if (rc == 0)
+            for (size_t k = 0; k < g.gl_pathc; k++)
+                load_scrape_file(l, g.gl_pathv[k], cfg);
+        else if (rc != GLOB_NOMATCH)
+            pg_yaml_error(l->y, node, l->errs,
+                          "error retrieving scrape config files for \"%s\": %s", pats[i],
+                          rc == GLOB_NOSPACE ? "out of memory" : "read error");
+        if (rc == 0 || rc == GLOB_NOMATCH)
+            globfree(&g);
+    }
+    pg_cfg_strv_free(pats, n);
 }
 
 /* The storage block: the buffer's path and limits. */
@@ -608,8 +705,9 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
         pg_cfg_load_legacy(&y, root, cfg, errs);
         goto done;
     }
-    static const char *const top[] = {"global",   "scrape_configs", "storage", "remote_write",
-                                      "receiver", "processing",     NULL};
+    static const char *const top[] = {"global",     "scrape_configs", "scrape_config_files",
+                                      "storage",    "remote_write",   "receiver",
+                                      "processing", "cluster",        NULL};
     pg_yaml_check_keys(&y, root, top, "config.Config", errs);
 
     yaml_node_t *g = pg_yaml_get(&y, root, "global");
@@ -617,6 +715,7 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
         load_global(&l, g, cfg);
 
     load_scrapes(&l, root, cfg);
+    load_scrape_files(&l, root, cfg);
 
     yaml_node_t *st = pg_yaml_get(&y, root, "storage");
     if (st && !pg_yaml_is_null(st))
@@ -631,6 +730,10 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     yaml_node_t *pr = pg_yaml_get(&y, root, "processing");
     if (pr && !pg_yaml_is_null(pr))
         load_processing(&l, pr, cfg);
+
+    yaml_node_t *cl = pg_yaml_get(&y, root, "cluster");
+    if (cl && !pg_yaml_is_null(cl))
+        pg_cfg_load_cluster(&l, cl, &cfg->cluster);
 
 done:
     pg_yaml_free(&y);
@@ -691,5 +794,6 @@ void pg_cfg_free(struct pg_cfg *cfg)
     free(cfg->receiver_bearer_tokens_file);
     pg_cfg_strv_free(cfg->receiver_bearer_tokens, cfg->n_receiver_bearer_tokens);
     pg_cfg_relabel_rules_free(cfg->receiver_relabel, cfg->n_receiver_relabel);
+    pg_cfg_cluster_free(&cfg->cluster);
     free(cfg);
 }

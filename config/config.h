@@ -17,20 +17,33 @@
 #include "core/labels.h"
 #include "relabel/relabel.h"
 
+struct pg_cfg_param {
+    char *name;
+    char **values;
+    size_t n_values;
+};
+
 /* One profile type a job scrapes (built-in Go type or custom). */
 struct pg_cfg_profile {
     char *name;      /* config name: process_cpu, memory, ..., or the custom name */
     char *path;      /* URL path, e.g. /debug/pprof/allocs */
     char *sent_name; /* __name__ sent to backends (godeltaprof_memory -> memory) */
     int enabled;
-    int delta;   /* cumulative: profgate computes the delta between scrapes */
-    int seconds; /* takes ?seconds=N (process_cpu, fgprof) */
+    int delta;                   /* cumulative: profgate computes the delta between scrapes */
+    int seconds;                 /* takes ?seconds=N (process_cpu, fgprof) */
+    struct pg_cfg_param *params; /* query parameters of this type (legacy `profiles`), below
+                                    the target's __param_<k>; NULL when none */
+    size_t n_params;
 };
 
-struct pg_cfg_param {
-    char *name;
-    char **values;
-    size_t n_values;
+/* Prometheus's limits of a scrape job (config/limits.h); 0 = no limit. A job's limits
+ * already include the global defaults once loaded. */
+struct pg_cfg_limits {
+    uint64_t target_limit;             /* active targets of the job */
+    uint64_t label_limit;              /* labels of a series (__name__ included) */
+    uint64_t label_name_length_limit;  /* bytes of a label name */
+    uint64_t label_value_length_limit; /* bytes of a label value */
+    uint64_t keep_dropped_targets;     /* dropped targets kept for listing */
 };
 
 struct pg_sd_mechanism;
@@ -38,9 +51,11 @@ struct pg_cfg_sd; /* a job's discovery config: (mechanism, its config), in disco
 
 struct pg_cfg_scrape {
     char *job_name;
+    char *file;    /* the scrape_config_files file it came from; NULL: the main file */
     int line, col; /* position of the job in the file */
     int64_t scrape_interval_ms, scrape_timeout_ms, delta_profiling_duration_ms;
-    char *scheme; /* http or https */
+    int delta_profiling_duration_set; /* 1 when set in the file, 0 when derived */
+    char *scheme;                     /* http or https */
     char *path_prefix;
     struct pg_cfg_param *params;
     size_t n_params;
@@ -52,6 +67,7 @@ struct pg_cfg_scrape {
     size_t n_sd;
     struct pg_relabel_rule *relabel;
     size_t n_relabel;
+    struct pg_cfg_limits limits; /* with the global defaults applied */
 };
 
 enum pg_cfg_api { PG_CFG_API_PUSH = 0, PG_CFG_API_INGEST, PG_CFG_API_FILE };
@@ -68,6 +84,17 @@ struct pg_cfg_remote {
     uint64_t batch_max_bytes; /* default 4MiB */
 };
 
+/* The cluster block: replicas sharing the targets (cluster/cluster.h runs it). */
+struct pg_cfg_cluster {
+    int enabled;
+    char *advertise_address;          /* "host:port"; NULL: the web listen address */
+    int64_t health_check_interval_ms; /* default 5s */
+    struct pg_cfg_sd *peers_sd;       /* peers: discovery configs, registry order */
+    size_t n_peers_sd;
+    struct pg_relabel_rule *peers_relabel; /* peers.relabel_configs */
+    size_t n_peers_relabel;
+};
+
 /* One receiver.basic_auth user (password loaded from password or password_file). */
 struct pg_cfg_receiver_user {
     char *username;
@@ -77,6 +104,7 @@ struct pg_cfg_receiver_user {
 struct pg_cfg {
     char *file;
     int64_t scrape_interval_ms, scrape_timeout_ms;
+    struct pg_cfg_limits limits; /* global defaults of the jobs' limits */
     struct pg_labels external_labels;
     struct pg_cfg_scrape *scrape;
     size_t n_scrape;
@@ -99,6 +127,7 @@ struct pg_cfg {
     int64_t receiver_write_timeout_ms; /* default 30s */
     uint64_t processing_workers;       /* processing.workers: 0 = one per online CPU */
     uint64_t processing_queue_size;    /* processing.queue_size: default 64 jobs */
+    struct pg_cfg_cluster cluster;     /* cluster: disabled unless enabled: true */
 };
 
 /* Loads and validates path. Returns a new config (free with pg_cfg_free), or NULL when

@@ -12,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack */
+#include <xxhash.h>
 
 #include "yamlcfg/units.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "scraper/loop.h"
 #include "scraper/target.h"
+#include "scraper/target_check.h"
 
 struct pool {
     struct pg_scrape_pool_ref ref; /* handed to the loops; ref.name == name */
@@ -26,6 +29,9 @@ struct pool {
     size_t n_loops;
     struct pg_labels *dropped; /* discovered labels of dropped targets */
     size_t n_dropped;
+    uint64_t *tkeys; /* pg_scraper_target_key of every valid target of the last sync, owned
+                        by this replica or not */
+    size_t n_tkeys;
 };
 
 struct pg_scraper {
@@ -41,6 +47,8 @@ struct pg_scraper {
     struct pool **pools; /* in config order */
     size_t n_pools;
     int stopped;
+    pg_scrape_owns_fn owns; /* NULL: every target is ours */
+    void *owns_ud;
 };
 
 static const double lateness_buckets[] = {.0005, .001, .0025, .005, .01, .025,
@@ -122,6 +130,7 @@ static void pool_free(struct pool *p)
         pg_scrape_loop_free(p->loops[i]);
     free(p->loops);
     free_dropped(p->dropped, p->n_dropped);
+    free(p->tkeys);
     free(p->name);
     free(p);
 }
@@ -293,13 +302,18 @@ oom:
 /* ---- sync ---- */
 
 struct syncstate {
+    struct pg_scraper *s;
     struct pool *pool;
     struct kmap old, seen;
     struct pg_scrape_loop **loops;
     size_t n_loops, cap_loops;
     struct pg_labels *dropped;
     size_t n_dropped, cap_dropped;
-    size_t created;
+    size_t n_dropped_all; /* dropped targets, also those over keep_dropped_targets */
+    size_t n_targets;     /* active targets of this replica (for target_limit) */
+    uint64_t *tkeys;
+    size_t n_tkeys, cap_tkeys;
+    size_t created, not_owned;
 };
 
 static int grow(void **v, size_t *cap, size_t n, size_t elem)
@@ -315,9 +329,16 @@ static int grow(void **v, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-/* Moves *disc into the dropped list (disc is left empty). Returns 0 or -1. */
+/* Moves *disc into the dropped list (disc is left empty); beyond the job's
+ * keep_dropped_targets it is only counted, as Prometheus does. Returns 0 or -1. */
 static int add_dropped(struct syncstate *st, struct pg_labels *disc)
 {
+    uint64_t keep = st->pool->ref.job->limits.keep_dropped_targets;
+    st->n_dropped_all++;
+    if (keep > 0 && st->n_dropped >= keep) {
+        pg_labels_reset(disc);
+        return 0;
+    }
     if (grow((void **)&st->dropped, &st->cap_dropped, st->n_dropped, sizeof(*st->dropped)) != 0)
         return -1;
     st->dropped[st->n_dropped++] = *disc;
@@ -325,16 +346,21 @@ static int add_dropped(struct syncstate *st, struct pg_labels *disc)
     return 0;
 }
 
-/* Upper bounds that keep the time arithmetic (ms -> ns, timeout + seconds) far from
- * overflow. */
-#define PG_SCRAPE_MAX_INTERVAL_MS (366LL * 24 * 3600 * 1000)
+/* Upper bound that keeps the time arithmetic (timeout + seconds) far from overflow (the
+ * interval's is in target_check.c). */
 #define PG_SCRAPE_MAX_SECONDS (24LL * 3600)
 
-/* Returns the seconds= value a profile type with p->seconds is fetched with (the timeout
- * grows by it; capped at one day). */
-static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_labels *fin)
+/* Returns the seconds= value profile type p is fetched with (the target's
+ * __param_seconds, else the type's own seconds param, else the delta duration for types
+ * with p->seconds, else 0): Go's handlers hold the request that long, so the timeout
+ * grows by it (capped at one day). */
+static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_cfg_profile *p,
+                               const struct pg_labels *fin)
 {
     const char *v = pg_labels_get(fin, "__param_seconds");
+    for (size_t i = 0; v == NULL && i < p->n_params; i++)
+        if (!strcmp(p->params[i].name, "seconds") && p->params[i].n_values > 0)
+            v = p->params[i].values[0];
     if (v != NULL) {
         char *end;
         long long n = strtoll(v, &end, 10);
@@ -344,7 +370,7 @@ static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_
             return 0;
         return n > PG_SCRAPE_MAX_SECONDS ? PG_SCRAPE_MAX_SECONDS : (int64_t)n;
     }
-    return job->delta_profiling_duration_ms / 1000;
+    return p->seconds ? pg_target_delta_duration_ms(job, fin) / 1000 : 0;
 }
 
 /* Series labels from pg_target_profile's output: public ones, __name__, __delta__. */
@@ -366,44 +392,30 @@ static int series_labels(struct pg_labels *out, const struct pg_cfg_profile *p)
     return 0;
 }
 
-/* Reads the target's scrape interval and timeout (ms) from fin into *iv and *to. Returns
- * 0, or -1 (logged) when they are invalid and the target is to be dropped. */
+/* Reads the target's scrape interval and timeout (ms) from fin into *iv and *to, with
+ * Prometheus's checks after relabeling (scraper/target_check.h). Returns 0, or -1 (logged)
+ * when the target is to be dropped. */
 static int target_times(const struct syncstate *st, const struct pg_labels *fin, int64_t *iv,
                         int64_t *to)
 {
-    const char *siv = pg_labels_get(fin, "__scrape_interval__");
-    const char *sto = pg_labels_get(fin, "__scrape_timeout__");
-    char err[256] = "";
+    char err[512] = "";
+    if (pg_target_check(fin, iv, to, err, sizeof err) == 0)
+        return 0;
     const char *inst = pg_labels_get(fin, "instance");
-    if (siv == NULL || pg_units_parse_duration(siv, iv, err, sizeof err) != 0 || *iv <= 0) {
-        pg_log_warn("scraper",
-                    "job=%s instance=%s msg=\"target dropped: invalid scrape "
-                    "interval\" err=\"%s\"",
-                    st->pool->name, inst ? inst : "", err[0] ? err : "interval must be > 0");
-        return -1;
-    }
-    if (sto == NULL || pg_units_parse_duration(sto, to, err, sizeof err) != 0 || *to <= 0) {
-        pg_log_warn("scraper",
-                    "job=%s instance=%s msg=\"target dropped: invalid scrape "
-                    "timeout\" err=\"%s\"",
-                    st->pool->name, inst ? inst : "", err[0] ? err : "timeout must be > 0");
-        return -1;
-    }
-    if (*iv > PG_SCRAPE_MAX_INTERVAL_MS) {
-        pg_log_warn("scraper",
-                    "job=%s instance=%s msg=\"target dropped: scrape interval above 1 year\" "
-                    "interval=%s",
-                    st->pool->name, inst ? inst : "", siv);
-        return -1;
-    }
-    if (*to > *iv) {
-        pg_log_warn("scraper",
-                    "job=%s instance=%s msg=\"target dropped: scrape timeout "
-                    "greater than scrape interval\" timeout=%s interval=%s",
-                    st->pool->name, inst ? inst : "", sto, siv);
-        return -1;
-    }
-    return 0;
+    pg_log_warn("scraper", "job=%s instance=%s msg=\"target dropped\" err=\"%s\"", st->pool->name,
+                inst ? inst : "", err);
+    return -1;
+}
+
+/* Forces the label limits' error on loop l whose series labels are series (or clears it).
+ * Returns 0, or -1 on OOM. */
+static int set_label_limit_error(struct pg_scrape_loop *l, const struct pg_labels *series,
+                                 const struct pg_cfg_scrape *job)
+{
+    char err[512];
+    if (pg_target_check_label_limits(&job->limits, series, err, sizeof err) == 0)
+        return pg_scrape_loop_set_forced_error(l, NULL);
+    return pg_scrape_loop_set_forced_error(l, err);
 }
 
 /* Adds the loop of profile type p of an active target (disc, fin; interval iv and timeout
@@ -428,9 +440,7 @@ static int add_profile_loop(struct syncstate *st, struct pg_labels *disc,
     int rc = -1;
     if (series_labels(&out, p) != 0)
         goto out;
-    int64_t timeout = to;
-    if (p->seconds)
-        timeout += profile_seconds(job, fin) * 1000;
+    int64_t timeout = to + profile_seconds(job, p, fin) * 1000;
     enum pg_scrape_delta_kind kind = pg_scrape_loop_delta_kind(p);
     uint64_t key = pg_scrape_loop_key(&out, url, iv, timeout, p->name, kind, job);
     if (kmap_get(&st->seen, key) != NULL) {
@@ -461,25 +471,36 @@ static int add_profile_loop(struct syncstate *st, struct pg_labels *disc,
         goto out;
     }
     st->loops[st->n_loops++] = l;
-    rc = 0;
+    rc = set_label_limit_error(l, &l->labels, job);
 out:
     pg_labels_reset(&out);
     free(url);
     return rc;
 }
 
-/* Adds the loops of one active target. Returns 0, or -1 on OOM. */
+/* Adds the loops of one active target, when this replica owns it. Returns 0, or -1 on
+ * OOM. */
 static int add_target(struct syncstate *st, struct pg_labels *disc, struct pg_labels *fin)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
     int64_t iv = 0, to = 0;
     if (target_times(st, fin, &iv, &to) != 0)
         return add_dropped(st, disc);
+    uint64_t tkey = pg_scraper_target_key(st->pool->name, fin);
+    if (grow((void **)&st->tkeys, &st->cap_tkeys, st->n_tkeys, sizeof(*st->tkeys)) != 0)
+        return -1;
+    st->tkeys[st->n_tkeys++] = tkey;
+    if (st->s->owns && !st->s->owns(st->s->owns_ud, tkey)) {
+        st->not_owned++; /* another replica's: neither active nor dropped here */
+        return 0;
+    }
     struct pg_scrape_disc *d = NULL;
     int rc = 0;
+    size_t before = st->n_loops;
     for (size_t i = 0; i < job->n_profiles && rc == 0; i++)
         if (job->profiles[i].enabled)
             rc = add_profile_loop(st, disc, fin, &job->profiles[i], iv, to, &d);
+    st->n_targets += st->n_loops > before;
     pg_scrape_disc_unref(d); /* the loops hold their own references */
     return rc;
 }
@@ -530,6 +551,7 @@ static void sync_rollback(struct syncstate *st)
         pool->loops[i]->claimed = 0;
     free(st->loops);
     free_dropped(st->dropped, st->n_dropped);
+    free(st->tkeys);
     kmap_free(&st->old);
     kmap_free(&st->seen);
     pg_log_error("scraper",
@@ -538,11 +560,28 @@ static void sync_rollback(struct syncstate *st)
                  pool->name);
 }
 
+/* Over the job's target_limit, every loop gets the limit's error instead of its own
+ * (Prometheus's refreshTargetLimitErr: all of the job's targets are down, none is
+ * scraped). Returns 1 when the limit is exceeded. */
+static int apply_target_limit(struct syncstate *st)
+{
+    char err[128];
+    if (!pg_target_limit_exceeded(&st->pool->ref.job->limits, st->n_targets, err, sizeof err))
+        return 0;
+    for (size_t i = 0; i < st->n_loops; i++)
+        if (pg_scrape_loop_set_forced_error(st->loops[i], err) != 0)
+            pg_log_error("scraper", "job=%s msg=\"out of memory setting the target_limit error\"",
+                         st->pool->name);
+    pg_log_warn("scraper", "job=%s msg=\"nothing is scraped\" err=\"%s\"", st->pool->name, err);
+    return 1;
+}
+
 /* Makes st the pool's state: frees the unclaimed old loops, starts the new ones. */
 static void sync_commit(struct syncstate *st)
 {
     struct pool *pool = st->pool;
     size_t removed = 0;
+    apply_target_limit(st);
     for (size_t i = 0; i < pool->n_loops; i++)
         if (pool->loops[i]->claimed == 0) {
             pg_scrape_loop_free(pool->loops[i]);
@@ -561,11 +600,16 @@ static void sync_commit(struct syncstate *st)
     free_dropped(pool->dropped, pool->n_dropped);
     pool->dropped = st->dropped;
     pool->n_dropped = st->n_dropped;
+    free(pool->tkeys);
+    pool->tkeys = st->tkeys;
+    pool->n_tkeys = st->n_tkeys;
     kmap_free(&st->old);
     kmap_free(&st->seen);
     pg_log_info("scraper",
-                "job=%s loops=%zu created=%zu removed=%zu dropped=%zu msg=\"targets synced\"",
-                pool->name, pool->n_loops, st->created, removed, pool->n_dropped);
+                "job=%s targets=%zu loops=%zu created=%zu removed=%zu dropped=%zu not_owned=%zu "
+                "msg=\"targets synced\"",
+                pool->name, st->n_targets, pool->n_loops, st->created, removed, st->n_dropped_all,
+                st->not_owned);
 }
 
 void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgroup *groups,
@@ -578,6 +622,7 @@ void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgro
         return;
     struct syncstate st;
     memset(&st, 0, sizeof st);
+    st.s = s;
     st.pool = pool;
     if (sync_collect(&st, groups, n) != 0)
         sync_rollback(&st);
@@ -613,4 +658,35 @@ void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, v
                                                .discovered = &s->pools[i]->dropped[j]};
             fn(ud, &t);
         }
+}
+
+/* ---- clustering ---- */
+
+uint64_t pg_scraper_target_key(const char *job, const struct pg_labels *fin)
+{
+    XXH64_state_t st;
+    XXH64_reset(&st, 0x70726f6667617465ull); /* "profgate": fixed, every replica agrees */
+    XXH64_update(&st, job, strlen(job) + 1);
+    for (size_t i = 0; fin && i < fin->n; i++) {
+        if (!pg_target_is_public(fin->v[i].name))
+            continue;
+        XXH64_update(&st, fin->v[i].name, strlen(fin->v[i].name) + 1);
+        XXH64_update(&st, fin->v[i].value, strlen(fin->v[i].value) + 1);
+    }
+    return XXH64_digest(&st);
+}
+
+void pg_scraper_set_owner(struct pg_scraper *s, pg_scrape_owns_fn fn, void *ud)
+{
+    s->owns = fn;
+    s->owns_ud = ud;
+}
+
+void pg_scraper_foreach_target_key(struct pg_scraper *s, pg_scrape_key_fn fn, void *ud)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_pools; i++)
+        for (size_t j = 0; j < s->pools[i]->n_tkeys; j++)
+            fn(ud, s->pools[i]->tkeys[j]);
 }

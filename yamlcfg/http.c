@@ -21,13 +21,15 @@ static void at_most_one(struct pg_cfg_ld *l, yaml_node_t *map, const char *key, 
         pg_yaml_error(l->y, pg_cfg_key_node(l, map, key), l->errs, "%s", msg);
 }
 
-/* A *_file key: its path into *path, and (check) the file read once now so that `profgate
- * check` reports a missing file; requests read it again (core/secretfile.h). */
+/* A *_file key: its path (relative to the config file's directory, as Prometheus's
+ * SetDirectory) into *path, and (check) the file read once now so that `profgate check`
+ * reports a missing file; requests read it again (core/secretfile.h). */
 static void get_file(struct pg_cfg_ld *l, yaml_node_t *map, const char *key, char **path,
                      char **content)
 {
     if (pg_cfg_get_str(l, map, key, 1, path) != 0 || *path == NULL)
         return;
+    pg_cfg_resolve_in_place(l, pg_cfg_key_node(l, map, key), path);
     char *c = pg_cfg_read_secret_file(l, pg_cfg_key_node(l, map, key), *path);
     if (content) {
         free(*content);
@@ -113,6 +115,9 @@ static void load_tls(struct pg_cfg_ld *l, yaml_node_t *tls, struct pg_httpc_tls 
     pg_cfg_get_str(l, tls, "ca_file", 1, &t->ca_file);
     pg_cfg_get_str(l, tls, "cert_file", 1, &t->cert_file);
     pg_cfg_get_str(l, tls, "key_file", 1, &t->key_file);
+    pg_cfg_resolve_in_place(l, tls, &t->ca_file); /* the config file's directory's */
+    pg_cfg_resolve_in_place(l, tls, &t->cert_file);
+    pg_cfg_resolve_in_place(l, tls, &t->key_file);
     pg_cfg_get_str(l, tls, "server_name", 1, &t->server_name);
     pg_cfg_get_bool(l, tls, "insecure_skip_verify", &t->insecure_skip_verify);
     get_tls_version(l, tls, "min_version", &t->min_version);
@@ -338,6 +343,8 @@ static void load_header(struct pg_cfg_ld *l, yaml_node_t *kn, yaml_node_t *vn,
     get_values(l, vn, "values", 1, &x->values, &x->n_values);
     get_values(l, vn, "secrets", 1, &x->secrets, &x->n_secrets);
     pg_cfg_get_strv(l, vn, "files", 1, &x->files, &x->n_files);
+    for (size_t i = 0; i < x->n_files; i++)
+        pg_cfg_resolve_in_place(l, vn, &x->files[i]);
 }
 
 /* http_headers: {Name: {values: [...], secrets: [...], files: [...]}}. */
