@@ -150,6 +150,29 @@ static void test_headers_proxy_tls(void **state)
     done(&d);
 }
 
+/* Relative file names are the config file's directory's (Prometheus's SetDirectory). */
+static void test_relative_paths(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "tls_config: {ca_file: ca.pem, cert_file: /abs/c.pem, key_file: k.pem}\n"
+        "http_headers: {X-A: {files: [tenant]}}\n"
+        "oauth2: {client_id: c, token_url: http://a/t,\n"
+        "         tls_config: {ca_file: sub/ca.pem}}\n";
+    struct doc d;
+    pg_cfg_errors_init(&d.errs);
+    assert_int_equal(pg_yaml_load_string(&d.y, "/etc/pg/t.yml", text, strlen(text), &d.errs), 0);
+    d.l = (struct pg_cfg_ld){&d.y, &d.errs};
+    pg_cfg_load_http(&d.l, pg_yaml_root(&d.y), &d.h, 0);
+    assert_int_equal(d.errs.n, 0);
+    assert_string_equal(d.h.tls.ca_file, "/etc/pg/ca.pem");
+    assert_string_equal(d.h.tls.cert_file, "/abs/c.pem");
+    assert_string_equal(d.h.tls.key_file, "/etc/pg/k.pem");
+    assert_string_equal(d.h.http_headers[0].files[0], "/etc/pg/tenant");
+    assert_string_equal(d.h.oauth2->tls.ca_file, "/etc/pg/sub/ca.pem");
+    done(&d);
+}
+
 /* Every message is Prometheus's, at the offending key's value. */
 static void test_bad(void **state)
 {
@@ -205,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_oauth2),
         cmocka_unit_test(test_headers_proxy_tls),
+        cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
