@@ -107,15 +107,22 @@ static void on_probe_done(void *ud, const struct pg_httpc_resp *r)
     settle(c, 0, "settled");
 }
 
+/* peers.scheme, http by default. */
+static const char *probe_scheme(const struct pg_cfg_cluster *cfg)
+{
+    return cfg->peers_scheme ? cfg->peers_scheme : "http";
+}
+
 static void probe_start(struct pg_cluster *c, struct pg_cluster_member *p)
 {
     if (p->self || p->probe)
         return; /* self needs no probe; one probe in flight per peer */
     struct probe *pr = calloc(1, sizeof *pr);
     char url[512];
-    snprintf(url, sizeof url, "http://%s/-/ready", p->address);
+    snprintf(url, sizeof url, "%s://%s/-/ready", probe_scheme(c->cfg), p->address);
     int64_t timeout = c->interval_ms * 3 / 4;
     struct pg_httpc_opts o = {.url = url,
+                              .http = &c->cfg->peers_http,
                               .timeout_ms = timeout > 50 ? timeout : 50,
                               .connect_timeout_ms = timeout > 50 ? timeout : 50,
                               .max_body = PG_CLUSTER_PROBE_MAX_BODY,
@@ -338,8 +345,9 @@ struct pg_cluster *pg_cluster_create(struct event_base *base, struct pg_curlm *c
         pg_cluster_destroy(c);
         return NULL;
     }
-    pg_log_info("cluster", "self=%s health_check_interval_ms=%lld msg=\"cluster started\"", self,
-                (long long)cfg->health_check_interval_ms);
+    pg_log_info("cluster",
+                "self=%s health_check_interval_ms=%lld scheme=%s msg=\"cluster started\"", self,
+                (long long)cfg->health_check_interval_ms, probe_scheme(cfg));
     return c;
 }
 

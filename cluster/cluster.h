@@ -3,8 +3,10 @@
  * The peers come from discovery (the cluster block's peers: any discovery configs plus
  * relabel_configs, run by a discovery manager of its own as the pseudo-job
  * "__cluster_peers__"; cluster/peers.h turns its snapshots into addresses). Every
- * health_check_interval each peer other than self gets GET http://<address>/-/ready
- * through core/httpc.h on the shared curl multi (a new peer at once); the state rules and
+ * health_check_interval each peer other than self gets GET <scheme>://<address>/-/ready
+ * through core/httpc.h on the shared curl multi (a new peer at once), with the peers
+ * block's scheme and HTTP client options (basic_auth, authorization, tls_config, ...,
+ * for replicas whose web port --web.config.file protects); the state rules and
  * ownership are cluster/members.h's: two consecutive failures make a peer down, one
  * success up, self is always live, and a target key is owned by the live member with
  * the highest rendezvous score. When the live set changes (a peer up or down, a peer

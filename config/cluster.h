@@ -8,8 +8,13 @@
  *   peers:                            # any discovery block, plus relabel_configs
  *     static_configs: [...]
  *     relabel_configs: [...]
+ *     scheme: https                   # how the probes reach the peers, default http
+ *     basic_auth: {...}               # and the HTTP client options of a scrape job:
+ *     tls_config: {...}               # authorization, tls_config, proxy_url,
+ *                                     # follow_redirects (yamlcfg/load.h)
  * The block is validated whether or not it is enabled; an enabled cluster needs at least
- * one discovery config under peers. */
+ * one discovery config under peers. Relative tls_config and *_file paths resolve against
+ * the config file's directory; secrets are read from their files at load. */
 #ifndef PG_CONFIG_CLUSTER_H
 #define PG_CONFIG_CLUSTER_H
 

@@ -1,6 +1,7 @@
 /* cluster_cfg.c - the cluster block of the config (see config/cluster.h). The peers
- * mapping takes the same discovery keys as a scrape job (config/sd_load.h) and
- * relabel_configs; nothing else. */
+ * mapping takes what a scrape job takes to find and reach its targets: the discovery keys
+ * (config/sd_load.h), relabel_configs, scheme and the HTTP client options
+ * (yamlcfg/load.h pg_cfg_load_http, the scrape jobs' parser); nothing else. */
 #include "config/cluster.h"
 
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include "yamlcfg/yaml.h"
 
 #define MAX_PEER_KEYS 40
+/* relabel_configs, scheme and PG_CFG_HTTP_KEYS */
+#define PEER_CLIENT_KEYS 7
 
 int pg_cfg_cluster_check_address(const char *addr, char *err, size_t errlen)
 {
@@ -48,14 +51,28 @@ int pg_cfg_cluster_check_address(const char *addr, char *err, size_t errlen)
     return 0;
 }
 
-/* peers: the discovery keys of the registry and relabel_configs. */
+/* peers.scheme and the probes' HTTP client options, spelled as in a scrape job. */
+static void load_peers_client(struct pg_cfg_ld *l, yaml_node_t *p, struct pg_cfg_cluster *c)
+{
+    pg_cfg_load_http(l, p, &c->peers_http, 0);
+    if (pg_cfg_get_str(l, p, "scheme", 1, &c->peers_scheme) == 0 && c->peers_scheme &&
+        strcmp(c->peers_scheme, "http") != 0 && strcmp(c->peers_scheme, "https") != 0)
+        pg_yaml_error(l->y, pg_yaml_get(l->y, p, "scheme"), l->errs,
+                      "cluster: peers: unknown scheme %s (want http or https)", c->peers_scheme);
+}
+
+/* peers: the discovery keys of the registry, relabel_configs, scheme and the HTTP client
+ * options. */
 static void load_peers(struct pg_cfg_ld *l, yaml_node_t *p, struct pg_cfg_cluster *c)
 {
     size_t n_mech;
     const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n_mech);
-    const char *k[MAX_PEER_KEYS + 2];
+    static const char *const client[] = {"relabel_configs", "scheme", PG_CFG_HTTP_KEYS};
+    _Static_assert(sizeof client / sizeof client[0] == PEER_CLIENT_KEYS, "PEER_CLIENT_KEYS");
+    const char *k[PEER_CLIENT_KEYS + MAX_PEER_KEYS + 1];
     size_t n = 0;
-    k[n++] = "relabel_configs";
+    for (size_t i = 0; i < PEER_CLIENT_KEYS; i++)
+        k[n++] = client[i];
     for (size_t i = 0; i < n_mech && i < MAX_PEER_KEYS; i++)
         k[n++] = reg[i]->config_key;
     k[n] = NULL;
@@ -67,6 +84,7 @@ static void load_peers(struct pg_cfg_ld *l, yaml_node_t *p, struct pg_cfg_cluste
     if (rc && !pg_yaml_is_null(rc))
         pg_cfg_parse_relabel_configs(l->y, rc, "relabel_configs", &c->peers_relabel,
                                      &c->n_peers_relabel, l->errs);
+    load_peers_client(l, p, c);
 }
 
 void pg_cfg_load_cluster(struct pg_cfg_ld *l, yaml_node_t *node, struct pg_cfg_cluster *c)
@@ -102,5 +120,7 @@ void pg_cfg_cluster_free(struct pg_cfg_cluster *c)
     free(c->advertise_address);
     pg_cfg_sd_free(c->peers_sd, c->n_peers_sd);
     pg_cfg_relabel_rules_free(c->peers_relabel, c->n_peers_relabel);
+    free(c->peers_scheme);
+    pg_cfg_http_free(&c->peers_http);
     memset(c, 0, sizeof *c);
 }

@@ -94,6 +94,11 @@ struct pg_cfg_cluster {
     size_t n_peers_sd;
     struct pg_relabel_rule *peers_relabel; /* peers.relabel_configs */
     size_t n_peers_relabel;
+    /* how the readiness probes reach the peers, as a scrape job reaches its targets:
+     * peers.scheme ("http" or "https"; NULL = http) and the HTTP client options next to it
+     * (basic_auth, authorization, tls_config, proxy_url, follow_redirects) */
+    char *peers_scheme;
+    struct pg_httpc_cfg peers_http;
 };
 
 /* One receiver.basic_auth user (password loaded from password or password_file). */

@@ -1,6 +1,8 @@
 /* test_config_cluster.c - the cluster block of the config (config/cluster_cfg.c): defaults,
- * every field, peers from several discovery mechanisms with relabel_configs, and each
- * error with its file:line:col; the address check used for the default identity. */
+ * every field, peers from several discovery mechanisms with relabel_configs, the probes'
+ * scheme and HTTP client options (relative paths against the config's directory, secrets
+ * from files), and each error with its file:line:col; the address check used for the
+ * default identity. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -37,6 +39,62 @@ static void test_absent_is_disabled(void **state)
     assert_null(c->cluster.advertise_address);
     assert_int_equal(c->cluster.health_check_interval_ms, 5000);
     assert_int_equal(c->cluster.n_peers_sd, 0);
+    assert_null(c->cluster.peers_scheme);
+    assert_true(c->cluster.peers_http.follow_redirects);
+    assert_false(pg_cfg_http_is_custom(&c->cluster.peers_http));
+    pg_cfg_free(c);
+    pg_cfg_errors_reset(&errs);
+}
+
+/* scheme and the HTTP client options under peers, as in a scrape job; relative files
+ * resolve against the config file's directory (/tmp for these temp files). */
+static void test_peers_client(void **state)
+{
+    (void)state;
+    char secret[64], text[1024];
+    pg_test_write_temp("pa55word\n", secret);
+    snprintf(text, sizeof text,
+             "cluster:\n"
+             "  enabled: true\n"
+             "  peers:\n"
+             "    static_configs: [{targets: ['a:1']}]\n"
+             "    scheme: https\n"
+             "    tls_config:\n"
+             "      ca_file: certs/ca.crt\n"
+             "      cert_file: /etc/profgate/client.crt\n"
+             "      key_file: client.key\n"
+             "      server_name: profgate.monitoring.svc\n"
+             "      insecure_skip_verify: false\n"
+             "    basic_auth:\n"
+             "      username: peer\n"
+             "      password_file: %s\n"
+             "    follow_redirects: false\n",
+             strrchr(secret, '/') + 1);
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = load_text(text, &errs);
+    unlink(secret);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_non_null(c);
+    const struct pg_httpc_cfg *h = &c->cluster.peers_http;
+    assert_string_equal(c->cluster.peers_scheme, "https");
+    assert_string_equal(h->tls.ca_file, "/tmp/certs/ca.crt");
+    assert_string_equal(h->tls.cert_file, "/etc/profgate/client.crt");
+    assert_string_equal(h->tls.key_file, "/tmp/client.key");
+    assert_string_equal(h->tls.server_name, "profgate.monitoring.svc");
+    assert_string_equal(h->basic_auth_username, "peer");
+    assert_string_equal(h->basic_auth_password, "pa55word");
+    assert_false(h->follow_redirects);
+    assert_int_equal(c->cluster.n_peers_sd, 1);
+    pg_cfg_free(c);
+
+    c = load_text("cluster:\n  enabled: true\n  peers:\n    static_configs: [{targets: "
+                  "['a:1']}]\n    authorization:\n      credentials: tok\n",
+                  &errs);
+    assert_non_null(c);
+    assert_null(c->cluster.peers_scheme);
+    assert_string_equal(c->cluster.peers_http.auth_type, "Bearer");
+    assert_string_equal(c->cluster.peers_http.auth_credentials, "tok");
     pg_cfg_free(c);
     pg_cfg_errors_reset(&errs);
 }
@@ -151,6 +209,34 @@ static void test_errors(void **state)
     expect_one_error("cluster: [1]\n", 1, 10, "must be a mapping");
 }
 
+#define PEERS_SD "cluster:\n  enabled: true\n  peers:\n    static_configs: [{targets: ['a:1']}]\n"
+
+/* the probes' client options: each mistake once, at its position */
+static void test_client_errors(void **state)
+{
+    (void)state;
+    expect_one_error(PEERS_SD "    scheme: ftp\n", 5, 13, "unknown scheme ftp");
+    expect_one_error(PEERS_SD "    scheme: HTTPS\n", 5, 13, "unknown scheme HTTPS");
+    expect_one_error(PEERS_SD "    basic_auth: {username: u, password: p, password_file: f}\n", 5,
+                     59, "at most one of password and password_file");
+    expect_one_error(PEERS_SD "    basic_auth: {username: u, passwd: p}\n", 5, 31, "passwd");
+    expect_one_error(PEERS_SD "    basic_auth: {username: u, password_file: /nonexistent/pw}\n", 5,
+                     46, "unable to read file /nonexistent/pw");
+    expect_one_error(PEERS_SD "    basic_auth: {username: u, password: p}\n"
+                              "    authorization: {credentials: t}\n",
+                     6, 20, "at most one of basic_auth and authorization");
+    expect_one_error(PEERS_SD "    authorization: {type: Basic, credentials: t}\n", 5, 20,
+                     "use \"basic_auth\" instead");
+    expect_one_error(PEERS_SD "    tls_config: {cert_file: c.crt}\n", 5, 17,
+                     "cert_file and key_file must be set together");
+    expect_one_error(PEERS_SD "    tls_config: {ca: x}\n", 5, 18, "ca");
+    expect_one_error(PEERS_SD "    tls_config: {insecure_skip_verify: maybe}\n", 5, 40,
+                     "insecure_skip_verify");
+    expect_one_error(PEERS_SD "    headers: {X-A: b}\n", 5, 5, "headers");
+    /* directly under cluster: the client keys belong under peers */
+    expect_one_error("cluster:\n  enabled: true\n  scheme: https\n" PEERS, 3, 3, "scheme");
+}
+
 static void test_check_address(void **state)
 {
     (void)state;
@@ -173,6 +259,8 @@ int main(void)
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_disabled_block_still_validated),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_peers_client),
+        cmocka_unit_test(test_client_errors),
         cmocka_unit_test(test_check_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
