@@ -14,8 +14,6 @@
 #include "yamlcfg/yaml.h"
 
 #define MAX_PEER_KEYS 40
-/* relabel_configs, scheme and PG_CFG_HTTP_KEYS */
-#define PEER_CLIENT_KEYS 7
 
 int pg_cfg_cluster_check_address(const char *addr, char *err, size_t errlen)
 {
@@ -68,10 +66,9 @@ static void load_peers(struct pg_cfg_ld *l, yaml_node_t *p, struct pg_cfg_cluste
     size_t n_mech;
     const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n_mech);
     static const char *const client[] = {"relabel_configs", "scheme", PG_CFG_HTTP_KEYS};
-    _Static_assert(sizeof client / sizeof client[0] == PEER_CLIENT_KEYS, "PEER_CLIENT_KEYS");
-    const char *k[PEER_CLIENT_KEYS + MAX_PEER_KEYS + 1];
+    const char *k[sizeof client / sizeof client[0] + MAX_PEER_KEYS + 1];
     size_t n = 0;
-    for (size_t i = 0; i < PEER_CLIENT_KEYS; i++)
+    for (size_t i = 0; i < sizeof client / sizeof client[0]; i++)
         k[n++] = client[i];
     for (size_t i = 0; i < n_mech && i < MAX_PEER_KEYS; i++)
         k[n++] = reg[i]->config_key;

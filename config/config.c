@@ -586,6 +586,7 @@ static struct pg_cfg *cfg_new(const char *path)
     cfg->processing_queue_size = DEFAULT_QUEUE_SIZE;
     cfg->cluster.health_check_interval_ms = PG_CFG_CLUSTER_DEFAULT_INTERVAL_MS;
     cfg->cluster.peers_http.follow_redirects = 1;
+    cfg->cluster.peers_http.enable_http2 = 1;
     pg_labels_init(&cfg->cluster.peers_http.headers);
     return cfg;
 }

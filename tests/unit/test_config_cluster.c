@@ -217,19 +217,19 @@ static void test_client_errors(void **state)
     (void)state;
     expect_one_error(PEERS_SD "    scheme: ftp\n", 5, 13, "unknown scheme ftp");
     expect_one_error(PEERS_SD "    scheme: HTTPS\n", 5, 13, "unknown scheme HTTPS");
-    expect_one_error(PEERS_SD "    basic_auth: {username: u, password: p, password_file: f}\n", 5,
-                     59, "at most one of password and password_file");
+    expect_one_error(PEERS_SD "    basic_auth: {username: u, password: p, password_file: /dev/null}\n",
+                     5, 59, "at most one of basic_auth password & password_file");
     expect_one_error(PEERS_SD "    basic_auth: {username: u, passwd: p}\n", 5, 31, "passwd");
     expect_one_error(PEERS_SD "    basic_auth: {username: u, password_file: /nonexistent/pw}\n", 5,
                      46, "unable to read file /nonexistent/pw");
     expect_one_error(PEERS_SD "    basic_auth: {username: u, password: p}\n"
                               "    authorization: {credentials: t}\n",
-                     6, 20, "at most one of basic_auth and authorization");
+                     6, 20, "at most one of basic_auth, oauth2 & authorization");
     expect_one_error(PEERS_SD "    authorization: {type: Basic, credentials: t}\n", 5, 20,
                      "use \"basic_auth\" instead");
     expect_one_error(PEERS_SD "    tls_config: {cert_file: c.crt}\n", 5, 17,
-                     "cert_file and key_file must be set together");
-    expect_one_error(PEERS_SD "    tls_config: {ca: x}\n", 5, 18, "ca");
+                     "exactly one of key or key_file must be configured");
+    expect_one_error(PEERS_SD "    tls_config: {ca_path: x}\n", 5, 18, "ca_path");
     expect_one_error(PEERS_SD "    tls_config: {insecure_skip_verify: maybe}\n", 5, 40,
                      "insecure_skip_verify");
     expect_one_error(PEERS_SD "    headers: {X-A: b}\n", 5, 5, "headers");
