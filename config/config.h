@@ -52,6 +52,9 @@ struct pg_cfg_scrape {
     size_t n_sd;
     struct pg_relabel_rule *relabel;
     size_t n_relabel;
+    struct pg_relabel_rule *profile_relabel; /* profile_relabel_configs: on every scraped
+                                                profile's series labels */
+    size_t n_profile_relabel;
 };
 
 enum pg_cfg_api { PG_CFG_API_PUSH = 0, PG_CFG_API_INGEST, PG_CFG_API_FILE };
@@ -63,9 +66,12 @@ struct pg_cfg_remote {
     struct pg_httpc_cfg http;
     struct pg_labels external_labels;
     int64_t remote_timeout_ms, min_backoff_ms, max_backoff_ms;
-    uint64_t max_retries;     /* 0 = forever */
-    uint64_t concurrency;     /* default 1 */
-    uint64_t batch_max_bytes; /* default 4MiB */
+    uint64_t max_retries;                  /* 0 = forever */
+    uint64_t concurrency;                  /* default 1 */
+    uint64_t batch_max_bytes;              /* default 4MiB */
+    struct pg_relabel_rule *write_relabel; /* write_relabel_configs: on the labels this
+                                              backend receives */
+    size_t n_write_relabel;
 };
 
 /* One receiver.basic_auth user (password loaded from password or password_file). */

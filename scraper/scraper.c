@@ -18,13 +18,22 @@
 #include "core/metrics.h"
 #include "scraper/loop.h"
 #include "scraper/target.h"
+#include "scraper/target_type.h"
+
+/* A target, or one profile type of a target, that is not scraped. */
+struct dropped {
+    struct pg_scrape_disc *disc; /* the target's discovered labels (one reference) */
+    char *type;                  /* the profile type, or NULL: the whole target */
+    size_t rule;                 /* the relabel rule that dropped it, or PG_TARGET_NO_RULE */
+    char *reason;                /* why, when not a rule (an error), or NULL */
+};
 
 struct pool {
     struct pg_scrape_pool_ref ref; /* handed to the loops; ref.name == name */
     char *name;
     struct pg_scrape_loop **loops; /* in the target order of the last sync */
     size_t n_loops;
-    struct pg_labels *dropped; /* discovered labels of dropped targets */
+    struct dropped *dropped;
     size_t n_dropped;
 };
 
@@ -107,10 +116,13 @@ static int kmap_put(struct kmap *m, struct pg_scrape_loop *l)
 
 /* ---- pools ---- */
 
-static void free_dropped(struct pg_labels *v, size_t n)
+static void free_dropped(struct dropped *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        pg_labels_reset(&v[i]);
+    for (size_t i = 0; i < n; i++) {
+        pg_scrape_disc_unref(v[i].disc);
+        free(v[i].type);
+        free(v[i].reason);
+    }
     free(v);
 }
 
@@ -297,9 +309,10 @@ struct syncstate {
     struct kmap old, seen;
     struct pg_scrape_loop **loops;
     size_t n_loops, cap_loops;
-    struct pg_labels *dropped;
+    struct dropped *dropped;
     size_t n_dropped, cap_dropped;
     size_t created;
+    size_t split; /* the job's first per-type relabel rule (scraper/target_type.h) */
 };
 
 static int grow(void **v, size_t *cap, size_t n, size_t elem)
@@ -315,13 +328,24 @@ static int grow(void **v, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-/* Moves *disc into the dropped list (disc is left empty). Returns 0 or -1. */
-static int add_dropped(struct syncstate *st, struct pg_labels *disc)
+/* Adds a dropped target (type NULL) or type of a target (d: a new reference; type and
+ * reason copied, either may be NULL). Returns 0 or -1. */
+static int add_dropped(struct syncstate *st, struct pg_scrape_disc *d, const char *type,
+                       size_t rule, const char *reason)
 {
     if (grow((void **)&st->dropped, &st->cap_dropped, st->n_dropped, sizeof(*st->dropped)) != 0)
         return -1;
-    st->dropped[st->n_dropped++] = *disc;
-    pg_labels_init(disc);
+    struct dropped *e = &st->dropped[st->n_dropped];
+    e->type = type ? strdup(type) : NULL;
+    e->reason = reason && reason[0] ? strdup(reason) : NULL;
+    if ((type && !e->type) || (reason && reason[0] && !e->reason)) {
+        free(e->type);
+        free(e->reason);
+        return -1;
+    }
+    e->disc = pg_scrape_disc_ref(d);
+    e->rule = rule;
+    st->n_dropped++;
     return 0;
 }
 
@@ -367,57 +391,42 @@ static int series_labels(struct pg_labels *out, const struct pg_cfg_profile *p)
 }
 
 /* Reads the target's scrape interval and timeout (ms) from fin into *iv and *to. Returns
- * 0, or -1 (logged) when they are invalid and the target is to be dropped. */
+ * 0, or -1 with the reason in why (logged) when they are invalid and the target is to be
+ * dropped. */
 static int target_times(const struct syncstate *st, const struct pg_labels *fin, int64_t *iv,
-                        int64_t *to)
+                        int64_t *to, char *why, size_t whylen)
 {
     const char *siv = pg_labels_get(fin, "__scrape_interval__");
     const char *sto = pg_labels_get(fin, "__scrape_timeout__");
     char err[256] = "";
+    if (siv == NULL || pg_units_parse_duration(siv, iv, err, sizeof err) != 0 || *iv <= 0)
+        snprintf(why, whylen, "invalid scrape interval: %s", err[0] ? err : "interval must be > 0");
+    else if (sto == NULL || pg_units_parse_duration(sto, to, err, sizeof err) != 0 || *to <= 0)
+        snprintf(why, whylen, "invalid scrape timeout: %s", err[0] ? err : "timeout must be > 0");
+    else if (*iv > PG_SCRAPE_MAX_INTERVAL_MS)
+        snprintf(why, whylen, "scrape interval above 1 year: %s", siv);
+    else if (*to > *iv)
+        snprintf(why, whylen, "scrape timeout greater than scrape interval: %s > %s", sto, siv);
+    else
+        return 0;
     const char *inst = pg_labels_get(fin, "instance");
-    if (siv == NULL || pg_units_parse_duration(siv, iv, err, sizeof err) != 0 || *iv <= 0) {
-        pg_log_warn("scraper",
-                    "job=%s instance=%s msg=\"target dropped: invalid scrape "
-                    "interval\" err=\"%s\"",
-                    st->pool->name, inst ? inst : "", err[0] ? err : "interval must be > 0");
-        return -1;
-    }
-    if (sto == NULL || pg_units_parse_duration(sto, to, err, sizeof err) != 0 || *to <= 0) {
-        pg_log_warn("scraper",
-                    "job=%s instance=%s msg=\"target dropped: invalid scrape "
-                    "timeout\" err=\"%s\"",
-                    st->pool->name, inst ? inst : "", err[0] ? err : "timeout must be > 0");
-        return -1;
-    }
-    if (*iv > PG_SCRAPE_MAX_INTERVAL_MS) {
-        pg_log_warn("scraper",
-                    "job=%s instance=%s msg=\"target dropped: scrape interval above 1 year\" "
-                    "interval=%s",
-                    st->pool->name, inst ? inst : "", siv);
-        return -1;
-    }
-    if (*to > *iv) {
-        pg_log_warn("scraper",
-                    "job=%s instance=%s msg=\"target dropped: scrape timeout "
-                    "greater than scrape interval\" timeout=%s interval=%s",
-                    st->pool->name, inst ? inst : "", sto, siv);
-        return -1;
-    }
-    return 0;
+    pg_log_warn("scraper", "job=%s instance=%s msg=\"target dropped\" err=\"%s\"", st->pool->name,
+                inst ? inst : "", why);
+    return -1;
 }
 
-/* Adds the loop of profile type p of an active target (disc, fin; interval iv and timeout
- * to in ms): the old loop with the same key is claimed, else a new one is made. *d is the
- * target's shared discovered labels, made on first use. Returns 0, or -1 on OOM. */
-static int add_profile_loop(struct syncstate *st, struct pg_labels *disc,
+/* Adds the loop of profile type p of an active target (d, fin; interval iv and timeout
+ * to in ms): the old loop with the same key is claimed, else a new one is made. Returns 0,
+ * or -1 on OOM. */
+static int add_profile_loop(struct syncstate *st, struct pg_scrape_disc *d,
                             const struct pg_labels *fin, const struct pg_cfg_profile *p, int64_t iv,
-                            int64_t to, struct pg_scrape_disc **d)
+                            int64_t to)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
     struct pg_labels out;
     pg_labels_init(&out);
     char *url = NULL;
-    if (pg_target_profile(job, fin, *d ? &(*d)->labels : disc, p, &out, &url) != 0) {
+    if (pg_target_profile(job, fin, &d->labels, p, &out, &url) != 0) {
         const char *inst = pg_labels_get(fin, "instance");
         pg_log_warn("scraper",
                     "job=%s instance=%s type=%s msg=\"cannot build the scrape "
@@ -437,14 +446,12 @@ static int add_profile_loop(struct syncstate *st, struct pg_labels *disc,
         rc = 0; /* duplicate within this snapshot: one loop */
         goto out;
     }
-    if (*d == NULL && (*d = pg_scrape_disc_new(disc)) == NULL)
-        goto out;
     struct pg_scrape_loop *l = kmap_get(&st->old, key);
     if (l != NULL && l->claimed == 0) {
         l->claimed = 1;
-        pg_scrape_loop_set_disc(l, *d);
+        pg_scrape_loop_set_disc(l, d);
     } else {
-        l = pg_scrape_loop_new(&st->pool->ref, key, p->name, kind, &url, &out, *d, iv, timeout);
+        l = pg_scrape_loop_new(&st->pool->ref, key, p->name, kind, &url, &out, d, iv, timeout);
         if (l == NULL)
             goto out;
         l->claimed = 2;
@@ -468,20 +475,76 @@ out:
     return rc;
 }
 
-/* Adds the loops of one active target. Returns 0, or -1 on OOM. */
-static int add_target(struct syncstate *st, struct pg_labels *disc, struct pg_labels *fin)
+/* Adds the loop of profile type p of a kept target whose rules run per type: relabels
+ * common for p, then adds the loop or the dropped entry. Returns 0, or -1 on OOM. */
+static int add_typed(struct syncstate *st, struct pg_scrape_disc *d, const struct pg_labels *common,
+                     const struct pg_cfg_profile *p)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
+    struct pg_labels fin;
+    pg_labels_init(&fin);
+    char err[256] = "";
+    size_t rule;
     int64_t iv = 0, to = 0;
-    if (target_times(st, fin, &iv, &to) != 0)
-        return add_dropped(st, disc);
-    struct pg_scrape_disc *d = NULL;
-    int rc = 0;
-    for (size_t i = 0; i < job->n_profiles && rc == 0; i++)
-        if (job->profiles[i].enabled)
-            rc = add_profile_loop(st, disc, fin, &job->profiles[i], iv, to, &d);
-    pg_scrape_disc_unref(d); /* the loops hold their own references */
+    int rc = pg_target_populate_type(job, common, st->split, p, &fin, NULL, NULL, &rule, err,
+                                     sizeof err);
+    if (rc < 0)
+        pg_log_debug("scraper", "job=%s type=%s msg=\"target dropped\" err=\"%s\"", st->pool->name,
+                     p->name, err);
+    if (rc > 0 && target_times(st, &fin, &iv, &to, err, sizeof err) != 0)
+        rc = -1;
+    if (rc <= 0)
+        rc = add_dropped(st, d, p->name, rule, rc < 0 ? err : NULL);
+    else
+        rc = add_profile_loop(st, d, &fin, p, iv, to);
+    pg_labels_reset(&fin);
     return rc;
+}
+
+/* Adds the loops (or dropped entries) of one kept target: common is its final labels when
+ * every rule ran per target, else the labels the per-type rules start from. Returns 0, or
+ * -1 on OOM. */
+static int add_target(struct syncstate *st, struct pg_scrape_disc *d,
+                      const struct pg_labels *common)
+{
+    const struct pg_cfg_scrape *job = st->pool->ref.job;
+    int per_type = st->split < job->n_relabel;
+    int64_t iv = 0, to = 0;
+    char why[300];
+    if (!per_type && target_times(st, common, &iv, &to, why, sizeof why) != 0)
+        return add_dropped(st, d, NULL, PG_TARGET_NO_RULE, why);
+    int rc = 0;
+    for (size_t i = 0; i < job->n_profiles && rc == 0; i++) {
+        const struct pg_cfg_profile *p = &job->profiles[i];
+        if (!p->enabled)
+            continue;
+        rc = per_type ? add_typed(st, d, common, p) : add_profile_loop(st, d, common, p, iv, to);
+    }
+    return rc;
+}
+
+/* Turns one discovered target into loops and dropped entries. Returns 0, or -1 on OOM. */
+static int sync_target(struct syncstate *st, const struct pg_tgroup *tg, size_t t,
+                       struct pg_labels *disc, struct pg_labels *fin)
+{
+    struct pool *pool = st->pool;
+    char err[256] = "";
+    size_t rule;
+    int rc = pg_target_populate_common(pool->ref.job, &tg->labels, &tg->targets[t], disc, fin,
+                                       st->split, NULL, NULL, &rule, err, sizeof err);
+    if (rc < 0)
+        pg_log_debug("scraper", "job=%s source=%s msg=\"target dropped\" err=\"%s\"", pool->name,
+                     tg->source ? tg->source : "", err);
+    struct pg_scrape_disc *d = pg_scrape_disc_new(disc);
+    if (d == NULL)
+        return -1;
+    int failed;
+    if (rc <= 0)
+        failed = add_dropped(st, d, NULL, rule, rc < 0 ? err : NULL);
+    else
+        failed = add_target(st, d, fin);
+    pg_scrape_disc_unref(d); /* the loops and dropped entries hold their own references */
+    return failed;
 }
 
 /* Fills st (st->pool's loops claimed or new, the dropped targets) from the target groups.
@@ -495,25 +558,14 @@ static int sync_collect(struct syncstate *st, const struct pg_tgroup *groups, si
         pool->loops[i]->claimed = 0;
         kmap_put_nogrow(&st->old, pool->loops[i]);
     }
+    st->split = pg_target_type_split(pool->ref.job);
     struct pg_labels disc, fin;
     pg_labels_init(&disc);
     pg_labels_init(&fin);
     int failed = 0;
-    for (size_t g = 0; g < n && !failed; g++) {
-        const struct pg_tgroup *tg = &groups[g];
-        for (size_t t = 0; t < tg->n_targets && !failed; t++) {
-            char err[256] = "";
-            int rc = pg_target_populate(pool->ref.job, &tg->labels, &tg->targets[t], &disc, &fin,
-                                        NULL, NULL, err, sizeof err);
-            if (rc < 0)
-                pg_log_debug("scraper", "job=%s source=%s msg=\"target dropped\" err=\"%s\"",
-                             pool->name, tg->source ? tg->source : "", err);
-            if (rc <= 0)
-                failed = add_dropped(st, &disc) != 0;
-            else
-                failed = add_target(st, &disc, &fin) != 0;
-        }
-    }
+    for (size_t g = 0; g < n && !failed; g++)
+        for (size_t t = 0; t < groups[g].n_targets && !failed; t++)
+            failed = sync_target(st, &groups[g], t, &disc, &fin) != 0;
     pg_labels_reset(&disc);
     pg_labels_reset(&fin);
     return failed ? -1 : 0;
@@ -609,8 +661,13 @@ void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, v
         return;
     for (size_t i = 0; i < s->n_pools; i++)
         for (size_t j = 0; j < s->pools[i]->n_dropped; j++) {
+            const struct dropped *e = &s->pools[i]->dropped[j];
             struct pg_scrape_dropped_info t = {.job = s->pools[i]->name,
-                                               .discovered = &s->pools[i]->dropped[j]};
+                                               .discovered = &e->disc->labels,
+                                               .profile_type = e->type,
+                                               .rule = e->rule == PG_TARGET_NO_RULE ? -1
+                                                                                    : (long)e->rule,
+                                               .reason = e->reason};
             fn(ud, &t);
         }
 }
