@@ -522,11 +522,13 @@ out:
  * defaults): follow_redirects (at most 10), proxy_url (otherwise none, also not from the
  * environment), basic auth, "Authorization: <type> <credentials>", tls_config (ca_file,
  * cert_file, key_file, insecure_skip_verify, server_name as pg_httpc_server_name) and the
- * extra headers, appended to l->headers. Does not set CURLOPT_HTTPHEADER, the method,
+ * extra headers but skip_header (may be NULL), appended to l->headers. Does not set
+ * CURLOPT_HTTPHEADER, the method,
  * callbacks or timeouts. Returns 0, or -1 with a reason in err (a curl option refused, an
  * invalid URL or server_name, OOM); the lists may then hold some entries. */
 static int pg_httpc_apply(CURL *e, const char *url, const struct pg_httpc_cfg *h,
-                          struct pg_httpc_lists *l, char *err, size_t errlen)
+                          const char *skip_header, struct pg_httpc_lists *l, char *err,
+                          size_t errlen)
 {
     SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -568,6 +570,8 @@ static int pg_httpc_apply(CURL *e, const char *url, const struct pg_httpc_cfg *h
         return -1;
     for (size_t i = 0; i < h->headers.n; i++) {
         const struct pg_label *hd = &h->headers.v[i];
+        if (skip_header && strcasecmp(hd->name, skip_header) == 0)
+            continue;
         /* "Name;" is curl's spelling of a header with an empty value */
         if (pg_httpc_add_header(l, *hd->value ? "%s: %s" : "%s;%s", hd->name, hd->value) != 0)
             goto oom;
@@ -658,7 +662,7 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
         SET(CURLOPT_FORBID_REUSE, 1L);
         SET(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
     }
-    if (pg_httpc_apply(e, r->url, o->http, l, err, errlen) != 0 ||
+    if (pg_httpc_apply(e, r->url, o->http, o->replace_header, l, err, errlen) != 0 ||
         configure_pem(e, o, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < o->n_headers; i++) {

@@ -6,8 +6,11 @@
  * as the manager syncs a job) or PG_TARGETS_WAIT_MS; a source that is down is logged and
  * its job printed with what the others found. The targets then go through the same
  * computation the scraper uses (scraper/target.c), so what this prints is what `run`
- * scrapes. --json prints Prometheus's /api/v1/targets shape with one active
- * entry per (target x enabled profile type); --explain traces every relabel rule. */
+ * scrapes. relabel_configs run per target x profile type (scraper/target_type.h).
+ * --json prints Prometheus's /api/v1/targets shape with one active entry per surviving
+ * (target x enabled profile type) and one dropped entry per dropped target or type (with
+ * profileType and droppedBy, the rule that dropped it); --explain traces every relabel
+ * rule. */
 #include "daemon/targets.h"
 
 #include <curl/curl.h>
@@ -25,6 +28,7 @@
 #include "discovery/manager.h"
 #include "discovery/tgroup.h"
 #include "scraper/target.h"
+#include "scraper/target_type.h"
 
 /* How long discovery may take before the jobs are printed with what was found. */
 #define PG_TARGETS_WAIT_MS 10000
@@ -76,6 +80,95 @@ static void trace(void *ud, size_t rule, const struct pg_labels *after, int kept
     free(s);
 }
 
+/* A droppedTargets entry: the discovered labels, the job, the type when only one type of
+ * the target was dropped and what dropped it. */
+static void add_dropped(struct out *o, const struct pg_labels *disc, const char *type, size_t rule)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "discoveredLabels", discovered_json(o->job, disc));
+    json_object_set_new(d, "scrapePool", json_string(o->job->job_name));
+    if (type)
+        json_object_set_new(d, "profileType", json_string(type));
+    if (rule != PG_TARGET_NO_RULE) {
+        char by[48];
+        snprintf(by, sizeof by, "relabel_configs[%zu]", rule);
+        json_object_set_new(d, "droppedBy", json_string(by));
+    }
+    json_array_append_new(o->dropped, d);
+}
+
+/* Prints and records the active (target, type p) with final labels lab. */
+static void add_active(struct out *o, const struct pg_labels *disc, const struct pg_labels *lab,
+                       const struct pg_cfg_profile *p)
+{
+    const struct pg_cfg_scrape *job = o->job;
+    struct pg_labels pl;
+    pg_labels_init(&pl);
+    char *url = NULL;
+    if (pg_target_profile(job, lab, disc, p, &pl, &url) == 0) {
+        if (o->explain || !o->json) {
+            char *s = pg_labels_format(&pl);
+            printf("%s%s %s\n", o->explain ? "  => " : "  ", url, s ? s : "");
+            free(s);
+        }
+        char iv[32], to[32];
+        pg_units_format_duration(job->scrape_interval_ms, iv, sizeof(iv));
+        pg_units_format_duration(job->scrape_timeout_ms, to, sizeof(to));
+        json_t *a = json_object();
+        json_object_set_new(a, "discoveredLabels", discovered_json(job, disc));
+        json_object_set_new(a, "labels", labels_json(&pl, 1));
+        json_object_set_new(a, "scrapePool", json_string(job->job_name));
+        json_object_set_new(a, "scrapeUrl", json_string(url));
+        json_object_set_new(a, "profileType", json_string(p->name));
+        json_object_set_new(a, "lastError", json_string(""));
+        json_object_set_new(a, "lastScrape", json_string("0001-01-01T00:00:00Z"));
+        json_object_set_new(a, "lastScrapeDuration", json_real(0));
+        json_object_set_new(a, "health", json_string("unknown"));
+        json_object_set_new(a, "scrapeInterval", json_string(iv));
+        json_object_set_new(a, "scrapeTimeout", json_string(to));
+        json_array_append_new(o->active, a);
+    }
+    free(url);
+    pg_labels_reset(&pl);
+}
+
+/* Relabels a kept target's common labels for each enabled type (rules from split on). */
+static void each_type(struct out *o, const struct pg_labels *disc, const struct pg_labels *common,
+                      size_t split)
+{
+    const struct pg_cfg_scrape *job = o->job;
+    for (size_t i = 0; i < job->n_profiles; i++) {
+        const struct pg_cfg_profile *p = &job->profiles[i];
+        if (!p->enabled)
+            continue;
+        if (split == job->n_relabel) {
+            add_active(o, disc, common, p);
+            continue;
+        }
+        if (o->explain)
+            printf("  type %s:\n", p->name);
+        struct pg_labels lab;
+        pg_labels_init(&lab);
+        char err[256] = "";
+        size_t rule;
+        int rc = pg_target_populate_type(job, common, split, p, &lab, o->explain ? trace : NULL, o,
+                                         &rule, err, sizeof(err));
+        if (rc < 0) {
+            fprintf(stderr, "job %s: skipping type %s of a target: %s\n", job->job_name, p->name,
+                    err);
+            if (o->explain)
+                printf("  error: %s\n", err);
+        } else if (rc == 0) {
+            if (o->explain)
+                printf("  => dropped\n");
+            add_dropped(o, disc, p->name, rule);
+        } else {
+            add_active(o, disc, &lab, p);
+        }
+        pg_labels_reset(&lab);
+    }
+}
+
 static void one_target(struct out *o, const struct pg_labels *glabels,
                        const struct pg_labels *tlabels)
 {
@@ -84,6 +177,7 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     pg_labels_init(&disc);
     pg_labels_init(&lab);
     char err[256] = "";
+    size_t split = pg_target_type_split(job);
     if (o->explain) {
         struct pg_labels tmp;
         pg_labels_init(&tmp);
@@ -96,9 +190,13 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
                job->job_name, s ? s : "");
         free(s);
         pg_labels_reset(&tmp);
+        if (split < job->n_relabel)
+            printf("  rules 1-%zu run once per target, rules %zu-%zu once per profile type\n",
+                   split, split + 1, job->n_relabel);
     }
-    int rc = pg_target_populate(job, glabels, tlabels, &disc, &lab, o->explain ? trace : NULL, o,
-                                err, sizeof(err));
+    size_t rule;
+    int rc = pg_target_populate_common(job, glabels, tlabels, &disc, &lab, split,
+                                       o->explain ? trace : NULL, o, &rule, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "job %s: skipping target: %s\n", job->job_name, err);
         if (o->explain)
@@ -106,43 +204,9 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     } else if (rc == 0) {
         if (o->explain)
             printf("  => dropped\n");
-        json_t *d = json_object();
-        json_object_set_new(d, "discoveredLabels", discovered_json(job, &disc));
-        json_array_append_new(o->dropped, d);
+        add_dropped(o, &disc, NULL, rule);
     } else {
-        char iv[32], to[32];
-        pg_units_format_duration(job->scrape_interval_ms, iv, sizeof(iv));
-        pg_units_format_duration(job->scrape_timeout_ms, to, sizeof(to));
-        for (size_t i = 0; i < job->n_profiles; i++) {
-            const struct pg_cfg_profile *p = &job->profiles[i];
-            if (!p->enabled)
-                continue;
-            struct pg_labels pl;
-            pg_labels_init(&pl);
-            char *url = NULL;
-            if (pg_target_profile(job, &lab, &disc, p, &pl, &url) == 0) {
-                if (o->explain || !o->json) {
-                    char *s = pg_labels_format(&pl);
-                    printf("%s%s %s\n", o->explain ? "  => " : "  ", url, s ? s : "");
-                    free(s);
-                }
-                json_t *a = json_object();
-                json_object_set_new(a, "discoveredLabels", discovered_json(job, &disc));
-                json_object_set_new(a, "labels", labels_json(&pl, 1));
-                json_object_set_new(a, "scrapePool", json_string(job->job_name));
-                json_object_set_new(a, "scrapeUrl", json_string(url));
-                json_object_set_new(a, "profileType", json_string(p->name));
-                json_object_set_new(a, "lastError", json_string(""));
-                json_object_set_new(a, "lastScrape", json_string("0001-01-01T00:00:00Z"));
-                json_object_set_new(a, "lastScrapeDuration", json_real(0));
-                json_object_set_new(a, "health", json_string("unknown"));
-                json_object_set_new(a, "scrapeInterval", json_string(iv));
-                json_object_set_new(a, "scrapeTimeout", json_string(to));
-                json_array_append_new(o->active, a);
-            }
-            free(url);
-            pg_labels_reset(&pl);
-        }
+        each_type(o, &disc, &lab, split);
     }
     pg_labels_reset(&disc);
     pg_labels_reset(&lab);

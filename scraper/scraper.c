@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "scraper/loop.h"
+#include "scraper/profile_relabel.h"
 #include "scraper/target.h"
 #include "scraper/target_type.h"
 
@@ -214,6 +215,9 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
                                   "Delta scrapes whose cumulative values went down (the target "
                                   "restarted): the baseline restarted, nothing was sent.",
                                   "job,type");
+    m->relabel_dropped = pg_metric_counter(
+        "profgate_profiles_relabel_dropped_total",
+        "Scraped profiles discarded by the job's profile_relabel_configs.", "job");
     s->targets =
         pg_metric_gauge("profgate_targets", "Active target x profile type scrape loops.", "job");
     if (pg_metrics_add_collector(collect_targets, s) == 0)
@@ -371,13 +375,15 @@ static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_
     return job->delta_profiling_duration_ms / 1000;
 }
 
-/* Series labels from pg_target_profile's output: public ones, __name__, __delta__. */
+/* Series labels from pg_target_profile's output: public ones, __name__, __tenant_id__
+ * (sent as the X-Scope-OrgID of the profile: sink/wrelabel.h), __delta__. */
 static int series_labels(struct pg_labels *out, const struct pg_cfg_profile *p)
 {
     size_t w = 0;
     for (size_t i = 0; i < out->n; i++) {
         struct pg_label *lb = &out->v[i];
-        if (pg_target_is_public(lb->name) || !strcmp(lb->name, "__name__")) {
+        if (pg_target_is_public(lb->name) || !strcmp(lb->name, "__name__") ||
+            !strcmp(lb->name, "__tenant_id__")) {
             out->v[w++] = *lb;
         } else {
             free(lb->name);
@@ -423,8 +429,9 @@ static int add_profile_loop(struct syncstate *st, struct pg_scrape_disc *d,
                             int64_t to)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
-    struct pg_labels out;
+    struct pg_labels out, sent;
     pg_labels_init(&out);
+    pg_labels_init(&sent);
     char *url = NULL;
     if (pg_target_profile(job, fin, &d->labels, p, &out, &url) != 0) {
         const char *inst = pg_labels_get(fin, "instance");
@@ -442,6 +449,20 @@ static int add_profile_loop(struct syncstate *st, struct pg_scrape_disc *d,
         timeout += profile_seconds(job, fin) * 1000;
     enum pg_scrape_delta_kind kind = pg_scrape_loop_delta_kind(p);
     uint64_t key = pg_scrape_loop_key(&out, url, iv, timeout, p->name, kind, job);
+    int discard = 0;
+    if (job->n_profile_relabel > 0) {
+        /* the loop's labels are fixed: relabel once here, and key the loop on the result
+         * too, so that a reload that changes what the rules make of them starts anew */
+        char why[160] = "";
+        int kept = pg_scrape_profile_relabel(job, &out, &sent, why, sizeof why);
+        if (kept < 0)
+            goto out;
+        discard = kept == 0;
+        if (discard)
+            pg_log_debug("scraper", "job=%s url=%s msg=\"profiles discarded\" reason=\"%s\"",
+                         st->pool->name, url, why);
+        key ^= (pg_labels_hash(&sent) + (uint64_t)discard) * 0x9E3779B97F4A7C15ULL;
+    }
     if (kmap_get(&st->seen, key) != NULL) {
         rc = 0; /* duplicate within this snapshot: one loop */
         goto out;
@@ -454,6 +475,10 @@ static int add_profile_loop(struct syncstate *st, struct pg_scrape_disc *d,
         l = pg_scrape_loop_new(&st->pool->ref, key, p->name, kind, &url, &out, d, iv, timeout);
         if (l == NULL)
             goto out;
+        if (pg_scrape_loop_set_sent(l, &sent, discard) != 0) {
+            pg_scrape_loop_free(l);
+            goto out;
+        }
         l->claimed = 2;
         st->created++;
     }
@@ -471,6 +496,7 @@ static int add_profile_loop(struct syncstate *st, struct pg_scrape_disc *d,
     rc = 0;
 out:
     pg_labels_reset(&out);
+    pg_labels_reset(&sent);
     free(url);
     return rc;
 }

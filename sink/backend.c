@@ -150,6 +150,8 @@ int pg_sink_inst_labels(const struct pg_sink_inst *in, const struct pg_buf_item 
                         struct pg_labels *out)
 {
     pg_labels_init(out);
+    if (item->labels_final)
+        return pg_labels_copy(out, &item->labels);
     return pg_sink_series_labels(&item->labels, &in->global_external, &in->cfg->external_labels,
                                  out);
 }
@@ -256,7 +258,8 @@ void *pg_sink_http_send(void *inst, const struct pg_sink_payload *p, const char 
     size_t nh = 0;
     for (size_t i = 0; i < p->n_headers; i++)
         hdrs[nh++] = p->headers[i];
-    if (tenant && !has_header(&in->cfg->http.headers, "X-Scope-OrgID")) {
+    int configured = has_header(&in->cfg->http.headers, "X-Scope-OrgID");
+    if (tenant && (!configured || p->tenant_from_label)) {
         if (asprintf(&org, "X-Scope-OrgID: %s", tenant) < 0) {
             org = NULL;
             goto fail;
@@ -273,6 +276,8 @@ void *pg_sink_http_send(void *inst, const struct pg_sink_payload *p, const char 
         .body_len = p->len,
         .timeout_ms = in->cfg->remote_timeout_ms,
         .max_body = 1024 * 1024,
+        /* a tenant from a __tenant_id__ label replaces the configured header */
+        .replace_header = org && configured ? "X-Scope-OrgID" : NULL,
     };
     char err[256] = "";
     s->req = pg_httpc_start(in->cm, &o, http_done, s, err, sizeof(err));
