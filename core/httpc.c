@@ -523,9 +523,9 @@ out:
  * environment), basic auth, "Authorization: <type> <credentials>", tls_config (ca_file,
  * cert_file, key_file, insecure_skip_verify, server_name as pg_httpc_server_name) and the
  * extra headers but skip_header (may be NULL), appended to l->headers. Does not set
- * CURLOPT_HTTPHEADER, the method,
- * callbacks or timeouts. Returns 0, or -1 with a reason in err (a curl option refused, an
- * invalid URL or server_name, OOM); the lists may then hold some entries. */
+ * CURLOPT_HTTPHEADER, the method, callbacks or timeouts. Returns 0, or -1 with a reason in err (a
+ * curl option refused, an invalid URL or server_name, OOM); the lists may then hold some entries.
+ */
 static int pg_httpc_apply(CURL *e, const char *url, const struct pg_httpc_cfg *h,
                           const char *skip_header, struct pg_httpc_lists *l, char *err,
                           size_t errlen)
