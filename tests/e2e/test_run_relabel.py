@@ -12,7 +12,8 @@ pgtest.Receiver backends:
   only (counted), the other backend untouched.
 - __tenant_id__ (set by relabel_configs) reaches the backend as X-Scope-OrgID, over the
   backend's configured header, never as a label, and never shares a request with
-  another tenant's profiles."""
+  another tenant's profiles; set by receiver.relabel_configs on pushed profiles, while a
+  __tenant_id__ label a client pushes is ignored."""
 import json
 import os
 import subprocess
@@ -168,6 +169,34 @@ def test_tenant_from_label(t):
     t.stop_profgate(pg)
 
 
+def test_tenant_from_receiver_relabel(t):
+    rec = t.receiver("a")
+    cfg = {"storage": {"path": t.tmpdir + "/data"},
+           "receiver": {"enabled": True, "relabel_configs": [
+               {"source_labels": ["org"], "regex": "(.+)", "target_label": "__tenant_id__"}]},
+           "remote_write": [remote("a", rec.url)]}
+    pg = t.profgate(cfg)
+    gor = pgtest.read_test_data("go_goroutine.pb.gz")
+    body = pgtest.encode_push_request([
+        ([("__name__", "goroutine"), ("service_name", "rx-a"), ("org", "team-r")], [gor]),
+        ([("__name__", "goroutine"), ("service_name", "rx-b"), ("__tenant_id__", "evil")], [gor]),
+    ])
+    st, _, out = pgtest.http_request(pg.url + "/push.v1.PusherService/Push", body,
+                                     {"Content-Type": "application/proto",
+                                      "Connect-Protocol-Version": "1"}, timeout=30)
+    t.require(st == 200, "push: %d %r" % (st, out[:200]))
+    ok = wait_until(lambda: rec.count(service_name="rx-a") >= 1 and rec.count(service_name="rx-b") >= 1,
+                    15, interval=0.2)
+    t.require(ok, "forwarded: %s" % [it.labels for it in rec.snapshot()])
+    a = rec.profiles(service_name="rx-a")[0]
+    b = rec.profiles(service_name="rx-b")[0]
+    t.check(a.headers.get("x-scope-orgid") == "team-r", "rx-a tenant: %s" % a.headers.get("x-scope-orgid"))
+    t.check(b.headers.get("x-scope-orgid") is None, "rx-b tenant: %s" % b.headers.get("x-scope-orgid"))
+    t.check(all("__tenant_id__" not in it.labels for it in rec.snapshot()), "__tenant_id__ sent as a label")
+    t.stop_profgate(pg)
+
+
 if __name__ == "__main__":
     sys.exit(pgtest.run_tests([test_per_type_relabel_and_profile_relabel,
-                               test_write_relabel_one_backend, test_tenant_from_label]))
+                               test_write_relabel_one_backend, test_tenant_from_label,
+                               test_tenant_from_receiver_relabel]))
