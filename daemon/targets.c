@@ -108,7 +108,10 @@ static void add_active(struct out *o, const struct pg_labels *disc, const struct
     if (pg_target_profile(job, lab, disc, p, &pl, &url) == 0) {
         if (o->explain || !o->json) {
             char *s = pg_labels_format(&pl);
-            printf("%s%s %s\n", o->explain ? "  => " : "  ", url, s ? s : "");
+            if (o->explain)
+                printf("  => %s: %s %s\n", p->name, url, s ? s : "");
+            else
+                printf("  %s %s\n", url, s ? s : "");
             free(s);
         }
         char iv[32], to[32];
@@ -132,41 +135,62 @@ static void add_active(struct out *o, const struct pg_labels *disc, const struct
     pg_labels_reset(&pl);
 }
 
-/* Relabels a kept target's common labels for each enabled type (rules from split on). */
+/* Relabels a kept target's common labels for each enabled type (rules from split on) and
+ * records the results; a target whose every type one rule dropped is one dropped entry,
+ * as Prometheus lists it. */
 static void each_type(struct out *o, const struct pg_labels *disc, const struct pg_labels *common,
                       size_t split)
 {
     const struct pg_cfg_scrape *job = o->job;
-    for (size_t i = 0; i < job->n_profiles; i++) {
+    size_t n = job->n_profiles;
+    struct pg_labels *lab = calloc(n ? n : 1, sizeof(*lab));
+    int *rc = calloc(n ? n : 1, sizeof(*rc));
+    size_t *rule = calloc(n ? n : 1, sizeof(*rule));
+    if (!lab || !rc || !rule) {
+        fprintf(stderr, "job %s: out of memory\n", job->job_name);
+        goto out;
+    }
+    size_t same = PG_TARGET_NO_RULE;
+    int all_same = 1, any = 0;
+    for (size_t i = 0; i < n; i++) {
         const struct pg_cfg_profile *p = &job->profiles[i];
+        pg_labels_init(&lab[i]);
+        rc[i] = 2;
         if (!p->enabled)
             continue;
-        if (split == job->n_relabel) {
-            add_active(o, disc, common, p);
-            continue;
-        }
         if (o->explain)
             printf("  type %s:\n", p->name);
-        struct pg_labels lab;
-        pg_labels_init(&lab);
         char err[256] = "";
-        size_t rule;
-        int rc = pg_target_populate_type(job, common, split, p, &lab, o->explain ? trace : NULL, o,
-                                         &rule, err, sizeof(err));
-        if (rc < 0) {
+        rc[i] = pg_target_populate_type(job, common, split, p, &lab[i], o->explain ? trace : NULL,
+                                        o, &rule[i], err, sizeof(err));
+        if (rc[i] < 0) {
             fprintf(stderr, "job %s: skipping type %s of a target: %s\n", job->job_name, p->name,
                     err);
             if (o->explain)
                 printf("  error: %s\n", err);
-        } else if (rc == 0) {
-            if (o->explain)
-                printf("  => dropped\n");
-            add_dropped(o, disc, p->name, rule);
-        } else {
-            add_active(o, disc, &lab, p);
+        } else if (rc[i] == 0 && o->explain) {
+            printf("  => dropped\n");
         }
-        pg_labels_reset(&lab);
+        all_same = all_same && rc[i] == 0 && (!any || rule[i] == same);
+        same = rule[i];
+        any = 1;
     }
+    if (any && all_same) {
+        add_dropped(o, disc, NULL, same);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rc[i] == 0)
+            add_dropped(o, disc, job->profiles[i].name, rule[i]);
+        else if (rc[i] == 1)
+            add_active(o, disc, &lab[i], &job->profiles[i]);
+    }
+out:
+    for (size_t i = 0; lab && i < n; i++)
+        pg_labels_reset(&lab[i]);
+    free(lab);
+    free(rc);
+    free(rule);
 }
 
 static void one_target(struct out *o, const struct pg_labels *glabels,
@@ -205,8 +229,12 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
         if (o->explain)
             printf("  => dropped\n");
         add_dropped(o, &disc, NULL, rule);
-    } else {
+    } else if (split < job->n_relabel) {
         each_type(o, &disc, &lab, split);
+    } else {
+        for (size_t i = 0; i < job->n_profiles; i++)
+            if (job->profiles[i].enabled)
+                add_active(o, &disc, &lab, &job->profiles[i]);
     }
     pg_labels_reset(&disc);
     pg_labels_reset(&lab);

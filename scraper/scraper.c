@@ -501,29 +501,78 @@ out:
     return rc;
 }
 
-/* Adds the loop of profile type p of a kept target whose rules run per type: relabels
- * common for p, then adds the loop or the dropped entry. Returns 0, or -1 on OOM. */
-static int add_typed(struct syncstate *st, struct pg_scrape_disc *d, const struct pg_labels *common,
-                     const struct pg_cfg_profile *p)
+/* The outcome of relabeling one type of a target whose rules run per type. */
+struct typed {
+    int rc; /* 1 kept, 0 dropped by rule, -1 error (err), 2 not enabled */
+    size_t rule;
+    int64_t iv, to;
+    struct pg_labels fin;
+    char err[256];
+};
+
+/* Relabels common for profile type p into *ty. */
+static void relabel_typed(struct syncstate *st, const struct pg_labels *common,
+                          const struct pg_cfg_profile *p, struct typed *ty)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
-    struct pg_labels fin;
-    pg_labels_init(&fin);
-    char err[256] = "";
-    size_t rule;
-    int64_t iv = 0, to = 0;
-    int rc = pg_target_populate_type(job, common, st->split, p, &fin, NULL, NULL, &rule, err,
-                                     sizeof err);
-    if (rc < 0)
+    ty->rc = pg_target_populate_type(job, common, st->split, p, &ty->fin, NULL, NULL, &ty->rule,
+                                     ty->err, sizeof ty->err);
+    if (ty->rc < 0)
         pg_log_debug("scraper", "job=%s type=%s msg=\"target dropped\" err=\"%s\"", st->pool->name,
-                     p->name, err);
-    if (rc > 0 && target_times(st, &fin, &iv, &to, err, sizeof err) != 0)
-        rc = -1;
-    if (rc <= 0)
-        rc = add_dropped(st, d, p->name, rule, rc < 0 ? err : NULL);
-    else
-        rc = add_profile_loop(st, d, &fin, p, iv, to);
-    pg_labels_reset(&fin);
+                     p->name, ty->err);
+    if (ty->rc > 0 && target_times(st, &ty->fin, &ty->iv, &ty->to, ty->err, sizeof ty->err) != 0)
+        ty->rc = -1;
+}
+
+/* Returns 1 when every enabled type of ty[0..n) was dropped by the same rule (the target
+ * is then listed once, as Prometheus lists a dropped target), else 0. */
+static int same_rule_for_all(const struct typed *ty, size_t n)
+{
+    size_t rule = PG_TARGET_NO_RULE;
+    for (size_t i = 0; i < n; i++) {
+        if (ty[i].rc == 2)
+            continue;
+        if (ty[i].rc != 0 || (rule != PG_TARGET_NO_RULE && ty[i].rule != rule))
+            return 0;
+        rule = ty[i].rule;
+    }
+    return rule != PG_TARGET_NO_RULE;
+}
+
+/* Adds the loops (or dropped entries) of a kept target whose rules run per type.
+ * Returns 0, or -1 on OOM. */
+static int add_typed(struct syncstate *st, struct pg_scrape_disc *d, const struct pg_labels *common)
+{
+    const struct pg_cfg_scrape *job = st->pool->ref.job;
+    struct typed *ty = calloc(job->n_profiles ? job->n_profiles : 1, sizeof(*ty));
+    if (ty == NULL)
+        return -1;
+    for (size_t i = 0; i < job->n_profiles; i++) {
+        pg_labels_init(&ty[i].fin);
+        ty[i].rc = 2;
+        if (job->profiles[i].enabled)
+            relabel_typed(st, common, &job->profiles[i], &ty[i]);
+    }
+    int rc = 0;
+    size_t first = 0;
+    while (first < job->n_profiles && ty[first].rc == 2)
+        first++;
+    if (same_rule_for_all(ty, job->n_profiles)) {
+        rc = add_dropped(st, d, NULL, ty[first].rule, NULL);
+    } else {
+        for (size_t i = first; i < job->n_profiles && rc == 0; i++) {
+            const struct pg_cfg_profile *p = &job->profiles[i];
+            if (ty[i].rc == 2)
+                continue;
+            if (ty[i].rc <= 0)
+                rc = add_dropped(st, d, p->name, ty[i].rule, ty[i].rc < 0 ? ty[i].err : NULL);
+            else
+                rc = add_profile_loop(st, d, &ty[i].fin, p, ty[i].iv, ty[i].to);
+        }
+    }
+    for (size_t i = 0; i < job->n_profiles; i++)
+        pg_labels_reset(&ty[i].fin);
+    free(ty);
     return rc;
 }
 
@@ -534,18 +583,16 @@ static int add_target(struct syncstate *st, struct pg_scrape_disc *d,
                       const struct pg_labels *common)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
-    int per_type = st->split < job->n_relabel;
+    if (st->split < job->n_relabel)
+        return add_typed(st, d, common);
     int64_t iv = 0, to = 0;
     char why[300];
-    if (!per_type && target_times(st, common, &iv, &to, why, sizeof why) != 0)
+    if (target_times(st, common, &iv, &to, why, sizeof why) != 0)
         return add_dropped(st, d, NULL, PG_TARGET_NO_RULE, why);
     int rc = 0;
-    for (size_t i = 0; i < job->n_profiles && rc == 0; i++) {
-        const struct pg_cfg_profile *p = &job->profiles[i];
-        if (!p->enabled)
-            continue;
-        rc = per_type ? add_typed(st, d, common, p) : add_profile_loop(st, d, common, p, iv, to);
-    }
+    for (size_t i = 0; i < job->n_profiles && rc == 0; i++)
+        if (job->profiles[i].enabled)
+            rc = add_profile_loop(st, d, common, &job->profiles[i], iv, to);
     return rc;
 }
 

@@ -62,8 +62,13 @@ int pg_target_rule_per_type(const struct pg_relabel_rule *r)
         return r->target_label != NULL &&
                (is_type_label(r->target_label) || strchr(r->target_label, '$') != NULL);
     case PG_RELABEL_LABELMAP:
-        return regex_matches(r) > 0 ||
-               (r->replacement != NULL && strcmp(r->replacement, "$1") != 0);
+        /* the new names: a fixed replacement is one name; one with $ templates other than
+         * the default $1 could be anything */
+        if (regex_matches(r) > 0)
+            return 1;
+        if (r->replacement == NULL || !strcmp(r->replacement, "$1"))
+            return 0;
+        return strchr(r->replacement, '$') != NULL || is_type_label(r->replacement);
     case PG_RELABEL_LABELDROP: return regex_matches(r) > 0;
     case PG_RELABEL_LABELKEEP: return regex_matches(r) < N_TYPE_LABELS;
     case PG_RELABEL_KEEP:

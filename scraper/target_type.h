@@ -13,7 +13,7 @@
  * Cost: relabeling per type multiplies the work by the number of types. The rules are
  * therefore split: those before the first rule that reads or writes a per-type label (its
  * source_labels or target_label is one of the three, a labelmap or labeldrop whose regex
- * matches one of them or a labelmap with a custom replacement, a labelkeep whose regex
+ * matches one of them or a labelmap whose replacement may name one, a labelkeep whose regex
  * does not match all three, a target_label with a $ template) cannot tell the types apart
  * and run once per target (pg_target_populate_common); the rest run once per type
  * (pg_target_populate_type). A job whose rules never look at the type costs what it cost

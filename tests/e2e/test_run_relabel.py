@@ -44,11 +44,15 @@ def names(rec, svc):
 def test_per_type_relabel_and_profile_relabel(t):
     app = t.go_target("pprofapp")
     rec = t.receiver("a")
-    j = job("app", two_targets(app), types=TYPES, relabel_configs=[
+    groups = two_targets(app) + [{"targets": [app.address],
+                                  "labels": {"service_name": "svc-c", "env": "dev"}}]
+    j = job("app", groups, types=TYPES, relabel_configs=[
         DROP_QUIET,
         # goroutine of svc-b from another path
         {"source_labels": ["service_name", "__name__"], "regex": "svc-b;goroutine",
          "target_label": "__profile_path__", "replacement": "/debug/pprof/heap"},
+        # every type of svc-c, by a rule that runs per type: listed as one dropped target
+        {"source_labels": ["env", "__name__"], "regex": "dev;.*", "action": "drop"},
     ], profile_relabel_configs=[
         {"source_labels": ["__name__"], "target_label": "kind", "replacement": "k_$1"},
         {"source_labels": ["service_name", "__name__"], "regex": "svc-b;mutex",
@@ -67,10 +71,10 @@ def test_per_type_relabel_and_profile_relabel(t):
     t.check(urls.get("goroutine", "").endswith("/debug/pprof/heap"),
             "svc-b goroutine URL from the relabeled __profile_path__: %s" % urls)
     dropped = pg.targets(state="dropped")["droppedTargets"]
-    dd = sorted((d.get("profileType"), d.get("droppedBy"), d["discoveredLabels"].get("service_name"))
+    dd = sorted((d.get("profileType", ""), d.get("droppedBy"), d["discoveredLabels"].get("service_name"))
                 for d in dropped)
-    t.check(dd == [("block", "relabel_configs[0]", "svc-a"), ("mutex", "relabel_configs[0]", "svc-a")],
-            "dropped (type, rule, target): %s" % dd)
+    t.check(dd == [("", "relabel_configs[2]", "svc-c"), ("block", "relabel_configs[0]", "svc-a"),
+                   ("mutex", "relabel_configs[0]", "svc-a")], "dropped (type, rule, target): %s" % dd)
 
     # profiles: svc-a only goroutine; svc-b block and goroutine (mutex dropped after the
     # scrape by profile_relabel_configs); every profile carries kind=k_<name>
@@ -99,7 +103,7 @@ def test_per_type_relabel_and_profile_relabel(t):
     data = json.loads(r.stdout)["data"]
     got2 = sorted((a["labels"]["service_name"], a["profileType"]) for a in data["activeTargets"])
     t.check(got2 == got, "targets --json active %s != run %s" % (got2, got))
-    dd2 = sorted((d.get("profileType"), d.get("droppedBy"), d["discoveredLabels"].get("service_name"))
+    dd2 = sorted((d.get("profileType", ""), d.get("droppedBy"), d["discoveredLabels"].get("service_name"))
                  for d in data["droppedTargets"])
     t.check(dd2 == dd, "targets --json dropped %s != run %s" % (dd2, dd))
     r = subprocess.run([PROFGATE, "targets", pg.cfg_path, "--explain"], capture_output=True,

@@ -71,11 +71,14 @@ static void test_rule_per_type(void **state)
                                  "'${1}', replacement: x}\n"
                                  /* 9: labelmap with its own replacement */
                                  "      - {action: labelmap, regex: 'x_(.+)', replacement: "
-                                 "'__${1}__'}\n");
+                                 "'__${1}__'}\n"
+                                 /* 10: labelmap to a fixed name */
+                                 "      - {action: labelmap, regex: __meta_pod, replacement: "
+                                 "pod}\n");
     const struct pg_cfg_scrape *j = &c->scrape[0];
-    assert_int_equal(j->n_relabel, 10);
-    int want[] = {0, 0, 0, 1, 1, 1, 0, 1, 1, 1};
-    for (size_t i = 0; i < 10; i++)
+    assert_int_equal(j->n_relabel, 11);
+    int want[] = {0, 0, 0, 1, 1, 1, 0, 1, 1, 1, 0};
+    for (size_t i = 0; i < 11; i++)
         assert_int_equal(pg_target_rule_per_type(&j->relabel[i]), want[i]);
     assert_int_equal(pg_target_type_split(j), 3);
     pg_cfg_free(c);
