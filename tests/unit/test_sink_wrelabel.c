@@ -115,6 +115,7 @@ static void test_write_relabel(void **state)
     assert_int_equal(v[0].tenant_from_label, 0);
     /* what the backend then sends: merged, no __tenant_id__ */
     struct pg_labels sent;
+    pg_labels_init(&sent);
     assert_int_equal(pg_sink_series_labels(&v[0].labels, &c->external_labels,
                                            &c->remote[1].external_labels, &sent),
                      0);
