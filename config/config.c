@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/cluster.h"
 #include "config/legacy.h"
+#include "config/sd_load.h"
 #include "config/profiles.h"
 #include "config/relabel_cfg.h"
 #include "discovery/sd.h"
@@ -140,37 +142,43 @@ static int check_scrape_keys(struct pg_cfg_ld *l, yaml_node_t *j)
     return pg_yaml_check_keys(l->y, j, k, "config.ScrapeConfig", l->errs);
 }
 
-/* Appends the config its mechanism loads from node to s->sd. */
+/* Appends the config its mechanism loads from node to *sd. */
 static void load_sd_one(struct pg_cfg_ld *l, yaml_node_t *node, const struct pg_sd_mechanism *mech,
-                        struct pg_cfg_scrape *s)
+                        struct pg_cfg_sd **sd, size_t *n_sd)
 {
-    struct pg_cfg_sd *t = realloc(s->sd, (s->n_sd + 1) * sizeof(*t));
+    struct pg_cfg_sd *t = realloc(*sd, (*n_sd + 1) * sizeof(*t));
     void *cfg = t ? mech->config_load(l, node) : NULL;
     if (t)
-        s->sd = t;
+        *sd = t;
     if (!cfg) {
         pg_yaml_error(l->y, node, l->errs, "%s: out of memory", mech->config_key);
         return;
     }
-    s->sd[s->n_sd].mech = mech;
-    s->sd[s->n_sd++].cfg = cfg;
+    (*sd)[*n_sd].mech = mech;
+    (*sd)[(*n_sd)++].cfg = cfg;
 }
 
-/* Every mechanism of the registry loads its key of job j (Prometheus's
- * discovery.RegisterConfig): one config per item, or one for the whole sequence. */
-static void load_sd(struct pg_cfg_ld *l, yaml_node_t *j, struct pg_cfg_scrape *s)
+void pg_cfg_load_sd(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_cfg_sd **sd, size_t *n_sd)
 {
     size_t n_mech;
     const struct pg_sd_mechanism *const *reg = pg_sd_registry(&n_mech);
     for (size_t m = 0; m < n_mech; m++) {
-        yaml_node_t *seq = pg_yaml_get(l->y, j, reg[m]->config_key);
+        yaml_node_t *seq = pg_yaml_get(l->y, map, reg[m]->config_key);
         size_t cnt = pg_cfg_seq_len(l, seq, reg[m]->config_key);
         if (cnt && reg[m]->config_whole_list)
-            load_sd_one(l, seq, reg[m], s);
+            load_sd_one(l, seq, reg[m], sd, n_sd);
         else
             for (size_t i = 0; i < cnt; i++)
-                load_sd_one(l, pg_yaml_at(l->y, seq->data.sequence.items.start[i]), reg[m], s);
+                load_sd_one(l, pg_yaml_at(l->y, seq->data.sequence.items.start[i]), reg[m], sd,
+                            n_sd);
     }
+}
+
+void pg_cfg_sd_free(struct pg_cfg_sd *sd, size_t n_sd)
+{
+    for (size_t i = 0; i < n_sd; i++)
+        sd[i].mech->config_free(sd[i].cfg);
+    free(sd);
 }
 
 /* scrape_interval, scrape_timeout and delta_profiling_duration of job j, with their
@@ -262,7 +270,7 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
     pg_cfg_get_size(l, j, "body_size_limit", &s->body_size_limit);
     if (s->body_size_limit == 0)
         s->body_size_limit = DEFAULT_BODY_LIMIT;
-    load_sd(l, j, s);
+    pg_cfg_load_sd(l, j, &s->sd, &s->n_sd);
     yaml_node_t *rc = pg_yaml_get(l->y, j, "relabel_configs");
     if (rc && !pg_yaml_is_null(rc))
         pg_cfg_parse_relabel_configs(l->y, rc, "relabel_configs", &s->relabel, &s->n_relabel,
@@ -290,9 +298,7 @@ static void free_scrape(struct pg_cfg_scrape *s)
     }
     free(s->profiles);
     pg_cfg_http_free(&s->http);
-    for (size_t i = 0; i < s->n_sd; i++)
-        s->sd[i].mech->config_free(s->sd[i].cfg);
-    free(s->sd);
+    pg_cfg_sd_free(s->sd, s->n_sd);
     pg_cfg_relabel_rules_free(s->relabel, s->n_relabel);
     pg_cfg_relabel_rules_free(s->profile_relabel, s->n_profile_relabel);
 }
@@ -549,6 +555,7 @@ static struct pg_cfg *cfg_new(const char *path)
     cfg->receiver_read_timeout_ms = 30000;
     cfg->receiver_write_timeout_ms = 30000;
     cfg->processing_queue_size = DEFAULT_QUEUE_SIZE;
+    cfg->cluster.health_check_interval_ms = PG_CFG_CLUSTER_DEFAULT_INTERVAL_MS;
     return cfg;
 }
 
@@ -635,7 +642,7 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
         goto done;
     }
     static const char *const top[] = {"global",   "scrape_configs", "storage", "remote_write",
-                                      "receiver", "processing",     NULL};
+                                      "receiver", "processing",     "cluster", NULL};
     pg_yaml_check_keys(&y, root, top, "config.Config", errs);
 
     yaml_node_t *g = pg_yaml_get(&y, root, "global");
@@ -657,6 +664,10 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
     yaml_node_t *pr = pg_yaml_get(&y, root, "processing");
     if (pr && !pg_yaml_is_null(pr))
         load_processing(&l, pr, cfg);
+
+    yaml_node_t *cl = pg_yaml_get(&y, root, "cluster");
+    if (cl && !pg_yaml_is_null(cl))
+        pg_cfg_load_cluster(&l, cl, &cfg->cluster);
 
 done:
     pg_yaml_free(&y);
@@ -718,5 +729,6 @@ void pg_cfg_free(struct pg_cfg *cfg)
     free(cfg->receiver_bearer_tokens_file);
     pg_cfg_strv_free(cfg->receiver_bearer_tokens, cfg->n_receiver_bearer_tokens);
     pg_cfg_relabel_rules_free(cfg->receiver_relabel, cfg->n_receiver_relabel);
+    pg_cfg_cluster_free(&cfg->cluster);
     free(cfg);
 }

@@ -74,6 +74,17 @@ struct pg_cfg_remote {
     size_t n_write_relabel;
 };
 
+/* The cluster block: replicas sharing the targets (cluster/cluster.h runs it). */
+struct pg_cfg_cluster {
+    int enabled;
+    char *advertise_address;          /* "host:port"; NULL: the web listen address */
+    int64_t health_check_interval_ms; /* default 5s */
+    struct pg_cfg_sd *peers_sd;       /* peers: discovery configs, registry order */
+    size_t n_peers_sd;
+    struct pg_relabel_rule *peers_relabel; /* peers.relabel_configs */
+    size_t n_peers_relabel;
+};
+
 /* One receiver.basic_auth user (password loaded from password or password_file). */
 struct pg_cfg_receiver_user {
     char *username;
@@ -105,6 +116,7 @@ struct pg_cfg {
     int64_t receiver_write_timeout_ms; /* default 30s */
     uint64_t processing_workers;       /* processing.workers: 0 = one per online CPU */
     uint64_t processing_queue_size;    /* processing.queue_size: default 64 jobs */
+    struct pg_cfg_cluster cluster;     /* cluster: disabled unless enabled: true */
 };
 
 /* Loads and validates path. Returns a new config (free with pg_cfg_free), or NULL when

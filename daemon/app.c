@@ -3,7 +3,10 @@
  * Ownership: the app owns the current config, the curl multi driver, the scraper, the
  * discovery manager (which borrows job configs from the current config), the buffer, the
  * queues (which borrow remote_write entries from remote_cfg: the config they were built
- * from, kept alive across reloads that leave remote_write unchanged) and the HTTP server.
+ * from, kept alive across reloads that leave remote_write unchanged), the HTTP server and,
+ * with cluster.enabled, the cluster (cluster/cluster.h: it borrows cfg->cluster; the
+ * scraper asks it which targets are this replica's, and a change of the live peers
+ * re-syncs every job through the discovery manager).
  * Profiles flow scraper -> app_sink -> the sink writer (sink/writer.h), which the
  * receiver uses too; the writer's 100 ms timer commits the pending batch and the app
  * kicks the queues after each commit, so a profile is durable within ~100 ms of its
@@ -16,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/cluster.h"
+#include "config/cluster.h"
 #include "core/clock.h"
 #include "core/curlm.h"
 #include "core/errmsg.h"
@@ -53,6 +58,7 @@ struct pg_app {
     size_t n_queues;
     struct pg_web *web;
     struct pg_receiver *receiver; /* NULL unless receiver.enabled; borrows cfg */
+    struct pg_cluster *cluster;   /* NULL unless cluster.enabled; borrows cfg->cluster */
     struct event *evict_ev;
     struct pg_buf_stats last_stats;
     int ready;
@@ -288,6 +294,75 @@ static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
     return 1;
 }
 
+/* ---- clustering ---- */
+
+/* The live peers changed: every job's targets are filtered again (at the next discovery
+ * sync, within the coalescing delay). */
+static void app_cluster_changed(void *ud)
+{
+    struct pg_app *a = ud;
+    pg_sd_manager_resync(a->sd);
+}
+
+static void app_cluster_keys(void *ud, pg_cluster_key_fn each, void *eud)
+{
+    struct pg_app *a = ud;
+    pg_scraper_foreach_target_key(a->scraper, each, eud);
+}
+
+/* Returns this replica's cluster identity for cfg: cluster.advertise_address, else the web
+ * listen address, which must then name a host peers can reach. NULL with err set. */
+static const char *app_cluster_self(const struct pg_app *a, const struct pg_cfg *cfg, char *err,
+                                    size_t errlen)
+{
+    if (cfg->cluster.advertise_address)
+        return cfg->cluster.advertise_address;
+    char why[256];
+    if (pg_cfg_cluster_check_address(a->opts.listen_address, why, sizeof why) < 0) {
+        pg_errmsg_set(err, errlen,
+                      "%s: cluster: advertise_address is not set and the web listen address "
+                      "cannot stand for it: %s",
+                      cfg->file, why);
+        return NULL;
+    }
+    return a->opts.listen_address;
+}
+
+/* Stops the cluster, if any: every target is this replica's again. */
+static void app_stop_cluster(struct pg_app *a)
+{
+    if (!a->cluster)
+        return;
+    pg_scraper_set_owner(a->scraper, NULL, NULL);
+    pg_cluster_destroy(a->cluster);
+    a->cluster = NULL;
+    pg_log_info("cluster", "msg=\"cluster stopped: scraping every target\"");
+    pg_sd_manager_resync(a->sd);
+}
+
+/* Starts, reconfigures or stops the cluster as cfg says; the scraper's owner predicate
+ * follows. Returns 0, or -1 with err set (the previous cluster state is kept). */
+static int app_apply_cluster(struct pg_app *a, struct pg_cfg *cfg, char *err, size_t errlen)
+{
+    if (!cfg->cluster.enabled) {
+        app_stop_cluster(a);
+        return 0;
+    }
+    const char *self = app_cluster_self(a, cfg, err, errlen);
+    if (!self)
+        return -1;
+    if (a->cluster)
+        return pg_cluster_reconfigure(a->cluster, &cfg->cluster, self, err, errlen);
+    struct pg_cluster_host h = {
+        .ud = a, .on_change = app_cluster_changed, .target_keys = app_cluster_keys};
+    a->cluster = pg_cluster_create(a->base, a->cm, &h, &cfg->cluster, self, err, errlen);
+    if (!a->cluster)
+        return -1;
+    pg_scraper_set_owner(a->scraper, pg_cluster_owns, a->cluster);
+    pg_sd_manager_resync(a->sd);
+    return 0;
+}
+
 struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *opts,
                              struct pg_cfg *cfg, char *err, size_t errlen)
 {
@@ -326,6 +401,8 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         pg_errmsg_set(err, errlen, "could not start the scraper");
         goto fail;
     }
+    if (app_apply_cluster(a, cfg, err, errlen) < 0)
+        goto fail;
     struct pg_web_host wh;
     pg_app_web_host(a, &wh);
     if (!(a->web = pg_web_create(base, &wh, a->opts.listen_address, err, errlen)))
@@ -463,6 +540,14 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
         pg_log_warn("config", "msg=\"processing settings changed: they take effect at the "
                               "next restart\"");
 
+    char why[512];
+    if (cfg->cluster.enabled && !app_cluster_self(a, cfg, why, sizeof why)) {
+        pg_errmsg_set(err, errlen, "%s", why);
+        pg_log_error("config", "msg=\"reload failed; keeping the running config\" err=\"%s\"", err);
+        pg_cfg_free(cfg);
+        app_reload_metric(a, 0);
+        return -1;
+    }
     /* scrape side first: on failure nothing has changed yet */
     if (pg_scraper_apply(a->scraper, cfg) < 0) {
         pg_errmsg_set(err, errlen, "out of memory applying the scrape configs");
@@ -474,6 +559,13 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
     int rc = 0;
     if (app_reload_discovery(a, cfg, err, errlen) < 0)
         rc = -1;
+    /* the old peers discovery borrows the old config: replaced before it is freed */
+    if (app_apply_cluster(a, cfg, err, errlen) < 0) {
+        /* it would go on borrowing the old config: stop it (scrape everything) rather */
+        pg_log_error("config", "msg=\"cluster not reloaded; stopping it\" err=\"%s\"", err);
+        app_stop_cluster(a);
+        rc = -1;
+    }
     struct pg_cfg *old = a->cfg;
     a->cfg = cfg;
     if (app_reload_receiver(a, cfg, err, errlen) < 0)
@@ -495,6 +587,10 @@ void pg_app_shutdown(struct pg_app *a)
     pg_log_info("app", "msg=\"shutting down: stopping scrapes, flushing the buffer\"");
     pg_sd_manager_destroy(a->sd);
     a->sd = NULL;
+    if (a->scraper)
+        pg_scraper_set_owner(a->scraper, NULL, NULL);
+    pg_cluster_destroy(a->cluster);
+    a->cluster = NULL;
     /* profiles already fetched and being processed go to the buffer, not away: let the
      * workers finish (bounded: a stuck job must not hold the shutdown) */
     if (a->wq && pg_workq_drain(a->wq, PG_APP_DRAIN_MS) < 0)
@@ -537,13 +633,20 @@ static const char *app_config_file(void *ud)
     return a->cfg->file;
 }
 
+static struct pg_cluster *app_cluster(void *ud)
+{
+    struct pg_app *a = ud;
+    return a->cluster;
+}
+
 void pg_app_web_host(struct pg_app *a, struct pg_web_host *h)
 {
     *h = (struct pg_web_host){.ud = a,
                               .scraper = a->scraper,
                               .ready = app_ready,
                               .reload = app_reload,
-                              .config_file = app_config_file};
+                              .config_file = app_config_file,
+                              .cluster = app_cluster};
 }
 
 void pg_app_receiver_host(struct pg_app *a, struct pg_receiver_host *h)
@@ -562,6 +665,10 @@ void pg_app_destroy(struct pg_app *a)
     pg_receiver_destroy(a->receiver);
     pg_web_destroy(a->web);
     pg_sd_manager_destroy(a->sd);
+    a->sd = NULL;
+    if (a->scraper)
+        pg_scraper_set_owner(a->scraper, NULL, NULL);
+    pg_cluster_destroy(a->cluster); /* its probes use cm */
     pg_scraper_destroy(a->scraper); /* orphans the jobs still on the workers */
     for (size_t i = 0; i < a->n_queues; i++)
         pg_sink_queue_use_workq(a->queues[i], NULL); /* their jobs complete in the free */

@@ -6,7 +6,8 @@
  * manager. Reload (SIGHUP, POST /-/reload) builds the new config first; only when it is
  * valid does the app swap: the scraper takes the new jobs (unchanged targets keep their
  * loops), a new discovery manager replaces the old one, and buffer and queues are
- * rebuilt only when storage or remote_write changed. A bad config is logged in full and
+ * rebuilt only when storage or remote_write changed, and the cluster (if enabled) takes
+ * the new block keeping its members' probe state. A bad config is logged in full and
  * the old one keeps running. SIGTERM/SIGINT stop scraping, flush the buffer's pending
  * batch and leave the loop.
  *

@@ -76,9 +76,10 @@ static int cmd_check(int argc, char **argv)
     char sd[512];
     sd_summary(cfg, sd, sizeof(sd));
     printf("%s: OK: %zu scrape job(s) (discovery: %s; %zu profile types enabled), %zu "
-           "remote_write backend(s), receiver %s\n",
+           "remote_write backend(s), receiver %s, cluster %s\n",
            argv[2], cfg->n_scrape, sd, n_types, cfg->n_remote,
-           cfg->receiver_enabled ? "enabled" : "disabled");
+           cfg->receiver_enabled ? "enabled" : "disabled",
+           cfg->cluster.enabled ? "enabled" : "disabled");
     pg_cfg_free(cfg);
     pg_cfg_errors_reset(&errs);
     return 0;

@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/utf8.h"
+#include "cluster/cluster.h"
 #include "scraper/scraper.h"
 
 /* Request line + headers (Go's http.Server allows 1 MB; 64 KiB is plenty for /ingest
@@ -211,6 +212,36 @@ static void handle_targets(struct pg_web *w, struct evhttp_request *req)
     reply_json(req, 200, root);
 }
 
+static void on_peer(void *ud, const struct pg_cluster_peer_info *p)
+{
+    json_t *peers = ud, *o = json_object();
+    char ts[48];
+    rfc3339(p->last_probe_ms, ts, sizeof(ts));
+    json_object_set_new(o, "address", jstr(p->address));
+    json_object_set_new(o, "state", json_string(p->state));
+    json_object_set_new(o, "self", json_boolean(p->self));
+    json_object_set_new(o, "lastProbe", json_string(ts));
+    json_object_set_new(o, "lastProbeDuration", json_real(p->last_duration_s));
+    json_object_set_new(o, "lastError", jstr(p->last_error));
+    json_object_set_new(o, "ownedTargets", json_integer((json_int_t)p->owned_targets));
+    json_array_append_new(peers, o);
+}
+
+/* GET /api/v1/cluster: the members as this replica sees them. */
+static void handle_cluster(struct pg_web *w, struct evhttp_request *req)
+{
+    struct pg_cluster *c = w->host.cluster ? w->host.cluster(w->host.ud) : NULL;
+    json_t *data = json_object(), *root = json_object(), *peers = json_array();
+    json_object_set_new(data, "enabled", json_boolean(c != NULL));
+    json_object_set_new(data, "self", c ? jstr(pg_cluster_self(c)) : json_null());
+    if (c)
+        pg_cluster_foreach_peer(c, on_peer, peers);
+    json_object_set_new(data, "peers", peers);
+    json_object_set_new(root, "status", json_string("success"));
+    json_object_set_new(root, "data", data);
+    reply_json(req, 200, root);
+}
+
 static void handle_metrics(struct evhttp_request *req)
 {
     struct evbuffer *b = evbuffer_new();
@@ -366,7 +397,7 @@ static void on_request(struct evhttp_request *req, void *ud)
         handle_reload(w, req);
     } else if (!get && (!strcmp(path, "/-/healthy") || !strcmp(path, "/-/ready") ||
                         !strcmp(path, "/metrics") || !strcmp(path, "/api/v1/targets") ||
-                        !strcmp(path, "/"))) {
+                        !strcmp(path, "/api/v1/cluster") || !strcmp(path, "/"))) {
         reply_text(req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
                    "method not allowed\n");
     } else if (!strcmp(path, "/-/healthy")) {
@@ -381,6 +412,8 @@ static void on_request(struct evhttp_request *req, void *ud)
         handle_metrics(req);
     } else if (!strcmp(path, "/api/v1/targets")) {
         handle_targets(w, req);
+    } else if (!strcmp(path, "/api/v1/cluster")) {
+        handle_cluster(w, req);
     } else if (!strcmp(path, "/")) {
         handle_index(w, req);
     } else {

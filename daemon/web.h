@@ -1,9 +1,9 @@
 /* web.h - profgate's HTTP server (libevent evhttp): status API, metrics, lifecycle.
  *
  * Routes (Prometheus's spelling and shapes): GET /api/v1/targets (?state=active|dropped|any,
- * ?scrapePool=JOB), GET /metrics (text format 0.0.4), GET /-/healthy, GET /-/ready,
- * POST|PUT /-/reload, and a human page at /. Other components add their own routes with
- * pg_web_route (the receiver's /ingest and push.v1 routes).
+ * ?scrapePool=JOB), GET /api/v1/cluster (the cluster members), GET /metrics (text format 0.0.4),
+ * GET /-/healthy, GET /-/ready, POST|PUT /-/reload, and a human page at /. Other components add
+ * their own routes with pg_web_route (the receiver's /ingest and push.v1 routes).
  *
  * The server knows the daemon only through struct pg_web_host (readiness, reload, the
  * config file's name, the scrape pools), which the wiring (daemon/app.c) fills in: web
@@ -16,6 +16,7 @@
 
 struct event_base;
 struct evhttp_request;
+struct pg_cluster;
 struct pg_scraper;
 struct pg_web;
 
@@ -29,6 +30,8 @@ struct pg_web_host {
     int (*ready)(void *ud);                            /* 1: /-/ready answers 200 */
     int (*reload)(void *ud, char *err, size_t errlen); /* /-/reload: 0, or -1 + err */
     const char *(*config_file)(void *ud);              /* shown on /; borrowed */
+    struct pg_cluster *(*cluster)(void *ud); /* /api/v1/cluster: the running cluster or NULL
+                                                (disabled); may be NULL itself */
 };
 
 /* Handles one request; the handler must send a reply (now or later). */

@@ -334,6 +334,15 @@ int pg_sd_manager_add(struct pg_sd_manager *m, const char *job_name, const struc
     return rc;
 }
 
+void pg_sd_manager_resync(struct pg_sd_manager *m)
+{
+    if (!m || !m->n_jobs)
+        return;
+    for (size_t j = 0; j < m->n_jobs; j++)
+        m->jobs[j]->dirty = 1;
+    pg_sd_schedule(m);
+}
+
 void pg_sd_manager_destroy(struct pg_sd_manager *m)
 {
     if (!m)

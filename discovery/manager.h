@@ -46,6 +46,11 @@ int pg_sd_manager_add(struct pg_sd_manager *m, const char *job_name, const struc
  * an instance without adopted groups. */
 void pg_sd_manager_adopt(struct pg_sd_manager *m, const struct pg_sd_manager *old);
 
+/* Schedules a sync of every job with its current groups (within the coalescing delay),
+ * as if every source had emitted again: for a change outside discovery that decides
+ * which targets are kept (clustering's live peers). Accepts NULL. */
+void pg_sd_manager_resync(struct pg_sd_manager *m);
+
 /* Stops and destroys every instance and frees m. Accepts NULL. */
 void pg_sd_manager_destroy(struct pg_sd_manager *m);
 

@@ -2,7 +2,7 @@
  *
  * pg_scraper_apply matches the config's jobs to existing pools by job_name (kept pools
  * point at the new job config, others are created or freed). pg_scraper_sync turns a job's
- * full target snapshot into wanted loops (pg_target_populate, then pg_target_profile per
+ * full target snapshot into wanted loops (scraper/target_type.h, then pg_target_profile per
  * enabled profile type), looks each wanted key up among the pool's loops, keeps the ones
  * found, creates the missing ones and frees the rest (scraper/loop.h). Nothing here keeps a
  * pointer into a config other than the pool's current job pointer. */
@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack */
+#include <xxhash.h>
 
 #include "yamlcfg/units.h"
 #include "core/log.h"
@@ -36,6 +38,9 @@ struct pool {
     size_t n_loops;
     struct dropped *dropped;
     size_t n_dropped;
+    uint64_t *tkeys; /* pg_scraper_target_key of every valid target of the last sync, owned
+                        by this replica or not */
+    size_t n_tkeys;
 };
 
 struct pg_scraper {
@@ -51,6 +56,8 @@ struct pg_scraper {
     struct pool **pools; /* in config order */
     size_t n_pools;
     int stopped;
+    pg_scrape_owns_fn owns; /* NULL: every target is ours */
+    void *owns_ud;
 };
 
 static const double lateness_buckets[] = {.0005, .001, .0025, .005, .01, .025,
@@ -135,6 +142,7 @@ static void pool_free(struct pool *p)
         pg_scrape_loop_free(p->loops[i]);
     free(p->loops);
     free_dropped(p->dropped, p->n_dropped);
+    free(p->tkeys);
     free(p->name);
     free(p);
 }
@@ -309,13 +317,16 @@ oom:
 /* ---- sync ---- */
 
 struct syncstate {
+    struct pg_scraper *s;
     struct pool *pool;
     struct kmap old, seen;
     struct pg_scrape_loop **loops;
     size_t n_loops, cap_loops;
     struct dropped *dropped;
     size_t n_dropped, cap_dropped;
-    size_t created;
+    uint64_t *tkeys;
+    size_t n_tkeys, cap_tkeys;
+    size_t created, not_owned;
     size_t split; /* the job's first per-type relabel rule (scraper/target_type.h) */
 };
 
@@ -576,6 +587,22 @@ static int add_typed(struct syncstate *st, struct pg_scrape_disc *d, const struc
     return rc;
 }
 
+/* Records the ownership key of a valid target (fin: its final labels, or the labels its
+ * per-type rules start from). Returns 1 when this replica scrapes it, 0 when another one
+ * does (it is then neither active nor dropped here), -1 on OOM. */
+static int target_owned(struct syncstate *st, const struct pg_labels *fin)
+{
+    uint64_t tkey = pg_scraper_target_key(st->pool->name, fin);
+    if (grow((void **)&st->tkeys, &st->cap_tkeys, st->n_tkeys, sizeof(*st->tkeys)) != 0)
+        return -1;
+    st->tkeys[st->n_tkeys++] = tkey;
+    if (st->s->owns && !st->s->owns(st->s->owns_ud, tkey)) {
+        st->not_owned++;
+        return 0;
+    }
+    return 1;
+}
+
 /* Adds the loops (or dropped entries) of one kept target: common is its final labels when
  * every rule ran per target, else the labels the per-type rules start from. Returns 0, or
  * -1 on OOM. */
@@ -583,12 +610,18 @@ static int add_target(struct syncstate *st, struct pg_scrape_disc *d,
                       const struct pg_labels *common)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
-    if (st->split < job->n_relabel)
-        return add_typed(st, d, common);
+    int per_type = st->split < job->n_relabel;
     int64_t iv = 0, to = 0;
     char why[300];
-    if (target_times(st, common, &iv, &to, why, sizeof why) != 0)
+    if (!per_type && target_times(st, common, &iv, &to, why, sizeof why) != 0)
         return add_dropped(st, d, NULL, PG_TARGET_NO_RULE, why);
+    /* the ownership key: with per-type rules, of the labels before them, so that all
+     * types of a target still go to one replica */
+    int owned = target_owned(st, common);
+    if (owned <= 0)
+        return owned;
+    if (per_type)
+        return add_typed(st, d, common);
     int rc = 0;
     for (size_t i = 0; i < job->n_profiles && rc == 0; i++)
         if (job->profiles[i].enabled)
@@ -655,6 +688,7 @@ static void sync_rollback(struct syncstate *st)
         pool->loops[i]->claimed = 0;
     free(st->loops);
     free_dropped(st->dropped, st->n_dropped);
+    free(st->tkeys);
     kmap_free(&st->old);
     kmap_free(&st->seen);
     pg_log_error("scraper",
@@ -686,11 +720,15 @@ static void sync_commit(struct syncstate *st)
     free_dropped(pool->dropped, pool->n_dropped);
     pool->dropped = st->dropped;
     pool->n_dropped = st->n_dropped;
+    free(pool->tkeys);
+    pool->tkeys = st->tkeys;
+    pool->n_tkeys = st->n_tkeys;
     kmap_free(&st->old);
     kmap_free(&st->seen);
     pg_log_info("scraper",
-                "job=%s loops=%zu created=%zu removed=%zu dropped=%zu msg=\"targets synced\"",
-                pool->name, pool->n_loops, st->created, removed, pool->n_dropped);
+                "job=%s loops=%zu created=%zu removed=%zu dropped=%zu not_owned=%zu "
+                "msg=\"targets synced\"",
+                pool->name, pool->n_loops, st->created, removed, pool->n_dropped, st->not_owned);
 }
 
 void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgroup *groups,
@@ -703,6 +741,7 @@ void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgro
         return;
     struct syncstate st;
     memset(&st, 0, sizeof st);
+    st.s = s;
     st.pool = pool;
     if (sync_collect(&st, groups, n) != 0)
         sync_rollback(&st);
@@ -743,4 +782,35 @@ void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, v
                                                .reason = e->reason};
             fn(ud, &t);
         }
+}
+
+/* ---- clustering ---- */
+
+uint64_t pg_scraper_target_key(const char *job, const struct pg_labels *fin)
+{
+    XXH64_state_t st;
+    XXH64_reset(&st, 0x70726f6667617465ull); /* "profgate": fixed, every replica agrees */
+    XXH64_update(&st, job, strlen(job) + 1);
+    for (size_t i = 0; fin && i < fin->n; i++) {
+        if (!pg_target_is_public(fin->v[i].name))
+            continue;
+        XXH64_update(&st, fin->v[i].name, strlen(fin->v[i].name) + 1);
+        XXH64_update(&st, fin->v[i].value, strlen(fin->v[i].value) + 1);
+    }
+    return XXH64_digest(&st);
+}
+
+void pg_scraper_set_owner(struct pg_scraper *s, pg_scrape_owns_fn fn, void *ud)
+{
+    s->owns = fn;
+    s->owns_ud = ud;
+}
+
+void pg_scraper_foreach_target_key(struct pg_scraper *s, pg_scrape_key_fn fn, void *ud)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_pools; i++)
+        for (size_t j = 0; j < s->pools[i]->n_tkeys; j++)
+            fn(ud, s->pools[i]->tkeys[j]);
 }

@@ -35,6 +35,14 @@
  * next delta spans the gap), profgate_delta_resets_total; gauge profgate_targets{job} (active
  * target x type loops).
  *
+ * Clustering (cluster/cluster.h): with an owner predicate set (pg_scraper_set_owner), a
+ * sync keeps loops only for the targets the predicate says this replica owns; the others
+ * are neither active nor dropped here. Every valid target's key (pg_scraper_target_key:
+ * job and final public labels, so all profile types of a target go together) is kept per
+ * pool, owned or not, for pg_scraper_foreach_target_key. A sync with a changed owner
+ * answer keeps the loops of targets still owned (same hash), so a rebalance only starts
+ * and stops the loops of moved targets.
+ *
  * Threads: everything here runs on the event-loop thread except the CPU work of a scrape
  * (scraper/work.h), which runs on the worker pool (core/workq.h) when one is given. */
 #ifndef PG_SCRAPER_SCRAPER_H
@@ -113,6 +121,22 @@ int pg_scraper_apply(struct pg_scraper *s, const struct pg_cfg *cfg);
  * are ignored. Cannot fail visibly (allocation failures are logged; the old loops stay). */
 void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgroup *groups,
                      size_t n);
+
+/* Clustering: returns 1 when this replica scrapes the target whose key is key, else 0. */
+typedef int (*pg_scrape_owns_fn)(void *ud, uint64_t key);
+typedef void (*pg_scrape_key_fn)(void *ud, uint64_t key);
+
+/* The ownership key of a target of job: a 64-bit hash of the job name and the target's
+ * public final labels (fin sorted, as pg_target_populate makes it). Every replica computes
+ * the same key for the same target. */
+uint64_t pg_scraper_target_key(const char *job, const struct pg_labels *fin);
+
+/* Sets (fn non-NULL) or clears (NULL: every target is ours) the owner predicate used by
+ * later syncs; already running loops change only at their job's next sync. */
+void pg_scraper_set_owner(struct pg_scraper *s, pg_scrape_owns_fn fn, void *ud);
+
+/* Calls fn with the key of every valid target of every job's last sync, owned or not. */
+void pg_scraper_foreach_target_key(struct pg_scraper *s, pg_scrape_key_fn fn, void *ud);
 
 typedef void (*pg_scrape_active_fn)(void *ud, const struct pg_scrape_target_info *t);
 typedef void (*pg_scrape_dropped_fn)(void *ud, const struct pg_scrape_dropped_info *t);

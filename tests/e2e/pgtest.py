@@ -872,6 +872,7 @@ class Profgate:
         self.log_path = os.path.join(tmpdir, name + ".log")
         self.proc = None
         self.port = None
+        self.host = "127.0.0.1"
         self.write_config(config)
 
     def write_config(self, config):
@@ -887,21 +888,28 @@ class Profgate:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "http://%s:%d" % (self.host, self.port)
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.port)
 
     @property
     def pid(self):
         return self.proc.pid
 
-    def start(self, ready_timeout=30, extra_args=()):
-        self.port = free_port()
+    def start(self, ready_timeout=30, extra_args=(), port=None, host=None):
+        """Starts on host:port (default 127.0.0.1 and a free port; a restart may pass
+        the previous port back)."""
+        self.port = port or free_port()
+        self.host = host or self.host
         logf = open(self.log_path, "a")
         logf.write("=== start %s\n" % time.strftime("%H:%M:%S"))
         logf.flush()
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         self.proc = spawn([PROFGATE, "run", self.cfg_path,
-                           "--web.listen-address", "127.0.0.1:%d" % self.port,
+                           "--web.listen-address", self.address,
                            "--storage.path=" + self.storage, "--log.level", "info"] + list(extra_args),
                           stdout=logf, stderr=subprocess.STDOUT, env=env)
         logf.close()

@@ -28,8 +28,9 @@ def run(path, env=None):
 
 examples = sorted(glob.glob(os.path.join(SRC, "examples", "*.yml")))
 check(len(examples) >= 2, "examples found")
-# the secrets a deployment of the examples provides through the environment
-SECRETS = {"GRAFANA_CLOUD_TOKEN": "glc_example", "PROFGATE_CENTRAL_PASSWORD": "example-pw"}
+# the secrets and addresses a deployment of the examples provides through the environment
+SECRETS = {"GRAFANA_CLOUD_TOKEN": "glc_example", "PROFGATE_CENTRAL_PASSWORD": "example-pw",
+           "HOST_IP": "10.0.0.5"}
 for ex in examples:
     rc, out = run(ex, SECRETS)
     check(rc == 0 and ": OK:" in out, f"example {ex} loads: rc={rc} {out.strip()}")
@@ -39,7 +40,8 @@ for ex in examples:
 sub = sorted(glob.glob(os.path.join(SRC, "examples", "*", "profgate*.yml")))
 check(len(sub) >= 2, "example subfolder configs found")
 for ex in sub:
-    rc, out = run(ex, {"NODE_NAME": "node-1", "SHARD": "0", "SHARDS": "3", "CLUSTER": "test"})
+    rc, out = run(ex, {"NODE_NAME": "node-1", "SHARD": "0", "SHARDS": "3", "CLUSTER": "test",
+                   "POD_IP": "10.0.0.5"})
     check(rc == 0 and ": OK:" in out, f"example {ex} loads: rc={rc} {out.strip()}")
 
 corpus = sorted(glob.glob(os.path.join(SRC, "tests", "data", "bad_configs", "*.yml")))

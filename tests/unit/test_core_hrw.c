@@ -22,7 +22,7 @@ static uint64_t key_of(size_t i)
 
 static void members(uint64_t *m, size_t n)
 {
-    char buf[32];
+    char buf[48]; /* room for any size_t (-Wformat-truncation under ASan) */
     for (size_t i = 0; i < n; i++) {
         snprintf(buf, sizeof buf, "10.0.0.%zu:4100", i + 1);
         m[i] = pg_hrw_member_hash(buf);

@@ -1,5 +1,6 @@
 /* test_discovery_manager.c - the discovery manager with the static and file mechanisms on
- * a real event loop: first snapshot, file rewrite, broken file, deleted file.
+ * a real event loop: first snapshot, file rewrite, broken file, deleted file; a resync
+ * re-delivers the snapshot.
  * Every wait is a loop until a condition holds, bounded by a deadline. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,6 +80,10 @@ static void write_file(const char *dir, const char *name, const char *content)
 static int first_ok(struct snap *s)
 {
     return s->syncs >= 1 && s->n_groups == 3;
+}
+static int first_ok_1(struct snap *s)
+{
+    return s->syncs >= 1 && s->n_groups == 1;
 }
 static int rewrite_ok(struct snap *s)
 {
@@ -168,6 +173,46 @@ static void test_manager_static_and_file(void **state)
     rmdir(dir);
 }
 
+static int resynced(struct snap *s)
+{
+    return s->syncs >= 2;
+}
+
+/* pg_sd_manager_resync re-delivers the same snapshot without any source emitting
+ * (clustering: the live peers changed, the targets are filtered again). */
+static void test_resync(void **state)
+{
+    (void)state;
+    char *st_targets[] = {"s:1", "s:2"};
+    struct pg_cfg_static_group sg = {.targets = st_targets, .n_targets = 2};
+    pg_labels_init(&sg.labels);
+    struct pg_cfg_static_sd st = {.groups = &sg, .n_groups = 1};
+    struct pg_cfg_sd sd[] = {{.mech = &pg_sd_static, .cfg = &st}};
+    struct event_base *base = event_base_new();
+    struct event *tk = event_new(base, -1, EV_PERSIST, tick, NULL);
+    struct timeval tv = {0, 20000};
+    event_add(tk, &tv);
+    struct snap s;
+    memset(&s, 0, sizeof(s));
+    struct pg_sd_manager *m = pg_sd_manager_create(base, 100, on_sync, &s);
+    assert_non_null(m);
+    assert_int_equal(pg_sd_manager_add(m, "api", sd, 1), 0);
+    assert_true(run_until(base, &s, first_ok_1));
+    /* nothing changes: no second sync on its own */
+    double end = now_s() + 0.4;
+    while (now_s() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(s.syncs, 1);
+    pg_sd_manager_resync(m);
+    assert_true(run_until(base, &s, resynced));
+    assert_int_equal(s.syncs, 2);
+    assert_string_equal(s.addrs, "s:1;s:2;");
+    pg_sd_manager_resync(NULL); /* accepted */
+    pg_sd_manager_destroy(m);
+    event_free(tk);
+    event_base_free(base);
+}
+
 static void test_lookup(void **state)
 {
     (void)state;
@@ -214,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_lookup),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_manager_static_and_file),
+        cmocka_unit_test(test_resync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

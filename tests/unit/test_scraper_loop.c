@@ -775,6 +775,99 @@ static void test_keep_remove_reload(void **state)
     assert_int_equal(e->n_recs, recs);
 }
 
+/* Clustering's owner predicate: asked once per target (not per type); it allows every
+ * target except deny_key. */
+struct owner {
+    uint64_t asked[16];
+    size_t n_asked;
+    uint64_t deny_key;
+};
+
+static int owner_fn(void *ud, uint64_t key)
+{
+    struct owner *o = ud;
+    if (o->n_asked < 16)
+        o->asked[o->n_asked++] = key;
+    return key != o->deny_key;
+}
+
+static void collect_key(void *ud, uint64_t key)
+{
+    struct owner *o = ud;
+    o->asked[o->n_asked++] = key;
+}
+
+static void sync2(struct env *e)
+{
+    struct pg_tgroup g;
+    assert_int_equal(pg_tgroup_init(&g, "test/0"), 0);
+    add_target(&g, e->srv.port[0], NULL, NULL);
+    add_target(&g, e->srv.port[1], NULL, NULL);
+    pg_scraper_sync(e->s, "ok", &g, 1);
+    pg_tgroup_reset(&g);
+}
+
+/* A target another replica owns is neither active nor dropped; a sync with a changed
+ * owner keeps the loops of the targets still owned; every valid target's key is listed. */
+static void test_owner_filter(void **state)
+{
+    struct env *e = *state;
+    int p1 = e->srv.port[0], p2 = e->srv.port[1];
+    struct owner o = {.deny_key = 0};
+    pg_scraper_set_owner(e->s, owner_fn, &o);
+    sync2(e);
+    assert_int_equal(o.n_asked, 2); /* two targets, two types each: one question each */
+    assert_true(o.asked[0] != o.asked[1]);
+    uint64_t k1 = o.asked[0], k2 = o.asked[1];
+    assert_true(run_until(e, kept_wave1, 6));
+    int64_t ls1 = last_scrape(e, "goroutine", p1, NULL);
+    assert_true(ls1 > 0);
+
+    /* p2 moves to another replica */
+    o.deny_key = k2;
+    o.n_asked = 0;
+    sync2(e);
+    assert_int_equal(o.n_asked, 2);
+    assert_int_equal(o.asked[0], k1); /* the same target, the same key */
+    assert_int_equal(last_scrape(e, "goroutine", p2, NULL), -1);
+    assert_int_equal(last_scrape(e, "memory", p2, NULL), -1);
+    assert_true(last_scrape(e, "goroutine", p1, NULL) >= ls1); /* kept, not restarted */
+    struct listing *l = malloc(sizeof(*l));
+    list(e, l);
+    assert_int_equal(l->n, 2);
+    assert_int_equal(l->n_dropped, 0); /* not ours is not dropped */
+    list_free(l);
+    free(l);
+    struct owner keys = {.n_asked = 0};
+    pg_scraper_foreach_target_key(e->s, collect_key, &keys);
+    assert_int_equal(keys.n_asked, 2); /* owned or not */
+
+    /* no predicate: every target is ours again */
+    pg_scraper_set_owner(e->s, NULL, NULL);
+    sync2(e);
+    assert_int_equal(last_scrape(e, "goroutine", p2, NULL), 0); /* new loop, not scraped yet */
+    assert_true(last_scrape(e, "goroutine", p1, NULL) >= ls1);
+}
+
+static void test_target_key(void **state)
+{
+    (void)state;
+    struct pg_labels a, b;
+    pg_labels_init(&a);
+    pg_labels_init(&b);
+    pg_labels_set(&a, "instance", "h:1");
+    pg_labels_set(&a, "job", "x");
+    pg_labels_set(&b, "instance", "h:1");
+    pg_labels_set(&b, "job", "x");
+    pg_labels_set(&b, "__scrape_interval__", "1s"); /* private labels do not count */
+    assert_true(pg_scraper_target_key("x", &a) == pg_scraper_target_key("x", &b));
+    assert_true(pg_scraper_target_key("x", &a) != pg_scraper_target_key("y", &a));
+    pg_labels_set(&b, "zone", "a");
+    assert_true(pg_scraper_target_key("x", &a) != pg_scraper_target_key("x", &b));
+    pg_labels_reset(&a);
+    pg_labels_reset(&b);
+}
+
 static void test_apply_removes_jobs(void **state)
 {
     struct env *e = *state;
@@ -939,6 +1032,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_offset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_removes_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_filter, setup, teardown),
+        cmocka_unit_test(test_target_key),
         cmocka_unit_test_setup_teardown(test_scrape_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_remove_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_when_in_flight, setup, teardown),
