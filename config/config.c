@@ -10,12 +10,14 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/cluster.h"
 #include "config/legacy.h"
+#include "config/limits.h"
 #include "config/sd_load.h"
 #include "config/profiles.h"
 #include "config/relabel_cfg.h"
@@ -122,6 +124,7 @@ static const char *const scrape_keys[] = {
     "body_size_limit",
     "relabel_configs",
     "profile_relabel_configs",
+    PG_CFG_LIMIT_KEYS,
 };
 #define N_SCRAPE_KEYS (sizeof(scrape_keys) / sizeof(scrape_keys[0]))
 #define MAX_SD_MECHANISMS 32
@@ -192,6 +195,7 @@ static void load_scrape_timing(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_nod
     pg_cfg_get_dur(l, j, "scrape_interval", &s->scrape_interval_ms);
     pg_cfg_get_dur(l, j, "scrape_timeout", &s->scrape_timeout_ms);
     pg_cfg_get_dur(l, j, "delta_profiling_duration", &s->delta_profiling_duration_ms);
+    s->delta_profiling_duration_set = s->delta_profiling_duration_ms >= 0;
     if (s->scrape_timeout_ms < 0)
         s->scrape_timeout_ms = cfg->scrape_timeout_ms < s->scrape_interval_ms
                                    ? cfg->scrape_timeout_ms
@@ -271,6 +275,8 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
     if (s->body_size_limit == 0)
         s->body_size_limit = DEFAULT_BODY_LIMIT;
     pg_cfg_load_sd(l, j, &s->sd, &s->n_sd);
+    pg_cfg_load_limits(l, j, &s->limits);
+    pg_cfg_inherit_limits(&s->limits, &cfg->limits);
     yaml_node_t *rc = pg_yaml_get(l->y, j, "relabel_configs");
     if (rc && !pg_yaml_is_null(rc))
         pg_cfg_parse_relabel_configs(l->y, rc, "relabel_configs", &s->relabel, &s->n_relabel,
@@ -283,6 +289,7 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
 
 static void free_scrape(struct pg_cfg_scrape *s)
 {
+    free(s->file);
     free(s->job_name);
     free(s->scheme);
     free(s->path_prefix);
@@ -292,6 +299,11 @@ static void free_scrape(struct pg_cfg_scrape *s)
     }
     free(s->params);
     for (size_t i = 0; i < s->n_profiles; i++) {
+        for (size_t k = 0; k < s->profiles[i].n_params; k++) {
+            free(s->profiles[i].params[k].name);
+            pg_cfg_strv_free(s->profiles[i].params[k].values, s->profiles[i].params[k].n_values);
+        }
+        free(s->profiles[i].params);
         free(s->profiles[i].name);
         free(s->profiles[i].path);
         free(s->profiles[i].sent_name);
@@ -471,6 +483,7 @@ static void load_receiver_tokens(struct pg_cfg_ld *l, yaml_node_t *tf, struct pg
     if (pg_yaml_str(l->y, tf, "bearer_tokens_file", 1, &cfg->receiver_bearer_tokens_file,
                     l->errs) != 0)
         return;
+    pg_cfg_resolve_in_place(l, tf, &cfg->receiver_bearer_tokens_file);
     char *text = pg_cfg_read_secret_file(l, tf, cfg->receiver_bearer_tokens_file);
     add_receiver_tokens(text, cfg);
     if (text && cfg->n_receiver_bearer_tokens == 0)
@@ -562,8 +575,10 @@ static struct pg_cfg *cfg_new(const char *path)
 /* The global block: default scrape interval and timeout, external labels. */
 static void load_global(struct pg_cfg_ld *l, yaml_node_t *g, struct pg_cfg *cfg)
 {
-    static const char *const k[] = {"scrape_interval", "scrape_timeout", "external_labels", NULL};
+    static const char *const k[] = {"scrape_interval", "scrape_timeout", "external_labels",
+                                    PG_CFG_LIMIT_KEYS, NULL};
     pg_yaml_check_keys(l->y, g, k, "config.GlobalConfig", l->errs);
+    pg_cfg_load_limits(l, g, &cfg->limits);
     int timeout_set = pg_yaml_get(l->y, g, "scrape_timeout") != NULL;
     pg_cfg_get_dur(l, g, "scrape_interval", &cfg->scrape_interval_ms);
     pg_cfg_get_dur(l, g, "scrape_timeout", &cfg->scrape_timeout_ms);
@@ -593,6 +608,81 @@ static void load_scrapes(struct pg_cfg_ld *l, yaml_node_t *root, struct pg_cfg *
                 pg_yaml_error(l->y, pg_yaml_get(l->y, j, "job_name"), l->errs,
                               "found multiple scrape configs with job name \"%s\"", s->job_name);
     }
+}
+
+/* Returns the file (the main config, or the scrape config file) job k of cfg came from. */
+static const char *job_file(const struct pg_cfg *cfg, size_t k)
+{
+    return cfg->scrape[k].file ? cfg->scrape[k].file : cfg->file;
+}
+
+/* Loads the scrape_configs of one scrape config file (Prometheus's ScrapeConfigs: that key
+ * only) and appends its jobs to cfg, whose job names must stay unique. Relative paths in
+ * it are its own directory's (the loader context is its document). */
+static void load_scrape_file(struct pg_cfg_ld *outer, const char *path, struct pg_cfg *cfg)
+{
+    struct pg_yaml y;
+    if (pg_yaml_load_file(&y, path, outer->errs) < 0) {
+        pg_yaml_free(&y);
+        return;
+    }
+    struct pg_cfg_ld l = {&y, outer->errs};
+    yaml_node_t *root = pg_yaml_root(&y);
+    static const char *const top[] = {"scrape_configs", NULL};
+    yaml_node_t *sc =
+        root && !pg_yaml_is_null(root) ? pg_yaml_get(&y, root, "scrape_configs") : NULL;
+    size_t n = pg_cfg_seq_len(&l, sc, "scrape_configs");
+    if (root && !pg_yaml_is_null(root))
+        pg_yaml_check_keys(&y, root, top, "config.ScrapeConfigs", outer->errs);
+    struct pg_cfg_scrape *v = NULL;
+    if (n == 0 || !(v = realloc(cfg->scrape, (cfg->n_scrape + n) * sizeof(*v)))) {
+        if (n)
+            pg_yaml_error(&y, sc, outer->errs, "scrape_configs: out of memory");
+        pg_yaml_free(&y);
+        return;
+    }
+    cfg->scrape = v;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *j = pg_yaml_at(&y, sc->data.sequence.items.start[i]);
+        struct pg_cfg_scrape *s = &cfg->scrape[cfg->n_scrape++];
+        memset(s, 0, sizeof(*s));
+        pg_labels_init(&s->http.headers);
+        s->file = strdup(path);
+        load_scrape(&l, cfg, j, s);
+        for (size_t k = 0; s->job_name && k + 1 < cfg->n_scrape; k++)
+            if (cfg->scrape[k].job_name && !strcmp(cfg->scrape[k].job_name, s->job_name))
+                pg_yaml_error(&y, pg_yaml_get(&y, j, "job_name"), outer->errs,
+                              "found multiple scrape configs with job name \"%s\", first found "
+                              "in \"%s\"",
+                              s->job_name, job_file(cfg, k));
+    }
+    pg_yaml_free(&y);
+}
+
+/* scrape_config_files: glob patterns (relative ones are the config file's directory's),
+ * each matching file loaded by load_scrape_file, in the order of the patterns and, per
+ * pattern, in sorted order, as Prometheus does. */
+static void load_scrape_files(struct pg_cfg_ld *l, yaml_node_t *root, struct pg_cfg *cfg)
+{
+    char **pats = NULL;
+    size_t n = 0;
+    pg_cfg_get_strv(l, root, "scrape_config_files", 1, &pats, &n);
+    yaml_node_t *node = pg_yaml_get(l->y, root, "scrape_config_files");
+    for (size_t i = 0; i < n; i++) {
+        pg_cfg_resolve_in_place(l, node, &pats[i]);
+        glob_t g;
+        int rc = glob(pats[i], 0, NULL, &g);
+        if (rc == 0)
+            for (size_t k = 0; k < g.gl_pathc; k++)
+                load_scrape_file(l, g.gl_pathv[k], cfg);
+        else if (rc != GLOB_NOMATCH)
+            pg_yaml_error(l->y, node, l->errs,
+                          "error retrieving scrape config files for \"%s\": %s", pats[i],
+                          rc == GLOB_NOSPACE ? "out of memory" : "read error");
+        if (rc == 0 || rc == GLOB_NOMATCH)
+            globfree(&g);
+    }
+    pg_cfg_strv_free(pats, n);
 }
 
 /* The storage block: the buffer's path and limits. */
@@ -641,8 +731,9 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
         pg_cfg_load_legacy(&y, root, cfg, errs);
         goto done;
     }
-    static const char *const top[] = {"global",   "scrape_configs", "storage", "remote_write",
-                                      "receiver", "processing",     "cluster", NULL};
+    static const char *const top[] = {"global",     "scrape_configs", "scrape_config_files",
+                                      "storage",    "remote_write",   "receiver",
+                                      "processing", "cluster",        NULL};
     pg_yaml_check_keys(&y, root, top, "config.Config", errs);
 
     yaml_node_t *g = pg_yaml_get(&y, root, "global");
@@ -650,6 +741,7 @@ struct pg_cfg *pg_cfg_load(const char *path, struct pg_cfg_errors *errs)
         load_global(&l, g, cfg);
 
     load_scrapes(&l, root, cfg);
+    load_scrape_files(&l, root, cfg);
 
     yaml_node_t *st = pg_yaml_get(&y, root, "storage");
     if (st && !pg_yaml_is_null(st))

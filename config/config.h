@@ -17,20 +17,33 @@
 #include "core/labels.h"
 #include "relabel/relabel.h"
 
+struct pg_cfg_param {
+    char *name;
+    char **values;
+    size_t n_values;
+};
+
 /* One profile type a job scrapes (built-in Go type or custom). */
 struct pg_cfg_profile {
     char *name;      /* config name: process_cpu, memory, ..., or the custom name */
     char *path;      /* URL path, e.g. /debug/pprof/allocs */
     char *sent_name; /* __name__ sent to backends (godeltaprof_memory -> memory) */
     int enabled;
-    int delta;   /* cumulative: profgate computes the delta between scrapes */
-    int seconds; /* takes ?seconds=N (process_cpu, fgprof) */
+    int delta;                   /* cumulative: profgate computes the delta between scrapes */
+    int seconds;                 /* takes ?seconds=N (process_cpu, fgprof) */
+    struct pg_cfg_param *params; /* query parameters of this type (legacy `profiles`), below
+                                    the target's __param_<k>; NULL when none */
+    size_t n_params;
 };
 
-struct pg_cfg_param {
-    char *name;
-    char **values;
-    size_t n_values;
+/* Prometheus's limits of a scrape job (config/limits.h); 0 = no limit. A job's limits
+ * already include the global defaults once loaded. */
+struct pg_cfg_limits {
+    uint64_t target_limit;             /* active targets of the job */
+    uint64_t label_limit;              /* labels of a series (__name__ included) */
+    uint64_t label_name_length_limit;  /* bytes of a label name */
+    uint64_t label_value_length_limit; /* bytes of a label value */
+    uint64_t keep_dropped_targets;     /* dropped targets kept for listing */
 };
 
 struct pg_sd_mechanism;
@@ -38,9 +51,11 @@ struct pg_cfg_sd; /* a job's discovery config: (mechanism, its config), in disco
 
 struct pg_cfg_scrape {
     char *job_name;
+    char *file;    /* the scrape_config_files file it came from; NULL: the main file */
     int line, col; /* position of the job in the file */
     int64_t scrape_interval_ms, scrape_timeout_ms, delta_profiling_duration_ms;
-    char *scheme; /* http or https */
+    int delta_profiling_duration_set; /* 1 when set in the file, 0 when derived */
+    char *scheme;                     /* http or https */
     char *path_prefix;
     struct pg_cfg_param *params;
     size_t n_params;
@@ -52,9 +67,13 @@ struct pg_cfg_scrape {
     size_t n_sd;
     struct pg_relabel_rule *relabel;
     size_t n_relabel;
+    int legacy_app_name; /* the legacy Pyroscope dialect: in its relabel rules __name__ is
+                            the application name (never the profile type), and relabel_configs
+                            run once per target (scraper/target_type.h) */
     struct pg_relabel_rule *profile_relabel; /* profile_relabel_configs: on every scraped
                                                 profile's series labels */
     size_t n_profile_relabel;
+    struct pg_cfg_limits limits; /* with the global defaults applied */
 };
 
 enum pg_cfg_api { PG_CFG_API_PUSH = 0, PG_CFG_API_INGEST, PG_CFG_API_FILE };
@@ -94,6 +113,7 @@ struct pg_cfg_receiver_user {
 struct pg_cfg {
     char *file;
     int64_t scrape_interval_ms, scrape_timeout_ms;
+    struct pg_cfg_limits limits; /* global defaults of the jobs' limits */
     struct pg_labels external_labels;
     struct pg_cfg_scrape *scrape;
     size_t n_scrape;

@@ -4,19 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/legacy_ext.h"
 #include "config/profiles.h"
 #include "discovery/sd.h"
 #include "discovery/static.h"
 
 #define LEGACY_DEFAULT_BODY_LIMIT (64ull << 20)
-
-static const struct {
-    const char *legacy, *name;
-} legacy_profiles[] = {
-    {"cpu", "process_cpu"}, {"mem", "memory"},  {"goroutines", "goroutine"},
-    {"mutex", "mutex"},     {"block", "block"},
-};
-#define N_LEGACY_PROFILES (sizeof(legacy_profiles) / sizeof(legacy_profiles[0]))
 
 static yaml_node_t *get(struct pg_yaml *y, yaml_node_t *map, const char *key)
 {
@@ -52,11 +45,9 @@ static void load_profiles(struct pg_yaml *y, yaml_node_t *ep, struct pg_cfg_scra
         char *v = NULL;
         if (pg_yaml_str(y, n, "enabled-profiles", 0, &v, errs) < 0)
             continue;
-        size_t k = 0;
-        while (k < N_LEGACY_PROFILES && strcmp(legacy_profiles[k].legacy, v))
-            k++;
-        if (k < N_LEGACY_PROFILES)
-            enable(s, legacy_profiles[k].name);
+        const char *name = pg_cfg_legacy_profile_name(v);
+        if (name)
+            enable(s, name);
         else
             pg_yaml_error(y, n, errs,
                           "enabled-profiles: unknown profile type \"%s\" (want cpu, mem, "
@@ -180,13 +171,10 @@ static void load_static(struct pg_yaml *y, yaml_node_t *seq, struct pg_cfg_scrap
 static void load_job(struct pg_yaml *y, struct pg_cfg *cfg, yaml_node_t *j, struct pg_cfg_scrape *s,
                      struct pg_cfg_errors *errs)
 {
-    static const char *const k[] = {"job-name",
-                                    "scrape-interval",
-                                    "scrape-timeout",
-                                    "enabled-profiles",
-                                    "scheme",
-                                    "static-configs",
-                                    NULL};
+    s->legacy_app_name = 1; /* __name__ is the application name in this dialect */
+    static const char *const k[] = {
+        "job-name", "scrape-interval", "scrape-timeout",       "enabled-profiles",
+        "scheme",   "static-configs",  PG_CFG_LEGACY_EXT_KEYS, NULL};
     s->line = (int)j->start_mark.line + 1;
     s->col = (int)j->start_mark.column + 1;
     s->http.follow_redirects = 1;
@@ -227,6 +215,7 @@ static void load_job(struct pg_yaml *y, struct pg_cfg *cfg, yaml_node_t *j, stru
         s->scheme = strdup("http");
     load_profiles(y, get(y, j, "enabled-profiles"), s, errs);
     load_static(y, get(y, j, "static-configs"), s, errs);
+    pg_cfg_legacy_load_ext(y, j, s, errs);
 }
 
 void pg_cfg_load_legacy(struct pg_yaml *y, yaml_node_t *root, struct pg_cfg *cfg,

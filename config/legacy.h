@@ -16,8 +16,11 @@
  *           labels: {env: dev}
  *
  * enabled-profiles maps cpu->process_cpu, mem->memory, goroutines->goroutine,
- * mutex->mutex, block->block; only the listed types are enabled. relabel-configs and
- * other Pyroscope keys are not supported (unknown keys are errors, with positions). */
+ * mutex->mutex, block->block; only the listed types are enabled. Also accepted
+ * (config/legacy_ext.h): body-size-limit, profiles: {<type>: {path, params}},
+ * file-sd-configs, kubernetes-sd-configs and relabel-configs in Pyroscope's dashed
+ * spelling, a relabeled __name__ being the application name (service_name). Other keys
+ * are errors, with positions. */
 #ifndef PG_CONFIG_LEGACY_H
 #define PG_CONFIG_LEGACY_H
 

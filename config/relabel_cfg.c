@@ -173,6 +173,15 @@ static int validate_rule(struct pg_yaml *y, yaml_node_t *map, const struct pg_re
                       "relabel configuration for %s action requires 'target_label' value", an);
         return -1;
     }
+    /* Prometheus checks this before the "requires only" rules below, so a replacement on
+     * keepequal/dropequal gets this message (2.42 and 3 alike) */
+    if ((a == PG_RELABEL_LOWERCASE || a == PG_RELABEL_UPPERCASE || a == PG_RELABEL_KEEPEQUAL ||
+         a == PG_RELABEL_DROPEQUAL) &&
+        !rep_def) {
+        pg_yaml_error(y, nd->rep ? nd->rep : map, errs,
+                      "'replacement' can not be set for %s action", an);
+        return -1;
+    }
     if (a == PG_RELABEL_LABELDROP || a == PG_RELABEL_LABELKEEP) {
         yaml_node_t *bad[] = {nd->src, tgt_empty ? NULL : nd->tgt, mod_set,
                               sep_def ? NULL : nd->sep, rep_def ? NULL : nd->rep};
@@ -189,7 +198,7 @@ static int validate_rule(struct pg_yaml *y, yaml_node_t *map, const struct pg_re
         if (!re_def || r->modulus || !sep_def || !rep_def) {
             pg_yaml_error(
                 y, first_of(bad, sizeof bad / sizeof bad[0], map), errs,
-                "%s action requires only 'source_labels' and 'target_label', and no other fields",
+                "%s action requires only 'source_labels' and `target_label`, and no other fields",
                 an);
             return -1;
         }

@@ -294,6 +294,17 @@ static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
     return 1;
 }
 
+/* Logs loudly when cfg collects profiles (scrape jobs or the receiver) but has no
+ * remote_write: everything would stay in the buffer until evicted. */
+static void app_warn_no_remote(const struct pg_cfg *cfg)
+{
+    if (cfg->n_remote == 0 && (cfg->n_scrape > 0 || cfg->receiver_enabled))
+        pg_log_warn("app",
+                    "config=%s jobs=%zu msg=\"WARNING: no remote_write: profiles are kept in "
+                    "the buffer and never forwarded; add a remote_write backend\"",
+                    cfg->file, cfg->n_scrape);
+}
+
 /* ---- clustering ---- */
 
 /* The live peers changed: every job's targets are filtered again (at the next discovery
@@ -426,6 +437,7 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     a->ready = 1;
     pg_log_info("app", "config=%s jobs=%zu remotes=%zu storage=%s msg=\"started\"", cfg->file,
                 cfg->n_scrape, cfg->n_remote, cfg->storage_path);
+    app_warn_no_remote(cfg);
     return a;
 fail:
     pg_app_destroy(a);
@@ -575,9 +587,11 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
     if (old != a->remote_cfg)
         pg_cfg_free(old);
     app_reload_metric(a, rc == 0);
-    if (rc == 0)
+    if (rc == 0) {
         pg_log_info("config", "file=%s jobs=%zu remotes=%zu msg=\"reloaded\"", cfg->file,
                     cfg->n_scrape, cfg->n_remote);
+        app_warn_no_remote(cfg);
+    }
     return rc;
 }
 

@@ -22,7 +22,7 @@ static void usage(FILE *f)
           "             [--log.format FORMAT] [--processing.workers N]\n"
           "                 scrape, buffer and forward profiles (the daemon)\n"
           "  check CONFIG   validate a config file; print every error as file:line:col\n"
-          "  targets CONFIG [--json] [--explain]\n"
+          "  targets CONFIG [--json] [--explain] [--timeout DURATION]\n"
           "                 discover and relabel once; print what would be scraped\n"
           "  version        print the version, build information and library versions\n"
           "  help           show this help\n"
@@ -80,6 +80,11 @@ static int cmd_check(int argc, char **argv)
            argv[2], cfg->n_scrape, sd, n_types, cfg->n_remote,
            cfg->receiver_enabled ? "enabled" : "disabled",
            cfg->cluster.enabled ? "enabled" : "disabled");
+    if (cfg->n_remote == 0 && (cfg->n_scrape > 0 || cfg->receiver_enabled))
+        fprintf(stderr,
+                "WARNING: %s: %s but no remote_write: profiles are kept in the buffer "
+                "(storage.path) and never forwarded; add a remote_write backend\n",
+                argv[2], cfg->n_scrape > 0 ? "scrape jobs" : "the receiver is enabled");
     pg_cfg_free(cfg);
     pg_cfg_errors_reset(&errs);
     return 0;

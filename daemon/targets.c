@@ -3,7 +3,7 @@
  *
  * Discovery here is the real discovery manager with every mechanism of the registry on a
  * private event loop, until each job's first full snapshot (every instance emitted once,
- * as the manager syncs a job) or PG_TARGETS_WAIT_MS; a source that is down is logged and
+ * as the manager syncs a job) or --timeout (default 10s); a source that is down is logged and
  * its job printed with what the others found. The targets then go through the same
  * computation the scraper uses (scraper/target.c), so what this prints is what `run`
  * scrapes. relabel_configs run per target x profile type (scraper/target_type.h).
@@ -28,15 +28,20 @@
 #include "discovery/manager.h"
 #include "discovery/tgroup.h"
 #include "scraper/target.h"
+#include "scraper/target_check.h"
 #include "scraper/target_type.h"
 
-/* How long discovery may take before the jobs are printed with what was found. */
+/* How long discovery may take before the jobs are printed with what was found (the
+ * default of --timeout). */
 #define PG_TARGETS_WAIT_MS 10000
 
 struct out {
     json_t *active, *dropped;
     int json, explain;
     const struct pg_cfg_scrape *job;
+    size_t job_targets; /* active targets of the current job (for target_limit) */
+    size_t job_dropped; /* dropped targets of the current job (keep_dropped_targets) */
+    size_t job_first;   /* index in active of the current job's first entry */
 };
 
 static json_t *labels_json(const struct pg_labels *ls, int public_only)
@@ -80,10 +85,48 @@ static void trace(void *ud, size_t rule, const struct pg_labels *after, int kept
     free(s);
 }
 
-/* A droppedTargets entry: the discovered labels, the job, the type when only one type of
- * the target was dropped and what dropped it. */
+/* lastError and health of an active entry a with series labels pl: "unknown" and "", or
+ * "down" with the label limits' error that `run` would report for it (also printed under
+ * the entry's line in the text output). */
+static void set_limit_error(const struct out *o, json_t *a, const struct pg_labels *pl)
+{
+    const struct pg_cfg_scrape *job = o->job;
+    struct pg_labels s;
+    pg_labels_init(&s);
+    for (size_t i = 0; i < pl->n; i++)
+        if (pg_target_is_public(pl->v[i].name) || !strcmp(pl->v[i].name, "__name__"))
+            pg_labels_set(&s, pl->v[i].name, pl->v[i].value);
+    char err[512] = "";
+    int bad = pg_target_check_label_limits(&job->limits, &s, err, sizeof err) != 0;
+    pg_labels_reset(&s);
+    json_object_set_new(a, "lastError", json_string(bad ? err : ""));
+    json_object_set_new(a, "health", json_string(bad ? "down" : "unknown"));
+    if (bad && (o->explain || !o->json))
+        printf("    down, not scraped: %s\n", err);
+}
+
+/* Over the job's target_limit, every entry of the job (active[o->job_first..]) is down
+ * with Prometheus's error, as `run` shows it. */
+static void apply_target_limit(struct out *o)
+{
+    char err[128];
+    if (!pg_target_limit_exceeded(&o->job->limits, o->job_targets, err, sizeof err))
+        return;
+    fprintf(stderr, "job %s: %s: nothing would be scraped\n", o->job->job_name, err);
+    for (size_t i = o->job_first; i < json_array_size(o->active); i++) {
+        json_t *a = json_array_get(o->active, i);
+        json_object_set_new(a, "lastError", json_string(err));
+        json_object_set_new(a, "health", json_string("down"));
+    }
+}
+
+/* A droppedTargets entry (up to the job's keep_dropped_targets): the discovered labels,
+ * the job, the type when only one type of the target was dropped and what dropped it. */
 static void add_dropped(struct out *o, const struct pg_labels *disc, const char *type, size_t rule)
 {
+    uint64_t keep = o->job->limits.keep_dropped_targets;
+    if (keep > 0 && o->job_dropped++ >= keep)
+        return;
     json_t *d = json_object();
     json_object_set_new(d, "discoveredLabels", discovered_json(o->job, disc));
     json_object_set_new(d, "scrapePool", json_string(o->job->job_name));
@@ -97,9 +140,10 @@ static void add_dropped(struct out *o, const struct pg_labels *disc, const char 
     json_array_append_new(o->dropped, d);
 }
 
-/* Prints and records the active (target, type p) with final labels lab. */
+/* Prints and records the active (target, type p) with final labels lab and the target's
+ * own interval and timeout (ms, as relabeling left them). */
 static void add_active(struct out *o, const struct pg_labels *disc, const struct pg_labels *lab,
-                       const struct pg_cfg_profile *p)
+                       const struct pg_cfg_profile *p, int64_t iv_ms, int64_t to_ms)
 {
     const struct pg_cfg_scrape *job = o->job;
     struct pg_labels pl;
@@ -115,24 +159,52 @@ static void add_active(struct out *o, const struct pg_labels *disc, const struct
             free(s);
         }
         char iv[32], to[32];
-        pg_units_format_duration(job->scrape_interval_ms, iv, sizeof(iv));
-        pg_units_format_duration(job->scrape_timeout_ms, to, sizeof(to));
+        pg_units_format_duration(iv_ms, iv, sizeof(iv));
+        pg_units_format_duration(to_ms, to, sizeof(to));
         json_t *a = json_object();
         json_object_set_new(a, "discoveredLabels", discovered_json(job, disc));
         json_object_set_new(a, "labels", labels_json(&pl, 1));
         json_object_set_new(a, "scrapePool", json_string(job->job_name));
         json_object_set_new(a, "scrapeUrl", json_string(url));
         json_object_set_new(a, "profileType", json_string(p->name));
-        json_object_set_new(a, "lastError", json_string(""));
+        set_limit_error(o, a, &pl);
         json_object_set_new(a, "lastScrape", json_string("0001-01-01T00:00:00Z"));
         json_object_set_new(a, "lastScrapeDuration", json_real(0));
-        json_object_set_new(a, "health", json_string("unknown"));
         json_object_set_new(a, "scrapeInterval", json_string(iv));
         json_object_set_new(a, "scrapeTimeout", json_string(to));
         json_array_append_new(o->active, a);
     }
     free(url);
     pg_labels_reset(&pl);
+}
+
+/* The per-type results of one target (each_type). */
+struct typed_out {
+    struct pg_labels lab;
+    int rc; /* 1 kept, 0 dropped by rule, -1 error, 2 type not enabled */
+    size_t rule;
+    int64_t iv, to;
+};
+
+/* Relabels common for type p into *t, with the checks after relabeling. */
+static void one_type(struct out *o, const struct pg_labels *common, size_t split,
+                     const struct pg_cfg_profile *p, struct typed_out *t)
+{
+    const struct pg_cfg_scrape *job = o->job;
+    if (o->explain)
+        printf("  type %s:\n", p->name);
+    char err[512] = "";
+    t->rc = pg_target_populate_type(job, common, split, p, &t->lab, o->explain ? trace : NULL, o,
+                                    &t->rule, err, sizeof(err));
+    if (t->rc > 0 && pg_target_check(&t->lab, &t->iv, &t->to, err, sizeof(err)) != 0)
+        t->rc = -1;
+    if (t->rc < 0) {
+        fprintf(stderr, "job %s: skipping type %s of a target: %s\n", job->job_name, p->name, err);
+        if (o->explain)
+            printf("  error: %s\n", err);
+    } else if (t->rc == 0 && o->explain) {
+        printf("  => dropped\n");
+    }
 }
 
 /* Relabels a kept target's common labels for each enabled type (rules from split on) and
@@ -143,54 +215,36 @@ static void each_type(struct out *o, const struct pg_labels *disc, const struct 
 {
     const struct pg_cfg_scrape *job = o->job;
     size_t n = job->n_profiles;
-    struct pg_labels *lab = calloc(n ? n : 1, sizeof(*lab));
-    int *rc = calloc(n ? n : 1, sizeof(*rc));
-    size_t *rule = calloc(n ? n : 1, sizeof(*rule));
-    if (!lab || !rc || !rule) {
+    struct typed_out *t = calloc(n ? n : 1, sizeof(*t));
+    if (!t) {
         fprintf(stderr, "job %s: out of memory\n", job->job_name);
-        goto out;
+        return;
     }
     size_t same = PG_TARGET_NO_RULE;
-    int all_same = 1, any = 0;
+    int all_same = 1, any = 0, active = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct pg_cfg_profile *p = &job->profiles[i];
-        pg_labels_init(&lab[i]);
-        rc[i] = 2;
-        if (!p->enabled)
+        pg_labels_init(&t[i].lab);
+        t[i].rc = 2;
+        if (!job->profiles[i].enabled)
             continue;
-        if (o->explain)
-            printf("  type %s:\n", p->name);
-        char err[256] = "";
-        rc[i] = pg_target_populate_type(job, common, split, p, &lab[i], o->explain ? trace : NULL,
-                                        o, &rule[i], err, sizeof(err));
-        if (rc[i] < 0) {
-            fprintf(stderr, "job %s: skipping type %s of a target: %s\n", job->job_name, p->name,
-                    err);
-            if (o->explain)
-                printf("  error: %s\n", err);
-        } else if (rc[i] == 0 && o->explain) {
-            printf("  => dropped\n");
-        }
-        all_same = all_same && rc[i] == 0 && (!any || rule[i] == same);
-        same = rule[i];
+        one_type(o, common, split, &job->profiles[i], &t[i]);
+        all_same = all_same && t[i].rc == 0 && (!any || t[i].rule == same);
+        same = t[i].rule;
         any = 1;
     }
-    if (any && all_same) {
+    if (any && all_same)
         add_dropped(o, disc, NULL, same);
-        goto out;
+    for (size_t i = 0; i < n && !(any && all_same); i++) {
+        if (t[i].rc == 0)
+            add_dropped(o, disc, job->profiles[i].name, t[i].rule);
+        else if (t[i].rc == 1)
+            add_active(o, disc, &t[i].lab, &job->profiles[i], t[i].iv, t[i].to);
+        active += t[i].rc == 1;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (rc[i] == 0)
-            add_dropped(o, disc, job->profiles[i].name, rule[i]);
-        else if (rc[i] == 1)
-            add_active(o, disc, &lab[i], &job->profiles[i]);
-    }
-out:
-    for (size_t i = 0; lab && i < n; i++)
-        pg_labels_reset(&lab[i]);
-    free(lab);
-    free(rc);
-    free(rule);
+    o->job_targets += active > 0;
+    for (size_t i = 0; i < n; i++)
+        pg_labels_reset(&t[i].lab);
+    free(t);
 }
 
 static void one_target(struct out *o, const struct pg_labels *glabels,
@@ -200,7 +254,7 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     struct pg_labels disc, lab;
     pg_labels_init(&disc);
     pg_labels_init(&lab);
-    char err[256] = "";
+    char err[512] = "";
     size_t split = pg_target_type_split(job);
     if (o->explain) {
         struct pg_labels tmp;
@@ -221,6 +275,10 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     size_t rule;
     int rc = pg_target_populate_common(job, glabels, tlabels, &disc, &lab, split,
                                        o->explain ? trace : NULL, o, &rule, err, sizeof(err));
+    int64_t iv_ms = 0, to_ms = 0;
+    if (rc > 0 && split == job->n_relabel &&
+        pg_target_check(&lab, &iv_ms, &to_ms, err, sizeof(err)) != 0)
+        rc = -1;
     if (rc < 0) {
         fprintf(stderr, "job %s: skipping target: %s\n", job->job_name, err);
         if (o->explain)
@@ -232,9 +290,10 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     } else if (split < job->n_relabel) {
         each_type(o, &disc, &lab, split);
     } else {
+        o->job_targets++;
         for (size_t i = 0; i < job->n_profiles; i++)
             if (job->profiles[i].enabled)
-                add_active(o, &disc, &lab, &job->profiles[i]);
+                add_active(o, &disc, &lab, &job->profiles[i], iv_ms, to_ms);
     }
     pg_labels_reset(&disc);
     pg_labels_reset(&lab);
@@ -246,7 +305,9 @@ struct snapshots {
     struct pg_tgroup **groups; /* per job: a deep copy of its first snapshot, or NULL */
     size_t *n;
     int *synced;
-    size_t waiting; /* jobs with discovery configs that have not synced yet */
+    size_t waiting;  /* jobs with discovery configs that have not synced yet */
+    int64_t wait_ms; /* --timeout */
+    char timeout_text[32];
     struct event_base *base;
 };
 
@@ -283,23 +344,25 @@ static void discover(struct snapshots *sn)
             fprintf(stderr, "job %s: a discovery config could not start\n",
                     cfg->scrape[j].job_name);
     }
-    struct timeval wait = {PG_TARGETS_WAIT_MS / 1000, (PG_TARGETS_WAIT_MS % 1000) * 1000};
+    struct timeval wait = {(time_t)(sn->wait_ms / 1000), (suseconds_t)(sn->wait_ms % 1000) * 1000};
     if (sn->waiting > 0) {
         event_base_loopexit(sn->base, &wait);
         event_base_dispatch(sn->base);
     }
     for (size_t j = 0; j < cfg->n_scrape; j++)
         if (cfg->scrape[j].n_sd > 0 && !sn->synced[j])
-            fprintf(stderr, "job %s: discovery found nothing within %d s\n",
-                    cfg->scrape[j].job_name, PG_TARGETS_WAIT_MS / 1000);
+            fprintf(stderr, "job %s: discovery found nothing within %s\n", cfg->scrape[j].job_name,
+                    sn->timeout_text);
     pg_sd_manager_destroy(m);
 }
 
 /* Discovers every job of cfg into sn (free with snapshots_free). Returns 0 or -1. */
-static int snapshots_take(struct snapshots *sn, const struct pg_cfg *cfg)
+static int snapshots_take(struct snapshots *sn, const struct pg_cfg *cfg, int64_t wait_ms)
 {
     memset(sn, 0, sizeof(*sn));
     sn->cfg = cfg;
+    sn->wait_ms = wait_ms;
+    pg_units_format_duration(wait_ms, sn->timeout_text, sizeof sn->timeout_text);
     size_t n = cfg->n_scrape ? cfg->n_scrape : 1;
     sn->groups = calloc(n, sizeof(*sn->groups));
     sn->n = calloc(n, sizeof(*sn->n));
@@ -348,32 +411,59 @@ static void print_result(struct out *o)
     }
 }
 
+#define TARGETS_USAGE "usage: profgate targets CONFIG [--json] [--explain] [--timeout DURATION]\n"
+
+/* Parses the arguments into o, *path and *wait_ms. Returns -1 to go on, else the exit
+ * code (0 after --help, 2 on a usage error). */
+static int parse_args(int argc, char **argv, struct out *o, const char **path, int64_t *wait_ms)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *tv = NULL;
+        if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            tv = argv[++i];
+        else if (!strncmp(argv[i], "--timeout=", 10))
+            tv = argv[i] + 10;
+        char err[128];
+        if (tv && (pg_units_parse_duration(tv, wait_ms, err, sizeof err) != 0 || *wait_ms <= 0)) {
+            fprintf(stderr, "profgate targets: --timeout: %s\n",
+                    *wait_ms <= 0 ? "must be greater than 0" : err);
+            return 2;
+        } else if (tv) {
+            continue;
+        } else if (!strcmp(argv[i], "--json")) {
+            o->json = 1;
+        } else if (!strcmp(argv[i], "--explain")) {
+            o->explain = 1;
+        } else if (!strcmp(argv[i], "--help") || argv[i][0] == '-' || *path) {
+            int help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+            fputs(TARGETS_USAGE "\n"
+                                "Runs discovery once (static_configs and every *_sd_configs, until "
+                                "each\njob's sources answered or --timeout (default 10s) passed), "
+                                "applies\nrelabeling and prints every active target per enabled "
+                                "profile type and\nevery dropped target. --json prints "
+                                "Prometheus's /api/v1/targets shape;\n--explain prints the label "
+                                "set after each relabel rule.\n",
+                  help ? stdout : stderr);
+            return help ? 0 : 2;
+        } else {
+            *path = argv[i];
+        }
+    }
+    if (!*path) {
+        fputs(TARGETS_USAGE, stderr);
+        return 2;
+    }
+    return -1;
+}
+
 int pg_cmd_targets(int argc, char **argv)
 {
     struct out o = {0};
     const char *path = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            o.json = 1;
-        else if (!strcmp(argv[i], "--explain"))
-            o.explain = 1;
-        else if (!strcmp(argv[i], "--help") || argv[i][0] == '-' || path) {
-            int help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-            fputs("usage: profgate targets CONFIG [--json] [--explain]\n\n"
-                  "Runs discovery once (static_configs and every *_sd_configs, until each\n"
-                  "job's sources answered or 10 s passed), applies relabeling and prints\n"
-                  "every active target per enabled profile type and every dropped target.\n"
-                  "--json prints Prometheus's /api/v1/targets shape; --explain prints the\n"
-                  "label set after each relabel rule.\n",
-                  help ? stdout : stderr);
-            return help ? 0 : 2;
-        } else
-            path = argv[i];
-    }
-    if (!path) {
-        fputs("usage: profgate targets CONFIG [--json] [--explain]\n", stderr);
-        return 2;
-    }
+    int64_t wait_ms = PG_TARGETS_WAIT_MS;
+    int rc = parse_args(argc, argv, &o, &path, &wait_ms);
+    if (rc >= 0)
+        return rc;
     struct pg_cfg_errors errs;
     pg_cfg_errors_init(&errs);
     struct pg_cfg *cfg = pg_cfg_load(path, &errs);
@@ -384,7 +474,7 @@ int pg_cmd_targets(int argc, char **argv)
     }
     pg_cfg_errors_reset(&errs);
     struct snapshots sn;
-    if (snapshots_take(&sn, cfg) < 0) {
+    if (snapshots_take(&sn, cfg, wait_ms) < 0) {
         fputs("profgate targets: out of memory\n", stderr);
         snapshots_free(&sn);
         pg_cfg_free(cfg);
@@ -394,9 +484,12 @@ int pg_cmd_targets(int argc, char **argv)
     o.dropped = json_array();
     for (size_t j = 0; j < cfg->n_scrape; j++) {
         o.job = &cfg->scrape[j];
+        o.job_targets = o.job_dropped = 0;
+        o.job_first = json_array_size(o.active);
         for (size_t g = 0; g < sn.n[j]; g++)
             for (size_t t = 0; t < sn.groups[j][g].n_targets; t++)
                 one_target(&o, &sn.groups[j][g].labels, &sn.groups[j][g].targets[t]);
+        apply_target_limit(&o);
     }
     print_result(&o);
     snapshots_free(&sn);

@@ -37,6 +37,9 @@ static void *pg_sd_file_config_load(struct pg_cfg_ld *l, yaml_node_t *g)
     if (pg_yaml_check_keys(l->y, g, k, "file.SDConfig", l->errs) < 0)
         return f;
     pg_cfg_get_strv(l, g, "files", 1, &f->files, &f->n_files);
+    /* relative patterns are the config file's directory's, as in Prometheus */
+    for (size_t j = 0; j < f->n_files; j++)
+        pg_cfg_resolve_in_place(l, g, &f->files[j]);
     pg_cfg_get_dur(l, g, "refresh_interval", &f->refresh_interval_ms);
     if (f->n_files == 0)
         pg_yaml_error(l->y, g, l->errs,

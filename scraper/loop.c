@@ -257,6 +257,7 @@ void pg_scrape_loop_free(struct pg_scrape_loop *l)
     free(l->url);
     free(l->type);
     free(l->last_error);
+    free(l->forced_error);
     free(l);
 }
 
@@ -539,6 +540,27 @@ static void start_scrape(struct pg_scrape_loop *l, int64_t start_ns)
     }
 }
 
+int pg_scrape_loop_set_forced_error(struct pg_scrape_loop *l, const char *err)
+{
+    char *e = NULL;
+    if (err != NULL && (e = strdup(err)) == NULL)
+        return -1;
+    free(l->forced_error);
+    l->forced_error = e;
+    return 0;
+}
+
+/* A due scrape of a loop with a forced error: not fetched, counted as failed. */
+static void forced_fail(struct pg_scrape_loop *l, int64_t start_ns)
+{
+    const char *lv[] = {l->pool->name, l->type};
+    l->n_scrapes++;
+    l->last_scrape_ms = start_ns / 1000000;
+    l->last_duration_s = 0;
+    pg_metric_inc(l->pool->metrics->scrapes, lv, 1);
+    set_down(l, l->forced_error);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -556,6 +578,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         pg_log_error("scraper", "job=%s type=%s url=%s msg=\"cannot arm the scrape timer\"",
                      l->pool->name, l->type, l->url);
 
+    if (l->forced_error != NULL) {
+        forced_fail(l, t);
+        return;
+    }
     if (l->req != NULL || l->job != NULL) {
         pg_log_debug("scraper",
                      "job=%s type=%s url=%s msg=\"previous scrape still running, "

@@ -105,6 +105,8 @@ struct pg_scrape_loop {
     int64_t base_start_ns;      /* start of the scrape that set the delta baseline, 0 none */
     enum pg_scrape_health health;
     char *last_error;       /* NULL when none (owned) */
+    char *forced_error;     /* set: the loop does not fetch, each tick marks it down with
+                               this (target_limit, label limits); NULL when none (owned) */
     int64_t last_scrape_ms; /* 0 when never scraped */
     double last_duration_s;
     uint64_t n_scrapes; /* completed scrapes (for tests and debugging) */
@@ -150,6 +152,11 @@ void pg_scrape_loop_stop(struct pg_scrape_loop *l);
 
 /* Replaces the loop's discovered labels with another target's (a new reference). */
 void pg_scrape_loop_set_disc(struct pg_scrape_loop *l, struct pg_scrape_disc *disc);
+
+/* Sets (a copy of) err as the loop's forced error, or clears it (err NULL), as
+ * Prometheus's scrapeLoop.setForcedError: while set, every due scrape is not fetched
+ * but counted as a failed scrape with that error. Returns 0, or -1 on OOM (unchanged). */
+int pg_scrape_loop_set_forced_error(struct pg_scrape_loop *l, const char *err);
 
 /* Fills t for the targets API. info_labels must be an initialised set the caller
  * resets; it receives the series labels without __delta__. Returns 0 or -1 (OOM). */

@@ -21,6 +21,7 @@
 #include "scraper/loop.h"
 #include "scraper/profile_relabel.h"
 #include "scraper/target.h"
+#include "scraper/target_check.h"
 #include "scraper/target_type.h"
 
 /* A target, or one profile type of a target, that is not scraped. */
@@ -324,6 +325,8 @@ struct syncstate {
     size_t n_loops, cap_loops;
     struct dropped *dropped;
     size_t n_dropped, cap_dropped;
+    size_t n_dropped_all; /* dropped targets, also those over keep_dropped_targets */
+    size_t n_targets;     /* active targets of this replica (for target_limit) */
     uint64_t *tkeys;
     size_t n_tkeys, cap_tkeys;
     size_t created, not_owned;
@@ -344,10 +347,15 @@ static int grow(void **v, size_t *cap, size_t n, size_t elem)
 }
 
 /* Adds a dropped target (type NULL) or type of a target (d: a new reference; type and
- * reason copied, either may be NULL). Returns 0 or -1. */
+ * reason copied, either may be NULL); beyond the job's keep_dropped_targets it is only
+ * counted, as Prometheus does. Returns 0 or -1. */
 static int add_dropped(struct syncstate *st, struct pg_scrape_disc *d, const char *type,
                        size_t rule, const char *reason)
 {
+    uint64_t keep = st->pool->ref.job->limits.keep_dropped_targets;
+    st->n_dropped_all++;
+    if (keep > 0 && st->n_dropped >= keep)
+        return 0;
     if (grow((void **)&st->dropped, &st->cap_dropped, st->n_dropped, sizeof(*st->dropped)) != 0)
         return -1;
     struct dropped *e = &st->dropped[st->n_dropped];
@@ -364,16 +372,21 @@ static int add_dropped(struct syncstate *st, struct pg_scrape_disc *d, const cha
     return 0;
 }
 
-/* Upper bounds that keep the time arithmetic (ms -> ns, timeout + seconds) far from
- * overflow. */
-#define PG_SCRAPE_MAX_INTERVAL_MS (366LL * 24 * 3600 * 1000)
+/* Upper bound that keeps the time arithmetic (timeout + seconds) far from overflow (the
+ * interval's is in target_check.c). */
 #define PG_SCRAPE_MAX_SECONDS (24LL * 3600)
 
-/* Returns the seconds= value a profile type with p->seconds is fetched with (the timeout
- * grows by it; capped at one day). */
-static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_labels *fin)
+/* Returns the seconds= value profile type p is fetched with (the target's
+ * __param_seconds, else the type's own seconds param, else the delta duration for types
+ * with p->seconds, else 0): Go's handlers hold the request that long, so the timeout
+ * grows by it (capped at one day). */
+static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_cfg_profile *p,
+                               const struct pg_labels *fin)
 {
     const char *v = pg_labels_get(fin, "__param_seconds");
+    for (size_t i = 0; v == NULL && i < p->n_params; i++)
+        if (!strcmp(p->params[i].name, "seconds") && p->params[i].n_values > 0)
+            v = p->params[i].values[0];
     if (v != NULL) {
         char *end;
         long long n = strtoll(v, &end, 10);
@@ -383,7 +396,7 @@ static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_
             return 0;
         return n > PG_SCRAPE_MAX_SECONDS ? PG_SCRAPE_MAX_SECONDS : (int64_t)n;
     }
-    return job->delta_profiling_duration_ms / 1000;
+    return p->seconds ? pg_target_delta_duration_ms(job, fin) / 1000 : 0;
 }
 
 /* Series labels from pg_target_profile's output: public ones, __name__, __tenant_id__
@@ -407,29 +420,29 @@ static int series_labels(struct pg_labels *out, const struct pg_cfg_profile *p)
     return 0;
 }
 
-/* Reads the target's scrape interval and timeout (ms) from fin into *iv and *to. Returns
- * 0, or -1 with the reason in why (logged) when they are invalid and the target is to be
- * dropped. */
+/* Reads the target's scrape interval and timeout (ms) from fin into *iv and *to, with
+ * Prometheus's checks after relabeling (scraper/target_check.h). Returns 0, or -1 with the
+ * reason in why (logged) when the target is to be dropped. */
 static int target_times(const struct syncstate *st, const struct pg_labels *fin, int64_t *iv,
                         int64_t *to, char *why, size_t whylen)
 {
-    const char *siv = pg_labels_get(fin, "__scrape_interval__");
-    const char *sto = pg_labels_get(fin, "__scrape_timeout__");
-    char err[256] = "";
-    if (siv == NULL || pg_units_parse_duration(siv, iv, err, sizeof err) != 0 || *iv <= 0)
-        snprintf(why, whylen, "invalid scrape interval: %s", err[0] ? err : "interval must be > 0");
-    else if (sto == NULL || pg_units_parse_duration(sto, to, err, sizeof err) != 0 || *to <= 0)
-        snprintf(why, whylen, "invalid scrape timeout: %s", err[0] ? err : "timeout must be > 0");
-    else if (*iv > PG_SCRAPE_MAX_INTERVAL_MS)
-        snprintf(why, whylen, "scrape interval above 1 year: %s", siv);
-    else if (*to > *iv)
-        snprintf(why, whylen, "scrape timeout greater than scrape interval: %s > %s", sto, siv);
-    else
+    if (pg_target_check(fin, iv, to, why, whylen) == 0)
         return 0;
     const char *inst = pg_labels_get(fin, "instance");
     pg_log_warn("scraper", "job=%s instance=%s msg=\"target dropped\" err=\"%s\"", st->pool->name,
                 inst ? inst : "", why);
     return -1;
+}
+
+/* Forces the label limits' error on loop l whose series labels are series (or clears it).
+ * Returns 0, or -1 on OOM. */
+static int set_label_limit_error(struct pg_scrape_loop *l, const struct pg_labels *series,
+                                 const struct pg_cfg_scrape *job)
+{
+    char err[512];
+    if (pg_target_check_label_limits(&job->limits, series, err, sizeof err) == 0)
+        return pg_scrape_loop_set_forced_error(l, NULL);
+    return pg_scrape_loop_set_forced_error(l, err);
 }
 
 /* Adds the loop of profile type p of an active target (d, fin; interval iv and timeout
@@ -455,9 +468,7 @@ static int add_profile_loop(struct syncstate *st, struct pg_scrape_disc *d,
     int rc = -1;
     if (series_labels(&out, p) != 0)
         goto out;
-    int64_t timeout = to;
-    if (p->seconds)
-        timeout += profile_seconds(job, fin) * 1000;
+    int64_t timeout = to + profile_seconds(job, p, fin) * 1000;
     enum pg_scrape_delta_kind kind = pg_scrape_loop_delta_kind(p);
     uint64_t key = pg_scrape_loop_key(&out, url, iv, timeout, p->name, kind, job);
     int discard = 0;
@@ -504,7 +515,8 @@ static int add_profile_loop(struct syncstate *st, struct pg_scrape_disc *d,
         goto out;
     }
     st->loops[st->n_loops++] = l;
-    rc = 0;
+    /* the limits apply to the labels sent, after profile_relabel_configs */
+    rc = set_label_limit_error(l, l->sent ? l->sent : &l->labels, job);
 out:
     pg_labels_reset(&out);
     pg_labels_reset(&sent);
@@ -565,7 +577,7 @@ static int add_typed(struct syncstate *st, struct pg_scrape_disc *d, const struc
             relabel_typed(st, common, &job->profiles[i], &ty[i]);
     }
     int rc = 0;
-    size_t first = 0;
+    size_t first = 0, before = st->n_loops;
     while (first < job->n_profiles && ty[first].rc == 2)
         first++;
     if (same_rule_for_all(ty, job->n_profiles)) {
@@ -581,6 +593,7 @@ static int add_typed(struct syncstate *st, struct pg_scrape_disc *d, const struc
                 rc = add_profile_loop(st, d, &ty[i].fin, p, ty[i].iv, ty[i].to);
         }
     }
+    st->n_targets += st->n_loops > before;
     for (size_t i = 0; i < job->n_profiles; i++)
         pg_labels_reset(&ty[i].fin);
     free(ty);
@@ -623,9 +636,11 @@ static int add_target(struct syncstate *st, struct pg_scrape_disc *d,
     if (per_type)
         return add_typed(st, d, common);
     int rc = 0;
+    size_t before = st->n_loops;
     for (size_t i = 0; i < job->n_profiles && rc == 0; i++)
         if (job->profiles[i].enabled)
             rc = add_profile_loop(st, d, common, &job->profiles[i], iv, to);
+    st->n_targets += st->n_loops > before;
     return rc;
 }
 
@@ -697,11 +712,28 @@ static void sync_rollback(struct syncstate *st)
                  pool->name);
 }
 
+/* Over the job's target_limit, every loop gets the limit's error instead of its own
+ * (Prometheus's refreshTargetLimitErr: all of the job's targets are down, none is
+ * scraped). Returns 1 when the limit is exceeded. */
+static int apply_target_limit(struct syncstate *st)
+{
+    char err[128];
+    if (!pg_target_limit_exceeded(&st->pool->ref.job->limits, st->n_targets, err, sizeof err))
+        return 0;
+    for (size_t i = 0; i < st->n_loops; i++)
+        if (pg_scrape_loop_set_forced_error(st->loops[i], err) != 0)
+            pg_log_error("scraper", "job=%s msg=\"out of memory setting the target_limit error\"",
+                         st->pool->name);
+    pg_log_warn("scraper", "job=%s msg=\"nothing is scraped\" err=\"%s\"", st->pool->name, err);
+    return 1;
+}
+
 /* Makes st the pool's state: frees the unclaimed old loops, starts the new ones. */
 static void sync_commit(struct syncstate *st)
 {
     struct pool *pool = st->pool;
     size_t removed = 0;
+    apply_target_limit(st);
     for (size_t i = 0; i < pool->n_loops; i++)
         if (pool->loops[i]->claimed == 0) {
             pg_scrape_loop_free(pool->loops[i]);
@@ -726,9 +758,10 @@ static void sync_commit(struct syncstate *st)
     kmap_free(&st->old);
     kmap_free(&st->seen);
     pg_log_info("scraper",
-                "job=%s loops=%zu created=%zu removed=%zu dropped=%zu not_owned=%zu "
+                "job=%s targets=%zu loops=%zu created=%zu removed=%zu dropped=%zu not_owned=%zu "
                 "msg=\"targets synced\"",
-                pool->name, pool->n_loops, st->created, removed, pool->n_dropped, st->not_owned);
+                pool->name, st->n_targets, pool->n_loops, st->created, removed, st->n_dropped_all,
+                st->not_owned);
 }
 
 void pg_scraper_sync(struct pg_scraper *s, const char *job, const struct pg_tgroup *groups,

@@ -17,6 +17,7 @@
 #include "yamlcfg/units.h"
 #include "core/errmsg.h"
 #include "core/sbuf.h"
+#include "scraper/target_check.h"
 
 #define PARAM_PREFIX "__param_"
 #define META_PREFIX "__meta_"
@@ -225,9 +226,13 @@ int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *l
         if (strncmp(labels->v[i].name, PARAM_PREFIX, plen) == 0 &&
             pg_labels_set(&q, labels->v[i].name + plen, labels->v[i].value) != 0)
             goto fail;
+    for (size_t i = 0; i < p->n_params; i++) /* the type's own, below the target's */
+        if (p->params[i].n_values > 0 && pg_labels_get(&q, p->params[i].name) == NULL &&
+            pg_labels_set(&q, p->params[i].name, p->params[i].values[0]) != 0)
+            goto fail;
     if (p->seconds && pg_labels_get(&q, "seconds") == NULL) {
         char secs[32];
-        snprintf(secs, sizeof secs, "%" PRId64, job->delta_profiling_duration_ms / 1000);
+        snprintf(secs, sizeof secs, "%" PRId64, pg_target_delta_duration_ms(job, labels) / 1000);
         if (pg_labels_set(&q, "seconds", secs) != 0)
             goto fail;
     }

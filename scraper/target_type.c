@@ -79,6 +79,8 @@ int pg_target_rule_per_type(const struct pg_relabel_rule *r)
 
 size_t pg_target_type_split(const struct pg_cfg_scrape *job)
 {
+    if (job->legacy_app_name)
+        return job->n_relabel; /* __name__ is not the type there */
     for (size_t i = 0; i < job->n_relabel; i++)
         if (pg_target_rule_per_type(&job->relabel[i]))
             return i;
@@ -126,6 +128,8 @@ int pg_target_populate_common(const struct pg_cfg_scrape *job, const struct pg_l
     int kept = run_rules(job, 0, split, out, trace, ud, rule, err, errlen);
     if (kept > 0 && split == job->n_relabel)
         kept = pg_target_finish(out, err, errlen);
+    if (kept > 0 && job->legacy_app_name)
+        pg_labels_del(out, NAME_LABEL); /* the application name, now in service_name */
     if (kept <= 0)
         pg_labels_reset(out);
     return kept;

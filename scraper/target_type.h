@@ -17,7 +17,9 @@
  * does not match all three, a target_label with a $ template) cannot tell the types apart
  * and run once per target (pg_target_populate_common); the rest run once per type
  * (pg_target_populate_type). A job whose rules never look at the type costs what it cost
- * before (one relabel per target).
+ * before (one relabel per target). In the legacy Pyroscope dialect (job->legacy_app_name)
+ * __name__ is the application name: the rules run once per target without the type, and
+ * __name__ is removed after them (its rules copy it to service_name).
  *
  * Owner: the scraper (scraper.c's sync and the `targets` command, daemon/targets.c). */
 #ifndef PG_SCRAPER_TARGET_TYPE_H

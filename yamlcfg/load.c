@@ -15,6 +15,33 @@ void pg_cfg_strv_free(char **v, size_t n)
     free(v);
 }
 
+char *pg_cfg_resolve_path(const struct pg_cfg_ld *l, const char *path)
+{
+    const char *file = l->y ? l->y->file : NULL;
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    if (path == NULL || path[0] == '\0' || path[0] == '/' || slash == NULL)
+        return strdup(path ? path : "");
+    int dlen = (int)(slash - file); /* 0: the file is in "/" */
+    size_t len = (size_t)dlen + strlen(path) + 2;
+    char *s = malloc(len);
+    if (s != NULL)
+        snprintf(s, len, "%.*s/%s", dlen, file, path);
+    return s;
+}
+
+void pg_cfg_resolve_in_place(struct pg_cfg_ld *l, yaml_node_t *n, char **path)
+{
+    if (*path == NULL)
+        return;
+    char *r = pg_cfg_resolve_path(l, *path);
+    if (r == NULL) {
+        pg_yaml_error(l->y, n, l->errs, "out of memory");
+        return;
+    }
+    free(*path);
+    *path = r;
+}
+
 /* Reads a whole secret file, trimming one trailing newline (as Prometheus does with
  * strings.TrimSpace). Returns a new string or NULL with an error at node n. */
 char *pg_cfg_read_secret_file(struct pg_cfg_ld *l, yaml_node_t *n, const char *path)
@@ -76,6 +103,7 @@ void pg_cfg_get_secret(struct pg_cfg_ld *l, yaml_node_t *map, const char *key, c
     if (f && !pg_yaml_is_null(f)) {
         char *path = NULL;
         if (pg_yaml_str(l->y, f, fkey, 1, &path, l->errs) == 0) {
+            pg_cfg_resolve_in_place(l, f, &path); /* the config file's directory's */
             free(*out);
             *out = pg_cfg_read_secret_file(l, f, path);
         }
@@ -206,6 +234,9 @@ void pg_cfg_load_http(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_httpc_cfg
             pg_cfg_get_str(l, tls, "ca_file", 1, &h->tls.ca_file);
             pg_cfg_get_str(l, tls, "cert_file", 1, &h->tls.cert_file);
             pg_cfg_get_str(l, tls, "key_file", 1, &h->tls.key_file);
+            pg_cfg_resolve_in_place(l, tls, &h->tls.ca_file);
+            pg_cfg_resolve_in_place(l, tls, &h->tls.cert_file);
+            pg_cfg_resolve_in_place(l, tls, &h->tls.key_file);
             pg_cfg_get_str(l, tls, "server_name", 1, &h->tls.server_name);
             pg_cfg_get_bool(l, tls, "insecure_skip_verify", &h->tls.insecure_skip_verify);
             if (!!h->tls.cert_file != !!h->tls.key_file)

@@ -27,6 +27,16 @@ struct pg_cfg_ld {
 #define PG_CFG_HTTP_KEYS                                                                           \
     "basic_auth", "authorization", "tls_config", "proxy_url", "follow_redirects"
 
+/* Returns path resolved against the directory of the config file being loaded, as
+ * Prometheus's config.SetDirectory does: an absolute or empty path as it is, a relative
+ * one joined to that directory ("dir/path"; unchanged when the file has no directory
+ * part). A new string, or NULL on OOM. */
+char *pg_cfg_resolve_path(const struct pg_cfg_ld *l, const char *path);
+
+/* Replaces *path (owned, may be NULL) by pg_cfg_resolve_path's result; on OOM it is kept
+ * and an error is reported at node n. */
+void pg_cfg_resolve_in_place(struct pg_cfg_ld *l, yaml_node_t *n, char **path);
+
 /* Frees v[0..n) and v. Accepts NULL. */
 void pg_cfg_strv_free(char **v, size_t n);
 

@@ -270,6 +270,8 @@ static void kube_config_check_source(struct pg_cfg_ld *l, yaml_node_t *g, yaml_n
         free(ks->kubeconfig_file);
         ks->kubeconfig_file = NULL;
     }
+    /* relative to the config file's directory, as Prometheus resolves it */
+    pg_cfg_resolve_in_place(l, g, &ks->kubeconfig_file);
     int custom = pg_cfg_http_is_custom(&ks->http);
     if (ks->api_server && ks->kubeconfig_file)
         pg_yaml_error(l->y, pg_cfg_key_node(l, g, "kubeconfig_file"), l->errs,

@@ -12,6 +12,8 @@
 
 #include "config/config.h"
 #include "discovery/sd.h"
+#include "discovery/file_sd.h"
+#include "discovery/kubernetes/sd_config.h"
 #include "discovery/static.h"
 #include "testutil.h"
 
@@ -175,6 +177,82 @@ static void test_mixed_dialects(void **state)
     pg_cfg_errors_reset(&errs);
 }
 
+/* relabel-configs, file-sd-configs, kubernetes-sd-configs (Pyroscope's dashed keys),
+ * body-size-limit and per-profile path and params. */
+static void test_extensions(void **state)
+{
+    (void)state;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c =
+        load_text("scrape-configs:\n"
+                  "  - job-name: pods\n"
+                  "    enabled-profiles: [cpu, mutex]\n"
+                  "    body-size-limit: 8MiB\n"
+                  "    profiles:\n"
+                  "      mutex: {path: /debug/pprof/delta_mutex, params: {seconds: ['5']}}\n"
+                  "    file-sd-configs:\n"
+                  "      - files: [sd/*.json]\n"
+                  "        refresh-interval: 30s\n"
+                  "    kubernetes-sd-configs:\n"
+                  "      - role: pod\n"
+                  "        kubeconfig-file: /k/config\n"
+                  "        namespaces: {names: [default, prod]}\n"
+                  "    relabel-configs:\n"
+                  "      - source-labels: [__meta_app]\n"
+                  "        target-label: __name__\n",
+                  &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_non_null(c);
+    const struct pg_cfg_scrape *s = &c->scrape[0];
+    assert_true(s->body_size_limit == 8ull << 20);
+    const struct pg_cfg_profile *m = pg_cfg_profile_find(s, "mutex");
+    assert_string_equal(m->path, "/debug/pprof/delta_mutex");
+    assert_int_equal(m->n_params, 1);
+    assert_string_equal(m->params[0].name, "seconds");
+    assert_string_equal(m->params[0].values[0], "5");
+    const struct pg_cfg_file_sd *fs = pg_cfg_sd_get(s, &pg_sd_file, 0);
+    assert_non_null(fs);
+    assert_int_equal(fs->refresh_interval_ms, 30000);
+    assert_true(strstr(fs->files[0], "/sd/*.json") != NULL); /* next to the config file */
+    const struct pg_cfg_kube_sd *ks = pg_cfg_sd_get(s, &pg_sd_kubernetes, 0);
+    assert_non_null(ks);
+    assert_string_equal(ks->kubeconfig_file, "/k/config");
+    assert_int_equal(ks->n_namespaces, 2);
+    /* the rules, then __name__ (Pyroscope's application name) -> service_name */
+    assert_int_equal(s->n_relabel, 2);
+    struct pg_labels ls;
+    pg_labels_init(&ls);
+    pg_labels_set(&ls, "__address__", "a:1");
+    pg_labels_set(&ls, "__meta_app", "checkout");
+    assert_int_equal(pg_relabel_process(s->relabel, s->n_relabel, &ls, NULL, NULL), 1);
+    assert_string_equal(pg_labels_get(&ls, "service_name"), "checkout");
+    pg_labels_reset(&ls);
+    pg_cfg_free(c);
+    pg_cfg_errors_reset(&errs);
+
+    c = load_text("scrape-configs:\n"
+                  "  - job-name: a\n"
+                  "    relabel-configs:\n"
+                  "      - source-labels: [a]\n"
+                  "        target-label: b\n"
+                  "        action: uppercase\n"
+                  "        replacement: x\n"
+                  "    profiles:\n"
+                  "      heap: {path: /x}\n"
+                  "      cpu: {path: nope}\n"
+                  "    file-sd-configs:\n"
+                  "      - files: [t.txt]\n",
+                  &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_null(c);
+    assert_true(has_error(&errs, 7, 22, "'replacement' can not be set for uppercase action"));
+    assert_true(has_error(&errs, 9, 7, "unknown profile type \"heap\""));
+    assert_true(has_error(&errs, 10, 19, "path must start with /"));
+    assert_true(has_error(&errs, 12, 9, "is not valid for file discovery"));
+    pg_cfg_errors_reset(&errs);
+}
+
 static void test_duplicate_job(void **state)
 {
     (void)state;
@@ -197,7 +275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_doc_config),    cmocka_unit_test(test_profiles_and_defaults),
         cmocka_unit_test(test_unknown_key),   cmocka_unit_test(test_mixed_dialects),
-        cmocka_unit_test(test_duplicate_job),
+        cmocka_unit_test(test_duplicate_job), cmocka_unit_test(test_extensions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "discovery/file_sd.h"
+#include "discovery/kubernetes/sd_config.h"
 #include "discovery/sd.h"
 #include "discovery/static.h"
 #include "testutil.h"
@@ -167,6 +168,65 @@ static void expect_one_error(const char *text, int line, int col, const char *wa
     pg_cfg_errors_reset(&errs);
 }
 
+/* Relative paths are the config file's directory's (Prometheus's SetDirectory): file_sd
+ * patterns, TLS files, kubeconfig_file, *_file secrets and the receiver's tokens file;
+ * absolute ones are kept. */
+static void test_relative_paths(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pg_relpath_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], pw[128], tok[128];
+    snprintf(pw, sizeof pw, "%s/pw", dir);
+    snprintf(tok, sizeof tok, "%s/tokens", dir);
+    FILE *f = fopen(pw, "w");
+    fputs("s3cret\n", f);
+    fclose(f);
+    f = fopen(tok, "w");
+    fputs("t1\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/p.yml", dir);
+    f = fopen(path, "w");
+    fputs("scrape_configs:\n"
+          "  - job_name: a\n"
+          "    basic_auth: {username: u, password_file: pw}\n"
+          "    tls_config: {ca_file: certs/ca.pem, cert_file: /etc/c.pem, key_file: k.pem}\n"
+          "    file_sd_configs: [{files: [sd/*.json, /abs/t.yml]}]\n"
+          "    kubernetes_sd_configs: [{role: pod, kubeconfig_file: kube/config}]\n"
+          "receiver:\n"
+          "  bearer_tokens_file: tokens\n",
+          f);
+    fclose(f);
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_cfg *c = pg_cfg_load(path, &errs);
+    pg_cfg_errors_print(&errs, stderr);
+    assert_non_null(c);
+    char want[160];
+    const struct pg_cfg_scrape *s = &c->scrape[0];
+    assert_string_equal(s->http.basic_auth_password, "s3cret");
+    snprintf(want, sizeof want, "%s/certs/ca.pem", dir);
+    assert_string_equal(s->http.tls.ca_file, want);
+    assert_string_equal(s->http.tls.cert_file, "/etc/c.pem");
+    snprintf(want, sizeof want, "%s/k.pem", dir);
+    assert_string_equal(s->http.tls.key_file, want);
+    const struct pg_cfg_file_sd *fs = pg_cfg_sd_get(s, &pg_sd_file, 0);
+    snprintf(want, sizeof want, "%s/sd/*.json", dir);
+    assert_string_equal(fs->files[0], want);
+    assert_string_equal(fs->files[1], "/abs/t.yml");
+    const struct pg_cfg_kube_sd *ks = pg_cfg_sd_get(s, &pg_sd_kubernetes, 0);
+    snprintf(want, sizeof want, "%s/kube/config", dir);
+    assert_string_equal(ks->kubeconfig_file, want);
+    assert_string_equal(c->receiver_bearer_tokens_file, tok);
+    assert_int_equal(c->n_receiver_bearer_tokens, 1);
+    pg_cfg_free(c);
+    pg_cfg_errors_reset(&errs);
+    unlink(pw);
+    unlink(tok);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_processing(void **state)
 {
     (void)state;
@@ -199,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_errors_free_everything),
         cmocka_unit_test(test_processing),
+        cmocka_unit_test(test_relative_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,7 +176,7 @@ static void test_validation_errors(void **state)
     expect_err(&errs, 4, 10, 17,
                "relabel configuration for lowercase action requires 'target_label' value");
     expect_err(&errs, 5, 13, 10,
-               "keepequal action requires only 'source_labels' and 'target_label', and no other "
+               "keepequal action requires only 'source_labels' and `target_label`, and no other "
                "fields");
     expect_err(&errs, 6, 15, 18, "labeldrop action requires only 'regex', and no other fields");
     expect_err(&errs, 7, 17, 14, "labelkeep action requires only 'regex', and no other fields");
@@ -185,16 +185,47 @@ static void test_validation_errors(void **state)
     expect_err(&errs, 10, 21, 10, "error parsing regexp: missing closing ): `^(?s:a(b)$`");
     expect_err(&errs, 11, 22, 3,
                "relabel configuration for uppercase action requires 'target_label' value");
-    expect_err(&errs, 12, 25, 16,
-               "dropequal action requires only 'source_labels' and 'target_label', and no other "
-               "fields");
+    expect_err(&errs, 12, 25, 16, "'replacement' can not be set for dropequal action");
     expect_err(&errs, 13, 26, 3,
                "relabel configuration for keepequal action requires 'target_label' value");
     expect_err(&errs, 14, 30, 16, "labeldrop action requires only 'regex', and no other fields");
     expect_err(&errs, 15, 33, 12,
-               "dropequal action requires only 'source_labels' and 'target_label', and no other "
+               "dropequal action requires only 'source_labels' and `target_label`, and no other "
                "fields");
     assert_int_equal(errs.n, 16);
+    pg_cfg_errors_reset(&errs);
+}
+
+/* Prometheus's model/relabel: lowercase, uppercase, keepequal and dropequal reject a
+ * replacement other than the default "$1" (an explicit "$1" is accepted, as promtool does). */
+static void test_replacement_not_allowed(void **state)
+{
+    (void)state;
+    static const char doc[] = "- action: lowercase\n"    /* 1 */
+                              "  source_labels: [a]\n"   /* 2 */
+                              "  target_label: b\n"      /* 3 */
+                              "  replacement: x\n"       /* 4 */
+                              "- action: uppercase\n"    /* 5 */
+                              "  source_labels: [a]\n"   /* 6 */
+                              "  target_label: b\n"      /* 7 */
+                              "  replacement: \"\"\n"    /* 8 */
+                              "- action: keepequal\n"    /* 9 */
+                              "  source_labels: [a]\n"   /* 10 */
+                              "  target_label: b\n"      /* 11 */
+                              "  replacement: y\n"       /* 12 */
+                              "- action: lowercase\n"    /* 13 */
+                              "  source_labels: [a]\n"   /* 14 */
+                              "  target_label: b\n"      /* 15 */
+                              "  replacement: \"$1\"\n"; /* 16 */
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_relabel_rule *r = NULL;
+    size_t n = 0;
+    assert_int_equal(parse(doc, &r, &n, &errs), -1);
+    expect_err(&errs, 0, 4, 16, "'replacement' can not be set for lowercase action");
+    expect_err(&errs, 1, 8, 16, "'replacement' can not be set for uppercase action");
+    expect_err(&errs, 2, 12, 16, "'replacement' can not be set for keepequal action");
+    assert_int_equal(errs.n, 3);
     pg_cfg_errors_reset(&errs);
 }
 
@@ -270,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_explicit_empty),
         cmocka_unit_test(test_null_and_shape),
         cmocka_unit_test(test_validation_errors),
+        cmocka_unit_test(test_replacement_not_allowed),
         cmocka_unit_test(test_type_errors_collected),
         cmocka_unit_test(test_compiled_rules_process),
     };

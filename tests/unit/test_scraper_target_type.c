@@ -243,9 +243,45 @@ static void test_fast_path(void **state)
     pg_cfg_free(c);
 }
 
+/* The legacy Pyroscope dialect: __name__ is the application name, never the type. */
+static void test_legacy_app_name(void **state)
+{
+    (void)state;
+    struct pg_cfg *c = load_text("scrape-configs:\n"
+                                 "  - job-name: legacy\n"
+                                 "    enabled-profiles: [cpu, mem]\n"
+                                 "    static-configs:\n"
+                                 "      - targets: ['h:6060']\n"
+                                 "    relabel-configs:\n"
+                                 "      - {source-labels: [app], target-label: __name__}\n");
+    const struct pg_cfg_scrape *job = &c->scrape[0];
+    assert_true(job->legacy_app_name);
+    assert_int_equal(pg_target_type_split(job), job->n_relabel);
+    struct pg_labels t, fin, sl;
+    pg_labels_init(&t);
+    pg_labels_init(&fin);
+    pg_labels_init(&sl);
+    pg_labels_set(&t, "__address__", "h:6060");
+    pg_labels_set(&t, "app", "shop");
+    char err[256];
+    size_t rule;
+    assert_int_equal(typed(job, &t, "memory", &fin, &rule, err), 1);
+    assert_null(pg_labels_get(&fin, "__name__"));
+    assert_string_equal(pg_labels_get(&fin, "service_name"), "shop");
+    char *url = NULL;
+    assert_int_equal(pg_target_profile(job, &fin, NULL, profile(job, "memory"), &sl, &url), 0);
+    assert_string_equal(pg_labels_get(&sl, "__name__"), "memory");
+    free(url);
+    pg_labels_reset(&t);
+    pg_labels_reset(&fin);
+    pg_labels_reset(&sl);
+    pg_cfg_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_legacy_app_name),
         cmocka_unit_test(test_rule_per_type),
         cmocka_unit_test(test_populate_per_type),
         cmocka_unit_test(test_fast_path),
