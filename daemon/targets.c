@@ -27,6 +27,7 @@
 #include "core/metrics.h"
 #include "discovery/manager.h"
 #include "discovery/tgroup.h"
+#include "scraper/profile_relabel.h"
 #include "scraper/target.h"
 #include "scraper/target_check.h"
 #include "scraper/target_type.h"
@@ -97,7 +98,16 @@ static void set_limit_error(const struct out *o, json_t *a, const struct pg_labe
         if (pg_target_is_public(pl->v[i].name) || !strcmp(pl->v[i].name, "__name__"))
             pg_labels_set(&s, pl->v[i].name, pl->v[i].value);
     char err[512] = "";
-    int bad = pg_target_check_label_limits(&job->limits, &s, err, sizeof err) != 0;
+    /* the limits apply to the labels sent, after profile_relabel_configs (a series those
+     * discard is not checked: nothing of it is sent) */
+    struct pg_labels sent;
+    pg_labels_init(&sent);
+    char why[160];
+    int kept = job->n_profile_relabel == 0 ||
+               pg_scrape_profile_relabel(job, &s, &sent, why, sizeof why) > 0;
+    int bad = kept &&
+              pg_target_check_label_limits(&job->limits, sent.n ? &sent : &s, err, sizeof err) != 0;
+    pg_labels_reset(&sent);
     pg_labels_reset(&s);
     json_object_set_new(a, "lastError", json_string(bad ? err : ""));
     json_object_set_new(a, "health", json_string(bad ? "down" : "unknown"));
