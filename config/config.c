@@ -492,6 +492,45 @@ static void load_receiver_tokens(struct pg_cfg_ld *l, yaml_node_t *tf, struct pg
     free(text);
 }
 
+/* Returns 1 when addr is "host:port", "[v6]:port" or ":port" with a port 0..65535 (the
+ * forms --web.listen-address takes). */
+static int listen_address_ok(const char *addr)
+{
+    const char *colon = addr[0] == '[' ? strstr(addr, "]:") : strrchr(addr, ':');
+    if (!colon)
+        return 0;
+    colon += addr[0] == '[' ? 1 : 0;
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    return colon[1] >= '0' && colon[1] <= '9' && !*end && p <= 65535;
+}
+
+/* receiver.listen_address and receiver.tls_server_config: the receiver's own listener. */
+static void load_receiver_listener(struct pg_cfg_ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
+{
+    pg_cfg_get_str(l, rc, "listen_address", 1, &cfg->receiver_listen_address);
+    if (cfg->receiver_listen_address && !listen_address_ok(cfg->receiver_listen_address))
+        pg_yaml_error(l->y, pg_yaml_get(l->y, rc, "listen_address"), l->errs,
+                      "receiver: listen_address %s: want host:port, [ipv6]:port or :port",
+                      cfg->receiver_listen_address);
+    yaml_node_t *ts = pg_yaml_get(l->y, rc, "tls_server_config");
+    if (!ts || pg_yaml_is_null(ts))
+        return;
+    if (!cfg->receiver_listen_address)
+        pg_yaml_error(l->y, ts, l->errs,
+                      "receiver: tls_server_config needs listen_address (on the shared web "
+                      "port, --web.config.file's tls_server_config applies)");
+    struct pg_cfg_tls_server *t = calloc(1, sizeof(*t));
+    if (!t)
+        return;
+    if (pg_cfg_load_tls_server(l, ts, "receiver: tls_server_config", t) > 0) {
+        cfg->receiver_tls = t;
+        return;
+    }
+    pg_cfg_tls_server_free(t);
+    free(t);
+}
+
 /* receiver: the push receiver (DESIGN.md "HTTP surface"; docs/configuration.md). */
 static void load_receiver(struct pg_cfg_ld *l, yaml_node_t *rc, struct pg_cfg *cfg)
 {
@@ -503,8 +542,11 @@ static void load_receiver(struct pg_cfg_ld *l, yaml_node_t *rc, struct pg_cfg *c
                                     "max_connections",
                                     "read_timeout",
                                     "write_timeout",
+                                    "listen_address",
+                                    "tls_server_config",
                                     NULL};
     pg_yaml_check_keys(l->y, rc, k, "config.ReceiverConfig", l->errs);
+    load_receiver_listener(l, rc, cfg);
     pg_cfg_get_bool(l, rc, "enabled", &cfg->receiver_enabled);
     pg_cfg_get_size(l, rc, "max_body_size", &cfg->receiver_max_body_size);
     if (cfg->receiver_max_body_size == 0)
@@ -819,6 +861,9 @@ void pg_cfg_free(struct pg_cfg *cfg)
     }
     free(cfg->receiver_users);
     free(cfg->receiver_bearer_tokens_file);
+    free(cfg->receiver_listen_address);
+    pg_cfg_tls_server_free(cfg->receiver_tls);
+    free(cfg->receiver_tls);
     pg_cfg_strv_free(cfg->receiver_bearer_tokens, cfg->n_receiver_bearer_tokens);
     pg_cfg_relabel_rules_free(cfg->receiver_relabel, cfg->n_receiver_relabel);
     pg_cfg_cluster_free(&cfg->cluster);

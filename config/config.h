@@ -16,6 +16,7 @@
 #include "core/httpcfg.h"
 #include "core/labels.h"
 #include "relabel/relabel.h"
+#include "yamlcfg/tls_server.h"
 
 struct pg_cfg_param {
     char *name;
@@ -134,9 +135,13 @@ struct pg_cfg {
     uint64_t receiver_max_connections; /* default 1024 */
     int64_t receiver_read_timeout_ms;  /* default 30s */
     int64_t receiver_write_timeout_ms; /* default 30s */
-    uint64_t processing_workers;       /* processing.workers: 0 = one per online CPU */
-    uint64_t processing_queue_size;    /* processing.queue_size: default 64 jobs */
-    struct pg_cfg_cluster cluster;     /* cluster: disabled unless enabled: true */
+    /* receiver.listen_address: its own listener ("host:port"); NULL = the web port's */
+    char *receiver_listen_address;
+    /* receiver.tls_server_config (only with listen_address): NULL = plain HTTP */
+    struct pg_cfg_tls_server *receiver_tls;
+    uint64_t processing_workers;    /* processing.workers: 0 = one per online CPU */
+    uint64_t processing_queue_size; /* processing.queue_size: default 64 jobs */
+    struct pg_cfg_cluster cluster;  /* cluster: disabled unless enabled: true */
 };
 
 /* Loads and validates path. Returns a new config (free with pg_cfg_free), or NULL when

@@ -28,7 +28,10 @@
 #include "core/looplag.h"
 #include "core/metrics.h"
 #include "core/workq.h"
+#include "daemon/config_redact.h"
 #include "daemon/receiver.h"
+#include "daemon/ui.h"
+#include "daemon/ui_pushes.h"
 #include "daemon/web.h"
 #include "discovery/manager.h"
 #include "scraper/scraper.h"
@@ -41,6 +44,9 @@
 #define PG_APP_EVICT_MS 10000
 /* at most one target sync per job every 2 s under discovery churn (Prometheus: 5 s) */
 #define PG_APP_COALESCE_MS 2000
+/* the receiver's last pushes the web UI keeps: series and bytes */
+#define PG_APP_PUSHES_MAX 256
+#define PG_APP_PUSHES_BYTES (16u << 20)
 
 struct pg_app {
     struct event_base *base;
@@ -58,6 +64,13 @@ struct pg_app {
     size_t n_queues;
     struct pg_web *web;
     struct pg_receiver *receiver; /* NULL unless receiver.enabled; borrows cfg */
+    struct pg_web *rx_web;        /* the receiver's own listener, or NULL: on web */
+    char *rx_addr;                /* rx_web's receiver.listen_address */
+    int rx_tls_stale;             /* the last reload's tls_server_config did not apply: retry it */
+    struct pg_ui *ui;             /* the web UI's routes on web */
+    struct pg_ui_pushes *pushes;  /* the receiver's last push per series, for the UI */
+    char *cfg_yaml;               /* cfg's file, redacted (daemon/config_redact.h), or NULL */
+    char cfg_yaml_err[256];       /* why cfg_yaml is NULL */
     struct pg_cluster *cluster;   /* NULL unless cluster.enabled; borrows cfg->cluster */
     struct event *evict_ev;
     struct pg_buf_stats last_stats;
@@ -294,6 +307,101 @@ static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
     return 1;
 }
 
+/* Closes the receiver and its own listener, if any. */
+static void app_stop_receiver(struct pg_app *a)
+{
+    a->rx_tls_stale = 0;
+    pg_receiver_destroy(a->receiver);
+    a->receiver = NULL;
+    pg_web_destroy(a->rx_web);
+    a->rx_web = NULL;
+    free(a->rx_addr);
+    a->rx_addr = NULL;
+}
+
+/* Opens receiver.listen_address for the receiver, with its TLS. Returns the listener, or
+ * NULL with err set. */
+static struct pg_web *app_receiver_listener(struct pg_app *a, const struct pg_cfg *cfg, char *err,
+                                            size_t errlen)
+{
+    struct pg_web_host h = {.workq = a->wq, .routes_only = 1};
+    char werr[512] = "";
+    struct pg_web *w = pg_web_create(a->base, &h, cfg->receiver_listen_address, werr, sizeof(werr));
+    if (!w) {
+        pg_errmsg_set(err, errlen, "receiver: listen_address: %s", werr);
+        return NULL;
+    }
+    if (cfg->receiver_tls &&
+        pg_web_set_tls(w, cfg->receiver_tls, "receiver", werr, sizeof(werr)) < 0) {
+        pg_errmsg_set(err, errlen, "receiver: tls_server_config: %s", werr);
+        pg_web_destroy(w);
+        return NULL;
+    }
+    pg_log_info("receiver",
+                "address=%s tls=%s client_auth=%s msg=\"receiver listening on its own "
+                "port\"",
+                cfg->receiver_listen_address, cfg->receiver_tls ? "on" : "off",
+                cfg->receiver_tls ? pg_cfg_client_auth_name(cfg->receiver_tls->client_auth)
+                                  : "none");
+    return w;
+}
+
+/* Starts the receiver on its own listener (receiver.listen_address) or on the web port.
+ * Returns 0, or -1 with err set (nothing started). */
+static int app_start_receiver(struct pg_app *a, const struct pg_cfg *cfg, char *err, size_t errlen)
+{
+    struct pg_web *own = NULL;
+    if (cfg->receiver_listen_address) {
+        if (!(own = app_receiver_listener(a, cfg, err, errlen)))
+            return -1;
+        if (!(a->rx_addr = strdup(cfg->receiver_listen_address))) {
+            pg_web_destroy(own);
+            pg_errmsg_set(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    struct pg_receiver_host rh;
+    pg_app_receiver_host(a, &rh);
+    a->rx_web = own;
+    if (!(a->receiver = pg_receiver_create(&rh, own ? own : a->web, a->base, cfg, err, errlen))) {
+        app_stop_receiver(a);
+        return -1;
+    }
+    return 0;
+}
+/* Appends the redacted YAML of a scrape_config_files file to *yaml as one more document. */
+static int app_redact_more(struct pg_app *a, const char *file, char **yaml)
+{
+    char *more = pg_config_redact_file(file, a->cfg_yaml_err, sizeof(a->cfg_yaml_err));
+    size_t n = more ? strlen(*yaml) + strlen(file) + strlen(more) + 64 : 0;
+    char *all = more ? malloc(n) : NULL;
+    if (all)
+        snprintf(all, n, "%s---\n# scrape_config_files: %s\n%s", *yaml, file, more);
+    free(more);
+    free(*yaml);
+    *yaml = all;
+    return all ? 0 : -1;
+}
+
+/* Keeps cfg's file, then each scrape_config_files file its jobs came from, as redacted YAML
+ * for the UI's config page (or why it is not there). */
+static void app_redact_config(struct pg_app *a, const struct pg_cfg *cfg)
+{
+    free(a->cfg_yaml);
+    a->cfg_yaml_err[0] = '\0';
+    a->cfg_yaml = pg_config_redact_file(cfg->file, a->cfg_yaml_err, sizeof(a->cfg_yaml_err));
+    for (size_t i = 0; a->cfg_yaml && i < cfg->n_scrape; i++) {
+        const char *f = cfg->scrape[i].file;
+        int seen = !f;
+        for (size_t j = 0; !seen && j < i; j++)
+            seen = cfg->scrape[j].file && !strcmp(cfg->scrape[j].file, f);
+        if (!seen && app_redact_more(a, f, &a->cfg_yaml) < 0 && !a->cfg_yaml_err[0])
+            snprintf(a->cfg_yaml_err, sizeof(a->cfg_yaml_err), "out of memory");
+    }
+}
+
+static int app_start_ui(struct pg_app *a, char *err, size_t errlen);
+
 /* Logs loudly when cfg collects profiles (scrape jobs or the receiver) but has no
  * remote_write: everything would stay in the buffer until evicted. */
 static void app_warn_no_remote(const struct pg_cfg *cfg)
@@ -387,6 +495,10 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
     a->opts.config_file = opts->config_file ? strdup(opts->config_file) : NULL;
     a->opts.listen_address = strdup(opts->listen_address ? opts->listen_address : "127.0.0.1:4100");
     a->opts.storage_path = opts->storage_path ? strdup(opts->storage_path) : NULL;
+    a->opts.web_config_file = opts->web_config_file ? strdup(opts->web_config_file) : NULL;
+    a->opts.enable_lifecycle = opts->enable_lifecycle;
+    a->opts.route_prefix = opts->route_prefix ? strdup(opts->route_prefix) : NULL;
+    app_redact_config(a, cfg);
     app_apply_overrides(&a->opts, cfg);
     a->cfg = cfg;
     app_register_metrics(a);
@@ -412,16 +524,20 @@ struct pg_app *pg_app_create(struct event_base *base, const struct pg_app_opts *
         pg_errmsg_set(err, errlen, "could not start the scraper");
         goto fail;
     }
+    if (opts->ui_cache_bytes_set)
+        pg_scraper_set_keep_bytes(a->scraper, opts->ui_cache_bytes);
     if (app_apply_cluster(a, cfg, err, errlen) < 0)
         goto fail;
     struct pg_web_host wh;
     pg_app_web_host(a, &wh);
     if (!(a->web = pg_web_create(base, &wh, a->opts.listen_address, err, errlen)))
         goto fail;
-    struct pg_receiver_host rh;
-    pg_app_receiver_host(a, &rh);
-    if (cfg->receiver_enabled &&
-        !(a->receiver = pg_receiver_create(&rh, a->web, base, cfg, err, errlen)))
+    if (a->opts.web_config_file &&
+        pg_web_use_config(a->web, a->opts.web_config_file, err, errlen) < 0)
+        goto fail;
+    if (app_start_ui(a, err, errlen) < 0)
+        goto fail;
+    if (cfg->receiver_enabled && app_start_receiver(a, cfg, err, errlen) < 0)
         goto fail;
     if (!(a->sd = app_start_discovery(a, cfg))) {
         pg_errmsg_set(err, errlen, "could not start discovery");
@@ -481,24 +597,39 @@ static int app_reload_discovery(struct pg_app *a, struct pg_cfg *cfg, char *err,
     return 0;
 }
 
-/* Points the receiver at cfg, or stops or starts it as cfg says. Returns 0, or -1 with
- * err set. */
-static int app_reload_receiver(struct pg_app *a, struct pg_cfg *cfg, char *err, size_t errlen)
+/* Points the receiver at cfg, or stops or starts it (or moves it to another listener) as
+ * cfg says; old is the config being replaced. Returns 0, or -1 with err set. */
+static int app_reload_receiver(struct pg_app *a, struct pg_cfg *cfg, const struct pg_cfg *old,
+                               char *err, size_t errlen)
 {
     /* the receiver borrows the config: point it at the new one before old is freed (it
      * keeps its requests in flight) */
-    if (a->receiver && cfg->receiver_enabled) {
+    if (a->receiver && cfg->receiver_enabled && str_eq(a->rx_addr, cfg->receiver_listen_address)) {
+        int rc = 0;
+        char terr[512];
+        if (a->rx_web &&
+            (a->rx_tls_stale || !pg_cfg_tls_server_equal(old->receiver_tls, cfg->receiver_tls))) {
+            a->rx_tls_stale = 0;
+            if (pg_web_set_tls(a->rx_web, cfg->receiver_tls, "receiver", terr, sizeof(terr)) < 0) {
+                pg_log_error("receiver",
+                             "msg=\"tls_server_config not applied; keeping the running one\" "
+                             "err=\"%s\"",
+                             terr);
+                pg_errmsg_set(err, errlen, "receiver: tls_server_config: %s", terr);
+                a->rx_tls_stale = 1;
+                rc = -1;
+            }
+        }
         pg_receiver_reconfigure(a->receiver, cfg);
-    } else if (a->receiver) {
-        pg_receiver_destroy(a->receiver);
-        a->receiver = NULL;
-    } else if (cfg->receiver_enabled) {
-        char rerr[256] = "";
-        struct pg_receiver_host rh;
-        pg_app_receiver_host(a, &rh);
-        if (!(a->receiver = pg_receiver_create(&rh, a->web, a->base, cfg, rerr, sizeof(rerr)))) {
+        return rc;
+    }
+    if (a->receiver)
+        app_stop_receiver(a);
+    if (cfg->receiver_enabled) {
+        char rerr[512] = "";
+        if (app_start_receiver(a, cfg, rerr, sizeof(rerr)) < 0) {
             pg_log_error("receiver", "msg=\"could not restart the receiver\" err=\"%s\"", rerr);
-            pg_errmsg_set(err, errlen, "receiver: %s", rerr);
+            pg_errmsg_set(err, errlen, "%s", rerr);
             return -1;
         }
     }
@@ -580,13 +711,14 @@ int pg_app_reload(struct pg_app *a, char *err, size_t errlen)
     }
     struct pg_cfg *old = a->cfg;
     a->cfg = cfg;
-    if (app_reload_receiver(a, cfg, err, errlen) < 0)
+    if (app_reload_receiver(a, cfg, old, err, errlen) < 0)
         rc = -1;
     if (app_reload_sinks(a, cfg, old, err, errlen) < 0)
         rc = -1;
     if (old != a->remote_cfg)
         pg_cfg_free(old);
     app_reload_metric(a, rc == 0);
+    app_redact_config(a, cfg);
     if (rc == 0) {
         pg_log_info("config", "file=%s jobs=%zu remotes=%zu msg=\"reloaded\"", cfg->file,
                     cfg->n_scrape, cfg->n_remote);
@@ -647,6 +779,65 @@ static const char *app_config_file(void *ud)
     return a->cfg->file;
 }
 
+static void app_on_pushed(void *ud, const struct pg_labels *labels, const uint8_t *body, size_t len)
+{
+    struct pg_app *a = ud;
+    if (a->pushes)
+        pg_ui_pushes_put(a->pushes, labels, body, len, pg_clock_unix_ms());
+}
+
+static const char *app_config_yaml(void *ud, const char **why)
+{
+    struct pg_app *a = ud;
+    *why = a->cfg_yaml_err;
+    return a->cfg_yaml;
+}
+
+static size_t app_n_backends(void *ud)
+{
+    struct pg_app *a = ud;
+    return a->n_queues;
+}
+
+static void app_backend(void *ud, size_t i, struct pg_sink_queue_status *st)
+{
+    struct pg_app *a = ud;
+    pg_sink_queue_status(a->queues[i], st);
+}
+
+static int app_buffer(void *ud, struct pg_ui_buffer *out)
+{
+    struct pg_app *a = ud;
+    if (!a->buf)
+        return -1;
+    pg_buf_stats(a->buf, &out->st);
+    out->path = a->remote_cfg->storage_path;
+    out->max_size = a->remote_cfg->storage_max_size;
+    out->max_age_ms = a->remote_cfg->storage_max_age_ms;
+    pg_sink_writer_account(a->writer);
+    pg_sink_writer_dropped(a->writer, &out->dropped_commit_failed, &out->dropped_buffer_error);
+    return 0;
+}
+
+/* The route prefix and the web UI's routes on a->web. Returns 0, or -1 with err set. */
+static int app_start_ui(struct pg_app *a, char *err, size_t errlen)
+{
+    if (pg_web_set_route_prefix(a->web, a->opts.route_prefix) < 0 ||
+        !(a->pushes = pg_ui_pushes_new(PG_APP_PUSHES_MAX, PG_APP_PUSHES_BYTES))) {
+        pg_errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    struct pg_ui_host uh = {.ud = a,
+                            .scraper = a->scraper,
+                            .workq = a->wq,
+                            .pushes = a->pushes,
+                            .config_yaml = app_config_yaml,
+                            .n_backends = app_n_backends,
+                            .backend = app_backend,
+                            .buffer = app_buffer};
+    return (a->ui = pg_ui_create(a->web, &uh, err, errlen)) ? 0 : -1;
+}
+
 static struct pg_cluster *app_cluster(void *ud)
 {
     struct pg_app *a = ud;
@@ -660,13 +851,18 @@ void pg_app_web_host(struct pg_app *a, struct pg_web_host *h)
                               .ready = app_ready,
                               .reload = app_reload,
                               .config_file = app_config_file,
+                              .workq = a->wq,
+                              .enable_lifecycle = a->opts.enable_lifecycle,
                               .cluster = app_cluster};
 }
 
 void pg_app_receiver_host(struct pg_app *a, struct pg_receiver_host *h)
 {
-    *h = (struct pg_receiver_host){
-        .writer = a->writer, .workq = a->wq, .buffer_full = app_buffer_full, .ud = a};
+    *h = (struct pg_receiver_host){.writer = a->writer,
+                                   .workq = a->wq,
+                                   .buffer_full = app_buffer_full,
+                                   .on_stored = app_on_pushed,
+                                   .ud = a};
 }
 
 void pg_app_destroy(struct pg_app *a)
@@ -676,7 +872,8 @@ void pg_app_destroy(struct pg_app *a)
     pg_metrics_remove_collector(app_collect, a);
     if (a->evict_ev)
         event_free(a->evict_ev);
-    pg_receiver_destroy(a->receiver);
+    app_stop_receiver(a);
+    pg_ui_destroy(a->ui);
     pg_web_destroy(a->web);
     pg_sd_manager_destroy(a->sd);
     a->sd = NULL;
@@ -698,5 +895,9 @@ void pg_app_destroy(struct pg_app *a)
     free((char *)a->opts.config_file);
     free((char *)a->opts.listen_address);
     free((char *)a->opts.storage_path);
+    free((char *)a->opts.web_config_file);
+    free((char *)a->opts.route_prefix);
+    pg_ui_pushes_free(a->pushes);
+    free(a->cfg_yaml);
     free(a);
 }

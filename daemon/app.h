@@ -14,7 +14,15 @@
  * Layering inside daemon/: the app is the wiring and the only file that sees struct
  * pg_app; it includes web.h and receiver.h and hands them narrow host interfaces
  * (struct pg_web_host, struct pg_receiver_host). web and the receiver never include
- * this header. */
+ * this header.
+ *
+ * Listeners: the web port (--web.listen-address, protected by --web.config.file) serves
+ * the API, /metrics, the UI and, by default, the receiver's routes; with
+ * receiver.listen_address the receiver gets a listener of its own (its routes only, with
+ * receiver.tls_server_config and the receiver's max_connections and timeouts). A reload
+ * that changes receiver.listen_address closes the receiver's listener (requests in flight
+ * are answered 503) and opens the new one; a changed tls_server_config applies to new
+ * connections. */
 #ifndef PG_DAEMON_APP_H
 #define PG_DAEMON_APP_H
 
@@ -33,8 +41,13 @@ struct pg_app_opts {
     const char *config_file;
     const char *listen_address; /* default 127.0.0.1:4100 */
     const char *storage_path;
-    int processing_workers_set; /* 1: processing_workers overrides the config */
-    int processing_workers;     /* --processing.workers (0 = one per CPU) */
+    int processing_workers_set;  /* 1: processing_workers overrides the config */
+    int processing_workers;      /* --processing.workers (0 = one per CPU) */
+    const char *web_config_file; /* --web.config.file (TLS, basic auth), or NULL */
+    int enable_lifecycle;        /* --web.enable-lifecycle: POST /-/reload allowed */
+    const char *route_prefix;    /* --web.route-prefix ("/pg"); NULL or "/" = none */
+    int ui_cache_bytes_set;      /* 1: ui_cache_bytes overrides the default */
+    size_t ui_cache_bytes;       /* --web.ui.profile-cache-size */
 };
 
 /* Creates the app on base (borrowed) from cfg (takes ownership). Returns NULL with a

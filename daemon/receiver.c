@@ -358,6 +358,7 @@ static long store_items(struct reqctx *c, struct pg_rx_items *it)
             pg_sink_writer_end_request(w, 0);
             goto fail;
         }
+        x->stored = 1;
         kept++;
     }
     if (pg_sink_writer_end_request(w, 1) < 0)
@@ -386,6 +387,9 @@ static void store_and_reply(struct reqctx *c, struct pg_rx_items *it)
         reply_error(c, 503, "storage unavailable: could not commit the profiles");
         return;
     }
+    for (size_t i = 0; r->host.on_stored && i < it->n; i++)
+        if (it->v[i].stored)
+            r->host.on_stored(r->host.ud, &it->v[i].labels, it->v[i].body, it->v[i].len);
     const char *lv[] = {route_name[c->route]};
     pg_metric_inc(r->m_prof, lv, (double)kept);
     reply_ok(c);

@@ -54,7 +54,11 @@ struct pg_receiver_host {
     /* 1 while the buffer is over its high-water mark: answer 429 instead of storing.
      * NULL = never full. */
     int (*buffer_full)(void *ud);
-    void *ud; /* passed to buffer_full */
+    /* called for every profile of a request once it is durable (labels after
+     * receiver.relabel_configs; everything borrowed for the call; the web UI keeps the
+     * last one per service). NULL = not told. */
+    void (*on_stored)(void *ud, const struct pg_labels *labels, const uint8_t *body, size_t len);
+    void *ud; /* passed to buffer_full and on_stored */
 };
 
 #define PG_RECEIVER_INGEST_PATH "/ingest"

@@ -1,7 +1,8 @@
 /* run.c - `profgate run`: flag parsing, signals and the event loop around struct pg_app.
  *
- * Flags follow Prometheus's spelling (--web.listen-address, --storage.path, --log.level,
- * --log.format, --processing.workers; "--flag value" and "--flag=value"). SIGHUP reloads the
+ * Flags follow Prometheus's spelling (--web.listen-address, --web.config.file,
+ * --web.enable-lifecycle, --storage.path, --log.level, --log.format, --processing.workers;
+ * "--flag value" and "--flag=value"). SIGHUP reloads the
  * config, SIGTERM and SIGINT shut down cleanly (stop scraping, flush the buffer, exit 0). */
 #include "daemon/run.h"
 
@@ -15,6 +16,8 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "daemon/app.h"
+#include "daemon/web_config.h"
+#include "yamlcfg/units.h"
 
 static const char usage_text[] =
     "usage: profgate run CONFIG [flags]\n"
@@ -29,8 +32,18 @@ static const char usage_text[] =
     "  --log.format FORMAT        logfmt or json (default logfmt)\n"
     "  --processing.workers N     scrape processing threads, 0 = one per CPU (overrides\n"
     "                             processing.workers in CONFIG; read at start only)\n"
+    "  --web.config.file FILE     TLS and basic authentication for the web port, in the\n"
+    "                             Prometheus exporter-toolkit format (re-read on change)\n"
+    "  --web.enable-lifecycle     allow POST/PUT /-/reload (otherwise 403)\n"
+    "  --web.external-url URL     the URL profgate is reachable at (e.g. behind a reverse\n"
+    "                             proxy); its path is the default route prefix\n"
+    "  --web.route-prefix PATH    prefix of every HTTP route (default: the external URL's\n"
+    "                             path, else /)\n"
+    "  --web.ui.profile-cache-size SIZE  memory for the last profile of every target,\n"
+    "                             shown as flame graphs in the web UI (default 64MiB; 0 = off)\n"
     "\n"
-    "signals: SIGHUP reloads CONFIG (as POST /-/reload does); SIGTERM/SIGINT shut down.\n";
+    "signals: SIGHUP reloads CONFIG (as POST /-/reload does with --web.enable-lifecycle);\n"
+    "SIGTERM/SIGINT shut down.\n";
 
 struct run_state {
     struct pg_app *app;
@@ -105,22 +118,77 @@ static int set_log_flags(const char *level, const char *format)
     return 0;
 }
 
+/* The path of an absolute http(s) URL ("" when it has none), in a static buffer; NULL
+ * when url is not one. */
+static const char *url_path(const char *url)
+{
+    static char path[1024];
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return NULL;
+    const char *host = strstr(url, "://") + 3;
+    size_t hl = strcspn(host, "/?#");
+    if (hl == 0)
+        return NULL;
+    snprintf(path, sizeof(path), "%.*s", (int)strcspn(host + hl, "?#"), host + hl);
+    return path;
+}
+
+/* --web.external-url, --web.route-prefix (defaulting to the external URL's path, as in
+ * Prometheus) and --web.ui.profile-cache-size. Returns 0, or 2 after printing why. */
+static int web_flags(const char *ext, const char *cache, struct pg_app_opts *opts)
+{
+    if (ext) {
+        const char *path = url_path(ext);
+        if (!path) {
+            fprintf(stderr, "profgate run: --web.external-url %s: want an http(s) URL\n", ext);
+            return 2;
+        }
+        if (!opts->route_prefix)
+            opts->route_prefix = path;
+    }
+    if (opts->route_prefix && opts->route_prefix[0] && opts->route_prefix[0] != '/') {
+        fprintf(stderr, "profgate run: --web.route-prefix %s: must start with /\n",
+                opts->route_prefix);
+        return 2;
+    }
+    if (cache) {
+        uint64_t v;
+        char err[128];
+        if (pg_units_parse_size(cache, &v, err, sizeof(err)) != 0) {
+            fprintf(stderr, "profgate run: --web.ui.profile-cache-size %s: %s\n", cache, err);
+            return 2;
+        }
+        opts->ui_cache_bytes_set = 1;
+        opts->ui_cache_bytes = v > SIZE_MAX ? SIZE_MAX : (size_t)v;
+    }
+    return 0;
+}
+
 /* Parses the command line into *opts and applies the log flags. Returns -1 to go on, or
  * the exit code: 0 after --help, 2 on a usage error (printed). */
 static int parse_args(int argc, char **argv, struct pg_app_opts *opts)
 {
-    const char *level = NULL, *format = NULL, *workers = NULL;
+    const char *level = NULL, *format = NULL, *workers = NULL, *ext = NULL, *cache = NULL;
     for (int i = 2; i < argc; i++) {
         int r;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage_text, stdout);
             return 0;
         }
+        if (!strcmp(argv[i], "--web.enable-lifecycle") ||
+            !strcmp(argv[i], "--no-web.enable-lifecycle")) {
+            opts->enable_lifecycle = argv[i][2] != 'n';
+            continue;
+        }
         if ((r = flag_value(argc, argv, &i, "--web.listen-address", &opts->listen_address)) ||
+            (r = flag_value(argc, argv, &i, "--web.config.file", &opts->web_config_file)) ||
             (r = flag_value(argc, argv, &i, "--storage.path", &opts->storage_path)) ||
             (r = flag_value(argc, argv, &i, "--log.level", &level)) ||
             (r = flag_value(argc, argv, &i, "--log.format", &format)) ||
-            (r = flag_value(argc, argv, &i, "--processing.workers", &workers))) {
+            (r = flag_value(argc, argv, &i, "--processing.workers", &workers)) ||
+            (r = flag_value(argc, argv, &i, "--web.external-url", &ext)) ||
+            (r = flag_value(argc, argv, &i, "--web.route-prefix", &opts->route_prefix)) ||
+            (r = flag_value(argc, argv, &i, "--web.ui.profile-cache-size", &cache))) {
             if (r < 0)
                 return 2;
             continue;
@@ -141,6 +209,8 @@ static int parse_args(int argc, char **argv, struct pg_app_opts *opts)
                 workers);
         return 2;
     }
+    if (web_flags(ext, cache, opts) != 0)
+        return 2;
     if (set_log_flags(level, format) != 0)
         return 2;
     return -1;
@@ -205,5 +275,17 @@ int pg_cmd_run(int argc, char **argv)
         return 1;
     }
     pg_cfg_errors_reset(&errs);
+    if (opts.web_config_file) {
+        /* fail before starting anything, with every problem at its file:line:col */
+        struct pg_web_config *wc = pg_web_config_load(opts.web_config_file, &errs);
+        if (!wc) {
+            pg_cfg_errors_print(&errs, stderr);
+            fprintf(stderr, "%s: %zu error(s)\n", opts.web_config_file, errs.n);
+            pg_cfg_errors_reset(&errs);
+            pg_cfg_free(cfg);
+            return 1;
+        }
+        pg_web_config_free(wc);
+    }
     return run_app(&opts, cfg);
 }

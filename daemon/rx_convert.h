@@ -33,6 +33,7 @@ struct pg_rx_item {
     const uint8_t *body; /* points into the job's body, or == owned */
     size_t len;
     uint8_t *owned;
+    int stored; /* set on the loop once appended (after receiver.relabel_configs) */
 };
 
 struct pg_rx_items {

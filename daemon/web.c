@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -14,10 +16,12 @@
 #include <jansson.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "yamlcfg/units.h"
@@ -26,11 +30,21 @@
 #include "core/metrics.h"
 #include "core/utf8.h"
 #include "cluster/cluster.h"
+#include "core/workq.h"
+#include "daemon/web_auth.h"
+#include "daemon/web_config.h"
+#include "daemon/web_tls.h"
 #include "scraper/scraper.h"
 
 /* Request line + headers (Go's http.Server allows 1 MB; 64 KiB is plenty for /ingest
  * URLs with labels and keeps 1024 slow clients under 64 MiB). */
 #define PG_WEB_MAX_HEADERS_SIZE (64 * 1024)
+/* bcrypt checks waiting or running; beyond, 503 (each costs 50-250 ms of CPU). One runs
+ * at a time, on one worker (the exporter-toolkit serializes them with a mutex too), so a
+ * flood of wrong passwords leaves the other workers to the scrapes. */
+#define PG_WEB_MAX_AUTH_PENDING 16
+/* remembered authentication outcomes */
+#define PG_WEB_AUTH_CACHE 256
 
 struct pg_web_route {
     char *path;
@@ -50,7 +64,30 @@ struct pg_web {
     struct evhttp_connection **conns;
     size_t n_conns, cap_conns;
     struct pg_metric *m_rejected;
-    int port; /* bound TCP port, -1 when unknown */
+    int port;     /* bound TCP port, -1 when unknown */
+    char *prefix; /* --web.route-prefix without the trailing slash, NULL for none */
+    /* TLS: kept once made (the SSLs of open connections point at it); tls_on says whether
+     * new connections use it */
+    struct pg_web_tls *tls;
+    int tls_on;
+    /* --web.config.file: the loaded config (owned), its file's last-seen identity */
+    struct pg_web_config *cfg;
+    char *cfg_path;
+    struct stat cfg_st;
+    struct pg_web_auth *auth;
+    struct auth_req *auth_running;            /* the check on a worker, or NULL */
+    struct auth_req *auth_head, **auth_tailp; /* checks waiting for it, oldest first */
+    size_t n_auth_pending;                    /* running + waiting */
+    struct pg_metric *m_auth;
+};
+
+/* A request held while its bcrypt check waits or runs on a worker. w and req are NULL
+ * once the server was destroyed under a running check (answered 503 then). */
+struct auth_req {
+    struct pg_web *w;
+    struct evhttp_request *req;
+    struct pg_web_auth_check *check;
+    struct auth_req *next; /* in the waiting list */
 };
 
 static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *ctype,
@@ -265,6 +302,11 @@ static void handle_reload(struct pg_web *w, struct evhttp_request *req)
                    "Only POST or PUT requests allowed\n");
         return;
     }
+    if (!w->host.enable_lifecycle) {
+        reply_text(req, 403, "Forbidden", "text/plain; charset=utf-8",
+                   "Lifecycle API is not enabled.\n");
+        return;
+    }
     char err[4096];
     if (w->host.reload(w->host.ud, err, sizeof(err)) < 0) {
         size_t n = strlen(err) + 64;
@@ -377,20 +419,44 @@ static int admit_connection(struct pg_web *w, struct evhttp_request *req)
     return 0;
 }
 
-static void on_request(struct evhttp_request *req, void *ud)
+/* Takes the route prefix off *path. Returns 0, or -1 when req was answered (a redirect
+ * from the prefix to the prefix with a slash, or 404 outside the prefix). */
+static int strip_prefix(struct pg_web *w, struct evhttp_request *req, const char **path)
 {
-    struct pg_web *w = ud;
-    if (admit_connection(w, req) < 0)
-        return;
+    size_t n = strlen(w->prefix);
+    if (strncmp(*path, w->prefix, n) == 0 && (*path)[n] == '/') {
+        *path += n;
+        return 0;
+    }
+    if (strcmp(*path, w->prefix) == 0) {
+        char loc[1024];
+        snprintf(loc, sizeof(loc), "%s/", w->prefix);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
+        reply_text(req, 302, "Found", "text/plain; charset=utf-8", "");
+        return -1;
+    }
+    reply_text(req, 404, "Not Found", "text/plain; charset=utf-8", "404 page not found\n");
+    return -1;
+}
+
+/* Answers req from the routes and the built-in endpoints (authentication passed). */
+static void serve(struct pg_web *w, struct evhttp_request *req)
+{
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)
         path = "/";
+    if (w->prefix && strip_prefix(w, req, &path) < 0)
+        return;
     for (size_t i = 0; i < w->n_routes; i++)
         if (strcmp(w->routes[i].path, path) == 0) {
             w->routes[i].fn(req, w->routes[i].ud);
             return;
         }
+    if (w->host.routes_only) {
+        reply_text(req, 404, "Not Found", "text/plain; charset=utf-8", "404 page not found\n");
+        return;
+    }
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     int get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
     if (!strcmp(path, "/-/reload")) {
@@ -419,6 +485,323 @@ static void on_request(struct evhttp_request *req, void *ud)
     } else {
         reply_text(req, 404, "Not Found", "text/plain; charset=utf-8", "404 page not found\n");
     }
+}
+
+/* ---- TLS and the web config file ---- */
+
+/* A connection's bufferevent: TLS (accepting) while TLS is on, else plain. */
+static struct bufferevent *make_bev(struct event_base *base, void *ud);
+
+int pg_web_set_tls(struct pg_web *w, const struct pg_cfg_tls_server *tls, const char *listener,
+                   char *err, size_t errlen)
+{
+    if (!tls) {
+        w->tls_on = 0;
+        return 0;
+    }
+    if (w->tls) {
+        if (pg_web_tls_update(w->tls, tls, err, errlen) < 0)
+            return -1;
+    } else if (!(w->tls = pg_web_tls_new(tls, listener, err, errlen))) {
+        return -1;
+    }
+    w->tls_on = 1;
+    evhttp_set_bevcb(w->http, make_bev, w);
+    return 0;
+}
+
+/* Makes c (owned on success) w's web config: its TLS settings and users. Returns 0, or
+ * -1 with err set (w unchanged; c still the caller's). */
+static int apply_config(struct pg_web *w, struct pg_web_config *c, char *err, size_t errlen)
+{
+    if (!w->auth && !(w->auth = pg_web_auth_new(PG_WEB_AUTH_CACHE))) {
+        pg_errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    char terr[512];
+    if (pg_web_set_tls(w, c->tls_on ? &c->tls : NULL, "web", terr, sizeof(terr)) < 0) {
+        pg_errmsg_set(err, errlen, "%s: tls_server_config: %s", c->file, terr);
+        return -1;
+    }
+    pg_web_auth_clear(w->auth);
+    pg_web_config_free(w->cfg);
+    w->cfg = c;
+    return 0;
+}
+
+static void log_config_errors(const struct pg_cfg_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        pg_log_error("web",
+                     "msg=\"web config file changed but does not load; keeping the previous one\" "
+                     "err=\"%s:%d:%d: %s\"",
+                     errs->v[i].file ? errs->v[i].file : "?", errs->v[i].line, errs->v[i].col,
+                     errs->v[i].msg);
+}
+
+/* Loads the web config file again when it changed since the last look (the toolkit
+ * reads it on every request). */
+static void refresh_config(struct pg_web *w)
+{
+    struct stat st;
+    if (!w->cfg_path || stat(w->cfg_path, &st) != 0)
+        return;
+    if (st.st_ino == w->cfg_st.st_ino && st.st_size == w->cfg_st.st_size &&
+        st.st_mtim.tv_sec == w->cfg_st.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == w->cfg_st.st_mtim.tv_nsec)
+        return;
+    w->cfg_st = st;
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct pg_web_config *c = pg_web_config_load(w->cfg_path, &errs);
+    char err[512];
+    if (!c) {
+        log_config_errors(&errs);
+    } else if (apply_config(w, c, err, sizeof(err)) < 0) {
+        pg_log_error("web",
+                     "msg=\"web config file changed but does not apply; keeping the previous "
+                     "one\" err=\"%s\"",
+                     err);
+        pg_web_config_free(c);
+    } else {
+        pg_log_info("web", "file=%s users=%zu tls=%s msg=\"web config file reloaded\"", w->cfg_path,
+                    c->n_users, c->tls_on ? "on" : "off");
+    }
+    pg_cfg_errors_reset(&errs);
+}
+
+static struct bufferevent *make_bev(struct event_base *base, void *ud)
+{
+    struct pg_web *w = ud;
+    refresh_config(w);
+    if (!w->tls_on)
+        return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    /* on failure (OOM) evhttp makes a plain bufferevent itself; refuse_plain closes it */
+    SSL *ssl = pg_web_tls_new_ssl(w->tls);
+    if (!ssl)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+int pg_web_use_config(struct pg_web *w, const char *path, char *err, size_t errlen)
+{
+    struct pg_cfg_errors errs;
+    pg_cfg_errors_init(&errs);
+    struct stat st;
+    int have_st = stat(path, &st) == 0;
+    struct pg_web_config *c = pg_web_config_load(path, &errs);
+    if (!c) {
+        size_t off = 0;
+        pg_errmsg_set(err, errlen, "%s", "");
+        for (size_t i = 0; i < errs.n && off < errlen; i++) {
+            int n = snprintf(err + off, errlen - off, "%s%s:%d:%d: %s", i ? "\n" : "",
+                             errs.v[i].file ? errs.v[i].file : "?", errs.v[i].line, errs.v[i].col,
+                             errs.v[i].msg);
+            off += n > 0 ? (size_t)n : 0;
+        }
+        pg_cfg_errors_reset(&errs);
+        return -1;
+    }
+    pg_cfg_errors_reset(&errs);
+    char *p = strdup(path);
+    if (!p || apply_config(w, c, err, errlen) < 0) {
+        if (!p)
+            pg_errmsg_set(err, errlen, "out of memory");
+        free(p);
+        pg_web_config_free(c);
+        return -1;
+    }
+    free(w->cfg_path);
+    w->cfg_path = p;
+    if (have_st)
+        w->cfg_st = st;
+    if (!w->m_auth)
+        w->m_auth = pg_metric_counter(
+            "profgate_http_basic_auth_total",
+            "Basic authentication decisions on the web port for requests with Basic "
+            "credentials: result is success or failure, source is cache or bcrypt (a bcrypt "
+            "comparison ran on a worker).",
+            "result,source");
+    evhttp_set_bevcb(w->http, make_bev, w); /* picks up a TLS config added later */
+    pg_log_info("web", "file=%s users=%zu tls=%s msg=\"web config file loaded\"", path, c->n_users,
+                c->tls_on ? "on" : "off");
+    return 0;
+}
+
+/* ---- authentication ---- */
+
+static void count_auth(struct pg_web *w, int ok, const char *source)
+{
+    const char *lv[] = {ok ? "success" : "failure", source};
+    pg_metric_inc(w->m_auth, lv, 1);
+}
+
+static void unauthorized(struct evhttp_request *req)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Basic");
+    reply_text(req, 401, "Unauthorized", "text/plain; charset=utf-8", "Unauthorized\n");
+}
+
+static void auth_work(void *arg)
+{
+    struct auth_req *a = arg;
+    pg_web_auth_verify(a->check);
+}
+
+/* Answers a's request from its check's outcome and frees a. */
+static void auth_finish(struct pg_web *w, struct auth_req *a, const char *source)
+{
+    count_auth(w, a->check->ok, source);
+    if (a->check->ok)
+        serve(w, a->req);
+    else
+        unauthorized(a->req);
+    pg_web_auth_check_free(a->check);
+    free(a);
+    w->n_auth_pending--;
+}
+
+static void auth_done(void *arg, enum pg_workq_status st);
+
+/* Starts the oldest waiting check when none runs. One decided meanwhile by the cache (the
+ * same credentials checked just before) is answered without a bcrypt. */
+static void auth_kick(struct pg_web *w)
+{
+    while (!w->auth_running && w->auth_head) {
+        struct auth_req *a = w->auth_head;
+        if (!(w->auth_head = a->next))
+            w->auth_tailp = &w->auth_head;
+        a->next = NULL;
+        int known = pg_web_auth_recall(w->auth, a->check);
+        if (known >= 0) {
+            a->check->ok = known;
+            auth_finish(w, a, "cache");
+        } else if (pg_workq_submit_urgent(w->host.workq, auth_work, auth_done, a) == 0) {
+            w->auth_running = a; /* bounded by PG_WEB_MAX_AUTH_PENDING: outside the cap */
+        } else {
+            evhttp_add_header(evhttp_request_get_output_headers(a->req), "Retry-After", "1");
+            reply_text(a->req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                       "cannot check credentials now: retry later\n");
+            pg_web_auth_check_free(a->check);
+            free(a);
+            w->n_auth_pending--;
+        }
+    }
+}
+
+/* Back on the loop: remember the outcome, answer the request, start the next check. */
+static void auth_done(void *arg, enum pg_workq_status st)
+{
+    struct auth_req *a = arg;
+    struct pg_web *w = a->w;
+    if (!w) { /* the server is gone; the request was answered then */
+        pg_web_auth_check_free(a->check);
+        free(a);
+        return;
+    }
+    w->auth_running = NULL;
+    if (st == PG_WORKQ_DONE) {
+        pg_web_auth_remember(w->auth, a->check);
+        auth_finish(w, a, "bcrypt");
+    } else {
+        reply_text(a->req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                   "profgate is shutting down\n");
+        pg_web_auth_check_free(a->check);
+        free(a);
+        w->n_auth_pending--;
+    }
+    auth_kick(w);
+}
+
+/* Queues check (owned) for req. Returns 0, or -1 when PG_WEB_MAX_AUTH_PENDING checks are
+ * pending or memory ran out (check freed; req not answered). */
+static int auth_submit(struct pg_web *w, struct evhttp_request *req, struct pg_web_auth_check *c)
+{
+    struct auth_req *a = calloc(1, sizeof(*a));
+    if (!a || w->n_auth_pending >= PG_WEB_MAX_AUTH_PENDING) {
+        free(a);
+        pg_web_auth_check_free(c);
+        return -1;
+    }
+    *a = (struct auth_req){.w = w, .req = req, .check = c};
+    *w->auth_tailp = a;
+    w->auth_tailp = &a->next;
+    w->n_auth_pending++;
+    auth_kick(w);
+    return 0;
+}
+
+/* Serves req when its credentials are right: at once from the cache, or after a bcrypt
+ * check on a worker. */
+static void authenticate(struct pg_web *w, struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    struct pg_web_auth_check *c = NULL;
+    int rc = pg_web_auth_lookup(w->auth, w->cfg, h, &c);
+    if (rc == PG_WEB_AUTH_NO_CREDENTIALS) {
+        unauthorized(req);
+        return;
+    }
+    if (rc >= 0) {
+        count_auth(w, rc, "cache");
+        if (rc)
+            serve(w, req);
+        else
+            unauthorized(req);
+        return;
+    }
+    if (!w->host.workq) { /* no workers (tests): decide here */
+        pg_web_auth_verify(c);
+        pg_web_auth_remember(w->auth, c);
+        count_auth(w, c->ok, "bcrypt");
+        if (c->ok)
+            serve(w, req);
+        else
+            unauthorized(req);
+        pg_web_auth_check_free(c);
+        return;
+    }
+    if (auth_submit(w, req, c) < 0) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        reply_text(req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                   "too many authentication checks in progress: retry later\n");
+    }
+}
+
+/* When TLS is on, a connection without it (evhttp made a plain one after an allocation
+ * failure, or TLS was turned on after it opened) is answered 400 and closed. Returns 1
+ * when req was refused so. */
+static int refuse_plain(struct pg_web *w, struct evhttp_request *req)
+{
+    if (!w->tls_on)
+        return 0;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    if (bev && bufferevent_openssl_get_ssl(bev))
+        return 0;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    reply_text(req, 400, "Bad Request", "text/plain; charset=utf-8",
+               "Client sent an HTTP request to an HTTPS server.\n");
+    return 1;
+}
+
+static void on_request(struct evhttp_request *req, void *ud)
+{
+    struct pg_web *w = ud;
+    if (admit_connection(w, req) < 0 || refuse_plain(w, req))
+        return;
+    refresh_config(w);
+    if (w->cfg && w->cfg->n_users)
+        authenticate(w, req);
+    else
+        serve(w, req);
 }
 
 /* Splits "host:port", "[v6]:port" or ":port" into host (default 0.0.0.0) and port. */
@@ -463,6 +846,7 @@ struct pg_web *pg_web_create(struct event_base *base, const struct pg_web_host *
     }
     w->base = base;
     w->host = *host;
+    w->auth_tailp = &w->auth_head;
     if (!(w->http = evhttp_new(base))) {
         pg_errmsg_set(err, errlen, "out of memory");
         pg_web_destroy(w);
@@ -558,6 +942,23 @@ int pg_web_set_limits(struct pg_web *w, uint64_t max_connections, int64_t read_t
 #endif
 }
 
+int pg_web_set_route_prefix(struct pg_web *w, const char *prefix)
+{
+    free(w->prefix);
+    w->prefix = NULL;
+    if (!prefix)
+        return 0;
+    size_t n = strlen(prefix);
+    while (n > 0 && prefix[n - 1] == '/')
+        n--;
+    if (n == 0)
+        return 0;
+    if (!(w->prefix = malloc(n + 2)))
+        return -1;
+    snprintf(w->prefix, n + 2, "%s%.*s", prefix[0] == '/' ? "" : "/", (int)n, prefix);
+    return 0;
+}
+
 int pg_web_port(const struct pg_web *w)
 {
     return w->port;
@@ -567,9 +968,31 @@ void pg_web_destroy(struct pg_web *w)
 {
     if (!w)
         return;
+    /* answer the requests whose credentials a worker still checks before evhttp frees
+     * them; the check's completion then only frees it */
+    if (w->auth_running) {
+        struct auth_req *a = w->auth_running;
+        reply_text(a->req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                   "profgate is shutting down\n");
+        a->w = NULL;
+        a->req = NULL;
+    }
+    while (w->auth_head) {
+        struct auth_req *a = w->auth_head;
+        w->auth_head = a->next;
+        reply_text(a->req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                   "profgate is shutting down\n");
+        pg_web_auth_check_free(a->check);
+        free(a);
+    }
     if (w->http)
-        evhttp_free(w->http); /* runs on_conn_close for open connections */
+        evhttp_free(w->http); /* runs on_conn_close for open connections, frees the SSLs */
+    pg_web_tls_free(w->tls);
+    pg_web_config_free(w->cfg);
+    pg_web_auth_free(w->auth);
+    free(w->cfg_path);
     free(w->conns);
+    free(w->prefix);
     for (size_t i = 0; i < w->n_routes; i++)
         free(w->routes[i].path);
     free(w->routes);

@@ -240,6 +240,16 @@ void pg_scrape_loop_set_disc(struct pg_scrape_loop *l, struct pg_scrape_disc *di
     l->disc = disc;
 }
 
+/* Drops the loop's kept profile, giving its bytes back to the budget. */
+static void drop_last(struct pg_scrape_loop *l)
+{
+    if (l->last_body && l->pool->keep)
+        l->pool->keep->used -= l->last_len;
+    free(l->last_body);
+    l->last_body = NULL;
+    l->last_len = 0;
+}
+
 void pg_scrape_loop_free(struct pg_scrape_loop *l)
 {
     if (l == NULL)
@@ -258,6 +268,7 @@ void pg_scrape_loop_free(struct pg_scrape_loop *l)
     free(l->type);
     free(l->last_error);
     free(l->forced_error);
+    drop_last(l);
     free(l);
 }
 
@@ -279,6 +290,11 @@ int pg_scrape_loop_info(const struct pg_scrape_loop *l, struct pg_scrape_target_
     t->last_duration_s = l->last_duration_s;
     t->interval_ms = l->interval_ms;
     t->timeout_ms = l->timeout_ms;
+    t->last_body = l->last_body;
+    t->last_body_len = l->last_len;
+    t->last_body_ms = l->last_body_ms;
+    t->last_not_kept = l->last_not_kept;
+    t->body_size_limit = l->pool->job->body_size_limit;
     return 0;
 }
 
@@ -347,6 +363,26 @@ static void hand_to_sink(struct pg_scrape_loop *l, const uint8_t *body, size_t l
         p->sink(p->sink_ud, &prof);
 }
 
+/* Keeps *body (len bytes, moved out of the job: *body becomes NULL) as the loop's last
+ * profile when the scraper's budget has room for it, else drops the previous one too. */
+static void keep_last(struct pg_scrape_loop *l, uint8_t **body, size_t len)
+{
+    struct pg_scrape_keep *k = l->pool->keep;
+    drop_last(l);
+    l->last_not_kept = 0;
+    if (!k || !*body)
+        return;
+    if (k->used > k->max || len > k->max - k->used) {
+        l->last_not_kept = 1;
+        return;
+    }
+    l->last_body = *body;
+    l->last_len = len;
+    l->last_body_ms = l->last_scrape_ms;
+    k->used += len;
+    *body = NULL;
+}
+
 /* Counts a skipped scrape; reason "overloaded" is also logged, at most once per 10 s with
  * the number of skips since the last line. */
 static void count_skip(struct pg_scrape_loop *l, const char *reason)
@@ -405,8 +441,10 @@ static void job_done(void *arg, enum pg_workq_status st)
         } else if (j->primed)
             pg_log_debug("scraper", "job=%s type=%s url=%s msg=\"delta primed\"", l->pool->name,
                          l->type, l->url);
-        else
+        else {
             hand_to_sink(l, j->out, j->out_len, j->from_ns, j->until_ns);
+            keep_last(l, &j->out, j->out_len);
+        }
     }
     pg_scrape_job_free(j);
 }

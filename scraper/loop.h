@@ -18,7 +18,10 @@
  * struct pg_scrape_disc, not copied. Delta types add the pg_fastdelta baseline, 30 bytes per
  * distinct stack of the last profile for two delta'd types (profile/fastdelta.h). Nothing of a
  * scrape's body is retained once its processing job (scraper/work.h: a copy of the body, on the
- * worker pool) completed.
+ * worker pool) completed, except the last profile handed to the sink (as sent: gzip'd pprof,
+ * typically 2-50 KiB for a Go service, the same bytes the buffer stores), kept for the web
+ * UI's flame graph within the scraper's keep budget (struct pg_scrape_keep; default 64 MiB for
+ * all loops together, --web.ui.profile-cache-size).
  *
  * Threads: a loop lives on the event-loop thread. Only its job crosses to a worker, and
  * while it is away the loop neither starts another scrape nor touches its delta state
@@ -66,6 +69,13 @@ struct pg_scrape_shed {
     uint64_t unlogged;  /* skips since then */
 };
 
+/* Shared by all loops of a scraper: the budget for the last profile each loop keeps for
+ * the web UI's flame graph (pg_scraper_set_keep_bytes). */
+struct pg_scrape_keep {
+    size_t max;  /* bytes; 0 keeps nothing */
+    size_t used; /* bytes held by all loops */
+};
+
 /* What a loop needs from its pool. The pool owns it; pg_scraper_apply updates job. */
 struct pg_scrape_pool_ref {
     const char *name;                /* job name (owned by the pool) */
@@ -77,6 +87,7 @@ struct pg_scrape_pool_ref {
     const struct pg_scrape_metrics *metrics;
     struct pg_workq *wq;         /* processing workers, or NULL: process on the loop */
     struct pg_scrape_shed *shed; /* owned by the scraper */
+    struct pg_scrape_keep *keep; /* owned by the scraper; NULL keeps nothing */
 };
 
 enum pg_scrape_health { PG_SCRAPE_UNKNOWN = 0, PG_SCRAPE_UP, PG_SCRAPE_DOWN };
@@ -109,8 +120,12 @@ struct pg_scrape_loop {
                                this (target_limit, label limits); NULL when none (owned) */
     int64_t last_scrape_ms; /* 0 when never scraped */
     double last_duration_s;
-    uint64_t n_scrapes; /* completed scrapes (for tests and debugging) */
-    int claimed;        /* scratch flag used by the pool during a sync */
+    uint64_t n_scrapes;   /* completed scrapes (for tests and debugging) */
+    uint8_t *last_body;   /* the last profile handed to the sink, as sent (owned), or NULL */
+    size_t last_len;      /* its size, counted in pool->keep->used */
+    int64_t last_body_ms; /* unix ms of the scrape that produced it */
+    int last_not_kept;    /* 1: the last profile was over the keep budget (not kept) */
+    int claimed;          /* scratch flag used by the pool during a sync */
 };
 
 /* Returns the 64-bit loop key over the series labels, URL, interval, timeout, type name,

@@ -49,10 +49,12 @@ struct pg_scraper {
     struct pg_curlm *cm;
     struct pg_workq *wq;
     struct pg_scrape_shed shed;
+    struct pg_scrape_keep keep; /* the loops' last profiles for the web UI */
     pg_scrape_sink_fn sink;
     void *ud;
     struct pg_scrape_metrics metrics;
     struct pg_metric *targets;
+    struct pg_metric *m_keep_bytes; /* the loops' kept profiles, bytes */
     int collector;
     struct pool **pools; /* in config order */
     size_t n_pools;
@@ -167,6 +169,7 @@ static struct pool *pool_new(struct pg_scraper *s, const struct pg_cfg_scrape *j
     p->ref.metrics = &s->metrics;
     p->ref.wq = s->wq;
     p->ref.shed = &s->shed;
+    p->ref.keep = &s->keep;
     return p;
 }
 
@@ -188,6 +191,7 @@ static void collect_targets(void *ud)
         const char *lv[] = {s->pools[i]->name};
         pg_metric_set(s->targets, lv, (double)s->pools[i]->n_loops);
     }
+    pg_metric_set(s->m_keep_bytes, NULL, (double)s->keep.used);
 }
 
 struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *cm,
@@ -199,6 +203,7 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
     s->base = base;
     s->cm = cm;
     s->wq = wq;
+    s->keep.max = PG_SCRAPER_KEEP_DEFAULT;
     s->sink = sink;
     s->ud = ud;
     struct pg_scrape_metrics *m = &s->metrics;
@@ -229,6 +234,9 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
         "Scraped profiles discarded by the job's profile_relabel_configs.", "job");
     s->targets =
         pg_metric_gauge("profgate_targets", "Active target x profile type scrape loops.", "job");
+    s->m_keep_bytes = pg_metric_gauge(
+        "profgate_ui_profile_cache_bytes",
+        "Bytes of the last profiles the scrape loops keep for the web UI's flame graphs.", NULL);
     if (pg_metrics_add_collector(collect_targets, s) == 0)
         s->collector = 1;
     else
@@ -800,6 +808,19 @@ void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, voi
     pg_labels_reset(&info);
 }
 
+const struct pg_cfg_scrape *pg_scraper_job_config(struct pg_scraper *s, const char *job)
+{
+    for (size_t i = 0; s && i < s->n_pools; i++)
+        if (!strcmp(s->pools[i]->name, job))
+            return s->pools[i]->ref.job;
+    return NULL;
+}
+
+void pg_scraper_set_keep_bytes(struct pg_scraper *s, size_t max)
+{
+    s->keep.max = max;
+}
+
 void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, void *ud)
 {
     if (s == NULL)
@@ -812,7 +833,8 @@ void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, v
                                                .profile_type = e->type,
                                                .rule = e->rule == PG_TARGET_NO_RULE ? -1
                                                                                     : (long)e->rule,
-                                               .reason = e->reason};
+                                               .reason = e->reason,
+                                               .cfg = s->pools[i]->ref.job};
             fn(ud, &t);
         }
 }

@@ -32,8 +32,9 @@
  * previous scrape was still fetching or processing; overloaded: the processing queue was
  * full, checked before the fetch and again when the body is handed over; such a scrape
  * is dropped without marking the target down, and a delta's baseline is kept so the
- * next delta spans the gap), profgate_delta_resets_total; gauge profgate_targets{job} (active
- * target x type loops).
+ * next delta spans the gap), profgate_delta_resets_total; gauge profgate_ui_profile_cache_bytes
+ * (the loops' kept last profiles, see pg_scraper_set_keep_bytes); gauge profgate_targets{job}
+ * (active target x type loops).
  *
  * Clustering (cluster/cluster.h): with an owner predicate set (pg_scraper_set_owner), a
  * sync keeps loops only for the targets the predicate says this replica owns; the others
@@ -90,6 +91,11 @@ struct pg_scrape_target_info {
     int64_t last_scrape_ms; /* unix ms of the last scrape start, 0 when none */
     double last_duration_s;
     int64_t interval_ms, timeout_ms;
+    const uint8_t *last_body; /* the last profile sent (gzip'd or raw pprof), or NULL */
+    size_t last_body_len;
+    int64_t last_body_ms;     /* unix ms of the scrape that produced it */
+    int last_not_kept;        /* 1: the last profile was over the keep budget */
+    uint64_t body_size_limit; /* the job's body_size_limit (0: the default) */
 };
 
 /* A target, or one profile type of a target, dropped by relabeling (or with an invalid
@@ -97,9 +103,10 @@ struct pg_scrape_target_info {
 struct pg_scrape_dropped_info {
     const char *job;
     const struct pg_labels *discovered;
-    const char *profile_type; /* the dropped type, or NULL: the whole target */
-    long rule;                /* index of the relabel_configs rule that dropped it, or -1 */
-    const char *reason;       /* the error that dropped it when not a rule, or NULL */
+    const struct pg_cfg_scrape *cfg; /* the job's config (its relabel_configs dropped it) */
+    const char *profile_type;        /* the dropped type, or NULL: the whole target */
+    long rule;                       /* index of the relabel_configs rule that dropped it, or -1 */
+    const char *reason;              /* the error that dropped it when not a rule, or NULL */
 };
 
 /* Returns a new scraper on base and cm (both borrowed, must outlive it) that processes
@@ -145,6 +152,16 @@ typedef void (*pg_scrape_dropped_fn)(void *ud, const struct pg_scrape_dropped_in
  * stable order. */
 void pg_scraper_foreach_active(struct pg_scraper *s, pg_scrape_active_fn fn, void *ud);
 void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, void *ud);
+
+/* Returns the running config of job (borrowed until the next apply), or NULL. */
+const struct pg_cfg_scrape *pg_scraper_job_config(struct pg_scraper *s, const char *job);
+
+/* Sets the budget for the last profile every loop keeps for the web UI (bytes for all
+ * loops together; 0 keeps nothing; the default is PG_SCRAPER_KEEP_DEFAULT). A loop whose
+ * new profile does not fit keeps none until one fits; lowering the budget takes effect as
+ * loops replace their profiles. */
+#define PG_SCRAPER_KEEP_DEFAULT (64u << 20)
+void pg_scraper_set_keep_bytes(struct pg_scraper *s, size_t max);
 
 /* Stops every loop (cancels in-flight transfers, orphans jobs being processed); no sink
  * call happens afterwards. */

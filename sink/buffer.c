@@ -779,6 +779,27 @@ int64_t pg_buf_count_after(struct pg_buf *b, int64_t after_id)
     return n;
 }
 
+int pg_buf_oldest_after(struct pg_buf *b, int64_t after_id, int64_t *created_ms)
+{
+    sqlite3_stmt *st;
+    *created_ms = 0;
+    if (sqlite3_prepare_v2(b->db, "SELECT created_ms FROM profiles WHERE id>? ORDER BY id LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        b->st.errors++;
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, after_id);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW)
+        *created_ms = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE) {
+        b->st.errors++;
+        ret = -1;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
 /* Moves the cursor row to last_id and deletes the rows up to min, in the open
  * transaction. Returns 0, or -1 on a SQLite error. */
 static int ack_rows(struct pg_buf *b, struct pg_buf_cursor *c, int64_t last_id, int64_t min)

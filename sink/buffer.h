@@ -162,6 +162,10 @@ int pg_buf_cursor(struct pg_buf *b, const char *backend, int64_t *last_id);
  * SQLite error (counted in stats.errors). */
 int64_t pg_buf_count_after(struct pg_buf *b, int64_t after_id);
 
+/* Stores in *created_ms the created_ms (unix ms) of the first row with id > after_id, 0 when
+ * there is none. Returns 0, or -1 on a SQLite error (counted in stats.errors). */
+int pg_buf_oldest_after(struct pg_buf *b, int64_t after_id, int64_t *created_ms);
+
 /* Frees n items and the array. Accepts NULL. */
 void pg_buf_items_free(struct pg_buf_item *items, size_t n);
 

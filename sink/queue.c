@@ -50,6 +50,7 @@ struct batch {
     void *handle;        /* running send, or NULL */
     struct event *timer; /* backoff timer, created on first use */
     int64_t started_ns;  /* pg_clock_mono_ns when the attempt started */
+    int64_t retry_at_ms; /* unix ms the backoff ends (BATCH_BACKOFF) */
 };
 
 struct pg_sink_queue {
@@ -86,12 +87,26 @@ struct pg_sink_queue {
 
     struct pg_metric *m_profiles, *m_bytes, *m_failed, *m_retried, *m_dropped, *m_duration,
         *m_pending, *m_in_flight, *m_relabel_dropped;
+    /* for pg_sink_queue_status: the counters above since this queue started, the last
+     * failure and the last delivery */
+    uint64_t n_sent, n_bytes, n_failed, n_retried, n_dropped;
+    char last_error[256];
+    long last_error_status;
+    int64_t last_error_ms, last_success_ms;
 };
 
 static void count(struct pg_sink_queue *q, struct pg_metric *m, double v)
 {
     const char *lv[1] = {q->cfg->name};
     pg_metric_inc(m, lv, v);
+    uint64_t *n = m == q->m_profiles  ? &q->n_sent
+                  : m == q->m_bytes   ? &q->n_bytes
+                  : m == q->m_failed  ? &q->n_failed
+                  : m == q->m_retried ? &q->n_retried
+                  : m == q->m_dropped ? &q->n_dropped
+                                      : NULL;
+    if (n)
+        *n += (uint64_t)v;
 }
 
 /* Counts (and logs) what pg_sink_wrelabel left out of a read. */
@@ -159,10 +174,14 @@ static void batch_result(struct batch *b, enum pg_sink_result r, long status,
     if (r == PG_SINK_OK) {
         count(q, q->m_profiles, (double)b->n_profiles);
         count(q, q->m_bytes, (double)b->payload.len);
+        q->last_success_ms = pg_clock_unix_ms();
         b->state = BATCH_DONE;
         return;
     }
     count(q, q->m_failed, (double)b->n_profiles);
+    snprintf(q->last_error, sizeof(q->last_error), "%s", message ? message : "");
+    q->last_error_status = status;
+    q->last_error_ms = pg_clock_unix_ms();
     if (r != PG_SINK_RETRY) {
         batch_drop(b, status, "error", message);
         return;
@@ -184,6 +203,7 @@ static void batch_result(struct batch *b, enum pg_sink_result r, long status,
     struct timeval tv = {.tv_sec = (time_t)(delay / 1000),
                          .tv_usec = (suseconds_t)((delay % 1000) * 1000)};
     b->state = BATCH_BACKOFF;
+    b->retry_at_ms = pg_clock_unix_ms() + delay;
     if (!b->timer)
         b->timer = evtimer_new(q->base, backoff_fired, b);
     if (!b->timer || evtimer_add(b->timer, &tv) != 0) {
@@ -749,4 +769,37 @@ void pg_sink_queue_destroy(struct pg_sink_queue *q)
     if (q->inst)
         q->type->destroy(q->inst);
     free(q);
+}
+
+void pg_sink_queue_status(struct pg_sink_queue *q, struct pg_sink_queue_status *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->name = q->cfg->name;
+    st->url = q->cfg->url;
+    st->api = q->type->name;
+    st->pending = -1;
+    int64_t cursor = 0;
+    if (pg_buf_cursor(q->buf, q->cfg->name, &cursor) == 0) {
+        st->pending = pg_buf_count_after(q->buf, cursor);
+        if (pg_buf_oldest_after(q->buf, cursor, &st->oldest_unsent_ms) < 0)
+            st->oldest_unsent_ms = 0;
+    }
+    int64_t now = pg_clock_unix_ms();
+    for (size_t i = 0; i < q->n_win; i++) {
+        const struct batch *b = q->win[i];
+        st->in_flight += b->handle != NULL;
+        if (b->state == BATCH_BACKOFF && b->retry_at_ms - now > st->backoff_ms) {
+            st->backoff_ms = b->retry_at_ms - now;
+            st->attempt = b->attempt;
+        }
+    }
+    st->sent = q->n_sent;
+    st->sent_bytes = q->n_bytes;
+    st->failed = q->n_failed;
+    st->retried = q->n_retried;
+    st->dropped = q->n_dropped;
+    st->last_error = q->last_error;
+    st->last_error_status = q->last_error_status;
+    st->last_error_ms = q->last_error_ms;
+    st->last_success_ms = q->last_success_ms;
 }

@@ -66,6 +66,25 @@ int pg_sink_queue_use_workq(struct pg_sink_queue *q, struct pg_workq *wq);
 /* Returns 1 when nothing is in flight and nothing unsent is buffered for this backend. */
 int pg_sink_queue_idle(const struct pg_sink_queue *q);
 
+/* A queue's state for the web UI's backends page (/api/v1/backends). Strings are borrowed
+ * from the queue until its next event-loop callback. Counters are since the queue started
+ * (a reload that changes storage or remote_write starts new queues). */
+struct pg_sink_queue_status {
+    const char *name, *url, *api; /* url as configured (may hold credentials: redact) */
+    int64_t pending;              /* rows after the durable cursor (-1: unknown) */
+    int64_t oldest_unsent_ms;     /* created_ms of the oldest of them, 0 when none */
+    size_t in_flight;             /* requests being sent */
+    int64_t backoff_ms;           /* longest remaining backoff of a batch, 0 when none */
+    unsigned attempt;             /* that batch's failed attempts */
+    uint64_t sent, sent_bytes, failed, retried, dropped; /* profiles (bytes: delivered) */
+    const char *last_error;                 /* the last failed attempt's message, "" when none */
+    long last_error_status;                 /* its HTTP status (0: no response) */
+    int64_t last_error_ms, last_success_ms; /* unix ms, 0 never */
+};
+
+/* Fills st with q's state (two small SQLite queries on the buffer). Loop thread. */
+void pg_sink_queue_status(struct pg_sink_queue *q, struct pg_sink_queue_status *st);
+
 /* Cancels in-flight requests (their batches stay unacknowledged, so they are resent
  * after a restart) and frees q. Accepts NULL. */
 void pg_sink_queue_destroy(struct pg_sink_queue *q);

@@ -5,6 +5,7 @@
 
 #include <event2/event.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -26,6 +27,7 @@ struct pg_sink_writer {
     int64_t lost_logged_s; /* when that line was written (unix s) */
     uint64_t lost_seen;    /* the buffer's stats.lost already counted */
     struct pg_metric *m_dropped;
+    uint64_t dropped_commit, dropped_error; /* the counter's two reasons, for the web UI */
 };
 
 /* Logs lost profiles (a full disk fails every append and commit): the first loss at
@@ -48,7 +50,18 @@ static void count_dropped(struct pg_sink_writer *w, const char *reason, size_t n
 {
     const char *lv[] = {reason};
     pg_metric_inc(w->m_dropped, lv, (double)n);
+    if (!strcmp(reason, "commit_failed"))
+        w->dropped_commit += n;
+    else
+        w->dropped_error += n;
     log_loss(w, n);
+}
+
+void pg_sink_writer_dropped(const struct pg_sink_writer *w, uint64_t *commit_failed,
+                            uint64_t *buffer_error)
+{
+    *commit_failed = w->dropped_commit;
+    *buffer_error = w->dropped_error;
 }
 
 void pg_sink_writer_account(struct pg_sink_writer *w)

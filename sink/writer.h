@@ -75,4 +75,9 @@ int pg_sink_writer_end_request(struct pg_sink_writer *w, int keep);
  * commit); the daemon calls it before rendering metrics. */
 void pg_sink_writer_account(struct pg_sink_writer *w);
 
+/* The profiles counted in profgate_buffer_dropped_profiles_total since the writer was
+ * created, by reason. */
+void pg_sink_writer_dropped(const struct pg_sink_writer *w, uint64_t *commit_failed,
+                            uint64_t *buffer_error);
+
 #endif

@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config
   libevent-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
   libpcre2-dev libsqlite3-dev zlib1g-dev libjansson-dev libdeflate-dev libxxhash-dev
+  libssl-dev libcrypt-dev
 )
 if [ "${1:-}" = --check ]; then
   missing=()

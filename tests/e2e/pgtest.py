@@ -624,10 +624,12 @@ def kill_children():
                 pass
 
 
-def http_get(url, timeout=5):
-    """Returns (status, body bytes); status 0 with the reason when the request failed."""
+def http_get(url, timeout=5, headers=None, context=None):
+    """Returns (status, body bytes); status 0 with the reason when the request failed.
+    headers: extra request headers; context: an ssl.SSLContext for https URLs."""
+    req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -635,10 +637,10 @@ def http_get(url, timeout=5):
         return 0, str(e).encode()
 
 
-def http_post(url, data=b"", timeout=30):
-    req = urllib.request.Request(url, data=data, method="POST")
+def http_post(url, data=b"", timeout=30, headers=None, context=None):
+    req = urllib.request.Request(url, data=data, method="POST", headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -864,8 +866,9 @@ def parse_metrics(text):
 class Profgate:
     """One `profgate run` process. config is a dict written as JSON (valid YAML)."""
 
-    def __init__(self, tmpdir, config, storage=None, name="profgate"):
+    def __init__(self, tmpdir, config, storage=None, name="profgate", extra_args=()):
         self.tmpdir = tmpdir
+        self.extra_args = list(extra_args)  # passed on every start
         self.name = name
         self.cfg_path = os.path.join(tmpdir, name + ".yml")
         self.storage = storage or os.path.join(tmpdir, name + "-data")
@@ -873,6 +876,11 @@ class Profgate:
         self.proc = None
         self.port = None
         self.host = "127.0.0.1"
+        # how the helpers reach the web port (--web.config.file may require TLS or basic
+        # auth): scheme, an ssl.SSLContext and extra headers (Authorization)
+        self.scheme = "http"
+        self.ssl_context = None
+        self.headers = {}
         self.write_config(config)
 
     def write_config(self, config):
@@ -888,7 +896,7 @@ class Profgate:
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % (self.scheme, self.host, self.port)
 
     @property
     def address(self):
@@ -910,7 +918,8 @@ class Profgate:
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         self.proc = spawn([PROFGATE, "run", self.cfg_path,
                            "--web.listen-address", self.address,
-                           "--storage.path=" + self.storage, "--log.level", "info"] + list(extra_args),
+                           "--storage.path=" + self.storage, "--log.level", "info"]
+                          + self.extra_args + list(extra_args),
                           stdout=logf, stderr=subprocess.STDOUT, env=env)
         logf.close()
         ok = wait_until(lambda: self.proc.poll() is not None or self.get("/-/ready", 2)[0] == 200,
@@ -933,7 +942,7 @@ class Profgate:
         return "\n".join(self.log_text().splitlines()[-n:])
 
     def get(self, path, timeout=5):
-        return http_get(self.url + path, timeout)
+        return http_get(self.url + path, timeout, self.headers, self.ssl_context)
 
     def get_json(self, path):
         st, body = self.get(path, 10)
@@ -971,7 +980,9 @@ class Profgate:
         return any(n == name for n, _ in self.metrics())
 
     def reload(self):
-        st, body = http_post(self.url + "/-/reload", timeout=30)
+        """POST /-/reload: needs the process started with --web.enable-lifecycle (else 403)."""
+        st, body = http_post(self.url + "/-/reload", timeout=30, headers=self.headers,
+                             context=self.ssl_context)
         return st, body.decode(errors="replace")
 
     def signal(self, sig):
@@ -1073,8 +1084,8 @@ class T:
         self.defer(g.stop)
         return g
 
-    def profgate(self, config, storage=None, name="profgate", start=True):
-        pg = Profgate(self.tmpdir, config, storage, name)
+    def profgate(self, config, storage=None, name="profgate", start=True, extra_args=()):
+        pg = Profgate(self.tmpdir, config, storage, name, extra_args)
         self._pgs.append(pg)
         self.defer(pg.kill)
         if start:

@@ -25,7 +25,8 @@ import pgtest  # noqa: E402
 
 SRC, BUILD = pgtest.SRC, pgtest.BUILD
 FLAG = re.compile(r"--[a-z][a-z0-9.-]*[a-z0-9]")
-WITH_FLAGS = ("run", "check", "targets")  # commands that parse flags (and --help)
+# commands that parse flags (and --help)
+WITH_FLAGS = ("run", "check", "check-web-config", "targets")
 
 
 def pg(*args):
@@ -36,7 +37,7 @@ def pg(*args):
 def help_commands():
     rc, out, _ = pg("--help")
     body = out.split("commands:", 1)[1]
-    return rc, out, [m.group(1) for m in re.finditer(r"^  ([a-z]+)\b", body, re.M)]
+    return rc, out, [m.group(1) for m in re.finditer(r"^  ([a-z][a-z-]*)\b", body, re.M)]
 
 
 def help_flags(cmd):
@@ -70,13 +71,13 @@ def man_sections(src):
             continue
         text = roff_text(line)
         if where == "SYNOPSIS":
-            m = re.match(r"\.B profgate ([a-z]+)", text)
+            m = re.match(r"\.B profgate ([a-z][a-z-]*)", text)
             if m:
                 cur = synopsis.setdefault(m.group(1), set())
             elif cur is not None:
                 cur |= set(FLAG.findall(text))
         elif where == "COMMANDS":
-            m = re.match(r'\.SS "?profgate ([a-z]+)', text)
+            m = re.match(r'\.SS "?profgate ([a-z][a-z-]*)', text)
             if m:
                 cur = sections.setdefault(m.group(1), set())
             elif cur is not None and re.match(r"\.(BI?|TP)\b", text):
@@ -88,7 +89,8 @@ def man_sections(src):
 def test_help_lists_commands_and_flags(t):
     rc, out, cmds = help_commands()
     t.check(rc == 0, "--help exit %d" % rc)
-    t.check(cmds == ["run", "check", "targets", "version", "help"], "commands %s" % cmds)
+    t.check(cmds == ["run", "check", "check-web-config", "targets", "version", "help"],
+            "commands %s" % cmds)
     union = set()
     for c in WITH_FLAGS:
         union |= help_flags(c)

@@ -123,7 +123,9 @@ def start_replicas(t, app, n, peers_block_for, host_for=None, port_for=None, fir
     pgs = []
     for i in range(n):
         name = "r%d" % (i + first)
-        pg = t.profgate(base_config(t, app, name, peers_block_for(i)), name=name, start=False)
+        # test_reload_peer_list reloads through POST /-/reload
+        pg = t.profgate(base_config(t, app, name, peers_block_for(i)), name=name, start=False,
+                        extra_args=["--web.enable-lifecycle"])
         rc, out = pg.check_config()
         t.require(rc == 0 and "cluster enabled" in out, "config does not load: " + out)
         pg.start(port=port_for(i) if port_for else None, host=host_for(i) if host_for else None)

@@ -38,7 +38,8 @@ def setup(t):
     e = types.SimpleNamespace()
     e.gor = pgtest.read_test_data("go_goroutine.pb.gz")
     e.down = t.receiver("downstream")
-    e.pg = t.profgate(config(t, e, "before"), start=False)
+    e.pg = t.profgate(config(t, e, "before"), start=False,
+                     extra_args=["--web.enable-lifecycle"])
     rc, out = e.pg.check_config()
     t.require(rc == 0, "config does not load: " + out)
     os.environ["PROFGATE_TEST_WORK_DELAY_MS"] = "1500"

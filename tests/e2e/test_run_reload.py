@@ -38,7 +38,8 @@ def setup(t):
     e.a = t.go_target("pprofapp")
     e.b = t.go_target("pprofapp")
     e.rec = t.receiver("push")
-    e.pg = t.profgate(config(e, [group(e.a, "v1")]), start=False)
+    e.pg = t.profgate(config(e, [group(e.a, "v1")]), start=False,
+                     extra_args=["--web.enable-lifecycle"])
     rc, out = e.pg.check_config()
     t.require(rc == 0, "config does not load: " + out)
     e.pg.start()

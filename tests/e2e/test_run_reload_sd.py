@@ -66,7 +66,7 @@ def test_reload_with_sd_down(t):
     sd = SD(free_port()).start()
     t.defer(sd.stop)
     sd.targets = [{"targets": [b.address], "labels": {"service_name": "sd-svc"}}]
-    pg = t.profgate(config(t, a, sd.port, rec, "one"))
+    pg = t.profgate(config(t, a, sd.port, rec, "one"), extra_args=["--web.enable-lifecycle"])
 
     def up(svc):
         return [x for x in pg.active() if x["labels"].get("service_name") == svc

@@ -1,0 +1,142 @@
+/* ui_json.c - JSON reply helpers for the web UI's endpoints (see ui_json.h). */
+#include "daemon/ui_json.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "core/labels.h"
+#include "core/utf8.h"
+
+void pg_ui_reply_raw(struct evhttp_request *req, const char *ctype, const char *text, size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b || evbuffer_add(b, text, len) < 0) {
+        if (b)
+            evbuffer_free(b);
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+static void free_ref(const void *data, size_t len, void *ud)
+{
+    (void)len;
+    (void)ud;
+    free((void *)data);
+}
+
+static void send_json(struct evhttp_request *req, int code, const char *reason, json_t *root)
+{
+    char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (!s) {
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        free(s);
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    evbuffer_add_reference(b, s, strlen(s), free_ref, NULL);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_send_reply(req, code, reason, b);
+    evbuffer_free(b);
+}
+
+void pg_ui_reply_data(struct evhttp_request *req, json_t *data)
+{
+    json_t *root = json_object();
+    if (!root || !data) {
+        json_decref(root);
+        json_decref(data);
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    json_object_set_new(root, "status", json_string("success"));
+    json_object_set_new(root, "data", data);
+    send_json(req, 200, "OK", root);
+}
+
+void pg_ui_reply_error(struct evhttp_request *req, int code, const char *type, const char *msg)
+{
+    json_t *o = json_object();
+    if (o) {
+        json_object_set_new(o, "status", json_string("error"));
+        json_object_set_new(o, "errorType", json_string(type));
+        json_object_set_new(o, "error", pg_ui_jstr(msg));
+    }
+    const char *reason = code == 404   ? "Not Found"
+                         : code == 405 ? "Method Not Allowed"
+                         : code == 503 ? "Service Unavailable"
+                         : code == 422 ? "Unprocessable Entity"
+                                       : "Bad Request";
+    send_json(req, code, reason, o);
+}
+
+json_t *pg_ui_jstr(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    if (j)
+        return j;
+    char *clean = pg_utf8_sanitize(s);
+    j = json_string(clean ? clean : "");
+    free(clean);
+    return j;
+}
+
+json_t *pg_ui_labels(const struct pg_labels *ls)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && ls && i < ls->n; i++)
+        json_object_set_new(o, ls->v[i].name, pg_ui_jstr(ls->v[i].value));
+    return o;
+}
+
+json_t *pg_ui_time(int64_t ms)
+{
+    if (ms <= 0)
+        return json_string("0001-01-01T00:00:00Z");
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32], out[48];
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, sizeof(out), "%s.%03dZ", base, (int)(ms % 1000));
+    return json_string(out);
+}
+
+int pg_ui_query(struct evhttp_request *req, struct evkeyvalq *q)
+{
+    TAILQ_INIT(q);
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (query && evhttp_parse_query_str(query, q) < 0) {
+        evhttp_clear_headers(q);
+        pg_ui_reply_error(req, 400, "bad_data", "invalid query string");
+        return -1;
+    }
+    return 0;
+}
+
+int pg_ui_get_only(struct evhttp_request *req)
+{
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+        return 1;
+    pg_ui_reply_error(req, 405, "bad_data", "method not allowed: use GET");
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* ui_json.h - small helpers shared by the web UI's JSON endpoints (daemon/ui*.c):
+ * Prometheus's response envelope, label sets, times, query parameters.
+ *
+ * Replies follow Prometheus's API: {"status":"success","data":...} with 200, or
+ * {"status":"error","errorType":T,"error":MSG} with 400/404/503. Event-loop thread. */
+#ifndef PG_DAEMON_UI_JSON_H
+#define PG_DAEMON_UI_JSON_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct evhttp_request;
+struct evkeyvalq;
+struct pg_labels;
+
+/* Sends {"status":"success","data":data} (data is consumed). */
+void pg_ui_reply_data(struct evhttp_request *req, json_t *data);
+
+/* Sends an error envelope with HTTP status code. */
+void pg_ui_reply_error(struct evhttp_request *req, int code, const char *type, const char *msg);
+
+/* Sends text (borrowed) with status 200, ctype and Cache-Control: no-store. */
+void pg_ui_reply_raw(struct evhttp_request *req, const char *ctype, const char *text, size_t len);
+
+/* json_string that shows invalid UTF-8 as U+FFFD instead of failing; NULL as "". */
+json_t *pg_ui_jstr(const char *s);
+
+/* A label set as a JSON object (every label). */
+json_t *pg_ui_labels(const struct pg_labels *ls);
+
+/* unix ms as RFC 3339 (Go's time.Time JSON, UTC); "0001-01-01T00:00:00Z" for 0. */
+json_t *pg_ui_time(int64_t ms);
+
+/* Parses req's query string into q (free with evhttp_clear_headers). Returns 0, or -1
+ * after answering 400. */
+int pg_ui_query(struct evhttp_request *req, struct evkeyvalq *q);
+
+/* Returns 1 for GET and HEAD; otherwise answers 405 and returns 0. */
+int pg_ui_get_only(struct evhttp_request *req);
+
+#endif
