@@ -109,22 +109,9 @@ static void load_params(struct pg_cfg_ld *l, yaml_node_t *m, struct pg_cfg_scrap
 
 /* The keys of a scrape config: these, and every discovery mechanism's key. */
 static const char *const scrape_keys[] = {
-    "job_name",
-    "scrape_interval",
-    "scrape_timeout",
-    "delta_profiling_duration",
-    "scheme",
-    "params",
-    "profiling_config",
-    "basic_auth",
-    "authorization",
-    "tls_config",
-    "proxy_url",
-    "follow_redirects",
-    "body_size_limit",
-    "relabel_configs",
-    "profile_relabel_configs",
-    PG_CFG_LIMIT_KEYS,
+    "job_name",        "scrape_interval", "scrape_timeout",          "delta_profiling_duration",
+    "scheme",          "params",          "profiling_config",        PG_CFG_HTTP_KEYS,
+    "body_size_limit", "relabel_configs", "profile_relabel_configs", PG_CFG_LIMIT_KEYS,
 };
 #define N_SCRAPE_KEYS (sizeof(scrape_keys) / sizeof(scrape_keys[0]))
 #define MAX_SD_MECHANISMS 32
@@ -320,11 +307,7 @@ static void load_remote(struct pg_cfg_ld *l, yaml_node_t *r, struct pg_cfg_remot
     static const char *const k[] = {"name",
                                     "url",
                                     "api",
-                                    "basic_auth",
-                                    "authorization",
-                                    "tls_config",
-                                    "proxy_url",
-                                    "follow_redirects",
+                                    PG_CFG_HTTP_KEYS,
                                     "headers",
                                     "external_labels",
                                     "remote_timeout",
@@ -341,7 +324,8 @@ static void load_remote(struct pg_cfg_ld *l, yaml_node_t *r, struct pg_cfg_remot
     rw->max_backoff_ms = 5 * 60 * 1000;
     rw->concurrency = 1;
     rw->batch_max_bytes = 4u << 20;
-    pg_cfg_load_http(l, r, &rw->http, 1);
+    /* Prometheus's DefaultRemoteWriteHTTPClientConfig: no HTTP/2 unless asked for */
+    pg_cfg_load_http_dflt(l, r, &rw->http, 1, 0);
     /* the default name is set first: an item that is not a mapping returns early below,
      * and the duplicate-name check must still see a name (issue 15) */
     char dflt[32];

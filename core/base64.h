@@ -1,4 +1,4 @@
-/* base64.h - base64 decoding (RFC 4648), shared by everything that reads base64 text:
+/* base64.h - base64 decoding and encoding (RFC 4648), shared by everything that reads base64 text:
  * kubeconfig *-data fields (discovery/kubernetes) and protobuf-JSON bytes fields of pushed
  * profiles (daemon/receiver).
  *
@@ -21,5 +21,9 @@
  * *outlen; or -1 on an invalid character, a symbol after '=', a length that cannot be
  * base64 (one symbol left over after the last full group), or OOM (*out untouched). */
 int pg_base64_decode(const char *in, size_t len, int flags, uint8_t **out, size_t *outlen);
+
+/* Encodes in[0..len) with the standard alphabet and padding into a new NUL-terminated
+ * string (the OAuth2 client's Basic credentials). Returns it, or NULL on OOM. */
+char *pg_base64_encode(const void *in, size_t len);
 
 #endif

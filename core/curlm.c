@@ -42,6 +42,8 @@ struct pg_curlm {
     size_t running;
     CURL *pool[PG_CURLM_POOL_MAX]; /* idle handles, reset */
     size_t n_pool;
+    void *ext; /* pg_curlm_set_ext's service and its free function */
+    void (*ext_free)(void *);
 };
 
 static int curl_global_done;
@@ -259,6 +261,13 @@ void pg_curlm_easy_put(struct pg_curlm *m, CURL *easy)
     }
     /* every option back to its default (CURLOPT_PRIVATE too, so pg_curlm_add accepts it) */
     curl_easy_reset(easy);
+    /* libcurl 7.88 keeps the receive buffer of a transfer that failed early (a host name
+     * that does not resolve) and then refuses CURLOPT_BUFFERSIZE on that handle for good:
+     * such a handle would fail every later request that takes it from the pool */
+    if (curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE) != CURLE_OK) {
+        curl_easy_cleanup(easy);
+        return;
+    }
     m->pool[m->n_pool++] = easy;
 }
 
@@ -276,6 +285,10 @@ void pg_curlm_destroy(struct pg_curlm *m)
 {
     if (m == NULL)
         return;
+    if (m->ext_free)
+        m->ext_free(m->ext); /* first: it may still cancel its own transfers */
+    m->ext = NULL;
+    m->ext_free = NULL;
     while (m->xfers)
         pg_curlm_remove(m, m->xfers->easy);
     /* curl may still report socket removals while closing its cached connections */
@@ -288,4 +301,15 @@ void pg_curlm_destroy(struct pg_curlm *m)
     if (m->timer)
         event_free(m->timer);
     free(m);
+}
+
+void *pg_curlm_ext(const struct pg_curlm *m)
+{
+    return m->ext;
+}
+
+void pg_curlm_set_ext(struct pg_curlm *m, void *ext, void (*free_fn)(void *))
+{
+    m->ext = ext;
+    m->ext_free = free_fn;
 }

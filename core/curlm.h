@@ -57,6 +57,13 @@ size_t pg_curlm_pooled(const struct pg_curlm *m);
 /* Returns the number of transfers currently added. */
 size_t pg_curlm_running(const struct pg_curlm *m);
 
+/* One service living as long as the driver (core/oauth2.c's token cache): pg_curlm_ext
+ * returns it (NULL until set); pg_curlm_set_ext stores it with the function that frees it,
+ * which pg_curlm_destroy calls first, while the service's own transfers can still be
+ * cancelled. */
+void *pg_curlm_ext(const struct pg_curlm *m);
+void pg_curlm_set_ext(struct pg_curlm *m, void *ext, void (*free_fn)(void *));
+
 /* Removes every running transfer (their done callbacks are not called), frees m's events,
  * the pooled handles and the multi handle. The easy handles of running transfers stay
  * owned by their callers. Accepts NULL. */

@@ -18,14 +18,17 @@
  * or through a struct pg_linesplit to on_line, any other is gathered as above but bounded
  * by truncation. on_head runs just before that first byte is handed on.
  *
- * This is the one place where HTTP options are applied to a curl handle (pg_httpc_apply);
- * clients needing more than a gathered body use the streaming mode, not handles of their
- * own.
+ * This is the one place where HTTP options are applied to a curl handle (pg_httpc_apply,
+ * in httpc_cfg.c); clients needing more than a gathered body use the streaming mode, not
+ * handles of their own.
  *
- * tls_config.server_name: libcurl has no SNI override, so for https URLs the URL's host
- * is replaced by server_name (SNI and certificate check then use it) and CURLOPT_CONNECT_TO
- * maps server_name:port back to the original host:port; the original Host header is kept.
- * It has no effect on plain http URLs, as in Prometheus. */
+ * oauth2: a request whose options carry an oauth2 block keeps a copy of it and asks
+ * core/oauth2.h for the token once its handle is configured. With a cached token it is
+ * added to the driver at once; otherwise it waits (not yet in the multi handle) in the
+ * token's queue and is added, or failed through done with the token error, when the fetch
+ * ends. The "Authorization" line is the first of the header list, so it can be swapped:
+ * after a 401 answer the request drops the token it used, waits for a fresh one and runs
+ * once more on the same handle (not for a stream whose on_head already saw the 401). */
 #include "core/httpc.h"
 
 #include "core/clock.h"
@@ -40,7 +43,9 @@
 #include <time.h>
 
 #include "core/errmsg.h"
+#include "core/httpc_internal.h"
 #include "core/linesplit.h"
+#include "core/oauth2.h"
 
 #define PG_HTTPC_DEFAULT_MAX_BODY ((size_t)64 << 20)
 /* first body allocation without a Content-Length, and the most trusted from one */
@@ -55,12 +60,6 @@ enum pg_httpc_body_mode {
     PG_HTTPC_BODY_UNSEEN = 0, /* no body byte of the final response yet */
     PG_HTTPC_BODY_STREAM,     /* 2xx: handed to on_chunk or on_line */
     PG_HTTPC_BODY_GATHER,     /* other status: kept for done, up to max_body */
-};
-
-/* The curl lists a configured easy handle points into; they must outlive the transfer. */
-struct pg_httpc_lists {
-    struct curl_slist *headers;    /* request header lines (CURLOPT_HTTPHEADER, set last) */
-    struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of tls server_name */
 };
 
 struct pg_httpc_req {
@@ -84,6 +83,14 @@ struct pg_httpc_req {
     char *content_type, *content_encoding, *retry_after;
     char *capture_name, *captured; /* opts.capture_header and its value */
     int64_t start_ns;              /* pg_clock_mono_ns at start */
+    /* oauth2 (NULL when not configured): a copy of the block, the token queue place, the
+     * Authorization value sent (the head of lists.headers), whether the one retry after a
+     * 401 was used, whether on_head ran, whether easy is in the driver */
+    struct pg_httpc_oauth2 *oauth2;
+    struct pg_oauth2_wait wait;
+    char *auth;
+    int auth_retried, head_seen, token_timed_out;
+    int64_t timeout_ms; /* opts.timeout_ms: what is left of it bounds the transfer */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -155,22 +162,17 @@ const char *pg_httpc_user_agent(void)
     return "profgate/" PG_VERSION;
 }
 
-/* Frees both lists and zeroes l. */
-static void pg_httpc_lists_free(struct pg_httpc_lists *l)
-{
-    if (l == NULL)
-        return;
-    curl_slist_free_all(l->headers);
-    curl_slist_free_all(l->connect_to);
-    l->headers = l->connect_to = NULL;
-}
-
 static void req_free(struct pg_httpc_req *r)
 {
     if (r == NULL)
         return;
+    pg_oauth2_cancel(&r->wait);
     pg_curlm_easy_put(r->m, r->easy); /* accepts NULL */
     pg_httpc_lists_free(&r->lists);
+    pg_httpc_oauth2_free(r->oauth2);
+    if (r->auth)
+        memset(r->auth, 0, strlen(r->auth));
+    free(r->auth);
     free(r->url);
     free(r->method);
     free(r->post);
@@ -253,6 +255,7 @@ static int stream_begin(struct pg_httpc_req *r)
     r->body_mode = status >= 200 && status < 300 ? PG_HTTPC_BODY_STREAM : PG_HTTPC_BODY_GATHER;
     if (r->on_head == NULL)
         return 0;
+    r->head_seen = 1;
     struct pg_httpc_resp head = {.status = status, .body = (const uint8_t *)""};
     resp_headers(r, &head);
     head.duration_s = pg_clock_mono_since_s(r->start_ns);
@@ -355,6 +358,23 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* Writes Go's style 'Get "http://host/path": why' into err, the URL's password redacted and
+ * trailing white space (curl's messages may end in a newline) removed. */
+static void verb_error(const struct pg_httpc_req *r, const char *why, char *err, size_t errlen)
+{
+    char verb[16];
+    size_t i = 0;
+    for (; r->method[i] && i < sizeof(verb) - 1; i++)
+        verb[i] = i == 0 ? r->method[i] : (char)tolower((unsigned char)r->method[i]);
+    verb[i] = '\0';
+    char shown[512];
+    pg_httpc_redact_url(r->url, shown, sizeof(shown));
+    pg_errmsg_set(err, errlen, "%s \"%s\": %s", verb, shown, why);
+    size_t n = strlen(err);
+    while (n > 0 && isspace((unsigned char)err[n - 1]))
+        err[--n] = '\0';
+}
+
 /* Writes why the transfer failed into err: one of on_write's reasons, else Go's style
  * 'Get "http://host/path": reason' with the URL's password redacted. Sets the failure kind
  * in resp. */
@@ -374,21 +394,128 @@ static void fail_text(const struct pg_httpc_req *r, CURLcode result, struct pg_h
         pg_errmsg_set(err, errlen, "stream stopped by the caller");
         return;
     }
-    char verb[16];
-    size_t i = 0;
-    for (; r->method[i] && i < sizeof(verb) - 1; i++)
-        verb[i] = i == 0 ? r->method[i] : (char)tolower((unsigned char)r->method[i]);
-    verb[i] = '\0';
     const char *why = r->nomem       ? "out of memory"
                       : r->errbuf[0] ? r->errbuf
                                      : curl_easy_strerror(result);
-    char shown[512];
-    pg_httpc_redact_url(r->url, shown, sizeof(shown));
-    pg_errmsg_set(err, errlen, "%s \"%s\": %s", verb, shown, why);
-    size_t n = strlen(err);
-    while (n > 0 && isspace((unsigned char)err[n - 1]))
-        err[--n] = '\0'; /* curl's messages may end in a space or newline */
+    verb_error(r, why, err, errlen);
     resp->timed_out = !r->nomem && result == CURLE_OPERATION_TIMEDOUT;
+}
+
+/* Fails r through done with why (from the loop only), then frees it. */
+static void fail_now(struct pg_httpc_req *r, const char *why)
+{
+    struct pg_httpc_resp resp = {.failed = 1, .body = (const uint8_t *)"", .retry_after_ms = -1};
+    resp.timed_out = r->token_timed_out;
+    char err[CURL_ERROR_SIZE + 1024];
+    verb_error(r, why, err, sizeof(err));
+    resp.error = err;
+    resp.duration_s = pg_clock_mono_since_s(r->start_ns);
+    pg_curlm_easy_put(r->m, r->easy);
+    r->easy = NULL;
+    r->done(r->ud, &resp);
+    req_free(r);
+}
+
+/* Puts "Authorization: <auth>" at the head of r's header list, in place of the previous
+ * token's line, and hands the list to curl again. Returns 0, or -1 on OOM. */
+static int set_auth(struct pg_httpc_req *r, const char *auth)
+{
+    char *line = NULL, *copy = strdup(auth);
+    struct curl_slist *n = NULL;
+    if (copy && asprintf(&line, "Authorization: %s", auth) >= 0) {
+        n = curl_slist_append(NULL, line);
+        memset(line, 0, strlen(line));
+        free(line);
+    }
+    if (n == NULL) {
+        free(copy);
+        return -1;
+    }
+    if (r->auth) {
+        struct curl_slist *old = r->lists.headers;
+        r->lists.headers = old->next;
+        old->next = NULL;
+        curl_slist_free_all(old);
+        memset(r->auth, 0, strlen(r->auth));
+        free(r->auth);
+    }
+    r->auth = copy;
+    n->next = r->lists.headers;
+    r->lists.headers = n;
+    return curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->lists.headers) == CURLE_OK ? 0 : -1;
+}
+
+static void on_done(void *ud, CURL *easy, CURLcode result);
+
+/* Starts r's transfer with the Authorization value auth, bounded by what the wait for the
+ * token left of its timeout. Returns 0, or -1 with err set. */
+static int run_with(struct pg_httpc_req *r, const char *auth, char *err, size_t errlen)
+{
+    if (r->timeout_ms > 0) {
+        int64_t left = r->timeout_ms - (pg_clock_mono_ns() - r->start_ns) / 1000000;
+        if (left <= 0) {
+            r->token_timed_out = 1;
+            pg_errmsg_set(err, errlen, "timeout of %lld ms reached waiting for the oauth2 token",
+                          (long long)r->timeout_ms);
+            return -1;
+        }
+        curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)left);
+    }
+    if (set_auth(r, auth) != 0) {
+        pg_errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    if (pg_curlm_add(r->m, r->easy, on_done, r) != 0) {
+        pg_errmsg_set(err, errlen, "cannot add transfer");
+        return -1;
+    }
+    return 0;
+}
+
+/* pg_oauth2_fn: the token r waited for, or why there is none. */
+static void on_token(void *ud, const char *auth, const char *error)
+{
+    struct pg_httpc_req *r = ud;
+    char err[256];
+    if (error)
+        fail_now(r, error);
+    else if (run_with(r, auth, err, sizeof(err)) != 0)
+        fail_now(r, err);
+}
+
+/* Gets r's token: runs r at once with a cached one, or queues r for the fetch. Returns 0,
+ * or -1 with the token error in err. */
+static int with_token(struct pg_httpc_req *r, char *err, size_t errlen)
+{
+    char auth[PG_OAUTH2_MAX_AUTH];
+    int rc =
+        pg_oauth2_token(r->m, r->oauth2, &r->wait, on_token, r, auth, sizeof(auth), err, errlen);
+    if (rc == 1)
+        rc = run_with(r, auth, err, errlen);
+    memset(auth, 0, sizeof(auth));
+    return rc < 0 ? -1 : 0;
+}
+
+/* After a 401 with an oauth2 token: drops that token (so that later requests fetch a new
+ * one) and runs r once more with a fresh one, the answer forgotten, unless r already
+ * retried or a stream's on_head saw the 401. Returns 1 when r goes on, 0 when the 401
+ * stands. */
+static int retry_401(struct pg_httpc_req *r, CURLcode result, long status)
+{
+    if (!r->oauth2 || result != CURLE_OK || status != 401 || r->too_large || r->stopped || r->nomem)
+        return 0;
+    pg_oauth2_invalidate(r->m, r->oauth2, r->auth);
+    if (r->auth_retried || r->head_seen)
+        return 0;
+    r->auth_retried = 1;
+    r->len = 0;
+    r->body_mode = PG_HTTPC_BODY_UNSEEN;
+    pg_linesplit_reset(&r->lines);
+    r->errbuf[0] = '\0';
+    char err[1024];
+    if (with_token(r, err, sizeof(err)) != 0)
+        fail_now(r, err);
+    return 1;
 }
 
 static void on_done(void *ud, CURL *easy, CURLcode result)
@@ -398,6 +525,8 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
     char err[CURL_ERROR_SIZE + 1024];
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    if (retry_401(r, result, status))
+        return;
     resp.status = status;
     resp.duration_s = pg_clock_mono_since_s(r->start_ns);
     resp.retry_after_ms = -1;
@@ -425,88 +554,6 @@ static void on_done(void *ud, CURL *easy, CURLcode result)
     req_free(r);
 }
 
-/* Appends the header line formatted from fmt to l->headers ("Name;" is curl's spelling of
- * an empty value). Returns 0, or -1 on OOM (the list is unchanged). */
-static int __attribute__((format(printf, 2, 3)))
-pg_httpc_add_header(struct pg_httpc_lists *l, const char *fmt, ...)
-{
-    char *line;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&line, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return -1;
-    struct curl_slist *h = curl_slist_append(l->headers, line);
-    free(line);
-    if (h == NULL)
-        return -1;
-    l->headers = h;
-    return 0;
-}
-
-/* TLS server name for an https url already set on easy (nothing is done for other
- * schemes, as in Prometheus): libcurl has no SNI override, so the URL's host is replaced
- * by server_name (SNI and the certificate check then use it), CURLOPT_CONNECT_TO maps
- * server_name:port back to the original host:port (l->connect_to), and a Host header
- * with the original host[:port] is appended to l->headers. Returns 0, or -1 with a
- * reason in err (invalid URL or server_name, OOM). */
-static int pg_httpc_server_name(CURL *easy, const char *url, const char *server_name,
-                                struct pg_httpc_lists *l, char *err, size_t errlen)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *newurl = NULL;
-    int rc = -1;
-    if (u == NULL)
-        goto oom;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        char shown[512];
-        pg_httpc_redact_url(url, shown, sizeof(shown));
-        pg_errmsg_set(err, errlen, "invalid URL \"%s\"", shown);
-        goto out;
-    }
-    if (strcasecmp(scheme, "https") != 0) {
-        rc = 0; /* TLS option: nothing to do without TLS */
-        goto out;
-    }
-    char *explicit_port = NULL;
-    int has_port = curl_url_get(u, CURLUPART_PORT, &explicit_port, 0) == CURLUE_OK;
-    curl_free(explicit_port);
-    if (pg_httpc_add_header(l, has_port ? "Host: %s:%s" : "Host: %s", host, port) != 0)
-        goto oom;
-    if (curl_url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK) {
-        pg_errmsg_set(err, errlen, "invalid tls_config.server_name \"%s\"", server_name);
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_URL, &newurl, 0) != CURLUE_OK)
-        goto oom;
-    char *map;
-    if (asprintf(&map, "%s:%s:%s:%s", server_name, port, host, port) < 0)
-        goto oom;
-    struct curl_slist *c = curl_slist_append(l->connect_to, map);
-    free(map);
-    if (c == NULL)
-        goto oom;
-    l->connect_to = c;
-    if (curl_easy_setopt(easy, CURLOPT_CONNECT_TO, l->connect_to) != CURLE_OK ||
-        curl_easy_setopt(easy, CURLOPT_URL, newurl) != CURLE_OK)
-        goto oom;
-    rc = 0;
-    goto out;
-oom:
-    pg_errmsg_set(err, errlen, "out of memory");
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(newurl);
-    curl_url_cleanup(u);
-    return rc;
-}
-
 /* Sets a curl option or fails the calling function (returning -1 with err set). */
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
@@ -515,72 +562,6 @@ out:
             return -1;                                                                             \
         }                                                                                          \
     } while (0)
-
-/* Sets url (borrowed; copied by curl) on e together with what every profgate request has
- * (http and https only, also on redirects; no signals; the User-Agent) and applies the
- * config's HTTP client options h (borrowed; may be NULL: follow redirects, no proxy, TLS
- * defaults): follow_redirects (at most 10), proxy_url (otherwise none, also not from the
- * environment), basic auth, "Authorization: <type> <credentials>", tls_config (ca_file,
- * cert_file, key_file, insecure_skip_verify, server_name as pg_httpc_server_name) and the
- * extra headers but skip_header (may be NULL), appended to l->headers. Does not set
- * CURLOPT_HTTPHEADER, the method, callbacks or timeouts. Returns 0, or -1 with a reason in err (a
- * curl option refused, an invalid URL or server_name, OOM); the lists may then hold some entries.
- */
-static int pg_httpc_apply(CURL *e, const char *url, const struct pg_httpc_cfg *h,
-                          const char *skip_header, struct pg_httpc_lists *l, char *err,
-                          size_t errlen)
-{
-    SET(CURLOPT_URL, url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_USERAGENT, pg_httpc_user_agent());
-
-    int follow = h ? h->follow_redirects : 1;
-    SET(CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
-    SET(CURLOPT_MAXREDIRS, 10L);
-
-    /* "" disables proxies from the environment: only proxy_url counts */
-    SET(CURLOPT_PROXY, h && h->proxy_url ? h->proxy_url : "");
-
-    if (h == NULL)
-        return 0;
-    if (h->basic_auth_username) {
-        SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        SET(CURLOPT_USERNAME, h->basic_auth_username);
-        SET(CURLOPT_PASSWORD, h->basic_auth_password ? h->basic_auth_password : "");
-    }
-    if (h->auth_credentials &&
-        pg_httpc_add_header(l, "Authorization: %s %s",
-                            h->auth_type && *h->auth_type ? h->auth_type : "Bearer",
-                            h->auth_credentials) != 0)
-        goto oom;
-    if (h->tls.ca_file)
-        SET(CURLOPT_CAINFO, h->tls.ca_file);
-    if (h->tls.cert_file)
-        SET(CURLOPT_SSLCERT, h->tls.cert_file);
-    if (h->tls.key_file)
-        SET(CURLOPT_SSLKEY, h->tls.key_file);
-    if (h->tls.insecure_skip_verify) {
-        SET(CURLOPT_SSL_VERIFYPEER, 0L);
-        SET(CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    if (h->tls.server_name && *h->tls.server_name &&
-        pg_httpc_server_name(e, url, h->tls.server_name, l, err, errlen) != 0)
-        return -1;
-    for (size_t i = 0; i < h->headers.n; i++) {
-        const struct pg_label *hd = &h->headers.v[i];
-        if (skip_header && strcasecmp(hd->name, skip_header) == 0)
-            continue;
-        /* "Name;" is curl's spelling of a header with an empty value */
-        if (pg_httpc_add_header(l, *hd->value ? "%s: %s" : "%s;%s", hd->name, hd->value) != 0)
-            goto oom;
-    }
-    return 0;
-oom:
-    pg_errmsg_set(err, errlen, "out of memory");
-    return -1;
-}
 
 /* The method, and the body of a POST or custom method. */
 static int configure_method(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char *err,
@@ -662,8 +643,7 @@ static int configure(struct pg_httpc_req *r, const struct pg_httpc_opts *o, char
         SET(CURLOPT_FORBID_REUSE, 1L);
         SET(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
     }
-    if (pg_httpc_apply(e, r->url, o->http, o->replace_header, l, err, errlen) != 0 ||
-        configure_pem(e, o, err, errlen) != 0)
+    if (pg_httpc_apply(e, r->url, o, l, err, errlen) != 0 || configure_pem(e, o, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < o->n_headers; i++) {
         if (o->headers[i] && pg_httpc_add_header(l, "%s", o->headers[i]) != 0)
@@ -723,6 +703,7 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
     r->done = done;
     r->ud = ud;
     r->max_body = o->max_body ? o->max_body : PG_HTTPC_DEFAULT_MAX_BODY;
+    r->timeout_ms = o->timeout_ms;
     if (stream_setup(r, o, err, errlen) != 0)
         goto fail;
     r->url = strdup(o->url);
@@ -744,6 +725,15 @@ struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_op
     if (configure(r, o, err, errlen) != 0)
         goto fail;
     r->start_ns = pg_clock_mono_ns();
+    if (o->http && o->http->oauth2) {
+        if ((r->oauth2 = pg_httpc_oauth2_dup(o->http->oauth2)) == NULL)
+            goto oom;
+        char why[1024];
+        if (with_token(r, why, sizeof(why)) == 0)
+            return r;
+        verb_error(r, why, err, errlen);
+        goto fail;
+    }
     if (pg_curlm_add(m, r->easy, on_done, r) != 0) {
         pg_errmsg_set(err, errlen, "cannot add transfer");
         goto fail;

@@ -2,9 +2,12 @@
  *
  * The client side of every profgate HTTP exchange (scrapes, remote_write, HTTP-based
  * discovery, the Kubernetes API) is a struct pg_httpc_req: configure it with pg_httpc_opts
- * (method, URL, the config's HTTP client options: basic auth, authorization, tls_config,
- * proxy_url, follow_redirects, extra headers), start it, and get exactly one completion
- * callback from the loop with status, headers of interest and the body. The response body
+ * (method, URL, the config's HTTP client options: basic auth, authorization, oauth2,
+ * tls_config, proxies, follow_redirects, enable_http2, http_headers and extra headers;
+ * see httpc_internal.h for how each applies), start it, and get exactly one completion
+ * callback from the loop with status, headers of interest and the body. With oauth2 the
+ * request may first wait for a token (core/oauth2.h; its timeout_ms covers the wait) and
+ * is sent once more after a 401 with a fresh token. The response body
  * is bounded: a body longer than max_body (as sent on the wire; no transparent decoding is
  * done) fails the request with "body exceeds limit of N bytes" without buffering more.
  * Every request carries "User-Agent: profgate/<version>".
@@ -127,8 +130,10 @@ struct pg_httpc_opts {
 /* Starts a request on m (borrowed; must outlive the request). All of o is copied (o->http
  * is read during the call only). done and the streaming callbacks get ud. Returns the
  * request (owned by the driver until done runs; keep the pointer only to cancel it), or
- * NULL with a reason in err on a setup failure (bad TLS file names are reported when the
- * transfer runs, through done). */
+ * NULL with a reason in err on a setup failure (e.g. "unable to read headers file: unable
+ * to read file <path>: <why>" for a *_file, http_headers file or TLS cert/key file that
+ * cannot be read; 'Get "<url>": oauth2: ...' when a token fetch cannot start); a bad
+ * ca_file is reported when the transfer runs, through done. */
 struct pg_httpc_req *pg_httpc_start(struct pg_curlm *m, const struct pg_httpc_opts *o,
                                     pg_httpc_done_fn done, void *ud, char *err, size_t errlen);
 

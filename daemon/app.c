@@ -273,19 +273,6 @@ static int str_eq(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static int http_eq(const struct pg_httpc_cfg *a, const struct pg_httpc_cfg *b)
-{
-    return str_eq(a->basic_auth_username, b->basic_auth_username) &&
-           str_eq(a->basic_auth_password, b->basic_auth_password) &&
-           str_eq(a->auth_type, b->auth_type) && str_eq(a->auth_credentials, b->auth_credentials) &&
-           str_eq(a->tls.ca_file, b->tls.ca_file) && str_eq(a->tls.cert_file, b->tls.cert_file) &&
-           str_eq(a->tls.key_file, b->tls.key_file) &&
-           str_eq(a->tls.server_name, b->tls.server_name) &&
-           a->tls.insecure_skip_verify == b->tls.insecure_skip_verify &&
-           str_eq(a->proxy_url, b->proxy_url) && a->follow_redirects == b->follow_redirects &&
-           pg_labels_equal(&a->headers, &b->headers);
-}
-
 /* Returns 1 when a and b need the same buffer and queues. */
 static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
 {
@@ -296,7 +283,7 @@ static int sinks_equal(const struct pg_cfg *a, const struct pg_cfg *b)
     for (size_t i = 0; i < a->n_remote; i++) {
         const struct pg_cfg_remote *x = &a->remote[i], *y = &b->remote[i];
         if (!str_eq(x->name, y->name) || !str_eq(x->url, y->url) || x->api != y->api ||
-            !http_eq(&x->http, &y->http) ||
+            !pg_httpc_cfg_equal(&x->http, &y->http) ||
             !pg_labels_equal(&x->external_labels, &y->external_labels) ||
             x->remote_timeout_ms != y->remote_timeout_ms ||
             x->min_backoff_ms != y->min_backoff_ms || x->max_backoff_ms != y->max_backoff_ms ||

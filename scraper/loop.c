@@ -78,22 +78,6 @@ static void h_u64(XXH3_state_t *st, uint64_t v)
     XXH3_64bits_update(st, b, sizeof b);
 }
 
-static void http_hash(XXH3_state_t *st, const struct pg_httpc_cfg *c)
-{
-    h_str(st, c->basic_auth_username);
-    h_str(st, c->basic_auth_password);
-    h_str(st, c->auth_type);
-    h_str(st, c->auth_credentials);
-    h_str(st, c->tls.ca_file);
-    h_str(st, c->tls.cert_file);
-    h_str(st, c->tls.key_file);
-    h_str(st, c->tls.server_name);
-    h_u64(st, (uint64_t)c->tls.insecure_skip_verify);
-    h_str(st, c->proxy_url);
-    h_u64(st, (uint64_t)c->follow_redirects);
-    h_u64(st, pg_labels_hash(&c->headers));
-}
-
 uint64_t pg_scrape_loop_key(const struct pg_labels *series, const char *url, int64_t interval_ms,
                             int64_t timeout_ms, const char *type, enum pg_scrape_delta_kind kind,
                             const struct pg_cfg_scrape *job)
@@ -108,7 +92,7 @@ uint64_t pg_scrape_loop_key(const struct pg_labels *series, const char *url, int
     h_str(&st, type);
     h_u64(&st, (uint64_t)kind);
     h_u64(&st, job->body_size_limit);
-    http_hash(&st, &job->http);
+    h_u64(&st, pg_httpc_cfg_hash(&job->http));
     return XXH3_64bits_digest(&st);
 }
 

@@ -233,10 +233,14 @@ static void http_done(void *ud, const struct pg_httpc_resp *resp)
     free(s);
 }
 
-static int has_header(const struct pg_labels *hs, const char *name)
+/* Returns 1 when the client config sets header name (headers or http_headers). */
+static int has_header(const struct pg_httpc_cfg *h, const char *name)
 {
-    for (size_t i = 0; i < hs->n; i++)
-        if (strcasecmp(hs->v[i].name, name) == 0)
+    for (size_t i = 0; i < h->headers.n; i++)
+        if (strcasecmp(h->headers.v[i].name, name) == 0)
+            return 1;
+    for (size_t i = 0; i < h->n_http_headers; i++)
+        if (strcasecmp(h->http_headers[i].name, name) == 0)
             return 1;
     return 0;
 }
@@ -258,7 +262,7 @@ void *pg_sink_http_send(void *inst, const struct pg_sink_payload *p, const char 
     size_t nh = 0;
     for (size_t i = 0; i < p->n_headers; i++)
         hdrs[nh++] = p->headers[i];
-    int configured = has_header(&in->cfg->http.headers, "X-Scope-OrgID");
+    int configured = has_header(&in->cfg->http, "X-Scope-OrgID");
     if (tenant && (!configured || p->tenant_from_label)) {
         if (asprintf(&org, "X-Scope-OrgID: %s", tenant) < 0) {
             org = NULL;

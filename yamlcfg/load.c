@@ -196,89 +196,11 @@ void pg_cfg_get_labels(struct pg_cfg_ld *l, yaml_node_t *map, const char *key, s
     }
 }
 
-void pg_cfg_load_http(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_httpc_cfg *h,
-                      int with_headers)
-{
-    h->follow_redirects = 1;
-    pg_labels_init(&h->headers);
-    yaml_node_t *ba = pg_yaml_get(l->y, map, "basic_auth");
-    if (ba && !pg_yaml_is_null(ba)) {
-        static const char *const k[] = {"username", "password", "password_file", NULL};
-        if (pg_yaml_check_keys(l->y, ba, k, "config.BasicAuth", l->errs) == 0) {
-            pg_cfg_get_str(l, ba, "username", 1, &h->basic_auth_username);
-            pg_cfg_get_secret(l, ba, "password", &h->basic_auth_password);
-        }
-    }
-    yaml_node_t *au = pg_yaml_get(l->y, map, "authorization");
-    if (au && !pg_yaml_is_null(au)) {
-        static const char *const k[] = {"type", "credentials", "credentials_file", NULL};
-        if (pg_yaml_check_keys(l->y, au, k, "config.Authorization", l->errs) == 0) {
-            pg_cfg_get_str(l, au, "type", 1, &h->auth_type);
-            pg_cfg_get_secret(l, au, "credentials", &h->auth_credentials);
-            if (!h->auth_type)
-                h->auth_type = strdup("Bearer");
-            if (strcasecmp(h->auth_type, "basic") == 0)
-                pg_yaml_error(l->y, au, l->errs,
-                              "authorization type cannot be set to \"basic\", use \"basic_auth\" "
-                              "instead");
-        }
-        if (h->basic_auth_username || h->basic_auth_password)
-            pg_yaml_error(l->y, au, l->errs,
-                          "at most one of basic_auth and authorization must be configured");
-    }
-    yaml_node_t *tls = pg_yaml_get(l->y, map, "tls_config");
-    if (tls && !pg_yaml_is_null(tls)) {
-        static const char *const k[] = {
-            "ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify", NULL};
-        if (pg_yaml_check_keys(l->y, tls, k, "config.TLSConfig", l->errs) == 0) {
-            pg_cfg_get_str(l, tls, "ca_file", 1, &h->tls.ca_file);
-            pg_cfg_get_str(l, tls, "cert_file", 1, &h->tls.cert_file);
-            pg_cfg_get_str(l, tls, "key_file", 1, &h->tls.key_file);
-            pg_cfg_resolve_in_place(l, tls, &h->tls.ca_file);
-            pg_cfg_resolve_in_place(l, tls, &h->tls.cert_file);
-            pg_cfg_resolve_in_place(l, tls, &h->tls.key_file);
-            pg_cfg_get_str(l, tls, "server_name", 1, &h->tls.server_name);
-            pg_cfg_get_bool(l, tls, "insecure_skip_verify", &h->tls.insecure_skip_verify);
-            if (!!h->tls.cert_file != !!h->tls.key_file)
-                pg_yaml_error(l->y, tls, l->errs,
-                              "tls_config: cert_file and key_file must be set together");
-        }
-    }
-    pg_cfg_get_str(l, map, "proxy_url", 1, &h->proxy_url);
-    pg_cfg_get_bool(l, map, "follow_redirects", &h->follow_redirects);
-    if (with_headers)
-        pg_cfg_get_labels(l, map, "headers", &h->headers);
-}
-
-void pg_cfg_http_free(struct pg_httpc_cfg *h)
-{
-    free(h->basic_auth_username);
-    free(h->basic_auth_password);
-    free(h->auth_type);
-    free(h->auth_credentials);
-    free(h->tls.ca_file);
-    free(h->tls.cert_file);
-    free(h->tls.key_file);
-    free(h->tls.server_name);
-    free(h->proxy_url);
-    pg_labels_reset(&h->headers);
-}
-
 /* The position to report a problem with key at: its value node, or the map itself. */
 yaml_node_t *pg_cfg_key_node(struct pg_cfg_ld *l, yaml_node_t *map, const char *key)
 {
     yaml_node_t *n = pg_yaml_get(l->y, map, key);
     return n ? n : map;
-}
-
-/* Returns 1 when h differs from the default HTTP client configuration (Prometheus compares
- * with config.DefaultHTTPClientConfig: nothing set, follow_redirects true). */
-int pg_cfg_http_is_custom(const struct pg_httpc_cfg *h)
-{
-    return h->basic_auth_username || h->basic_auth_password || h->auth_type ||
-           h->auth_credentials || h->tls.ca_file || h->tls.cert_file || h->tls.key_file ||
-           h->tls.server_name || h->tls.insecure_skip_verify || h->proxy_url ||
-           !h->follow_redirects;
 }
 
 /* Splits url's scheme (letters, digits, + - . after a leading letter, ended by ':') and

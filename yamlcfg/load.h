@@ -21,11 +21,13 @@ struct pg_cfg_ld {
     struct pg_cfg_errors *errs;
 };
 
-/* The HTTP client keys every *_sd_configs entry that talks HTTP accepts (Prometheus's
- * inline HTTPClientConfig, as far as profgate supports it for scrape jobs), for an allow
- * list: {"url", PG_CFG_HTTP_KEYS, NULL}. */
+/* The HTTP client keys (Prometheus's inline HTTPClientConfig) that scrape jobs,
+ * remote_write and every *_sd_configs entry that talks HTTP accept, for an allow list:
+ * {"url", PG_CFG_HTTP_KEYS, NULL}. yamlcfg/http.c reads them all (pg_cfg_load_http). */
 #define PG_CFG_HTTP_KEYS                                                                           \
-    "basic_auth", "authorization", "tls_config", "proxy_url", "follow_redirects"
+    "basic_auth", "authorization", "oauth2", "tls_config", "proxy_url", "no_proxy",                \
+        "proxy_from_environment", "proxy_connect_header", "follow_redirects", "enable_http2",      \
+        "http_headers"
 
 /* Returns path resolved against the directory of the config file being loaded, as
  * Prometheus's config.SetDirectory does: an absolute or empty path as it is, a relative
@@ -72,17 +74,24 @@ void pg_cfg_get_strv(struct pg_cfg_ld *l, yaml_node_t *map, const char *key, int
 void pg_cfg_get_labels(struct pg_cfg_ld *l, yaml_node_t *map, const char *key,
                        struct pg_labels *ls);
 
-/* The HTTP client options of map (basic_auth, authorization, tls_config, proxy_url,
- * follow_redirects, and headers when with_headers) into h, which it initialises
- * (follow_redirects defaults to 1). Free with pg_cfg_http_free. */
+/* The HTTP client options of map (every PG_CFG_HTTP_KEYS key, and remote_write's headers
+ * when with_headers) into h, which it initialises (follow_redirects and enable_http2
+ * default to 1; remote_write sets enable_http2 to 0 before, as Prometheus, see
+ * pg_cfg_load_http_dflt), validated with Prometheus's messages (yamlcfg/http.c). Free with
+ * pg_cfg_http_free. */
 void pg_cfg_load_http(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_httpc_cfg *h,
                       int with_headers);
+
+/* As pg_cfg_load_http with enable_http2's default given (remote_write: 0). */
+void pg_cfg_load_http_dflt(struct pg_cfg_ld *l, yaml_node_t *map, struct pg_httpc_cfg *h,
+                           int with_headers, int http2_default);
 
 /* Frees what h owns. */
 void pg_cfg_http_free(struct pg_httpc_cfg *h);
 
 /* Returns 1 when h differs from the default HTTP client configuration (Prometheus compares
- * with config.DefaultHTTPClientConfig: nothing set, follow_redirects true). */
+ * with config.DefaultHTTPClientConfig: nothing set, follow_redirects and enable_http2
+ * true). */
 int pg_cfg_http_is_custom(const struct pg_httpc_cfg *h);
 
 /* Returns 1 if url's scheme is http or https (case-insensitive, as Go's url.Parse), and

@@ -495,7 +495,8 @@ static void kubeconfig_http(struct pg_kube_client *c, struct pg_httpc_cfg *h,
     memset(h, 0, sizeof(*h));
     pg_labels_init(&h->headers);
     h->follow_redirects = 1;
-    h->proxy_url = k->proxy_url;
+    h->enable_http2 = 1;
+    h->proxy.url = k->proxy_url;
     h->tls.ca_file = k->ca_data ? NULL : k->ca_file;
     h->tls.cert_file = k->cert_data ? NULL : k->cert_file;
     h->tls.key_file = k->key_data ? NULL : k->key_file;

@@ -104,13 +104,41 @@ static void test_rejects(void **state)
     free(out);
 }
 
+/* Encoding: RFC 4648's vectors, and a round trip of every byte value. */
+static void test_encode(void **state)
+{
+    (void)state;
+    static const char *const v[][2] = {{"", ""},
+                                       {"f", "Zg=="},
+                                       {"fo", "Zm8="},
+                                       {"foo", "Zm9v"},
+                                       {"foob", "Zm9vYg=="},
+                                       {"fooba", "Zm9vYmE="},
+                                       {"foobar", "Zm9vYmFy"}};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char *e = pg_base64_encode(v[i][0], strlen(v[i][0]));
+        assert_string_equal(e, v[i][1]);
+        free(e);
+    }
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    char *e = pg_base64_encode(all, sizeof(all));
+    uint8_t *out;
+    size_t n;
+    assert_int_equal(pg_base64_decode(e, strlen(e), 0, &out, &n), 0);
+    assert_int_equal(n, 256);
+    assert_memory_equal(out, all, 256);
+    free(out);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc4648_vectors),
-        cmocka_unit_test(test_alphabets_and_binary),
-        cmocka_unit_test(test_whitespace),
-        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_rfc4648_vectors), cmocka_unit_test(test_alphabets_and_binary),
+        cmocka_unit_test(test_whitespace),      cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_encode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

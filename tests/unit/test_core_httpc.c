@@ -517,6 +517,81 @@ static void test_headers_auth(void **state)
     pg_labels_reset(&http.headers);
 }
 
+/* http_headers (values, secrets, files read per request) and *_file secrets re-read per
+ * request; a missing file fails the start with Go's wording. */
+static void test_http_headers_and_files(void **state)
+{
+    struct fx *f = *state;
+    char url[256], hfile[] = "/tmp/pg_httpc_hdr_XXXXXX", pfile[] = "/tmp/pg_httpc_pw_XXXXXX";
+    url_of(f, url, sizeof(url), "/echo");
+    int fd = mkstemp(hfile), pd = mkstemp(pfile);
+    assert_true(fd >= 0 && pd >= 0);
+    assert_int_equal(write(fd, " from-file-1 \n", 14), 14);
+    assert_int_equal(write(pd, "pw1\n", 4), 4);
+    close(fd);
+    close(pd);
+    char *values[] = {"a", "b"}, *secrets[] = {"s3"}, *files[] = {hfile};
+    struct pg_httpc_header hd = {.name = "X-Multi",
+                                 .values = values,
+                                 .n_values = 2,
+                                 .secrets = secrets,
+                                 .n_secrets = 1,
+                                 .files = files,
+                                 .n_files = 1};
+    struct pg_httpc_cfg http = {.follow_redirects = 1, .http_headers = &hd, .n_http_headers = 1};
+    http.basic_auth_username = "user";
+    http.basic_auth_password_file = pfile;
+    struct pg_httpc_opts o = {.url = url, .http = &http, .timeout_ms = 5000};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    const char *b = (const char *)res.body;
+    assert_non_null(strstr(b, "X-Multi: a\nX-Multi: b\nX-Multi: s3\nX-Multi: from-file-1\n"));
+    assert_non_null(strstr(b, "Authorization: Basic dXNlcjpwdzE=\n")); /* user:pw1 */
+    FILE *pf = fopen(pfile, "w");
+    fputs("pw2\n", pf);
+    fclose(pf);
+    fetch(f, &o, &res);
+    assert_non_null(strstr((const char *)res.body, "Authorization: Basic dXNlcjpwdzI=\n"));
+    unlink(hfile);
+    char err[512];
+    assert_null(pg_httpc_start(f->m, &o, on_result, &res, err, sizeof(err)));
+    assert_non_null(
+        strstr(err, "unable to read headers file: unable to read file /tmp/pg_httpc_hdr_"));
+    assert_null(strstr(err, "s3"));
+    unlink(pfile);
+    hd.n_files = 0;
+    assert_null(pg_httpc_start(f->m, &o, on_result, &res, err, sizeof(err)));
+    assert_non_null(strstr(err, "unable to read basic auth password: unable to read file"));
+    result_reset(&res);
+}
+
+/* Without proxy options libcurl's own http_proxy handling stays off; a request that failed
+ * to resolve does not poison the handle pool (libcurl 7.88 then refuses BUFFERSIZE). */
+static void test_env_proxy_ignored_and_pool_after_resolve_failure(void **state)
+{
+    struct fx *f = *state;
+    char url[256];
+    url_of(f, url, sizeof(url), "/ok");
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    setenv("ALL_PROXY", "http://127.0.0.1:1", 1);
+    struct pg_httpc_opts o = {.url = url, .timeout_ms = 5000};
+    struct result res = {0};
+    fetch(f, &o, &res);
+    assert_int_equal(res.failed, 0);
+    assert_int_equal(res.status, 200);
+    unsetenv("http_proxy");
+    unsetenv("ALL_PROXY");
+    struct pg_httpc_opts bad = {.url = "http://pg-unresolvable.invalid:1/", .timeout_ms = 5000};
+    for (int i = 0; i < 3; i++) {
+        fetch(f, &bad, &res);
+        assert_int_equal(res.failed, 1);
+        fetch(f, &o, &res); /* reuses the pooled handle */
+        assert_int_equal(res.failed, 0);
+        assert_int_equal(res.status, 200);
+    }
+    result_reset(&res);
+}
+
 static void test_retry_after(void **state)
 {
     struct fx *f = *state;
@@ -1368,6 +1443,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_headers_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_headers_and_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_proxy_ignored_and_pool_after_resolve_failure,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redirects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post, setup, teardown),
