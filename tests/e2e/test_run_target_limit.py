@@ -41,7 +41,7 @@ def test_target_limit(t):
                 "static_configs": [{"targets": [app.address], "labels": {"service_name": "b"}}]}],
            "storage": {"path": os.path.join(t.tmpdir, "data")},
            "remote_write": [remote("push", rec.url)]}
-    pg = t.profgate(cfg)
+    pg = t.profgate(cfg, extra_args=["--web.enable-lifecycle"])
 
     def limited_down():
         a = pg.active(pool="limited")
