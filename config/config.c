@@ -109,9 +109,9 @@ static void load_params(struct pg_cfg_ld *l, yaml_node_t *m, struct pg_cfg_scrap
 
 /* The keys of a scrape config: these, and every discovery mechanism's key. */
 static const char *const scrape_keys[] = {
-    "job_name",        "scrape_interval", "scrape_timeout",   "delta_profiling_duration",
-    "scheme",          "params",          "profiling_config", PG_CFG_HTTP_KEYS,
-    "body_size_limit", "relabel_configs", PG_CFG_LIMIT_KEYS,
+    "job_name",        "scrape_interval", "scrape_timeout",          "delta_profiling_duration",
+    "scheme",          "params",          "profiling_config",        PG_CFG_HTTP_KEYS,
+    "body_size_limit", "relabel_configs", "profile_relabel_configs", PG_CFG_LIMIT_KEYS,
 };
 #define N_SCRAPE_KEYS (sizeof(scrape_keys) / sizeof(scrape_keys[0]))
 #define MAX_SD_MECHANISMS 32
@@ -268,6 +268,10 @@ static void load_scrape(struct pg_cfg_ld *l, struct pg_cfg *cfg, yaml_node_t *j,
     if (rc && !pg_yaml_is_null(rc))
         pg_cfg_parse_relabel_configs(l->y, rc, "relabel_configs", &s->relabel, &s->n_relabel,
                                      l->errs);
+    yaml_node_t *prc = pg_yaml_get(l->y, j, "profile_relabel_configs");
+    if (prc && !pg_yaml_is_null(prc))
+        pg_cfg_parse_relabel_configs(l->y, prc, "profile_relabel_configs", &s->profile_relabel,
+                                     &s->n_profile_relabel, l->errs);
 }
 
 static void free_scrape(struct pg_cfg_scrape *s)
@@ -295,6 +299,7 @@ static void free_scrape(struct pg_cfg_scrape *s)
     pg_cfg_http_free(&s->http);
     pg_cfg_sd_free(s->sd, s->n_sd);
     pg_cfg_relabel_rules_free(s->relabel, s->n_relabel);
+    pg_cfg_relabel_rules_free(s->profile_relabel, s->n_profile_relabel);
 }
 
 static void load_remote(struct pg_cfg_ld *l, yaml_node_t *r, struct pg_cfg_remote *rw, size_t idx)
@@ -311,6 +316,7 @@ static void load_remote(struct pg_cfg_ld *l, yaml_node_t *r, struct pg_cfg_remot
                                     "max_retries",
                                     "concurrency",
                                     "batch_max_bytes",
+                                    "write_relabel_configs",
                                     NULL};
     pg_labels_init(&rw->external_labels);
     rw->remote_timeout_ms = 10000;
@@ -360,6 +366,10 @@ static void load_remote(struct pg_cfg_ld *l, yaml_node_t *r, struct pg_cfg_remot
     if (rw->concurrency == 0)
         pg_yaml_error(l->y, pg_yaml_get(l->y, r, "concurrency"), l->errs,
                       "remote_write %s: concurrency must be at least 1", rw->name);
+    yaml_node_t *wrc = pg_yaml_get(l->y, r, "write_relabel_configs");
+    if (wrc && !pg_yaml_is_null(wrc))
+        pg_cfg_parse_relabel_configs(l->y, wrc, "write_relabel_configs", &rw->write_relabel,
+                                     &rw->n_write_relabel, l->errs);
 }
 
 static void load_seq(struct pg_cfg_ld *l, yaml_node_t *root, const char *key, size_t elem,
@@ -829,6 +839,7 @@ void pg_cfg_free(struct pg_cfg *cfg)
         free(cfg->remote[i].url);
         pg_cfg_http_free(&cfg->remote[i].http);
         pg_labels_reset(&cfg->remote[i].external_labels);
+        pg_cfg_relabel_rules_free(cfg->remote[i].write_relabel, cfg->remote[i].n_write_relabel);
     }
     free(cfg->remote);
     for (size_t i = 0; i < cfg->n_receiver_users; i++) {

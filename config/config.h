@@ -68,6 +68,12 @@ struct pg_cfg_scrape {
     size_t n_sd;
     struct pg_relabel_rule *relabel;
     size_t n_relabel;
+    int legacy_app_name; /* the legacy Pyroscope dialect: in its relabel rules __name__ is
+                            the application name (never the profile type), and relabel_configs
+                            run once per target (scraper/target_type.h) */
+    struct pg_relabel_rule *profile_relabel; /* profile_relabel_configs: on every scraped
+                                                profile's series labels */
+    size_t n_profile_relabel;
     struct pg_cfg_limits limits; /* with the global defaults applied */
 };
 
@@ -80,9 +86,12 @@ struct pg_cfg_remote {
     struct pg_httpc_cfg http;
     struct pg_labels external_labels;
     int64_t remote_timeout_ms, min_backoff_ms, max_backoff_ms;
-    uint64_t max_retries;     /* 0 = forever */
-    uint64_t concurrency;     /* default 1 */
-    uint64_t batch_max_bytes; /* default 4MiB */
+    uint64_t max_retries;                  /* 0 = forever */
+    uint64_t concurrency;                  /* default 1 */
+    uint64_t batch_max_bytes;              /* default 4MiB */
+    struct pg_relabel_rule *write_relabel; /* write_relabel_configs: on the labels this
+                                              backend receives */
+    size_t n_write_relabel;
 };
 
 /* The cluster block: replicas sharing the targets (cluster/cluster.h runs it). */

@@ -171,6 +171,7 @@ static void load_static(struct pg_yaml *y, yaml_node_t *seq, struct pg_cfg_scrap
 static void load_job(struct pg_yaml *y, struct pg_cfg *cfg, yaml_node_t *j, struct pg_cfg_scrape *s,
                      struct pg_cfg_errors *errs)
 {
+    s->legacy_app_name = 1; /* __name__ is the application name in this dialect */
     static const char *const k[] = {
         "job-name", "scrape-interval", "scrape-timeout",       "enabled-profiles",
         "scheme",   "static-configs",  PG_CFG_LEGACY_EXT_KEYS, NULL};

@@ -114,6 +114,8 @@ struct pg_httpc_opts {
                                    that wait long for their answer (a 220 KB body then costs
                                    ~0.1 ms more CPU in recv calls than with the default) */
     int64_t connect_timeout_ms; /* bound of connection setup; 0 = libcurl's (300 s) */
+    const char *replace_header; /* name (case-insensitive) of a header of http->headers
+                                   that is left out because one of headers replaces it */
     int tcp_keepalive;          /* TCP keep-alive probes, for connections quiet for long */
     /* PEM taking the place of http's tls_config files (e.g. a kubeconfig's *-data fields):
      * CA certificates, client certificate, client key */

@@ -309,15 +309,19 @@ static int add_value(struct pg_httpc_lists *l, const char *name, const char *val
     return 0;
 }
 
-/* remote_write's headers and http_headers (values, secrets, then files read now). */
-static int apply_headers(const struct pg_httpc_cfg *h, struct pg_httpc_lists *l, char *err,
-                         size_t errlen)
+/* remote_write's headers and http_headers (values, secrets, then files read now), but
+ * none named skip (may be NULL: an extra header of the request replaces it). */
+static int apply_headers(const struct pg_httpc_cfg *h, const char *skip, struct pg_httpc_lists *l,
+                         char *err, size_t errlen)
 {
     for (size_t i = 0; i < h->headers.n; i++)
-        if (add_value(l, h->headers.v[i].name, h->headers.v[i].value, err, errlen) != 0)
+        if ((!skip || strcasecmp(h->headers.v[i].name, skip) != 0) &&
+            add_value(l, h->headers.v[i].name, h->headers.v[i].value, err, errlen) != 0)
             return -1;
     for (size_t i = 0; i < h->n_http_headers; i++) {
         const struct pg_httpc_header *x = &h->http_headers[i];
+        if (skip && strcasecmp(x->name, skip) == 0)
+            continue;
         for (size_t k = 0; k < x->n_values; k++)
             if (add_value(l, x->name, x->values[k], err, errlen) != 0)
                 return -1;
@@ -360,7 +364,8 @@ int pg_httpc_apply(CURL *e, const char *url, const struct pg_httpc_opts *o,
         return -1;
     if (h == NULL)
         return 0;
-    if (apply_auth(e, h, l, err, errlen) != 0 || apply_headers(h, l, err, errlen) != 0)
+    if (apply_auth(e, h, l, err, errlen) != 0 ||
+        apply_headers(h, o->replace_header, l, err, errlen) != 0)
         return -1;
     return 0;
 }

@@ -314,6 +314,9 @@ static struct pg_rx_job *new_job(struct reqctx *c)
 static int relabel_keep(struct reqctx *c, struct pg_rx_item *x)
 {
     struct pg_receiver *r = c->r;
+    /* a client does not pick the tenant a profile is forwarded to through a label: only
+     * receiver.relabel_configs may set __tenant_id__ (sink/wrelabel.h) */
+    pg_labels_del(&x->labels, "__tenant_id__");
     if (!r->cfg->n_receiver_relabel)
         return 1;
     int rk = pg_relabel_process(r->cfg->receiver_relabel, r->cfg->n_receiver_relabel, &x->labels,

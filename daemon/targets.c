@@ -6,8 +6,11 @@
  * as the manager syncs a job) or --timeout (default 10s); a source that is down is logged and
  * its job printed with what the others found. The targets then go through the same
  * computation the scraper uses (scraper/target.c), so what this prints is what `run`
- * scrapes. --json prints Prometheus's /api/v1/targets shape with one active
- * entry per (target x enabled profile type); --explain traces every relabel rule. */
+ * scrapes. relabel_configs run per target x profile type (scraper/target_type.h).
+ * --json prints Prometheus's /api/v1/targets shape with one active entry per surviving
+ * (target x enabled profile type) and one dropped entry per dropped target or type (with
+ * profileType and droppedBy, the rule that dropped it); --explain traces every relabel
+ * rule. */
 #include "daemon/targets.h"
 
 #include <curl/curl.h>
@@ -24,8 +27,10 @@
 #include "core/metrics.h"
 #include "discovery/manager.h"
 #include "discovery/tgroup.h"
+#include "scraper/profile_relabel.h"
 #include "scraper/target.h"
 #include "scraper/target_check.h"
+#include "scraper/target_type.h"
 
 /* How long discovery may take before the jobs are printed with what was found (the
  * default of --timeout). */
@@ -93,7 +98,16 @@ static void set_limit_error(const struct out *o, json_t *a, const struct pg_labe
         if (pg_target_is_public(pl->v[i].name) || !strcmp(pl->v[i].name, "__name__"))
             pg_labels_set(&s, pl->v[i].name, pl->v[i].value);
     char err[512] = "";
-    int bad = pg_target_check_label_limits(&job->limits, &s, err, sizeof err) != 0;
+    /* the limits apply to the labels sent, after profile_relabel_configs (a series those
+     * discard is not checked: nothing of it is sent) */
+    struct pg_labels sent;
+    pg_labels_init(&sent);
+    char why[160];
+    int kept = job->n_profile_relabel == 0 ||
+               pg_scrape_profile_relabel(job, &s, &sent, why, sizeof why) > 0;
+    int bad = kept &&
+              pg_target_check_label_limits(&job->limits, sent.n ? &sent : &s, err, sizeof err) != 0;
+    pg_labels_reset(&sent);
     pg_labels_reset(&s);
     json_object_set_new(a, "lastError", json_string(bad ? err : ""));
     json_object_set_new(a, "health", json_string(bad ? "down" : "unknown"));
@@ -116,6 +130,133 @@ static void apply_target_limit(struct out *o)
     }
 }
 
+/* A droppedTargets entry (up to the job's keep_dropped_targets): the discovered labels,
+ * the job, the type when only one type of the target was dropped and what dropped it. */
+static void add_dropped(struct out *o, const struct pg_labels *disc, const char *type, size_t rule)
+{
+    uint64_t keep = o->job->limits.keep_dropped_targets;
+    if (keep > 0 && o->job_dropped++ >= keep)
+        return;
+    json_t *d = json_object();
+    json_object_set_new(d, "discoveredLabels", discovered_json(o->job, disc));
+    json_object_set_new(d, "scrapePool", json_string(o->job->job_name));
+    if (type)
+        json_object_set_new(d, "profileType", json_string(type));
+    if (rule != PG_TARGET_NO_RULE) {
+        char by[48];
+        snprintf(by, sizeof by, "relabel_configs[%zu]", rule);
+        json_object_set_new(d, "droppedBy", json_string(by));
+    }
+    json_array_append_new(o->dropped, d);
+}
+
+/* Prints and records the active (target, type p) with final labels lab and the target's
+ * own interval and timeout (ms, as relabeling left them). */
+static void add_active(struct out *o, const struct pg_labels *disc, const struct pg_labels *lab,
+                       const struct pg_cfg_profile *p, int64_t iv_ms, int64_t to_ms)
+{
+    const struct pg_cfg_scrape *job = o->job;
+    struct pg_labels pl;
+    pg_labels_init(&pl);
+    char *url = NULL;
+    if (pg_target_profile(job, lab, disc, p, &pl, &url) == 0) {
+        if (o->explain || !o->json) {
+            char *s = pg_labels_format(&pl);
+            if (o->explain)
+                printf("  => %s: %s %s\n", p->name, url, s ? s : "");
+            else
+                printf("  %s %s\n", url, s ? s : "");
+            free(s);
+        }
+        char iv[32], to[32];
+        pg_units_format_duration(iv_ms, iv, sizeof(iv));
+        pg_units_format_duration(to_ms, to, sizeof(to));
+        json_t *a = json_object();
+        json_object_set_new(a, "discoveredLabels", discovered_json(job, disc));
+        json_object_set_new(a, "labels", labels_json(&pl, 1));
+        json_object_set_new(a, "scrapePool", json_string(job->job_name));
+        json_object_set_new(a, "scrapeUrl", json_string(url));
+        json_object_set_new(a, "profileType", json_string(p->name));
+        set_limit_error(o, a, &pl);
+        json_object_set_new(a, "lastScrape", json_string("0001-01-01T00:00:00Z"));
+        json_object_set_new(a, "lastScrapeDuration", json_real(0));
+        json_object_set_new(a, "scrapeInterval", json_string(iv));
+        json_object_set_new(a, "scrapeTimeout", json_string(to));
+        json_array_append_new(o->active, a);
+    }
+    free(url);
+    pg_labels_reset(&pl);
+}
+
+/* The per-type results of one target (each_type). */
+struct typed_out {
+    struct pg_labels lab;
+    int rc; /* 1 kept, 0 dropped by rule, -1 error, 2 type not enabled */
+    size_t rule;
+    int64_t iv, to;
+};
+
+/* Relabels common for type p into *t, with the checks after relabeling. */
+static void one_type(struct out *o, const struct pg_labels *common, size_t split,
+                     const struct pg_cfg_profile *p, struct typed_out *t)
+{
+    const struct pg_cfg_scrape *job = o->job;
+    if (o->explain)
+        printf("  type %s:\n", p->name);
+    char err[512] = "";
+    t->rc = pg_target_populate_type(job, common, split, p, &t->lab, o->explain ? trace : NULL, o,
+                                    &t->rule, err, sizeof(err));
+    if (t->rc > 0 && pg_target_check(&t->lab, &t->iv, &t->to, err, sizeof(err)) != 0)
+        t->rc = -1;
+    if (t->rc < 0) {
+        fprintf(stderr, "job %s: skipping type %s of a target: %s\n", job->job_name, p->name, err);
+        if (o->explain)
+            printf("  error: %s\n", err);
+    } else if (t->rc == 0 && o->explain) {
+        printf("  => dropped\n");
+    }
+}
+
+/* Relabels a kept target's common labels for each enabled type (rules from split on) and
+ * records the results; a target whose every type one rule dropped is one dropped entry,
+ * as Prometheus lists it. */
+static void each_type(struct out *o, const struct pg_labels *disc, const struct pg_labels *common,
+                      size_t split)
+{
+    const struct pg_cfg_scrape *job = o->job;
+    size_t n = job->n_profiles;
+    struct typed_out *t = calloc(n ? n : 1, sizeof(*t));
+    if (!t) {
+        fprintf(stderr, "job %s: out of memory\n", job->job_name);
+        return;
+    }
+    size_t same = PG_TARGET_NO_RULE;
+    int all_same = 1, any = 0, active = 0;
+    for (size_t i = 0; i < n; i++) {
+        pg_labels_init(&t[i].lab);
+        t[i].rc = 2;
+        if (!job->profiles[i].enabled)
+            continue;
+        one_type(o, common, split, &job->profiles[i], &t[i]);
+        all_same = all_same && t[i].rc == 0 && (!any || t[i].rule == same);
+        same = t[i].rule;
+        any = 1;
+    }
+    if (any && all_same)
+        add_dropped(o, disc, NULL, same);
+    for (size_t i = 0; i < n && !(any && all_same); i++) {
+        if (t[i].rc == 0)
+            add_dropped(o, disc, job->profiles[i].name, t[i].rule);
+        else if (t[i].rc == 1)
+            add_active(o, disc, &t[i].lab, &job->profiles[i], t[i].iv, t[i].to);
+        active += t[i].rc == 1;
+    }
+    o->job_targets += active > 0;
+    for (size_t i = 0; i < n; i++)
+        pg_labels_reset(&t[i].lab);
+    free(t);
+}
+
 static void one_target(struct out *o, const struct pg_labels *glabels,
                        const struct pg_labels *tlabels)
 {
@@ -123,7 +264,8 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     struct pg_labels disc, lab;
     pg_labels_init(&disc);
     pg_labels_init(&lab);
-    char err[256] = "";
+    char err[512] = "";
+    size_t split = pg_target_type_split(job);
     if (o->explain) {
         struct pg_labels tmp;
         pg_labels_init(&tmp);
@@ -136,11 +278,16 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
                job->job_name, s ? s : "");
         free(s);
         pg_labels_reset(&tmp);
+        if (split < job->n_relabel)
+            printf("  rules 1-%zu run once per target, rules %zu-%zu once per profile type\n",
+                   split, split + 1, job->n_relabel);
     }
-    int rc = pg_target_populate(job, glabels, tlabels, &disc, &lab, o->explain ? trace : NULL, o,
-                                err, sizeof(err));
+    size_t rule;
+    int rc = pg_target_populate_common(job, glabels, tlabels, &disc, &lab, split,
+                                       o->explain ? trace : NULL, o, &rule, err, sizeof(err));
     int64_t iv_ms = 0, to_ms = 0;
-    if (rc > 0 && pg_target_check(&lab, &iv_ms, &to_ms, err, sizeof(err)) != 0)
+    if (rc > 0 && split == job->n_relabel &&
+        pg_target_check(&lab, &iv_ms, &to_ms, err, sizeof(err)) != 0)
         rc = -1;
     if (rc < 0) {
         fprintf(stderr, "job %s: skipping target: %s\n", job->job_name, err);
@@ -149,48 +296,14 @@ static void one_target(struct out *o, const struct pg_labels *glabels,
     } else if (rc == 0) {
         if (o->explain)
             printf("  => dropped\n");
-        uint64_t keep = job->limits.keep_dropped_targets;
-        if (keep == 0 || o->job_dropped < keep) {
-            json_t *d = json_object();
-            json_object_set_new(d, "discoveredLabels", discovered_json(job, &disc));
-            json_array_append_new(o->dropped, d);
-        }
-        o->job_dropped++;
+        add_dropped(o, &disc, NULL, rule);
+    } else if (split < job->n_relabel) {
+        each_type(o, &disc, &lab, split);
     } else {
-        /* the target's own interval and timeout, as relabeling left them */
-        char iv[32], to[32];
-        pg_units_format_duration(iv_ms, iv, sizeof(iv));
-        pg_units_format_duration(to_ms, to, sizeof(to));
         o->job_targets++;
-        for (size_t i = 0; i < job->n_profiles; i++) {
-            const struct pg_cfg_profile *p = &job->profiles[i];
-            if (!p->enabled)
-                continue;
-            struct pg_labels pl;
-            pg_labels_init(&pl);
-            char *url = NULL;
-            if (pg_target_profile(job, &lab, &disc, p, &pl, &url) == 0) {
-                if (o->explain || !o->json) {
-                    char *s = pg_labels_format(&pl);
-                    printf("%s%s %s\n", o->explain ? "  => " : "  ", url, s ? s : "");
-                    free(s);
-                }
-                json_t *a = json_object();
-                json_object_set_new(a, "discoveredLabels", discovered_json(job, &disc));
-                json_object_set_new(a, "labels", labels_json(&pl, 1));
-                json_object_set_new(a, "scrapePool", json_string(job->job_name));
-                json_object_set_new(a, "scrapeUrl", json_string(url));
-                json_object_set_new(a, "profileType", json_string(p->name));
-                set_limit_error(o, a, &pl);
-                json_object_set_new(a, "lastScrape", json_string("0001-01-01T00:00:00Z"));
-                json_object_set_new(a, "lastScrapeDuration", json_real(0));
-                json_object_set_new(a, "scrapeInterval", json_string(iv));
-                json_object_set_new(a, "scrapeTimeout", json_string(to));
-                json_array_append_new(o->active, a);
-            }
-            free(url);
-            pg_labels_reset(&pl);
-        }
+        for (size_t i = 0; i < job->n_profiles; i++)
+            if (job->profiles[i].enabled)
+                add_active(o, &disc, &lab, &job->profiles[i], iv_ms, to_ms);
     }
     pg_labels_reset(&disc);
     pg_labels_reset(&lab);

@@ -2,9 +2,10 @@
  *
  * GET /api/v1/service-discovery[?scrapePool=J][&limit=N]: per job, every active target
  * once (not per profile type) with its discovered labels next to its final labels and the
- * profile types scraped, and every dropped target with the relabel rule that dropped it
- * (the rule is found by running the job's relabel_configs again with a trace, exactly as
- * `profgate targets --explain` does). limit caps each list (the counts stay complete).
+ * profile types scraped, and every dropped target (or profile type of a target: profileType)
+ * with the relabel rule that dropped it, as the scraper recorded it (relabel_configs run per
+ * target x profile type, scraper/target_type.h). limit caps each list (the counts stay
+ * complete).
  *
  * GET /api/v1/targets/relabel_steps?scrapePool=J&labels={"k":"v",...} (Prometheus 3's
  * endpoint): the label set after each rule, and whether the target was kept. */
@@ -92,19 +93,6 @@ static void on_active(void *ud, const struct pg_scrape_target_info *t)
     j->last = o;
 }
 
-/* Remembers the first rule that dropped the target. */
-struct drop_trace {
-    long rule; /* 0-based, -1 none */
-};
-
-static void drop_trace(void *ud, size_t rule, const struct pg_labels *after, int kept)
-{
-    (void)after;
-    struct drop_trace *d = ud;
-    if (!kept && d->rule < 0)
-        d->rule = (long)rule;
-}
-
 static json_t *rule_json(const struct pg_relabel_rule *r, size_t i)
 {
     json_t *src = json_array();
@@ -136,21 +124,15 @@ static void on_dropped(void *ud, const struct pg_scrape_dropped_info *t)
         return;
     json_t *o = json_object();
     json_object_set_new(o, "discoveredLabels", pg_ui_labels(t->discovered));
-    struct pg_labels disc, fin;
-    pg_labels_init(&disc);
-    pg_labels_init(&fin);
-    struct drop_trace d = {-1};
-    char err[256] = "";
-    int rc = t->cfg ? pg_target_populate(t->cfg, NULL, t->discovered, &disc, &fin, drop_trace, &d,
-                                         err, sizeof(err))
-                    : -1;
-    if (rc == 0 && d.rule >= 0 && (size_t)d.rule < t->cfg->n_relabel)
-        json_object_set_new(o, "droppedBy", rule_json(&t->cfg->relabel[d.rule], (size_t)d.rule));
+    /* the scraper knows what dropped it (with relabel_configs per profile type, one type
+     * of a target may be dropped by a rule that the others pass) */
+    if (t->profile_type)
+        json_object_set_new(o, "profileType", pg_ui_jstr(t->profile_type));
+    if (t->rule >= 0 && t->cfg && (size_t)t->rule < t->cfg->n_relabel)
+        json_object_set_new(o, "droppedBy", rule_json(&t->cfg->relabel[t->rule], (size_t)t->rule));
     else
         json_object_set_new(o, "droppedBy", json_null());
-    json_object_set_new(o, "error", pg_ui_jstr(rc < 0 ? (err[0] ? err : "job not found") : ""));
-    pg_labels_reset(&disc);
-    pg_labels_reset(&fin);
+    json_object_set_new(o, "error", pg_ui_jstr(t->rule < 0 && t->reason ? t->reason : ""));
     json_array_append_new(j->dropped, o);
 }
 

@@ -198,6 +198,16 @@ static void on_dropped(void *ud, const struct pg_scrape_dropped_info *t)
         return;
     json_t *o = json_object();
     json_object_set_new(o, "discoveredLabels", labels_json(t->discovered));
+    json_object_set_new(o, "scrapePool", jstr(t->job));
+    if (t->profile_type)
+        json_object_set_new(o, "profileType", jstr(t->profile_type));
+    if (t->rule >= 0) {
+        char by[48];
+        snprintf(by, sizeof(by), "relabel_configs[%ld]", t->rule);
+        json_object_set_new(o, "droppedBy", json_string(by));
+    } else if (t->reason) {
+        json_object_set_new(o, "droppedBy", jstr(t->reason));
+    }
     json_array_append_new(c->dropped, o);
 }
 

@@ -147,16 +147,34 @@ static int is_limit(int rc)
 
 /* Counts a limit hit (profgate_relabel_regex_limit_total) and logs at most once every
  * 10 s (with how many hits were not logged). */
+static _Thread_local int off_loop;            /* this thread may not touch metrics */
+static _Atomic unsigned long long unreported; /* hits off the loop, not yet counted */
+
+void pg_relabel_set_off_loop(int on)
+{
+    off_loop = on;
+}
+
+void pg_relabel_report_hits(void)
+{
+    unsigned long long n = unreported;
+    if (n == 0 || off_loop)
+        return;
+    unreported -= n;
+    pg_metric_inc(pg_metric_counter("profgate_relabel_regex_limit_total",
+                                    "Relabel regex matches stopped by the match, depth or "
+                                    "heap limit (the target or series was dropped).",
+                                    NULL),
+                  NULL, (double)n);
+}
+
 static void limit_hit(const char *subject)
 {
     static _Atomic long long last_log_s = -1;
     static _Atomic unsigned long long unlogged;
     limit_hits++;
-    pg_metric_inc(pg_metric_counter("profgate_relabel_regex_limit_total",
-                                    "Relabel regex matches stopped by the match, depth or "
-                                    "heap limit (the target or series was dropped).",
-                                    NULL),
-                  NULL, 1);
+    unreported++;
+    pg_relabel_report_hits();
     long long now_s = (long long)(pg_clock_mono_ns() / 1000000000);
     long long prev = last_log_s;
     if (prev >= 0 && now_s - prev < 10) {

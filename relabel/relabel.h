@@ -80,6 +80,13 @@ int pg_relabel_compile(struct pg_relabel_rule *r, char *err, size_t errlen);
  * like every metric, from the event-loop thread). */
 unsigned long long pg_relabel_limit_hits(void);
 
+/* Relabeling off the event-loop thread (sink/wrelabel.c on the forwarding workers): a
+ * thread that calls pg_relabel_set_off_loop(1) leaves the metric alone and its limit hits
+ * are counted into profgate_relabel_regex_limit_total by the next
+ * pg_relabel_report_hits() (or limit hit) on the loop thread. */
+void pg_relabel_set_off_loop(int on);
+void pg_relabel_report_hits(void);
+
 /* Frees every member of r (not r itself) and zeroes it. Accepts a zeroed rule. */
 void pg_relabel_rule_free(struct pg_relabel_rule *r);
 

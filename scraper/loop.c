@@ -167,6 +167,24 @@ struct pg_scrape_loop *pg_scrape_loop_new(const struct pg_scrape_pool_ref *pool,
     return l;
 }
 
+int pg_scrape_loop_set_sent(struct pg_scrape_loop *l, struct pg_labels *sent, int discard)
+{
+    if (sent != NULL && sent->n > 0 && !pg_labels_equal(sent, &l->labels)) {
+        struct pg_labels *s = malloc(sizeof(*s));
+        if (s == NULL)
+            return -1;
+        *s = *sent;
+        pg_labels_init(sent);
+        if (l->sent) {
+            pg_labels_reset(l->sent);
+            free(l->sent);
+        }
+        l->sent = s;
+    }
+    l->discard = discard;
+    return 0;
+}
+
 static int arm(struct pg_scrape_loop *l)
 {
     int64_t delay_ns = l->due_ms * 1000000 - pg_clock_unix_ns();
@@ -226,6 +244,10 @@ void pg_scrape_loop_free(struct pg_scrape_loop *l)
     pg_fastdelta_free(l->delta);
     pg_scrape_disc_unref(l->disc);
     pg_labels_reset(&l->labels);
+    if (l->sent) {
+        pg_labels_reset(l->sent);
+        free(l->sent);
+    }
     free(l->url);
     free(l->type);
     free(l->last_error);
@@ -302,11 +324,17 @@ static void hand_to_sink(struct pg_scrape_loop *l, const uint8_t *body, size_t l
                          int64_t until_ns)
 {
     const struct pg_scrape_pool_ref *p = l->pool;
+    if (l->discard) {
+        const char *jv[] = {p->name};
+        pg_metric_inc(p->metrics->relabel_dropped, jv, 1);
+        return;
+    }
     const char *lv[] = {p->name, l->type};
+    const struct pg_labels *ls = l->sent ? l->sent : &l->labels;
     struct pg_scrape_profile prof = {
         .job = p->name,
-        .labels = &l->labels,
-        .name = pg_labels_get(&l->labels, "__name__"),
+        .labels = ls,
+        .name = pg_labels_get(ls, "__name__"),
         .from_ns = from_ns,
         .until_ns = until_ns,
         .body = body,

@@ -60,7 +60,7 @@ void pg_scrape_disc_unref(struct pg_scrape_disc *d);
 /* Metric families shared by all loops (any may be NULL: updates are then dropped). */
 struct pg_scrape_metrics {
     struct pg_metric *scrapes, *failures, *bytes, *duration, *lateness, *profiles, *skipped,
-        *resets;
+        *resets, *relabel_dropped;
 };
 
 /* Shared by all loops of a scraper: the rate limit of the "overloaded" log line. */
@@ -97,7 +97,12 @@ struct pg_scrape_loop {
     uint64_t key;
     char *type;                  /* config name of the profile type (owned) */
     char *url;                   /* owned */
-    struct pg_labels labels;     /* series labels (public + __name__ + __delta__) */
+    struct pg_labels labels;     /* series labels (public + __name__ + __delta__ +
+                                    __tenant_id__) */
+    struct pg_labels *sent;      /* the labels profiles are sent with when the job's
+                                    profile_relabel_configs changed them, else NULL */
+    int discard;                 /* profile_relabel_configs dropped the series: every
+                                    profile is discarded (counted) */
     struct pg_scrape_disc *disc; /* one reference */
     int64_t interval_ms, timeout_ms;
     enum pg_scrape_delta_kind delta_kind;
@@ -146,6 +151,11 @@ struct pg_scrape_loop *pg_scrape_loop_new(const struct pg_scrape_pool_ref *pool,
                                           char **url, struct pg_labels *series,
                                           struct pg_scrape_disc *disc, int64_t interval_ms,
                                           int64_t timeout_ms);
+
+/* Sets what profile_relabel_configs made of the loop's series labels: *sent (moved; left
+ * empty) when they differ, discard when every profile is to be discarded. Returns 0, or
+ * -1 on OOM (nothing changed). */
+int pg_scrape_loop_set_sent(struct pg_scrape_loop *l, struct pg_labels *sent, int discard);
 
 /* Arms the timer for the first scrape at the loop's offset. Returns 0 or -1. */
 int pg_scrape_loop_start(struct pg_scrape_loop *l);

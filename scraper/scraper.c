@@ -2,7 +2,7 @@
  *
  * pg_scraper_apply matches the config's jobs to existing pools by job_name (kept pools
  * point at the new job config, others are created or freed). pg_scraper_sync turns a job's
- * full target snapshot into wanted loops (pg_target_populate, then pg_target_profile per
+ * full target snapshot into wanted loops (scraper/target_type.h, then pg_target_profile per
  * enabled profile type), looks each wanted key up among the pool's loops, keeps the ones
  * found, creates the missing ones and frees the rest (scraper/loop.h). Nothing here keeps a
  * pointer into a config other than the pool's current job pointer. */
@@ -19,15 +19,25 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "scraper/loop.h"
+#include "scraper/profile_relabel.h"
 #include "scraper/target.h"
 #include "scraper/target_check.h"
+#include "scraper/target_type.h"
+
+/* A target, or one profile type of a target, that is not scraped. */
+struct dropped {
+    struct pg_scrape_disc *disc; /* the target's discovered labels (one reference) */
+    char *type;                  /* the profile type, or NULL: the whole target */
+    size_t rule;                 /* the relabel rule that dropped it, or PG_TARGET_NO_RULE */
+    char *reason;                /* why, when not a rule (an error), or NULL */
+};
 
 struct pool {
     struct pg_scrape_pool_ref ref; /* handed to the loops; ref.name == name */
     char *name;
     struct pg_scrape_loop **loops; /* in the target order of the last sync */
     size_t n_loops;
-    struct pg_labels *dropped; /* discovered labels of dropped targets */
+    struct dropped *dropped;
     size_t n_dropped;
     uint64_t *tkeys; /* pg_scraper_target_key of every valid target of the last sync, owned
                         by this replica or not */
@@ -117,10 +127,13 @@ static int kmap_put(struct kmap *m, struct pg_scrape_loop *l)
 
 /* ---- pools ---- */
 
-static void free_dropped(struct pg_labels *v, size_t n)
+static void free_dropped(struct dropped *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        pg_labels_reset(&v[i]);
+    for (size_t i = 0; i < n; i++) {
+        pg_scrape_disc_unref(v[i].disc);
+        free(v[i].type);
+        free(v[i].reason);
+    }
     free(v);
 }
 
@@ -216,6 +229,9 @@ struct pg_scraper *pg_scraper_create(struct event_base *base, struct pg_curlm *c
                                   "Delta scrapes whose cumulative values went down (the target "
                                   "restarted): the baseline restarted, nothing was sent.",
                                   "job,type");
+    m->relabel_dropped = pg_metric_counter(
+        "profgate_profiles_relabel_dropped_total",
+        "Scraped profiles discarded by the job's profile_relabel_configs.", "job");
     s->targets =
         pg_metric_gauge("profgate_targets", "Active target x profile type scrape loops.", "job");
     s->m_keep_bytes = pg_metric_gauge(
@@ -315,13 +331,14 @@ struct syncstate {
     struct kmap old, seen;
     struct pg_scrape_loop **loops;
     size_t n_loops, cap_loops;
-    struct pg_labels *dropped;
+    struct dropped *dropped;
     size_t n_dropped, cap_dropped;
     size_t n_dropped_all; /* dropped targets, also those over keep_dropped_targets */
     size_t n_targets;     /* active targets of this replica (for target_limit) */
     uint64_t *tkeys;
     size_t n_tkeys, cap_tkeys;
     size_t created, not_owned;
+    size_t split; /* the job's first per-type relabel rule (scraper/target_type.h) */
 };
 
 static int grow(void **v, size_t *cap, size_t n, size_t elem)
@@ -337,20 +354,29 @@ static int grow(void **v, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-/* Moves *disc into the dropped list (disc is left empty); beyond the job's
- * keep_dropped_targets it is only counted, as Prometheus does. Returns 0 or -1. */
-static int add_dropped(struct syncstate *st, struct pg_labels *disc)
+/* Adds a dropped target (type NULL) or type of a target (d: a new reference; type and
+ * reason copied, either may be NULL); beyond the job's keep_dropped_targets it is only
+ * counted, as Prometheus does. Returns 0 or -1. */
+static int add_dropped(struct syncstate *st, struct pg_scrape_disc *d, const char *type,
+                       size_t rule, const char *reason)
 {
     uint64_t keep = st->pool->ref.job->limits.keep_dropped_targets;
     st->n_dropped_all++;
-    if (keep > 0 && st->n_dropped >= keep) {
-        pg_labels_reset(disc);
+    if (keep > 0 && st->n_dropped >= keep)
         return 0;
-    }
     if (grow((void **)&st->dropped, &st->cap_dropped, st->n_dropped, sizeof(*st->dropped)) != 0)
         return -1;
-    st->dropped[st->n_dropped++] = *disc;
-    pg_labels_init(disc);
+    struct dropped *e = &st->dropped[st->n_dropped];
+    e->type = type ? strdup(type) : NULL;
+    e->reason = reason && reason[0] ? strdup(reason) : NULL;
+    if ((type && !e->type) || (reason && reason[0] && !e->reason)) {
+        free(e->type);
+        free(e->reason);
+        return -1;
+    }
+    e->disc = pg_scrape_disc_ref(d);
+    e->rule = rule;
+    st->n_dropped++;
     return 0;
 }
 
@@ -381,13 +407,15 @@ static int64_t profile_seconds(const struct pg_cfg_scrape *job, const struct pg_
     return p->seconds ? pg_target_delta_duration_ms(job, fin) / 1000 : 0;
 }
 
-/* Series labels from pg_target_profile's output: public ones, __name__, __delta__. */
+/* Series labels from pg_target_profile's output: public ones, __name__, __tenant_id__
+ * (sent as the X-Scope-OrgID of the profile: sink/wrelabel.h), __delta__. */
 static int series_labels(struct pg_labels *out, const struct pg_cfg_profile *p)
 {
     size_t w = 0;
     for (size_t i = 0; i < out->n; i++) {
         struct pg_label *lb = &out->v[i];
-        if (pg_target_is_public(lb->name) || !strcmp(lb->name, "__name__")) {
+        if (pg_target_is_public(lb->name) || !strcmp(lb->name, "__name__") ||
+            !strcmp(lb->name, "__tenant_id__")) {
             out->v[w++] = *lb;
         } else {
             free(lb->name);
@@ -401,17 +429,16 @@ static int series_labels(struct pg_labels *out, const struct pg_cfg_profile *p)
 }
 
 /* Reads the target's scrape interval and timeout (ms) from fin into *iv and *to, with
- * Prometheus's checks after relabeling (scraper/target_check.h). Returns 0, or -1 (logged)
- * when the target is to be dropped. */
+ * Prometheus's checks after relabeling (scraper/target_check.h). Returns 0, or -1 with the
+ * reason in why (logged) when the target is to be dropped. */
 static int target_times(const struct syncstate *st, const struct pg_labels *fin, int64_t *iv,
-                        int64_t *to)
+                        int64_t *to, char *why, size_t whylen)
 {
-    char err[512] = "";
-    if (pg_target_check(fin, iv, to, err, sizeof err) == 0)
+    if (pg_target_check(fin, iv, to, why, whylen) == 0)
         return 0;
     const char *inst = pg_labels_get(fin, "instance");
     pg_log_warn("scraper", "job=%s instance=%s msg=\"target dropped\" err=\"%s\"", st->pool->name,
-                inst ? inst : "", err);
+                inst ? inst : "", why);
     return -1;
 }
 
@@ -426,18 +453,19 @@ static int set_label_limit_error(struct pg_scrape_loop *l, const struct pg_label
     return pg_scrape_loop_set_forced_error(l, err);
 }
 
-/* Adds the loop of profile type p of an active target (disc, fin; interval iv and timeout
- * to in ms): the old loop with the same key is claimed, else a new one is made. *d is the
- * target's shared discovered labels, made on first use. Returns 0, or -1 on OOM. */
-static int add_profile_loop(struct syncstate *st, struct pg_labels *disc,
+/* Adds the loop of profile type p of an active target (d, fin; interval iv and timeout
+ * to in ms): the old loop with the same key is claimed, else a new one is made. Returns 0,
+ * or -1 on OOM. */
+static int add_profile_loop(struct syncstate *st, struct pg_scrape_disc *d,
                             const struct pg_labels *fin, const struct pg_cfg_profile *p, int64_t iv,
-                            int64_t to, struct pg_scrape_disc **d)
+                            int64_t to)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
-    struct pg_labels out;
+    struct pg_labels out, sent;
     pg_labels_init(&out);
+    pg_labels_init(&sent);
     char *url = NULL;
-    if (pg_target_profile(job, fin, *d ? &(*d)->labels : disc, p, &out, &url) != 0) {
+    if (pg_target_profile(job, fin, &d->labels, p, &out, &url) != 0) {
         const char *inst = pg_labels_get(fin, "instance");
         pg_log_warn("scraper",
                     "job=%s instance=%s type=%s msg=\"cannot build the scrape "
@@ -451,20 +479,36 @@ static int add_profile_loop(struct syncstate *st, struct pg_labels *disc,
     int64_t timeout = to + profile_seconds(job, p, fin) * 1000;
     enum pg_scrape_delta_kind kind = pg_scrape_loop_delta_kind(p);
     uint64_t key = pg_scrape_loop_key(&out, url, iv, timeout, p->name, kind, job);
+    int discard = 0;
+    if (job->n_profile_relabel > 0) {
+        /* the loop's labels are fixed: relabel once here, and key the loop on the result
+         * too, so that a reload that changes what the rules make of them starts anew */
+        char why[160] = "";
+        int kept = pg_scrape_profile_relabel(job, &out, &sent, why, sizeof why);
+        if (kept < 0)
+            goto out;
+        discard = kept == 0;
+        if (discard)
+            pg_log_debug("scraper", "job=%s url=%s msg=\"profiles discarded\" reason=\"%s\"",
+                         st->pool->name, url, why);
+        key ^= (pg_labels_hash(&sent) + (uint64_t)discard) * 0x9E3779B97F4A7C15ULL;
+    }
     if (kmap_get(&st->seen, key) != NULL) {
         rc = 0; /* duplicate within this snapshot: one loop */
         goto out;
     }
-    if (*d == NULL && (*d = pg_scrape_disc_new(disc)) == NULL)
-        goto out;
     struct pg_scrape_loop *l = kmap_get(&st->old, key);
     if (l != NULL && l->claimed == 0) {
         l->claimed = 1;
-        pg_scrape_loop_set_disc(l, *d);
+        pg_scrape_loop_set_disc(l, d);
     } else {
-        l = pg_scrape_loop_new(&st->pool->ref, key, p->name, kind, &url, &out, *d, iv, timeout);
+        l = pg_scrape_loop_new(&st->pool->ref, key, p->name, kind, &url, &out, d, iv, timeout);
         if (l == NULL)
             goto out;
+        if (pg_scrape_loop_set_sent(l, &sent, discard) != 0) {
+            pg_scrape_loop_free(l);
+            goto out;
+        }
         l->claimed = 2;
         st->created++;
     }
@@ -479,38 +523,157 @@ static int add_profile_loop(struct syncstate *st, struct pg_labels *disc,
         goto out;
     }
     st->loops[st->n_loops++] = l;
-    rc = set_label_limit_error(l, &l->labels, job);
+    /* the limits apply to the labels sent, after profile_relabel_configs */
+    rc = set_label_limit_error(l, l->sent ? l->sent : &l->labels, job);
 out:
     pg_labels_reset(&out);
+    pg_labels_reset(&sent);
     free(url);
     return rc;
 }
 
-/* Adds the loops of one active target, when this replica owns it. Returns 0, or -1 on
- * OOM. */
-static int add_target(struct syncstate *st, struct pg_labels *disc, struct pg_labels *fin)
+/* The outcome of relabeling one type of a target whose rules run per type. */
+struct typed {
+    int rc; /* 1 kept, 0 dropped by rule, -1 error (err), 2 not enabled */
+    size_t rule;
+    int64_t iv, to;
+    struct pg_labels fin;
+    char err[256];
+};
+
+/* Relabels common for profile type p into *ty. */
+static void relabel_typed(struct syncstate *st, const struct pg_labels *common,
+                          const struct pg_cfg_profile *p, struct typed *ty)
 {
     const struct pg_cfg_scrape *job = st->pool->ref.job;
-    int64_t iv = 0, to = 0;
-    if (target_times(st, fin, &iv, &to) != 0)
-        return add_dropped(st, disc);
+    ty->rc = pg_target_populate_type(job, common, st->split, p, &ty->fin, NULL, NULL, &ty->rule,
+                                     ty->err, sizeof ty->err);
+    if (ty->rc < 0)
+        pg_log_debug("scraper", "job=%s type=%s msg=\"target dropped\" err=\"%s\"", st->pool->name,
+                     p->name, ty->err);
+    if (ty->rc > 0 && target_times(st, &ty->fin, &ty->iv, &ty->to, ty->err, sizeof ty->err) != 0)
+        ty->rc = -1;
+}
+
+/* Returns 1 when every enabled type of ty[0..n) was dropped by the same rule (the target
+ * is then listed once, as Prometheus lists a dropped target), else 0. */
+static int same_rule_for_all(const struct typed *ty, size_t n)
+{
+    size_t rule = PG_TARGET_NO_RULE;
+    for (size_t i = 0; i < n; i++) {
+        if (ty[i].rc == 2)
+            continue;
+        if (ty[i].rc != 0 || (rule != PG_TARGET_NO_RULE && ty[i].rule != rule))
+            return 0;
+        rule = ty[i].rule;
+    }
+    return rule != PG_TARGET_NO_RULE;
+}
+
+/* Adds the loops (or dropped entries) of a kept target whose rules run per type.
+ * Returns 0, or -1 on OOM. */
+static int add_typed(struct syncstate *st, struct pg_scrape_disc *d, const struct pg_labels *common)
+{
+    const struct pg_cfg_scrape *job = st->pool->ref.job;
+    struct typed *ty = calloc(job->n_profiles ? job->n_profiles : 1, sizeof(*ty));
+    if (ty == NULL)
+        return -1;
+    for (size_t i = 0; i < job->n_profiles; i++) {
+        pg_labels_init(&ty[i].fin);
+        ty[i].rc = 2;
+        if (job->profiles[i].enabled)
+            relabel_typed(st, common, &job->profiles[i], &ty[i]);
+    }
+    int rc = 0;
+    size_t first = 0, before = st->n_loops;
+    while (first < job->n_profiles && ty[first].rc == 2)
+        first++;
+    if (same_rule_for_all(ty, job->n_profiles)) {
+        rc = add_dropped(st, d, NULL, ty[first].rule, NULL);
+    } else {
+        for (size_t i = first; i < job->n_profiles && rc == 0; i++) {
+            const struct pg_cfg_profile *p = &job->profiles[i];
+            if (ty[i].rc == 2)
+                continue;
+            if (ty[i].rc <= 0)
+                rc = add_dropped(st, d, p->name, ty[i].rule, ty[i].rc < 0 ? ty[i].err : NULL);
+            else
+                rc = add_profile_loop(st, d, &ty[i].fin, p, ty[i].iv, ty[i].to);
+        }
+    }
+    st->n_targets += st->n_loops > before;
+    for (size_t i = 0; i < job->n_profiles; i++)
+        pg_labels_reset(&ty[i].fin);
+    free(ty);
+    return rc;
+}
+
+/* Records the ownership key of a valid target (fin: its final labels, or the labels its
+ * per-type rules start from). Returns 1 when this replica scrapes it, 0 when another one
+ * does (it is then neither active nor dropped here), -1 on OOM. */
+static int target_owned(struct syncstate *st, const struct pg_labels *fin)
+{
     uint64_t tkey = pg_scraper_target_key(st->pool->name, fin);
     if (grow((void **)&st->tkeys, &st->cap_tkeys, st->n_tkeys, sizeof(*st->tkeys)) != 0)
         return -1;
     st->tkeys[st->n_tkeys++] = tkey;
     if (st->s->owns && !st->s->owns(st->s->owns_ud, tkey)) {
-        st->not_owned++; /* another replica's: neither active nor dropped here */
+        st->not_owned++;
         return 0;
     }
-    struct pg_scrape_disc *d = NULL;
+    return 1;
+}
+
+/* Adds the loops (or dropped entries) of one kept target: common is its final labels when
+ * every rule ran per target, else the labels the per-type rules start from. Returns 0, or
+ * -1 on OOM. */
+static int add_target(struct syncstate *st, struct pg_scrape_disc *d,
+                      const struct pg_labels *common)
+{
+    const struct pg_cfg_scrape *job = st->pool->ref.job;
+    int per_type = st->split < job->n_relabel;
+    int64_t iv = 0, to = 0;
+    char why[300];
+    if (!per_type && target_times(st, common, &iv, &to, why, sizeof why) != 0)
+        return add_dropped(st, d, NULL, PG_TARGET_NO_RULE, why);
+    /* the ownership key: with per-type rules, of the labels before them, so that all
+     * types of a target still go to one replica */
+    int owned = target_owned(st, common);
+    if (owned <= 0)
+        return owned;
+    if (per_type)
+        return add_typed(st, d, common);
     int rc = 0;
     size_t before = st->n_loops;
     for (size_t i = 0; i < job->n_profiles && rc == 0; i++)
         if (job->profiles[i].enabled)
-            rc = add_profile_loop(st, disc, fin, &job->profiles[i], iv, to, &d);
+            rc = add_profile_loop(st, d, common, &job->profiles[i], iv, to);
     st->n_targets += st->n_loops > before;
-    pg_scrape_disc_unref(d); /* the loops hold their own references */
     return rc;
+}
+
+/* Turns one discovered target into loops and dropped entries. Returns 0, or -1 on OOM. */
+static int sync_target(struct syncstate *st, const struct pg_tgroup *tg, size_t t,
+                       struct pg_labels *disc, struct pg_labels *fin)
+{
+    struct pool *pool = st->pool;
+    char err[256] = "";
+    size_t rule;
+    int rc = pg_target_populate_common(pool->ref.job, &tg->labels, &tg->targets[t], disc, fin,
+                                       st->split, NULL, NULL, &rule, err, sizeof err);
+    if (rc < 0)
+        pg_log_debug("scraper", "job=%s source=%s msg=\"target dropped\" err=\"%s\"", pool->name,
+                     tg->source ? tg->source : "", err);
+    struct pg_scrape_disc *d = pg_scrape_disc_new(disc);
+    if (d == NULL)
+        return -1;
+    int failed;
+    if (rc <= 0)
+        failed = add_dropped(st, d, NULL, rule, rc < 0 ? err : NULL);
+    else
+        failed = add_target(st, d, fin);
+    pg_scrape_disc_unref(d); /* the loops and dropped entries hold their own references */
+    return failed;
 }
 
 /* Fills st (st->pool's loops claimed or new, the dropped targets) from the target groups.
@@ -524,25 +687,14 @@ static int sync_collect(struct syncstate *st, const struct pg_tgroup *groups, si
         pool->loops[i]->claimed = 0;
         kmap_put_nogrow(&st->old, pool->loops[i]);
     }
+    st->split = pg_target_type_split(pool->ref.job);
     struct pg_labels disc, fin;
     pg_labels_init(&disc);
     pg_labels_init(&fin);
     int failed = 0;
-    for (size_t g = 0; g < n && !failed; g++) {
-        const struct pg_tgroup *tg = &groups[g];
-        for (size_t t = 0; t < tg->n_targets && !failed; t++) {
-            char err[256] = "";
-            int rc = pg_target_populate(pool->ref.job, &tg->labels, &tg->targets[t], &disc, &fin,
-                                        NULL, NULL, err, sizeof err);
-            if (rc < 0)
-                pg_log_debug("scraper", "job=%s source=%s msg=\"target dropped\" err=\"%s\"",
-                             pool->name, tg->source ? tg->source : "", err);
-            if (rc <= 0)
-                failed = add_dropped(st, &disc) != 0;
-            else
-                failed = add_target(st, &disc, &fin) != 0;
-        }
-    }
+    for (size_t g = 0; g < n && !failed; g++)
+        for (size_t t = 0; t < groups[g].n_targets && !failed; t++)
+            failed = sync_target(st, &groups[g], t, &disc, &fin) != 0;
     pg_labels_reset(&disc);
     pg_labels_reset(&fin);
     return failed ? -1 : 0;
@@ -675,8 +827,13 @@ void pg_scraper_foreach_dropped(struct pg_scraper *s, pg_scrape_dropped_fn fn, v
         return;
     for (size_t i = 0; i < s->n_pools; i++)
         for (size_t j = 0; j < s->pools[i]->n_dropped; j++) {
+            const struct dropped *e = &s->pools[i]->dropped[j];
             struct pg_scrape_dropped_info t = {.job = s->pools[i]->name,
-                                               .discovered = &s->pools[i]->dropped[j],
+                                               .discovered = &e->disc->labels,
+                                               .profile_type = e->type,
+                                               .rule = e->rule == PG_TARGET_NO_RULE ? -1
+                                                                                    : (long)e->rule,
+                                               .reason = e->reason,
                                                .cfg = s->pools[i]->ref.job};
             fn(ud, &t);
         }

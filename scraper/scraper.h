@@ -3,11 +3,11 @@
  * pg_scraper_apply installs a config's scrape jobs (one pool per job_name); discovery
  * then hands each pool full snapshots of its target groups (pg_scraper_sync, wired to
  * the discovery manager's on_sync). A pool turns every discovered target into final
- * labels (scraper/target.h: pg_target_populate, then pg_target_profile per enabled
- * profile type) and keeps one loop per (target x type), identified by a 64-bit hash of
- * its series labels, URL, interval and timeout: a loop whose hash is still wanted after
- * a sync or a reload keeps its schedule and state (delta baseline, health); a loop no
- * longer wanted is stopped and its in-flight transfer cancelled; new ones are started.
+ * labels (scraper/target_type.h: relabel_configs per target x enabled profile type, then
+ * scraper/target.h's pg_target_profile) and keeps one loop per (target x type), identified by a
+ * 64-bit hash of its series labels, URL, interval and timeout: a loop whose hash is still wanted
+ * after a sync or a reload keeps its schedule and state (delta baseline, health); a loop no longer
+ * wanted is stopped and its in-flight transfer cancelled; new ones are started.
  *
  * A loop first scrapes at a stable offset inside its interval (hash % interval from the
  * interval-aligned epoch, so a fleet does not scrape in lockstep) and then every
@@ -98,11 +98,15 @@ struct pg_scrape_target_info {
     uint64_t body_size_limit; /* the job's body_size_limit (0: the default) */
 };
 
-/* A target dropped by relabeling (or with an invalid address), for droppedTargets. */
+/* A target, or one profile type of a target, dropped by relabeling (or with an invalid
+ * address or interval), for droppedTargets. */
 struct pg_scrape_dropped_info {
     const char *job;
     const struct pg_labels *discovered;
     const struct pg_cfg_scrape *cfg; /* the job's config (its relabel_configs dropped it) */
+    const char *profile_type;        /* the dropped type, or NULL: the whole target */
+    long rule;                       /* index of the relabel_configs rule that dropped it, or -1 */
+    const char *reason;              /* the error that dropped it when not a rule, or NULL */
 };
 
 /* Returns a new scraper on base and cm (both borrowed, must outlive it) that processes

@@ -91,16 +91,29 @@ int pg_target_is_public(const char *name)
     return name != NULL && strncmp(name, "__", 2) != 0;
 }
 
+int pg_target_prepare(const struct pg_cfg_scrape *job, const struct pg_labels *group_labels,
+                      const struct pg_labels *target_labels, struct pg_labels *discovered,
+                      struct pg_labels *out)
+{
+    pg_labels_reset(discovered);
+    pg_labels_reset(out);
+    if (overlay(discovered, group_labels) != 0 || overlay(discovered, target_labels) != 0 ||
+        pg_labels_copy(out, discovered) != 0 || add_defaults(job, out) != 0) {
+        pg_labels_reset(out);
+        return -1;
+    }
+    return 0;
+}
+
 int pg_target_populate(const struct pg_cfg_scrape *job, const struct pg_labels *group_labels,
                        const struct pg_labels *target_labels, struct pg_labels *discovered,
                        struct pg_labels *out, pg_relabel_trace_fn trace, void *ud, char *err,
                        size_t errlen)
 {
-    pg_labels_reset(discovered);
-    pg_labels_reset(out);
-    if (overlay(discovered, group_labels) != 0 || overlay(discovered, target_labels) != 0 ||
-        pg_labels_copy(out, discovered) != 0 || add_defaults(job, out) != 0)
-        goto oom;
+    if (pg_target_prepare(job, group_labels, target_labels, discovered, out) != 0) {
+        pg_errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
 
     char rerr[96];
     int kept =
@@ -113,6 +126,11 @@ int pg_target_populate(const struct pg_cfg_scrape *job, const struct pg_labels *
         return kept;
     }
 
+    return pg_target_finish(out, err, errlen);
+}
+
+int pg_target_finish(struct pg_labels *out, char *err, size_t errlen)
+{
     const char *addr = pg_labels_get(out, "__address__");
     if (addr == NULL || addr[0] == '\0') {
         pg_errmsg_set(err, errlen, "no address");
@@ -180,16 +198,21 @@ int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *l
     pg_labels_init(&q);
     *url = NULL;
 
-    const char *prefix = job->path_prefix ? job->path_prefix : "";
-    const char *path = p->path ? p->path : "";
-    /* __profile_path__ set by relabeling (or by discovery) is the whole path, as
-     * __metrics_path__ is in Prometheus: e.g. from a profiles.grafana.com/<type>.path
-     * pod annotation */
-    const char *override = pg_labels_get(labels, "__profile_path__");
-    if (override != NULL && override[0] == '/') {
-        prefix = "";
-        path = override;
-    }
+    /* Alloy's pyroscope.scrape: the URL path is __profile_path_prefix__ joined with
+     * __profile_path__ (either set by discovery or relabeling; absent or empty means
+     * the job's path_prefix and the type's path) */
+    const char *prefix = pg_labels_get(labels, "__profile_path_prefix__");
+    if (prefix == NULL || prefix[0] == '\0')
+        prefix = job->path_prefix ? job->path_prefix : "";
+    const char *path = pg_labels_get(labels, "__profile_path__");
+    if (path == NULL || path[0] == '\0')
+        path = p->path ? p->path : "";
+    const char *sep = "";
+    size_t pflen = strlen(prefix);
+    if (pflen > 0 && prefix[pflen - 1] == '/' && path[0] == '/')
+        path++; /* one slash between them, as url.JoinPath */
+    else if (path[0] != '/' && !(pflen > 0 && prefix[pflen - 1] == '/'))
+        sep = "/";
     const char *scheme = pg_labels_get(labels, "__scheme__");
     const char *addr = pg_labels_get(labels, "__address__");
     if (addr == NULL || addr[0] == '\0')
@@ -218,6 +241,7 @@ int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *l
     pg_sbuf_str(&b, "://");
     pg_sbuf_str(&b, addr);
     pg_sbuf_str(&b, prefix);
+    pg_sbuf_str(&b, sep);
     pg_sbuf_str(&b, path);
     for (size_t i = 0; i < q.n; i++) {
         pg_sbuf_str(&b, i == 0 ? "?" : "&");
@@ -231,15 +255,21 @@ int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *l
     /* series labels; profile path reuses the URL's path part */
     if (pg_labels_copy(out, labels) != 0)
         goto fail;
-    size_t pathlen = strlen(prefix) + strlen(path) + 1;
+    size_t pathlen = pflen + strlen(sep) + strlen(path) + 1;
     char *pp = malloc(pathlen);
     if (pp == NULL)
         goto fail;
-    snprintf(pp, pathlen, "%s%s", prefix, path);
+    snprintf(pp, pathlen, "%s%s%s", prefix, sep, path);
     int rc = pg_labels_set(out, "__profile_path__", pp);
     free(pp);
-    if (rc != 0 || pg_labels_set(out, "__name__", p->sent_name ? p->sent_name : p->name) != 0)
+    /* a __name__ that relabeling changed is kept; the type's own name (godeltaprof_memory)
+     * is sent as its series name (memory), as Alloy does */
+    const char *nm = pg_labels_get(labels, "__name__");
+    if (nm == NULL || nm[0] == '\0' || !strcmp(nm, p->name))
+        nm = p->sent_name ? p->sent_name : p->name;
+    if (rc != 0 || pg_labels_set(out, "__name__", nm) != 0)
         goto fail;
+    pg_labels_del(out, "__profile_path_prefix__");
     pg_target_infer_service_name(out, discovered);
     if (pg_labels_get(out, "service_name") == NULL)
         goto fail;

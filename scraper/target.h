@@ -4,10 +4,11 @@
  * appended): group labels overlaid by the target's own, job defaults added where unset,
  * relabel_configs applied, the address checked, __meta_* removed and instance defaulted.
  * pg_target_profile then derives, for one profile type of the job, the series labels
- * (__name__, __profile_path__, service_name) and the URL to fetch. A __profile_path__
- * already in the target's labels (set by relabeling, starting with "/") replaces
- * path_prefix + the type's path for every type of that target. Labels whose names
- * start with "__" stay in the set for internal use; only public ones are shown/sent. */
+ * (__name__, __profile_path__, service_name) and the URL to fetch: the path is
+ * __profile_path_prefix__ joined with __profile_path__ when the target's labels have them
+ * (from discovery, or from relabeling per type: scraper/target_type.h), else the job's
+ * path_prefix and the type's path. Labels whose names start with "__" stay in the set
+ * for internal use; only public ones are shown/sent. */
 #ifndef PG_SCRAPER_TARGET_H
 #define PG_SCRAPER_TARGET_H
 
@@ -33,6 +34,16 @@ int pg_target_populate(const struct pg_cfg_scrape *job, const struct pg_labels *
                        struct pg_labels *out, pg_relabel_trace_fn trace, void *ud, char *err,
                        size_t errlen);
 
+/* The steps of pg_target_populate, for callers that relabel in stages
+ * (scraper/target_type.h). pg_target_prepare fills *discovered and *out (both replaced)
+ * as pg_target_populate does before relabeling; returns 0 or -1 (OOM, *out empty).
+ * pg_target_finish does what follows relabeling on *out: the address check, removal of
+ * __meta_*, the instance default; returns 1, or -1 with the reason in err (*out empty). */
+int pg_target_prepare(const struct pg_cfg_scrape *job, const struct pg_labels *group_labels,
+                      const struct pg_labels *target_labels, struct pg_labels *discovered,
+                      struct pg_labels *out);
+int pg_target_finish(struct pg_labels *out, char *err, size_t errlen);
+
 /* Returns 1 if a label name is public (does not start with "__"), else 0. */
 int pg_target_is_public(const char *name);
 
@@ -45,9 +56,10 @@ void pg_target_infer_service_name(struct pg_labels *ls, const struct pg_labels *
 
 /* Builds the series labels and URL for profile type p of a target whose final labels
  * (from pg_target_populate) are labels. *out (initialised, caller-owned) is replaced by a
- * copy of labels with __name__ = p->sent_name, __profile_path__ = path_prefix + path and
- * service_name inferred. *url receives a new string the caller frees:
- * <__scheme__>://<__address__><path_prefix><path>?<query>, the query being every
+ * copy of labels with __name__ = p->sent_name (or the __name__ of labels when relabeling
+ * changed it from p->name), __profile_path__ = prefix + path (see above),
+ * __profile_path_prefix__ removed and service_name inferred. *url receives a new string
+ * the caller frees: <__scheme__>://<__address__><prefix><path>?<query>, the query being every
  * __param_<k> label (sorted, URL-escaped like Go's url.Values.Encode) plus
  * seconds=<delta_profiling_duration in whole seconds> when p->seconds and no seconds
  * param is set. Returns 0, or -1 on allocation failure or missing __address__ (*url NULL,

@@ -150,6 +150,8 @@ int pg_sink_inst_labels(const struct pg_sink_inst *in, const struct pg_buf_item 
                         struct pg_labels *out)
 {
     pg_labels_init(out);
+    if (item->labels_final)
+        return pg_labels_copy(out, &item->labels);
     return pg_sink_series_labels(&item->labels, &in->global_external, &in->cfg->external_labels,
                                  out);
 }
@@ -231,10 +233,14 @@ static void http_done(void *ud, const struct pg_httpc_resp *resp)
     free(s);
 }
 
-static int has_header(const struct pg_labels *hs, const char *name)
+/* Returns 1 when the client config sets header name (headers or http_headers). */
+static int has_header(const struct pg_httpc_cfg *h, const char *name)
 {
-    for (size_t i = 0; i < hs->n; i++)
-        if (strcasecmp(hs->v[i].name, name) == 0)
+    for (size_t i = 0; i < h->headers.n; i++)
+        if (strcasecmp(h->headers.v[i].name, name) == 0)
+            return 1;
+    for (size_t i = 0; i < h->n_http_headers; i++)
+        if (strcasecmp(h->http_headers[i].name, name) == 0)
             return 1;
     return 0;
 }
@@ -256,7 +262,8 @@ void *pg_sink_http_send(void *inst, const struct pg_sink_payload *p, const char 
     size_t nh = 0;
     for (size_t i = 0; i < p->n_headers; i++)
         hdrs[nh++] = p->headers[i];
-    if (tenant && !has_header(&in->cfg->http.headers, "X-Scope-OrgID")) {
+    int configured = has_header(&in->cfg->http, "X-Scope-OrgID");
+    if (tenant && (!configured || p->tenant_from_label)) {
         if (asprintf(&org, "X-Scope-OrgID: %s", tenant) < 0) {
             org = NULL;
             goto fail;
@@ -273,6 +280,8 @@ void *pg_sink_http_send(void *inst, const struct pg_sink_payload *p, const char 
         .body_len = p->len,
         .timeout_ms = in->cfg->remote_timeout_ms,
         .max_body = 1024 * 1024,
+        /* a tenant from a __tenant_id__ label replaces the configured header */
+        .replace_header = org && configured ? "X-Scope-OrgID" : NULL,
     };
     char err[256] = "";
     s->req = pg_httpc_start(in->cm, &o, http_done, s, err, sizeof(err));

@@ -42,8 +42,10 @@ struct pg_sink_payload {
     size_t n_headers;
     uint8_t *body;
     size_t len;
-    size_t n_items;       /* how many of the given items this payload carries (>= 1) */
-    size_t profile_bytes; /* sum of those items' body sizes */
+    size_t n_items;        /* how many of the given items this payload carries (>= 1) */
+    size_t profile_bytes;  /* sum of those items' body sizes */
+    int tenant_from_label; /* set by the queue: the tenant given to send came from a
+                              __tenant_id__ label and replaces a configured X-Scope-OrgID */
 };
 
 /* Frees what p owns and zeroes it. Accepts a zeroed payload. */
@@ -63,13 +65,15 @@ struct pg_sink_backend_type {
     void *(*create)(const struct pg_cfg_remote *cfg, const struct pg_labels *global_external,
                     struct pg_curlm *cm, struct event_base *base, char *err, size_t errlen);
     /* Encodes a prefix of items[0..n) (n >= 1) into *out: at least one item, more while
-     * the request stays within batch_max_bytes and the items share the same tenant.
+     * the request stays within batch_max_bytes and the items share the same tenant (and
+     * tenant_from_label).
      * Pure. Returns 0, or -1 with a reason in err when items[0] cannot be encoded at all
      * (then out is zeroed and the caller drops that one item). */
     int (*encode)(void *inst, const struct pg_buf_item *items, size_t n,
                   struct pg_sink_payload *out, char *err, size_t errlen);
     /* Starts sending p (borrowed until done runs or cancel returns), with tenant (may be
-     * NULL) as X-Scope-OrgID unless the config sets that header. Returns a handle for
+     * NULL) as X-Scope-OrgID unless the config sets that header (and the tenant did not
+     * come from a label: p->tenant_from_label). Returns a handle for
      * cancel, or NULL when it could not start (done is then not called; treat as RETRY). */
     void *(*send)(void *inst, const struct pg_sink_payload *p, const char *tenant,
                   pg_sink_done_fn done, void *ud);

@@ -61,6 +61,11 @@ struct pg_buf_item {
     char *tenant;  /* owned, may be NULL */
     uint8_t *body; /* owned, never NULL (even when len is 0) */
     size_t len;
+    /* set by a queue (sink/wrelabel.h), never stored: */
+    int tenant_from_label; /* tenant came from a __tenant_id__ label: it overrides an
+                              X-Scope-OrgID header of the backend's config */
+    int labels_final;      /* labels are already what the backend sends (external labels
+                              merged and write_relabel_configs applied) */
 };
 
 struct pg_buf_stats {

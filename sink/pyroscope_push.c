@@ -81,11 +81,13 @@ static size_t varint_size(size_t v)
     return n;
 }
 
-static int same_tenant(const char *a, const char *b)
+static int same_tenant(const struct pg_buf_item *a, const struct pg_buf_item *b)
 {
-    if (!a || !b)
-        return a == b;
-    return strcmp(a, b) == 0;
+    if (a->tenant_from_label != b->tenant_from_label)
+        return 0;
+    if (!a->tenant || !b->tenant)
+        return a->tenant == b->tenant;
+    return strcmp(a->tenant, b->tenant) == 0;
 }
 
 static int push_encode(void *inst, const struct pg_buf_item *items, size_t n,
@@ -104,7 +106,7 @@ static int push_encode(void *inst, const struct pg_buf_item *items, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         const struct pg_buf_item *it = &items[i];
-        if (i > 0 && (!same_tenant(it->tenant, items[0].tenant) || it->len == 0))
+        if (i > 0 && (!same_tenant(it, &items[0]) || it->len == 0))
             break;
         if (series_build(in, it, &ss[i]) != 0) {
             series_free(&ss[i]);

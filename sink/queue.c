@@ -29,7 +29,9 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/workq.h"
+#include "relabel/relabel.h"
 #include "sink/backend.h"
+#include "sink/wrelabel.h"
 
 #define QUEUE_READ_ITEMS 512     /* rows read from the buffer at a time */
 #define QUEUE_MAX_CONCURRENCY 64 /* bound on the in-flight window */
@@ -69,6 +71,9 @@ struct pg_sink_queue {
 
     struct pg_buf_item *ra; /* read-ahead: rows with id > read_id not yet encoded */
     size_t ra_n, ra_pos;
+    int64_t ra_hi;          /* last id read, kept or dropped by pg_sink_wrelabel */
+    struct pg_labels *gext; /* the global external labels (owned; a fill job's once
+                               the queue is destroyed under it) */
 
     struct pg_workq *wq;      /* borrowed; NULL: read and encode on the loop */
     struct pg_buf_reader *rd; /* the fill jobs' connection (with wq) */
@@ -81,7 +86,7 @@ struct pg_sink_queue {
     int collector;
 
     struct pg_metric *m_profiles, *m_bytes, *m_failed, *m_retried, *m_dropped, *m_duration,
-        *m_pending, *m_in_flight;
+        *m_pending, *m_in_flight, *m_relabel_dropped;
     /* for pg_sink_queue_status: the counters above since this queue started, the last
      * failure and the last delivery */
     uint64_t n_sent, n_bytes, n_failed, n_retried, n_dropped;
@@ -102,6 +107,22 @@ static void count(struct pg_sink_queue *q, struct pg_metric *m, double v)
                                       : NULL;
     if (n)
         *n += (uint64_t)v;
+}
+
+/* Counts (and logs) what pg_sink_wrelabel left out of a read. */
+static void count_wrelabel(struct pg_sink_queue *q, const struct pg_sink_wrelabel_stats *st)
+{
+    if (st->dropped)
+        count(q, q->m_relabel_dropped, (double)st->dropped);
+    if (st->bad_tenant) {
+        count(q, q->m_dropped, (double)st->bad_tenant);
+        char safe[160];
+        pg_log_warn("sink.queue",
+                    "remote=%s msg=\"dropping %zu profiles\" reason=invalid_tenant "
+                    "tenant=\"%s\"",
+                    q->cfg->name, st->bad_tenant, pg_log_safe(st->tenant, safe, sizeof(safe)));
+    }
+    pg_relabel_report_hits(); /* limit hits of a fill job on a worker */
 }
 
 static void update_in_flight(struct pg_sink_queue *q)
@@ -291,6 +312,12 @@ static int ra_fill(struct pg_sink_queue *q)
         return 0;
     }
     q->read_failing = 0;
+    if (q->ra_n > 0) {
+        struct pg_sink_wrelabel_stats st;
+        q->ra_hi = q->ra[q->ra_n - 1].id;
+        q->ra_n = pg_sink_wrelabel(q->cfg, q->gext, q->ra, q->ra_n, &st);
+        count_wrelabel(q, &st);
+    }
     return q->ra_n > 0;
 }
 
@@ -303,6 +330,23 @@ static struct batch *batch_new(struct pg_sink_queue *q)
     b->q = q;
     q->win[q->n_win++] = b;
     return b;
+}
+
+/* Acknowledges the rows read after read_id that pg_sink_wrelabel dropped when no kept row
+ * follows them, with one done batch (the window must have room). */
+static void skip_dropped(struct pg_sink_queue *q)
+{
+    if (q->ra_pos < q->ra_n || q->ra_hi <= q->read_id)
+        return;
+    struct batch *b = batch_new(q);
+    if (!b)
+        return; /* the poll timer tries again */
+    b->first_id = q->read_id + 1;
+    b->last_id = q->ra_hi;
+    b->state = BATCH_DONE;
+    q->read_id = q->ra_hi;
+    ra_clear(q);
+    ack_done(q);
 }
 
 /* Turns the encode result (rc, pl, err) for the rows at the read-ahead's position into
@@ -328,6 +372,8 @@ static int take_batch(struct pg_sink_queue *q, struct pg_sink_payload *pl, int r
                     q->cfg->name, (long long)items[0].id, pg_log_safe(err, safe, sizeof(safe)));
         b->state = BATCH_DONE;
         q->ra_pos++;
+        if (q->ra_pos >= q->ra_n && q->ra_hi > b->last_id)
+            b->last_id = q->ra_hi; /* the dropped rows after it go with it */
         q->read_id = b->last_id;
         ack_done(q);
         return 0;
@@ -341,7 +387,10 @@ static int take_batch(struct pg_sink_queue *q, struct pg_sink_payload *pl, int r
         used = n;
     b->first_id = items[0].id;
     b->last_id = items[used - 1].id;
+    if (q->ra_pos + used >= q->ra_n && q->ra_hi > b->last_id)
+        b->last_id = q->ra_hi; /* the rows write_relabel_configs dropped after it */
     b->n_profiles = used;
+    b->payload.tenant_from_label = items[0].tenant_from_label;
     if (items[0].tenant && !(b->tenant = strdup(items[0].tenant))) {
         /* cannot keep the tenant: undo, leave the rows for the next attempt */
         q->n_win--;
@@ -369,6 +418,10 @@ struct fill_job {
     size_t max_bytes;
     struct pg_buf_item *ra; /* the read-ahead, moved in and back out */
     size_t ra_n, ra_pos;
+    int64_t ra_hi;
+    const struct pg_cfg_remote *cfg; /* borrowed, as inst's */
+    struct pg_labels *gext;          /* borrowed from the queue, owned when orphan */
+    struct pg_sink_wrelabel_stats wst;
     int read_failed, encoded, rc;
     struct pg_sink_payload payload;
     char err[256];
@@ -379,6 +432,8 @@ static void fill_job_free(struct fill_job *j)
     pg_buf_items_free(j->ra, j->ra_n);
     pg_sink_payload_reset(&j->payload);
     if (j->orphan) {
+        pg_labels_reset(j->gext);
+        free(j->gext);
         pg_buf_reader_close(j->rd);
         if (j->inst)
             j->type->destroy(j->inst);
@@ -400,6 +455,11 @@ static void fill_work(void *p)
                                &j->ra_n) != 0) {
             j->read_failed = 1;
             return;
+        }
+        if (j->ra_n > 0) {
+            j->ra_hi = j->ra[j->ra_n - 1].id;
+            pg_relabel_set_off_loop(1); /* this is a worker: no metrics here */
+            j->ra_n = pg_sink_wrelabel(j->cfg, j->gext, j->ra, j->ra_n, &j->wst);
         }
     }
     if (j->ra_pos >= j->ra_n)
@@ -425,8 +485,10 @@ static void fill_done(void *p, enum pg_workq_status st)
     q->ra = j->ra;
     q->ra_n = j->ra_n;
     q->ra_pos = j->ra_pos;
+    q->ra_hi = j->ra_hi;
     j->ra = NULL;
     j->ra_n = 0;
+    count_wrelabel(q, &j->wst);
     if (j->read_failed && !q->read_failing)
         pg_log_warn("sink.queue", "remote=%s msg=\"cannot read the buffer, will retry\"",
                     q->cfg->name);
@@ -440,6 +502,10 @@ static void fill_done(void *p, enum pg_workq_status st)
         more = take_batch(q, &j->payload, j->rc, j->err) >= 0;
         q->filling = 0;
         update_in_flight(q);
+    } else if (st == PG_WORKQ_DONE && !j->read_failed) {
+        int64_t before = q->read_id;
+        skip_dropped(q); /* everything read was dropped by write_relabel_configs */
+        more = q->read_id > before;
     }
     fill_job_free(j);
     if (more)
@@ -464,7 +530,10 @@ static void fill_async(struct pg_sink_queue *q)
                            .max_bytes = q->max_bytes,
                            .ra = q->ra,
                            .ra_n = q->ra_n,
-                           .ra_pos = q->ra_pos};
+                           .ra_pos = q->ra_pos,
+                           .ra_hi = q->ra_hi,
+                           .cfg = q->cfg,
+                           .gext = q->gext};
     if (pg_workq_submit_urgent(q->wq, fill_work, fill_done, j) != 0) {
         free(j); /* the read-ahead stays with the queue */
         return;
@@ -496,8 +565,13 @@ static void fill(struct pg_sink_queue *q)
             event_add(q->more, &now);
             break;
         }
-        if (!ra_fill(q))
+        if (!ra_fill(q)) {
+            int64_t before = q->read_id;
+            skip_dropped(q); /* what was read may all have been dropped */
+            if (q->read_id > before)
+                continue;
             break;
+        }
         struct pg_sink_payload pl = {0};
         char err[256] = "";
         int rc =
@@ -556,6 +630,10 @@ static void register_metrics(struct pg_sink_queue *q)
                         "Buffered profiles not yet acknowledged by the remote.", "remote");
     q->m_in_flight = pg_metric_gauge("profgate_remote_write_in_flight_requests",
                                      "Requests to the remote currently being sent.", "remote");
+    q->m_relabel_dropped = pg_metric_counter(
+        "profgate_remote_write_relabel_dropped_profiles_total",
+        "Profiles not sent to the remote because its write_relabel_configs dropped them.",
+        "remote");
 }
 
 struct pg_sink_queue *pg_sink_queue_create_type(struct event_base *base, struct pg_curlm *cm,
@@ -588,7 +666,16 @@ struct pg_sink_queue *pg_sink_queue_create_type(struct event_base *base, struct 
         goto fail;
     }
     q->ack_want = q->acked = q->read_id;
-    if (!(q->win = calloc(q->cap_win, sizeof(*q->win)))) {
+    q->ra_hi = q->read_id;
+    if ((q->gext = calloc(1, sizeof(*q->gext))) != NULL) {
+        pg_labels_init(q->gext);
+        if (global_external && pg_labels_copy(q->gext, global_external) != 0) {
+            pg_labels_reset(q->gext);
+            free(q->gext);
+            q->gext = NULL;
+        }
+    }
+    if (!q->gext || !(q->win = calloc(q->cap_win, sizeof(*q->win)))) {
         pg_errmsg_set(err, errlen, "out of memory");
         goto fail;
     }
@@ -672,6 +759,11 @@ void pg_sink_queue_destroy(struct pg_sink_queue *q)
         q->job->orphan = 1;
         q->rd = NULL;
         q->inst = NULL;
+        q->gext = NULL;
+    }
+    if (q->gext) {
+        pg_labels_reset(q->gext);
+        free(q->gext);
     }
     pg_buf_reader_close(q->rd);
     if (q->inst)

@@ -212,19 +212,40 @@ static void test_profile_url(void **state)
     assert_string_equal(url, "http://h:6060/pre/debug/pprof/delta_heap?debug=1&x+y=a%26b+c");
     free(url);
 
-    /* __profile_path__ from relabeling replaces path_prefix + the type's path */
+    /* __profile_path__ from relabeling replaces the type's path; the prefix stays (Alloy) */
     pg_labels_set(&out, "__profile_path__", "/custom/pprof/heap");
     assert_int_equal(pg_target_profile(job, &out, &disc, gm, &sl, &url), 0);
-    assert_string_equal(url, "http://h:6060/custom/pprof/heap?debug=1&x+y=a%26b+c");
-    assert_string_equal(pg_labels_get(&sl, "__profile_path__"), "/custom/pprof/heap");
+    assert_string_equal(url, "http://h:6060/pre/custom/pprof/heap?debug=1&x+y=a%26b+c");
+    assert_string_equal(pg_labels_get(&sl, "__profile_path__"), "/pre/custom/pprof/heap");
     assert_string_equal(pg_labels_get(&sl, "__name__"), "memory");
     free(url);
-    /* one that is not an absolute path is ignored */
+    /* a relative one is joined with one slash, as url.JoinPath */
     pg_labels_set(&out, "__profile_path__", "relative");
+    assert_int_equal(pg_target_profile(job, &out, &disc, gm, &sl, &url), 0);
+    assert_string_equal(url, "http://h:6060/pre/relative?debug=1&x+y=a%26b+c");
+    free(url);
+    /* __profile_path_prefix__ replaces path_prefix; an empty one means path_prefix */
+    pg_labels_set(&out, "__profile_path_prefix__", "/other/");
+    assert_int_equal(pg_target_profile(job, &out, &disc, gm, &sl, &url), 0);
+    assert_string_equal(url, "http://h:6060/other/relative?debug=1&x+y=a%26b+c");
+    assert_null(pg_labels_get(&sl, "__profile_path_prefix__"));
+    free(url);
+    pg_labels_set(&out, "__profile_path_prefix__", "");
+    pg_labels_del(&out, "__profile_path__");
     assert_int_equal(pg_target_profile(job, &out, &disc, gm, &sl, &url), 0);
     assert_string_equal(url, "http://h:6060/pre/debug/pprof/delta_heap?debug=1&x+y=a%26b+c");
     free(url);
-    pg_labels_del(&out, "__profile_path__");
+    /* a __name__ changed by relabeling is kept; the type's own name maps to sent_name */
+    pg_labels_set(&out, "__name__", "godeltaprof_memory");
+    assert_int_equal(pg_target_profile(job, &out, &disc, gm, &sl, &url), 0);
+    assert_string_equal(pg_labels_get(&sl, "__name__"), "memory");
+    free(url);
+    pg_labels_set(&out, "__name__", "heap_custom");
+    assert_int_equal(pg_target_profile(job, &out, &disc, gm, &sl, &url), 0);
+    assert_string_equal(pg_labels_get(&sl, "__name__"), "heap_custom");
+    free(url);
+    pg_labels_del(&out, "__name__");
+    pg_labels_del(&out, "__profile_path_prefix__");
 
     /* no address */
     pg_labels_del(&out, "__address__");

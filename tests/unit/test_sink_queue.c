@@ -868,6 +868,102 @@ static void push_handler(struct evhttp_request *req, void *arg)
     evhttp_send_reply(req, 200, "OK", NULL);
 }
 
+/* ---- write_relabel_configs ---- */
+
+/* Appends rows from..from+count-1 (ids follow) with a label n=<i>. */
+static void append_labeled(struct pg_buf *b, int from, int count)
+{
+    uint8_t body[16];
+    memset(body, 7, sizeof(body));
+    for (int i = from; i < from + count; i++) {
+        struct pg_labels ls;
+        pg_labels_init(&ls);
+        char v[16];
+        snprintf(v, sizeof(v), "%d", i);
+        assert_int_equal(pg_labels_set(&ls, "service_name", "api"), 0);
+        assert_int_equal(pg_labels_set(&ls, "n", v), 0);
+        assert_int_equal(pg_buf_append(b, &ls, "p", i, i + 1, NULL, body, sizeof(body)), 0);
+        pg_labels_reset(&ls);
+    }
+    assert_int_equal(pg_buf_flush(b), 0);
+}
+
+struct wait_rl {
+    struct fake_ctl *ctl;
+    struct pg_buf *b;
+    struct pg_sink_queue *q;
+    size_t want;
+    int64_t cursor;
+};
+
+static int cond_relabeled(void *arg)
+{
+    struct wait_rl *w = arg;
+    return w->ctl->n_delivered >= w->want && cursor_of(w->b, "a") == w->cursor &&
+           pg_sink_queue_idle(w->q);
+}
+
+/* Rows a backend's write_relabel_configs drops are not sent but acknowledged (in the
+ * middle of a batch, after the last kept row, and a read of dropped rows only), counted in
+ * profgate_remote_write_relabel_dropped_profiles_total; on the loop and on a worker. */
+static void run_write_relabel(struct fx *f, int workers)
+{
+    struct pg_buf *b = open_buf(f->dir, one_a, 1);
+    append_labeled(b, 1, 6);
+    struct fake_ctl ctl = {
+        .name = "a", .per_payload = 10, .dflt = PG_SINK_OK, .loop = pthread_self()};
+    g_ctl[0] = &ctl;
+    struct pg_cfg_remote r;
+    remote_init(&r, "a");
+    char *src[] = {(char *)"n"};
+    struct pg_relabel_rule rule = {.source_labels = src,
+                                   .n_source = 1,
+                                   .separator = (char *)";",
+                                   .regex = (char *)"2|3|5|6|7|8",
+                                   .replacement = (char *)"$1",
+                                   .action = PG_RELABEL_DROP};
+    char err[128] = "";
+    assert_int_equal(pg_relabel_compile(&rule, err, sizeof(err)), 0);
+    r.write_relabel = &rule;
+    r.n_write_relabel = 1;
+    struct pg_workq *wq = NULL;
+    struct pg_sink_queue *q = queue_new(f, b, &r); /* the first read runs on the loop */
+    if (workers) {
+        wq = pg_workq_new(f->base, 1, 8);
+        assert_non_null(wq);
+        assert_int_equal(pg_sink_queue_use_workq(q, wq), 0);
+    }
+    struct wait_rl w = {&ctl, b, q, 2, 6};
+    assert_true(run_until(f->base, cond_relabeled, &w, NULL, 5000));
+    assert_int_equal(ctl.n_delivered, 2);
+    assert_int_equal(ctl.delivered[0], 1);
+    assert_int_equal(ctl.delivered[1], 4);
+    assert_int_equal(rows_of(b), 0);
+    assert_int_equal(metric("profgate_remote_write_relabel_dropped_profiles_total", "a"), 4);
+    assert_int_equal(metric("profgate_remote_write_dropped_profiles_total", "a"), 0);
+    /* a read of dropped rows only (7, 8) is acknowledged too */
+    append_labeled(b, 7, 2);
+    pg_sink_queue_kick(q);
+    w.cursor = 8;
+    assert_true(run_until(f->base, cond_relabeled, &w, NULL, 5000));
+    assert_int_equal(ctl.n_delivered, 2);
+    assert_int_equal(metric("profgate_remote_write_relabel_dropped_profiles_total", "a"), 6);
+    pg_sink_queue_destroy(q);
+    pg_workq_free(wq);
+    pcre2_code_free(rule.re);
+    pg_buf_close(b);
+}
+
+static void test_write_relabel_loop(void **state)
+{
+    run_write_relabel(*state, 0);
+}
+
+static void test_write_relabel_workers(void **state)
+{
+    run_write_relabel(*state, 1);
+}
+
 static void test_real_push(void **state)
 {
     struct fx *f = *state;
@@ -935,6 +1031,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_destroy_in_flight_and_resend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_in_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_relabel_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_relabel_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_push, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
