@@ -1,6 +1,8 @@
 /* ui_json.c - JSON reply helpers for the web UI's endpoints (see ui_json.h). */
 #include "daemon/ui_json.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -138,5 +140,52 @@ int pg_ui_get_only(struct evhttp_request *req)
     if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
         return 1;
     pg_ui_reply_error(req, 405, "bad_data", "method not allowed: use GET");
+    return 0;
+}
+
+int pg_ui_contains(const char *hay, const char *q_lower)
+{
+    if (!q_lower || !*q_lower)
+        return 1;
+    for (const char *h = hay ? hay : ""; *h; h++) {
+        size_t i = 0;
+        while (q_lower[i] && h[i] && tolower((unsigned char)h[i]) == (unsigned char)q_lower[i])
+            i++;
+        if (!q_lower[i])
+            return 1;
+    }
+    return 0;
+}
+
+int pg_ui_labels_match(const struct pg_labels *ls, const char *q_lower)
+{
+    if (!q_lower || !*q_lower)
+        return 1;
+    char small[512];
+    for (size_t i = 0; ls && i < ls->n; i++) {
+        size_t n = strlen(ls->v[i].name) + strlen(ls->v[i].value) + 2;
+        char *buf = n <= sizeof(small) ? small : malloc(n);
+        if (!buf) /* out of memory: match the parts */
+            return pg_ui_contains(ls->v[i].name, q_lower) || pg_ui_contains(ls->v[i].value, q_lower);
+        snprintf(buf, n, "%s=%s", ls->v[i].name, ls->v[i].value);
+        int hit = pg_ui_contains(buf, q_lower);
+        if (buf != small)
+            free(buf);
+        if (hit)
+            return 1;
+    }
+    return 0;
+}
+
+int pg_ui_size_param(const char *v, size_t *out)
+{
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (*end || n < 0 || errno)
+        return -1;
+    *out = (size_t)n;
     return 0;
 }

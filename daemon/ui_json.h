@@ -7,6 +7,7 @@
 #define PG_DAEMON_UI_JSON_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct evhttp_request;
@@ -34,6 +35,17 @@ json_t *pg_ui_time(int64_t ms);
 /* Parses req's query string into q (free with evhttp_clear_headers). Returns 0, or -1
  * after answering 400. */
 int pg_ui_query(struct evhttp_request *req, struct evkeyvalq *q);
+
+/* Case-insensitive (ASCII) substring search: 1 when hay contains q_lower (already
+ * lowercase; "" matches everything). */
+int pg_ui_contains(const char *hay, const char *q_lower);
+
+/* 1 when some label of ls, written name=value, contains q_lower (as pg_ui_contains). */
+int pg_ui_labels_match(const struct pg_labels *ls, const char *q_lower);
+
+/* Parses a non-negative integer query parameter v into *out (unchanged when v is NULL or
+ * ""). Returns 0, or -1 when v is not one. */
+int pg_ui_size_param(const char *v, size_t *out);
 
 /* Returns 1 for GET and HEAD; otherwise answers 405 and returns 0. */
 int pg_ui_get_only(struct evhttp_request *req);
