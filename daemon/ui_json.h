@@ -1,6 +1,7 @@
 /* ui_json.h - small helpers shared by the web UI's JSON endpoints (daemon/ui*.c):
  * Prometheus's response envelope, label sets, times, query parameters.
  *
+ * Replies are gzip'd for clients that accept it (daemon/web_gzip.h).
  * Replies follow Prometheus's API: {"status":"success","data":...} with 200, or
  * {"status":"error","errorType":T,"error":MSG} with 400/404/503. Event-loop thread. */
 #ifndef PG_DAEMON_UI_JSON_H
@@ -20,8 +21,9 @@ void pg_ui_reply_data(struct evhttp_request *req, json_t *data);
 /* Sends an error envelope with HTTP status code. */
 void pg_ui_reply_error(struct evhttp_request *req, int code, const char *type, const char *msg);
 
-/* Sends text (borrowed) with status 200, ctype and Cache-Control: no-store. */
-void pg_ui_reply_raw(struct evhttp_request *req, const char *ctype, const char *text, size_t len);
+/* Sends text (malloc'd; owned from here on) with status 200, ctype and Cache-Control:
+ * no-store. */
+void pg_ui_reply_owned(struct evhttp_request *req, const char *ctype, char *text, size_t len);
 
 /* json_string that shows invalid UTF-8 as U+FFFD instead of failing; NULL as "". */
 json_t *pg_ui_jstr(const char *s);

@@ -29,8 +29,8 @@ struct sd_job {
     json_t *o, *active, *dropped;
     size_t n_active, n_dropped;                 /* every target of the job */
     size_t n_active_matched, n_dropped_matched; /* those matching the search */
-    const struct pg_labels *last_disc; /* the last active target's (loops of a target are
-                                          adjacent and share their discovered labels) */
+    const struct pg_labels *last_disc;          /* the last active target's (loops of a target are
+                                                   adjacent and share their discovered labels) */
     json_t *last;
 };
 
@@ -38,7 +38,7 @@ struct sd_ctx {
     const char *pool;
     char *q;              /* lowercase search, or NULL */
     size_t limit, offset; /* per list; limit 0 = all */
-    json_t *jobs; /* array of job objects, in config order */
+    json_t *jobs;         /* array of job objects, in config order */
     struct sd_job *v;
     size_t n, cap;
 };
@@ -89,8 +89,7 @@ static void on_active(void *ud, const struct pg_scrape_target_info *t)
     j->last_disc = t->discovered;
     if (c->q && !pg_ui_labels_match(t->discovered, c->q) && !pg_ui_labels_match(t->labels, c->q))
         return;
-    if (j->n_active_matched++ < c->offset ||
-        (c->limit && json_array_size(j->active) >= c->limit))
+    if (j->n_active_matched++ < c->offset || (c->limit && json_array_size(j->active) >= c->limit))
         return;
     json_t *o = json_object(), *fin = pg_ui_labels(t->labels);
     json_object_del(fin, "__name__");
@@ -144,8 +143,7 @@ static void on_dropped(void *ud, const struct pg_scrape_dropped_info *t)
     j->n_dropped++;
     if (c->q && !pg_ui_labels_match(t->discovered, c->q))
         return;
-    if (j->n_dropped_matched++ < c->offset ||
-        (c->limit && json_array_size(j->dropped) >= c->limit))
+    if (j->n_dropped_matched++ < c->offset || (c->limit && json_array_size(j->dropped) >= c->limit))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "discoveredLabels", pg_ui_labels(t->discovered));

@@ -34,6 +34,7 @@
 #include "core/workq.h"
 #include "daemon/web_auth.h"
 #include "daemon/web_config.h"
+#include "daemon/web_gzip.h"
 #include "daemon/web_tls.h"
 #include "scraper/scraper.h"
 
@@ -113,8 +114,8 @@ static void reply_json(struct evhttp_request *req, int code, json_t *root)
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
         return;
     }
-    reply_text(req, code, code == 200 ? "OK" : "Bad Request", "application/json", s);
-    free(s);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    pg_web_send_owned(req, code, code == 200 ? "OK" : "Bad Request", s, strlen(s));
 }
 
 static json_t *api_error(const char *type, const char *msg)
