@@ -8,7 +8,8 @@
  * (default N = 100; 0 = all) in /api/v1/targets's field names, without the discovered
  * labels. health is up, down or unknown; search is a case-insensitive substring of the
  * scrape URL, the profile type or a label written name=value. The counts are always
- * complete, so the page shows "up/total" and "N of M shown" without fetching every row.
+ * complete, so the page shows "up/total" and "N of M shown" without fetching every row;
+ * data.dropped counts the dropped targets (the overview page's card).
  * /api/v1/targets (web.c) keeps Prometheus's shape for scripts.
  *
  * One pass over the scraper's loops on the event loop: matching is a few string
@@ -38,6 +39,7 @@ struct pools_ctx {
     const char *pool, *health;
     char *q; /* lowercase search, or NULL */
     size_t limit, offset;
+    size_t dropped; /* dropped targets (of pool, when set) */
     struct pool *v;
     size_t n, cap;
     int oom;
@@ -116,6 +118,13 @@ static void on_active(void *ud, const struct pg_scrape_target_info *t)
         c->oom = 1;
 }
 
+static void on_dropped(void *ud, const struct pg_scrape_dropped_info *t)
+{
+    struct pools_ctx *c = ud;
+    if (!c->pool || !strcmp(c->pool, t->job))
+        c->dropped++;
+}
+
 static json_t *pools_json(struct pools_ctx *c)
 {
     json_t *arr = json_array(), *data = json_object();
@@ -140,6 +149,7 @@ static json_t *pools_json(struct pools_ctx *c)
     static const char *const names[5] = {"total", "up", "down", "unknown", "matched"};
     for (int k = 0; k < 5; k++)
         json_object_set_new(data, names[k], json_integer((json_int_t)tot[k]));
+    json_object_set_new(data, "dropped", json_integer((json_int_t)c->dropped));
     json_object_set_new(data, "pools", arr);
     return data;
 }
@@ -179,8 +189,10 @@ void pg_ui_targets_handler(struct evhttp_request *req, void *ud)
     const char *bad = parse_params(&q, &c);
     if (bad)
         pg_ui_reply_error(req, 400, "bad_data", bad);
-    else
+    else {
         pg_scraper_foreach_active(ui->host.scraper, on_active, &c);
+        pg_scraper_foreach_dropped(ui->host.scraper, on_dropped, &c);
+    }
     if (!bad && c.oom)
         pg_ui_reply_error(req, 503, "unavailable", "out of memory");
     else if (!bad)

@@ -159,7 +159,7 @@ def test_json_endpoints(t, env):
     t.require(set(pools) == {"app", "dead"}, "pools %s %r" % (st, d))
     t.check(pools["app"]["total"] == 2 and pools["app"]["up"] >= 1 and len(pools["app"]["targets"]) == 2 and
             pools["dead"]["total"] == pools["dead"]["down"] == pools["dead"]["matched"] == 1 and
-            d["data"]["total"] == len(pg.active()) == 3, "pools %s" % d["data"])
+            d["data"]["total"] == len(pg.active()) == 3 and d["data"]["dropped"] == 1, "pools %s" % d["data"])
     t.check("discoveredLabels" not in pools["app"]["targets"][0] and
             pools["app"]["targets"][0]["labels"]["team"] == "gophers", "pool row %s" % pools["app"]["targets"][0])
     st, d = api(pg, "/api/v1/targets/pools?health=down")
@@ -287,7 +287,7 @@ def test_pages_in_chromium(t, env):
     d = dom(base + "flamegraph?service=pushed-svc&profileType=goroutines")
     t.check(re.search(r'<div class="frame[^"]*"[^>]*>runtime\.', d), "push flame graph")
     d = dom(base)
-    t.check("Targets up" in d and "Backends" in d, "overview")
+    t.check("Targets up" in d and "Backends" in d and " / 3<" in d and "1 dropped" in d, "overview:\n%s" % d[:3000])
     for name, page in (("overview", ""), ("targets", "targets"), ("service-discovery", "service-discovery"),
                        ("backends", "backends"), ("buffer", "buffer"), ("config", "config"),
                        ("flamegraph", "flamegraph?" + flame_query(env["go"]))):
