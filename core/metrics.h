@@ -47,7 +47,7 @@ void pg_metric_observe(struct pg_metric *m, const char *const *label_values,
 void pg_metric_clear(struct pg_metric *m);
 
 /* Returns the current value of a counter/gauge child (0 when absent), or a histogram's
- * count. For tests and the status page. */
+ * count. For tests. */
 double pg_metric_value(struct pg_metric *m, const char *const *label_values);
 
 /* A collector runs before each render. Registered until pg_metrics_remove_collector. */

@@ -760,12 +760,6 @@ static int app_reload(void *ud, char *err, size_t errlen)
     return pg_app_reload(ud, err, errlen);
 }
 
-static const char *app_config_file(void *ud)
-{
-    struct pg_app *a = ud;
-    return a->cfg->file;
-}
-
 static void app_on_pushed(void *ud, const struct pg_labels *labels, const uint8_t *body, size_t len)
 {
     struct pg_app *a = ud;
@@ -837,7 +831,6 @@ void pg_app_web_host(struct pg_app *a, struct pg_web_host *h)
                               .scraper = a->scraper,
                               .ready = app_ready,
                               .reload = app_reload,
-                              .config_file = app_config_file,
                               .workq = a->wq,
                               .enable_lifecycle = a->opts.enable_lifecycle,
                               .cluster = app_cluster};

@@ -1,5 +1,6 @@
 /* ui.c - the web UI's routes (see ui.h): the embedded static files, and the backends,
- * buffer and config endpoints. Service discovery is ui_sd.c, flame graphs ui_flame.c.
+ * buffer and config endpoints. Service discovery is ui_sd.c, the targets page's endpoint
+ * ui_targets.c, flame graphs ui_flame.c.
  *
  * Everything here answers at once from in-memory state on the event loop, except the
  * backends endpoint, which asks the buffer two small SQLite questions per backend. */
@@ -212,6 +213,7 @@ static const struct {
     {"/api/v1/status/config", config_handler},
     {"/api/v1/service-discovery", pg_ui_sd_handler},
     {"/api/v1/targets/relabel_steps", pg_ui_relabel_steps_handler},
+    {"/api/v1/targets/pools", pg_ui_targets_handler},
     {"/api/v1/flamegraph", pg_ui_flame_handler},
     {"/api/v1/pushes", pg_ui_pushes_handler},
 };

@@ -10,7 +10,8 @@
  *
  * Routes (GET or HEAD; added to a struct pg_web with pg_web_route):
  *   /, /targets, /service-discovery, /backends, /buffer, /config, /flamegraph; /static/NAME (css,
- * js) /api/v1/service-discovery, /api/v1/targets/relabel_steps, /api/v1/backends, /api/v1/buffer,
+ * js) /api/v1/service-discovery, /api/v1/targets/relabel_steps, /api/v1/targets/pools,
+ * /api/v1/backends, /api/v1/buffer,
  * /api/v1/status/config, /api/v1/flamegraph, /api/v1/pushes
  * (/api/v1/targets is web.c's.)
  *

@@ -88,9 +88,10 @@ static void flame_done(void *arg, enum pg_workq_status st)
         unlink_job(j->ui, j);
         if (st != PG_WORKQ_DONE)
             pg_ui_reply_error(j->req, 503, "unavailable", "the processing workers are stopping");
-        else if (j->out)
-            pg_ui_reply_raw(j->req, "application/json", j->out, strlen(j->out));
-        else
+        else if (j->out) {
+            pg_ui_reply_owned(j->req, "application/json", j->out, strlen(j->out));
+            j->out = NULL;
+        } else
             pg_ui_reply_error(j->req, 422, "bad_data", j->err);
     }
     job_free(j);

@@ -18,6 +18,9 @@ struct pg_ui {
 void pg_ui_sd_handler(struct evhttp_request *req, void *ud);
 void pg_ui_relabel_steps_handler(struct evhttp_request *req, void *ud);
 
+/* /api/v1/targets/pools (ui_targets.c). */
+void pg_ui_targets_handler(struct evhttp_request *req, void *ud);
+
 /* /api/v1/flamegraph and /api/v1/pushes (ui_flame.c); pg_ui_flame_orphan_all detaches the
  * jobs still on the workers (destroy). */
 void pg_ui_flame_handler(struct evhttp_request *req, void *ud);

@@ -1,6 +1,8 @@
 /* ui_json.c - JSON reply helpers for the web UI's endpoints (see ui_json.h). */
 #include "daemon/ui_json.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -12,28 +14,14 @@
 
 #include "core/labels.h"
 #include "core/utf8.h"
+#include "daemon/web_gzip.h"
 
-void pg_ui_reply_raw(struct evhttp_request *req, const char *ctype, const char *text, size_t len)
+void pg_ui_reply_owned(struct evhttp_request *req, const char *ctype, char *text, size_t len)
 {
-    struct evbuffer *b = evbuffer_new();
-    if (!b || evbuffer_add(b, text, len) < 0) {
-        if (b)
-            evbuffer_free(b);
-        evhttp_send_error(req, HTTP_INTERNAL, NULL);
-        return;
-    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_send_reply(req, 200, "OK", b);
-    evbuffer_free(b);
-}
-
-static void free_ref(const void *data, size_t len, void *ud)
-{
-    (void)len;
-    (void)ud;
-    free((void *)data);
+    pg_web_send_owned(req, 200, "OK", text, len);
 }
 
 static void send_json(struct evhttp_request *req, int code, const char *reason, json_t *root)
@@ -44,18 +32,10 @@ static void send_json(struct evhttp_request *req, int code, const char *reason, 
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
         return;
     }
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        free(s);
-        evhttp_send_error(req, HTTP_INTERNAL, NULL);
-        return;
-    }
-    evbuffer_add_reference(b, s, strlen(s), free_ref, NULL);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_send_reply(req, code, reason, b);
-    evbuffer_free(b);
+    pg_web_send_owned(req, code, reason, s, strlen(s));
 }
 
 void pg_ui_reply_data(struct evhttp_request *req, json_t *data)
@@ -138,5 +118,53 @@ int pg_ui_get_only(struct evhttp_request *req)
     if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
         return 1;
     pg_ui_reply_error(req, 405, "bad_data", "method not allowed: use GET");
+    return 0;
+}
+
+int pg_ui_contains(const char *hay, const char *q_lower)
+{
+    if (!q_lower || !*q_lower)
+        return 1;
+    for (const char *h = hay ? hay : ""; *h; h++) {
+        size_t i = 0;
+        while (q_lower[i] && h[i] && tolower((unsigned char)h[i]) == (unsigned char)q_lower[i])
+            i++;
+        if (!q_lower[i])
+            return 1;
+    }
+    return 0;
+}
+
+int pg_ui_labels_match(const struct pg_labels *ls, const char *q_lower)
+{
+    if (!q_lower || !*q_lower)
+        return 1;
+    char small[512];
+    for (size_t i = 0; ls && i < ls->n; i++) {
+        size_t n = strlen(ls->v[i].name) + strlen(ls->v[i].value) + 2;
+        char *buf = n <= sizeof(small) ? small : malloc(n);
+        if (!buf) /* out of memory: match the parts */
+            return pg_ui_contains(ls->v[i].name, q_lower) ||
+                   pg_ui_contains(ls->v[i].value, q_lower);
+        snprintf(buf, n, "%s=%s", ls->v[i].name, ls->v[i].value);
+        int hit = pg_ui_contains(buf, q_lower);
+        if (buf != small)
+            free(buf);
+        if (hit)
+            return 1;
+    }
+    return 0;
+}
+
+int pg_ui_size_param(const char *v, size_t *out)
+{
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (*end || n < 0 || errno)
+        return -1;
+    *out = (size_t)n;
     return 0;
 }

@@ -1,16 +1,19 @@
 /* ui_sd.c - the service-discovery endpoints of the web UI (see ui.h):
  *
- * GET /api/v1/service-discovery[?scrapePool=J][&limit=N]: per job, every active target
- * once (not per profile type) with its discovered labels next to its final labels and the
- * profile types scraped, and every dropped target (or profile type of a target: profileType)
- * with the relabel rule that dropped it, as the scraper recorded it (relabel_configs run per
- * target x profile type, scraper/target_type.h). limit caps each list (the counts stay
- * complete).
+ * GET /api/v1/service-discovery[?scrapePool=J][&search=S][&limit=N][&offset=K]: per job,
+ * every active target once (not per profile type) with its discovered labels next to its
+ * final labels and the profile types scraped, and every dropped target (or profile type of
+ * a target: profileType) with the relabel rule that dropped it, as the scraper recorded it
+ * (relabel_configs run per target x profile type, scraper/target_type.h). search keeps the
+ * targets with a label (discovered or final) whose name=value contains S,
+ * case-insensitively; offset and limit then page each list. activeCount and droppedCount
+ * count every target, activeMatched and droppedMatched those matching.
  *
  * GET /api/v1/targets/relabel_steps?scrapePool=J&labels={"k":"v",...} (Prometheus 3's
  * endpoint): the label set after each rule, and whether the target was kept. */
 #include "daemon/ui_internal.h"
 
+#include <ctype.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <stdlib.h>
@@ -24,16 +27,18 @@
 
 struct sd_job {
     json_t *o, *active, *dropped;
-    size_t n_active, n_dropped;
-    const struct pg_labels *last_disc; /* the last active target's (loops of a target are
-                                          adjacent and share their discovered labels) */
+    size_t n_active, n_dropped;                 /* every target of the job */
+    size_t n_active_matched, n_dropped_matched; /* those matching the search */
+    const struct pg_labels *last_disc;          /* the last active target's (loops of a target are
+                                                   adjacent and share their discovered labels) */
     json_t *last;
 };
 
 struct sd_ctx {
     const char *pool;
-    size_t limit; /* 0 = all */
-    json_t *jobs; /* array of job objects, in config order */
+    char *q;              /* lowercase search, or NULL */
+    size_t limit, offset; /* per list; limit 0 = all */
+    json_t *jobs;         /* array of job objects, in config order */
     struct sd_job *v;
     size_t n, cap;
 };
@@ -73,15 +78,18 @@ static void on_active(void *ud, const struct pg_scrape_target_info *t)
     struct sd_job *j = job_entry(c, t->job);
     if (!j)
         return;
-    if (j->last && j->last_disc == t->discovered) {
-        json_array_append_new(json_object_get(j->last, "profileTypes"),
-                              pg_ui_jstr(t->profile_type));
+    if (j->last_disc && j->last_disc == t->discovered) { /* one more type of the same target */
+        if (j->last)
+            json_array_append_new(json_object_get(j->last, "profileTypes"),
+                                  pg_ui_jstr(t->profile_type));
         return;
     }
     j->n_active++;
     j->last = NULL;
     j->last_disc = t->discovered;
-    if (c->limit && json_array_size(j->active) >= c->limit)
+    if (c->q && !pg_ui_labels_match(t->discovered, c->q) && !pg_ui_labels_match(t->labels, c->q))
+        return;
+    if (j->n_active_matched++ < c->offset || (c->limit && json_array_size(j->active) >= c->limit))
         return;
     json_t *o = json_object(), *fin = pg_ui_labels(t->labels);
     json_object_del(fin, "__name__");
@@ -120,7 +128,9 @@ static void on_dropped(void *ud, const struct pg_scrape_dropped_info *t)
     if (!j)
         return;
     j->n_dropped++;
-    if (c->limit && json_array_size(j->dropped) >= c->limit)
+    if (c->q && !pg_ui_labels_match(t->discovered, c->q))
+        return;
+    if (j->n_dropped_matched++ < c->offset || (c->limit && json_array_size(j->dropped) >= c->limit))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "discoveredLabels", pg_ui_labels(t->discovered));
@@ -143,29 +153,38 @@ void pg_ui_sd_handler(struct evhttp_request *req, void *ud)
     if (!pg_ui_get_only(req) || pg_ui_query(req, &q) < 0)
         return;
     const char *pool = evhttp_find_header(&q, "scrapePool");
-    const char *lim = evhttp_find_header(&q, "limit");
+    const char *search = evhttp_find_header(&q, "search");
     struct sd_ctx c = {.pool = pool && *pool ? pool : NULL, .jobs = json_array()};
-    if (lim && *lim) {
-        char *end;
-        long long v = strtoll(lim, &end, 10);
-        if (*end || v < 0) {
-            evhttp_clear_headers(&q);
-            json_decref(c.jobs);
-            pg_ui_reply_error(req, 400, "bad_data", "limit must be a non-negative integer");
-            return;
-        }
-        c.limit = (size_t)v;
+    const char *bad = NULL;
+    if (pg_ui_size_param(evhttp_find_header(&q, "limit"), &c.limit) < 0)
+        bad = "limit must be a non-negative integer";
+    else if (pg_ui_size_param(evhttp_find_header(&q, "offset"), &c.offset) < 0)
+        bad = "offset must be a non-negative integer";
+    else if (search && *search && !(c.q = strdup(search)))
+        bad = "out of memory";
+    if (bad) {
+        evhttp_clear_headers(&q);
+        json_decref(c.jobs);
+        pg_ui_reply_error(req, 400, "bad_data", bad);
+        return;
     }
+    for (char *p = c.q; p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
     pg_scraper_foreach_active(ui->host.scraper, on_active, &c);
     pg_scraper_foreach_dropped(ui->host.scraper, on_dropped, &c);
     for (size_t i = 0; i < c.n; i++) {
         json_object_set_new(c.v[i].o, "activeCount", json_integer((json_int_t)c.v[i].n_active));
         json_object_set_new(c.v[i].o, "droppedCount", json_integer((json_int_t)c.v[i].n_dropped));
+        json_object_set_new(c.v[i].o, "activeMatched",
+                            json_integer((json_int_t)c.v[i].n_active_matched));
+        json_object_set_new(c.v[i].o, "droppedMatched",
+                            json_integer((json_int_t)c.v[i].n_dropped_matched));
         json_decref(c.v[i].o);
         json_decref(c.v[i].active);
         json_decref(c.v[i].dropped);
     }
     free(c.v);
+    free(c.q);
     evhttp_clear_headers(&q);
     json_t *data = json_object();
     json_object_set_new(data, "jobs", c.jobs);

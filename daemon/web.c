@@ -1,5 +1,6 @@
 /* web.c - the HTTP server (see web.h): dispatch by path, the targets API in Prometheus's
- * /api/v1/targets shape, /metrics, lifecycle endpoints and a small human status page.
+ * /api/v1/targets shape, /metrics and the lifecycle endpoints. The pages (/ included) are
+ * the web UI's routes (daemon/ui.h).
  *
  * Everything runs on the event loop; handlers answer immediately from in-memory state.
  * The daemon's state comes through the host interface (struct pg_web_host in web.h). */
@@ -33,6 +34,7 @@
 #include "core/workq.h"
 #include "daemon/web_auth.h"
 #include "daemon/web_config.h"
+#include "daemon/web_gzip.h"
 #include "daemon/web_tls.h"
 #include "scraper/scraper.h"
 
@@ -112,8 +114,8 @@ static void reply_json(struct evhttp_request *req, int code, json_t *root)
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
         return;
     }
-    reply_text(req, code, code == 200 ? "OK" : "Bad Request", "application/json", s);
-    free(s);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    pg_web_send_owned(req, code, code == 200 ? "OK" : "Bad Request", s, strlen(s));
 }
 
 static json_t *api_error(const char *type, const char *msg)
@@ -323,62 +325,6 @@ static void handle_reload(struct pg_web *w, struct evhttp_request *req)
     reply_text(req, 200, "OK", "text/plain; charset=utf-8", "");
 }
 
-static void html_escape(struct evbuffer *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '<': evbuffer_add(b, "&lt;", 4); break;
-        case '>': evbuffer_add(b, "&gt;", 4); break;
-        case '&': evbuffer_add(b, "&amp;", 5); break;
-        case '"': evbuffer_add(b, "&quot;", 6); break;
-        default: evbuffer_add(b, s, 1);
-        }
-    }
-}
-
-static void on_active_html(void *ud, const struct pg_scrape_target_info *t)
-{
-    struct evbuffer *b = ud;
-    char ts[48];
-    rfc3339(t->last_scrape_ms, ts, sizeof(ts));
-    evbuffer_add_printf(b, "<tr class=\"%s\"><td>", t->health);
-    html_escape(b, t->job);
-    evbuffer_add_printf(b, "</td><td>");
-    html_escape(b, t->url);
-    evbuffer_add_printf(b, "</td><td>");
-    html_escape(b, t->profile_type);
-    evbuffer_add_printf(b, "</td><td>%s</td><td>%s</td><td>%.3fs</td><td>", t->health, ts,
-                        t->last_duration_s);
-    html_escape(b, t->last_error);
-    evbuffer_add_printf(b, "</td></tr>\n");
-}
-
-static void handle_index(struct pg_web *w, struct evhttp_request *req)
-{
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        evhttp_send_error(req, HTTP_INTERNAL, NULL);
-        return;
-    }
-    evbuffer_add_printf(b,
-                        "<!doctype html><html><head><meta charset=\"utf-8\"><title>profgate"
-                        "</title><style>body{font-family:sans-serif}td,th{padding:2px 8px;"
-                        "text-align:left}tr.down{background:#fdd}tr.up{background:#dfd}"
-                        "</style></head><body><h1>profgate %s</h1><p>config: ",
-                        PG_VERSION);
-    html_escape(b, w->host.config_file(w->host.ud));
-    evbuffer_add_printf(b, " &middot; <a href=\"/metrics\">metrics</a> &middot; "
-                           "<a href=\"/api/v1/targets\">targets API</a></p>"
-                           "<table><tr><th>job</th><th>endpoint</th><th>type</th><th>state</th>"
-                           "<th>last scrape</th><th>duration</th><th>error</th></tr>\n");
-    pg_scraper_foreach_active(w->host.scraper, on_active_html, b);
-    evbuffer_add_printf(b, "</table></body></html>\n");
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/html; charset=utf-8");
-    evhttp_send_reply(req, 200, "OK", b);
-    evbuffer_free(b);
-}
-
 static void on_conn_close(struct evhttp_connection *evcon, void *ud)
 {
     struct pg_web *w = ud;
@@ -463,7 +409,7 @@ static void serve(struct pg_web *w, struct evhttp_request *req)
         handle_reload(w, req);
     } else if (!get && (!strcmp(path, "/-/healthy") || !strcmp(path, "/-/ready") ||
                         !strcmp(path, "/metrics") || !strcmp(path, "/api/v1/targets") ||
-                        !strcmp(path, "/api/v1/cluster") || !strcmp(path, "/"))) {
+                        !strcmp(path, "/api/v1/cluster"))) {
         reply_text(req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
                    "method not allowed\n");
     } else if (!strcmp(path, "/-/healthy")) {
@@ -480,8 +426,6 @@ static void serve(struct pg_web *w, struct evhttp_request *req)
         handle_targets(w, req);
     } else if (!strcmp(path, "/api/v1/cluster")) {
         handle_cluster(w, req);
-    } else if (!strcmp(path, "/")) {
-        handle_index(w, req);
     } else {
         reply_text(req, 404, "Not Found", "text/plain; charset=utf-8", "404 page not found\n");
     }

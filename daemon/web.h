@@ -2,11 +2,12 @@
  *
  * Routes (Prometheus's spelling and shapes): GET /api/v1/targets (?state=active|dropped|any,
  * ?scrapePool=JOB), GET /api/v1/cluster (the cluster members), GET /metrics (text format 0.0.4),
- * GET /-/healthy, GET /-/ready, POST|PUT /-/reload, and a human page at /. Other components add
- * their own routes with pg_web_route (the receiver's /ingest and push.v1 routes).
+ * GET /-/healthy, GET /-/ready, POST|PUT /-/reload. Other components add their own routes with
+ * pg_web_route (the web UI's pages, / included, and its API; the receiver's /ingest and
+ * push.v1 routes); a path nobody serves gets 404.
  *
  * The server knows the daemon only through struct pg_web_host (readiness, reload, the
- * config file's name, the scrape pools), which the wiring (daemon/app.c) fills in: web
+ * scrape pools, the cluster), which the wiring (daemon/app.c) fills in: web
  * never includes daemon/app.h.
  *
  * Protection (Prometheus's --web.config.file and --web.enable-lifecycle):
@@ -38,10 +39,9 @@ struct pg_workq;
  * outlive the server. */
 struct pg_web_host {
     void *ud;                                          /* passed to every callback */
-    struct pg_scraper *scraper;                        /* /api/v1/targets and / */
+    struct pg_scraper *scraper;                        /* /api/v1/targets */
     int (*ready)(void *ud);                            /* 1: /-/ready answers 200 */
     int (*reload)(void *ud, char *err, size_t errlen); /* /-/reload: 0, or -1 + err */
-    const char *(*config_file)(void *ud);              /* shown on /; borrowed */
     /* bcrypt checks run here; NULL = on the loop (tests) */
     struct pg_workq *workq;
     int enable_lifecycle; /* --web.enable-lifecycle: /-/reload allowed */

@@ -8,16 +8,16 @@
   }
   function load() {
     return Promise.all([
-      PG.api("api/v1/targets", { state: "any" }).catch(function () { return null; }),
+      // the counts only (one row per job comes along), not every target
+      PG.api("api/v1/targets/pools", { limit: 1 }).catch(function () { return null; }),
       PG.api("api/v1/backends").catch(function () { return null; }),
       PG.api("api/v1/buffer").catch(function () { return null; }),
       PG.api("api/v1/pushes").catch(function () { return null; })
     ]).then(function (r) {
       var t = r[0], b = r[1], buf = r[2], p = r[3], html = [];
       if (t) {
-        var up = t.activeTargets.filter(function (x) { return x.health === "up"; }).length;
-        html.push(card("targets", "Targets up", up + " / " + t.activeTargets.length, "target × profile type"));
-        html.push(card("service-discovery", "Service discovery", t.droppedTargets.length + " dropped", "discovered vs final labels"));
+        html.push(card("targets", "Targets up", t.up + " / " + t.total, "target × profile type"));
+        html.push(card("service-discovery", "Service discovery", t.dropped + " dropped", "discovered vs final labels"));
       }
       if (b) {
         var failing = b.backends.filter(function (x) { return x.backoff !== "0s"; }).length;

@@ -1,6 +1,8 @@
 // service-discovery.js - per job, the discovered labels next to the final labels of every
 // active target, and every dropped target with the relabel rule that dropped it; "explain"
-// shows the label set after each rule (/api/v1/targets/relabel_steps).
+// shows the label set after each rule (/api/v1/targets/relabel_steps). The server filters
+// and pages (api/v1/service-discovery with search and limit): the page fetches the first
+// 100 targets of each job and more of one job on "show more", so large fleets stay fast.
 "use strict";
 (function () {
   var PAGE = 100;
@@ -14,27 +16,22 @@
     if (r.target_label) s += " target_label=" + r.target_label;
     return '<code class="rule">' + PG.esc(s) + "</code>";
   }
-  function match(labels, q) {
-    if (!q) return true;
-    for (var k in labels) if ((k + "=" + labels[k]).toLowerCase().indexOf(q) >= 0) return true;
-    return false;
-  }
+  var seq = 0;
   function render() {
-    var q = qEl.value.toLowerCase(), html = [], na = 0, nd = 0;
+    var html = [], na = 0, nd = 0;
     data.forEach(function (j) {
-      var act = j.activeTargets.filter(function (t) { return match(t.discoveredLabels, q) || match(t.labels, q); });
-      var drop = j.droppedTargets.filter(function (t) { return match(t.discoveredLabels, q); });
+      var act = j.activeTargets, drop = j.droppedTargets;
       na += j.activeCount; nd += j.droppedCount;
-      var isC = collapsed[j.name], n = shown[j.name] || PAGE;
+      var isC = collapsed[j.name];
       html.push('<div class="group' + (isC ? " collapsed" : "") + '" data-job="' + PG.esc(j.name) + '"><div class="ghead"><b>' +
         PG.esc(j.name) + '</b><span class="count">(' + j.activeCount + " active / " + j.droppedCount + ' dropped)</span></div><div class="gbody">');
       if (!isC) {
         html.push("<table><thead><tr><th>Discovered labels</th><th>Target labels</th></tr></thead><tbody>");
-        act.slice(0, n).forEach(function (t) {
+        act.forEach(function (t) {
           html.push("<tr><td>" + PG.chips(t.discoveredLabels) + "</td><td>" + PG.chips(t.labels) + "<div class=\"muted\">" +
             PG.esc(t.profileTypes.join(", ")) + "</div></td></tr>");
         });
-        drop.slice(0, n).forEach(function (t, i) {
+        drop.forEach(function (t, i) {
           var id = j.name + "#" + i;
           html.push('<tr class="dropped"><td>' + PG.chips(t.discoveredLabels) + '</td><td><span class="state down">dropped</span> by ' +
             rule(t.droppedBy) + (t.error ? ' <span class="err">' + PG.esc(t.error) + "</span>" : "") +
@@ -42,7 +39,7 @@
             '<div class="steps" id="steps-' + PG.esc(id) + '">' + (open[id] || "") + "</div></td></tr>");
         });
         html.push("</tbody></table>");
-        if (act.length > n || drop.length > n)
+        if (j.activeMatched > act.length || j.droppedMatched > drop.length)
           html.push('<button class="more" data-job="' + PG.esc(j.name) + '">Show more</button>');
       }
       html.push("</div></div>");
@@ -52,8 +49,7 @@
   }
   function explain(job, i) {
     var j = data.filter(function (x) { return x.name === job; })[0];
-    var q = qEl.value.toLowerCase();
-    var t = j.droppedTargets.filter(function (t) { return match(t.discoveredLabels, q); })[i];
+    var t = j.droppedTargets[i];
     var id = job + "#" + i;
     PG.api("api/v1/targets/relabel_steps", { scrapePool: job, labels: JSON.stringify(t.discoveredLabels) }).then(function (d) {
       var h = d.steps.map(function (s) {
@@ -66,13 +62,33 @@
   jobsEl.addEventListener("click", function (ev) {
     var b = ev.target.closest("button.explain"), more = ev.target.closest("button.more"), head = ev.target.closest(".ghead");
     if (b) explain(b.getAttribute("data-job"), +b.getAttribute("data-i"));
-    else if (more) { var jn = more.getAttribute("data-job"); shown[jn] = (shown[jn] || PAGE) + 10 * PAGE; render(); }
+    else if (more) { var jn = more.getAttribute("data-job"); shown[jn] = (shown[jn] || PAGE) + 10 * PAGE; more.disabled = true; load(); }
     else if (head) { var name = head.parentNode.getAttribute("data-job"); collapsed[name] = !collapsed[name]; render(); }
   });
-  qEl.addEventListener("input", render);
+  var debounce = null;
+  qEl.addEventListener("input", function () { clearTimeout(debounce); debounce = setTimeout(load, 200); });
+  function query(extra) {
+    var p = { limit: PAGE };
+    if (qEl.value) p.search = qEl.value;
+    for (var k in extra) p[k] = extra[k];
+    return PG.api("api/v1/service-discovery", p);
+  }
+  // The first targets of every job, then more of the jobs whose "show more" was clicked.
   function load() {
-    return PG.api("api/v1/service-discovery").then(function (d) { data = d.jobs; render(); },
-      function (e) { PG.showError(jobsEl, e); });
+    var t0 = performance.now(), my = ++seq;
+    return query({}).then(function (d) {
+      return Promise.all(d.jobs.filter(function (j) { return (shown[j.name] || PAGE) > PAGE && !collapsed[j.name]; }).map(function (j) {
+        return query({ scrapePool: j.name, limit: shown[j.name] }).then(function (m) {
+          if (m.jobs.length) { j.activeTargets = m.jobs[0].activeTargets; j.droppedTargets = m.jobs[0].droppedTargets; }
+        });
+      })).then(function () { return d; });
+    }).then(function (d) {
+      if (my !== seq) return; // a newer load (search changed) wins
+      data = d.jobs;
+      jobsEl.setAttribute("data-fetch-ms", (performance.now() - t0).toFixed(1));
+      render();
+      jobsEl.setAttribute("data-done-ms", performance.now().toFixed(1)); // since navigation start
+    }, function (e) { PG.showError(jobsEl, e); });
   }
   PG.refresh(load, 15000);
 })();

@@ -1,13 +1,15 @@
-// targets.js - the targets page: every active (target × profile type) from
-// /api/v1/targets, grouped by job (collapsible, up/total), filtered by health and text.
-// Long groups render 100 rows at a time ("show more"), so 10,000 targets render fast; one
-// refresh timer for the whole page, and relative times are recomputed on each refresh.
+// targets.js - the targets page: every active (target × profile type), grouped by job
+// (collapsible, up/total), filtered by health and text. The server does the counting and
+// filtering (api/v1/targets/pools): the page fetches the counts of every job and only the
+// first rows of each (100, "show more" asks for more of one job), so 10,000 targets cost
+// one small reply, also on every refresh. One refresh timer for the whole page; relative
+// times are recomputed on each refresh.
 "use strict";
 (function () {
   var PAGE = 100;
   var groupsEl = document.getElementById("groups"), healthEl = document.getElementById("health");
   var qEl = document.getElementById("q"), summaryEl = document.getElementById("summary");
-  var data = [], collapsed = {}, shown = {};
+  var data = { pools: [], total: 0, matched: 0 }, collapsed = {}, shown = {}, seq = 0;
   var params = new URLSearchParams(location.search);
   if (params.get("health")) healthEl.value = params.get("health");
   if (params.get("search")) qEl.value = params.get("search");
@@ -23,39 +25,51 @@
       '</td><td><a class="flame" href="' + PG.esc(flameHref(t)) + '">flame graph</a></td></tr>';
   }
   function render() {
-    var t0 = performance.now();
-    var health = healthEl.value, q = qEl.value.toLowerCase(), jobs = [], byJob = {}, nShown = 0;
-    data.forEach(function (t) {
-      var g = byJob[t.scrapePool];
-      if (!g) { g = byJob[t.scrapePool] = { name: t.scrapePool, all: 0, up: 0, rows: [] }; jobs.push(g); }
-      g.all++;
-      if (t.health === "up") g.up++;
-      if (health && t.health !== health) return;
-      if (q && t._s.indexOf(q) < 0) return;
-      g.rows.push(t);
-      nShown++;
-    });
-    var html = [];
-    jobs.forEach(function (g) {
-      if (!g.rows.length && (health || q)) return;
-      var n = shown[g.name] || PAGE, isC = collapsed[g.name];
+    var t0 = performance.now(), filtered = healthEl.value || qEl.value, html = [];
+    data.pools.forEach(function (g) {
+      if (!g.matched && filtered) return;
+      var isC = collapsed[g.name];
       html.push('<div class="group' + (isC ? " collapsed" : "") + '" data-job="' + PG.esc(g.name) + '"><div class="ghead"><b>' +
-        PG.esc(g.name) + '</b><span class="count">(' + g.up + "/" + g.all + " up)</span></div><div class=\"gbody\">");
+        PG.esc(g.name) + '</b><span class="count">(' + g.up + "/" + g.total + " up)</span></div><div class=\"gbody\">");
       if (!isC) {
         html.push("<table><thead><tr><th>Endpoint</th><th>Type</th><th>Labels</th><th>State</th><th>Last scrape</th>" +
           '<th class="num">Duration</th><th>Error</th><th></th></tr></thead><tbody>');
-        for (var i = 0; i < g.rows.length && i < n; i++) html.push(row(g.rows[i]));
+        g.targets.forEach(function (t) { html.push(row(t)); });
         html.push("</tbody></table>");
-        if (g.rows.length > n)
-          html.push('<button class="more" data-job="' + PG.esc(g.name) + '">Show more (' + (g.rows.length - n) + " hidden)</button>");
+        if (g.matched > g.targets.length)
+          html.push('<button class="more" data-job="' + PG.esc(g.name) + '">Show more (' + (g.matched - g.targets.length) + " hidden)</button>");
       }
       html.push("</div></div>");
     });
     groupsEl.innerHTML = html.length ? html.join("") : '<p class="muted">No targets match.</p>';
-    summaryEl.textContent = nShown + " of " + data.length + " shown";
-    // how long building the page took (read by tests/e2e/test_web_ui.py)
+    summaryEl.textContent = data.matched + " of " + data.total + " shown";
+    // how long building the page took (read by tests/e2e/test_web_ui.py, tests/bench/bench_web_ui.py)
     groupsEl.setAttribute("data-render-ms", (performance.now() - t0).toFixed(1));
     groupsEl.setAttribute("data-done-ms", performance.now().toFixed(1)); // since navigation start
+  }
+  function query(extra) {
+    var p = { limit: PAGE };
+    if (healthEl.value) p.health = healthEl.value;
+    if (qEl.value) p.search = qEl.value;
+    for (var k in extra) p[k] = extra[k];
+    return PG.api("api/v1/targets/pools", p);
+  }
+  // The first rows of every job, then more of the jobs whose "show more" was clicked.
+  function load() {
+    var t0 = performance.now(), my = ++seq;
+    return query({}).then(function (d) {
+      var more = d.pools.filter(function (g) { return (shown[g.name] || PAGE) > PAGE && !collapsed[g.name] && g.matched > PAGE; });
+      return Promise.all(more.map(function (g) {
+        return query({ scrapePool: g.name, limit: shown[g.name] }).then(function (m) {
+          if (m.pools.length) g.targets = m.pools[0].targets;
+        });
+      })).then(function () { return d; });
+    }).then(function (d) {
+      if (my !== seq) return; // a newer load (filter changed) wins
+      data = d;
+      groupsEl.setAttribute("data-fetch-ms", (performance.now() - t0).toFixed(1));
+      render();
+    }, function (e) { PG.showError(groupsEl, e); });
   }
   groupsEl.addEventListener("click", function (ev) {
     var head = ev.target.closest(".ghead"), more = ev.target.closest("button.more");
@@ -66,29 +80,17 @@
     } else if (more) {
       var j = more.getAttribute("data-job");
       shown[j] = (shown[j] || PAGE) + 10 * PAGE;
-      render();
+      more.disabled = true;
+      load();
     }
   });
-  healthEl.addEventListener("change", render);
+  healthEl.addEventListener("change", load);
   var debounce = null;
-  qEl.addEventListener("input", function () { clearTimeout(debounce); debounce = setTimeout(render, 120); });
+  qEl.addEventListener("input", function () { clearTimeout(debounce); debounce = setTimeout(load, 200); });
   document.getElementById("expand").onclick = function () { collapsed = {}; render(); };
   document.getElementById("collapse").onclick = function () {
-    data.forEach(function (t) { collapsed[t.scrapePool] = true; });
+    data.pools.forEach(function (g) { collapsed[g.name] = true; });
     render();
   };
-  function load() {
-    var t0 = performance.now();
-    return PG.api("api/v1/targets", { state: "active" }).then(function (d) {
-      data = d.activeTargets;
-      groupsEl.setAttribute("data-fetch-ms", (performance.now() - t0).toFixed(1));
-      data.forEach(function (t) {
-        var s = t.scrapeUrl + " " + t.profileType;
-        for (var k in t.labels) s += " " + k + "=" + t.labels[k];
-        t._s = s.toLowerCase();
-      });
-      render();
-    }, function (e) { PG.showError(groupsEl, e); });
-  }
   PG.refresh(load, 10000);
 })();
