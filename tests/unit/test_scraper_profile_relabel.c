@@ -16,40 +16,24 @@
 #include "config/config.h"
 #include "core/labels.h"
 #include "scraper/profile_relabel.h"
-
-static struct pg_cfg *load_text(const char *text)
-{
-    char path[64];
-    strcpy(path, "/tmp/pg_pr_test_XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    struct pg_cfg_errors errs;
-    pg_cfg_errors_init(&errs);
-    struct pg_cfg *c = pg_cfg_load(path, &errs);
-    pg_cfg_errors_print(&errs, stderr);
-    pg_cfg_errors_reset(&errs);
-    unlink(path);
-    assert_non_null(c);
-    return c;
-}
+#include "testcfg.h"
 
 static void test_profile_relabel(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text("scrape_configs:\n"
-                                 "  - job_name: app\n"
-                                 "    profile_relabel_configs:\n"
-                                 "      - {source_labels: [__name__], target_label: kind, "
-                                 "regex: '(.+)', replacement: 'prof_$1'}\n"
-                                 "      - {source_labels: [__name__], regex: goroutine, "
-                                 "action: drop}\n"
-                                 "      - {target_label: __scratch__, replacement: x}\n"
-                                 "      - {source_labels: [team], regex: gone, target_label: "
-                                 "service_name, replacement: ''}\n"
-                                 "      - {source_labels: [team], regex: '(anon)', target_label: "
-                                 "__tenant_id__, replacement: 'tenant-$1'}\n");
+    struct pg_cfg *c =
+        pg_test_load_cfg("scrape_configs:\n"
+                         "  - job_name: app\n"
+                         "    profile_relabel_configs:\n"
+                         "      - {source_labels: [__name__], target_label: kind, "
+                         "regex: '(.+)', replacement: 'prof_$1'}\n"
+                         "      - {source_labels: [__name__], regex: goroutine, "
+                         "action: drop}\n"
+                         "      - {target_label: __scratch__, replacement: x}\n"
+                         "      - {source_labels: [team], regex: gone, target_label: "
+                         "service_name, replacement: ''}\n"
+                         "      - {source_labels: [team], regex: '(anon)', target_label: "
+                         "__tenant_id__, replacement: 'tenant-$1'}\n");
     const struct pg_cfg_scrape *job = &c->scrape[0];
     assert_int_equal(job->n_profile_relabel, 5);
     struct pg_labels s, out;

@@ -16,24 +16,7 @@
 #include "config/config.h"
 #include "core/labels.h"
 #include "scraper/target.h"
-
-static struct pg_cfg *load_text(const char *text)
-{
-    char path[64];
-    strcpy(path, "/tmp/pg_tg_test_XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    struct pg_cfg_errors errs;
-    pg_cfg_errors_init(&errs);
-    struct pg_cfg *c = pg_cfg_load(path, &errs);
-    pg_cfg_errors_print(&errs, stderr);
-    pg_cfg_errors_reset(&errs);
-    unlink(path);
-    assert_non_null(c);
-    return c;
-}
+#include "testcfg.h"
 
 static const char *job_yaml = "scrape_configs:\n"
                               "  - job_name: app\n"
@@ -67,7 +50,7 @@ static int populate(const struct pg_cfg_scrape *job, const struct pg_labels *g,
 static void test_populate_basic(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text(job_yaml);
+    struct pg_cfg *c = pg_test_load_cfg(job_yaml);
     struct pg_labels g, t, disc, out;
     char err[128] = "";
     pg_labels_init(&g);
@@ -173,7 +156,7 @@ static void test_service_name(void **state)
 static void test_profile_url(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text(job_yaml);
+    struct pg_cfg *c = pg_test_load_cfg(job_yaml);
     const struct pg_cfg_scrape *job = &c->scrape[0];
     struct pg_labels t, disc, out, sl;
     char err[128] = "";

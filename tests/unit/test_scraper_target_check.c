@@ -16,6 +16,7 @@
 #include "core/labels.h"
 #include "scraper/target.h"
 #include "scraper/target_check.h"
+#include "testcfg.h"
 
 /* A target's final labels with the given interval and timeout (NULL: absent). */
 static void target(struct pg_labels *ls, const char *iv, const char *to)
@@ -140,24 +141,6 @@ static void test_target_limit(void **state)
     assert_string_equal(err, "target_limit exceeded (number of targets: 3, limit: 2)");
 }
 
-static struct pg_cfg *load_text(const char *text)
-{
-    char path[64];
-    strcpy(path, "/tmp/pg_tc_test_XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    struct pg_cfg_errors errs;
-    pg_cfg_errors_init(&errs);
-    struct pg_cfg *c = pg_cfg_load(path, &errs);
-    pg_cfg_errors_print(&errs, stderr);
-    pg_cfg_errors_reset(&errs);
-    unlink(path);
-    assert_non_null(c);
-    return c;
-}
-
 /* Returns the seconds= in the process_cpu URL of a target of job whose interval label is
  * iv (NULL: the job's). */
 static long cpu_seconds(const struct pg_cfg_scrape *job, const char *iv)
@@ -180,12 +163,12 @@ static long cpu_seconds(const struct pg_cfg_scrape *job, const char *iv)
 static void test_seconds_follow_target_interval(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text("scrape_configs:\n"
-                                 "  - job_name: derived\n"
-                                 "    scrape_interval: 15s\n"
-                                 "  - job_name: explicit\n"
-                                 "    scrape_interval: 30s\n"
-                                 "    delta_profiling_duration: 10s\n");
+    struct pg_cfg *c = pg_test_load_cfg("scrape_configs:\n"
+                                        "  - job_name: derived\n"
+                                        "    scrape_interval: 15s\n"
+                                        "  - job_name: explicit\n"
+                                        "    scrape_interval: 30s\n"
+                                        "    delta_profiling_duration: 10s\n");
     const struct pg_cfg_scrape *d = &c->scrape[0], *e = &c->scrape[1];
     assert_int_equal(cpu_seconds(d, NULL), 14);
     assert_int_equal(cpu_seconds(d, "15s"), 14);
@@ -201,22 +184,22 @@ static void test_seconds_follow_target_interval(void **state)
 static void test_limits_inherit_global(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text("global:\n"
-                                 "  target_limit: 10\n"
-                                 "  label_limit: 20\n"
-                                 "  label_name_length_limit: 30\n"
-                                 "  label_value_length_limit: 40\n"
-                                 "  keep_dropped_targets: 50\n"
-                                 "scrape_configs:\n"
-                                 "  - job_name: a\n"
-                                 "  - job_name: b\n"
-                                 "    target_limit: 1\n"
-                                 "    label_limit: 2\n"
-                                 "    label_name_length_limit: 3\n"
-                                 "    label_value_length_limit: 4\n"
-                                 "    keep_dropped_targets: 5\n"
-                                 "  - job_name: c\n"
-                                 "    target_limit: 0\n");
+    struct pg_cfg *c = pg_test_load_cfg("global:\n"
+                                        "  target_limit: 10\n"
+                                        "  label_limit: 20\n"
+                                        "  label_name_length_limit: 30\n"
+                                        "  label_value_length_limit: 40\n"
+                                        "  keep_dropped_targets: 50\n"
+                                        "scrape_configs:\n"
+                                        "  - job_name: a\n"
+                                        "  - job_name: b\n"
+                                        "    target_limit: 1\n"
+                                        "    label_limit: 2\n"
+                                        "    label_name_length_limit: 3\n"
+                                        "    label_value_length_limit: 4\n"
+                                        "    keep_dropped_targets: 5\n"
+                                        "  - job_name: c\n"
+                                        "    target_limit: 0\n");
     const struct pg_cfg_limits *a = &c->scrape[0].limits, *b = &c->scrape[1].limits,
                                *z = &c->scrape[2].limits;
     assert_int_equal(a->target_limit, 10);

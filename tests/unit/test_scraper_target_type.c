@@ -17,24 +17,7 @@
 #include "core/labels.h"
 #include "scraper/target.h"
 #include "scraper/target_type.h"
-
-static struct pg_cfg *load_text(const char *text)
-{
-    char path[64];
-    strcpy(path, "/tmp/pg_tt_test_XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    struct pg_cfg_errors errs;
-    pg_cfg_errors_init(&errs);
-    struct pg_cfg *c = pg_cfg_load(path, &errs);
-    pg_cfg_errors_print(&errs, stderr);
-    pg_cfg_errors_reset(&errs);
-    unlink(path);
-    assert_non_null(c);
-    return c;
-}
+#include "testcfg.h"
 
 static const struct pg_cfg_profile *profile(const struct pg_cfg_scrape *s, const char *name)
 {
@@ -47,34 +30,35 @@ static const struct pg_cfg_profile *profile(const struct pg_cfg_scrape *s, const
 static void test_rule_per_type(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text("scrape_configs:\n"
-                                 "  - job_name: a\n"
-                                 "    relabel_configs:\n"
-                                 /* 0: keep on a plain label: per target */
-                                 "      - {source_labels: [env], regex: prod, action: keep}\n"
-                                 /* 1: labelmap of __meta_ labels: per target */
-                                 "      - {action: labelmap, regex: __meta_k_(.+)}\n"
-                                 /* 2: labeldrop of tmp_.*: per target */
-                                 "      - {action: labeldrop, regex: tmp_.*}\n"
-                                 /* 3: reads __name__ */
-                                 "      - {source_labels: [__name__], regex: block, action: drop}\n"
-                                 /* 4: writes __profile_path__ */
-                                 "      - {target_label: __profile_path__, replacement: /x}\n"
-                                 /* 5: labelkeep that would remove __name__ */
-                                 "      - {action: labelkeep, regex: job|__address__}\n"
-                                 /* 6: labelkeep keeping all three */
-                                 "      - {action: labelkeep, regex: '__.*|job'}\n"
-                                 /* 7: labeldrop matching __profile_path_prefix__ */
-                                 "      - {action: labeldrop, regex: __profile_.*}\n"
-                                 /* 8: a templated target label */
-                                 "      - {source_labels: [a], regex: '(.*)', target_label: "
-                                 "'${1}', replacement: x}\n"
-                                 /* 9: labelmap with its own replacement */
-                                 "      - {action: labelmap, regex: 'x_(.+)', replacement: "
-                                 "'__${1}__'}\n"
-                                 /* 10: labelmap to a fixed name */
-                                 "      - {action: labelmap, regex: __meta_pod, replacement: "
-                                 "pod}\n");
+    struct pg_cfg *c =
+        pg_test_load_cfg("scrape_configs:\n"
+                         "  - job_name: a\n"
+                         "    relabel_configs:\n"
+                         /* 0: keep on a plain label: per target */
+                         "      - {source_labels: [env], regex: prod, action: keep}\n"
+                         /* 1: labelmap of __meta_ labels: per target */
+                         "      - {action: labelmap, regex: __meta_k_(.+)}\n"
+                         /* 2: labeldrop of tmp_.*: per target */
+                         "      - {action: labeldrop, regex: tmp_.*}\n"
+                         /* 3: reads __name__ */
+                         "      - {source_labels: [__name__], regex: block, action: drop}\n"
+                         /* 4: writes __profile_path__ */
+                         "      - {target_label: __profile_path__, replacement: /x}\n"
+                         /* 5: labelkeep that would remove __name__ */
+                         "      - {action: labelkeep, regex: job|__address__}\n"
+                         /* 6: labelkeep keeping all three */
+                         "      - {action: labelkeep, regex: '__.*|job'}\n"
+                         /* 7: labeldrop matching __profile_path_prefix__ */
+                         "      - {action: labeldrop, regex: __profile_.*}\n"
+                         /* 8: a templated target label */
+                         "      - {source_labels: [a], regex: '(.*)', target_label: "
+                         "'${1}', replacement: x}\n"
+                         /* 9: labelmap with its own replacement */
+                         "      - {action: labelmap, regex: 'x_(.+)', replacement: "
+                         "'__${1}__'}\n"
+                         /* 10: labelmap to a fixed name */
+                         "      - {action: labelmap, regex: __meta_pod, replacement: "
+                         "pod}\n");
     const struct pg_cfg_scrape *j = &c->scrape[0];
     assert_int_equal(j->n_relabel, 11);
     int want[] = {0, 0, 0, 1, 1, 1, 0, 1, 1, 1, 0};
@@ -137,7 +121,7 @@ static const char *alloy_job =
 static void test_populate_per_type(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text(alloy_job);
+    struct pg_cfg *c = pg_test_load_cfg(alloy_job);
     const struct pg_cfg_scrape *job = &c->scrape[0];
     assert_int_equal(pg_target_type_split(job), 1);
     struct pg_labels t, fin, sl;
@@ -211,12 +195,12 @@ static void test_populate_per_type(void **state)
 static void test_fast_path(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text("scrape_configs:\n"
-                                 "  - job_name: app\n"
-                                 "    relabel_configs:\n"
-                                 "      - {source_labels: [__meta_pod], target_label: pod}\n"
-                                 "      - {source_labels: [__meta_port], regex: '(.+)', "
-                                 "target_label: __address__, replacement: 'h:$1'}\n");
+    struct pg_cfg *c = pg_test_load_cfg("scrape_configs:\n"
+                                        "  - job_name: app\n"
+                                        "    relabel_configs:\n"
+                                        "      - {source_labels: [__meta_pod], target_label: pod}\n"
+                                        "      - {source_labels: [__meta_port], regex: '(.+)', "
+                                        "target_label: __address__, replacement: 'h:$1'}\n");
     const struct pg_cfg_scrape *job = &c->scrape[0];
     assert_int_equal(pg_target_type_split(job), job->n_relabel);
     struct pg_labels t, disc, a, b;
@@ -247,13 +231,13 @@ static void test_fast_path(void **state)
 static void test_legacy_app_name(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text("scrape-configs:\n"
-                                 "  - job-name: legacy\n"
-                                 "    enabled-profiles: [cpu, mem]\n"
-                                 "    static-configs:\n"
-                                 "      - targets: ['h:6060']\n"
-                                 "    relabel-configs:\n"
-                                 "      - {source-labels: [app], target-label: __name__}\n");
+    struct pg_cfg *c = pg_test_load_cfg("scrape-configs:\n"
+                                        "  - job-name: legacy\n"
+                                        "    enabled-profiles: [cpu, mem]\n"
+                                        "    static-configs:\n"
+                                        "      - targets: ['h:6060']\n"
+                                        "    relabel-configs:\n"
+                                        "      - {source-labels: [app], target-label: __name__}\n");
     const struct pg_cfg_scrape *job = &c->scrape[0];
     assert_true(job->legacy_app_name);
     assert_int_equal(pg_target_type_split(job), job->n_relabel);

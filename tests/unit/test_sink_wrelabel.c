@@ -17,24 +17,7 @@
 #include "core/labels.h"
 #include "sink/backend.h"
 #include "sink/wrelabel.h"
-
-static struct pg_cfg *load_text(const char *text)
-{
-    char path[64];
-    strcpy(path, "/tmp/pg_wr_test_XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    struct pg_cfg_errors errs;
-    pg_cfg_errors_init(&errs);
-    struct pg_cfg *c = pg_cfg_load(path, &errs);
-    pg_cfg_errors_print(&errs, stderr);
-    pg_cfg_errors_reset(&errs);
-    unlink(path);
-    assert_non_null(c);
-    return c;
-}
+#include "testcfg.h"
 
 /* Fills item i with labels "k=v,k=v" (a NULL tenant), id i + 1. */
 static void item(struct pg_buf_item *it, int64_t id, const char *ls, const char *tenant)
@@ -67,18 +50,19 @@ static void free_items(struct pg_buf_item *v, size_t n)
 static void test_write_relabel(void **state)
 {
     (void)state;
-    struct pg_cfg *c = load_text("global:\n"
-                                 "  external_labels: {region: eu}\n"
-                                 "remote_write:\n"
-                                 "  - url: http://a\n"
-                                 "    external_labels: {cluster: c1}\n"
-                                 "    write_relabel_configs:\n"
-                                 "      - {source_labels: [__name__], regex: block, "
-                                 "action: drop}\n"
-                                 "      - {action: labeldrop, regex: pod}\n"
-                                 "      - {source_labels: [cluster, region], separator: '-', "
-                                 "target_label: where}\n"
-                                 "  - url: http://b\n");
+    struct pg_cfg *c =
+        pg_test_load_cfg("global:\n"
+                         "  external_labels: {region: eu}\n"
+                         "remote_write:\n"
+                         "  - url: http://a\n"
+                         "    external_labels: {cluster: c1}\n"
+                         "    write_relabel_configs:\n"
+                         "      - {source_labels: [__name__], regex: block, "
+                         "action: drop}\n"
+                         "      - {action: labeldrop, regex: pod}\n"
+                         "      - {source_labels: [cluster, region], separator: '-', "
+                         "target_label: where}\n"
+                         "  - url: http://b\n");
     struct pg_buf_item v[4];
     item(&v[0], 1, "__name__=process_cpu,service_name=s,pod=p1", NULL);
     item(&v[1], 2, "__name__=block,service_name=s,pod=p1", NULL);
