@@ -189,6 +189,30 @@ void pg_target_infer_service_name(struct pg_labels *ls, const struct pg_labels *
     }
 }
 
+/* The query parameters of p's URL into q (a label set, so sorted by name): the target's
+ * __param_<name> labels, then the type's own params below them, then seconds= for types
+ * that take it. Returns 0 or -1 (OOM). */
+static int profile_query(const struct pg_cfg_scrape *job, const struct pg_labels *labels,
+                         const struct pg_cfg_profile *p, struct pg_labels *q)
+{
+    size_t plen = strlen(PARAM_PREFIX);
+    for (size_t i = 0; i < labels->n; i++)
+        if (strncmp(labels->v[i].name, PARAM_PREFIX, plen) == 0 &&
+            pg_labels_set(q, labels->v[i].name + plen, labels->v[i].value) != 0)
+            return -1;
+    for (size_t i = 0; i < p->n_params; i++)
+        if (p->params[i].n_values > 0 && pg_labels_get(q, p->params[i].name) == NULL &&
+            pg_labels_set(q, p->params[i].name, p->params[i].values[0]) != 0)
+            return -1;
+    if (p->seconds && pg_labels_get(q, "seconds") == NULL) {
+        char secs[32];
+        snprintf(secs, sizeof secs, "%" PRId64, pg_target_delta_duration_ms(job, labels) / 1000);
+        if (pg_labels_set(q, "seconds", secs) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *labels,
                       const struct pg_labels *discovered, const struct pg_cfg_profile *p,
                       struct pg_labels *out, char **url)
@@ -220,22 +244,8 @@ int pg_target_profile(const struct pg_cfg_scrape *job, const struct pg_labels *l
     if (scheme == NULL || scheme[0] == '\0')
         scheme = job->scheme ? job->scheme : "http";
 
-    /* query parameters, sorted by name since q is a label set */
-    size_t plen = strlen(PARAM_PREFIX);
-    for (size_t i = 0; i < labels->n; i++)
-        if (strncmp(labels->v[i].name, PARAM_PREFIX, plen) == 0 &&
-            pg_labels_set(&q, labels->v[i].name + plen, labels->v[i].value) != 0)
-            goto fail;
-    for (size_t i = 0; i < p->n_params; i++) /* the type's own, below the target's */
-        if (p->params[i].n_values > 0 && pg_labels_get(&q, p->params[i].name) == NULL &&
-            pg_labels_set(&q, p->params[i].name, p->params[i].values[0]) != 0)
-            goto fail;
-    if (p->seconds && pg_labels_get(&q, "seconds") == NULL) {
-        char secs[32];
-        snprintf(secs, sizeof secs, "%" PRId64, pg_target_delta_duration_ms(job, labels) / 1000);
-        if (pg_labels_set(&q, "seconds", secs) != 0)
-            goto fail;
-    }
+    if (profile_query(job, labels, p, &q) != 0)
+        goto fail;
 
     pg_sbuf_str(&b, scheme);
     pg_sbuf_str(&b, "://");

@@ -16,7 +16,7 @@ jobs=$(nproc)
 # but profgate's threads share data only through core/workq.c (mutex + eventfd), so no
 # suppressions are needed; keep it that way (a suppression file would be committed next
 # to this script and named here, each entry explained).
-tsan_tests='unit.test_core_workq|unit.test_sink_buffer|unit.test_sink_queue|e2e.test_run_backends|unit.test_scraper_loop|unit.test_daemon_receiver|e2e.test_run_pipeline|e2e.test_run_workers|e2e.test_receiver_workers|e2e.test_receiver_bad_pushes|e2e.test_web_tls'
+tsan_tests='unit.test_core_workq|unit.test_sink_buffer|unit.test_sink_queue|e2e.test_run_backends|unit.test_scraper_loop|unit.test_daemon_receiver|e2e.test_run_pipeline|e2e.test_run_workers|e2e.test_receiver_workers|e2e.test_receiver_bad_pushes|e2e.test_web_tls|e2e.test_run_relabel'
 run_tsan() {
   dir=build-test-tsan
   echo "== build (tsan)"
