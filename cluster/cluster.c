@@ -119,7 +119,12 @@ static void probe_start(struct pg_cluster *c, struct pg_cluster_member *p)
         return; /* self needs no probe; one probe in flight per peer */
     struct probe *pr = calloc(1, sizeof *pr);
     char url[512];
-    snprintf(url, sizeof url, "%s://%s/-/ready", probe_scheme(c->cfg), p->address);
+    const char *prefix = c->host.route_prefix ? c->host.route_prefix : "";
+    int plen = (int)strlen(prefix);
+    while (plen > 0 && prefix[plen - 1] == '/')
+        plen--; /* "/pg/" and "/pg" are the same prefix; "/" is none */
+    snprintf(url, sizeof url, "%s://%s%.*s/-/ready", probe_scheme(c->cfg), p->address, plen,
+             prefix);
     int64_t timeout = c->interval_ms * 3 / 4;
     struct pg_httpc_opts o = {.url = url,
                               .http = &c->cfg->peers_http,

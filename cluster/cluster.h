@@ -50,6 +50,10 @@ typedef void (*pg_cluster_key_fn)(void *ud, uint64_t key);
 /* What the cluster needs from the daemon; copied at create. */
 struct pg_cluster_host {
     void *ud;
+    /* this replica's --web.route-prefix ("/pg"; NULL, "" or "/" for none), borrowed for
+     * the cluster's lifetime: the replicas of one cluster share it, so each peer's
+     * readiness is probed at <scheme>://<address><route_prefix>/-/ready */
+    const char *route_prefix;
     /* the live set changed: re-sync every job's targets (pg_cluster_owns now answers
      * with the new set) */
     void (*on_change)(void *ud);

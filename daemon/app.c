@@ -459,8 +459,10 @@ static int app_apply_cluster(struct pg_app *a, struct pg_cfg *cfg, char *err, si
         return -1;
     if (a->cluster)
         return pg_cluster_reconfigure(a->cluster, &cfg->cluster, self, err, errlen);
-    struct pg_cluster_host h = {
-        .ud = a, .on_change = app_cluster_changed, .target_keys = app_cluster_keys};
+    struct pg_cluster_host h = {.ud = a,
+                                .route_prefix = a->opts.route_prefix,
+                                .on_change = app_cluster_changed,
+                                .target_keys = app_cluster_keys};
     a->cluster = pg_cluster_create(a->base, a->cm, &h, &cfg->cluster, self, err, errlen);
     if (!a->cluster)
         return -1;

@@ -296,6 +296,27 @@ def test_cluster_of_one(t):
     t.stop_profgate(pg)
 
 
+def test_route_prefix(t):
+    """Replicas served under --web.route-prefix probe each other under it too: both are
+    up in each other's view and they split the targets."""
+    app = t.go_target("pprofapp")
+    ports = [free_port() for _ in range(2)]
+    addrs = ["127.0.0.1:%d" % p for p in ports]
+    pgs = []
+    for i in range(2):
+        pg = t.profgate(base_config(t, app, "p%d" % (i + 1), static_peers(addrs)), name="p%d" % (i + 1),
+                        start=False, extra_args=["--web.route-prefix", "/pg"])
+        pg.get = (lambda pg: lambda path, timeout=5: pgtest.http_get(pg.url + "/pg" + path, timeout))(pg)
+        pg.start(port=ports[i])
+        pgs.append(pg)
+    sets = wait_until(lambda: steady(pgs), 40)
+    t.require(sets, "replicas under a route prefix do not split the targets: %s; cluster views: %s"
+              % (split(pgs), [cluster(pg) for pg in pgs]))
+    t.check(all(len(s) > 0 for s in sets), "a replica owns nothing: %s" % sets)
+    for pg in pgs:
+        t.stop_profgate(pg)
+
+
 def endpoints(port, hosts):
     return fk.endpoints("profgate", addrs=[(h, "profgate-%d" % i, "node-1") for i, h in enumerate(hosts)],
                         port=port, port_name="http")
@@ -343,5 +364,5 @@ def test_kubernetes_peers(t):
 
 
 if __name__ == "__main__":
-    sys.exit(pgtest.run_tests([test_static_kill_restart, test_reload_peer_list, test_cluster_of_one,
+    sys.exit(pgtest.run_tests([test_static_kill_restart, test_route_prefix, test_reload_peer_list, test_cluster_of_one,
                                test_kubernetes_peers]))
