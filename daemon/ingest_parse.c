@@ -828,14 +828,3 @@ int pg_ingest_validate_series(const struct pg_labels *ls, char *err, size_t errl
     }
     return 0;
 }
-
-int pg_ingest_tenant_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (!n || n > PG_INGEST_MAX_TENANT_LEN || !strcmp(s, ".") || !strcmp(s, ".."))
-        return 0;
-    for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || strchr("!-_.*'()", *s)))
-            return 0;
-    return 1;
-}

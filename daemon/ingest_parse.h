@@ -25,7 +25,6 @@
 #define PG_INGEST_MAX_NAME_LEN 1024
 #define PG_INGEST_MAX_VALUE_LEN 2048
 /* dskit's MaxTenantIDLength. */
-#define PG_INGEST_MAX_TENANT_LEN 150
 /* Hostile-input caps (profgate's, not Pyroscope's; each is checked before the work it
  * bounds): {k=v} pairs in an /ingest name (twice what a series may carry) and entries in a
  * sample_type_config (the folded-stacks conversion's budget is profile/folded.h's). */
@@ -138,9 +137,5 @@ int pg_ingest_series_labels(const struct pg_labels *name_labels, const char *app
  * UTF-8 in names are kept: Pyroscope sanitises them itself). Returns 0, or -1 with a
  * reason in err. */
 int pg_ingest_validate_series(const struct pg_labels *ls, char *err, size_t errlen);
-
-/* Returns 1 if s is a valid tenant id (dskit: 1..150 bytes of [A-Za-z0-9!-_.*'()], not
- * "." or ".."), else 0. */
-int pg_ingest_tenant_valid(const char *s);
 
 #endif

@@ -34,6 +34,7 @@
 #include "core/errmsg.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/tenant.h"
 #include "core/workq.h"
 #include "daemon/ingest_parse.h"
 #include "daemon/rx_convert.h"
@@ -259,7 +260,7 @@ static int common_checks(struct reqctx *c)
         return -1;
     }
     const char *t = evhttp_find_header(in, "X-Scope-OrgID");
-    if (t && !pg_ingest_tenant_valid(t)) {
+    if (t && !pg_tenant_valid(t)) {
         count_dropped(r, "invalid", 1);
         reply_error(c, 400, "invalid X-Scope-OrgID tenant id");
         return -1;

@@ -6,21 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tenant.h"
 #include "relabel/relabel.h"
 #include "sink/backend.h"
-
-#define TENANT_MAX_LEN 150 /* dskit's MaxTenantIDLength */
-
-int pg_sink_tenant_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (!n || n > TENANT_MAX_LEN || !strcmp(s, ".") || !strcmp(s, ".."))
-        return 0;
-    for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || strchr("!-_.*'()", *s)))
-            return 0;
-    return 1;
-}
 
 static void item_free(struct pg_buf_item *it)
 {
@@ -59,7 +47,7 @@ static int take_tenant(struct pg_buf_item *it, struct pg_sink_wrelabel_stats *st
     if (v == NULL)
         return 1;
     if (v[0] != '\0') {
-        if (!pg_sink_tenant_valid(v)) {
+        if (!pg_tenant_valid(v)) {
             snprintf(st->tenant, sizeof(st->tenant), "%s", v);
             return 0;
         }

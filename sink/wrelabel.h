@@ -44,7 +44,4 @@ struct pg_sink_wrelabel_stats {
 size_t pg_sink_wrelabel(const struct pg_cfg_remote *cfg, const struct pg_labels *global_external,
                         struct pg_buf_item *items, size_t n, struct pg_sink_wrelabel_stats *st);
 
-/* Returns 1 if s is a valid tenant id (dskit's rules, as above), else 0. */
-int pg_sink_tenant_valid(const char *s);
-
 #endif

@@ -30,6 +30,7 @@
 #include "profile/pprof.h"
 #include "sink/buffer.h"
 #include "testutil.h"
+#include "core/tenant.h"
 
 #define NOW_NS 1700000000000000000ll
 
@@ -510,16 +511,16 @@ static void test_utf8_tenant_base64(void **st)
     assert_false(pg_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
     assert_false(pg_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     assert_false(pg_utf8_valid("\xe2\x82", 2));
-    assert_true(pg_ingest_tenant_valid("team-a"));
-    assert_true(pg_ingest_tenant_valid("A1!_.*'()"));
-    assert_false(pg_ingest_tenant_valid(""));
-    assert_false(pg_ingest_tenant_valid(".."));
-    assert_false(pg_ingest_tenant_valid("a|b"));
-    assert_false(pg_ingest_tenant_valid("a/b"));
+    assert_true(pg_tenant_valid("team-a"));
+    assert_true(pg_tenant_valid("A1!_.*'()"));
+    assert_false(pg_tenant_valid(""));
+    assert_false(pg_tenant_valid(".."));
+    assert_false(pg_tenant_valid("a|b"));
+    assert_false(pg_tenant_valid("a/b"));
     char longt[200];
     memset(longt, 'a', 151);
     longt[151] = '\0';
-    assert_false(pg_ingest_tenant_valid(longt));
+    assert_false(pg_tenant_valid(longt));
     uint8_t *out;
     size_t n;
     assert_int_equal(pg_base64_decode("aGVsbG8=", 8, 0, &out, &n), 0);

@@ -18,6 +18,7 @@
 #include "sink/backend.h"
 #include "sink/wrelabel.h"
 #include "testcfg.h"
+#include "core/tenant.h"
 
 /* Fills item i with labels "k=v,k=v" (a NULL tenant), id i + 1. */
 static void item(struct pg_buf_item *it, int64_t id, const char *ls, const char *tenant)
@@ -112,19 +113,19 @@ static void test_write_relabel(void **state)
 static void test_tenant_valid(void **state)
 {
     (void)state;
-    assert_true(pg_sink_tenant_valid("team-a"));
-    assert_true(pg_sink_tenant_valid("A.b_c!*'()"));
-    assert_false(pg_sink_tenant_valid(""));
-    assert_false(pg_sink_tenant_valid("."));
-    assert_false(pg_sink_tenant_valid(".."));
-    assert_false(pg_sink_tenant_valid("a b"));
-    assert_false(pg_sink_tenant_valid("a\r\nX-Evil: 1"));
+    assert_true(pg_tenant_valid("team-a"));
+    assert_true(pg_tenant_valid("A.b_c!*'()"));
+    assert_false(pg_tenant_valid(""));
+    assert_false(pg_tenant_valid("."));
+    assert_false(pg_tenant_valid(".."));
+    assert_false(pg_tenant_valid("a b"));
+    assert_false(pg_tenant_valid("a\r\nX-Evil: 1"));
     char long_id[152];
     memset(long_id, 'a', 151);
     long_id[151] = '\0';
-    assert_false(pg_sink_tenant_valid(long_id));
+    assert_false(pg_tenant_valid(long_id));
     long_id[150] = '\0';
-    assert_true(pg_sink_tenant_valid(long_id));
+    assert_true(pg_tenant_valid(long_id));
 }
 
 int main(void)
