@@ -24,6 +24,7 @@
 #include "relabel/relabel.h"
 #include "scraper/scraper.h"
 #include "scraper/target.h"
+#include "scraper/target_type.h"
 
 struct sd_job {
     json_t *o, *active, *dropped;
@@ -228,6 +229,42 @@ static int labels_from_json(const char *text, struct pg_labels *ls)
     return rc;
 }
 
+/* The job's profile type named name (its config name), or NULL. */
+static const struct pg_cfg_profile *job_profile(const struct pg_cfg_scrape *job, const char *name)
+{
+    for (size_t i = 0; name && i < job->n_profiles; i++)
+        if (!strcmp(job->profiles[i].name, name))
+            return &job->profiles[i];
+    return NULL;
+}
+
+/* Runs job's rules on in with each step traced into s: without a type, once as for a
+ * target; with type p, as the scraper runs them for that (target, type) (the rules before
+ * the first per-type one once, the rest with __name__ and the paths set for p). Returns
+ * as pg_target_populate. */
+static int steps_run(const struct pg_cfg_scrape *job, const struct pg_cfg_profile *p,
+                     const struct pg_labels *in, struct pg_labels *fin, struct steps *s, char *err,
+                     size_t errlen)
+{
+    struct pg_labels disc, common;
+    pg_labels_init(&disc);
+    pg_labels_init(&common);
+    int rc;
+    size_t split = pg_target_type_split(job), rule;
+    if (!p || split >= job->n_relabel || job->legacy_app_name) {
+        rc = pg_target_populate(job, NULL, in, &disc, fin, step_trace, s, err, errlen);
+    } else {
+        rc = pg_target_populate_common(job, NULL, in, &disc, &common, split, step_trace, s, &rule,
+                                       err, errlen);
+        if (rc == 1)
+            rc = pg_target_populate_type(job, &common, split, p, fin, step_trace, s, &rule, err,
+                                         errlen);
+    }
+    pg_labels_reset(&disc);
+    pg_labels_reset(&common);
+    return rc;
+}
+
 void pg_ui_relabel_steps_handler(struct evhttp_request *req, void *ud)
 {
     struct pg_ui *ui = ud;
@@ -236,19 +273,22 @@ void pg_ui_relabel_steps_handler(struct evhttp_request *req, void *ud)
         return;
     const char *pool = evhttp_find_header(&q, "scrapePool");
     const char *labels = evhttp_find_header(&q, "labels");
+    const char *type = evhttp_find_header(&q, "profileType");
     const struct pg_cfg_scrape *job = pool ? pg_scraper_job_config(ui->host.scraper, pool) : NULL;
-    struct pg_labels in, disc, fin;
+    const struct pg_cfg_profile *p = job && type ? job_profile(job, type) : NULL;
+    struct pg_labels in, fin;
     pg_labels_init(&in);
-    pg_labels_init(&disc);
     pg_labels_init(&fin);
     if (!job) {
         pg_ui_reply_error(req, 400, "bad_data", "scrapePool must name a job");
+    } else if (type && !p) {
+        pg_ui_reply_error(req, 400, "bad_data", "profileType must name a profile type of the job");
     } else if (!labels || labels_from_json(labels, &in) < 0) {
         pg_ui_reply_error(req, 400, "bad_data", "labels must be a JSON object of strings");
     } else {
         struct steps s = {job, json_array()};
         char err[256] = "";
-        int rc = pg_target_populate(job, NULL, &in, &disc, &fin, step_trace, &s, err, sizeof(err));
+        int rc = steps_run(job, p, &in, &fin, &s, err, sizeof(err));
         json_t *data = json_object();
         json_object_set_new(data, "steps", s.arr);
         json_object_set_new(data, "keep", json_boolean(rc == 1));
@@ -257,7 +297,6 @@ void pg_ui_relabel_steps_handler(struct evhttp_request *req, void *ud)
         pg_ui_reply_data(req, data);
     }
     pg_labels_reset(&in);
-    pg_labels_reset(&disc);
     pg_labels_reset(&fin);
     evhttp_clear_headers(&q);
 }

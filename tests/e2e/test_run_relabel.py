@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 
 import pgtest
 from pgtest import job, remote, wait_until
@@ -75,6 +76,23 @@ def test_per_type_relabel_and_profile_relabel(t):
                 for d in dropped)
     t.check(dd == [("", "relabel_configs[2]", "svc-c"), ("block", "relabel_configs[0]", "svc-a"),
                    ("mutex", "relabel_configs[0]", "svc-a")], "dropped (type, rule, target): %s" % dd)
+    # the relabel steps endpoint runs the rules per type when asked for one
+    disc = json.dumps({"__address__": app.address, "service_name": "svc-a", "quiet": "true"})
+
+    def steps(ptype=None):
+        q = {"scrapePool": "app", "labels": disc}
+        if ptype:
+            q["profileType"] = ptype
+        return pg.get_json("/api/v1/targets/relabel_steps?" + urllib.parse.urlencode(q))["data"]
+    blk, gor, none = steps("block"), steps("goroutine"), steps()
+    t.check(blk["keep"] is False and blk["steps"][0]["keep"] is False,
+            "relabel_steps for block does not drop at rule 0: %s" % blk)
+    t.check(gor["keep"] is True and gor["labels"].get("__name__") == "goroutine",
+            "relabel_steps for goroutine: %s" % gor)
+    t.check(none["keep"] is True, "relabel_steps without a type: %s" % none)
+    st, _ = pg.get("/api/v1/targets/relabel_steps?" + urllib.parse.urlencode(
+        {"scrapePool": "app", "labels": disc, "profileType": "nope"}))
+    t.check(st == 400, "an unknown profileType: %d" % st)
 
     # profiles: svc-a only goroutine; svc-b block and goroutine (mutex dropped after the
     # scrape by profile_relabel_configs); every profile carries kind=k_<name>
