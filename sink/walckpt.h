@@ -10,9 +10,9 @@
  * The buffer turns its connection's wal_autocheckpoint off and starts this thread, which
  * opens its own connection to the same file and runs PASSIVE checkpoints: they never wait
  * for, nor block, the writer or the readers. It runs one when kicked (after each commit)
- * and at least once a second, but at most one per 100 ms (each costs two fsyncs). The writer starts the WAL over from its beginning at its
- * next transaction once a checkpoint has copied all of it, so the WAL stays about one
- * commit batch long while the thread keeps up.
+ * and at least once a second, but at most one per 100 ms (each costs two fsyncs). The writer starts
+ * the WAL over from its beginning at its next transaction once a checkpoint has copied all of it,
+ * so the WAL stays about one commit batch long while the thread keeps up.
  *
  * A failed checkpoint (full disk, I/O error) loses nothing: the pages stay in the WAL and
  * the next checkpoint retries. Failures are counted and the last error kept for the

@@ -9,8 +9,8 @@
  * max_version (default TLS13), prefer_server_cipher_suites (default true). The toolkit's
  * cipher_suites, curve_preferences and client_allowed_sans are reported as not supported
  * (they name Go's crypto/tls constants). Relative file names are resolved against the
- * config file's directory. The loader checks the shape and the files' readability; the certificates themselves are parsed when a listener starts
- * (daemon/web_tls.c). Nothing here touches OpenSSL. */
+ * config file's directory. The loader checks the shape and the files' readability; the certificates
+ * themselves are parsed when a listener starts (daemon/web_tls.c). Nothing here touches OpenSSL. */
 #ifndef PG_YAMLCFG_TLS_SERVER_H
 #define PG_YAMLCFG_TLS_SERVER_H
 

@@ -217,7 +217,8 @@ static void test_client_errors(void **state)
     (void)state;
     expect_one_error(PEERS_SD "    scheme: ftp\n", 5, 13, "unknown scheme ftp");
     expect_one_error(PEERS_SD "    scheme: HTTPS\n", 5, 13, "unknown scheme HTTPS");
-    expect_one_error(PEERS_SD "    basic_auth: {username: u, password: p, password_file: /dev/null}\n",
+    expect_one_error(PEERS_SD
+                     "    basic_auth: {username: u, password: p, password_file: /dev/null}\n",
                      5, 59, "at most one of basic_auth password & password_file");
     expect_one_error(PEERS_SD "    basic_auth: {username: u, passwd: p}\n", 5, 31, "passwd");
     expect_one_error(PEERS_SD "    basic_auth: {username: u, password_file: /nonexistent/pw}\n", 5,
