@@ -203,13 +203,15 @@ static const char *token_type(const char *t)
     return t;
 }
 
-/* Parses a token answer (JSON, or a form as Go also accepts) into e. Returns 0, or -1 with
- * a reason in err. */
-static int parse_token(struct pg_oauth2_entry *e, const struct pg_httpc_resp *resp, char *err,
-                       size_t errlen)
+/* Longest expires_in taken as given (10 years); longer, and not-a-number, is clamped, so
+ * a token server's 1e300 cannot overflow the clock arithmetic. */
+#define PG_OAUTH2_MAX_EXPIRES_S (10.0 * 365 * 86400)
+
+int pg_oauth2_parse_answer(const uint8_t *body, size_t len, char **auth, double *expires_s,
+                           char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *j = json_loadb((const char *)resp->body, resp->len, 0, &je);
+    json_t *j = json_loadb((const char *)body, len, 0, &je);
     const char *tok = j ? json_string_value(json_object_get(j, "access_token")) : NULL;
     const char *type = j ? json_string_value(json_object_get(j, "token_type")) : NULL;
     json_t *exp = j ? json_object_get(j, "expires_in") : NULL;
@@ -217,30 +219,42 @@ static int parse_token(struct pg_oauth2_entry *e, const struct pg_httpc_resp *re
                   : json_is_string(exp) ? strtod(json_string_value(exp), NULL)
                                         : 0;
     int rc = -1;
-    char *auth = NULL;
+    *auth = NULL;
     if (j == NULL)
         pg_errmsg_set(err, errlen, "oauth2: cannot parse token response: %s", je.text);
     else if (tok == NULL || *tok == '\0')
         pg_errmsg_set(err, errlen, "oauth2: server response missing access_token");
-    else if (asprintf(&auth, "%s %s", token_type(type), tok) < 0)
+    else if (asprintf(auth, "%s %s", token_type(type), tok) < 0)
         pg_errmsg_set(err, errlen, "oauth2: out of memory");
-    else if (strlen(auth) >= PG_OAUTH2_MAX_AUTH || strpbrk(auth, "\r\n"))
+    else if (strlen(*auth) >= PG_OAUTH2_MAX_AUTH || strpbrk(*auth, "\r\n"))
         pg_errmsg_set(err, errlen, "oauth2: unusable access_token");
     else
         rc = 0;
-    if (rc == 0) {
-        free(e->auth);
-        e->auth = auth;
-        auth = NULL;
-        e->expires_ns = 0;
-        if (secs > 0) {
-            int64_t at = pg_clock_mono_ns() + (int64_t)(secs * 1e9) - PG_OAUTH2_EXPIRY_DELTA_NS;
-            e->expires_ns = at > 0 ? at : 1;
-        }
+    if (rc < 0) {
+        free(*auth);
+        *auth = NULL;
     }
-    free(auth);
+    *expires_s = !(secs > 0) ? 0 : secs > PG_OAUTH2_MAX_EXPIRES_S ? PG_OAUTH2_MAX_EXPIRES_S : secs;
     json_decref(j);
     return rc;
+}
+
+/* Parses a token answer into e. Returns 0, or -1 with a reason in err. */
+static int parse_token(struct pg_oauth2_entry *e, const struct pg_httpc_resp *resp, char *err,
+                       size_t errlen)
+{
+    char *auth;
+    double secs;
+    if (pg_oauth2_parse_answer(resp->body, resp->len, &auth, &secs, err, errlen) < 0)
+        return -1;
+    free(e->auth);
+    e->auth = auth;
+    e->expires_ns = 0;
+    if (secs > 0) {
+        int64_t at = pg_clock_mono_ns() + (int64_t)(secs * 1e9) - PG_OAUTH2_EXPIRY_DELTA_NS;
+        e->expires_ns = at > 0 ? at : 1;
+    }
+    return 0;
 }
 
 /* The text of a non-2xx token answer: Prometheus's status wording and the RFC 6749

@@ -19,6 +19,7 @@
 #define PG_CORE_OAUTH2_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/curlm.h"
 #include "core/httpcfg.h"
@@ -54,6 +55,13 @@ void pg_oauth2_invalidate(struct pg_curlm *m, const struct pg_httpc_oauth2 *cfg,
 
 /* Leaves the queue (fn is then not called). Accepts a w that is not queued. */
 void pg_oauth2_cancel(struct pg_oauth2_wait *w);
+
+/* Parses a token endpoint's answer body[0..len) (untrusted: JSON with access_token,
+ * token_type, expires_in): *auth = the Authorization value ("Bearer <token>", a new
+ * string) and *expires_s = expires_in in seconds (0 when absent or not positive, at most
+ * 10 years). Returns 0, or -1 with *auth NULL and a reason in err. Pure, any thread. */
+int pg_oauth2_parse_answer(const uint8_t *body, size_t len, char **auth, double *expires_s,
+                           char *err, size_t errlen);
 
 /* Token fetches started so far on m (for tests and metrics). */
 unsigned long pg_oauth2_fetches(const struct pg_curlm *m);
