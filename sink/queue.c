@@ -18,6 +18,7 @@
 #include "sink/queue.h"
 
 #include <event2/event.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,9 +409,14 @@ static int take_batch(struct pg_sink_queue *q, struct pg_sink_payload *pl, int r
 
 /* ---- fill jobs: read and encode on a worker ---- */
 
+/* A fill job's progress, so that destroying its queue never leaves it running on what the
+ * queue frees (the reader, the backend instance, the remote config and its compiled
+ * write_relabel_configs): queued, on a worker, finished, or cancelled before it started. */
+enum { FILL_QUEUED, FILL_RUNNING, FILL_FINISHED, FILL_CANCELLED };
+
 struct fill_job {
     struct pg_sink_queue *q; /* NULL once the queue is gone: done only frees */
-    int orphan;              /* the job owns rd and inst (the queue was destroyed) */
+    atomic_int state;        /* FILL_*: set by the worker, or cancelled by the loop */
     struct pg_buf_reader *rd;
     const struct pg_sink_backend_type *type;
     void *inst;
@@ -420,7 +426,7 @@ struct fill_job {
     size_t ra_n, ra_pos;
     int64_t ra_hi;
     const struct pg_cfg_remote *cfg; /* borrowed, as inst's */
-    struct pg_labels *gext;          /* borrowed from the queue, owned when orphan */
+    struct pg_labels *gext;          /* borrowed from the queue */
     struct pg_sink_wrelabel_stats wst;
     int read_failed, encoded, rc;
     struct pg_sink_payload payload;
@@ -431,22 +437,14 @@ static void fill_job_free(struct fill_job *j)
 {
     pg_buf_items_free(j->ra, j->ra_n);
     pg_sink_payload_reset(&j->payload);
-    if (j->orphan) {
-        pg_labels_reset(j->gext);
-        free(j->gext);
-        pg_buf_reader_close(j->rd);
-        if (j->inst)
-            j->type->destroy(j->inst);
-    }
     free(j);
 }
 
 /* Worker thread: refills the read-ahead when it is used up, then encodes a batch from it.
  * Touches only the job (the reader and the backend instance are the job's for now;
  * encode is pure). */
-static void fill_work(void *p)
+static void fill_work_run(struct fill_job *j)
 {
-    struct fill_job *j = p;
     if (j->ra_pos >= j->ra_n) {
         pg_buf_items_free(j->ra, j->ra_n);
         j->ra = NULL;
@@ -467,6 +465,28 @@ static void fill_work(void *p)
     j->encoded = 1;
     j->rc = j->type->encode(j->inst, j->ra + j->ra_pos, j->ra_n - j->ra_pos, &j->payload, j->err,
                             sizeof(j->err));
+}
+
+static void fill_work(void *p)
+{
+    struct fill_job *j = p;
+    int queued = FILL_QUEUED;
+    if (!atomic_compare_exchange_strong(&j->state, &queued, FILL_RUNNING))
+        return; /* cancelled: the queue is gone */
+    fill_work_run(j);
+    atomic_store(&j->state, FILL_FINISHED);
+}
+
+/* Loop thread, destroying the queue: cancels j if no worker has started it, else waits
+ * for the worker to finish with it (one batch: milliseconds), so the queue can free what j
+ * borrows. j itself is freed by fill_done, which then only frees. */
+static void fill_job_quiesce(struct fill_job *j)
+{
+    int queued = FILL_QUEUED;
+    if (atomic_compare_exchange_strong(&j->state, &queued, FILL_CANCELLED))
+        return;
+    while (atomic_load(&j->state) == FILL_RUNNING)
+        nanosleep(&(struct timespec){0, 100000}, NULL);
 }
 
 static void fill(struct pg_sink_queue *q);
@@ -522,6 +542,7 @@ static void fill_async(struct pg_sink_queue *q)
     if (!j)
         return;
     *j = (struct fill_job){.q = q,
+                           .state = FILL_QUEUED,
                            .rd = q->rd,
                            .type = q->type,
                            .inst = q->inst,
@@ -754,12 +775,10 @@ void pg_sink_queue_destroy(struct pg_sink_queue *q)
     if (q->more)
         event_free(q->more);
     if (q->job) {
-        /* the job may be reading and encoding right now: it gets what it uses */
+        /* the job may be reading and encoding right now: let it finish, then free below
+         * what it borrowed (the caller may free the remote config once we return) */
+        fill_job_quiesce(q->job);
         q->job->q = NULL;
-        q->job->orphan = 1;
-        q->rd = NULL;
-        q->inst = NULL;
-        q->gext = NULL;
     }
     if (q->gext) {
         pg_labels_reset(q->gext);
