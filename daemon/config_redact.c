@@ -46,9 +46,12 @@ int pg_config_redact_is_secret_key(const char *key)
            strstr(k, "credential") || strstr(k, "passwd");
 }
 
+/* Maps of header values: every value below is hidden (a Proxy-Authorization in
+ * proxy_connect_header is a credential, as Prometheus's config treats it). */
 static int is_header_map_key(const char *key)
 {
-    return !strcmp(key, "headers") || !strcmp(key, "http_headers");
+    return !strcmp(key, "headers") || !strcmp(key, "http_headers") ||
+           !strcmp(key, "proxy_connect_header");
 }
 
 void pg_config_redact_url(const char *url, char *out, size_t outlen)

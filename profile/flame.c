@@ -50,7 +50,16 @@ struct builder {
     size_t ht_cap;
     uint64_t *locs; /* one sample's location ids */
     size_t cap_locs;
+    int too_big; /* more than PG_FLAME_MAX_BUILD_NODES call paths */
 };
+
+/* Adds v to *acc, saturating at the int64 limits (sample values are the target's: a sum
+ * must not overflow, which would be undefined behaviour). */
+static void sat_add(int64_t *acc, int64_t v)
+{
+    if (__builtin_add_overflow(*acc, v, acc))
+        *acc = v > 0 ? INT64_MAX : INT64_MIN;
+}
 
 static uint64_t mix(uint64_t parent, int64_t name)
 {
@@ -90,7 +99,11 @@ static uint32_t child(struct builder *b, uint32_t parent, int64_t name)
         if (c->parent == parent && c->name == name)
             return b->ht[h];
     }
-    if (b->len >= NONE - 1 || pg_pprof_grow(&b->n, &b->cap, b->len + 1, sizeof(*b->n)) < 0)
+    if (b->len >= PG_FLAME_MAX_BUILD_NODES) {
+        b->too_big = 1; /* a hostile profile (inlined lines x locations) must not take GBs */
+        return NONE;
+    }
+    if (pg_pprof_grow(&b->n, &b->cap, b->len + 1, sizeof(*b->n)) < 0)
         return NONE;
     uint32_t i = (uint32_t)b->len++;
     b->n[i] = (struct bnode){name, parent, NONE, b->n[parent].first, 0, 0};
@@ -107,7 +120,7 @@ static int add_location(struct builder *b, uint32_t li, int64_t v, uint32_t *cur
     if (l->n_line == 0) {
         if ((*cur = child(b, *cur, -(int64_t)li - 1)) == NONE)
             return -1;
-        b->n[*cur].total += v;
+        sat_add(&b->n[*cur].total, v);
         return 0;
     }
     for (uint32_t j = l->n_line; j-- > 0;) {
@@ -116,7 +129,7 @@ static int add_location(struct builder *b, uint32_t li, int64_t v, uint32_t *cur
         int64_t name = fi != PG_PPROF_NOT_FOUND ? ix->fn[fi].name : -(int64_t)li - 1;
         if ((*cur = child(b, *cur, name)) == NONE)
             return -1;
-        b->n[*cur].total += v;
+        sat_add(&b->n[*cur].total, v);
     }
     return 0;
 }
@@ -170,7 +183,7 @@ static int build_tree(struct builder *b, size_t si, char *err, size_t errlen)
         if (v == 0)
             continue;
         uint32_t cur = 0;
-        b->n[0].total += v;
+        sat_add(&b->n[0].total, v);
         for (size_t k = nl; k-- > 0;) {
             uint32_t li = pg_pprof_loc_find(ix, b->locs[k]);
             if (li == PG_PPROF_NOT_FOUND)
@@ -178,11 +191,15 @@ static int build_tree(struct builder *b, size_t si, char *err, size_t errlen)
             if (add_location(b, li, v, &cur) < 0)
                 goto oom;
         }
-        b->n[cur].self += v;
+        sat_add(&b->n[cur].self, v);
     }
     return 0;
 oom:
-    pg_errmsg_set(err, errlen, "out of memory building the frame tree");
+    if (b->too_big)
+        pg_errmsg_set(err, errlen, "the profile has more than %d distinct call paths",
+                      PG_FLAME_MAX_BUILD_NODES);
+    else
+        pg_errmsg_set(err, errlen, "out of memory building the frame tree");
     return -1;
 }
 

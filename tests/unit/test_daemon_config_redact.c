@@ -36,6 +36,9 @@ static const char CFG[] = "global:\n"
                           "      credentials: bearer-tok-99\n"
                           "    headers:\n"
                           "      X-Scope-OrgID: tenant-secret-hdr\n"
+                          "    proxy_url: http://proxy:3128\n"
+                          "    proxy_connect_header:\n"
+                          "      Proxy-Authorization: [\"Basic cHJveHktc2VjcmV0\"]\n"
                           "  - name: two\n"
                           "    url: \"http://pyro2:4040\"\n"
                           "    basic_auth:\n"
@@ -61,9 +64,9 @@ static void test_redacts_everything(void **state)
     char err[256] = "";
     char *s = pg_config_redact_text("t.yml", CFG, strlen(CFG), err, sizeof(err));
     assert_non_null(s);
-    static const char *const secrets[] = {"hunter2-pw",        "url-pass-42",    "bearer-tok-99",
-                                          "tenant-secret-hdr", "consul-token-7", "multi-line",
-                                          "hdr-secret-3",      "rx pass",        NULL};
+    static const char *const secrets[] = {
+        "hunter2-pw", "url-pass-42",  "bearer-tok-99", "tenant-secret-hdr", "consul-token-7",
+        "multi-line", "hdr-secret-3", "rx pass",       "cHJveHktc2VjcmV0",  NULL};
     for (size_t i = 0; secrets[i]; i++)
         if (strstr(s, secrets[i]))
             fail_msg("secret %s leaked:\n%s", secrets[i], s);
