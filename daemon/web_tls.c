@@ -35,7 +35,19 @@ struct pg_web_tls {
     SSL_CTX *ctx;
     struct file_sig sigs[N_SIGS];
     struct pg_metric *m_hs_errors, *m_reloads;
+    int refs; /* the listener's, plus one per SSL not freed yet (all on the loop thread):
+                 libevent frees a connection's SSL after evhttp_free returns */
 };
+
+static void tls_release(struct pg_web_tls *t)
+{
+    if (--t->refs > 0)
+        return;
+    SSL_CTX_free(t->ctx);
+    pg_cfg_tls_server_free(&t->cfg);
+    free(t->listener);
+    free(t);
+}
 
 static int ex_index = -1;
 static int alert_index = -1; /* the last TLS alert of a connection: 0x100 | its code */
@@ -62,6 +74,7 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
                      t->listener, alert ? (int)(alert & 0xff) : -1,
                      alert ? SSL_alert_desc_string_long((int)(alert & 0xff)) : "none");
     }
+    tls_release(t);
 }
 
 static void ex_init(void)
@@ -296,6 +309,7 @@ struct pg_web_tls *pg_web_tls_new(const struct pg_cfg_tls_server *cfg, const cha
         pg_errmsg_set(err, errlen, "out of memory");
         return NULL;
     }
+    t->refs = 1;
     t->m_hs_errors = pg_metric_counter(
         "profgate_http_tls_handshake_errors_total",
         "Connections to a TLS listener closed before the TLS handshake completed.", "listener");
@@ -364,15 +378,13 @@ SSL *pg_web_tls_new_ssl(struct pg_web_tls *t)
         SSL_free(ssl);
         return NULL;
     }
+    if (ssl)
+        t->refs++; /* released by on_ssl_free */
     return ssl;
 }
 
 void pg_web_tls_free(struct pg_web_tls *t)
 {
-    if (!t)
-        return;
-    SSL_CTX_free(t->ctx);
-    pg_cfg_tls_server_free(&t->cfg);
-    free(t->listener);
-    free(t);
+    if (t)
+        tls_release(t); /* connections still open keep it until their SSL is freed */
 }

@@ -42,7 +42,8 @@ int pg_web_tls_update(struct pg_web_tls *t, const struct pg_cfg_tls_server *cfg,
  * outcome to t when freed: t must outlive it. */
 SSL *pg_web_tls_new_ssl(struct pg_web_tls *t);
 
-/* Frees t. Every SSL it made must be freed already. Accepts NULL. */
+/* Drops the listener's hold on t: it is freed now, or when the last SSL it made is freed
+ * (libevent frees a connection's SSL after evhttp_free returns). Accepts NULL. */
 void pg_web_tls_free(struct pg_web_tls *t);
 
 #endif
