@@ -135,6 +135,14 @@ static void h_oauth2(XXH3_state_t *st, const struct pg_httpc_oauth2 *o)
     h_proxy(st, &o->proxy);
 }
 
+uint64_t pg_httpc_oauth2_hash(const struct pg_httpc_oauth2 *o)
+{
+    XXH3_state_t st;
+    XXH3_64bits_reset(&st);
+    h_oauth2(&st, o);
+    return XXH3_64bits_digest(&st);
+}
+
 uint64_t pg_httpc_cfg_hash(const struct pg_httpc_cfg *c)
 {
     XXH3_state_t st;

@@ -87,6 +87,10 @@ int pg_httpc_cfg_equal(const struct pg_httpc_cfg *a, const struct pg_httpc_cfg *
 /* Returns a hash of every field of c (equal configs hash equal). */
 uint64_t pg_httpc_cfg_hash(const struct pg_httpc_cfg *c);
 
+/* The hash of an oauth2 block alone (every field: client, secret, endpoint_params, the
+ * token endpoint's TLS and proxy), as core/oauth2.c keys its token cache. */
+uint64_t pg_httpc_oauth2_hash(const struct pg_httpc_oauth2 *o);
+
 /* Frees what h owns (every string, vector, the oauth2 block) and zeroes it. Accepts NULL. */
 void pg_httpc_cfg_free(struct pg_httpc_cfg *h);
 

@@ -94,10 +94,12 @@ unsigned long pg_oauth2_fetches(const struct pg_curlm *m)
     return c ? c->fetches : 0;
 }
 
-/* Writes the cache key of cfg into a new string of *len bytes. */
+/* Writes the cache key of cfg into a new string of *len bytes: token_url, client_id and
+ * scopes, and the hash of the whole block, so that two configs of the same client with
+ * other endpoint_params (audience, resource), secrets or TLS never share a token. */
 static char *key_of(const struct pg_httpc_oauth2 *cfg, size_t *len)
 {
-    size_t n = strlen(cfg->token_url) + 1 + strlen(cfg->client_id) + 1;
+    size_t n = strlen(cfg->token_url) + 1 + strlen(cfg->client_id) + 1 + 17;
     for (size_t i = 0; i < cfg->n_scopes; i++)
         n += strlen(cfg->scopes[i]) + 1;
     char *k = malloc(n + 1);
@@ -106,6 +108,7 @@ static char *key_of(const struct pg_httpc_oauth2 *cfg, size_t *len)
     size_t o = (size_t)sprintf(k, "%s%c%s%c", cfg->token_url, 0, cfg->client_id, 0);
     for (size_t i = 0; i < cfg->n_scopes; i++)
         o += (size_t)sprintf(k + o, "%s ", cfg->scopes[i]);
+    o += (size_t)sprintf(k + o, "%016llx", (unsigned long long)pg_httpc_oauth2_hash(cfg));
     k[o] = '\0';
     *len = o;
     return k;

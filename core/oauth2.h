@@ -1,7 +1,8 @@
 /* oauth2.h - OAuth 2.0 client credentials tokens for core/httpc, fetched on the loop.
  *
  * One token cache per curl multi driver (kept in its pg_curlm_ext slot, freed with it),
- * keyed by (token_url, client_id, scopes). A request needing a token asks
+ * keyed by (token_url, client_id, scopes) and the rest of the oauth2 block (its hash:
+ * endpoint_params, the secret, the token endpoint's TLS and proxy). A request needing a token asks
  * pg_oauth2_token: a cached token still valid (Go's oauth2: until 10 s before expires_in;
  * forever without expires_in) is returned at once; otherwise the request waits in the
  * entry's queue and at most one fetch per entry is in flight (no stampede on the token
