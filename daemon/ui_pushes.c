@@ -64,7 +64,11 @@ static struct pg_ui_push *slot(struct pg_ui_pushes *p, const char *service, cons
     e->service = strdup(service);
     e->name = strdup(name);
     if (!e->service || !e->name) {
+        /* out of memory: the slot goes away (the last entry moves into it), so that no
+         * counted entry is left without names */
         entry_clear(p, e);
+        *e = p->v[--p->n];
+        memset(&p->v[p->n], 0, sizeof(*e));
         return NULL;
     }
     return e;
